@@ -282,6 +282,16 @@ async fn template_subscribe_and_custom_messages() {
     .await
     .unwrap();
     c.send_custom_text("o1", "hi").await.unwrap();
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/message/custom/send"))
+        .and(body_json(
+            serde_json::json!({"touser": "o1", "msgtype": "image", "image": {"media_id": "MEDIA"}}),
+        ))
+        .respond_with(json(serde_json::json!({"errcode": 0, "errmsg": "ok"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    c.send_custom_image("o1", "MEDIA").await.unwrap();
 
     // A user who blocked the account.
     server.reset().await;
