@@ -4,8 +4,8 @@
 //!
 //! # Module map
 //!
-//! Status: the crate is a workspace member with no modules yet (issue #5 builds it). The layout
-//! it will take:
+//! Status: only `channels::alipay::rsa2` (Alipay's RSA2 signatures, feature `alipay`) exists so
+//! far; issue #5 builds the rest. The layout it will take:
 //!
 //! - `channels/` — `PaymentChannel` and one folder per channel (`wechat`, `alipay`, `sandbox`);
 //!   adding a channel is one folder, one line in `channels/mod.rs` and one line in the shared
@@ -16,3 +16,5 @@
 //!   outbox → ack sequence.
 //! - `outbox`, `reconcile`, `lock`, `nonce` — delivery, active queries for missing
 //!   notifications, distributed locks and replay protection.
+
+pub mod channels;

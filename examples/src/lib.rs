@@ -4,7 +4,10 @@
 //!
 //! # Module map
 //!
-//! Status: no binaries yet (issues #4, #6 and #7 build them). Each binary will have a thin
-//! `main.rs` (parse config, build state in one `wiring` function, serve `app(state)`), with its
-//! routes, workers and wiring in a module of this library so that tests can call them directly.
-//! Until then, the runnable demonstration is `cargo run -p wechat-pay --example jsapi_payment`.
+//! - [`sandbox`] — the emulator: WeChat Pay v2 gateway, WeChat MP API, Alipay gateway, control
+//!   API, notifications with retries; `app(state)` for tests, `spawn` for in-process use.
+//!
+//! Status: `pay-platform` (#6) and `vending-server` (#7) are not built yet. Each binary has a thin
+//! `main.rs` (parse config, build state, serve `app(state)`); everything testable lives here.
+
+pub mod sandbox;

@@ -207,6 +207,18 @@ pub fn decrypt_refund_notification(body: &[u8], key: &ApiKey) -> Result<RefundNo
     })
 }
 
+/// Encrypts the fields of a refund notification into `req_info` as WeChat does (for emulators
+/// and tests; a merchant never needs this). `info` is written as the `<root>` document WeChat
+/// encrypts.
+pub fn encrypt_refund_info(info: &Params, key: &ApiKey) -> String {
+    let xml = info.to_xml();
+    let inner = xml
+        .strip_prefix("<xml>")
+        .and_then(|s| s.strip_suffix("</xml>"))
+        .unwrap_or(&xml);
+    crate::refund_crypto::encrypt_req_info(&format!("<root>{inner}</root>"), key)
+}
+
 /// The reply to a notification. `SUCCESS` stops WeChat's retries; anything else (or no reply)
 /// makes WeChat send the notification again later.
 ///

@@ -38,7 +38,6 @@ pub(crate) fn decrypt_req_info(req_info: &str, key: &ApiKey) -> Result<String, E
 }
 
 /// Encrypts `plain` as WeChat does (for emulators and tests).
-#[cfg_attr(not(feature = "test-util"), allow(dead_code))]
 pub(crate) fn encrypt_req_info(plain: &str, key: &ApiKey) -> String {
     let data = ecb::Encryptor::<Aes256>::new(&aes_key(key).into())
         .encrypt_padded_vec::<Pkcs7>(plain.as_bytes());

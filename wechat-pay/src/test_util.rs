@@ -2,7 +2,7 @@
 //! encrypted refund notifications — so that other crates' tests (and emulators) can produce
 //! valid inputs without a merchant account. Enabled by the `test-util` feature.
 
-use crate::{ApiKey, Fen, Params, SignType, refund_crypto};
+use crate::{ApiKey, Fen, Params, SignType};
 
 /// Signs messages as WeChat Pay does for one app id and merchant.
 ///
@@ -130,14 +130,6 @@ impl TestSigner {
     /// A refund notification body whose `req_info` encrypts `info` (written with a `<root>`
     /// element, as WeChat does).
     pub fn refund_notification(&self, info: &Params) -> String {
-        let inner = info.to_xml();
-        let inner = format!(
-            "<root>{}</root>",
-            inner
-                .strip_prefix("<xml>")
-                .and_then(|s| s.strip_suffix("</xml>"))
-                .unwrap_or(&inner)
-        );
         let mut outer = Params::new();
         outer.insert("return_code", "SUCCESS");
         outer.insert("appid", self.app_id.as_str());
@@ -145,7 +137,7 @@ impl TestSigner {
         outer.insert("nonce_str", "TeqClE3i0mvn3DrK");
         outer.insert(
             "req_info",
-            refund_crypto::encrypt_req_info(&inner, &self.key),
+            crate::notify::encrypt_refund_info(info, &self.key),
         );
         outer.to_xml()
     }

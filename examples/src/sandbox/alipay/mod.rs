@@ -1,0 +1,187 @@
+//! The Alipay open gateway (`/gateway.do`): RSA2-verified requests, RSA2-signed responses, and
+//! RSA2-signed form notifications with Alipay's retry schedule.
+//!
+//! `alipay.trade.precreate`, `query`, `close`, `refund` and `fastpay.refund.query` answer JSON
+//! like Alipay; `page.pay`, `wap.pay` and `app.pay` (which a browser or the Alipay app opens)
+//! answer a small cashier page whose button pays the trade.
+
+mod trades;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aggregate_pay::channels::alipay::rsa2::{self, AlipayPublicKey};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::SandboxState;
+
+pub use trades::{PayTradeError, pay_trade};
+
+/// The routes.
+pub fn routes() -> Router<Arc<SandboxState>> {
+    Router::new().route("/gateway.do", get(gateway).post(gateway))
+}
+
+/// A verified gateway request.
+pub(crate) struct AliRequest {
+    pub app_id: String,
+    pub method: String,
+    pub params: BTreeMap<String, String>,
+    pub biz: Value,
+}
+
+/// An Alipay reply object (inside `…_response`).
+pub(crate) enum AliReply {
+    /// `code=10000` with these fields.
+    Ok(Value),
+    /// An error `code` / `msg` / `sub_code` / `sub_msg`.
+    Fail(&'static str, &'static str, &'static str, String),
+    /// An HTML page (page / wap / app payments).
+    Page(String),
+}
+
+pub(crate) fn missing(what: &str) -> AliReply {
+    AliReply::Fail(
+        "40001",
+        "Missing Required Arguments",
+        "isv.missing-parameter",
+        format!("缺少必选参数 {what}"),
+    )
+}
+
+pub(crate) fn invalid(sub_code: &'static str, what: impl Into<String>) -> AliReply {
+    AliReply::Fail("40002", "Invalid Arguments", sub_code, what.into())
+}
+
+pub(crate) fn business(sub_code: &'static str, what: impl Into<String>) -> AliReply {
+    AliReply::Fail("40004", "Business Failed", sub_code, what.into())
+}
+
+/// `alipay.trade.query` → `alipay_trade_query_response`.
+fn response_key(method: &str) -> String {
+    format!("{}_response", method.replace('.', "_"))
+}
+
+async fn gateway(
+    State(state): State<Arc<SandboxState>>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    for source in [query.as_deref().unwrap_or_default().as_bytes(), &body[..]] {
+        match serde_urlencoded::from_bytes::<Vec<(String, String)>>(source) {
+            Ok(pairs) => params.extend(pairs),
+            Err(_) => {
+                return signed(
+                    &state,
+                    "error_response",
+                    AliReply::Fail(
+                        "40002",
+                        "Invalid Arguments",
+                        "isv.invalid-parameter",
+                        "form decoding failed".into(),
+                    ),
+                );
+            }
+        }
+    }
+    let method = params.get("method").cloned().unwrap_or_default();
+    let key = if method.is_empty() {
+        "error_response".to_owned()
+    } else {
+        response_key(&method)
+    };
+    let reply = match verify(&state, params) {
+        Err(reply) => reply,
+        Ok(req) => trades::dispatch(&state, &req).await,
+    };
+    signed(&state, &key, reply)
+}
+
+fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliRequest, AliReply> {
+    for f in [
+        "app_id",
+        "method",
+        "sign",
+        "sign_type",
+        "timestamp",
+        "charset",
+    ] {
+        if params.get(f).is_none_or(String::is_empty) {
+            return Err(missing(f));
+        }
+    }
+    let get = |f: &str| params.get(f).map(String::as_str).unwrap_or_default();
+    if get("sign_type") != "RSA2" {
+        return Err(invalid("isv.invalid-signature-type", "只支持 RSA2"));
+    }
+    if !get("charset").eq_ignore_ascii_case("utf-8") {
+        return Err(invalid("isv.invalid-charset", "只支持 utf-8"));
+    }
+    let app = state
+        .config
+        .alipay_apps
+        .iter()
+        .find(|a| a.app_id == get("app_id"))
+        .ok_or_else(|| invalid("isv.invalid-app-id", "无效的AppID参数"))?;
+    let content = rsa2::canonical(
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        rsa2::REQUEST_EXCLUDES,
+    );
+    verify_with(&app.public_key, &content, get("sign"))?;
+    let biz = match params.get("biz_content") {
+        None => json!({}),
+        Some(b) => serde_json::from_str(b)
+            .map_err(|_| invalid("isv.invalid-parameter", "biz_content 不是合法的 JSON"))?,
+    };
+    Ok(AliRequest {
+        app_id: get("app_id").to_owned(),
+        method: get("method").to_owned(),
+        params: params.clone(),
+        biz,
+    })
+}
+
+fn verify_with(key: &AlipayPublicKey, content: &str, sign: &str) -> Result<(), AliReply> {
+    key.verify(content, sign).map_err(|_| {
+        invalid(
+            "isv.invalid-signature",
+            "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配",
+        )
+    })
+}
+
+/// Serializes the reply object and signs its exact text, as Alipay does.
+fn signed(state: &SandboxState, response_key: &str, reply: AliReply) -> Response {
+    let object = match reply {
+        AliReply::Page(html) => return Html(html).into_response(),
+        AliReply::Ok(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("code".into(), json!("10000"));
+                o.insert("msg".into(), json!("Success"));
+            }
+            v
+        }
+        AliReply::Fail(code, msg, sub_code, sub_msg) => {
+            json!({"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg})
+        }
+    };
+    let content = object.to_string();
+    let sign = state.config.alipay_key.sign(&content).unwrap_or_default();
+    let body = format!(
+        "{{{}:{content},\"sign\":{}}}",
+        Value::String(response_key.to_owned()),
+        Value::String(sign)
+    );
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,145 @@
+//! Who the sandbox knows: merchants (WeChat Pay), Official Account / Mini Program apps (WeChat
+//! MP) and Alipay apps, parsed from the `A,B,C` specs of the command line.
+
+use std::time::Duration;
+
+use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
+use wechat_mp::Secret;
+use wechat_pay::ApiKey;
+
+/// A WeChat Pay merchant: `APP_ID,MCH_ID,API_KEY`.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    /// The app id bound to the merchant.
+    pub app_id: String,
+    /// The merchant id.
+    pub mch_id: String,
+    /// The API key requests are signed with.
+    pub api_key: ApiKey,
+}
+
+/// A WeChat MP app: `APP_ID,APP_SECRET,TOKEN[,ENCODING_AES_KEY[,CALLBACK_URL]]`.
+#[derive(Debug, Clone)]
+pub struct MpApp {
+    /// The app id.
+    pub app_id: String,
+    /// The app secret.
+    pub app_secret: Secret,
+    /// The callback token.
+    pub token: Secret,
+    /// The EncodingAESKey: events are delivered in safe mode when set.
+    pub encoding_aes_key: Option<Secret>,
+    /// Where user events are POSTed.
+    pub callback_url: Option<String>,
+}
+
+/// An Alipay app: `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM` (the key its requests are verified with).
+#[derive(Debug, Clone)]
+pub struct AlipayApp {
+    /// The app id.
+    pub app_id: String,
+    /// The app's public key.
+    pub public_key: AlipayPublicKey,
+}
+
+/// Everything the sandbox is started with.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// WeChat Pay merchants.
+    pub merchants: Vec<Merchant>,
+    /// WeChat MP apps.
+    pub mp_apps: Vec<MpApp>,
+    /// Alipay apps.
+    pub alipay_apps: Vec<AlipayApp>,
+    /// The gateway's own Alipay key (responses and notifications are signed with it).
+    pub alipay_key: AlipayPrivateKey,
+    /// Divides every notification retry interval (1 = WeChat's real schedule).
+    pub time_scale: f64,
+    /// Refunds complete by themselves after this long (scaled); `None`: only through the
+    /// control API.
+    pub refund_delay: Option<Duration>,
+    /// The sandbox's own base URL, for the links it hands out (H5 pay pages, QR contents).
+    pub public_url: String,
+}
+
+fn parts(spec: &str, min: usize, max: usize, what: &str) -> Result<Vec<String>, String> {
+    let p: Vec<String> = spec.split(',').map(|s| s.trim().to_owned()).collect();
+    if p.len() < min || p.len() > max || p.iter().take(min).any(String::is_empty) {
+        return Err(format!(
+            "{what} expects {min} to {max} comma-separated values, got {spec:?}"
+        ));
+    }
+    Ok(p)
+}
+
+impl Merchant {
+    /// Parses `APP_ID,MCH_ID,API_KEY`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let p = parts(spec, 3, 3, "--merchant")?;
+        Ok(Merchant {
+            app_id: p[0].clone(),
+            mch_id: p[1].clone(),
+            api_key: ApiKey::new(p[2].clone()),
+        })
+    }
+}
+
+impl MpApp {
+    /// Parses `APP_ID,APP_SECRET,TOKEN[,ENCODING_AES_KEY[,CALLBACK_URL]]`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let p = parts(spec, 3, 5, "--mp-app")?;
+        let opt = |i: usize| p.get(i).filter(|s| !s.is_empty()).cloned();
+        Ok(MpApp {
+            app_id: p[0].clone(),
+            app_secret: Secret::new(p[1].clone()),
+            token: Secret::new(p[2].clone()),
+            encoding_aes_key: opt(3).map(Secret::new),
+            callback_url: opt(4),
+        })
+    }
+}
+
+impl AlipayApp {
+    /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM`, reading the key file.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let p = parts(spec, 2, 2, "--alipay-app")?;
+        let pem =
+            std::fs::read_to_string(&p[1]).map_err(|e| format!("cannot read {}: {e}", p[1]))?;
+        Ok(AlipayApp {
+            app_id: p[0].clone(),
+            public_key: AlipayPublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", p[1]))?,
+        })
+    }
+}
+
+/// Random printable credentials for the demo merchant and apps.
+pub(crate) fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; len];
+    // A failing OS random source leaves zeros; the sandbox's demo credentials are not secrets
+    // worth refusing to start over.
+    let _ = getrandom::fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        let m = Merchant::parse("wx1, 10000100 ,key").unwrap();
+        assert_eq!(m.mch_id, "10000100");
+        assert!(Merchant::parse("wx1,10000100").is_err());
+        let a = MpApp::parse("wx1,secret,token").unwrap();
+        assert!(a.encoding_aes_key.is_none());
+        let a = MpApp::parse("wx1,secret,token,,http://cb").unwrap();
+        assert!(a.encoding_aes_key.is_none());
+        assert_eq!(a.callback_url.as_deref(), Some("http://cb"));
+        assert!(MpApp::parse("wx1,,token").is_err());
+        assert!(AlipayApp::parse("2021,/nonexistent.pem").is_err());
+    }
+}

@@ -1,0 +1,313 @@
+//! The control API: act as the paying user and the WeChat user, and look inside.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /sandbox/pay` `{out_trade_no, result?, open_id?, channel?}` | pay (or fail) a WeChat order or an Alipay trade; sends the notification |
+//! | `POST /sandbox/refund-complete` `{out_refund_no}` | complete a WeChat refund; sends the encrypted refund notification |
+//! | `POST /sandbox/oauth-code` `{app_id, open_id, scope?}` → `{code}` | mint a web OAuth code |
+//! | `POST /sandbox/js-code` `{app_id, open_id}` → `{js_code}` | mint a Mini Program login code |
+//! | `POST /sandbox/mp-event` `{app_id, open_id, event, …}` | follow / unfollow / scan / text / click, delivered to the app's callback; returns its reply |
+//! | `GET /sandbox/messages` | template, subscribe and customer-service messages "sent" |
+//! | `GET /sandbox/orders` | orders, trades and refunds |
+//! | `GET /sandbox/notifications` | every notification and its delivery attempts |
+//! | `GET /sandbox/alipay-public-key` | the gateway's public key (PEM) |
+//! | `GET /sandbox` | an HTML page listing open orders with pay buttons |
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::mp::events::{self, EventRequest};
+use super::state::{MintedCode, hex32, key, now};
+use super::{SandboxState, alipay, lock, page, wxpay};
+
+/// The routes.
+pub fn routes() -> Router<Arc<SandboxState>> {
+    Router::new()
+        .route("/sandbox", get(page::index))
+        .route("/sandbox/h5pay", get(page::h5pay))
+        .route("/sandbox/pay", post(pay))
+        .route("/sandbox/pay-form", post(pay_form))
+        .route("/sandbox/refund-complete", post(refund_complete))
+        .route("/sandbox/oauth-code", post(oauth_code))
+        .route("/sandbox/js-code", post(js_code))
+        .route("/sandbox/mp-event", post(mp_event))
+        .route("/sandbox/messages", get(messages))
+        .route("/sandbox/orders", get(orders))
+        .route("/sandbox/notifications", get(notifications))
+        .route("/sandbox/alipay-public-key", get(alipay_public_key))
+}
+
+/// A control-API error: `{code, message}` with a status.
+#[derive(Debug)]
+pub struct ControlError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"code": self.code, "message": self.message}));
+        (self.status, body).into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ControlError {
+    ControlError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// Which provider an order belongs to.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// WeChat Pay.
+    Wechat,
+    /// Alipay.
+    Alipay,
+}
+
+/// `POST /sandbox/pay`.
+#[derive(Debug, Deserialize)]
+pub struct PayRequest {
+    /// The merchant's order number.
+    pub out_trade_no: String,
+    /// `SUCCESS` (default) or `PAYERROR` (WeChat only).
+    pub result: Option<String>,
+    /// Who pays (WeChat; default: the order's openid or a generated one).
+    pub open_id: Option<String>,
+    /// Which provider (default: whichever has the order).
+    pub channel: Option<Channel>,
+}
+
+async fn do_pay(state: &SandboxState, req: &PayRequest) -> Result<serde_json::Value, ControlError> {
+    let success = match req.result.as_deref() {
+        None | Some("SUCCESS") => true,
+        Some("PAYERROR") => false,
+        Some(other) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_RESULT",
+                format!("result must be SUCCESS or PAYERROR, not {other:?}"),
+            ));
+        }
+    };
+    let in_wechat = lock(&state.wechat)
+        .orders
+        .values()
+        .any(|o| o.out_trade_no == req.out_trade_no);
+    let in_alipay = lock(&state.alipay)
+        .trades
+        .values()
+        .any(|t| t.out_trade_no == req.out_trade_no);
+    let channel = match (req.channel, in_wechat, in_alipay) {
+        (Some(c), _, _) => c,
+        (None, true, false) => Channel::Wechat,
+        (None, false, true) => Channel::Alipay,
+        (None, true, true) => {
+            return Err(error(
+                StatusCode::CONFLICT,
+                "AMBIGUOUS",
+                "both channels have this order; say which with \"channel\"",
+            ));
+        }
+        (None, false, false) => {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "ORDER_NOT_FOUND",
+                format!("no order {}", req.out_trade_no),
+            ));
+        }
+    };
+    match channel {
+        Channel::Wechat => wxpay::pay_order(state, &req.out_trade_no, success, req.open_id.as_deref())
+            .await
+            .map(|o| json!({"channel": "wechat", "out_trade_no": o.out_trade_no, "state": o.state, "transaction_id": o.transaction_id}))
+            .map_err(|e| match e {
+                wxpay::PayError::NotFound(_) => error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", e.to_string()),
+                wxpay::PayError::State(..) => error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string()),
+            }),
+        Channel::Alipay => {
+            if !success {
+                return Err(error(StatusCode::BAD_REQUEST, "INVALID_RESULT", "Alipay trades have no failed state; close the trade instead"));
+            }
+            alipay::pay_trade(state, &req.out_trade_no)
+                .await
+                .map(|t| json!({"channel": "alipay", "out_trade_no": t.out_trade_no, "state": t.status, "trade_no": t.trade_no}))
+                .map_err(|e| match e {
+                    alipay::PayTradeError::NotFound(_) => error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", e.to_string()),
+                    alipay::PayTradeError::State(..) => error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string()),
+                })
+        }
+    }
+}
+
+async fn pay(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<PayRequest>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    do_pay(&state, &req).await.map(Json)
+}
+
+/// The HTML pages' pay buttons: pay, then go back (to the Alipay `return_url` when there is one).
+async fn pay_form(
+    State(state): State<Arc<SandboxState>>,
+    Form(req): Form<PayRequest>,
+) -> Result<Redirect, ControlError> {
+    do_pay(&state, &req).await?;
+    let return_url = lock(&state.alipay)
+        .trades
+        .values()
+        .find(|t| t.out_trade_no == req.out_trade_no)
+        .and_then(|t| t.return_url.clone());
+    Ok(Redirect::to(return_url.as_deref().unwrap_or("/sandbox")))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundComplete {
+    out_refund_no: String,
+}
+
+async fn refund_complete(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<RefundComplete>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    let r = wxpay::complete_refund(&state, &req.out_refund_no)
+        .await
+        .map_err(|e| error(StatusCode::NOT_FOUND, "REFUND_NOT_FOUND", e.to_string()))?;
+    Ok(Json(
+        json!({"out_refund_no": r.out_refund_no, "status": r.status}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct CodeRequest {
+    app_id: String,
+    open_id: String,
+    scope: Option<String>,
+}
+
+fn mint(state: &SandboxState, req: &CodeRequest, js: bool) -> Result<String, ControlError> {
+    if state.mp_app(&req.app_id).is_none() {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "APP_NOT_FOUND",
+            format!("no WeChat app {}", req.app_id),
+        ));
+    }
+    if req.open_id.is_empty() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "OPEN_ID_MISSING",
+            "open_id is required",
+        ));
+    }
+    let code = hex32();
+    let minted = MintedCode {
+        app_id: req.app_id.clone(),
+        open_id: req.open_id.clone(),
+        scope: req
+            .scope
+            .clone()
+            .unwrap_or_else(|| "snsapi_base".to_owned()),
+        issued_at: now(),
+    };
+    let mut mp = lock(&state.mp);
+    mp.users.entry(key(&req.app_id, &req.open_id)).or_default();
+    if js {
+        mp.js_codes.insert(code.clone(), minted);
+    } else {
+        mp.oauth_codes.insert(code.clone(), minted);
+    }
+    Ok(code)
+}
+
+async fn oauth_code(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<CodeRequest>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    Ok(Json(json!({"code": mint(&state, &req, false)?})))
+}
+
+async fn js_code(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<CodeRequest>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    Ok(Json(json!({"js_code": mint(&state, &req, true)?})))
+}
+
+async fn mp_event(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<EventRequest>,
+) -> Result<Json<events::EventOutcome>, ControlError> {
+    events::deliver(&state, &req)
+        .await
+        .map(Json)
+        .map_err(|e| match e {
+            events::EventError::Invalid(_) => {
+                error(StatusCode::BAD_REQUEST, "INVALID_EVENT", e.to_string())
+            }
+            events::EventError::Callback(_) => {
+                error(StatusCode::BAD_GATEWAY, "CALLBACK_FAILED", e.to_string())
+            }
+        })
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageFilter {
+    app_id: Option<String>,
+    touser: Option<String>,
+}
+
+async fn messages(
+    State(state): State<Arc<SandboxState>>,
+    Query(f): Query<MessageFilter>,
+) -> Response {
+    let mp = lock(&state.mp);
+    let list: Vec<_> = mp
+        .messages
+        .iter()
+        .filter(|m| f.app_id.as_ref().is_none_or(|a| &m.app_id == a))
+        .filter(|m| f.touser.as_ref().is_none_or(|t| &m.touser == t))
+        .cloned()
+        .collect();
+    Json(list).into_response()
+}
+
+async fn orders(State(state): State<Arc<SandboxState>>) -> Response {
+    let wx = lock(&state.wechat);
+    let ali = lock(&state.alipay);
+    Json(json!({
+        "wechat": wx.orders.values().collect::<Vec<_>>(),
+        "wechat_refunds": wx.refunds.values().collect::<Vec<_>>(),
+        "alipay": ali.trades.values().collect::<Vec<_>>(),
+        "alipay_refunds": ali.refunds.values().collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+async fn notifications(State(state): State<Arc<SandboxState>>) -> Response {
+    Json(state.notifier.log()).into_response()
+}
+
+async fn alipay_public_key(
+    State(state): State<Arc<SandboxState>>,
+) -> Result<Response, ControlError> {
+    let pem = state
+        .config
+        .alipay_key
+        .public_key()
+        .to_pem()
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "KEY", e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], pem).into_response())
+}

@@ -1,0 +1,11 @@
+//! Cross-crate behaviour: the project's own clients (`wechat-pay`, `wechat-mp`, the Alipay RSA2
+//! primitives of `aggregate-pay`) against the sandbox emulator of `examples`, over real HTTP on
+//! 127.0.0.1. Nothing here touches the internet.
+
+// Test helpers outside `#[test]` functions panic on purpose: that is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod sandbox_alipay;
+mod sandbox_mp;
+mod sandbox_wechat_pay;
+mod support;

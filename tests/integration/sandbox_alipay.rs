@@ -1,0 +1,276 @@
+//! The Alipay gateway of the sandbox, with real RSA2 keys: requests signed with the app key,
+//! responses and notifications verified with the gateway key.
+
+use std::collections::BTreeMap;
+
+use aggregate_pay::channels::alipay::rsa2;
+use serde_json::{Value, json};
+
+use crate::support::{
+    ALIPAY_APP_ID, Receiver, alipay_app_key, alipay_gateway_public_key, control,
+    start_mp_callbacks, start_sandbox,
+};
+
+/// Calls `method` with `biz`, checks the response signature, returns the response object.
+async fn call(url: &str, method: &str, biz: Value, extra: &[(&str, &str)], tamper: bool) -> Value {
+    let mut p: BTreeMap<String, String> = [
+        ("app_id", ALIPAY_APP_ID),
+        ("method", method),
+        ("format", "JSON"),
+        ("charset", "utf-8"),
+        ("sign_type", "RSA2"),
+        ("timestamp", "2024-01-01 12:00:00"),
+        ("version", "1.0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    p.insert("biz_content".into(), biz.to_string());
+    for (k, v) in extra {
+        p.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let content = rsa2::canonical(
+        p.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        rsa2::REQUEST_EXCLUDES,
+    );
+    p.insert("sign".into(), alipay_app_key().sign(&content).unwrap());
+    if tamper {
+        p.insert(
+            "biz_content".into(),
+            biz.to_string().replace("0.01", "0.02"),
+        );
+    }
+    let body = reqwest::Client::new()
+        .post(format!("{url}/gateway.do"))
+        .form(&p)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key = format!("{}_response", method.replace('.', "_"));
+    let signed =
+        rsa2::response_content(&body, &key).unwrap_or_else(|| panic!("no {key} in {body}"));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    alipay_gateway_public_key()
+        .verify(signed, v["sign"].as_str().unwrap())
+        .expect("the response is signed by the gateway");
+    v[key.as_str()].clone()
+}
+
+#[tokio::test]
+async fn precreate_pay_notify_query_refund() {
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let receiver = Receiver::start().await;
+    let notify = format!("{}/alipay/notify", receiver.url);
+    let r = call(
+        &sandbox.url,
+        "alipay.trade.precreate",
+        json!({"out_trade_no": "AL1", "total_amount": "3.50", "subject": "Cola"}),
+        &[("notify_url", &notify)],
+        false,
+    )
+    .await;
+    assert_eq!(r["code"], "10000");
+    assert!(
+        r["qr_code"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://qr.alipay.com/")
+    );
+
+    let q = call(
+        &sandbox.url,
+        "alipay.trade.query",
+        json!({"out_trade_no": "AL1"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(q["trade_status"], "WAIT_BUYER_PAY");
+
+    // The buyer pays; the first notification is refused, the retry is acknowledged.
+    receiver.refuse_next(1);
+    let (status, _) = control(&sandbox, "/sandbox/pay", json!({"out_trade_no": "AL1"})).await;
+    assert_eq!(status, 200);
+    let got = receiver.wait_for("/alipay/notify", 2).await;
+    let form: BTreeMap<String, String> = serde_urlencoded::from_str(&got[1].body).unwrap();
+    assert_eq!(form["trade_status"], "TRADE_SUCCESS");
+    assert_eq!(form["total_amount"], "3.50");
+    let content = rsa2::canonical(
+        form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        rsa2::NOTIFY_EXCLUDES,
+    );
+    alipay_gateway_public_key()
+        .verify(&content, &form["sign"])
+        .expect("the notification verifies");
+
+    let q = call(
+        &sandbox.url,
+        "alipay.trade.query",
+        json!({"out_trade_no": "AL1"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(q["trade_status"], "TRADE_SUCCESS");
+    assert_eq!(q["total_amount"], "3.50");
+
+    let refund = call(
+        &sandbox.url,
+        "alipay.trade.refund",
+        json!({"out_trade_no": "AL1", "refund_amount": "1.00", "out_request_no": "RF1"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(
+        (
+            refund["fund_change"].as_str(),
+            refund["refund_fee"].as_str()
+        ),
+        (Some("Y"), Some("1.00"))
+    );
+    let again = call(
+        &sandbox.url,
+        "alipay.trade.refund",
+        json!({"out_trade_no": "AL1", "refund_amount": "1.00", "out_request_no": "RF1"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(again["fund_change"], "N", "a retried refund moves no money");
+    let over = call(
+        &sandbox.url,
+        "alipay.trade.refund",
+        json!({"out_trade_no": "AL1", "refund_amount": "2.51", "out_request_no": "RF2"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(over["sub_code"], "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL");
+    let rq = call(
+        &sandbox.url,
+        "alipay.trade.fastpay.refund.query",
+        json!({"out_trade_no": "AL1", "out_request_no": "RF1"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(rq["refund_amount"], "1.00");
+    assert_eq!(rq["refund_status"], "REFUND_SUCCESS");
+
+    let closed = call(
+        &sandbox.url,
+        "alipay.trade.close",
+        json!({"out_trade_no": "AL1"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(
+        closed["sub_code"], "ACQ.TRADE_STATUS_ERROR",
+        "a paid trade cannot be closed"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_answered_like_alipay() {
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let tampered = call(
+        &sandbox.url,
+        "alipay.trade.precreate",
+        json!({"out_trade_no": "AL2", "total_amount": "0.01", "subject": "x"}),
+        &[],
+        true,
+    )
+    .await;
+    assert_eq!(
+        (tampered["code"].as_str(), tampered["sub_code"].as_str()),
+        (Some("40002"), Some("isv.invalid-signature"))
+    );
+    let missing = call(
+        &sandbox.url,
+        "alipay.trade.precreate",
+        json!({"out_trade_no": "AL2", "total_amount": "0.01"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(missing["code"], "40001");
+    let bad_amount = call(
+        &sandbox.url,
+        "alipay.trade.precreate",
+        json!({"out_trade_no": "AL2", "total_amount": "0.001", "subject": "x"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(bad_amount["code"], "40002");
+    let unknown = call(
+        &sandbox.url,
+        "alipay.trade.query",
+        json!({"out_trade_no": "NOPE"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(
+        (unknown["code"].as_str(), unknown["sub_code"].as_str()),
+        (Some("40004"), Some("ACQ.TRADE_NOT_EXIST"))
+    );
+    // Closing an unpaid trade, then paying it, fails.
+    call(
+        &sandbox.url,
+        "alipay.trade.precreate",
+        json!({"out_trade_no": "AL3", "total_amount": "0.01", "subject": "x"}),
+        &[],
+        false,
+    )
+    .await;
+    let closed = call(
+        &sandbox.url,
+        "alipay.trade.close",
+        json!({"out_trade_no": "AL3"}),
+        &[],
+        false,
+    )
+    .await;
+    assert_eq!(closed["code"], "10000");
+    let (status, _) = control(&sandbox, "/sandbox/pay", json!({"out_trade_no": "AL3"})).await;
+    assert_eq!(status, 409);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn page_pay_opens_a_cashier_page() {
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let mut p: BTreeMap<String, String> = [
+        ("app_id", ALIPAY_APP_ID),
+        ("method", "alipay.trade.page.pay"),
+        ("charset", "utf-8"),
+        ("sign_type", "RSA2"),
+        ("timestamp", "2024-01-01 12:00:00"),
+        ("version", "1.0"),
+        ("return_url", "https://shop.example/return"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    p.insert("biz_content".into(), json!({"out_trade_no": "PAGE1", "total_amount": "9.90", "subject": "Tea", "product_code": "FAST_INSTANT_TRADE_PAY"}).to_string());
+    let content = rsa2::canonical(
+        p.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        rsa2::REQUEST_EXCLUDES,
+    );
+    p.insert("sign".into(), alipay_app_key().sign(&content).unwrap());
+    let url = format!(
+        "{}/gateway.do?{}",
+        sandbox.url,
+        serde_urlencoded::to_string(&p).unwrap()
+    );
+    let page = reqwest::get(url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Tea") && page.contains("9.90"), "{page}");
+    sandbox.shutdown().await;
+}

@@ -1,0 +1,273 @@
+//! Fixtures: a sandbox with known merchants and apps, a server that receives notifications
+//! (and can refuse the first few), and an Official Account callback built with `wechat-mp`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::routing::post;
+use examples::sandbox::config::{AlipayApp, Merchant, MpApp};
+use examples::sandbox::{RunningSandbox, SandboxConfig, spawn};
+use wechat_mp::Secret;
+use wechat_mp::message::{
+    Callback, CallbackQuery, Event, EventKind, IncomingMessage, MessageBody, Reply,
+    Router as MpRouter, UrlCheck,
+};
+use wechat_pay::ApiKey;
+
+pub const APP_ID: &str = "wx2421b1c4370ec43b";
+pub const MINI_APP_ID: &str = "wxminiprogram0001";
+pub const MCH_ID: &str = "10000100";
+pub const KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+pub const MP_PLAIN: &str = "wxmpplain00000001";
+pub const MP_SAFE: &str = "wxmpsafe000000001";
+pub const MP_SECRET: &str = "mp-secret-0123456789";
+pub const MP_TOKEN: &str = "mp-callback-token";
+pub const MP_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+pub const ALIPAY_APP_ID: &str = "2021000000000042";
+
+pub fn alipay_app_key() -> AlipayPrivateKey {
+    AlipayPrivateKey::from_pem(include_str!(
+        "../../aggregate-pay/testdata/alipay_app_private_key.pem"
+    ))
+    .unwrap()
+}
+
+pub fn alipay_gateway_public_key() -> AlipayPublicKey {
+    AlipayPublicKey::from_pem(include_str!(
+        "../../aggregate-pay/testdata/alipay_gateway_public_key.pem"
+    ))
+    .unwrap()
+}
+
+/// One received request.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub body: String,
+}
+
+type ReceiverState = (Arc<Mutex<Vec<Received>>>, Arc<AtomicUsize>);
+
+/// A server that stands in for a merchant's notify URLs.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    refuse: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let refuse = Arc::new(AtomicUsize::new(0));
+        let state = (received.clone(), refuse.clone());
+        async fn wechat(
+            State((log, refuse)): State<ReceiverState>,
+            uri: axum::http::Uri,
+            body: Bytes,
+        ) -> String {
+            log.lock().unwrap().push(Received {
+                path: uri.path().to_owned(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+            let refused = refuse
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            match (uri.path().starts_with("/alipay"), refused) {
+                (true, false) => "success".into(),
+                (true, true) => "fail".into(),
+                (false, false) => wechat_pay::NotifyReply::success().to_xml(),
+                (false, true) => wechat_pay::NotifyReply::fail("busy").to_xml(),
+            }
+        }
+        let app = Router::new()
+            .route("/wechat/notify", post(wechat))
+            .route("/wechat/refund-notify", post(wechat))
+            .route("/alipay/notify", post(wechat))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver {
+            url,
+            received,
+            refuse,
+        }
+    }
+
+    /// Refuse the next `n` notifications.
+    pub fn refuse_next(&self, n: usize) {
+        self.refuse.store(n, Ordering::SeqCst);
+    }
+
+    /// Waits until `n` requests arrived at `path`.
+    pub async fn wait_for(&self, path: &str, n: usize) -> Vec<Received> {
+        for _ in 0..500 {
+            let got: Vec<Received> = self
+                .received
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.path == path)
+                .cloned()
+                .collect();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {n} requests at {path}");
+    }
+
+    pub fn count(&self, path: &str) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    }
+}
+
+/// An Official Account's callback server: `/mp/plain` and `/mp/safe`.
+pub async fn start_mp_callbacks() -> String {
+    fn router() -> MpRouter {
+        MpRouter::new()
+            .keyword("hi", |_| async { Reply::text("hello from the app") })
+            .event(EventKind::Subscribe, |m: IncomingMessage| async move {
+                match m.body {
+                    MessageBody::Event(Event::Subscribe { scene: Some(s), .. }) => {
+                        Reply::text(format!("welcome via {s}"))
+                    }
+                    _ => Reply::text("welcome"),
+                }
+            })
+            .event(EventKind::Scan, |m: IncomingMessage| async move {
+                Reply::text(format!("scanned {}", m.event_key().unwrap_or_default()))
+            })
+    }
+    let plain = Arc::new(
+        Callback::builder(MP_PLAIN, Secret::new(MP_TOKEN))
+            .router(router())
+            .build()
+            .unwrap(),
+    );
+    let safe = Arc::new(
+        Callback::builder(MP_SAFE, Secret::new(MP_TOKEN))
+            .encoding_aes_key(Secret::new(MP_AES_KEY))
+            .router(router())
+            .build()
+            .unwrap(),
+    );
+    async fn handle(
+        State(cb): State<Arc<Callback>>,
+        Query(q): Query<CallbackQuery>,
+        body: Bytes,
+    ) -> (axum::http::StatusCode, String) {
+        match cb.handle(&q, &body).await {
+            Ok(reply) => (axum::http::StatusCode::OK, reply),
+            Err(e) => (axum::http::StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    }
+    async fn verify(State(cb): State<Arc<Callback>>, Query(q): Query<UrlCheck>) -> String {
+        cb.verify_url(&q).unwrap_or_default()
+    }
+    let app = Router::new()
+        .route("/mp/plain", post(handle).get(verify))
+        .with_state(plain)
+        .merge(
+            Router::new()
+                .route("/mp/safe", post(handle).get(verify))
+                .with_state(safe),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A sandbox with the documented test merchant (also bound to a Mini Program), two Official
+/// Accounts (plain and safe mode) calling back `mp_callbacks`, and an Alipay app with the
+/// fixture keys. Retries run 1000× faster than WeChat's; refunds complete only on request.
+pub async fn start_sandbox(mp_callbacks: &str) -> RunningSandbox {
+    start_sandbox_with_db(mp_callbacks, None).await
+}
+
+pub async fn start_sandbox_with_db(mp_callbacks: &str, db: Option<&str>) -> RunningSandbox {
+    let config = SandboxConfig {
+        merchants: vec![
+            Merchant {
+                app_id: APP_ID.into(),
+                mch_id: MCH_ID.into(),
+                api_key: ApiKey::new(KEY),
+            },
+            Merchant {
+                app_id: MINI_APP_ID.into(),
+                mch_id: MCH_ID.into(),
+                api_key: ApiKey::new(KEY),
+            },
+        ],
+        mp_apps: vec![
+            MpApp {
+                app_id: MP_PLAIN.into(),
+                app_secret: Secret::new(MP_SECRET),
+                token: Secret::new(MP_TOKEN),
+                encoding_aes_key: None,
+                callback_url: Some(format!("{mp_callbacks}/mp/plain")),
+            },
+            MpApp {
+                app_id: MP_SAFE.into(),
+                app_secret: Secret::new(MP_SECRET),
+                token: Secret::new(MP_TOKEN),
+                encoding_aes_key: Some(Secret::new(MP_AES_KEY)),
+                callback_url: Some(format!("{mp_callbacks}/mp/safe")),
+            },
+        ],
+        alipay_apps: vec![AlipayApp {
+            app_id: ALIPAY_APP_ID.into(),
+            public_key: alipay_app_key().public_key(),
+        }],
+        alipay_key: AlipayPrivateKey::from_pem(include_str!(
+            "../../aggregate-pay/testdata/alipay_gateway_private_key.pem"
+        ))
+        .unwrap(),
+        time_scale: 1000.0,
+        refund_delay: None,
+        public_url: String::new(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(config, db, listener).await.unwrap()
+}
+
+/// `POST` JSON to the sandbox's control API.
+pub async fn control(
+    sandbox: &RunningSandbox,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", sandbox.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `GET` JSON from the sandbox's control API.
+pub async fn inspect(sandbox: &RunningSandbox, path: &str) -> serde_json::Value {
+    reqwest::get(format!("{}{path}", sandbox.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
