@@ -1,7 +1,393 @@
-//! Payment channels, one folder each.
+//! Payment channels: one strategy trait, one folder per channel.
 //!
-//! Status: only the Alipay signing primitives exist so far (issue #5 adds the `PaymentChannel`
-//! trait and the `wechat`, `alipay` and `sandbox` channels).
+//! A channel speaks a small fixed vocabulary — create, query, close, refund, query a refund,
+//! verify a notification, acknowledge it — and maps its provider's codes to these values.
+//! Declines and states are values; only transport trouble, refusals and forgeries are errors.
+//!
+//! | channel | folder | methods |
+//! |---|---|---|
+//! | `wechat` | [`wechat`] | JSAPI, Mini Program, Native (QR), H5, APP |
+//! | `alipay` | `alipay` (feature `alipay`) | QR, page, wap, APP |
+//! | `sandbox` | [`sandbox`] | sandbox (in-process, deterministic — the reference implementation) |
+//!
+//! Adding a channel: a folder here with a type implementing [`PaymentChannel`] (its wire types
+//! and conversions in `transformers.rs`), one `mod` line below, one id, and one line in the
+//! channel contract test (`tests/integration/channel_contract.rs`). Register it with [`Channels::with`];
+//! callers pick it by id or by [`PayMethod`], never by `if`.
 
 #[cfg(feature = "alipay")]
 pub mod alipay;
+pub mod sandbox;
+pub mod wechat;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{ChannelError, Fen, PayMethod, RefundStatus};
+
+/// What a channel can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The pay methods it serves.
+    pub methods: Vec<PayMethod>,
+    /// Whether a payment can be refunded in parts.
+    pub partial_refunds: bool,
+    /// Whether refunds complete asynchronously with a notification (otherwise the refund call
+    /// answers the outcome).
+    pub refund_notifications: bool,
+}
+
+/// What the channel needs to create a payment.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CreatePayment {
+    /// The number the channel will know it by.
+    pub out_trade_no: String,
+    /// The amount.
+    pub amount: Fen,
+    /// What is bought (shown to the payer).
+    pub subject: String,
+    /// How the payer pays.
+    pub method: PayMethod,
+    /// The payer's IP address.
+    pub client_ip: String,
+    /// The payer's openid (WeChat JSAPI / Mini Program).
+    pub open_id: Option<String>,
+    /// When the payment can no longer be made.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Where the channel sends the payment notification.
+    pub notify_url: String,
+    /// Where the payer's browser returns (page / H5 payments).
+    pub return_url: Option<String>,
+}
+
+impl CreatePayment {
+    /// A request with the required fields.
+    pub fn new(
+        out_trade_no: impl Into<String>,
+        amount: Fen,
+        subject: impl Into<String>,
+        method: PayMethod,
+        notify_url: impl Into<String>,
+    ) -> Self {
+        CreatePayment {
+            out_trade_no: out_trade_no.into(),
+            amount,
+            subject: subject.into(),
+            method,
+            client_ip: "127.0.0.1".to_owned(),
+            open_id: None,
+            expires_at: None,
+            notify_url: notify_url.into(),
+            return_url: None,
+        }
+    }
+
+    /// The payer's IP.
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.client_ip = ip.into();
+        self
+    }
+
+    /// The payer's openid.
+    pub fn open_id(mut self, open_id: impl Into<String>) -> Self {
+        self.open_id = Some(open_id.into());
+        self
+    }
+
+    /// The expiry.
+    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// The return URL.
+    pub fn return_url(mut self, url: impl Into<String>) -> Self {
+        self.return_url = Some(url.into());
+        self
+    }
+}
+
+/// What the front end does to pay: serialized as `{"type": "…", …}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PayAction {
+    /// Call `wx.requestPayment` / `WeixinJSBridge` with these parameters.
+    WechatJsapi {
+        /// The parameters.
+        params: wechat_pay::JsapiParams,
+    },
+    /// Call the WeChat SDK's `PayReq` with these parameters.
+    WechatApp {
+        /// The parameters.
+        params: wechat_pay::AppParams,
+    },
+    /// Show this as a QR code (WeChat Native, Alipay precreate).
+    QrCode {
+        /// The QR code's content.
+        content: String,
+    },
+    /// Send the browser here (WeChat H5, Alipay page / wap).
+    Redirect {
+        /// The URL.
+        url: String,
+    },
+    /// Pass this order string to the Alipay SDK.
+    AlipayApp {
+        /// The signed order string.
+        order_string: String,
+    },
+    /// The in-process sandbox: pay with `SandboxChannel::pay`.
+    Sandbox {
+        /// The payment's number.
+        out_trade_no: String,
+    },
+}
+
+/// A payment as the channel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelPaymentState {
+    /// Not paid yet.
+    Pending,
+    /// Paid.
+    Paid {
+        /// The channel's transaction id.
+        transaction_id: String,
+        /// The amount paid.
+        amount: Fen,
+    },
+    /// Closed (or reversed) before payment.
+    Closed,
+    /// The payment failed.
+    Failed,
+    /// The channel has no such payment (creation never reached it).
+    NotFound,
+}
+
+/// The result of closing at the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOutcome {
+    /// Closed (or never existed): it can no longer be paid.
+    Closed,
+    /// Too late: it was paid.
+    AlreadyPaid,
+}
+
+/// A refund to make.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RefundRequest {
+    /// The payment's number.
+    pub out_trade_no: String,
+    /// The refund's number (refunds are idempotent by it).
+    pub out_refund_no: String,
+    /// The payment's amount.
+    pub total: Fen,
+    /// The amount to refund.
+    pub amount: Fen,
+    /// Why.
+    pub reason: Option<String>,
+    /// Where the refund notification goes (channels that send one).
+    pub notify_url: Option<String>,
+}
+
+/// A refund as the channel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelRefund {
+    /// Where it is.
+    pub status: RefundStatus,
+    /// The channel's refund id.
+    pub channel_refund_id: Option<String>,
+}
+
+/// Which kind of notification arrived (channels use different URLs or bodies for each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyKind {
+    /// A payment result.
+    Payment,
+    /// A refund result.
+    Refund,
+}
+
+/// A notification as received: the raw body, exactly as POSTed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawNotify {
+    /// Payment or refund.
+    pub kind: NotifyKind,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl RawNotify {
+    /// A payment notification body.
+    pub fn payment(body: impl Into<Vec<u8>>) -> Self {
+        RawNotify {
+            kind: NotifyKind::Payment,
+            body: body.into(),
+        }
+    }
+
+    /// A refund notification body.
+    pub fn refund(body: impl Into<Vec<u8>>) -> Self {
+        RawNotify {
+            kind: NotifyKind::Refund,
+            body: body.into(),
+        }
+    }
+}
+
+/// What a payment notification says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifiedStatus {
+    /// Paid.
+    Paid,
+    /// Closed.
+    Closed,
+    /// Failed.
+    Failed,
+    /// Still waiting (some channels notify intermediate states).
+    Pending,
+}
+
+/// A verified, decoded notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelNotification {
+    /// About a payment.
+    Payment {
+        /// The payment's number.
+        out_trade_no: String,
+        /// The channel's transaction id.
+        transaction_id: String,
+        /// The amount the channel reports.
+        amount: Fen,
+        /// The channel account it was sent for.
+        account: String,
+        /// What happened.
+        status: NotifiedStatus,
+    },
+    /// About a refund.
+    Refund {
+        /// The payment's number.
+        out_trade_no: String,
+        /// The refund's number.
+        out_refund_no: String,
+        /// The channel's refund id.
+        channel_refund_id: String,
+        /// The amount refunded.
+        amount: Fen,
+        /// The channel account it was sent for.
+        account: String,
+        /// Whether the refund succeeded.
+        succeeded: bool,
+    },
+}
+
+/// How a notification was handled, to tell the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// Processed (or already processed): stop sending it.
+    Accepted,
+    /// Not processed: send it again later.
+    Retry(String),
+}
+
+/// The HTTP response that acknowledges a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckBody {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: String,
+}
+
+/// A payment channel (the strategy). Object-safe: the service holds `Arc<dyn PaymentChannel>`.
+#[async_trait]
+pub trait PaymentChannel: Send + Sync + fmt::Debug {
+    /// The channel's id (`wechat`, `alipay`, `sandbox`).
+    fn id(&self) -> &str;
+
+    /// The account payments are made to (app id / merchant id); notifications must name it.
+    fn account(&self) -> &str;
+
+    /// What it can do.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Creates the payment at the channel; returns what the front end does. Calling it again
+    /// with the same request returns the same action (channels are idempotent by number).
+    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError>;
+
+    /// Asks the channel where a payment is.
+    async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError>;
+
+    /// Closes an unpaid payment at the channel.
+    async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError>;
+
+    /// Refunds (part of) a paid payment.
+    async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError>;
+
+    /// Asks the channel where a refund is.
+    async fn query_refund(
+        &self,
+        out_trade_no: &str,
+        out_refund_no: &str,
+    ) -> Result<ChannelRefund, ChannelError>;
+
+    /// Verifies and decodes a notification.
+    async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError>;
+
+    /// The acknowledgement in the channel's format.
+    fn ack(&self, outcome: &AckOutcome) -> AckBody;
+}
+
+/// The registered channels (the strategy registry).
+#[derive(Debug, Clone, Default)]
+pub struct Channels {
+    list: Vec<Arc<dyn PaymentChannel>>,
+}
+
+impl Channels {
+    /// No channels.
+    pub fn new() -> Self {
+        Channels::default()
+    }
+
+    /// Adds a channel.
+    pub fn with(mut self, channel: impl PaymentChannel + 'static) -> Self {
+        self.list.push(Arc::new(channel));
+        self
+    }
+
+    /// Adds a shared channel.
+    pub fn with_shared(mut self, channel: Arc<dyn PaymentChannel>) -> Self {
+        self.list.push(channel);
+        self
+    }
+
+    /// The channel with this id.
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn PaymentChannel>> {
+        self.list.iter().find(|c| c.id() == id)
+    }
+
+    /// The channel serving this method.
+    pub fn for_method(&self, method: PayMethod) -> Option<&Arc<dyn PaymentChannel>> {
+        self.list
+            .iter()
+            .find(|c| c.capabilities().methods.contains(&method))
+    }
+
+    /// The registered ids.
+    pub fn ids(&self) -> Vec<&str> {
+        self.list.iter().map(|c| c.id()).collect()
+    }
+}

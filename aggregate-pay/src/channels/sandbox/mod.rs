@@ -1,0 +1,290 @@
+//! The `sandbox` channel: in-process and deterministic, and the reference for writing a channel.
+//!
+//! It keeps its "provider side" in memory: [`SandboxChannel::pay`] is the payer paying, and
+//! returns the notification the provider would POST, signed (HMAC-SHA256 over the fields, with a
+//! secret only this channel knows), so that it goes through the same [`crate::NotifyProcessor`]
+//! path as any real channel. Nothing here touches the network.
+//!
+//! Every method below says what a real channel must do at that point.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use wechat_pay::{ApiKey, Params, SignType};
+
+use super::{
+    AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
+    CloseOutcome, CreatePayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
+    RefundRequest,
+};
+use crate::{ChannelError, Fen, PayMethod, RefundStatus};
+
+#[derive(Debug, Clone)]
+struct Order {
+    amount: Fen,
+    state: ChannelPaymentState,
+    refunded: Fen,
+    refunds: HashMap<String, Fen>,
+}
+
+/// The in-process sandbox channel.
+#[derive(Debug)]
+pub struct SandboxChannel {
+    account: String,
+    secret: ApiKey,
+    capabilities: Capabilities,
+    orders: Mutex<HashMap<String, Order>>,
+    sequence: Mutex<u64>,
+}
+
+impl SandboxChannel {
+    /// A sandbox channel for `account`, signing its notifications with `secret`.
+    pub fn new(account: impl Into<String>, secret: impl Into<String>) -> Self {
+        SandboxChannel {
+            account: account.into(),
+            secret: ApiKey::new(secret),
+            capabilities: Capabilities {
+                methods: vec![PayMethod::Sandbox],
+                partial_refunds: true,
+                refund_notifications: false,
+            },
+            orders: Mutex::new(HashMap::new()),
+            sequence: Mutex::new(0),
+        }
+    }
+
+    fn orders(&self) -> MutexGuard<'_, HashMap<String, Order>> {
+        self.orders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn next_id(&self, prefix: &str) -> String {
+        let mut n = self.sequence.lock().unwrap_or_else(PoisonError::into_inner);
+        *n += 1;
+        format!("{prefix}{:010}", *n)
+    }
+
+    /// The payer pays `out_trade_no`: the order is paid at the "provider", and the signed
+    /// notification it would send is returned (feed it to the notify processor).
+    pub fn pay(&self, out_trade_no: &str) -> Result<RawNotify, ChannelError> {
+        let amount = {
+            let orders = self.orders();
+            orders
+                .get(out_trade_no)
+                .map(|o| o.amount)
+                .ok_or_else(|| rejected("ORDER_NOT_FOUND", "no such sandbox payment"))?
+        };
+        self.pay_amount(out_trade_no, amount)
+    }
+
+    /// Like [`SandboxChannel::pay`] but reporting `amount` (to exercise amount checks).
+    pub fn pay_amount(&self, out_trade_no: &str, amount: Fen) -> Result<RawNotify, ChannelError> {
+        let fresh_id = self.next_id("sbx");
+        let transaction_id = {
+            let mut orders = self.orders();
+            let order = orders
+                .get_mut(out_trade_no)
+                .ok_or_else(|| rejected("ORDER_NOT_FOUND", "no such sandbox payment"))?;
+            let transaction_id = match &order.state {
+                ChannelPaymentState::Pending => fresh_id,
+                // Paying twice re-sends the same notification, as providers do.
+                ChannelPaymentState::Paid { transaction_id, .. } => transaction_id.clone(),
+                _ => return Err(rejected("ORDER_CLOSED", "the payment is closed")),
+            };
+            order.state = ChannelPaymentState::Paid {
+                transaction_id: transaction_id.clone(),
+                amount,
+            };
+            transaction_id
+        };
+        Ok(self.notification(out_trade_no, &transaction_id, amount))
+    }
+
+    /// The signed payment notification the provider sends (again) for a paid order.
+    pub fn notification(&self, out_trade_no: &str, transaction_id: &str, amount: Fen) -> RawNotify {
+        let mut p = Params::new();
+        p.insert("account", self.account.as_str());
+        p.insert("out_trade_no", out_trade_no);
+        p.insert("transaction_id", transaction_id);
+        p.insert("amount", amount.to_string());
+        p.insert("status", "PAID");
+        p.sign(&self.secret, SignType::HmacSha256);
+        RawNotify::payment(p.to_xml())
+    }
+}
+
+fn rejected(code: &str, message: &str) -> ChannelError {
+    ChannelError::Rejected {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+#[async_trait]
+impl PaymentChannel for SandboxChannel {
+    fn id(&self) -> &str {
+        "sandbox"
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// A real channel calls its provider here and must be idempotent by `out_trade_no`: a retry
+    /// with the same request returns the same action; the same number with another amount is a
+    /// refusal, never a second charge.
+    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+        if request.method != PayMethod::Sandbox {
+            return Err(ChannelError::Unsupported(format!(
+                "method {}",
+                request.method
+            )));
+        }
+        let mut orders = self.orders();
+        match orders.get(&request.out_trade_no) {
+            Some(o) if o.amount != request.amount => {
+                return Err(rejected(
+                    "OUT_TRADE_NO_USED",
+                    "the number is used with another amount",
+                ));
+            }
+            Some(_) => {}
+            None => {
+                orders.insert(
+                    request.out_trade_no.clone(),
+                    Order {
+                        amount: request.amount,
+                        state: ChannelPaymentState::Pending,
+                        refunded: Fen::ZERO,
+                        refunds: HashMap::new(),
+                    },
+                );
+            }
+        }
+        Ok(PayAction::Sandbox {
+            out_trade_no: request.out_trade_no.clone(),
+        })
+    }
+
+    /// A real channel maps every provider state to [`ChannelPaymentState`]; "the provider does
+    /// not know it" is `NotFound`, not an error.
+    async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
+        Ok(self
+            .orders()
+            .get(out_trade_no)
+            .map_or(ChannelPaymentState::NotFound, |o| o.state.clone()))
+    }
+
+    /// A real channel reports "already paid" as [`CloseOutcome::AlreadyPaid`] so that the
+    /// caller records the payment instead of losing it.
+    async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
+        let mut orders = self.orders();
+        let Some(order) = orders.get_mut(out_trade_no) else {
+            return Ok(CloseOutcome::Closed);
+        };
+        match order.state {
+            ChannelPaymentState::Paid { .. } => Ok(CloseOutcome::AlreadyPaid),
+            _ => {
+                order.state = ChannelPaymentState::Closed;
+                Ok(CloseOutcome::Closed)
+            }
+        }
+    }
+
+    /// A real channel must be idempotent by `out_refund_no` and refuse more than was paid.
+    async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
+        let refund_id = self.next_id("sbr");
+        let mut orders = self.orders();
+        let order = orders
+            .get_mut(&request.out_trade_no)
+            .ok_or_else(|| rejected("ORDER_NOT_FOUND", "no such sandbox payment"))?;
+        if !matches!(order.state, ChannelPaymentState::Paid { .. }) {
+            return Err(rejected("NOT_PAID", "only a paid payment can be refunded"));
+        }
+        if let Some(previous) = order.refunds.get(&request.out_refund_no) {
+            if *previous != request.amount {
+                return Err(rejected(
+                    "REFUND_NO_USED",
+                    "the refund number is used with another amount",
+                ));
+            }
+        } else {
+            let total = order
+                .refunded
+                .checked_add(request.amount)
+                .filter(|t| *t <= order.amount)
+                .ok_or_else(|| rejected("REFUND_TOO_LARGE", "more than was paid"))?;
+            order.refunded = total;
+            order
+                .refunds
+                .insert(request.out_refund_no.clone(), request.amount);
+        }
+        Ok(ChannelRefund {
+            status: RefundStatus::Succeeded,
+            channel_refund_id: Some(refund_id),
+        })
+    }
+
+    async fn query_refund(
+        &self,
+        out_trade_no: &str,
+        out_refund_no: &str,
+    ) -> Result<ChannelRefund, ChannelError> {
+        let orders = self.orders();
+        let known = orders
+            .get(out_trade_no)
+            .is_some_and(|o| o.refunds.contains_key(out_refund_no));
+        Ok(ChannelRefund {
+            status: if known {
+                RefundStatus::Succeeded
+            } else {
+                RefundStatus::Failed
+            },
+            channel_refund_id: None,
+        })
+    }
+
+    /// A real channel verifies the signature over **everything received** before decoding, and
+    /// refuses a missing signature. It does not check amounts or states: the processor does.
+    async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {
+        if raw.kind != NotifyKind::Payment {
+            return Err(ChannelError::Unsupported(
+                "sandbox refunds complete synchronously".into(),
+            ));
+        }
+        let p = Params::from_xml(&raw.body).map_err(|e| ChannelError::Decode(e.to_string()))?;
+        p.verify(&self.secret, SignType::HmacSha256)
+            .map_err(|e| ChannelError::Signature(e.to_string()))?;
+        let field = |name: &str| {
+            p.get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| ChannelError::Decode(format!("missing {name}")))
+        };
+        let amount: Fen = field("amount")?
+            .parse()
+            .map_err(|e: wechat_pay::ParseFenError| ChannelError::Decode(e.to_string()))?;
+        Ok(ChannelNotification::Payment {
+            out_trade_no: field("out_trade_no")?,
+            transaction_id: field("transaction_id")?,
+            amount,
+            account: field("account")?,
+            status: NotifiedStatus::Paid,
+        })
+    }
+
+    fn ack(&self, outcome: &AckOutcome) -> AckBody {
+        AckBody {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            body: match outcome {
+                AckOutcome::Accepted => "SUCCESS".to_owned(),
+                AckOutcome::Retry(_) => "FAIL".to_owned(),
+            },
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The `wechat` channel, over the `wechat-pay` client: JSAPI, Mini Program, Native, H5 and APP
+//! payments; refunds complete asynchronously with an encrypted notification.
+
+mod transformers;
+
+use async_trait::async_trait;
+use wechat_pay::{
+    Client, CloseOrder, ErrCode, Error as WxError, NotifyReply, OrderId, OrderQuery, Refund,
+    RefundQuery, RefundQueryBy,
+};
+
+use super::{
+    AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
+    CloseOutcome, CreatePayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
+    RefundRequest,
+};
+use crate::{ChannelError, PayMethod, RefundStatus};
+
+/// WeChat Pay as a channel.
+#[derive(Debug, Clone)]
+pub struct WechatChannel {
+    client: Client,
+    account: String,
+    capabilities: Capabilities,
+}
+
+impl WechatChannel {
+    /// The channel over `client` (whose app id and merchant id are the channel's account).
+    pub fn new(client: Client) -> Self {
+        WechatChannel {
+            account: format!("{}/{}", client.app_id(), client.mch_id()),
+            client,
+            capabilities: Capabilities {
+                methods: vec![
+                    PayMethod::WechatJsapi,
+                    PayMethod::WechatMiniProgram,
+                    PayMethod::WechatNative,
+                    PayMethod::WechatH5,
+                    PayMethod::WechatApp,
+                ],
+                partial_refunds: true,
+                refund_notifications: true,
+            },
+        }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl PaymentChannel for WechatChannel {
+    fn id(&self) -> &str {
+        "wechat"
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+        let order = transformers::unified_order(request)?;
+        let created = self
+            .client
+            .execute(&order)
+            .await
+            .map_err(transformers::error)?;
+        transformers::pay_action(&self.client, request.method, created)
+    }
+
+    async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
+        match self
+            .client
+            .execute(&OrderQuery::new(OrderId::OutTradeNo(
+                out_trade_no.to_owned(),
+            )))
+            .await
+        {
+            Ok(q) => Ok(transformers::payment_state(&q)),
+            Err(WxError::Business {
+                err_code: ErrCode::OrderNotExist,
+                ..
+            }) => Ok(ChannelPaymentState::NotFound),
+            Err(e) => Err(transformers::error(e)),
+        }
+    }
+
+    async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
+        match self.client.execute(&CloseOrder::new(out_trade_no)).await {
+            Ok(_) => Ok(CloseOutcome::Closed),
+            Err(WxError::Business {
+                err_code: ErrCode::OrderPaid,
+                ..
+            }) => Ok(CloseOutcome::AlreadyPaid),
+            Err(WxError::Business {
+                err_code: ErrCode::OrderClosed | ErrCode::OrderNotExist,
+                ..
+            }) => Ok(CloseOutcome::Closed),
+            Err(e) => Err(transformers::error(e)),
+        }
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
+        let mut refund = Refund::new(
+            OrderId::OutTradeNo(request.out_trade_no.clone()),
+            request.out_refund_no.clone(),
+            request.total,
+            request.amount,
+        );
+        if let Some(reason) = &request.reason {
+            refund = refund.refund_desc(reason.clone());
+        }
+        if let Some(url) = &request.notify_url {
+            refund = refund.notify_url(url.clone());
+        }
+        let r = self
+            .client
+            .execute(&refund)
+            .await
+            .map_err(transformers::error)?;
+        Ok(ChannelRefund {
+            status: RefundStatus::Pending,
+            channel_refund_id: Some(r.refund_id),
+        })
+    }
+
+    async fn query_refund(
+        &self,
+        _out_trade_no: &str,
+        out_refund_no: &str,
+    ) -> Result<ChannelRefund, ChannelError> {
+        let q = self
+            .client
+            .execute(&RefundQuery::new(RefundQueryBy::OutRefundNo(
+                out_refund_no.to_owned(),
+            )))
+            .await
+            .map_err(transformers::error)?;
+        let record = q
+            .refunds
+            .into_iter()
+            .find(|r| r.out_refund_no == out_refund_no)
+            .ok_or_else(|| {
+                ChannelError::Decode(format!("refund {out_refund_no} missing from the answer"))
+            })?;
+        Ok(ChannelRefund {
+            status: transformers::refund_status(&record.refund_status),
+            channel_refund_id: Some(record.refund_id),
+        })
+    }
+
+    async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {
+        match raw.kind {
+            NotifyKind::Payment => {
+                let n = self
+                    .client
+                    .verify_payment_notification(&raw.body)
+                    .await
+                    .map_err(transformers::notify_error)?;
+                Ok(ChannelNotification::Payment {
+                    account: format!("{}/{}", n.app_id, n.mch_id),
+                    out_trade_no: n.out_trade_no,
+                    transaction_id: n.transaction_id,
+                    amount: n.total_fee,
+                    status: NotifiedStatus::Paid,
+                })
+            }
+            NotifyKind::Refund => {
+                let n = self
+                    .client
+                    .decrypt_refund_notification(&raw.body)
+                    .await
+                    .map_err(transformers::notify_error)?;
+                Ok(ChannelNotification::Refund {
+                    account: format!("{}/{}", n.app_id, n.mch_id),
+                    out_trade_no: n.out_trade_no,
+                    out_refund_no: n.out_refund_no,
+                    channel_refund_id: n.refund_id,
+                    amount: n.refund_fee,
+                    succeeded: transformers::refund_status(&n.refund_status)
+                        == RefundStatus::Succeeded,
+                })
+            }
+        }
+    }
+
+    fn ack(&self, outcome: &AckOutcome) -> AckBody {
+        let reply = match outcome {
+            AckOutcome::Accepted => NotifyReply::success(),
+            AckOutcome::Retry(reason) => NotifyReply::fail(reason.clone()),
+        };
+        AckBody {
+            status: 200,
+            content_type: "text/xml; charset=utf-8",
+            body: reply.to_xml(),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The crate's errors: channel failures, storage failures, and requests that cannot be done.
+
+use crate::{PaymentId, PaymentStatus};
+
+/// What a channel reports when it cannot do what was asked. Declines and states are values in
+/// the channel's answers; these are errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// The channel could not be reached (retrying later may work).
+    #[error("channel unreachable: {0}")]
+    Transport(String),
+    /// The channel refused the request (bad parameters, wrong state…), with its code.
+    #[error("channel refused ({code}): {message}")]
+    Rejected {
+        /// The channel's error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// A message failed signature verification.
+    #[error("signature verification failed: {0}")]
+    Signature(String),
+    /// A message could not be decoded.
+    #[error("cannot decode: {0}")]
+    Decode(String),
+    /// The channel cannot do this (e.g. a method it does not support).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The channel is misconfigured.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl ChannelError {
+    /// Whether retrying later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ChannelError::Transport(_))
+    }
+}
+
+/// A storage failure. Never swallowed: a notification that meets one is acknowledged `FAIL`
+/// so the channel sends it again.
+#[derive(Debug, thiserror::Error)]
+#[error("storage error: {0}")]
+pub struct StoreError(pub String);
+
+/// Everything the payment service can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A channel failed.
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No channel with this id or for this method is registered.
+    #[error("no channel for {0}")]
+    NoChannel(String),
+    /// No such payment.
+    #[error("payment {0} not found")]
+    PaymentNotFound(String),
+    /// No such refund.
+    #[error("refund {0} not found")]
+    RefundNotFound(String),
+    /// The request conflicts with an earlier one with the same number.
+    #[error("{0} is already used with different parameters")]
+    Conflict(String),
+    /// The payment is not in a state that allows this.
+    #[error("payment {id} is {status}")]
+    InvalidState {
+        /// The payment.
+        id: PaymentId,
+        /// Its state.
+        status: PaymentStatus,
+    },
+    /// The request is invalid (amount, missing openid…).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}

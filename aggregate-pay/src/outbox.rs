@@ -1,0 +1,174 @@
+//! Delivering outbox events: at least once, retried with exponential backoff, parked as dead
+//! after too many failures (with the last error kept) until someone redelivers them.
+//!
+//! The [`Dispatcher`] claims due events from the store (a lease, so several instances can run
+//! it), hands each to an [`EventHandler`], and records the result. Handlers get every event at
+//! least once and must dedupe by [`OutboxEvent::id`]. With the `rabbitmq` feature, the handler
+//! can be a publisher to RabbitMQ, whose consumers then do the work on any number of instances.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::StoreError;
+use crate::events::OutboxEvent;
+use crate::store::PaymentStore;
+
+/// Does something with an event (send a callback, publish it, notify a merchant…).
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Handles `event`; an error means "try again later".
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), String>;
+
+    /// Handles a batch (the dispatcher always calls this); one result per event, in order.
+    /// Handlers that can pipeline (a publisher awaiting confirms for a whole batch) override it.
+    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), String>> {
+        let mut results = Vec::with_capacity(events.len());
+        for e in events {
+            results.push(self.handle(e).await);
+        }
+        results
+    }
+}
+
+/// When to retry and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before an event is dead.
+    pub max_attempts: u32,
+    /// The wait after the first failure; doubled after each further one.
+    pub base_delay: Duration,
+    /// The longest wait.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1` after `attempt` failures (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Hands outbox events to a handler.
+#[derive(Clone)]
+pub struct Dispatcher {
+    store: Arc<dyn PaymentStore>,
+    handler: Arc<dyn EventHandler>,
+    policy: RetryPolicy,
+    batch: usize,
+    lease: Duration,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("policy", &self.policy)
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher from `store` to `handler`.
+    pub fn new(store: Arc<dyn PaymentStore>, handler: Arc<dyn EventHandler>) -> Self {
+        Dispatcher {
+            store,
+            handler,
+            policy: RetryPolicy::default(),
+            batch: 100,
+            lease: Duration::from_secs(60),
+        }
+    }
+
+    /// The retry policy.
+    pub fn policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Events claimed per round.
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Delivers what is due now; returns how many events were handed to the handler.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let events = self.store.claim_events(now, self.lease, self.batch).await?;
+        let results = self.handler.handle_batch(&events).await;
+        for (event, result) in events.iter().zip(results) {
+            match result {
+                Ok(()) => self.store.event_delivered(&event.id).await?,
+                Err(error) => {
+                    let attempt = event.attempts + 1;
+                    let retry_at = (attempt < self.policy.max_attempts)
+                        .then(|| OffsetDateTime::now_utc() + self.policy.delay(attempt));
+                    if retry_at.is_none() {
+                        tracing::error!(event = %event.id, kind = %event.kind, %error, "event dead after {attempt} attempts");
+                    } else {
+                        tracing::warn!(event = %event.id, kind = %event.kind, %error, attempt, "event delivery failed; will retry");
+                    }
+                    self.store.event_failed(&event.id, &error, retry_at).await?;
+                }
+            }
+        }
+        Ok(events.len())
+    }
+
+    /// Delivers until `shutdown`, polling every `idle` when there is nothing to do. In-flight
+    /// events finish before it returns.
+    pub async fn run(&self, idle: Duration, shutdown: CancellationToken) {
+        loop {
+            let busy = match self.run_once().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox dispatch failed");
+                    false
+                }
+            };
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if !busy {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(idle) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(10),
+        };
+        assert_eq!(p.delay(1), Duration::from_secs(1));
+        assert_eq!(p.delay(2), Duration::from_secs(2));
+        assert_eq!(p.delay(4), Duration::from_secs(8));
+        assert_eq!(p.delay(5), Duration::from_secs(10));
+        assert_eq!(p.delay(60), Duration::from_secs(10));
+    }
+}

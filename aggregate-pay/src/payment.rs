@@ -1,0 +1,309 @@
+//! Payments and refunds, and the only state changes they allow.
+//!
+//! ```text
+//! PENDING ──paid──▶ PAID ──refund──▶ REFUNDING ──▶ PARTIALLY_REFUNDED ──refund──▶ REFUNDING …
+//!    │                                   └────────▶ REFUNDED
+//!    ├──closed──▶ CLOSED     (a payment that arrives after all is still recorded: CLOSED → PAID)
+//!    └──failed──▶ FAILED
+//! ```
+//!
+//! Amounts are [`Fen`]; a payment is never marked paid unless the amount received equals the
+//! amount asked, to the fen. A mismatch flags the payment for review instead.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::Fen;
+
+/// Our id of a payment (`pay_…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PaymentId(pub String);
+
+impl PaymentId {
+    /// A new random id.
+    pub fn generate() -> Self {
+        PaymentId(format!("pay_{}", crate::random_hex(12)))
+    }
+}
+
+impl fmt::Display for PaymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! status_enum {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$d:meta])* $v:ident => $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($(#[$d])* $v,)* }
+
+        impl $name {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+
+            /// Reads a stored name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$v),)* _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+status_enum! {
+    /// Where a payment is.
+    pub enum PaymentStatus {
+        /// Created, waiting for the payer.
+        Pending => "PENDING",
+        /// Paid in full.
+        Paid => "PAID",
+        /// A refund is in progress.
+        Refunding => "REFUNDING",
+        /// Part of the amount was refunded.
+        PartiallyRefunded => "PARTIALLY_REFUNDED",
+        /// All of the amount was refunded.
+        Refunded => "REFUNDED",
+        /// Closed before payment.
+        Closed => "CLOSED",
+        /// The payment failed.
+        Failed => "FAILED",
+    }
+}
+
+impl PaymentStatus {
+    /// Whether the money was received (whatever happened after).
+    pub fn is_paid(self) -> bool {
+        matches!(
+            self,
+            PaymentStatus::Paid
+                | PaymentStatus::Refunding
+                | PaymentStatus::PartiallyRefunded
+                | PaymentStatus::Refunded
+        )
+    }
+
+    /// Whether the payment can still be paid.
+    pub fn is_open(self) -> bool {
+        self == PaymentStatus::Pending
+    }
+}
+
+status_enum! {
+    /// Where a refund is.
+    pub enum RefundStatus {
+        /// Requested, not confirmed.
+        Pending => "PENDING",
+        /// The money is back with the payer.
+        Succeeded => "SUCCEEDED",
+        /// The refund failed.
+        Failed => "FAILED",
+    }
+}
+
+/// How the payer pays. Each method belongs to one channel; [`crate::Channels`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PayMethod {
+    /// WeChat Pay in the Official Account's browser (needs the payer's openid).
+    WechatJsapi,
+    /// WeChat Pay in a Mini Program (needs the payer's openid).
+    WechatMiniProgram,
+    /// A WeChat Pay QR code.
+    WechatNative,
+    /// WeChat Pay in a mobile browser.
+    WechatH5,
+    /// WeChat Pay in a native app.
+    WechatApp,
+    /// An Alipay QR code.
+    AlipayQr,
+    /// The Alipay web cashier.
+    AlipayPage,
+    /// The Alipay mobile web cashier.
+    AlipayWap,
+    /// Alipay in a native app.
+    AlipayApp,
+    /// The in-process sandbox channel.
+    Sandbox,
+}
+
+impl PayMethod {
+    /// The stored name (`wechat_jsapi`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayMethod::WechatJsapi => "wechat_jsapi",
+            PayMethod::WechatMiniProgram => "wechat_mini_program",
+            PayMethod::WechatNative => "wechat_native",
+            PayMethod::WechatH5 => "wechat_h5",
+            PayMethod::WechatApp => "wechat_app",
+            PayMethod::AlipayQr => "alipay_qr",
+            PayMethod::AlipayPage => "alipay_page",
+            PayMethod::AlipayWap => "alipay_wap",
+            PayMethod::AlipayApp => "alipay_app",
+            PayMethod::Sandbox => "sandbox",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+
+    /// Whether the channel needs the payer's openid.
+    pub fn needs_open_id(self) -> bool {
+        matches!(self, PayMethod::WechatJsapi | PayMethod::WechatMiniProgram)
+    }
+}
+
+impl fmt::Display for PayMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Payment {
+    /// Our id.
+    pub id: PaymentId,
+    /// The number the channel knows it by (unique).
+    pub out_trade_no: String,
+    /// The channel id (`wechat`, `alipay`, `sandbox`).
+    pub channel: String,
+    /// The channel account (app id / merchant id) it was created under.
+    pub channel_account: String,
+    /// How the payer pays.
+    pub method: PayMethod,
+    /// The amount asked.
+    pub amount: Fen,
+    /// The currency (`CNY`).
+    pub currency: String,
+    /// What is bought.
+    pub subject: String,
+    /// Where it is.
+    pub status: PaymentStatus,
+    /// The channel's transaction id, once paid.
+    pub channel_transaction_id: Option<String>,
+    /// Refunded so far.
+    pub refunded_amount: Fen,
+    /// Something did not add up (an amount mismatch): a human must look.
+    pub needs_review: bool,
+    /// The payer's openid (WeChat JSAPI / Mini Program).
+    pub open_id: Option<String>,
+    /// Business data, kept as given.
+    pub metadata: serde_json::Value,
+    /// When created.
+    pub created_at: OffsetDateTime,
+    /// When last changed.
+    pub updated_at: OffsetDateTime,
+    /// When paid.
+    pub paid_at: Option<OffsetDateTime>,
+    /// After this the payment is closed if still unpaid.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Optimistic-concurrency version: every committed change increments it.
+    pub version: i64,
+}
+
+impl Payment {
+    /// The event payload describing this payment.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "payment_id": self.id.0,
+            "out_trade_no": self.out_trade_no,
+            "channel": self.channel,
+            "method": self.method.as_str(),
+            "amount": self.amount.as_u64(),
+            "currency": self.currency,
+            "subject": self.subject,
+            "status": self.status.as_str(),
+            "channel_transaction_id": self.channel_transaction_id,
+            "refunded_amount": self.refunded_amount.as_u64(),
+            "needs_review": self.needs_review,
+            "metadata": self.metadata,
+            "created_at": self.created_at.unix_timestamp(),
+            "paid_at": self.paid_at.map(OffsetDateTime::unix_timestamp),
+        })
+    }
+
+    /// What is left to refund, counting refunds still pending.
+    pub fn refundable(&self, pending_refunds: Fen) -> Fen {
+        self.amount
+            .checked_sub(self.refunded_amount)
+            .and_then(|left| left.checked_sub(pending_refunds))
+            .unwrap_or(Fen::ZERO)
+    }
+}
+
+/// A refund of a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refund {
+    /// Our id (`ref_…`).
+    pub id: String,
+    /// The payment refunded.
+    pub payment_id: PaymentId,
+    /// The number the channel knows it by (unique; refunds are idempotent by it).
+    pub out_refund_no: String,
+    /// The amount.
+    pub amount: Fen,
+    /// Where it is.
+    pub status: RefundStatus,
+    /// The channel's refund id.
+    pub channel_refund_id: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// When requested.
+    pub created_at: OffsetDateTime,
+    /// When last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl Refund {
+    /// The event payload describing this refund.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "refund_id": self.id,
+            "payment_id": self.payment_id.0,
+            "out_refund_no": self.out_refund_no,
+            "amount": self.amount.as_u64(),
+            "status": self.status.as_str(),
+            "channel_refund_id": self.channel_refund_id,
+            "reason": self.reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in [
+            PaymentStatus::Pending,
+            PaymentStatus::PartiallyRefunded,
+            PaymentStatus::Closed,
+        ] {
+            assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(
+            PayMethod::parse("wechat_native"),
+            Some(PayMethod::WechatNative)
+        );
+        assert_eq!(PayMethod::parse("nope"), None);
+        assert!(PaymentStatus::PartiallyRefunded.is_paid());
+        assert!(!PaymentStatus::Closed.is_paid());
+    }
+}

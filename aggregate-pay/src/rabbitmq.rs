@@ -1,0 +1,402 @@
+//! Outbox delivery over RabbitMQ (feature `rabbitmq`), for any number of instances.
+//!
+//! - [`RabbitPublisher`] is an [`EventHandler`] for the [`Dispatcher`](crate::Dispatcher): it
+//!   publishes each outbox event (persistent, `message_id` = event id) to a topic exchange and
+//!   counts it delivered only once the broker confirms it. A batch is published in one go and
+//!   its confirms awaited together.
+//! - [`RabbitConsumer`] takes events from the queue (a prefetch window, so batches), hands each
+//!   to your handler and acks it only after the handler succeeded. A consumer that dies before
+//!   acking leaves the message to the broker, which redelivers it. A failed event goes to a retry
+//!   queue whose TTL sends it back later; after `max_attempts` it is dead-lettered to the
+//!   `.dead` queue, where it stays until someone moves it back.
+//!
+//! Topology (all durable), for a prefix `p`: exchange `p` (topic) → queue `p` (bound `#`,
+//! dead-letters to exchange `p.dlx`); queue `p.retry` (TTL, dead-letters back to `p`); exchange
+//! `p.dlx` → queue `p.dead`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Confirmation, PublisherConfirm};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{EventKind, EventStatus, OutboxEvent};
+use crate::outbox::EventHandler;
+use crate::{PaymentId, StoreError};
+
+const ATTEMPTS_HEADER: &str = "x-attempts";
+
+fn amqp(e: lapin::Error) -> StoreError {
+    StoreError(format!("rabbitmq: {e}"))
+}
+
+/// The names of the topology for a prefix.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The topic exchange events are published to.
+    pub exchange: String,
+    /// The work queue.
+    pub queue: String,
+    /// The retry queue (messages wait there for the retry delay).
+    pub retry_queue: String,
+    /// The dead-letter exchange.
+    pub dead_exchange: String,
+    /// Where dead events stay.
+    pub dead_queue: String,
+    /// How long a failed event waits before its next attempt.
+    pub retry_delay: Duration,
+}
+
+impl Topology {
+    /// The topology named after `prefix` (e.g. `aggregate-pay.events`).
+    pub fn new(prefix: &str, retry_delay: Duration) -> Self {
+        Topology {
+            exchange: prefix.to_owned(),
+            queue: prefix.to_owned(),
+            retry_queue: format!("{prefix}.retry"),
+            dead_exchange: format!("{prefix}.dlx"),
+            dead_queue: format!("{prefix}.dead"),
+            retry_delay,
+        }
+    }
+
+    /// Declares everything (idempotent).
+    pub async fn declare(&self, channel: &Channel) -> Result<(), StoreError> {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        let exchange_options = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                exchange_options,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        channel
+            .exchange_declare(
+                self.dead_exchange.as_str().into(),
+                ExchangeKind::Fanout,
+                exchange_options,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        let mut main_args = FieldTable::default();
+        main_args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(self.dead_exchange.as_str())),
+        );
+        channel
+            .queue_declare(self.queue.as_str().into(), durable, main_args)
+            .await
+            .map_err(amqp)?;
+        channel
+            .queue_bind(
+                self.queue.as_str().into(),
+                self.exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        let mut retry_args = FieldTable::default();
+        retry_args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(self.exchange.as_str())),
+        );
+        retry_args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(i64::try_from(self.retry_delay.as_millis()).unwrap_or(i64::MAX)),
+        );
+        channel
+            .queue_declare(self.retry_queue.as_str().into(), durable, retry_args)
+            .await
+            .map_err(amqp)?;
+        channel
+            .queue_declare(
+                self.dead_queue.as_str().into(),
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        channel
+            .queue_bind(
+                self.dead_queue.as_str().into(),
+                self.dead_exchange.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        Ok(())
+    }
+}
+
+impl Topology {
+    /// Deletes the queues and exchanges (tests, decommissioning). Messages in them are lost.
+    pub async fn delete(&self, channel: &Channel) -> Result<(), StoreError> {
+        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+        for q in [&self.queue, &self.retry_queue, &self.dead_queue] {
+            channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .map_err(amqp)?;
+        }
+        for e in [&self.exchange, &self.dead_exchange] {
+            channel
+                .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
+                .await
+                .map_err(amqp)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens a connection to `url` (`amqp://…`).
+pub async fn connect(url: &str) -> Result<Connection, StoreError> {
+    Connection::connect(url, ConnectionProperties::default())
+        .await
+        .map_err(amqp)
+}
+
+fn properties(id: &str, attempts: u32) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongUInt(attempts));
+    BasicProperties::default()
+        .with_message_id(ShortString::from(id))
+        .with_delivery_mode(2)
+        .with_content_type(ShortString::from("application/json"))
+        .with_headers(headers)
+}
+
+/// Publishes outbox events to the exchange with publisher confirms.
+#[derive(Debug, Clone)]
+pub struct RabbitPublisher {
+    channel: Channel,
+    topology: Topology,
+}
+
+impl RabbitPublisher {
+    /// A publisher on its own channel of `connection` (the topology is declared).
+    pub async fn new(connection: &Connection, topology: Topology) -> Result<Self, StoreError> {
+        let channel = connection.create_channel().await.map_err(amqp)?;
+        topology.declare(&channel).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(amqp)?;
+        Ok(RabbitPublisher { channel, topology })
+    }
+
+    async fn publish(&self, event: &OutboxEvent) -> Result<PublisherConfirm, String> {
+        let body = event.to_json().to_string();
+        self.channel
+            .basic_publish(
+                self.topology.exchange.as_str().into(),
+                event.kind.as_str().into(),
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                properties(&event.id, 0),
+            )
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn confirmed(c: Result<Confirmation, lapin::Error>) -> Result<(), String> {
+    match c {
+        Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
+        Ok(Confirmation::Ack(Some(_))) => Err("unroutable: returned by the broker".into()),
+        Ok(Confirmation::Nack(_)) => Err("the broker did not accept the message".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl EventHandler for RabbitPublisher {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+        confirmed(self.publish(event).await?.await)
+    }
+
+    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), String>> {
+        // Publish the whole batch, then await the confirms: one round trip per batch.
+        let mut pending = Vec::with_capacity(events.len());
+        for e in events {
+            pending.push(self.publish(e).await);
+        }
+        let mut results = Vec::with_capacity(events.len());
+        for p in pending {
+            results.push(match p {
+                Ok(confirm) => confirmed(confirm.await),
+                Err(e) => Err(e),
+            });
+        }
+        results
+    }
+}
+
+/// Consumes events and hands them to a handler, acking only after success.
+#[derive(Clone)]
+pub struct RabbitConsumer {
+    channel: Channel,
+    topology: Topology,
+    max_attempts: u32,
+    prefetch: u16,
+}
+
+impl std::fmt::Debug for RabbitConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitConsumer")
+            .field("queue", &self.topology.queue)
+            .field("max_attempts", &self.max_attempts)
+            .field("prefetch", &self.prefetch)
+            .finish()
+    }
+}
+
+fn decode(body: &[u8], attempts: u32) -> Option<OutboxEvent> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let created = v["created_at"].as_i64().unwrap_or(0);
+    let created = time::OffsetDateTime::from_unix_timestamp(created).ok()?;
+    Some(OutboxEvent {
+        id: v["id"].as_str()?.to_owned(),
+        kind: EventKind::parse(v["type"].as_str()?),
+        payment_id: PaymentId(v["payment_id"].as_str()?.to_owned()),
+        payload: v["data"].clone(),
+        created_at: created,
+        status: EventStatus::Pending,
+        attempts,
+        last_error: None,
+        next_attempt_at: created,
+    })
+}
+
+impl RabbitConsumer {
+    /// A consumer on its own channel of `connection`; events failing `max_attempts` times are
+    /// dead-lettered. `prefetch` messages are in flight at once.
+    pub async fn new(
+        connection: &Connection,
+        topology: Topology,
+        max_attempts: u32,
+        prefetch: u16,
+    ) -> Result<Self, StoreError> {
+        let channel = connection.create_channel().await.map_err(amqp)?;
+        topology.declare(&channel).await?;
+        channel
+            .basic_qos(prefetch.max(1), BasicQosOptions::default())
+            .await
+            .map_err(amqp)?;
+        Ok(RabbitConsumer {
+            channel,
+            topology,
+            max_attempts: max_attempts.max(1),
+            prefetch,
+        })
+    }
+
+    /// Consumes until `shutdown` (the message being handled is finished first).
+    pub async fn run(
+        &self,
+        handler: Arc<dyn EventHandler>,
+        shutdown: CancellationToken,
+    ) -> Result<(), StoreError> {
+        let mut consumer = self
+            .channel
+            .basic_consume(
+                self.topology.queue.as_str().into(),
+                format!("aggregate-pay-{}", crate::random_hex(6))
+                    .as_str()
+                    .into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp)?;
+        loop {
+            let delivery = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                d = consumer.next() => d,
+            };
+            let Some(delivery) = delivery else {
+                return Ok(());
+            };
+            let delivery = delivery.map_err(amqp)?;
+            let attempts = delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get(ATTEMPTS_HEADER).cloned())
+                .and_then(|v| match v {
+                    AMQPValue::LongUInt(n) => Some(n),
+                    AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            let Some(event) = decode(&delivery.data, attempts) else {
+                tracing::error!("undecodable message; dead-lettering it");
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        ..BasicNackOptions::default()
+                    })
+                    .await
+                    .map_err(amqp)?;
+                continue;
+            };
+            match handler.handle(&event).await {
+                Ok(()) => {
+                    delivery
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .map_err(amqp)?;
+                }
+                Err(error) if attempts + 1 < self.max_attempts => {
+                    tracing::warn!(event = %event.id, %error, attempt = attempts + 1, "event failed; retrying later");
+                    // Park a copy in the retry queue (it comes back after the delay), then ack.
+                    self.channel
+                        .basic_publish(
+                            "".into(),
+                            self.topology.retry_queue.as_str().into(),
+                            BasicPublishOptions::default(),
+                            &delivery.data,
+                            properties(&event.id, attempts + 1),
+                        )
+                        .await
+                        .map_err(amqp)?;
+                    delivery
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .map_err(amqp)?;
+                }
+                Err(error) => {
+                    tracing::error!(event = %event.id, %error, "event failed too often; dead-lettered");
+                    delivery
+                        .nack(BasicNackOptions {
+                            requeue: false,
+                            ..BasicNackOptions::default()
+                        })
+                        .await
+                        .map_err(amqp)?;
+                }
+            }
+        }
+    }
+}

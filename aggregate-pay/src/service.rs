@@ -1,0 +1,472 @@
+//! [`Payments`]: create, look up, close and refund payments through whichever channel serves
+//! the method. Idempotent by number: creating the same payment twice, or the same refund twice,
+//! returns the first one; the same number with other parameters is a conflict.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::channels::{
+    ChannelPaymentState, Channels, CloseOutcome, CreatePayment, PayAction, PaymentChannel,
+    RefundRequest,
+};
+use crate::store::{Change, Commit, Insert, PaymentStore, RefundChange};
+use crate::transitions::{self, Applied};
+use crate::{Error, Fen, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
+
+/// A payment to create.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NewPayment {
+    /// The number the channel will know it by (unique).
+    pub out_trade_no: String,
+    /// The amount (more than zero).
+    pub amount: Fen,
+    /// What is bought.
+    pub subject: String,
+    /// How the payer pays (picks the channel).
+    pub method: PayMethod,
+    /// The payer's IP.
+    pub client_ip: String,
+    /// The payer's openid (WeChat JSAPI / Mini Program).
+    pub open_id: Option<String>,
+    /// When the payment expires.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Where the channel notifies.
+    pub notify_url: String,
+    /// Where the payer's browser returns.
+    pub return_url: Option<String>,
+    /// Business data kept with the payment.
+    pub metadata: serde_json::Value,
+}
+
+impl NewPayment {
+    /// A payment with the required fields.
+    pub fn new(
+        out_trade_no: impl Into<String>,
+        amount: Fen,
+        subject: impl Into<String>,
+        method: PayMethod,
+        notify_url: impl Into<String>,
+    ) -> Self {
+        NewPayment {
+            out_trade_no: out_trade_no.into(),
+            amount,
+            subject: subject.into(),
+            method,
+            client_ip: "127.0.0.1".to_owned(),
+            open_id: None,
+            expires_at: None,
+            notify_url: notify_url.into(),
+            return_url: None,
+            metadata: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// The payer's openid.
+    pub fn open_id(mut self, open_id: impl Into<String>) -> Self {
+        self.open_id = Some(open_id.into());
+        self
+    }
+
+    /// The payer's IP.
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.client_ip = ip.into();
+        self
+    }
+
+    /// The expiry.
+    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// The return URL.
+    pub fn return_url(mut self, url: impl Into<String>) -> Self {
+        self.return_url = Some(url.into());
+        self
+    }
+
+    /// Business data.
+    pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// The payment service.
+#[derive(Debug, Clone)]
+pub struct Payments {
+    channels: Channels,
+    store: Arc<dyn PaymentStore>,
+}
+
+impl Payments {
+    /// The service over the registered channels and a store.
+    pub fn new(channels: Channels, store: Arc<dyn PaymentStore>) -> Self {
+        Payments { channels, store }
+    }
+
+    /// The channels.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn PaymentStore> {
+        &self.store
+    }
+
+    fn channel(&self, id: &str) -> Result<&Arc<dyn PaymentChannel>, Error> {
+        self.channels
+            .get(id)
+            .ok_or_else(|| Error::NoChannel(id.to_owned()))
+    }
+
+    /// Records the payment (PENDING) and creates it at the channel; returns it with what the
+    /// front end does to pay. Retrying with the same request is safe and returns the same
+    /// action; if the channel call fails the payment stays PENDING and the reconciler looks
+    /// after it.
+    pub async fn create(&self, req: NewPayment) -> Result<(Payment, PayAction), Error> {
+        if req.amount == Fen::ZERO {
+            return Err(Error::Invalid("the amount must be more than zero".into()));
+        }
+        if req.out_trade_no.is_empty() || req.out_trade_no.len() > 32 {
+            return Err(Error::Invalid(
+                "out_trade_no must be 1 to 32 characters".into(),
+            ));
+        }
+        if req.method.needs_open_id() && req.open_id.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::Invalid(format!(
+                "{} needs the payer's openid",
+                req.method
+            )));
+        }
+        let channel = self
+            .channels
+            .for_method(req.method)
+            .ok_or_else(|| Error::NoChannel(req.method.to_string()))?;
+        let now = OffsetDateTime::now_utc();
+        let candidate = Payment {
+            id: PaymentId::generate(),
+            out_trade_no: req.out_trade_no.clone(),
+            channel: channel.id().to_owned(),
+            channel_account: channel.account().to_owned(),
+            method: req.method,
+            amount: req.amount,
+            currency: "CNY".to_owned(),
+            subject: req.subject.clone(),
+            status: PaymentStatus::Pending,
+            channel_transaction_id: None,
+            refunded_amount: Fen::ZERO,
+            needs_review: false,
+            open_id: req.open_id.clone(),
+            metadata: req.metadata.clone(),
+            created_at: now,
+            updated_at: now,
+            paid_at: None,
+            expires_at: req.expires_at,
+            version: 0,
+        };
+        let payment = match self.store.insert_payment(&candidate).await? {
+            Insert::Inserted => candidate,
+            Insert::Existing(p) => {
+                if p.amount != req.amount || p.method != req.method || p.subject != req.subject {
+                    return Err(Error::Conflict(format!(
+                        "out_trade_no {}",
+                        req.out_trade_no
+                    )));
+                }
+                if p.status != PaymentStatus::Pending {
+                    return Err(Error::InvalidState {
+                        id: p.id,
+                        status: p.status,
+                    });
+                }
+                p
+            }
+        };
+        let mut create = CreatePayment::new(
+            payment.out_trade_no.clone(),
+            payment.amount,
+            payment.subject.clone(),
+            payment.method,
+            req.notify_url,
+        )
+        .client_ip(req.client_ip);
+        create.open_id = payment.open_id.clone();
+        create.expires_at = payment.expires_at;
+        create.return_url = req.return_url;
+        let action = channel.create(&create).await?;
+        Ok((payment, action))
+    }
+
+    /// A payment by id.
+    pub async fn get(&self, id: &PaymentId) -> Result<Payment, Error> {
+        self.store
+            .payment(id)
+            .await?
+            .ok_or_else(|| Error::PaymentNotFound(id.to_string()))
+    }
+
+    /// A payment by its number.
+    pub async fn get_by_out_trade_no(&self, out_trade_no: &str) -> Result<Payment, Error> {
+        self.store
+            .payment_by_out_trade_no(out_trade_no)
+            .await?
+            .ok_or_else(|| Error::PaymentNotFound(out_trade_no.to_owned()))
+    }
+
+    /// Asks the channel and applies what it says (as a notification would): paid, closed,
+    /// failed. Returns the payment as it is afterwards.
+    pub async fn sync(&self, id: &PaymentId) -> Result<Payment, Error> {
+        let payment = self.get(id).await?;
+        let channel = self.channel(&payment.channel)?;
+        let now = OffsetDateTime::now_utc();
+        match channel.query(&payment.out_trade_no).await? {
+            ChannelPaymentState::Paid {
+                transaction_id,
+                amount,
+            } => {
+                transitions::apply(self.store.as_ref(), id, |p, _| {
+                    transitions::paid(p, &transaction_id, amount, now)
+                })
+                .await?;
+            }
+            ChannelPaymentState::Closed => {
+                transitions::apply(self.store.as_ref(), id, |p, _| {
+                    transitions::ended(p, PaymentStatus::Closed)
+                })
+                .await?;
+            }
+            ChannelPaymentState::Failed => {
+                transitions::apply(self.store.as_ref(), id, |p, _| {
+                    transitions::ended(p, PaymentStatus::Failed)
+                })
+                .await?;
+            }
+            ChannelPaymentState::Pending | ChannelPaymentState::NotFound => {}
+        }
+        self.get(id).await
+    }
+
+    /// Closes an unpaid payment, at the channel first. If the channel says it was paid after
+    /// all, the payment is recorded as paid and [`Error::InvalidState`] says so.
+    pub async fn close(&self, id: &PaymentId) -> Result<Payment, Error> {
+        let payment = self.get(id).await?;
+        match payment.status {
+            PaymentStatus::Pending => {}
+            PaymentStatus::Closed => return Ok(payment),
+            status => {
+                return Err(Error::InvalidState {
+                    id: payment.id,
+                    status,
+                });
+            }
+        }
+        let channel = self.channel(&payment.channel)?;
+        match channel.close(&payment.out_trade_no).await? {
+            CloseOutcome::Closed => {
+                transitions::apply(self.store.as_ref(), id, |p, _| {
+                    transitions::ended(p, PaymentStatus::Closed)
+                })
+                .await?;
+                let after = self.get(id).await?;
+                if after.status == PaymentStatus::Closed {
+                    Ok(after)
+                } else {
+                    Err(Error::InvalidState {
+                        id: after.id,
+                        status: after.status,
+                    })
+                }
+            }
+            CloseOutcome::AlreadyPaid => {
+                let after = self.sync(id).await?;
+                Err(Error::InvalidState {
+                    id: after.id,
+                    status: after.status,
+                })
+            }
+        }
+    }
+
+    /// Refunds `amount` of a paid payment under the number `out_refund_no` (idempotent by it).
+    /// Returns the refund as it stands: succeeded for channels that answer at once, pending for
+    /// those that notify later.
+    pub async fn refund(
+        &self,
+        id: &PaymentId,
+        out_refund_no: &str,
+        amount: Fen,
+        reason: Option<String>,
+        notify_url: Option<String>,
+    ) -> Result<Refund, Error> {
+        if amount == Fen::ZERO {
+            return Err(Error::Invalid(
+                "the refund amount must be more than zero".into(),
+            ));
+        }
+        if let Some(existing) = self.store.refund(out_refund_no).await? {
+            if &existing.payment_id != id || existing.amount != amount {
+                return Err(Error::Conflict(format!("out_refund_no {out_refund_no}")));
+            }
+            if existing.status != RefundStatus::Pending {
+                return Ok(existing);
+            }
+            return self.send_refund(existing, reason, notify_url).await;
+        }
+        // Record the refund and move the payment to REFUNDING in one change.
+        let refund = loop {
+            let payment = self.get(id).await?;
+            if !payment.status.is_paid() || payment.status == PaymentStatus::Refunded {
+                return Err(Error::InvalidState {
+                    id: payment.id,
+                    status: payment.status,
+                });
+            }
+            let refunds = self.store.refunds_of(id).await?;
+            let pending = refunds
+                .iter()
+                .filter(|r| r.status == RefundStatus::Pending)
+                .fold(Fen::ZERO, |a, r| a.checked_add(r.amount).unwrap_or(a));
+            if amount > payment.refundable(pending) {
+                return Err(Error::Invalid(format!(
+                    "{} fen exceeds the {} fen left to refund",
+                    amount.as_u64(),
+                    payment.refundable(pending).as_u64()
+                )));
+            }
+            let now = OffsetDateTime::now_utc();
+            let refund = Refund {
+                id: format!("ref_{}", crate::random_hex(12)),
+                payment_id: payment.id.clone(),
+                out_refund_no: out_refund_no.to_owned(),
+                amount,
+                status: RefundStatus::Pending,
+                channel_refund_id: None,
+                reason: reason.clone(),
+                created_at: now,
+                updated_at: now,
+            };
+            let mut next = payment.clone();
+            next.status = PaymentStatus::Refunding;
+            let change = Change {
+                payment: next,
+                refund: Some(RefundChange::Insert(refund.clone())),
+                events: vec![],
+            };
+            match self.store.commit(&change).await? {
+                Commit::Committed => break refund,
+                Commit::Conflict => {
+                    // Another refund with this number may have won the race.
+                    if let Some(existing) = self.store.refund(out_refund_no).await? {
+                        if &existing.payment_id != id || existing.amount != amount {
+                            return Err(Error::Conflict(format!("out_refund_no {out_refund_no}")));
+                        }
+                        break existing;
+                    }
+                }
+            }
+        };
+        self.send_refund(refund, reason, notify_url).await
+    }
+
+    async fn send_refund(
+        &self,
+        refund: Refund,
+        reason: Option<String>,
+        notify_url: Option<String>,
+    ) -> Result<Refund, Error> {
+        let payment = self.get(&refund.payment_id).await?;
+        let channel = self.channel(&payment.channel)?;
+        let request = RefundRequest {
+            out_trade_no: payment.out_trade_no.clone(),
+            out_refund_no: refund.out_refund_no.clone(),
+            total: payment.amount,
+            amount: refund.amount,
+            reason,
+            notify_url,
+        };
+        match channel.refund(&request).await {
+            Ok(r) if r.status == RefundStatus::Pending => {
+                // Accepted; the notification (or the reconciler) completes it.
+                Ok(refund)
+            }
+            Ok(r) => {
+                let succeeded = r.status == RefundStatus::Succeeded;
+                self.finish_refund(&refund, succeeded, r.channel_refund_id)
+                    .await
+            }
+            // Refused outright: no money moved.
+            Err(e @ crate::ChannelError::Rejected { .. }) => {
+                self.finish_refund(&refund, false, None).await?;
+                Err(e.into())
+            }
+            // Unknown: stays pending; retrying with the same number is safe.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn finish_refund(
+        &self,
+        refund: &Refund,
+        succeeded: bool,
+        channel_refund_id: Option<String>,
+    ) -> Result<Refund, Error> {
+        let out_refund_no = refund.out_refund_no.clone();
+        let applied =
+            transitions::apply(
+                self.store.as_ref(),
+                &refund.payment_id,
+                |p, refunds| match refunds.iter().find(|r| r.out_refund_no == out_refund_no) {
+                    Some(r) => transitions::refund_finished(
+                        p,
+                        r,
+                        refunds,
+                        succeeded,
+                        channel_refund_id.clone(),
+                    ),
+                    None => (transitions::Decision::Nothing, Applied::Unchanged),
+                },
+            )
+            .await?;
+        tracing::debug!(refund = %out_refund_no, ?applied, "refund finished");
+        self.store
+            .refund(&out_refund_no)
+            .await?
+            .ok_or(Error::RefundNotFound(out_refund_no))
+    }
+
+    /// A refund by its number.
+    pub async fn get_refund(&self, out_refund_no: &str) -> Result<Refund, Error> {
+        self.store
+            .refund(out_refund_no)
+            .await?
+            .ok_or_else(|| Error::RefundNotFound(out_refund_no.to_owned()))
+    }
+
+    /// Asks the channel about a pending refund and applies the answer.
+    pub async fn sync_refund(&self, out_refund_no: &str) -> Result<Refund, Error> {
+        let refund = self.get_refund(out_refund_no).await?;
+        if refund.status != RefundStatus::Pending {
+            return Ok(refund);
+        }
+        let payment = self.get(&refund.payment_id).await?;
+        let channel = self.channel(&payment.channel)?;
+        let r = channel
+            .query_refund(&payment.out_trade_no, out_refund_no)
+            .await?;
+        match r.status {
+            RefundStatus::Pending => Ok(refund),
+            status => {
+                self.finish_refund(
+                    &refund,
+                    status == RefundStatus::Succeeded,
+                    r.channel_refund_id,
+                )
+                .await
+            }
+        }
+    }
+}

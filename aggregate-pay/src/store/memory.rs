@@ -1,0 +1,241 @@
+//! [`MemoryStore`]: the store in a mutex. Same semantics as the SQL store, one process.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{Change, Commit, Insert, PaymentStore, RefundChange};
+use crate::events::{EventStatus, OutboxEvent};
+use crate::{Payment, PaymentId, PaymentStatus, Refund, StoreError};
+
+/// Payments, refunds and the outbox in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    payments: HashMap<PaymentId, Payment>,
+    by_out_trade_no: HashMap<String, PaymentId>,
+    reconcile_after: HashMap<PaymentId, OffsetDateTime>,
+    refunds: HashMap<String, Refund>,
+    events: Vec<(OutboxEvent, OffsetDateTime)>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl PaymentStore for MemoryStore {
+    async fn insert_payment(&self, payment: &Payment) -> Result<Insert<Payment>, StoreError> {
+        let mut s = self.lock();
+        if let Some(id) = s.by_out_trade_no.get(&payment.out_trade_no) {
+            return Ok(Insert::Existing(s.payments[id].clone()));
+        }
+        s.by_out_trade_no
+            .insert(payment.out_trade_no.clone(), payment.id.clone());
+        s.payments.insert(payment.id.clone(), payment.clone());
+        Ok(Insert::Inserted)
+    }
+
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        Ok(self.lock().payments.get(id).cloned())
+    }
+
+    async fn payment_by_out_trade_no(
+        &self,
+        out_trade_no: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let s = self.lock();
+        Ok(s.by_out_trade_no
+            .get(out_trade_no)
+            .and_then(|id| s.payments.get(id))
+            .cloned())
+    }
+
+    async fn refund(&self, out_refund_no: &str) -> Result<Option<Refund>, StoreError> {
+        Ok(self.lock().refunds.get(out_refund_no).cloned())
+    }
+
+    async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
+        let mut list: Vec<Refund> = self
+            .lock()
+            .refunds
+            .values()
+            .filter(|r| &r.payment_id == payment_id)
+            .cloned()
+            .collect();
+        list.sort_by_key(|r| r.created_at);
+        Ok(list)
+    }
+
+    async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
+        let mut s = self.lock();
+        let current = s
+            .payments
+            .get(&change.payment.id)
+            .ok_or_else(|| StoreError(format!("payment {} does not exist", change.payment.id)))?;
+        if current.version != change.payment.version {
+            return Ok(Commit::Conflict);
+        }
+        match &change.refund {
+            Some(RefundChange::Insert(r)) if s.refunds.contains_key(&r.out_refund_no) => {
+                return Ok(Commit::Conflict);
+            }
+            Some(RefundChange::Update { refund, expected }) => {
+                match s.refunds.get(&refund.out_refund_no) {
+                    Some(r) if r.status == *expected => {}
+                    _ => return Ok(Commit::Conflict),
+                }
+            }
+            _ => {}
+        }
+        // Everything checked: apply all of it.
+        let mut payment = change.payment.clone();
+        payment.version += 1;
+        s.payments.insert(payment.id.clone(), payment);
+        match &change.refund {
+            Some(RefundChange::Insert(r)) | Some(RefundChange::Update { refund: r, .. }) => {
+                s.refunds.insert(r.out_refund_no.clone(), r.clone());
+            }
+            None => {}
+        }
+        let now = OffsetDateTime::now_utc();
+        for e in &change.events {
+            s.events.push((
+                OutboxEvent {
+                    id: e.id.clone(),
+                    kind: e.kind.clone(),
+                    payment_id: e.payment_id.clone(),
+                    payload: e.payload.clone(),
+                    created_at: now,
+                    status: EventStatus::Pending,
+                    attempts: 0,
+                    last_error: None,
+                    next_attempt_at: now,
+                },
+                OffsetDateTime::UNIX_EPOCH,
+            ));
+        }
+        Ok(Commit::Committed)
+    }
+
+    async fn claim_for_reconciliation(
+        &self,
+        stale_before: OffsetDateTime,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let mut s = self.lock();
+        let mut due: Vec<Payment> = s
+            .payments
+            .values()
+            .filter(|p| p.status == PaymentStatus::Pending && !p.needs_review)
+            .filter(|p| p.created_at < stale_before || p.expires_at.is_some_and(|e| e <= now))
+            .filter(|p| s.reconcile_after.get(&p.id).is_none_or(|t| *t <= now))
+            .cloned()
+            .collect();
+        due.sort_by_key(|p| p.created_at);
+        due.truncate(limit);
+        for p in &due {
+            s.reconcile_after.insert(p.id.clone(), now + lease);
+        }
+        Ok(due)
+    }
+
+    async fn claim_events(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut s = self.lock();
+        let mut claimed = Vec::new();
+        for (event, locked_until) in s.events.iter_mut() {
+            if claimed.len() >= limit {
+                break;
+            }
+            if event.status == EventStatus::Pending
+                && event.next_attempt_at <= now
+                && *locked_until <= now
+            {
+                *locked_until = now + lease;
+                claimed.push(event.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if let Some((e, _)) = s.events.iter_mut().find(|(e, _)| e.id == id) {
+            e.status = EventStatus::Delivered;
+            e.attempts += 1;
+        }
+        Ok(())
+    }
+
+    async fn event_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if let Some((e, locked)) = s.events.iter_mut().find(|(e, _)| e.id == id) {
+            e.attempts += 1;
+            e.last_error = Some(error.to_owned());
+            match retry_at {
+                Some(t) => {
+                    e.next_attempt_at = t;
+                    *locked = OffsetDateTime::UNIX_EPOCH;
+                }
+                None => e.status = EventStatus::Dead,
+            }
+        }
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        status: Option<EventStatus>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        Ok(self
+            .lock()
+            .events
+            .iter()
+            .rev()
+            .filter(|(e, _)| status.is_none_or(|s| e.status == s))
+            .take(limit)
+            .map(|(e, _)| e.clone())
+            .collect())
+    }
+
+    async fn redeliver(&self, id: &str) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.events.iter_mut().find(|(e, _)| e.id == id) {
+            Some((e, locked)) if e.status == EventStatus::Dead => {
+                e.status = EventStatus::Pending;
+                e.attempts = 0;
+                e.next_attempt_at = OffsetDateTime::now_utc();
+                *locked = OffsetDateTime::UNIX_EPOCH;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,599 @@
+//! [`SqlStore`]: payments, refunds and the outbox in SQLite, PostgreSQL or MySQL, through one
+//! code path (sqlx's `Any` driver, runtime queries). The schema is portable SQL (VARCHAR, BIGINT,
+//! TEXT; times as milliseconds since the epoch) and is migrated at connect, under sqlx's
+//! migration lock so that instances starting together do not race.
+//!
+//! Claims (reconciliation, outbox delivery) are compare-and-set updates of a lease column, so
+//! they are safe on any of the three engines without `SELECT … FOR UPDATE SKIP LOCKED`.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+use time::OffsetDateTime;
+
+use super::{Change, Commit, Insert, PaymentStore, RefundChange};
+use crate::events::{EventKind, EventStatus, OutboxEvent};
+use crate::{Fen, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
+
+const SCHEMA_V1: &str = "
+CREATE TABLE payments (
+    id VARCHAR(64) NOT NULL PRIMARY KEY,
+    out_trade_no VARCHAR(64) NOT NULL UNIQUE,
+    channel VARCHAR(32) NOT NULL,
+    channel_account VARCHAR(128) NOT NULL,
+    method VARCHAR(32) NOT NULL,
+    amount BIGINT NOT NULL,
+    currency VARCHAR(8) NOT NULL,
+    subject TEXT NOT NULL,
+    status VARCHAR(32) NOT NULL,
+    channel_transaction_id VARCHAR(64),
+    refunded_amount BIGINT NOT NULL,
+    needs_review BIGINT NOT NULL,
+    open_id VARCHAR(128),
+    metadata TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    paid_at BIGINT,
+    expires_at BIGINT,
+    version BIGINT NOT NULL,
+    reconcile_after BIGINT NOT NULL
+);
+CREATE INDEX payments_pending ON payments (status, created_at);
+CREATE TABLE refunds (
+    id VARCHAR(64) NOT NULL PRIMARY KEY,
+    payment_id VARCHAR(64) NOT NULL,
+    out_refund_no VARCHAR(64) NOT NULL UNIQUE,
+    amount BIGINT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    channel_refund_id VARCHAR(64),
+    reason TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX refunds_payment ON refunds (payment_id);
+CREATE TABLE outbox (
+    id VARCHAR(64) NOT NULL PRIMARY KEY,
+    kind VARCHAR(64) NOT NULL,
+    payment_id VARCHAR(64) NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    attempts BIGINT NOT NULL,
+    last_error TEXT,
+    next_attempt_at BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+";
+
+/// Milliseconds since the epoch (how times are stored).
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The inverse of [`millis`].
+fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// The SQL store.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+const PAYMENT_COLUMNS: &str = "id, out_trade_no, channel, channel_account, method, amount, currency, subject, status, \
+     channel_transaction_id, refunded_amount, needs_review, open_id, metadata, created_at, updated_at, paid_at, \
+     expires_at, version";
+const REFUND_COLUMNS: &str = "id, payment_id, out_refund_no, amount, status, channel_refund_id, reason, created_at, updated_at";
+const EVENT_COLUMNS: &str =
+    "id, kind, payment_id, payload, created_at, status, attempts, last_error, next_attempt_at";
+
+fn fen(v: i64, what: &str) -> Result<Fen, StoreError> {
+    u64::try_from(v)
+        .map(Fen::new)
+        .map_err(|_| StoreError(format!("negative {what} in the database")))
+}
+
+fn amount(f: Fen) -> Result<i64, StoreError> {
+    i64::try_from(f.as_u64()).map_err(|_| StoreError("amount too large to store".into()))
+}
+
+fn payment_from(row: &AnyRow) -> Result<Payment, StoreError> {
+    let status: String = row.try_get("status").map_err(db)?;
+    let method: String = row.try_get("method").map_err(db)?;
+    let metadata: String = row.try_get("metadata").map_err(db)?;
+    Ok(Payment {
+        id: PaymentId(row.try_get("id").map_err(db)?),
+        out_trade_no: row.try_get("out_trade_no").map_err(db)?,
+        channel: row.try_get("channel").map_err(db)?,
+        channel_account: row.try_get("channel_account").map_err(db)?,
+        method: PayMethod::parse(&method)
+            .ok_or_else(|| StoreError(format!("unknown method {method}")))?,
+        amount: fen(row.try_get("amount").map_err(db)?, "amount")?,
+        currency: row.try_get("currency").map_err(db)?,
+        subject: row.try_get("subject").map_err(db)?,
+        status: PaymentStatus::parse(&status)
+            .ok_or_else(|| StoreError(format!("unknown status {status}")))?,
+        channel_transaction_id: row.try_get("channel_transaction_id").map_err(db)?,
+        refunded_amount: fen(
+            row.try_get("refunded_amount").map_err(db)?,
+            "refunded_amount",
+        )?,
+        needs_review: row.try_get::<i64, _>("needs_review").map_err(db)? != 0,
+        open_id: row.try_get("open_id").map_err(db)?,
+        metadata: serde_json::from_str(&metadata).map_err(db)?,
+        created_at: from_millis(row.try_get("created_at").map_err(db)?),
+        updated_at: from_millis(row.try_get("updated_at").map_err(db)?),
+        paid_at: row
+            .try_get::<Option<i64>, _>("paid_at")
+            .map_err(db)?
+            .map(from_millis),
+        expires_at: row
+            .try_get::<Option<i64>, _>("expires_at")
+            .map_err(db)?
+            .map(from_millis),
+        version: row.try_get("version").map_err(db)?,
+    })
+}
+
+fn refund_from(row: &AnyRow) -> Result<Refund, StoreError> {
+    let status: String = row.try_get("status").map_err(db)?;
+    Ok(Refund {
+        id: row.try_get("id").map_err(db)?,
+        payment_id: PaymentId(row.try_get("payment_id").map_err(db)?),
+        out_refund_no: row.try_get("out_refund_no").map_err(db)?,
+        amount: fen(row.try_get("amount").map_err(db)?, "amount")?,
+        status: RefundStatus::parse(&status)
+            .ok_or_else(|| StoreError(format!("unknown refund status {status}")))?,
+        channel_refund_id: row.try_get("channel_refund_id").map_err(db)?,
+        reason: row.try_get("reason").map_err(db)?,
+        created_at: from_millis(row.try_get("created_at").map_err(db)?),
+        updated_at: from_millis(row.try_get("updated_at").map_err(db)?),
+    })
+}
+
+fn event_from(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
+    let status: String = row.try_get("status").map_err(db)?;
+    let payload: String = row.try_get("payload").map_err(db)?;
+    let kind: String = row.try_get("kind").map_err(db)?;
+    Ok(OutboxEvent {
+        id: row.try_get("id").map_err(db)?,
+        kind: EventKind::parse(&kind),
+        payment_id: PaymentId(row.try_get("payment_id").map_err(db)?),
+        payload: serde_json::from_str(&payload).map_err(db)?,
+        created_at: from_millis(row.try_get("created_at").map_err(db)?),
+        status: EventStatus::parse(&status)
+            .ok_or_else(|| StoreError(format!("unknown event status {status}")))?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(db)?).unwrap_or(u32::MAX),
+        last_error: row.try_get("last_error").map_err(db)?,
+        next_attempt_at: from_millis(row.try_get("next_attempt_at").map_err(db)?),
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite://path?mode=rwc`, `postgres://…`, `mysql://…`) and migrates
+    /// the schema. The engine's feature must be enabled.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let dialect = match url.split(':').next().unwrap_or_default() {
+            "sqlite" => Dialect::Sqlite,
+            "postgres" | "postgresql" => Dialect::Postgres,
+            "mysql" | "mariadb" => Dialect::Mysql,
+            other => {
+                return Err(StoreError(format!(
+                    "unsupported database url scheme {other:?}"
+                )));
+            }
+        };
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 10 })
+            .connect(url)
+            .await
+            .map_err(|e| StoreError(format!("cannot connect to the database: {e}")))?;
+        let store = SqlStore { pool, dialect };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator = Migrator::with_migrations(vec![Migration::new(
+            1,
+            Cow::Borrowed("payments, refunds, outbox"),
+            MigrationType::Simple,
+            AssertSqlSafe(SCHEMA_V1).into_sql_str(),
+            false,
+        )]);
+        migrator.dangerous_set_table_name("aggregate_pay_migrations");
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError(format!("cannot migrate the schema: {e}")))
+    }
+
+    /// The query with `?` placeholders rewritten for the engine (`$1`… on PostgreSQL).
+    fn sql(&self, q: &str) -> AssertSqlSafe<String> {
+        if self.dialect != Dialect::Postgres {
+            return AssertSqlSafe(q.to_owned());
+        }
+        let mut out = String::with_capacity(q.len() + 16);
+        let mut n = 0;
+        for c in q.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        AssertSqlSafe(out)
+    }
+
+    async fn fetch_payment(
+        &self,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = ?");
+        let row = sqlx::query(self.sql(&q))
+            .bind(value.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(payment_from).transpose()
+    }
+}
+
+use sqlx::SqlSafeStr as _;
+
+#[async_trait]
+impl PaymentStore for SqlStore {
+    async fn insert_payment(&self, p: &Payment) -> Result<Insert<Payment>, StoreError> {
+        if let Some(existing) = self.fetch_payment("out_trade_no", &p.out_trade_no).await? {
+            return Ok(Insert::Existing(existing));
+        }
+        let q = format!(
+            "INSERT INTO payments ({PAYMENT_COLUMNS}, reconcile_after) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+        );
+        let result = sqlx::query(self.sql(&q))
+            .bind(p.id.0.clone())
+            .bind(p.out_trade_no.clone())
+            .bind(p.channel.clone())
+            .bind(p.channel_account.clone())
+            .bind(p.method.as_str().to_owned())
+            .bind(amount(p.amount)?)
+            .bind(p.currency.clone())
+            .bind(p.subject.clone())
+            .bind(p.status.as_str().to_owned())
+            .bind(p.channel_transaction_id.clone())
+            .bind(amount(p.refunded_amount)?)
+            .bind(i64::from(p.needs_review))
+            .bind(p.open_id.clone())
+            .bind(p.metadata.to_string())
+            .bind(millis(p.created_at))
+            .bind(millis(p.updated_at))
+            .bind(p.paid_at.map(millis))
+            .bind(p.expires_at.map(millis))
+            .bind(p.version)
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(_) => Ok(Insert::Inserted),
+            Err(e) if is_unique_violation(&e) => self
+                .fetch_payment("out_trade_no", &p.out_trade_no)
+                .await?
+                .map(Insert::Existing)
+                .ok_or_else(|| StoreError("payment number collision with a different id".into())),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.fetch_payment("id", &id.0).await
+    }
+
+    async fn payment_by_out_trade_no(
+        &self,
+        out_trade_no: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.fetch_payment("out_trade_no", out_trade_no).await
+    }
+
+    async fn refund(&self, out_refund_no: &str) -> Result<Option<Refund>, StoreError> {
+        let q = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE out_refund_no = ?");
+        let row = sqlx::query(self.sql(&q))
+            .bind(out_refund_no.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(refund_from).transpose()
+    }
+
+    async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
+        let q = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = ? ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(self.sql(&q))
+            .bind(payment_id.0.clone())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(refund_from).collect()
+    }
+
+    async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
+        let p = &change.payment;
+        let now = millis(OffsetDateTime::now_utc());
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let updated = sqlx::query(self.sql(
+            "UPDATE payments SET status = ?, channel_transaction_id = ?, refunded_amount = ?, \
+             needs_review = ?, open_id = ?, metadata = ?, updated_at = ?, paid_at = ?, expires_at = ?, \
+             version = version + 1 WHERE id = ? AND version = ?",
+        ))
+        .bind(p.status.as_str().to_owned())
+        .bind(p.channel_transaction_id.clone())
+        .bind(amount(p.refunded_amount)?)
+        .bind(i64::from(p.needs_review))
+        .bind(p.open_id.clone())
+        .bind(p.metadata.to_string())
+        .bind(now)
+        .bind(p.paid_at.map(millis))
+        .bind(p.expires_at.map(millis))
+        .bind(p.id.0.clone())
+        .bind(p.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if updated.rows_affected() != 1 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(Commit::Conflict);
+        }
+        match &change.refund {
+            None => {}
+            Some(RefundChange::Insert(r)) => {
+                let q = format!(
+                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                );
+                let inserted = sqlx::query(self.sql(&q))
+                    .bind(r.id.clone())
+                    .bind(r.payment_id.0.clone())
+                    .bind(r.out_refund_no.clone())
+                    .bind(amount(r.amount)?)
+                    .bind(r.status.as_str().to_owned())
+                    .bind(r.channel_refund_id.clone())
+                    .bind(r.reason.clone())
+                    .bind(millis(r.created_at))
+                    .bind(millis(r.updated_at))
+                    .execute(&mut *tx)
+                    .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        tx.rollback().await.map_err(db)?;
+                        return Ok(Commit::Conflict);
+                    }
+                    Err(e) => return Err(db(e)),
+                }
+            }
+            Some(RefundChange::Update {
+                refund: r,
+                expected,
+            }) => {
+                let done = sqlx::query(self.sql(
+                    "UPDATE refunds SET status = ?, channel_refund_id = ?, updated_at = ? \
+                     WHERE out_refund_no = ? AND status = ?",
+                ))
+                .bind(r.status.as_str().to_owned())
+                .bind(r.channel_refund_id.clone())
+                .bind(now)
+                .bind(r.out_refund_no.clone())
+                .bind(expected.as_str().to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await.map_err(db)?;
+                    return Ok(Commit::Conflict);
+                }
+            }
+        }
+        for e in &change.events {
+            let q = format!(
+                "INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+            );
+            sqlx::query(self.sql(&q))
+                .bind(e.id.clone())
+                .bind(e.kind.as_str().to_owned())
+                .bind(e.payment_id.0.clone())
+                .bind(e.payload.to_string())
+                .bind(now)
+                .bind(EventStatus::Pending.as_str().to_owned())
+                .bind(0i64)
+                .bind(None::<String>)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Commit::Committed)
+    }
+
+    async fn claim_for_reconciliation(
+        &self,
+        stale_before: OffsetDateTime,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let now_ms = millis(now);
+        let q = format!(
+            "SELECT {PAYMENT_COLUMNS}, reconcile_after FROM payments WHERE status = 'PENDING' AND needs_review = 0 \
+             AND (created_at < ? OR (expires_at IS NOT NULL AND expires_at <= ?)) AND reconcile_after <= ? \
+             ORDER BY created_at LIMIT ?"
+        );
+        let rows = sqlx::query(self.sql(&q))
+            .bind(millis(stale_before))
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let until = millis(now + lease);
+        let mut claimed = Vec::new();
+        for row in &rows {
+            let p = payment_from(row)?;
+            let previous: i64 = row.try_get("reconcile_after").map_err(db)?;
+            let won = sqlx::query(self.sql(
+                "UPDATE payments SET reconcile_after = ? WHERE id = ? AND reconcile_after = ?",
+            ))
+            .bind(until)
+            .bind(p.id.0.clone())
+            .bind(previous)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            if won.rows_affected() == 1 {
+                claimed.push(p);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn claim_events(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let now_ms = millis(now);
+        let q = format!(
+            "SELECT {EVENT_COLUMNS}, locked_until FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= ? \
+             AND locked_until <= ? ORDER BY next_attempt_at, created_at LIMIT ?"
+        );
+        let rows = sqlx::query(self.sql(&q))
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let until = millis(now + lease);
+        let mut claimed = Vec::new();
+        for row in &rows {
+            let e = event_from(row)?;
+            let previous: i64 = row.try_get("locked_until").map_err(db)?;
+            let won = sqlx::query(self.sql(
+                "UPDATE outbox SET locked_until = ? WHERE id = ? AND locked_until = ? AND status = 'PENDING'",
+            ))
+            .bind(until)
+            .bind(e.id.clone())
+            .bind(previous)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+            if won.rows_affected() == 1 {
+                claimed.push(e);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            self.sql(
+                "UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1 WHERE id = ?",
+            ),
+        )
+        .bind(id.to_owned())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(db)
+    }
+
+    async fn event_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let error: String = error.chars().take(2000).collect();
+        let query = match retry_at {
+            Some(t) => sqlx::query(self.sql(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, locked_until = 0 \
+                 WHERE id = ?",
+            ))
+            .bind(error)
+            .bind(millis(t))
+            .bind(id.to_owned()),
+            None => sqlx::query(self.sql(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, status = 'DEAD' WHERE id = ?",
+            ))
+            .bind(error)
+            .bind(id.to_owned()),
+        };
+        query.execute(&self.pool).await.map(|_| ()).map_err(db)
+    }
+
+    async fn events(
+        &self,
+        status: Option<EventStatus>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match status {
+            Some(s) => {
+                let q = format!("SELECT {EVENT_COLUMNS} FROM outbox WHERE status = ? ORDER BY created_at DESC, id LIMIT ?");
+                sqlx::query(self.sql(&q))
+                    .bind(s.as_str().to_owned())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                let q = format!("SELECT {EVENT_COLUMNS} FROM outbox ORDER BY created_at DESC, id LIMIT ?");
+                sqlx::query(self.sql(&q)).bind(limit).fetch_all(&self.pool).await
+            }
+        }
+        .map_err(db)?;
+        rows.iter().map(event_from).collect()
+    }
+
+    async fn redeliver(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = ?, locked_until = 0 \
+             WHERE id = ? AND status = 'DEAD'",
+        ))
+        .bind(millis(OffsetDateTime::now_utc()))
+        .bind(id.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,89 @@
+//! Redis locks and nonces against the real Redis (`TEST_REDIS_URL`).
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::time::Duration;
+
+    use aggregate_pay::lock::{LockGuard, LockManager, RedisLockManager};
+    use aggregate_pay::nonce::{NonceStore, RedisNonceStore};
+
+    use crate::support::unique;
+
+    fn url() -> Option<String> {
+        let url = std::env::var("TEST_REDIS_URL").ok();
+        if url.is_none() {
+            eprintln!("skipped: TEST_REDIS_URL is not set");
+        }
+        url
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_releases_and_expiry_frees() {
+        let Some(url) = url() else { return };
+        let prefix = unique("locktest:");
+        let a = RedisLockManager::connect(&url, &prefix).await.unwrap();
+        let b = RedisLockManager::connect(&url, &prefix).await.unwrap();
+        let held = a
+            .acquire("machine:1", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            b.acquire("machine:1", Duration::from_secs(30))
+                .await
+                .unwrap()
+                .is_none(),
+            "another instance waits"
+        );
+        let forged = LockGuard {
+            key: held.key.clone(),
+            token: "someone-else".into(),
+        };
+        assert!(!b.release(&forged).await.unwrap(), "not the owner");
+        assert!(!b.extend(&forged, Duration::from_secs(30)).await.unwrap());
+        assert!(
+            b.acquire("machine:1", Duration::from_secs(30))
+                .await
+                .unwrap()
+                .is_none(),
+            "still held"
+        );
+        assert!(a.extend(&held, Duration::from_secs(30)).await.unwrap());
+        assert!(a.release(&held).await.unwrap());
+        let second = b
+            .acquire("machine:1", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !a.release(&held).await.unwrap(),
+            "a stale guard cannot release the new holder's lock"
+        );
+        assert!(b.release(&second).await.unwrap());
+
+        // Expiry frees a lock whose owner died.
+        let short = a
+            .acquire("machine:2", Duration::from_millis(50))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let taken = b
+            .acquire("machine:2", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!a.release(&short).await.unwrap());
+        assert!(b.release(&taken).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn nonces_are_seen_once_across_instances() {
+        let Some(url) = url() else { return };
+        let prefix = unique("noncetest:");
+        let a = RedisNonceStore::connect(&url, &prefix).await.unwrap();
+        let b = RedisNonceStore::connect(&url, &prefix).await.unwrap();
+        assert!(a.first_seen("n1", Duration::from_secs(60)).await.unwrap());
+        assert!(!b.first_seen("n1", Duration::from_secs(60)).await.unwrap());
+    }
+}

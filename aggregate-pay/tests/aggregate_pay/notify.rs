@@ -1,0 +1,195 @@
+//! The notify template against every store.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use aggregate_pay::channels::RawNotify;
+use aggregate_pay::store::PaymentStore;
+use aggregate_pay::{
+    EventKind, Fen, NewPayment, NotifyOutcome, NotifyProcessor, PayMethod, PaymentStatus,
+};
+
+use crate::support::{Flaky, events_of, sandbox, stores, unique};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_identical_notifications_make_one_transition_and_one_event() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = Arc::new(NotifyProcessor::new(channels, store.clone()));
+        let no = unique("N");
+        let (payment, _) = payments
+            .create(NewPayment::new(
+                &no,
+                Fen::new(350),
+                "Cola",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        let raw = channel.pay(&no).unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (p, r) = (processor.clone(), raw.clone());
+            tasks.push(tokio::spawn(async move { p.handle("sandbox", &r).await }));
+        }
+        let mut applied = 0;
+        for t in tasks {
+            let handled = t.await.unwrap();
+            assert_eq!(
+                handled.ack.body, "SUCCESS",
+                "{engine}: every copy is acknowledged"
+            );
+            match handled.outcome {
+                NotifyOutcome::Applied => applied += 1,
+                NotifyOutcome::Duplicate => {}
+                other => panic!("{engine}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(applied, 1, "{engine}: exactly one transition");
+        let events = events_of(&store, &payment.id).await;
+        assert_eq!(events.len(), 1, "{engine}: exactly one event");
+        assert_eq!(events[0].kind, EventKind::PaymentSucceeded);
+        let paid = payments.get(&payment.id).await.unwrap();
+        assert_eq!(paid.status, PaymentStatus::Paid);
+        assert!(paid.channel_transaction_id.is_some());
+    }
+}
+
+#[tokio::test]
+async fn an_amount_mismatch_is_flagged_never_paid() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let no = unique("M");
+        let (payment, _) = payments
+            .create(NewPayment::new(
+                &no,
+                Fen::new(350),
+                "Cola",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        let raw = channel.pay_amount(&no, Fen::new(349)).unwrap();
+        for _ in 0..3 {
+            let handled = processor.handle("sandbox", &raw).await;
+            assert_eq!(handled.outcome, NotifyOutcome::AmountMismatch, "{engine}");
+            assert_eq!(
+                handled.ack.body, "SUCCESS",
+                "{engine}: recorded, so acknowledged"
+            );
+        }
+        let p = payments.get(&payment.id).await.unwrap();
+        assert_eq!(
+            p.status,
+            PaymentStatus::Pending,
+            "{engine}: never marked paid"
+        );
+        assert!(p.needs_review, "{engine}");
+        let events = events_of(&store, &payment.id).await;
+        assert_eq!(events.len(), 1, "{engine}: one alert, however many copies");
+        assert_eq!(events[0].kind, EventKind::PaymentAmountMismatch);
+        assert_eq!(events[0].payload["reported_amount"], 349);
+    }
+}
+
+#[tokio::test]
+async fn forged_unknown_and_misrouted_notifications_are_refused() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let no = unique("F");
+        let (payment, _) = payments
+            .create(NewPayment::new(
+                &no,
+                Fen::new(350),
+                "Cola",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        let raw = channel.pay(&no).unwrap();
+        let tampered = RawNotify::payment(
+            String::from_utf8(raw.body.clone())
+                .unwrap()
+                .replace(">350<", ">1<"),
+        );
+        let handled = processor.handle("sandbox", &tampered).await;
+        assert!(
+            matches!(handled.outcome, NotifyOutcome::Rejected(_)),
+            "{engine}: {:?}",
+            handled.outcome
+        );
+        assert_eq!(handled.ack.body, "FAIL");
+        let garbage = processor
+            .handle("sandbox", &RawNotify::payment("<xml><a>1</a>"))
+            .await;
+        assert!(matches!(garbage.outcome, NotifyOutcome::Rejected(_)));
+        let unknown = channel.notification(&unique("X"), "sbx1", Fen::new(1));
+        assert!(matches!(
+            processor.handle("sandbox", &unknown).await.outcome,
+            NotifyOutcome::Unknown(_)
+        ));
+        assert_eq!(
+            processor.handle("wechat", &raw).await.outcome,
+            NotifyOutcome::NoChannel
+        );
+        assert_eq!(
+            payments.get(&payment.id).await.unwrap().status,
+            PaymentStatus::Pending
+        );
+        assert!(events_of(&store, &payment.id).await.is_empty(), "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn a_storage_failure_acks_fail_and_the_retry_succeeds() {
+    for (engine, inner) in stores().await {
+        let store: Arc<dyn PaymentStore> = Arc::new(Flaky {
+            inner: inner.clone(),
+            fail_commits: AtomicUsize::new(1),
+        });
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let no = unique("S");
+        let (payment, _) = payments
+            .create(NewPayment::new(
+                &no,
+                Fen::new(350),
+                "Cola",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        let raw = channel.pay(&no).unwrap();
+        let first = processor.handle("sandbox", &raw).await;
+        assert!(
+            matches!(first.outcome, NotifyOutcome::StoreFailed(_)),
+            "{engine}"
+        );
+        assert_eq!(
+            first.ack.body, "FAIL",
+            "{engine}: not acknowledged, so the channel retries"
+        );
+        assert_eq!(
+            payments.get(&payment.id).await.unwrap().status,
+            PaymentStatus::Pending
+        );
+        // The channel's retry.
+        let retry = processor.handle("sandbox", &raw).await;
+        assert_eq!(retry.outcome, NotifyOutcome::Applied, "{engine}");
+        assert_eq!(
+            payments.get(&payment.id).await.unwrap().status,
+            PaymentStatus::Paid
+        );
+        assert_eq!(
+            events_of(&store, &payment.id).await.len(),
+            1,
+            "{engine}: nothing lost, nothing doubled"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The dispatcher: at-least-once delivery, retries with backoff, dead letters, redelivery.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aggregate_pay::events::EventStatus;
+use aggregate_pay::{
+    Dispatcher, EventHandler, Fen, NewPayment, NotifyProcessor, OutboxEvent, PayMethod, RetryPolicy,
+};
+use async_trait::async_trait;
+
+use crate::support::{sandbox, stores, unique};
+
+/// Fails the first `fail_first` deliveries of every event, then succeeds; counts calls per id.
+struct Flaky {
+    fail_first: usize,
+    calls: Mutex<HashMap<String, usize>>,
+    delivered: AtomicUsize,
+}
+
+#[async_trait]
+impl EventHandler for Flaky {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            let c = calls.entry(event.id.clone()).or_default();
+            *c += 1;
+            *c
+        };
+        if n <= self.fail_first {
+            return Err(format!("merchant endpoint down (attempt {n})"));
+        }
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn fast(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+#[tokio::test]
+async fn retries_until_delivered_then_dead_letters_and_redelivery() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let (p, _) = payments
+            .create(NewPayment::new(
+                unique("E"),
+                Fen::new(9),
+                "x",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        processor
+            .handle("sandbox", &channel.pay(&p.out_trade_no).unwrap())
+            .await;
+        let event_id = store
+            .events(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.payment_id == p.id)
+            .unwrap()
+            .id;
+
+        // Fails three times, delivered on the fourth attempt.
+        let handler = Arc::new(Flaky {
+            fail_first: 3,
+            calls: Mutex::new(HashMap::new()),
+            delivered: AtomicUsize::new(0),
+        });
+        let d = Dispatcher::new(store.clone(), handler.clone()).policy(fast(10));
+        for _ in 0..200 {
+            d.run_once().await.unwrap();
+            if handler.delivered.load(Ordering::SeqCst) > 0
+                && handler.calls.lock().unwrap().contains_key(&event_id)
+            {
+                let ev = store
+                    .events(None, 1000)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|e| e.id == event_id)
+                    .unwrap();
+                if ev.status == EventStatus::Delivered {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let ev = store
+            .events(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.id == event_id)
+            .unwrap();
+        assert_eq!(ev.status, EventStatus::Delivered, "{engine}");
+        assert_eq!(ev.attempts, 4, "{engine}");
+        assert_eq!(handler.calls.lock().unwrap()[&event_id], 4);
+
+        // Another event, a handler that always fails: dead after 3 attempts, error kept.
+        let (q, _) = payments
+            .create(NewPayment::new(
+                unique("E"),
+                Fen::new(9),
+                "x",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        processor
+            .handle("sandbox", &channel.pay(&q.out_trade_no).unwrap())
+            .await;
+        let dead_id = store
+            .events(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.payment_id == q.id)
+            .unwrap()
+            .id;
+        let down = Arc::new(Flaky {
+            fail_first: usize::MAX,
+            calls: Mutex::new(HashMap::new()),
+            delivered: AtomicUsize::new(0),
+        });
+        let d = Dispatcher::new(store.clone(), down.clone()).policy(fast(3));
+        for _ in 0..200 {
+            d.run_once().await.unwrap();
+            let ev = store
+                .events(None, 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|e| e.id == dead_id)
+                .unwrap();
+            if ev.status == EventStatus::Dead {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let dead = store.events(Some(EventStatus::Dead), 1000).await.unwrap();
+        let ev = dead
+            .iter()
+            .find(|e| e.id == dead_id)
+            .expect("dead-lettered");
+        assert_eq!(ev.attempts, 3, "{engine}");
+        assert!(
+            ev.last_error
+                .as_deref()
+                .unwrap()
+                .contains("merchant endpoint down")
+        );
+
+        // The endpoint recovers; an operator redelivers.
+        assert!(store.redeliver(&dead_id).await.unwrap());
+        assert!(
+            !store.redeliver(&dead_id).await.unwrap(),
+            "only dead events are redelivered"
+        );
+        let up = Arc::new(Flaky {
+            fail_first: 0,
+            calls: Mutex::new(HashMap::new()),
+            delivered: AtomicUsize::new(0),
+        });
+        Dispatcher::new(store.clone(), up.clone())
+            .policy(fast(3))
+            .run_once()
+            .await
+            .unwrap();
+        assert_eq!(up.calls.lock().unwrap().get(&dead_id), Some(&1), "{engine}");
+        let ev = store
+            .events(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.id == dead_id)
+            .unwrap();
+        assert_eq!(ev.status, EventStatus::Delivered);
+    }
+}

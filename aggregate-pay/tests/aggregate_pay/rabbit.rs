@@ -1,0 +1,221 @@
+//! Outbox over RabbitMQ against the real broker (`TEST_AMQP_URL`).
+
+#[cfg(feature = "rabbitmq")]
+mod amqp {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher, Topology, connect};
+    use aggregate_pay::store::PaymentStore;
+    use aggregate_pay::{
+        Dispatcher, EventHandler, Fen, MemoryStore, NewPayment, NotifyProcessor, OutboxEvent,
+        PayMethod,
+    };
+    use async_trait::async_trait;
+    use futures_lite::StreamExt;
+    use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    use tokio_util::sync::CancellationToken;
+
+    use crate::support::{sandbox, unique};
+
+    fn url() -> Option<String> {
+        let url = std::env::var("TEST_AMQP_URL").ok();
+        if url.is_none() {
+            eprintln!("skipped: TEST_AMQP_URL is not set");
+        }
+        url
+    }
+
+    /// Three paid payments: three `payment.succeeded` events in the outbox.
+    async fn outbox_with_three_events() -> (Arc<dyn PaymentStore>, Vec<String>) {
+        let store: Arc<dyn PaymentStore> = Arc::new(MemoryStore::new());
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        for _ in 0..3 {
+            let (p, _) = payments
+                .create(NewPayment::new(
+                    unique("Q"),
+                    Fen::new(1),
+                    "x",
+                    PayMethod::Sandbox,
+                    "http://n",
+                ))
+                .await
+                .unwrap();
+            processor
+                .handle("sandbox", &channel.pay(&p.out_trade_no).unwrap())
+                .await;
+        }
+        let ids = store
+            .events(None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        (store, ids)
+    }
+
+    struct Recorder {
+        seen: Mutex<Vec<String>>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl EventHandler for Recorder {
+        async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+            self.seen.lock().unwrap().push(event.id.clone());
+            if self.fail {
+                Err("handler down".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    async fn wait_until(mut done: impl FnMut() -> bool) {
+        for _ in 0..300 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out");
+    }
+
+    #[tokio::test]
+    async fn a_consumer_that_dies_before_acking_loses_nothing() {
+        let Some(url) = url() else { return };
+        let topology = Topology::new(&unique("aggpay-test-"), Duration::from_millis(50));
+        let (store, ids) = outbox_with_three_events().await;
+
+        // Relay the outbox to RabbitMQ (publisher confirms).
+        let conn = connect(&url).await.unwrap();
+        let publisher = Arc::new(RabbitPublisher::new(&conn, topology.clone()).await.unwrap());
+        assert_eq!(
+            Dispatcher::new(store.clone(), publisher)
+                .run_once()
+                .await
+                .unwrap(),
+            3
+        );
+        assert!(
+            store
+                .claim_events(time::OffsetDateTime::now_utc(), Duration::ZERO, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "relayed events are delivered in the outbox"
+        );
+
+        // A consumer takes a message and dies without acking.
+        let doomed = connect(&url).await.unwrap();
+        let ch = doomed.create_channel().await.unwrap();
+        let mut c = ch
+            .basic_consume(
+                topology.queue.as_str().into(),
+                "doomed".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let taken = c.next().await.unwrap().unwrap();
+        assert!(!taken.redelivered);
+        drop(c);
+        doomed.close(200, "crash".into()).await.unwrap();
+
+        // A healthy consumer gets all three, the abandoned one included.
+        let recorder = Arc::new(Recorder {
+            seen: Mutex::new(Vec::new()),
+            fail: false,
+        });
+        let consumer = RabbitConsumer::new(&conn, topology.clone(), 3, 10)
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        let task = {
+            let (consumer, recorder, stop) = (consumer.clone(), recorder.clone(), stop.clone());
+            tokio::spawn(async move { consumer.run(recorder, stop).await })
+        };
+        wait_until(|| recorder.seen.lock().unwrap().len() >= 3).await;
+        stop.cancel();
+        task.await.unwrap().unwrap();
+        let seen: HashSet<String> = recorder.seen.lock().unwrap().iter().cloned().collect();
+        assert_eq!(seen, ids.into_iter().collect::<HashSet<_>>());
+        topology
+            .delete(&conn.create_channel().await.unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn failing_events_are_retried_then_dead_lettered() {
+        let Some(url) = url() else { return };
+        let topology = Topology::new(&unique("aggpay-test-"), Duration::from_millis(30));
+        let (store, ids) = outbox_with_three_events().await;
+        let conn = connect(&url).await.unwrap();
+        let publisher = Arc::new(RabbitPublisher::new(&conn, topology.clone()).await.unwrap());
+        Dispatcher::new(store.clone(), publisher)
+            .run_once()
+            .await
+            .unwrap();
+
+        let recorder = Arc::new(Recorder {
+            seen: Mutex::new(Vec::new()),
+            fail: true,
+        });
+        let consumer = RabbitConsumer::new(&conn, topology.clone(), 3, 10)
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        let task = {
+            let (consumer, recorder, stop) = (consumer.clone(), recorder.clone(), stop.clone());
+            tokio::spawn(async move { consumer.run(recorder, stop).await })
+        };
+        // Three attempts each, then the dead queue.
+        wait_until(|| recorder.seen.lock().unwrap().len() >= 9).await;
+        let ch = conn.create_channel().await.unwrap();
+        let passive = QueueDeclareOptions {
+            passive: true,
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        for _ in 0..100 {
+            let q = ch
+                .queue_declare(
+                    topology.dead_queue.as_str().into(),
+                    passive,
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            if q.message_count() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let dead = ch
+            .queue_declare(
+                topology.dead_queue.as_str().into(),
+                passive,
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(dead.message_count(), 3);
+        stop.cancel();
+        task.await.unwrap().unwrap();
+        let seen = recorder.seen.lock().unwrap().clone();
+        for id in &ids {
+            assert_eq!(
+                seen.iter().filter(|s| *s == id).count(),
+                3,
+                "three attempts for {id}"
+            );
+        }
+        topology.delete(&ch).await.unwrap();
+    }
+}

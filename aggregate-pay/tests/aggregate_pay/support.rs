@@ -1,0 +1,171 @@
+//! Stores to run every test against, a store that fails on demand, and a sandbox setup.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aggregate_pay::channels::sandbox::SandboxChannel;
+use aggregate_pay::events::{EventStatus, OutboxEvent};
+use aggregate_pay::store::{Change, Commit, Insert, PaymentStore};
+use aggregate_pay::{Channels, MemoryStore, Payment, PaymentId, Payments, Refund, StoreError};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+pub fn unique(prefix: &str) -> String {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}{}{}",
+        nanos % 1_000_000_000,
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A new, empty database next to the one `url` names (PostgreSQL / MySQL).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn fresh_database(url: &str) -> String {
+    use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url).await.unwrap();
+    let name = unique("aggpay_test_").to_lowercase();
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    format!("{prefix}/{name}{query}")
+}
+
+/// Every store available here, each fresh.
+pub async fn stores() -> Vec<(&'static str, Arc<dyn PaymentStore>)> {
+    let mut list: Vec<(&'static str, Arc<dyn PaymentStore>)> =
+        vec![("memory", Arc::new(MemoryStore::new()))];
+    #[cfg(feature = "sqlite")]
+    {
+        let path = std::env::temp_dir().join(format!("{}.db", unique("aggpay-")));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        list.push((
+            "sqlite",
+            Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+        ));
+    }
+    #[cfg(feature = "postgres")]
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let url = fresh_database(&url).await;
+            list.push((
+                "postgres",
+                Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+            ));
+        }
+        Err(_) => eprintln!("skipped postgres: TEST_POSTGRES_URL is not set"),
+    }
+    #[cfg(feature = "mysql")]
+    match std::env::var("TEST_MYSQL_URL") {
+        Ok(url) => {
+            let url = fresh_database(&url).await;
+            list.push((
+                "mysql",
+                Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+            ));
+        }
+        Err(_) => eprintln!("skipped mysql: TEST_MYSQL_URL is not set"),
+    }
+    list
+}
+
+/// The sandbox channel registered alone, and the service over `store`.
+pub fn sandbox(store: &Arc<dyn PaymentStore>) -> (Arc<SandboxChannel>, Channels, Payments) {
+    let channel = Arc::new(SandboxChannel::new("sandbox-account", "sandbox-secret"));
+    let channels = Channels::new().with_shared(channel.clone());
+    let payments = Payments::new(channels.clone(), store.clone());
+    (channel, channels, payments)
+}
+
+/// The events recorded for one payment.
+pub async fn events_of(store: &Arc<dyn PaymentStore>, id: &PaymentId) -> Vec<OutboxEvent> {
+    store
+        .events(None, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| &e.payment_id == id)
+        .collect()
+}
+
+/// A store whose next `n` commits fail.
+#[derive(Debug)]
+pub struct Flaky {
+    pub inner: Arc<dyn PaymentStore>,
+    pub fail_commits: AtomicUsize,
+}
+
+#[async_trait]
+impl PaymentStore for Flaky {
+    async fn insert_payment(&self, p: &Payment) -> Result<Insert<Payment>, StoreError> {
+        self.inner.insert_payment(p).await
+    }
+    async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.inner.payment(id).await
+    }
+    async fn payment_by_out_trade_no(&self, n: &str) -> Result<Option<Payment>, StoreError> {
+        self.inner.payment_by_out_trade_no(n).await
+    }
+    async fn refund(&self, n: &str) -> Result<Option<Refund>, StoreError> {
+        self.inner.refund(n).await
+    }
+    async fn refunds_of(&self, id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
+        self.inner.refunds_of(id).await
+    }
+    async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
+        if self
+            .fail_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError("injected failure: the database is down".into()));
+        }
+        self.inner.commit(change).await
+    }
+    async fn claim_for_reconciliation(
+        &self,
+        s: OffsetDateTime,
+        n: OffsetDateTime,
+        l: Duration,
+        lim: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.inner.claim_for_reconciliation(s, n, l, lim).await
+    }
+    async fn claim_events(
+        &self,
+        n: OffsetDateTime,
+        l: Duration,
+        lim: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.inner.claim_events(n, l, lim).await
+    }
+    async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.event_delivered(id).await
+    }
+    async fn event_failed(
+        &self,
+        id: &str,
+        e: &str,
+        r: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        self.inner.event_failed(id, e, r).await
+    }
+    async fn events(
+        &self,
+        s: Option<EventStatus>,
+        l: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.inner.events(s, l).await
+    }
+    async fn redeliver(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.redeliver(id).await
+    }
+}
