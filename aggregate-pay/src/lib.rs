@@ -20,7 +20,76 @@
 //!   come, closes expired ones; safe on every instance at once.
 //! - [`lock`], [`nonce`] — owner-token locks and replay protection (memory; Redis with `redis`).
 //!
-//! # Taking a payment, exactly once
+//! # Configuring WeChat and Alipay, and mounting the notify processor
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient, rsa2};
+//! use aggregate_pay::channels::wechat::WechatChannel;
+//! use aggregate_pay::channels::RawNotify;
+//! use aggregate_pay::store::SqlStore;
+//! use aggregate_pay::{Channels, Fen, NewPayment, NotifyProcessor, PayMethod, Payments};
+//!
+//! let wechat = wechat_pay::Client::builder("wx2421b1c4370ec43b", "10000100",
+//!         wechat_pay::ApiKey::new("your-api-key"))
+//!     .build()?;
+//! let alipay = AlipayClient::new(
+//!     "2021000000000001",
+//!     rsa2::AlipayPrivateKey::from_pem(&std::fs::read_to_string("app_private_key.pem")?)?,
+//!     rsa2::AlipayPublicKey::from_pem(&std::fs::read_to_string("alipay_public_key.pem")?)?,
+//!     aggregate_pay::channels::alipay::DEFAULT_GATEWAY,
+//! )?;
+//! let channels = Channels::new().with(WechatChannel::new(wechat)).with(AlipayChannel::new(alipay));
+//! let store = Arc::new(SqlStore::connect("postgres://localhost/shop").await?);
+//! let payments = Payments::new(channels.clone(), store.clone());
+//! let processor = NotifyProcessor::new(channels, store);
+//!
+//! // Checkout: the method picks the channel; the action is what the page needs.
+//! let (payment, action) = payments
+//!     .create(NewPayment::new("ORDER-42", Fen::new(350), "Cola", PayMethod::WechatNative,
+//!                             "https://shop.example/notify/wechat"))
+//!     .await?;
+//! println!("{}", serde_json::to_string(&action)?); // {"type":"qr_code","content":"weixin://…"}
+//!
+//! // In your HTTP framework, POST /notify/{channel} is just:
+//! async fn notify(processor: &NotifyProcessor, channel: &str, body: Vec<u8>) -> (u16, String) {
+//!     let handled = processor.handle(channel, &RawNotify::payment(body)).await;
+//!     (handled.ack.status, handled.ack.body) // with handled.ack.content_type
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Exactly-once handling: run a [`Dispatcher`] with your [`EventHandler`]. Events are delivered
+//! at least once (a crash between your side effect and the acknowledgement re-delivers), so make
+//! the side effect idempotent by [`OutboxEvent::id`] — e.g. insert it into a table with a unique
+//! key in the same transaction as your own change.
+//!
+//! ```no_run
+//! # async fn run(store: std::sync::Arc<dyn aggregate_pay::PaymentStore>) {
+//! use std::sync::Arc;
+//! use aggregate_pay::{Dispatcher, EventHandler, EventKind, OutboxEvent};
+//!
+//! struct ShipTheOrder;
+//!
+//! #[async_trait::async_trait]
+//! impl EventHandler for ShipTheOrder {
+//!     async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+//!         if event.kind == EventKind::PaymentSucceeded {
+//!             // ship order event.payload["out_trade_no"], once per event.id
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! Dispatcher::new(store, Arc::new(ShipTheOrder))
+//!     .run(std::time::Duration::from_millis(500), shutdown)
+//!     .await;
+//! # }
+//! ```
+//!
+//! # Taking a payment, exactly once (runnable, with the in-process sandbox channel)
 //!
 //! ```
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,6 +5,7 @@
 // Test helpers outside `#[test]` functions panic on purpose: that is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod channel_contract;
 mod sandbox_alipay;
 mod sandbox_mp;
 mod sandbox_wechat_pay;

@@ -10,10 +10,26 @@
 //! | `alipay` | `alipay` (feature `alipay`) | QR, page, wap, APP |
 //! | `sandbox` | [`sandbox`] | sandbox (in-process, deterministic — the reference implementation) |
 //!
-//! Adding a channel: a folder here with a type implementing [`PaymentChannel`] (its wire types
-//! and conversions in `transformers.rs`), one `mod` line below, one id, and one line in the
-//! channel contract test (`tests/integration/channel_contract.rs`). Register it with [`Channels::with`];
-//! callers pick it by id or by [`PayMethod`], never by `if`.
+//! # Adding a channel, step by step
+//!
+//! [`sandbox::SandboxChannel`] is the reference: every method there says what a real channel
+//! must do at that point. For a new provider `acme`:
+//!
+//! 1. Add its pay methods to [`PayMethod`] (`AcmeQr`, …).
+//! 2. Create `channels/acme/mod.rs` with `pub struct AcmeChannel` implementing
+//!    [`PaymentChannel`]: `id()` returns `"acme"`; `capabilities()` lists its methods;
+//!    `create` is idempotent by `out_trade_no`; `query` maps every provider state to
+//!    [`ChannelPaymentState`] (unknown order: `NotFound`); `close` reports
+//!    [`CloseOutcome::AlreadyPaid`] instead of failing; `refund` is idempotent by
+//!    `out_refund_no`; `verify_notify` checks the signature over everything received before
+//!    decoding; `ack` writes the provider's acknowledgement.
+//! 3. Put the provider's wire types and the `From`-style conversions in
+//!    `channels/acme/transformers.rs`, behaviour in `mod.rs` (as `wechat` does).
+//! 4. Add `pub mod acme;` below (behind a feature named after it if it pulls dependencies).
+//! 5. Add one line to the channel contract test (`tests/integration/channel_contract.rs`), with
+//!    a [`Provider`-style fake or emulator](sandbox) that can make its payer pay.
+//! 6. Register it: `Channels::new().with(AcmeChannel::new(…))`. Callers pick it by id or by
+//!    [`PayMethod`] — never by `if` on a channel name.
 
 #[cfg(feature = "alipay")]
 pub mod alipay;
@@ -196,6 +212,25 @@ pub struct RefundRequest {
     pub reason: Option<String>,
     /// Where the refund notification goes (channels that send one).
     pub notify_url: Option<String>,
+}
+
+impl RefundRequest {
+    /// A refund of `amount` of the payment `out_trade_no` (whose amount is `total`).
+    pub fn new(
+        out_trade_no: impl Into<String>,
+        out_refund_no: impl Into<String>,
+        total: Fen,
+        amount: Fen,
+    ) -> Self {
+        RefundRequest {
+            out_trade_no: out_trade_no.into(),
+            out_refund_no: out_refund_no.into(),
+            total,
+            amount,
+            reason: None,
+            notify_url: None,
+        }
+    }
 }
 
 /// A refund as the channel sees it.
