@@ -170,6 +170,98 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// Takes up to `limit` messages from the dead queue, hands each to `f` (which says whether
+    /// to take it out of the dead queue), and puts the others back.
+    async fn sweep_dead(
+        &self,
+        channel: &Channel,
+        limit: usize,
+        mut f: impl FnMut(&lapin::message::Delivery, OutboxEvent) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut keep = Vec::new();
+        for _ in 0..limit {
+            let Some(msg) = channel
+                .basic_get(
+                    self.dead_queue.as_str().into(),
+                    lapin::options::BasicGetOptions { no_ack: false },
+                )
+                .await
+                .map_err(amqp)?
+            else {
+                break;
+            };
+            let delivery = msg.delivery;
+            let take = match decode(&delivery.data, 0) {
+                Some(event) => f(&delivery, event),
+                None => false,
+            };
+            if take {
+                delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .map_err(amqp)?;
+            } else {
+                keep.push(delivery);
+            }
+        }
+        for d in keep {
+            d.nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await
+            .map_err(amqp)?;
+        }
+        Ok(())
+    }
+
+    /// The dead events (up to `limit`); they stay in the dead queue.
+    pub async fn dead_letters(
+        &self,
+        channel: &Channel,
+        limit: usize,
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let mut found = Vec::new();
+        self.sweep_dead(channel, limit, |_, event| {
+            found.push(event);
+            false
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Moves the dead event `id` back to the work queue with a fresh attempt count; `false`
+    /// when it is not in the dead queue.
+    pub async fn redeliver_dead(&self, channel: &Channel, id: &str) -> Result<bool, StoreError> {
+        let mut target = None;
+        self.sweep_dead(channel, 10_000, |delivery, event| {
+            if target.is_none() && event.id == id {
+                target = Some((delivery.data.clone(), event.kind));
+                true
+            } else {
+                false
+            }
+        })
+        .await?;
+        let Some((body, kind)) = target else {
+            return Ok(false);
+        };
+        let confirm = channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                kind.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                properties(id, 0),
+            )
+            .await
+            .map_err(amqp)?;
+        confirmed(confirm.await).map_err(StoreError)?;
+        Ok(true)
+    }
+}
+
 /// Opens a connection to `url` (`amqp://…`).
 pub async fn connect(url: &str) -> Result<Connection, StoreError> {
     Connection::connect(url, ConnectionProperties::default())
@@ -312,7 +404,8 @@ impl RabbitConsumer {
         })
     }
 
-    /// Consumes until `shutdown` (the message being handled is finished first).
+    /// Consumes until `shutdown`. Up to `prefetch` events are handled concurrently; those in
+    /// flight are finished (and acked) before it returns.
     pub async fn run(
         &self,
         handler: Arc<dyn EventHandler>,
@@ -330,28 +423,95 @@ impl RabbitConsumer {
             )
             .await
             .map_err(amqp)?;
-        loop {
+        let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(
+            self.prefetch.max(1),
+        )));
+        let mut tasks = tokio::task::JoinSet::new();
+        let result = loop {
             let delivery = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => break Ok(()),
                 d = consumer.next() => d,
             };
             let Some(delivery) = delivery else {
-                return Ok(());
+                break Ok(());
             };
-            let delivery = delivery.map_err(amqp)?;
-            let attempts = delivery
-                .properties
-                .headers()
-                .as_ref()
-                .and_then(|h| h.inner().get(ATTEMPTS_HEADER).cloned())
-                .and_then(|v| match v {
-                    AMQPValue::LongUInt(n) => Some(n),
-                    AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
-                    _ => None,
+            let delivery = match delivery {
+                Ok(d) => d,
+                Err(e) => break Err(amqp(e)),
+            };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break Ok(());
+            };
+            let this = self.clone();
+            let handler = handler.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                this.process(handler.as_ref(), delivery).await
+            });
+            while let Some(done) = tasks.try_join_next() {
+                if let Ok(Err(e)) = done {
+                    tracing::error!(error = %e, "could not settle a message; the broker will redeliver it");
+                }
+            }
+        };
+        while tasks.join_next().await.is_some() {}
+        result
+    }
+
+    async fn process(
+        &self,
+        handler: &dyn EventHandler,
+        delivery: lapin::message::Delivery,
+    ) -> Result<(), StoreError> {
+        let attempts = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get(ATTEMPTS_HEADER).cloned())
+            .and_then(|v| match v {
+                AMQPValue::LongUInt(n) => Some(n),
+                AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let Some(event) = decode(&delivery.data, attempts) else {
+            tracing::error!("undecodable message; dead-lettering it");
+            return delivery
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    ..BasicNackOptions::default()
                 })
-                .unwrap_or(0);
-            let Some(event) = decode(&delivery.data, attempts) else {
-                tracing::error!("undecodable message; dead-lettering it");
+                .await
+                .map(|_| ())
+                .map_err(amqp);
+        };
+        match handler.handle(&event).await {
+            Ok(()) => {
+                delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .map_err(amqp)?;
+            }
+            Err(error) if attempts + 1 < self.max_attempts => {
+                tracing::warn!(event = %event.id, %error, attempt = attempts + 1, "event failed; retrying later");
+                // Park a copy in the retry queue (it comes back after the delay), then ack.
+                self.channel
+                    .basic_publish(
+                        "".into(),
+                        self.topology.retry_queue.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &delivery.data,
+                        properties(&event.id, attempts + 1),
+                    )
+                    .await
+                    .map_err(amqp)?;
+                delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .map_err(amqp)?;
+            }
+            Err(error) => {
+                tracing::error!(event = %event.id, %error, "event failed too often; dead-lettered");
                 delivery
                     .nack(BasicNackOptions {
                         requeue: false,
@@ -359,44 +519,8 @@ impl RabbitConsumer {
                     })
                     .await
                     .map_err(amqp)?;
-                continue;
-            };
-            match handler.handle(&event).await {
-                Ok(()) => {
-                    delivery
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .map_err(amqp)?;
-                }
-                Err(error) if attempts + 1 < self.max_attempts => {
-                    tracing::warn!(event = %event.id, %error, attempt = attempts + 1, "event failed; retrying later");
-                    // Park a copy in the retry queue (it comes back after the delay), then ack.
-                    self.channel
-                        .basic_publish(
-                            "".into(),
-                            self.topology.retry_queue.as_str().into(),
-                            BasicPublishOptions::default(),
-                            &delivery.data,
-                            properties(&event.id, attempts + 1),
-                        )
-                        .await
-                        .map_err(amqp)?;
-                    delivery
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .map_err(amqp)?;
-                }
-                Err(error) => {
-                    tracing::error!(event = %event.id, %error, "event failed too often; dead-lettered");
-                    delivery
-                        .nack(BasicNackOptions {
-                            requeue: false,
-                            ..BasicNackOptions::default()
-                        })
-                        .await
-                        .map_err(amqp)?;
-                }
             }
         }
+        Ok(())
     }
 }

@@ -232,6 +232,46 @@ impl SqlStore {
             .map_err(|e| StoreError(format!("cannot migrate the schema: {e}")))
     }
 
+    /// The connection pool, for an application that keeps its own tables in the same database
+    /// (one pool, one set of connections).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Migrates an application's own tables (`migrations`: version, description, SQL) under
+    /// its own migration table.
+    pub async fn migrate_tables(
+        &self,
+        table_name: &'static str,
+        migrations: &[(i64, &'static str, &'static str)],
+    ) -> Result<(), StoreError> {
+        let mut migrator = Migrator::with_migrations(
+            migrations
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        AssertSqlSafe(*sql).into_sql_str(),
+                        false,
+                    )
+                })
+                .collect(),
+        );
+        migrator.dangerous_set_table_name(table_name);
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError(format!("cannot migrate {table_name}: {e}")))
+    }
+
+    /// A query with `?` placeholders, rewritten for the engine (`$1`… on PostgreSQL), for use
+    /// with [`SqlStore::pool`].
+    pub fn query_text(&self, q: &str) -> AssertSqlSafe<String> {
+        self.sql(q)
+    }
+
     /// The query with `?` placeholders rewritten for the engine (`$1`… on PostgreSQL).
     fn sql(&self, q: &str) -> AssertSqlSafe<String> {
         if self.dialect != Dialect::Postgres {
