@@ -144,6 +144,21 @@ pub struct OutboxEvent {
 }
 
 impl OutboxEvent {
+    /// `event` as recorded at `at`: pending, never attempted.
+    pub fn pending(event: &NewEvent, at: OffsetDateTime) -> Self {
+        OutboxEvent {
+            id: event.id.clone(),
+            kind: event.kind.clone(),
+            payment_id: event.payment_id.clone(),
+            payload: event.payload.clone(),
+            created_at: at,
+            status: EventStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at: at,
+        }
+    }
+
     /// The event as the JSON document handlers and queues carry.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_lite::StreamExt;
+use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -33,6 +33,7 @@ use crate::outbox::EventHandler;
 use crate::{PaymentId, StoreError};
 
 const ATTEMPTS_HEADER: &str = "x-attempts";
+const LAST_ERROR_HEADER: &str = "x-last-error";
 
 fn amqp(e: lapin::Error) -> StoreError {
     StoreError(format!("rabbitmq: {e}"))
@@ -192,7 +193,7 @@ impl Topology {
                 break;
             };
             let delivery = msg.delivery;
-            let take = match decode(&delivery.data, 0) {
+            let take = match decode(&delivery) {
                 Some(event) => f(&delivery, event),
                 None => false,
             };
@@ -270,8 +271,20 @@ pub async fn connect(url: &str) -> Result<Connection, StoreError> {
 }
 
 fn properties(id: &str, attempts: u32) -> BasicProperties {
+    failed_properties(id, attempts, None)
+}
+
+/// Properties of a message that failed `attempts` times, the last with `error`.
+fn failed_properties(id: &str, attempts: u32, error: Option<&str>) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongUInt(attempts));
+    if let Some(e) = error {
+        let e: String = e.chars().take(500).collect();
+        headers.insert(
+            LAST_ERROR_HEADER.into(),
+            AMQPValue::LongString(LongString::from(e.as_str())),
+        );
+    }
     BasicProperties::default()
         .with_message_id(ShortString::from(id))
         .with_delivery_mode(2)
@@ -329,11 +342,9 @@ impl EventHandler for RabbitPublisher {
     }
 
     async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), String>> {
-        // Publish the whole batch, then await the confirms: one round trip per batch.
-        let mut pending = Vec::with_capacity(events.len());
-        for e in events {
-            pending.push(self.publish(e).await);
-        }
+        // Hand the whole batch to the connection at once (the publishes are written in order,
+        // without a wait for each), then await the confirms: one round trip per batch.
+        let pending = futures_util::future::join_all(events.iter().map(|e| self.publish(e))).await;
         let mut results = Vec::with_capacity(events.len());
         for p in pending {
             results.push(match p {
@@ -364,8 +375,29 @@ impl std::fmt::Debug for RabbitConsumer {
     }
 }
 
-fn decode(body: &[u8], attempts: u32) -> Option<OutboxEvent> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+/// The attempts so far and the last error, from a message's headers.
+fn failures(properties: &BasicProperties) -> (u32, Option<String>) {
+    let headers = properties.headers().as_ref().map(|h| h.inner());
+    let attempts = headers
+        .and_then(|h| h.get(ATTEMPTS_HEADER).cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongUInt(n) => Some(n),
+            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let last_error = headers
+        .and_then(|h| h.get(LAST_ERROR_HEADER).cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongString(s) => Some(s.to_string()),
+            _ => None,
+        });
+    (attempts, last_error)
+}
+
+fn decode(delivery: &lapin::message::Delivery) -> Option<OutboxEvent> {
+    let (attempts, last_error) = failures(&delivery.properties);
+    let v: serde_json::Value = serde_json::from_slice(&delivery.data).ok()?;
     let created = v["created_at"].as_i64().unwrap_or(0);
     let created = time::OffsetDateTime::from_unix_timestamp(created).ok()?;
     Some(OutboxEvent {
@@ -376,7 +408,7 @@ fn decode(body: &[u8], attempts: u32) -> Option<OutboxEvent> {
         created_at: created,
         status: EventStatus::Pending,
         attempts,
-        last_error: None,
+        last_error,
         next_attempt_at: created,
     })
 }
@@ -393,6 +425,10 @@ impl RabbitConsumer {
         let channel = connection.create_channel().await.map_err(amqp)?;
         topology.declare(&channel).await?;
         channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(amqp)?;
+        channel
             .basic_qos(prefetch.max(1), BasicQosOptions::default())
             .await
             .map_err(amqp)?;
@@ -406,6 +442,10 @@ impl RabbitConsumer {
 
     /// Consumes until `shutdown`. Up to `prefetch` events are handled concurrently; those in
     /// flight are finished (and acked) before it returns.
+    ///
+    /// Acks are coalesced: one `multiple` ack covers every finished message below the oldest
+    /// one still in flight, sent once a quarter of the prefetch window has finished (or every
+    /// 20 ms), so a message is never acked before it was handled.
     pub async fn run(
         &self,
         handler: Arc<dyn EventHandler>,
@@ -423,58 +463,100 @@ impl RabbitConsumer {
             )
             .await
             .map_err(amqp)?;
-        let permits = Arc::new(tokio::sync::Semaphore::new(usize::from(
-            self.prefetch.max(1),
-        )));
         let mut tasks = tokio::task::JoinSet::new();
-        let result = loop {
-            let delivery = tokio::select! {
+        let mut window = AckWindow::default();
+        let flush_at = usize::from(self.prefetch.max(4) / 4);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut result = loop {
+            tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                d = consumer.next() => d,
-            };
-            let Some(delivery) = delivery else {
-                break Ok(());
-            };
-            let delivery = match delivery {
-                Ok(d) => d,
-                Err(e) => break Err(amqp(e)),
-            };
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break Ok(());
-            };
-            let this = self.clone();
-            let handler = handler.clone();
-            tasks.spawn(async move {
-                let _permit = permit;
-                this.process(handler.as_ref(), delivery).await
-            });
-            while let Some(done) = tasks.try_join_next() {
-                if let Ok(Err(e)) = done {
-                    tracing::error!(error = %e, "could not settle a message; the broker will redeliver it");
+                d = consumer.next() => match d {
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(amqp(e)),
+                    Some(Ok(delivery)) => {
+                        let tag = delivery.delivery_tag;
+                        window.started(tag);
+                        let (this, handler) = (self.clone(), handler.clone());
+                        tasks.spawn(async move { (tag, this.process(handler.as_ref(), delivery).await) });
+                    }
+                },
+                Some(done) = tasks.join_next() => {
+                    if let Err(e) = self.settle(&mut window, done).await {
+                        break Err(e);
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Err(e) = self.flush(&mut window).await {
+                        break Err(e);
+                    }
+                }
+            }
+            if window.pending() >= flush_at {
+                if let Err(e) = self.flush(&mut window).await {
+                    break Err(e);
                 }
             }
         };
-        while tasks.join_next().await.is_some() {}
-        result
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = self.settle(&mut window, done).await {
+                result = result.and(Err(e));
+            }
+        }
+        self.flush(&mut window).await.and(result)
+    }
+
+    /// Records a finished message. One whose handling could not be settled at all is put back
+    /// in the queue; if even that fails, it stays "in flight" so no ack ever covers it (the
+    /// broker redelivers it when the channel closes).
+    async fn settle(
+        &self,
+        window: &mut AckWindow,
+        done: Result<(u64, Result<Settled, StoreError>), tokio::task::JoinError>,
+    ) -> Result<(), StoreError> {
+        let (tag, outcome) = match done {
+            Ok(d) => d,
+            // A panicking handler: its message stays unacked (redelivered with the channel).
+            Err(e) => return Err(StoreError(format!("a handler task failed: {e}"))),
+        };
+        match outcome {
+            Ok(Settled::Ack) => window.finished(tag, true),
+            Ok(Settled::Already) => window.finished(tag, false),
+            Err(e) => {
+                tracing::error!(error = %e, "could not settle a message; putting it back");
+                self.channel
+                    .basic_nack(
+                        tag,
+                        BasicNackOptions {
+                            requeue: true,
+                            multiple: false,
+                        },
+                    )
+                    .await
+                    .map_err(amqp)?;
+                window.finished(tag, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Acks what can be acked.
+    async fn flush(&self, window: &mut AckWindow) -> Result<(), StoreError> {
+        if let Some(tag) = window.ackable() {
+            self.channel
+                .basic_ack(tag, BasicAckOptions { multiple: true })
+                .await
+                .map_err(amqp)?;
+        }
+        Ok(())
     }
 
     async fn process(
         &self,
         handler: &dyn EventHandler,
         delivery: lapin::message::Delivery,
-    ) -> Result<(), StoreError> {
-        let attempts = delivery
-            .properties
-            .headers()
-            .as_ref()
-            .and_then(|h| h.inner().get(ATTEMPTS_HEADER).cloned())
-            .and_then(|v| match v {
-                AMQPValue::LongUInt(n) => Some(n),
-                AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
-                _ => None,
-            })
-            .unwrap_or(0);
-        let Some(event) = decode(&delivery.data, attempts) else {
+    ) -> Result<Settled, StoreError> {
+        let Some(event) = decode(&delivery) else {
             tracing::error!("undecodable message; dead-lettering it");
             return delivery
                 .nack(BasicNackOptions {
@@ -482,45 +564,106 @@ impl RabbitConsumer {
                     ..BasicNackOptions::default()
                 })
                 .await
-                .map(|_| ())
+                .map(|_| Settled::Already)
                 .map_err(amqp);
         };
         match handler.handle(&event).await {
-            Ok(()) => {
-                delivery
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .map_err(amqp)?;
-            }
-            Err(error) if attempts + 1 < self.max_attempts => {
-                tracing::warn!(event = %event.id, %error, attempt = attempts + 1, "event failed; retrying later");
-                // Park a copy in the retry queue (it comes back after the delay), then ack.
-                self.channel
+            Ok(()) => Ok(Settled::Ack),
+            Err(error) => {
+                let attempts = event.attempts + 1;
+                // Park a copy — in the retry queue (it comes back after the delay) or, out of
+                // attempts, in the dead queue — with the error; ack only once it is confirmed.
+                let (exchange, routing_key) = if attempts < self.max_attempts {
+                    tracing::warn!(event = %event.id, %error, attempt = attempts, "event failed; retrying later");
+                    ("", self.topology.retry_queue.as_str())
+                } else {
+                    tracing::error!(event = %event.id, %error, "event failed too often; dead-lettered");
+                    (self.topology.dead_exchange.as_str(), "")
+                };
+                let confirm = self
+                    .channel
                     .basic_publish(
-                        "".into(),
-                        self.topology.retry_queue.as_str().into(),
+                        exchange.into(),
+                        routing_key.into(),
                         BasicPublishOptions::default(),
                         &delivery.data,
-                        properties(&event.id, attempts + 1),
+                        failed_properties(&event.id, attempts, Some(&error)),
                     )
                     .await
                     .map_err(amqp)?;
-                delivery
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .map_err(amqp)?;
-            }
-            Err(error) => {
-                tracing::error!(event = %event.id, %error, "event failed too often; dead-lettered");
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: false,
-                        ..BasicNackOptions::default()
-                    })
-                    .await
-                    .map_err(amqp)?;
+                confirmed(confirm.await).map_err(StoreError)?;
+                Ok(Settled::Ack)
             }
         }
-        Ok(())
+    }
+}
+
+/// How a handled message was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// To be acked (coalesced).
+    Ack,
+    /// Already settled on its own (nacked).
+    Already,
+}
+
+/// The delivery tags in flight and those finished but not yet acked. A `multiple` ack of tag
+/// `n` settles every outstanding tag up to `n`, so it may only be sent for `n` below the oldest
+/// tag still in flight.
+#[derive(Debug, Default)]
+struct AckWindow {
+    in_flight: std::collections::BTreeSet<u64>,
+    to_ack: std::collections::BTreeSet<u64>,
+}
+
+impl AckWindow {
+    fn started(&mut self, tag: u64) {
+        self.in_flight.insert(tag);
+    }
+
+    fn finished(&mut self, tag: u64, ack: bool) {
+        self.in_flight.remove(&tag);
+        if ack {
+            self.to_ack.insert(tag);
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.to_ack.len()
+    }
+
+    /// The tag to ack with `multiple` now, if any; those it covers are forgotten.
+    fn ackable(&mut self) -> Option<u64> {
+        let floor = self.in_flight.first().copied().unwrap_or(u64::MAX);
+        let keep = self.to_ack.split_off(&floor);
+        let covered = std::mem::replace(&mut self.to_ack, keep);
+        covered.last().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AckWindow;
+
+    #[test]
+    fn a_multiple_ack_never_covers_a_message_still_in_flight() {
+        let mut w = AckWindow::default();
+        for tag in 1..=5 {
+            w.started(tag);
+        }
+        w.finished(2, true);
+        w.finished(3, true);
+        assert_eq!(w.ackable(), None, "1 is still in flight");
+        w.finished(1, true);
+        assert_eq!(w.ackable(), Some(3));
+        assert_eq!(w.ackable(), None, "already covered");
+        w.finished(5, true);
+        w.finished(4, false); // nacked on its own
+        assert_eq!(w.ackable(), Some(5));
+        w.started(6);
+        w.started(7);
+        w.finished(7, true);
+        assert_eq!(w.ackable(), None);
+        assert_eq!(w.pending(), 1);
     }
 }

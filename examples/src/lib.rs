@@ -6,8 +6,45 @@
 //!
 //! - [`sandbox`] — the emulator: WeChat Pay v2 gateway, WeChat MP API, Alipay gateway, control
 //!   API, notifications with retries; `app(state)` for tests, `spawn` for in-process use.
+//! - [`platform`] — the merchant platform: onboarding, the signed open API, cashier, channel
+//!   notifications, merchant callbacks (outbox or RabbitMQ), the Official Account callback.
+//! - [`html`] — what the pages share (escaping, QR codes as SVG).
 //!
-//! Status: `pay-platform` (#6) and `vending-server` (#7) are not built yet. Each binary has a thin
-//! `main.rs` (parse config, build state, serve `app(state)`); everything testable lives here.
+//! Status: `vending-server` (#7) is not built yet. Each binary has a thin `main.rs` (parse
+//! config, build state, serve `app(state)`); everything testable lives here.
 
+pub mod html;
+pub mod platform;
 pub mod sandbox;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, quiet HTTP access lines).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the programs shut down gracefully on either.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -114,20 +114,8 @@ impl PaymentStore for MemoryStore {
         }
         let now = OffsetDateTime::now_utc();
         for e in &change.events {
-            s.events.push((
-                OutboxEvent {
-                    id: e.id.clone(),
-                    kind: e.kind.clone(),
-                    payment_id: e.payment_id.clone(),
-                    payload: e.payload.clone(),
-                    created_at: now,
-                    status: EventStatus::Pending,
-                    attempts: 0,
-                    last_error: None,
-                    next_attempt_at: now,
-                },
-                OffsetDateTime::UNIX_EPOCH,
-            ));
+            s.events
+                .push((OutboxEvent::pending(e, now), OffsetDateTime::UNIX_EPOCH));
         }
         Ok(Commit::Committed)
     }

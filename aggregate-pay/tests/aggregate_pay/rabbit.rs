@@ -13,7 +13,7 @@ mod amqp {
         PayMethod,
     };
     use async_trait::async_trait;
-    use futures_lite::StreamExt;
+    use futures_util::StreamExt;
     use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
     use lapin::types::FieldTable;
     use tokio_util::sync::CancellationToken;
@@ -206,6 +206,16 @@ mod amqp {
             .await
             .unwrap();
         assert_eq!(dead.message_count(), 3);
+        // The dead letters say how often and why they failed.
+        let listed = topology.dead_letters(&ch, 10).await.unwrap();
+        assert_eq!(listed.len(), 3);
+        for event in &listed {
+            assert_eq!(event.attempts, 3, "{event:?}");
+            assert!(
+                event.last_error.as_deref().is_some_and(|e| !e.is_empty()),
+                "{event:?}"
+            );
+        }
         stop.cancel();
         task.await.unwrap().unwrap();
         let seen = recorder.seen.lock().unwrap().clone();

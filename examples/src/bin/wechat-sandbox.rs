@@ -8,6 +8,7 @@ use aggregate_pay::channels::alipay::rsa2::AlipayPrivateKey;
 use clap::Parser;
 use examples::sandbox::config::{AlipayApp, Merchant, MpApp};
 use examples::sandbox::{SandboxConfig, spawn};
+use examples::shutdown_signal;
 
 /// A local WeChat Pay v2 / WeChat MP / Alipay emulator with real signatures and notifications.
 #[derive(Debug, Parser)]
@@ -60,12 +61,7 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .init();
+    examples::init_tracing();
     let args = Args::parse();
     let public_url = args
         .public_url
@@ -164,25 +160,4 @@ async fn main() {
     shutdown_signal().await;
     println!("wechat-sandbox: shutting down");
     sandbox.shutdown().await;
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

@@ -10,12 +10,7 @@ use wechat_pay::Fen;
 
 use super::{SandboxState, lock};
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::html::escape as esc;
 
 fn pay_button(out_trade_no: &str, channel: &str, result: &str, label: &str) -> String {
     format!(

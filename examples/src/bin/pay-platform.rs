@@ -1,0 +1,65 @@
+//! `pay-platform`: the aggregate payment platform for merchants.
+//!
+//! `cargo run -p examples --bin pay-platform` — with no configuration it runs on SQLite with an
+//! embedded WeChat / Alipay emulator; `DATABASE_URL`, `REDIS_URL`, `AMQP_URL` and the channel
+//! credentials switch to real engines and providers (`--help` lists them all).
+
+use clap::Parser;
+use examples::platform::config::PlatformConfig;
+use examples::platform::{app, wiring};
+use examples::shutdown_signal;
+use tokio_util::sync::CancellationToken;
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("pay-platform: {msg}");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    examples::init_tracing();
+    let config = PlatformConfig::parse();
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let wired = wiring::wire(&config, &public_url)
+        .await
+        .unwrap_or_else(|e| fail(e));
+    let shutdown = CancellationToken::new();
+    let workers = wired
+        .spawn_workers(shutdown.clone())
+        .await
+        .unwrap_or_else(|e| fail(e));
+
+    println!("pay-platform listening on {public_url}");
+    println!("  open API:     {public_url}/v1/payments (signed; see merchant-client)");
+    println!("  admin API:    {public_url}/admin/merchants");
+    if let Some(token) = &wired.generated_admin_token {
+        // Generated for this run only, so that a fresh machine can try the admin API.
+        println!("  admin token:  {token} (generated; set ADMIN_TOKEN to choose one)");
+    }
+    if let Some(emulator) = &wired.emulator {
+        println!(
+            "  channels:     embedded WeChat / Alipay emulator at {} (control page {}/sandbox)",
+            emulator.url, emulator.url
+        );
+    }
+
+    let server =
+        axum::serve(listener, app(wired.state.clone())).with_graceful_shutdown(shutdown_signal());
+    if let Err(e) = server.await {
+        eprintln!("pay-platform: {e}");
+    }
+    println!("pay-platform: shutting down");
+    shutdown.cancel();
+    for w in workers {
+        let _ = w.await;
+    }
+    if let Some(emulator) = wired.emulator {
+        emulator.shutdown().await;
+    }
+}

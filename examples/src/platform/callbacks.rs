@@ -1,0 +1,185 @@
+//! Merchant callbacks: every payment and refund event, POSTed as signed JSON to the merchant's
+//! notify URL (`X-Pay-Signature: t=…,v1=…`), and a template message to the merchant's bound
+//! WeChat for received payments. Runs as the outbox's [`EventHandler`]: at least once, retried,
+//! dead-lettered after too many failures.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use aggregate_pay::{EventHandler, EventKind, OutboxEvent};
+use async_trait::async_trait;
+use merchant_client::Secret;
+use merchant_client::signing::{self, headers};
+use serde_json::{Value, json};
+
+use super::db::{Merchant, PlatformDb};
+
+/// How long a merchant's record (notify URL, secret) is reused between callbacks: a burst of
+/// callbacks costs one lookup, and a changed URL or rotated secret is used within a second.
+const MERCHANT_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Delivers outbox events to merchants.
+#[derive(Debug, Clone)]
+pub struct MerchantCallbacks {
+    db: PlatformDb,
+    http: reqwest::Client,
+    mp: Option<wechat_mp::Client>,
+    payment_template: Option<String>,
+    merchants: Arc<Mutex<HashMap<String, (Instant, Merchant)>>>,
+}
+
+impl MerchantCallbacks {
+    /// Callbacks from the platform database, with template messages through `mp` when set.
+    pub fn new(
+        db: PlatformDb,
+        mp: Option<wechat_mp::Client>,
+        payment_template: Option<String>,
+    ) -> Self {
+        MerchantCallbacks {
+            db,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+            mp,
+            payment_template,
+            merchants: Arc::default(),
+        }
+    }
+
+    async fn merchant(&self, app_id: &str) -> Result<Option<Merchant>, String> {
+        let now = Instant::now();
+        {
+            let cache = self
+                .merchants
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((at, m)) = cache.get(app_id) {
+                if now.duration_since(*at) < MERCHANT_CACHE_TTL {
+                    return Ok(Some(m.clone()));
+                }
+            }
+        }
+        let found = self.db.merchant(app_id).await?;
+        let mut cache = self
+            .merchants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|_, (at, _)| now.duration_since(*at) < MERCHANT_CACHE_TTL);
+        if let Some(m) = &found {
+            cache.insert(app_id.to_owned(), (now, m.clone()));
+        }
+        Ok(found)
+    }
+}
+
+/// The payment inside an event's payload (refund events carry it under `payment`).
+fn payment_of(event: &OutboxEvent) -> &Value {
+    if event.payload.get("payment").is_some() {
+        &event.payload["payment"]
+    } else {
+        &event.payload
+    }
+}
+
+#[async_trait]
+impl EventHandler for MerchantCallbacks {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+        if event.kind == EventKind::PaymentAmountMismatch {
+            // An alert for the platform's operators (the payment is held for review), not news
+            // for the merchant: the payment was not marked paid.
+            tracing::error!(event = %event.id, payment = %event.payment_id.0, "amount mismatch held for review");
+            return Ok(());
+        }
+        let payment = payment_of(event);
+        let meta = &payment["metadata"];
+        let Some(merchant_id) = meta["merchant_id"].as_str() else {
+            // Not a platform payment: nothing to deliver.
+            return Ok(());
+        };
+        let Some(merchant) = self.merchant(merchant_id).await? else {
+            tracing::warn!(merchant = merchant_id, event = %event.id, "event for an unknown merchant dropped");
+            return Ok(());
+        };
+        let mut data = json!({
+            "out_trade_no": meta["out_trade_no"],
+            "amount": payment["amount"],
+            "status": payment["status"],
+            "channel": payment["channel"],
+            "method": payment["method"],
+            "channel_transaction_id": payment["channel_transaction_id"],
+            "refunded_amount": payment["refunded_amount"],
+            "paid_at": payment["paid_at"],
+            "metadata": meta["merchant_metadata"],
+        });
+        if let Some(refund) = event.payload.get("refund") {
+            let platform_no = refund["out_refund_no"].as_str().unwrap_or_default();
+            let merchant_no = self
+                .db
+                .refund_by_platform_no(platform_no)
+                .await?
+                .map(|r| r.out_refund_no);
+            data["refund"] = json!({
+                "out_refund_no": merchant_no,
+                "amount": refund["amount"],
+                "status": refund["status"],
+            });
+        }
+        let body = json!({
+            "id": event.id,
+            "type": event.kind.as_str(),
+            "created_at": event.created_at.unix_timestamp(),
+            "data": data,
+        })
+        .to_string();
+        let signature = signing::sign_callback(
+            &Secret::new(merchant.secret.clone()),
+            super::unix_now(),
+            body.as_bytes(),
+        );
+        let response = self
+            .http
+            .post(&merchant.notify_url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(headers::CALLBACK_SIGNATURE, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the merchant: {}", e.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the merchant answered HTTP {}", status.as_u16()));
+        }
+        if event.kind == EventKind::PaymentSucceeded {
+            self.notify_wechat(&merchant.open_id, &data).await;
+        }
+        Ok(())
+    }
+}
+
+impl MerchantCallbacks {
+    /// "Payment received" on the merchant's WeChat. Best effort: the callback is what the
+    /// merchant's systems rely on; a template message that fails is logged, not retried.
+    async fn notify_wechat(&self, open_id: &Option<String>, data: &Value) {
+        let (Some(mp), Some(template), Some(open_id)) = (&self.mp, &self.payment_template, open_id)
+        else {
+            return;
+        };
+        let amount = data["amount"]
+            .as_u64()
+            .map(|f| wechat_pay::Fen::new(f).to_yuan_string())
+            .unwrap_or_default();
+        let message = wechat_mp::TemplateMessage::new(open_id.clone(), template.clone())
+            .field("first", "Payment received")
+            .field(
+                "keyword1",
+                data["out_trade_no"].as_str().unwrap_or_default(),
+            )
+            .field_colored("keyword2", format!("¥{amount}"), "#173177")
+            .field("remark", data["channel"].as_str().unwrap_or_default());
+        if let Err(e) = mp.send_template(&message).await {
+            tracing::warn!(error = %e, "payment template message not sent");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `pay-platform`'s configuration: flags, each also an environment variable.
+
+use clap::Parser;
+
+/// The aggregate payment platform for merchants.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pay-platform", version, about)]
+pub struct PlatformConfig {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// Public base URL (cashier links, notify URLs); default `http://LISTEN`.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Database: `sqlite://…`, `postgres://…`, `mysql://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://pay-platform.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Redis for nonces shared by every instance; in memory when absent.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// RabbitMQ for merchant callbacks on any number of instances; in process when absent.
+    #[arg(long, env = "AMQP_URL")]
+    pub amqp_url: Option<String>,
+    /// The admin API's bearer token; a random one is generated and printed when absent.
+    #[arg(long, env = "ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Seconds a rotated-out merchant secret keeps working.
+    #[arg(long, env = "SECRET_GRACE_SECS", default_value_t = 3600)]
+    pub secret_grace_secs: u64,
+    /// Accepted clock difference of signed requests, in seconds.
+    #[arg(long, env = "SIGNATURE_WINDOW_SECS", default_value_t = 300)]
+    pub signature_window_secs: u64,
+    /// Seconds between merchant callback attempts.
+    #[arg(long, env = "CALLBACK_RETRY_SECS", default_value_t = 3)]
+    pub callback_retry_secs: u64,
+    /// Longest wait between attempts: equal to the retry interval for a fixed schedule, larger for
+    /// an exponential one.
+    #[arg(long, env = "CALLBACK_RETRY_MAX_SECS", default_value_t = 3)]
+    pub callback_retry_max_secs: u64,
+    /// Attempts before a callback is dead-lettered.
+    #[arg(long, env = "CALLBACK_MAX_ATTEMPTS", default_value_t = 8)]
+    pub callback_max_attempts: u32,
+    /// RabbitMQ exchange / queue name prefix of merchant callbacks (instances sharing it share
+    /// the work).
+    #[arg(long, env = "CALLBACK_QUEUE", default_value = "pay-platform.callbacks")]
+    pub callback_queue: String,
+    /// RabbitMQ consumer prefetch (callbacks in flight per instance).
+    #[arg(long, env = "CALLBACK_PREFETCH", default_value_t = 64)]
+    pub callback_prefetch: u16,
+    /// Allowed CORS origins for merchant front ends (comma-separated; `*` for any).
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// WeChat Pay app id; with the merchant id and key, WeChat Pay is real instead of the
+    /// embedded emulator.
+    #[arg(long, env = "WECHAT_APP_ID")]
+    pub wechat_app_id: Option<String>,
+    /// WeChat Pay merchant id.
+    #[arg(long, env = "WECHAT_MCH_ID")]
+    pub wechat_mch_id: Option<String>,
+    /// WeChat Pay API key.
+    #[arg(long, env = "WECHAT_API_KEY")]
+    pub wechat_api_key: Option<String>,
+    /// WeChat Pay gateway.
+    #[arg(long, env = "WECHAT_PAY_BASE_URL")]
+    pub wechat_pay_base_url: Option<String>,
+    /// The Official Account's app secret (template messages, binding QR codes).
+    #[arg(long, env = "WECHAT_APP_SECRET")]
+    pub wechat_app_secret: Option<String>,
+    /// WeChat MP API base URL.
+    #[arg(long, env = "WECHAT_MP_BASE_URL")]
+    pub wechat_mp_base_url: Option<String>,
+    /// The Official Account's callback token (`/mp/callback`).
+    #[arg(long, env = "WECHAT_MP_TOKEN")]
+    pub wechat_mp_token: Option<String>,
+    /// The Official Account's EncodingAESKey (safe mode).
+    #[arg(long, env = "WECHAT_MP_AES_KEY")]
+    pub wechat_mp_aes_key: Option<String>,
+    /// Template id of "payment received".
+    #[arg(
+        long,
+        env = "TEMPLATE_PAYMENT_RECEIVED",
+        default_value = "TPL_PAYMENT_RECEIVED"
+    )]
+    pub template_payment_received: String,
+    /// Template id of "onboarding approved".
+    #[arg(
+        long,
+        env = "TEMPLATE_ONBOARDING_APPROVED",
+        default_value = "TPL_ONBOARDING_APPROVED"
+    )]
+    pub template_onboarding_approved: String,
+    /// Alipay app id; with the keys, Alipay is real instead of the embedded emulator.
+    #[arg(long, env = "ALIPAY_APP_ID")]
+    pub alipay_app_id: Option<String>,
+    /// The app's Alipay private key (PEM or bare base64, or a path to it).
+    #[arg(long, env = "ALIPAY_PRIVATE_KEY")]
+    pub alipay_private_key: Option<String>,
+    /// Alipay's public key (PEM or bare base64, or a path to it).
+    #[arg(long, env = "ALIPAY_PUBLIC_KEY")]
+    pub alipay_public_key: Option<String>,
+    /// Alipay gateway.
+    #[arg(long, env = "ALIPAY_GATEWAY_URL")]
+    pub alipay_gateway_url: Option<String>,
+    /// Keyword auto-replies: a JSON file `{"keyword": "reply", …}`.
+    #[arg(long, env = "KEYWORDS_FILE")]
+    pub keywords_file: Option<String>,
+    /// A chatbot answering other text: POST `{"open_id", "text"}` → `{"reply"}`.
+    #[arg(long, env = "CHATBOT_URL")]
+    pub chatbot_url: Option<String>,
+    /// How long the chatbot may take before the reply is sent later instead.
+    #[arg(long, env = "CHATBOT_TIMEOUT_MS", default_value_t = 4000)]
+    pub chatbot_timeout_ms: u64,
+    /// Seconds after which an unpaid payment is looked up at its channel.
+    #[arg(long, env = "RECONCILE_AFTER_SECS", default_value_t = 60)]
+    pub reconcile_after_secs: u64,
+}
+
+impl PlatformConfig {
+    /// The defaults, as if started with no flags and no environment.
+    pub fn embedded() -> Self {
+        PlatformConfig::parse_from(["pay-platform"])
+    }
+}

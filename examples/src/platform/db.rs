@@ -1,0 +1,620 @@
+//! The platform's own tables — merchants, their orders and refunds, idempotency keys — kept in
+//! the same database as the payments (`aggregate-pay`'s SQL store), through its pool.
+
+use aggregate_pay::store::SqlStore;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE merchants (
+    app_id VARCHAR(64) NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL,
+    credit_code VARCHAR(32) NOT NULL UNIQUE,
+    notify_url TEXT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    secret TEXT NOT NULL,
+    salt TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_valid_until BIGINT,
+    open_id VARCHAR(128),
+    bind_scene VARCHAR(64),
+    bind_qr_url TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE merchant_orders (
+    merchant_id VARCHAR(64) NOT NULL,
+    out_trade_no VARCHAR(32) NOT NULL,
+    platform_no VARCHAR(32) NOT NULL UNIQUE,
+    token VARCHAR(64) NOT NULL UNIQUE,
+    amount BIGINT NOT NULL,
+    subject TEXT NOT NULL,
+    method VARCHAR(32),
+    open_id VARCHAR(128),
+    expires_at BIGINT,
+    metadata TEXT NOT NULL,
+    payment_id VARCHAR(64),
+    pay_action TEXT,
+    closed BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (merchant_id, out_trade_no)
+);
+CREATE TABLE merchant_refunds (
+    merchant_id VARCHAR(64) NOT NULL,
+    out_refund_no VARCHAR(64) NOT NULL,
+    out_trade_no VARCHAR(32) NOT NULL,
+    platform_refund_no VARCHAR(32) NOT NULL UNIQUE,
+    amount BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (merchant_id, out_refund_no)
+);
+CREATE TABLE idempotency_keys (
+    merchant_id VARCHAR(64) NOT NULL,
+    idem_key VARCHAR(128) NOT NULL,
+    request_hash VARCHAR(64) NOT NULL,
+    status BIGINT NOT NULL,
+    response TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (merchant_id, idem_key)
+);
+";
+
+/// A merchant. `Debug` leaves out the secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Merchant {
+    /// The app id (never changes).
+    pub app_id: String,
+    /// The name.
+    pub name: String,
+    /// The unified social credit code (unique).
+    pub credit_code: String,
+    /// Where callbacks go.
+    pub notify_url: String,
+    /// `ACTIVE` or `DISABLED`.
+    pub status: String,
+    /// The current secret.
+    pub secret: String,
+    /// The salt.
+    pub salt: String,
+    /// The previous secret, valid until `previous_valid_until`.
+    pub previous_secret: Option<String>,
+    /// Unix seconds.
+    pub previous_valid_until: Option<i64>,
+    /// The bound WeChat openid.
+    pub open_id: Option<String>,
+    /// The scene of the binding QR code.
+    pub bind_scene: Option<String>,
+    /// What the binding QR code encodes.
+    pub bind_qr_url: Option<String>,
+}
+
+impl std::fmt::Debug for Merchant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Merchant")
+            .field("app_id", &self.app_id)
+            .field("name", &self.name)
+            .field("credit_code", &self.credit_code)
+            .field("notify_url", &self.notify_url)
+            .field("status", &self.status)
+            .field("secret", &"<redacted>")
+            .field("salt", &"<redacted>")
+            .field(
+                "previous_secret",
+                &self.previous_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("previous_valid_until", &self.previous_valid_until)
+            .field("open_id", &self.open_id)
+            .field("bind_scene", &self.bind_scene)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A merchant's order (the payment behind it once a method is chosen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The merchant.
+    pub merchant_id: String,
+    /// The merchant's number.
+    pub out_trade_no: String,
+    /// The number the channel knows (unique across merchants).
+    pub platform_no: String,
+    /// The cashier page token.
+    pub token: String,
+    /// Fen.
+    pub amount: i64,
+    /// What is bought.
+    pub subject: String,
+    /// The pay method, once chosen.
+    pub method: Option<String>,
+    /// The buyer's openid.
+    pub open_id: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// The merchant's data (JSON).
+    pub metadata: String,
+    /// The payment, once created.
+    pub payment_id: Option<String>,
+    /// The pay action (JSON), once created.
+    pub pay_action: Option<String>,
+    /// Closed before a method was chosen.
+    pub closed: bool,
+}
+
+/// A merchant's refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRecord {
+    /// The merchant.
+    pub merchant_id: String,
+    /// The merchant's refund number.
+    pub out_refund_no: String,
+    /// The merchant's order number.
+    pub out_trade_no: String,
+    /// The refund number the channel knows.
+    pub platform_refund_no: String,
+    /// Fen.
+    pub amount: i64,
+}
+
+/// A stored idempotent response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotent {
+    /// First use of the key: it is now reserved.
+    Reserved,
+    /// Used before with the same request: replay this (status, body).
+    Replay(u16, String),
+    /// Used with a different request.
+    Mismatch,
+    /// The first request with this key is still running.
+    InFlight,
+}
+
+/// The platform database.
+#[derive(Debug, Clone)]
+pub struct PlatformDb {
+    store: SqlStore,
+}
+
+type DbResult<T> = Result<T, String>;
+
+fn e(err: impl std::fmt::Display) -> String {
+    err.to_string()
+}
+
+fn unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// An insert's outcome: `Ok(false)` when a unique key is already taken.
+fn inserted<T>(result: Result<T, sqlx::Error>) -> DbResult<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if unique_violation(&err) => Ok(false),
+        Err(err) => Err(e(err)),
+    }
+}
+
+fn merchant_from(r: &AnyRow) -> DbResult<Merchant> {
+    Ok(Merchant {
+        app_id: r.try_get("app_id").map_err(e)?,
+        name: r.try_get("name").map_err(e)?,
+        credit_code: r.try_get("credit_code").map_err(e)?,
+        notify_url: r.try_get("notify_url").map_err(e)?,
+        status: r.try_get("status").map_err(e)?,
+        secret: r.try_get("secret").map_err(e)?,
+        salt: r.try_get("salt").map_err(e)?,
+        previous_secret: r.try_get("previous_secret").map_err(e)?,
+        previous_valid_until: r.try_get("previous_valid_until").map_err(e)?,
+        open_id: r.try_get("open_id").map_err(e)?,
+        bind_scene: r.try_get("bind_scene").map_err(e)?,
+        bind_qr_url: r.try_get("bind_qr_url").map_err(e)?,
+    })
+}
+
+fn order_from(r: &AnyRow) -> DbResult<Order> {
+    Ok(Order {
+        merchant_id: r.try_get("merchant_id").map_err(e)?,
+        out_trade_no: r.try_get("out_trade_no").map_err(e)?,
+        platform_no: r.try_get("platform_no").map_err(e)?,
+        token: r.try_get("token").map_err(e)?,
+        amount: r.try_get("amount").map_err(e)?,
+        subject: r.try_get("subject").map_err(e)?,
+        method: r.try_get("method").map_err(e)?,
+        open_id: r.try_get("open_id").map_err(e)?,
+        expires_at: r.try_get("expires_at").map_err(e)?,
+        metadata: r.try_get("metadata").map_err(e)?,
+        payment_id: r.try_get("payment_id").map_err(e)?,
+        pay_action: r.try_get("pay_action").map_err(e)?,
+        closed: r.try_get::<i64, _>("closed").map_err(e)? != 0,
+    })
+}
+
+fn refund_from(r: &AnyRow) -> DbResult<RefundRecord> {
+    Ok(RefundRecord {
+        merchant_id: r.try_get("merchant_id").map_err(e)?,
+        out_refund_no: r.try_get("out_refund_no").map_err(e)?,
+        out_trade_no: r.try_get("out_trade_no").map_err(e)?,
+        platform_refund_no: r.try_get("platform_refund_no").map_err(e)?,
+        amount: r.try_get("amount").map_err(e)?,
+    })
+}
+
+const MERCHANT_COLUMNS: &str = "app_id, name, credit_code, notify_url, status, secret, salt, previous_secret, \
+     previous_valid_until, open_id, bind_scene, bind_qr_url";
+const ORDER_COLUMNS: &str = "merchant_id, out_trade_no, platform_no, token, amount, subject, method, open_id, \
+     expires_at, metadata, payment_id, pay_action, closed";
+
+impl PlatformDb {
+    /// The platform tables next to `store`'s, migrated.
+    pub async fn new(store: SqlStore) -> DbResult<Self> {
+        store
+            .migrate_tables(
+                "pay_platform_migrations",
+                &[(1, "merchants, orders, refunds, idempotency", SCHEMA_V1)],
+            )
+            .await
+            .map_err(e)?;
+        Ok(PlatformDb { store })
+    }
+
+    fn q(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
+        self.store.query_text(sql)
+    }
+
+    /// Inserts a merchant; `Ok(false)` if the credit code is taken.
+    pub async fn insert_merchant(&self, m: &Merchant, now: i64) -> DbResult<bool> {
+        let result = sqlx::query(self.q(&format!(
+            "INSERT INTO merchants ({MERCHANT_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
+        .bind(m.app_id.clone())
+        .bind(m.name.clone())
+        .bind(m.credit_code.clone())
+        .bind(m.notify_url.clone())
+        .bind(m.status.clone())
+        .bind(m.secret.clone())
+        .bind(m.salt.clone())
+        .bind(m.previous_secret.clone())
+        .bind(m.previous_valid_until)
+        .bind(m.open_id.clone())
+        .bind(m.bind_scene.clone())
+        .bind(m.bind_qr_url.clone())
+        .bind(now)
+        .execute(self.store.pool())
+        .await;
+        inserted(result)
+    }
+
+    async fn merchant_where(&self, column: &str, value: &str) -> DbResult<Option<Merchant>> {
+        let row = sqlx::query(self.q(&format!(
+            "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE {column} = ?"
+        )))
+        .bind(value.to_owned())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(e)?;
+        row.as_ref().map(merchant_from).transpose()
+    }
+
+    /// A merchant by app id.
+    pub async fn merchant(&self, app_id: &str) -> DbResult<Option<Merchant>> {
+        self.merchant_where("app_id", app_id).await
+    }
+
+    /// A merchant by binding scene.
+    pub async fn merchant_by_scene(&self, scene: &str) -> DbResult<Option<Merchant>> {
+        self.merchant_where("bind_scene", scene).await
+    }
+
+    /// Replaces the secret; the old one stays valid until `grace_until`.
+    pub async fn rotate_secret(
+        &self,
+        app_id: &str,
+        new_secret: &str,
+        grace_until: i64,
+    ) -> DbResult<bool> {
+        let r = sqlx::query(self.q(
+            "UPDATE merchants SET previous_secret = secret, previous_valid_until = ?, secret = ? WHERE app_id = ?",
+        ))
+        .bind(grace_until)
+        .bind(new_secret.to_owned())
+        .bind(app_id.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Sets a merchant's status.
+    pub async fn set_status(&self, app_id: &str, status: &str) -> DbResult<bool> {
+        let r = sqlx::query(self.q("UPDATE merchants SET status = ? WHERE app_id = ?"))
+            .bind(status.to_owned())
+            .bind(app_id.to_owned())
+            .execute(self.store.pool())
+            .await
+            .map_err(e)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Sets the binding scene and what its QR code encodes.
+    pub async fn set_binding(&self, app_id: &str, scene: &str, qr_url: &str) -> DbResult<()> {
+        sqlx::query(self.q("UPDATE merchants SET bind_scene = ?, bind_qr_url = ? WHERE app_id = ?"))
+            .bind(scene.to_owned())
+            .bind(qr_url.to_owned())
+            .bind(app_id.to_owned())
+            .execute(self.store.pool())
+            .await
+            .map(|_| ())
+            .map_err(e)
+    }
+
+    /// Binds `open_id` to the merchant with `scene`; returns the merchant.
+    pub async fn bind(&self, scene: &str, open_id: &str) -> DbResult<Option<Merchant>> {
+        sqlx::query(self.q("UPDATE merchants SET open_id = ? WHERE bind_scene = ?"))
+            .bind(open_id.to_owned())
+            .bind(scene.to_owned())
+            .execute(self.store.pool())
+            .await
+            .map_err(e)?;
+        self.merchant_by_scene(scene).await
+    }
+
+    /// Clears `open_id` wherever it is bound.
+    pub async fn unbind(&self, open_id: &str) -> DbResult<u64> {
+        sqlx::query(self.q("UPDATE merchants SET open_id = NULL WHERE open_id = ?"))
+            .bind(open_id.to_owned())
+            .execute(self.store.pool())
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(e)
+    }
+
+    /// Inserts an order; `Ok(false)` if the merchant already used the number.
+    pub async fn insert_order(&self, o: &Order, now: i64) -> DbResult<bool> {
+        let result = sqlx::query(self.q(&format!(
+            "INSERT INTO merchant_orders ({ORDER_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
+        .bind(o.merchant_id.clone())
+        .bind(o.out_trade_no.clone())
+        .bind(o.platform_no.clone())
+        .bind(o.token.clone())
+        .bind(o.amount)
+        .bind(o.subject.clone())
+        .bind(o.method.clone())
+        .bind(o.open_id.clone())
+        .bind(o.expires_at)
+        .bind(o.metadata.clone())
+        .bind(o.payment_id.clone())
+        .bind(o.pay_action.clone())
+        .bind(i64::from(o.closed))
+        .bind(now)
+        .execute(self.store.pool())
+        .await;
+        inserted(result)
+    }
+
+    async fn order_where(&self, clause: &str, binds: &[&str]) -> DbResult<Option<Order>> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM merchant_orders WHERE {clause}");
+        let mut q = sqlx::query(self.q(&sql));
+        for b in binds {
+            q = q.bind((*b).to_owned());
+        }
+        let row = q.fetch_optional(self.store.pool()).await.map_err(e)?;
+        row.as_ref().map(order_from).transpose()
+    }
+
+    /// An order by merchant and number.
+    pub async fn order(&self, merchant_id: &str, out_trade_no: &str) -> DbResult<Option<Order>> {
+        self.order_where(
+            "merchant_id = ? AND out_trade_no = ?",
+            &[merchant_id, out_trade_no],
+        )
+        .await
+    }
+
+    /// An order by cashier token.
+    pub async fn order_by_token(&self, token: &str) -> DbResult<Option<Order>> {
+        self.order_where("token = ?", &[token]).await
+    }
+
+    /// An order by the number the channel knows.
+    pub async fn order_by_platform_no(&self, platform_no: &str) -> DbResult<Option<Order>> {
+        self.order_where("platform_no = ?", &[platform_no]).await
+    }
+
+    /// Sets the method, payment and action of an order that had none (first chooser wins);
+    /// `Ok(false)` if one was set meanwhile.
+    pub async fn attach_payment(
+        &self,
+        o: &Order,
+        method: &str,
+        payment_id: &str,
+        action: &str,
+    ) -> DbResult<bool> {
+        let r = sqlx::query(self.q(
+            "UPDATE merchant_orders SET method = ?, payment_id = ?, pay_action = ? \
+             WHERE merchant_id = ? AND out_trade_no = ? AND (payment_id IS NULL OR payment_id = ?)",
+        ))
+        .bind(method.to_owned())
+        .bind(payment_id.to_owned())
+        .bind(action.to_owned())
+        .bind(o.merchant_id.clone())
+        .bind(o.out_trade_no.clone())
+        .bind(payment_id.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Closes an order that has no payment yet; `Ok(false)` if a payment was attached meanwhile.
+    pub async fn close_unpaid_order(&self, o: &Order) -> DbResult<bool> {
+        let r = sqlx::query(self.q(
+            "UPDATE merchant_orders SET closed = 1 WHERE merchant_id = ? AND out_trade_no = ? AND payment_id IS NULL",
+        ))
+        .bind(o.merchant_id.clone())
+        .bind(o.out_trade_no.clone())
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Inserts a refund record; `Ok(false)` if the merchant already used the number.
+    pub async fn insert_refund(&self, r: &RefundRecord, now: i64) -> DbResult<bool> {
+        let result = sqlx::query(self.q(
+            "INSERT INTO merchant_refunds (merchant_id, out_refund_no, out_trade_no, platform_refund_no, amount, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(r.merchant_id.clone())
+        .bind(r.out_refund_no.clone())
+        .bind(r.out_trade_no.clone())
+        .bind(r.platform_refund_no.clone())
+        .bind(r.amount)
+        .bind(now)
+        .execute(self.store.pool())
+        .await;
+        inserted(result)
+    }
+
+    /// A refund record.
+    pub async fn refund(
+        &self,
+        merchant_id: &str,
+        out_refund_no: &str,
+    ) -> DbResult<Option<RefundRecord>> {
+        let row = sqlx::query(self.q(
+            "SELECT merchant_id, out_refund_no, out_trade_no, platform_refund_no, amount FROM merchant_refunds \
+             WHERE merchant_id = ? AND out_refund_no = ?",
+        ))
+        .bind(merchant_id.to_owned())
+        .bind(out_refund_no.to_owned())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(e)?;
+        row.as_ref().map(refund_from).transpose()
+    }
+
+    /// A refund record by the number the channel knows.
+    pub async fn refund_by_platform_no(
+        &self,
+        platform_refund_no: &str,
+    ) -> DbResult<Option<RefundRecord>> {
+        let row = sqlx::query(self.q(
+            "SELECT merchant_id, out_refund_no, out_trade_no, platform_refund_no, amount FROM merchant_refunds \
+             WHERE platform_refund_no = ?",
+        ))
+        .bind(platform_refund_no.to_owned())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(e)?;
+        row.as_ref().map(refund_from).transpose()
+    }
+
+    /// Reserves an idempotency key for a request, or says what to do instead.
+    pub async fn reserve_idempotency(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        request_hash: &str,
+        now: i64,
+    ) -> DbResult<Idempotent> {
+        let inserted = sqlx::query(self.q(
+            "INSERT INTO idempotency_keys (merchant_id, idem_key, request_hash, status, response, created_at) \
+             VALUES (?, ?, ?, 0, NULL, ?)",
+        ))
+        .bind(merchant_id.to_owned())
+        .bind(key.to_owned())
+        .bind(request_hash.to_owned())
+        .bind(now)
+        .execute(self.store.pool())
+        .await;
+        match inserted {
+            Ok(_) => return Ok(Idempotent::Reserved),
+            Err(err) if unique_violation(&err) => {}
+            Err(err) => return Err(e(err)),
+        }
+        let row = sqlx::query(self.q(
+            "SELECT request_hash, status, response FROM idempotency_keys WHERE merchant_id = ? AND idem_key = ?",
+        ))
+        .bind(merchant_id.to_owned())
+        .bind(key.to_owned())
+        .fetch_one(self.store.pool())
+        .await
+        .map_err(e)?;
+        let hash: String = row.try_get("request_hash").map_err(e)?;
+        let status: i64 = row.try_get("status").map_err(e)?;
+        let response: Option<String> = row.try_get("response").map_err(e)?;
+        Ok(if hash != request_hash {
+            Idempotent::Mismatch
+        } else if status == 0 {
+            Idempotent::InFlight
+        } else {
+            Idempotent::Replay(
+                u16::try_from(status).unwrap_or(500),
+                response.unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Stores the response of a reserved key.
+    pub async fn complete_idempotency(
+        &self,
+        merchant_id: &str,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> DbResult<()> {
+        sqlx::query(self.q("UPDATE idempotency_keys SET status = ?, response = ? WHERE merchant_id = ? AND idem_key = ?"))
+            .bind(i64::from(status))
+            .bind(body.to_owned())
+            .bind(merchant_id.to_owned())
+            .bind(key.to_owned())
+            .execute(self.store.pool())
+            .await
+            .map(|_| ())
+            .map_err(e)
+    }
+
+    /// Releases a reserved key whose request could not complete (so it can be retried).
+    pub async fn release_idempotency(&self, merchant_id: &str, key: &str) -> DbResult<()> {
+        sqlx::query(self.q(
+            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND idem_key = ? AND status = 0",
+        ))
+        .bind(merchant_id.to_owned())
+        .bind(key.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map(|_| ())
+        .map_err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Merchant;
+
+    #[test]
+    fn debug_output_leaves_out_secrets() {
+        let m = Merchant {
+            app_id: "mch_1".into(),
+            name: "Shop".into(),
+            credit_code: "91350100M000100Y43".into(),
+            notify_url: "http://127.0.0.1/cb".into(),
+            status: "ACTIVE".into(),
+            secret: "current-secret-value".into(),
+            salt: "salt-value-123".into(),
+            previous_secret: Some("previous-secret-value".into()),
+            previous_valid_until: Some(1),
+            open_id: None,
+            bind_scene: None,
+            bind_qr_url: None,
+        };
+        let shown = format!("{m:?} {m:#?}");
+        for secret in [
+            "current-secret-value",
+            "salt-value-123",
+            "previous-secret-value",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("mch_1"));
+    }
+}

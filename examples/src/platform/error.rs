@@ -1,0 +1,101 @@
+//! [`AppError`]: every error answer is `{code, message}` with a proper status. Client errors say
+//! what is wrong; internal errors are logged and answered without details.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct AppError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// A stable code (`SIGNATURE_INVALID`, `PAYMENT_NOT_FOUND`…).
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl AppError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AppError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 404.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 500; the detail goes to the log, not to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error",
+        )
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+impl From<aggregate_pay::Error> for AppError {
+    fn from(e: aggregate_pay::Error) -> Self {
+        use aggregate_pay::{ChannelError, Error};
+        match e {
+            Error::Conflict(m) => AppError::conflict(
+                "CONFLICT",
+                format!("{m} is already used with different parameters"),
+            ),
+            Error::InvalidState { status, .. } => {
+                AppError::conflict("INVALID_STATE", format!("the payment is {status}"))
+            }
+            Error::Invalid(m) => AppError::bad_request("INVALID_REQUEST", m),
+            Error::PaymentNotFound(_) => {
+                AppError::not_found("PAYMENT_NOT_FOUND", "no such payment")
+            }
+            Error::RefundNotFound(_) => AppError::not_found("REFUND_NOT_FOUND", "no such refund"),
+            Error::NoChannel(m) => {
+                AppError::bad_request("CHANNEL_UNAVAILABLE", format!("no channel for {m}"))
+            }
+            Error::Channel(ChannelError::Transport(m)) => {
+                AppError::new(StatusCode::SERVICE_UNAVAILABLE, "CHANNEL_UNAVAILABLE", m)
+            }
+            Error::Channel(ChannelError::Rejected { code, message }) => AppError::new(
+                StatusCode::BAD_GATEWAY,
+                "CHANNEL_REJECTED",
+                format!("{code}: {message}"),
+            ),
+            other => AppError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `pay-platform`: the aggregate payment platform for merchants.
+//!
+//! - [`config`] — flags / environment; [`wiring`] — the one place that picks SQLite / PostgreSQL /
+//!   MySQL, memory / Redis, in-process / RabbitMQ, real channels / the embedded emulator.
+//! - [`routes`] — one module per resource: `admin` (onboarding, dead letters), `open_api`
+//!   (signed payments and refunds), `cashier`, `notify` (channel notifications), `mp` (the
+//!   Official Account callback), `bind` (the binding page).
+//! - [`auth`] — `SignedMerchant` and `Admin` extractors; [`error`] — `AppError`.
+//! - [`db`] — merchants, orders, refunds, idempotency keys; [`callbacks`] — merchant callbacks
+//!   and template messages, as the outbox's event handler.
+//!
+//! `app(state)` is the whole HTTP service; tests call it directly.
+
+pub mod auth;
+pub mod callbacks;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod routes;
+pub mod wiring;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregate_pay::channels::sandbox::SandboxChannel;
+use aggregate_pay::{NotifyProcessor, PaymentStore, Payments};
+use axum::Router;
+use axum::http::{HeaderValue, Method, header};
+use merchant_client::Secret;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use wechat_mp::message::Callback;
+
+use db::PlatformDb;
+
+/// Settings the handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The public base URL.
+    pub public_url: String,
+    /// The admin bearer token.
+    pub admin_token: Secret,
+    /// Accepted clock difference of signed requests.
+    pub signature_window: Duration,
+    /// How long a rotated-out secret keeps working.
+    pub secret_grace: Duration,
+    /// "Onboarding approved" template id.
+    pub onboarding_template: Option<String>,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// The embedded emulator's URL (the cashier links to it), when it runs.
+    pub emulator_url: Option<String>,
+}
+
+/// Where dead merchant callbacks are listed and redelivered from.
+#[derive(Debug, Clone)]
+pub enum DeadLetters {
+    /// The outbox (in-process delivery).
+    Outbox,
+    /// RabbitMQ's dead queue.
+    Rabbit {
+        /// A connection.
+        connection: Arc<lapin::Connection>,
+        /// The queues.
+        topology: aggregate_pay::rabbitmq::Topology,
+    },
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct PlatformState {
+    /// Settings.
+    pub settings: Settings,
+    /// The platform tables.
+    pub db: PlatformDb,
+    /// Payments and the outbox.
+    pub store: Arc<dyn PaymentStore>,
+    /// The payment service.
+    pub payments: Payments,
+    /// The notification template.
+    pub processor: NotifyProcessor,
+    /// The in-process sandbox channel (the cashier's "sandbox" option pays through it).
+    pub sandbox: Arc<SandboxChannel>,
+    /// The Official Account client.
+    pub mp: Option<wechat_mp::Client>,
+    /// The Official Account callback.
+    pub mp_callback: Option<Arc<Callback>>,
+    /// Nonces of signed requests.
+    pub nonces: Arc<dyn merchant_client::NonceStore>,
+    /// Dead callbacks.
+    pub dead_letters: DeadLetters,
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// `2n` random hex characters.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The HTTP service.
+pub fn app(state: Arc<PlatformState>) -> Router {
+    let cors = if state.settings.cors_origins.iter().any(|o| o == "*") {
+        CorsLayer::new().allow_origin(AllowOrigin::any())
+    } else {
+        let origins: Vec<HeaderValue> = state
+            .settings
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new().allow_origin(AllowOrigin::list(origins))
+    }
+    .allow_methods([Method::GET, Method::POST])
+    .allow_headers([
+        header::CONTENT_TYPE,
+        header::AUTHORIZATION,
+        header::HeaderName::from_static("x-app-id"),
+        header::HeaderName::from_static("x-timestamp"),
+        header::HeaderName::from_static("x-nonce"),
+        header::HeaderName::from_static("x-signature"),
+        header::HeaderName::from_static("idempotency-key"),
+    ]);
+    Router::new()
+        .merge(routes::admin::routes())
+        .merge(routes::open_api::routes())
+        .merge(routes::cashier::routes())
+        .merge(routes::notify::routes())
+        .merge(routes::mp::routes())
+        .merge(routes::bind::routes())
+        .layer(RequestBodyLimitLayer::new(256 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

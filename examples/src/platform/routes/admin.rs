@@ -1,0 +1,359 @@
+//! The admin API (bearer token): onboarding merchants, rotating secrets, WeChat binding codes,
+//! and the dead-letter list of merchant callbacks.
+
+use std::sync::Arc;
+
+use aggregate_pay::OutboxEvent;
+use aggregate_pay::events::EventStatus;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wechat_mp::qrcode::{MAX_TEMPORARY_SECONDS, QrLifetime, QrScene};
+
+use crate::platform::auth::Admin;
+use crate::platform::db::Merchant;
+use crate::platform::error::AppError;
+use crate::platform::{DeadLetters, PlatformState, random_hex, unix_now};
+
+/// The admin routes.
+pub fn routes() -> Router<Arc<PlatformState>> {
+    Router::new()
+        .route("/admin/merchants", post(register))
+        .route("/admin/merchants/{app_id}", get(show))
+        .route(
+            "/admin/merchants/{app_id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route("/admin/merchants/{app_id}/disable", post(disable))
+        .route("/admin/merchants/{app_id}/enable", post(enable))
+        .route("/admin/merchants/{app_id}/binding", post(binding))
+        .route("/admin/dead-letters", get(dead_letters))
+        .route("/admin/dead-letters/{id}/redeliver", post(redeliver))
+}
+
+/// The characters of a unified social credit code (GB 32100-2015): digits and capitals
+/// without I, O, S, V, Z.
+const CREDIT_CODE_CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+const CREDIT_CODE_WEIGHTS: [usize; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
+
+fn credit_code_value(b: u8) -> Option<usize> {
+    CREDIT_CODE_CHARS.iter().position(|c| *c == b)
+}
+
+/// The check character of a unified social credit code's first 17 characters (weighted sum
+/// modulo 31); `None` if one is outside the alphabet or there are not 17.
+pub fn credit_code_check_char(first17: &str) -> Option<char> {
+    let bytes = first17.as_bytes();
+    if bytes.len() != 17 {
+        return None;
+    }
+    let mut sum = 0;
+    for (b, w) in bytes.iter().zip(CREDIT_CODE_WEIGHTS) {
+        sum += credit_code_value(*b)? * w;
+    }
+    Some(char::from(CREDIT_CODE_CHARS[(31 - sum % 31) % 31]))
+}
+
+/// Whether `code` is a well-formed unified social credit code: 18 characters, the last the
+/// check character of the first 17.
+pub fn valid_credit_code(code: &str) -> bool {
+    code.len() == 18
+        && code.is_ascii()
+        && credit_code_check_char(&code[..17]).is_some_and(|c| code.ends_with(c))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    name: String,
+    credit_code: String,
+    notify_url: String,
+}
+
+fn merchant_view(m: &Merchant) -> Value {
+    json!({
+        "app_id": m.app_id,
+        "name": m.name,
+        "credit_code": m.credit_code,
+        "notify_url": m.notify_url,
+        "status": m.status,
+        "wechat_bound": m.open_id.is_some(),
+        "previous_secret_valid_until": m.previous_valid_until.filter(|t| *t > unix_now()),
+    })
+}
+
+/// `POST /admin/merchants` → the merchant with its secret and salt (shown this once).
+async fn register(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Json(req): Json<Register>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(AppError::bad_request(
+            "INVALID_REQUEST",
+            "name must be 1 to 128 characters",
+        ));
+    }
+    let credit_code = req.credit_code.trim().to_ascii_uppercase();
+    if !valid_credit_code(&credit_code) {
+        return Err(AppError::bad_request(
+            "CREDIT_CODE_INVALID",
+            "not a valid unified social credit code",
+        ));
+    }
+    match reqwest::Url::parse(&req.notify_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => {
+            return Err(AppError::bad_request(
+                "NOTIFY_URL_INVALID",
+                "notify_url must be an http(s) URL",
+            ));
+        }
+    }
+    let merchant = Merchant {
+        app_id: format!("mch_{}", random_hex(8)),
+        name: name.to_owned(),
+        credit_code,
+        notify_url: req.notify_url,
+        status: "ACTIVE".to_owned(),
+        secret: random_hex(32),
+        salt: random_hex(16),
+        previous_secret: None,
+        previous_valid_until: None,
+        open_id: None,
+        bind_scene: None,
+        bind_qr_url: None,
+    };
+    if !state
+        .db
+        .insert_merchant(&merchant, unix_now())
+        .await
+        .map_err(AppError::internal)?
+    {
+        return Err(AppError::conflict(
+            "CREDIT_CODE_TAKEN",
+            "a merchant with this credit code is already registered",
+        ));
+    }
+    tracing::info!(app_id = %merchant.app_id, "merchant registered");
+    let mut view = merchant_view(&merchant);
+    view["secret"] = merchant.secret.clone().into();
+    view["salt"] = merchant.salt.clone().into();
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn find(state: &PlatformState, app_id: &str) -> Result<Merchant, AppError> {
+    state
+        .db
+        .merchant(app_id)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::not_found("MERCHANT_NOT_FOUND", "no merchant with this app id"))
+}
+
+/// `GET /admin/merchants/{app_id}` (without secrets).
+async fn show(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(merchant_view(&find(&state, &app_id).await?)))
+}
+
+/// `POST /admin/merchants/{app_id}/rotate-secret` → the new secret; the old one keeps working
+/// for the grace period (a second rotation within it ends the first one's grace).
+async fn rotate_secret(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    find(&state, &app_id).await?;
+    let secret = random_hex(32);
+    let grace = i64::try_from(state.settings.secret_grace.as_secs()).unwrap_or(i64::MAX);
+    let until = unix_now().saturating_add(grace);
+    state
+        .db
+        .rotate_secret(&app_id, &secret, until)
+        .await
+        .map_err(AppError::internal)?;
+    tracing::info!(app_id = %app_id, "merchant secret rotated");
+    Ok(Json(
+        json!({"app_id": app_id, "secret": secret, "previous_secret_valid_until": until}),
+    ))
+}
+
+async fn set_status(
+    state: &PlatformState,
+    app_id: &str,
+    status: &str,
+) -> Result<Json<Value>, AppError> {
+    if !state
+        .db
+        .set_status(app_id, status)
+        .await
+        .map_err(AppError::internal)?
+    {
+        return Err(AppError::not_found(
+            "MERCHANT_NOT_FOUND",
+            "no merchant with this app id",
+        ));
+    }
+    Ok(Json(merchant_view(&find(state, app_id).await?)))
+}
+
+/// `POST /admin/merchants/{app_id}/disable`: its open-API calls are refused from now on.
+async fn disable(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    set_status(&state, &app_id, "DISABLED").await
+}
+
+/// `POST /admin/merchants/{app_id}/enable`.
+async fn enable(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    set_status(&state, &app_id, "ACTIVE").await
+}
+
+/// `POST /admin/merchants/{app_id}/binding`: a fresh temporary QR code (30 days) whose scene
+/// binds the scanner's WeChat to the merchant, and the page that shows it.
+async fn binding(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    find(&state, &app_id).await?;
+    let mp = state.mp.as_ref().ok_or_else(|| {
+        AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "MP_UNAVAILABLE",
+            "no Official Account is configured",
+        )
+    })?;
+    let scene = format!("bind_{}", random_hex(12));
+    let ticket = mp
+        .create_qrcode(
+            QrLifetime::Temporary(MAX_TEMPORARY_SECONDS),
+            &QrScene::Str(scene.clone()),
+        )
+        .await
+        .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, "MP_FAILED", e.to_string()))?;
+    state
+        .db
+        .set_binding(&app_id, &scene, &ticket.url)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Json(json!({
+        "scene": scene,
+        "ticket": ticket.ticket,
+        "qr_url": ticket.url,
+        "expires_in": ticket.expire_seconds,
+        "bind_page": format!("{}/bind/{scene}", state.settings.public_url),
+    })))
+}
+
+fn dead_view(e: &OutboxEvent) -> Value {
+    json!({
+        "id": e.id,
+        "type": e.kind.as_str(),
+        "payment_id": e.payment_id.0,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "created_at": e.created_at.unix_timestamp(),
+    })
+}
+
+/// `GET /admin/dead-letters`: callbacks that ran out of attempts (at most 500), with their
+/// last error.
+async fn dead_letters(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+) -> Result<Json<Value>, AppError> {
+    let events = match &state.dead_letters {
+        DeadLetters::Outbox => state
+            .store
+            .events(Some(EventStatus::Dead), 500)
+            .await
+            .map_err(AppError::internal)?,
+        DeadLetters::Rabbit {
+            connection,
+            topology,
+        } => {
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(AppError::internal)?;
+            let events = topology
+                .dead_letters(&channel, 500)
+                .await
+                .map_err(AppError::internal)?;
+            let _ = channel.close(200, "done".into()).await;
+            events
+        }
+    };
+    Ok(Json(Value::Array(events.iter().map(dead_view).collect())))
+}
+
+/// `POST /admin/dead-letters/{id}/redeliver`: back to delivery with a fresh attempt count.
+async fn redeliver(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let found = match &state.dead_letters {
+        DeadLetters::Outbox => state
+            .store
+            .redeliver(&id)
+            .await
+            .map_err(AppError::internal)?,
+        DeadLetters::Rabbit {
+            connection,
+            topology,
+        } => {
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(AppError::internal)?;
+            let found = topology
+                .redeliver_dead(&channel, &id)
+                .await
+                .map_err(AppError::internal)?;
+            let _ = channel.close(200, "done".into()).await;
+            found
+        }
+    };
+    if !found {
+        return Err(AppError::not_found(
+            "DEAD_LETTER_NOT_FOUND",
+            "no dead callback with this id",
+        ));
+    }
+    Ok(Json(json!({"id": id, "redelivered": true})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_credit_code;
+
+    #[test]
+    fn credit_codes_are_checked_by_their_check_character() {
+        // Published codes of registered companies.
+        assert!(valid_credit_code("91350100M000100Y43"));
+        assert!(valid_credit_code("91110000802100433B"));
+        assert!(valid_credit_code("914403001922038216"));
+        // One character changed, wrong length, letters outside the alphabet.
+        assert!(!valid_credit_code("91350100M000100Y44"));
+        assert!(!valid_credit_code("91350100M000100Y4"));
+        assert!(!valid_credit_code("91350100M000100I43"));
+    }
+}

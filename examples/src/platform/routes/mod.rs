@@ -1,0 +1,212 @@
+//! HTTP routes, one module per resource. What several of them share lives here: the JSON views
+//! of orders and refunds, starting a payment for an order (open API and cashier alike), and
+//! validation of merchant-supplied numbers.
+
+pub mod admin;
+pub mod bind;
+pub mod cashier;
+pub mod mp;
+pub mod notify;
+pub mod open_api;
+
+use std::sync::Arc;
+
+use aggregate_pay::{Error, Fen, NewPayment, PayMethod, Payment, PaymentStatus};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::PlatformState;
+use super::db::Order;
+use super::error::AppError;
+
+/// Order and refund numbers: 1 to 32 of `[A-Za-z0-9_-]`.
+pub fn valid_number(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The notify URL a channel's payments report to.
+fn notify_url(state: &PlatformState, channel: &str) -> String {
+    format!("{}/notify/{channel}", state.settings.public_url)
+}
+
+/// The refund notify URL, for channels that notify refunds separately.
+pub fn refund_notify_url(state: &PlatformState, channel: &str) -> Option<String> {
+    (channel == "wechat").then(|| format!("{}/notify/wechat/refund", state.settings.public_url))
+}
+
+/// The cashier page of an order.
+pub fn cashier_url(state: &PlatformState, token: &str) -> String {
+    format!("{}/cashier/{token}", state.settings.public_url)
+}
+
+/// Resolves `method` / `channel` of a request: a method wins; a channel means its default
+/// method; neither means the buyer chooses at the cashier.
+pub fn resolve_method(
+    method: Option<&str>,
+    channel: Option<&str>,
+) -> Result<Option<PayMethod>, AppError> {
+    let from_channel = match channel {
+        None => None,
+        Some("wechat") => Some(PayMethod::WechatNative),
+        Some("alipay") => Some(PayMethod::AlipayQr),
+        Some("sandbox") => Some(PayMethod::Sandbox),
+        Some(other) => {
+            return Err(AppError::bad_request(
+                "CHANNEL_INVALID",
+                format!("unknown channel {other:?} (wechat, alipay, sandbox)"),
+            ));
+        }
+    };
+    let Some(method) = method else {
+        return Ok(from_channel);
+    };
+    let parsed = PayMethod::parse(method).ok_or_else(|| {
+        AppError::bad_request("METHOD_INVALID", format!("unknown pay method {method:?}"))
+    })?;
+    if let (Some(c), Some(default)) = (channel, from_channel) {
+        if !parsed.as_str().starts_with(c) && parsed != default {
+            return Err(AppError::bad_request(
+                "METHOD_INVALID",
+                format!("method {method} does not belong to channel {c}"),
+            ));
+        }
+    }
+    Ok(Some(parsed))
+}
+
+/// The order's status as the merchant sees it.
+fn order_status(order: &Order, payment: Option<&Payment>, now: i64) -> &'static str {
+    match payment {
+        Some(p) => p.status.as_str(),
+        None if order.closed => PaymentStatus::Closed.as_str(),
+        None if order.expires_at.is_some_and(|t| t <= now) => PaymentStatus::Closed.as_str(),
+        None => PaymentStatus::Pending.as_str(),
+    }
+}
+
+/// The merchant's view of an order (what `merchant_client::PaymentView` decodes).
+pub fn payment_view(state: &PlatformState, order: &Order, payment: Option<&Payment>) -> Value {
+    json!({
+        "out_trade_no": order.out_trade_no,
+        "amount": order.amount,
+        "subject": order.subject,
+        "status": order_status(order, payment, super::unix_now()),
+        "channel": payment.map(|p| p.channel.clone()),
+        "method": order.method,
+        "refunded_amount": payment.map_or(0, |p| p.refunded_amount.as_u64()),
+        "channel_transaction_id": payment.and_then(|p| p.channel_transaction_id.clone()),
+        "pay": order.pay_action.as_deref().and_then(|a| serde_json::from_str::<Value>(a).ok()),
+        "payment_token": order.token,
+        "cashier_url": cashier_url(state, &order.token),
+        "expires_at": order.expires_at,
+        "metadata": serde_json::from_str::<Value>(&order.metadata).unwrap_or(Value::Null),
+    })
+}
+
+/// The payment behind an order, if one was created (even if attaching it to the order did
+/// not complete).
+pub async fn payment_of(state: &PlatformState, order: &Order) -> Result<Option<Payment>, AppError> {
+    match state.payments.get_by_out_trade_no(&order.platform_no).await {
+        Ok(p) => Ok(Some(p)),
+        Err(Error::PaymentNotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the payment of `order` with `method` and attaches it; returns the updated order and
+/// the payment. Safe to repeat with the same method; another method than the one chosen first
+/// is a conflict.
+pub async fn start_payment(
+    state: &Arc<PlatformState>,
+    order: &Order,
+    method: PayMethod,
+) -> Result<(Order, Payment), AppError> {
+    if let Some(chosen) = &order.method {
+        if chosen != method.as_str() {
+            return Err(AppError::conflict(
+                "METHOD_ALREADY_CHOSEN",
+                format!("the payment is already made by {chosen}"),
+            ));
+        }
+    }
+    let now = super::unix_now();
+    if order.closed {
+        return Err(AppError::conflict("INVALID_STATE", "the payment is closed"));
+    }
+    if order.payment_id.is_none() && order.expires_at.is_some_and(|t| t <= now) {
+        return Err(AppError::conflict(
+            "INVALID_STATE",
+            "the payment has expired",
+        ));
+    }
+    let channel = state
+        .payments
+        .channels()
+        .for_method(method)
+        .map(|c| c.id().to_owned())
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "CHANNEL_UNAVAILABLE",
+                format!("no channel serves {}", method.as_str()),
+            )
+        })?;
+    let mut request = NewPayment::new(
+        order.platform_no.clone(),
+        Fen::new(u64::try_from(order.amount).unwrap_or_default()),
+        order.subject.clone(),
+        method,
+        notify_url(state, &channel),
+    )
+    .metadata(json!({
+        "merchant_id": order.merchant_id,
+        "out_trade_no": order.out_trade_no,
+        "merchant_metadata": serde_json::from_str::<Value>(&order.metadata).unwrap_or(Value::Null),
+    }));
+    if let Some(open_id) = &order.open_id {
+        request = request.open_id(open_id.clone());
+    }
+    if let Some(at) = order
+        .expires_at
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+    {
+        request = request.expires_at(at);
+    }
+    let (payment, action) = state.payments.create(request).await.map_err(|e| match e {
+        Error::Conflict(_) => AppError::conflict(
+            "METHOD_ALREADY_CHOSEN",
+            "the payment was started with another method",
+        ),
+        other => other.into(),
+    })?;
+    let action = serde_json::to_string(&action).map_err(AppError::internal)?;
+    let attached = state
+        .db
+        .attach_payment(order, method.as_str(), &payment.id.0, &action)
+        .await
+        .map_err(AppError::internal)?;
+    if !attached {
+        return Err(AppError::conflict(
+            "METHOD_ALREADY_CHOSEN",
+            "the payment was started with another method",
+        ));
+    }
+    let order = state
+        .db
+        .order(&order.merchant_id, &order.out_trade_no)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::internal("an order vanished"))?;
+    Ok((order, payment))
+}
+
+/// `Ok((status, json))` or the error as `(status, {code, message})`: the answer stored under an
+/// idempotency key.
+pub fn answer(result: Result<(StatusCode, Value), AppError>) -> (StatusCode, Value) {
+    match result {
+        Ok(ok) => ok,
+        Err(e) => (e.status, json!({"code": e.code, "message": e.message})),
+    }
+}

@@ -1,0 +1,532 @@
+//! The one place that decides which adapters run: the database by URL scheme, Redis or memory
+//! for nonces, RabbitMQ or in-process for callbacks, real WeChat / Alipay or the embedded
+//! emulator. Everything else receives trait objects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
+use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
+use aggregate_pay::channels::sandbox::SandboxChannel;
+use aggregate_pay::channels::wechat::WechatChannel;
+use aggregate_pay::store::SqlStore;
+use aggregate_pay::{
+    Channels, Dispatcher, NotifyProcessor, PaymentStore, Payments, Reconciler, RetryPolicy,
+};
+use async_trait::async_trait;
+use merchant_client::Secret;
+use tokio_util::sync::CancellationToken;
+use wechat_mp::message::{
+    Callback, Deduper, Event, EventKind, IncomingMessage, MessageBody, Reply, Router,
+};
+
+use super::callbacks::MerchantCallbacks;
+use super::config::PlatformConfig;
+use super::db::PlatformDb;
+use super::{DeadLetters, PlatformState, Settings};
+use crate::sandbox::{RunningSandbox, SandboxConfig};
+
+/// Why the platform could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WiringError(pub String);
+
+fn fail(what: &str) -> impl Fn(String) -> WiringError + '_ {
+    move |e| WiringError(format!("{what}: {e}"))
+}
+
+/// How merchant callbacks are delivered.
+#[derive(Debug)]
+enum Delivery {
+    InProcess,
+    Rabbit {
+        connection: Arc<lapin::Connection>,
+        topology: aggregate_pay::rabbitmq::Topology,
+    },
+}
+
+/// A wired platform: its state, and what runs in the background.
+#[derive(Debug)]
+pub struct Wired {
+    /// The shared state for `app`.
+    pub state: Arc<PlatformState>,
+    /// The embedded emulator, when WeChat / Alipay credentials are absent.
+    pub emulator: Option<RunningSandbox>,
+    /// The generated admin token, when none was configured (print it).
+    pub generated_admin_token: Option<String>,
+    delivery: Delivery,
+    callbacks: Arc<MerchantCallbacks>,
+    channels: Channels,
+    config: PlatformConfig,
+}
+
+/// Reads a key given inline (PEM / base64) or as a file path.
+fn key_text(value: &str) -> String {
+    if value.contains("-----BEGIN") || !std::path::Path::new(value).exists() {
+        value.to_owned()
+    } else {
+        std::fs::read_to_string(value).unwrap_or_default()
+    }
+}
+
+/// `wechat_mp` dedupers serve as merchant-client nonce stores.
+#[derive(Debug)]
+struct Nonces(Arc<dyn Deduper>);
+
+#[async_trait]
+impl merchant_client::NonceStore for Nonces {
+    async fn first_seen(&self, key: &str, ttl: Duration) -> Result<bool, String> {
+        self.0.first_seen(key, ttl).await.map_err(|e| e.to_string())
+    }
+}
+
+/// Builds the platform from `config`, serving at `public_url`.
+pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, WiringError> {
+    let public_url = public_url.trim_end_matches('/').to_owned();
+
+    // Database: payments + outbox (aggregate-pay) and the platform's tables, one pool.
+    let sql = SqlStore::connect(&config.database_url)
+        .await
+        .map_err(|e| fail("database")(e.to_string()))?;
+    let db = PlatformDb::new(sql.clone())
+        .await
+        .map_err(fail("database"))?;
+    let store: Arc<dyn PaymentStore> = Arc::new(sql);
+
+    // Channels: real credentials, or the embedded emulator speaking the same protocols.
+    let wants_emulator = config.wechat_api_key.is_none()
+        || config.alipay_private_key.is_none()
+        || config.wechat_app_secret.is_none();
+    let mut emulator = None;
+    let mut demo_alipay_key = None;
+    if wants_emulator {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| fail("emulator")(e.to_string()))?;
+        let emulator_url = listener
+            .local_addr()
+            .map(|a| format!("http://{a}"))
+            .map_err(|e| fail("emulator")(e.to_string()))?;
+        let (mut sandbox_config, demo) =
+            SandboxConfig::demo(&emulator_url).map_err(|e| fail("emulator")(e.to_string()))?;
+        sandbox_config.time_scale = 1.0;
+        if let Some(app) = sandbox_config.mp_apps.first_mut() {
+            app.callback_url = Some(format!("{public_url}/mp/callback"));
+        }
+        demo_alipay_key = demo.alipay_app_key;
+        emulator = Some(
+            crate::sandbox::spawn(sandbox_config, None, listener)
+                .await
+                .map_err(|e| fail("emulator")(e.to_string()))?,
+        );
+    }
+    let emu = emulator.as_ref();
+    let emu_config = emu.map(|e| &e.state.config);
+
+    let wechat_client = match (
+        &config.wechat_app_id,
+        &config.wechat_mch_id,
+        &config.wechat_api_key,
+        emu_config,
+    ) {
+        (Some(app), Some(mch), Some(key), _) => wechat_pay::Client::builder(
+            app.clone(),
+            mch.clone(),
+            wechat_pay::ApiKey::new(key.clone()),
+        )
+        .base_url(
+            config
+                .wechat_pay_base_url
+                .clone()
+                .unwrap_or_else(|| wechat_pay::client::DEFAULT_BASE_URL.to_owned()),
+        ),
+        (_, _, _, Some(c)) => {
+            let m = &c.merchants[0];
+            wechat_pay::Client::builder(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone())
+                .base_url(emu.map(|e| e.url.clone()).unwrap_or_default())
+        }
+        _ => {
+            return Err(WiringError(
+                "WeChat Pay needs WECHAT_APP_ID, WECHAT_MCH_ID and WECHAT_API_KEY".into(),
+            ));
+        }
+    }
+    .build()
+    .map_err(|e| fail("wechat pay")(e.to_string()))?;
+
+    let alipay_client = match (
+        &config.alipay_app_id,
+        &config.alipay_private_key,
+        &config.alipay_public_key,
+        emu_config,
+        demo_alipay_key,
+    ) {
+        (Some(app), Some(private), Some(public), _, _) => AlipayClient::new(
+            app.clone(),
+            AlipayPrivateKey::from_pem(&key_text(private))
+                .map_err(|e| fail("alipay private key")(e.to_string()))?,
+            AlipayPublicKey::from_pem(&key_text(public))
+                .map_err(|e| fail("alipay public key")(e.to_string()))?,
+            config
+                .alipay_gateway_url
+                .clone()
+                .unwrap_or_else(|| aggregate_pay::channels::alipay::DEFAULT_GATEWAY.to_owned()),
+        ),
+        (_, _, _, Some(c), Some(app_key)) => AlipayClient::new(
+            c.alipay_apps[0].app_id.clone(),
+            app_key,
+            c.alipay_public_key(),
+            format!(
+                "{}/gateway.do",
+                emu.map(|e| e.url.clone()).unwrap_or_default()
+            ),
+        ),
+        _ => {
+            return Err(WiringError(
+                "Alipay needs ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY and ALIPAY_PUBLIC_KEY".into(),
+            ));
+        }
+    }
+    .map_err(|e| fail("alipay")(e.to_string()))?;
+
+    let (mp, mp_token, mp_aes) =
+        match (&config.wechat_app_id, &config.wechat_app_secret, emu_config) {
+            (Some(app), Some(secret), _) => (
+                wechat_mp::Client::builder(app.clone(), wechat_mp::Secret::new(secret.clone()))
+                    .base_url(
+                        config
+                            .wechat_mp_base_url
+                            .clone()
+                            .unwrap_or_else(|| wechat_mp::client::DEFAULT_BASE_URL.to_owned()),
+                    )
+                    .build(),
+                config.wechat_mp_token.clone(),
+                config.wechat_mp_aes_key.clone(),
+            ),
+            (_, _, Some(c)) => {
+                let a = &c.mp_apps[0];
+                (
+                    wechat_mp::Client::builder(a.app_id.clone(), a.app_secret.clone())
+                        .base_url(emu.map(|e| e.url.clone()).unwrap_or_default())
+                        .build(),
+                    Some(a.token.expose().to_owned()),
+                    None,
+                )
+            }
+            _ => {
+                return Err(WiringError(
+                    "WeChat MP needs WECHAT_APP_ID and WECHAT_APP_SECRET".into(),
+                ));
+            }
+        };
+    let mp = mp.map_err(|e| fail("wechat mp")(e.to_string()))?;
+
+    let sandbox = Arc::new(SandboxChannel::new("pay-platform", random_secret()));
+    let channels = Channels::new()
+        .with(WechatChannel::new(wechat_client))
+        .with(AlipayChannel::new(alipay_client))
+        .with_shared(sandbox.clone());
+    let payments = Payments::new(channels.clone(), store.clone());
+    let processor = NotifyProcessor::new(channels.clone(), store.clone());
+
+    // Nonces: Redis shared by every instance, or this process's memory.
+    let nonces: Arc<dyn merchant_client::NonceStore> = match &config.redis_url {
+        Some(url) => Arc::new(Nonces(Arc::new(
+            aggregate_pay::nonce::RedisNonceStore::connect(url, "pay-platform:nonce:")
+                .await
+                .map_err(|e| fail("redis")(e.to_string()))?,
+        ))),
+        None => Arc::new(merchant_client::MemoryNonceStore::new()),
+    };
+
+    let mp_callback = match mp_token {
+        Some(token) => Some(Arc::new(mp_callback(config, &db, &mp, token, mp_aes)?)),
+        None => None,
+    };
+
+    let delivery = match &config.amqp_url {
+        Some(url) => Delivery::Rabbit {
+            connection: Arc::new(
+                aggregate_pay::rabbitmq::connect(url)
+                    .await
+                    .map_err(|e| fail("rabbitmq")(e.to_string()))?,
+            ),
+            topology: aggregate_pay::rabbitmq::Topology::new(
+                &config.callback_queue,
+                Duration::from_secs(config.callback_retry_secs.max(1)),
+            ),
+        },
+        None => Delivery::InProcess,
+    };
+    let dead_letters = match &delivery {
+        Delivery::InProcess => DeadLetters::Outbox,
+        Delivery::Rabbit {
+            connection,
+            topology,
+        } => DeadLetters::Rabbit {
+            connection: connection.clone(),
+            topology: topology.clone(),
+        },
+    };
+
+    let generated_admin_token = config.admin_token.is_none().then(random_secret);
+    let admin_token = config
+        .admin_token
+        .clone()
+        .or(generated_admin_token.clone())
+        .unwrap_or_default();
+    let callbacks = Arc::new(MerchantCallbacks::new(
+        db.clone(),
+        Some(mp.clone()),
+        Some(config.template_payment_received.clone()),
+    ));
+    let state = Arc::new(PlatformState {
+        settings: Settings {
+            public_url,
+            admin_token: Secret::new(admin_token),
+            signature_window: Duration::from_secs(config.signature_window_secs),
+            secret_grace: Duration::from_secs(config.secret_grace_secs),
+            onboarding_template: Some(config.template_onboarding_approved.clone()),
+            cors_origins: config.cors_origins.clone(),
+            emulator_url: emulator.as_ref().map(|e| e.url.clone()),
+        },
+        db,
+        store,
+        payments,
+        processor,
+        sandbox,
+        mp: Some(mp),
+        mp_callback,
+        nonces,
+        dead_letters,
+    });
+    Ok(Wired {
+        state,
+        emulator,
+        generated_admin_token,
+        delivery,
+        callbacks,
+        channels,
+        config: config.clone(),
+    })
+}
+
+fn random_secret() -> String {
+    super::random_hex(16)
+}
+
+/// The Official Account callback: binding by QR scene, keyword replies, an optional chatbot.
+fn mp_callback(
+    config: &PlatformConfig,
+    db: &PlatformDb,
+    mp: &wechat_mp::Client,
+    token: String,
+    aes_key: Option<String>,
+) -> Result<Callback, WiringError> {
+    let keywords: HashMap<String, String> = match &config.keywords_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| fail("keywords file")(e.to_string()))?;
+            serde_json::from_str(&text).map_err(|e| fail("keywords file")(e.to_string()))?
+        }
+        None => HashMap::from([
+            (
+                "help".to_owned(),
+                "Scan your binding QR code to receive payment notices here.".to_owned(),
+            ),
+            (
+                "帮助".to_owned(),
+                "扫描商户绑定二维码即可在此接收收款通知。".to_owned(),
+            ),
+        ]),
+    };
+    let bind = |db: PlatformDb, mp: wechat_mp::Client, template: String| {
+        move |m: IncomingMessage| {
+            let (db, mp, template) = (db.clone(), mp.clone(), template.clone());
+            async move {
+                let Some(scene) = m
+                    .event_key()
+                    .filter(|s| s.starts_with("bind_"))
+                    .map(str::to_owned)
+                else {
+                    return match m.body {
+                        MessageBody::Event(Event::Subscribe { .. }) => Reply::text("Welcome!"),
+                        _ => Reply::Empty,
+                    };
+                };
+                match db.bind(&scene, &m.from_user).await {
+                    Ok(Some(merchant)) => {
+                        let message =
+                            wechat_mp::TemplateMessage::new(m.from_user.clone(), template)
+                                .field("first", "Onboarding approved")
+                                .field("keyword1", merchant.name.clone())
+                                .field("keyword2", merchant.app_id.clone());
+                        if let Err(e) = mp.send_template(&message).await {
+                            tracing::warn!(error = %e, "onboarding template message not sent");
+                        }
+                        Reply::text(format!(
+                            "Bound to merchant {}. Payment notices will arrive here.",
+                            merchant.name
+                        ))
+                    }
+                    Ok(None) => Reply::text("This binding code is no longer valid."),
+                    Err(e) => {
+                        tracing::error!(error = %e, "binding failed");
+                        Reply::text("Binding failed, please scan again.")
+                    }
+                }
+            }
+        }
+    };
+    let template = config.template_onboarding_approved.clone();
+    let unbind_db = db.clone();
+    let mut router = Router::new()
+        .event(
+            EventKind::Subscribe,
+            bind(db.clone(), mp.clone(), template.clone()),
+        )
+        .event(EventKind::Scan, bind(db.clone(), mp.clone(), template))
+        .event(EventKind::Unsubscribe, move |m: IncomingMessage| {
+            let db = unbind_db.clone();
+            async move {
+                if let Err(e) = db.unbind(&m.from_user).await {
+                    tracing::error!(error = %e, "unbinding failed");
+                }
+                Reply::Empty
+            }
+        });
+    for (keyword, reply) in keywords {
+        router = router.keyword(keyword, move |_| {
+            let reply = reply.clone();
+            async move { Reply::text(reply) }
+        });
+    }
+    if let Some(url) = &config.chatbot_url {
+        let http = reqwest::Client::new();
+        let url = url.clone();
+        router = router.fallback_with_deadline(
+            move |m: IncomingMessage| {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let Some(text) = m.text() else {
+                        return Reply::Empty;
+                    };
+                    let asked = http
+                        .post(&url)
+                        .json_body(&serde_json::json!({"open_id": m.from_user, "text": text}))
+                        .send()
+                        .await;
+                    match asked {
+                        Ok(r) => match r
+                            .text()
+                            .await
+                            .ok()
+                            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                        {
+                            Some(v) => v["reply"].as_str().map(Reply::text).unwrap_or_default(),
+                            None => Reply::Empty,
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e.without_url(), "chatbot unreachable");
+                            Reply::Empty
+                        }
+                    }
+                }
+            },
+            Duration::from_millis(config.chatbot_timeout_ms),
+            Arc::new(mp.clone()),
+        );
+    }
+    let mut builder = Callback::builder(mp.app_id(), wechat_mp::Secret::new(token)).router(router);
+    if let Some(key) = aes_key {
+        builder = builder.encoding_aes_key(wechat_mp::Secret::new(key));
+    }
+    builder
+        .build()
+        .map_err(|e| fail("mp callback")(e.to_string()))
+}
+
+/// `reqwest` has its `json` feature off here; send JSON by hand.
+trait JsonBody {
+    fn json_body(self, value: &serde_json::Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, value: &serde_json::Value) -> Self {
+        self.header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(value.to_string())
+    }
+}
+
+impl Wired {
+    /// Starts the background work — callback delivery (in process, or relay + consumer over
+    /// RabbitMQ) and the reconciler — until `shutdown`.
+    pub async fn spawn_workers(
+        &self,
+        shutdown: CancellationToken,
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>, WiringError> {
+        let mut tasks = Vec::new();
+        let policy = RetryPolicy {
+            max_attempts: self.config.callback_max_attempts.max(1),
+            base_delay: Duration::from_secs(self.config.callback_retry_secs.max(1)),
+            max_delay: Duration::from_secs(
+                self.config
+                    .callback_retry_max_secs
+                    .max(self.config.callback_retry_secs)
+                    .max(1),
+            ),
+        };
+        match &self.delivery {
+            Delivery::InProcess => {
+                let d = Dispatcher::new(self.state.store.clone(), self.callbacks.clone())
+                    .policy(policy);
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(async move {
+                    d.run(Duration::from_millis(200), stop).await
+                }));
+            }
+            Delivery::Rabbit {
+                connection,
+                topology,
+            } => {
+                use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher};
+                let publisher = Arc::new(
+                    RabbitPublisher::new(connection, topology.clone())
+                        .await
+                        .map_err(|e| fail("rabbitmq")(e.to_string()))?,
+                );
+                let relay = Dispatcher::new(self.state.store.clone(), publisher).batch(500);
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(async move {
+                    relay.run(Duration::from_millis(100), stop).await
+                }));
+                let consumer = RabbitConsumer::new(
+                    connection,
+                    topology.clone(),
+                    policy.max_attempts,
+                    self.config.callback_prefetch,
+                )
+                .await
+                .map_err(|e| fail("rabbitmq")(e.to_string()))?;
+                let handler = self.callbacks.clone();
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = consumer.run(handler, stop).await {
+                        tracing::error!(error = %e, "callback consumer stopped");
+                    }
+                }));
+            }
+        }
+        let reconciler = Reconciler::new(
+            self.channels.clone(),
+            self.state.store.clone(),
+            Duration::from_secs(self.config.reconcile_after_secs),
+        );
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            reconciler.run(Duration::from_secs(15), stop).await
+        }));
+        Ok(tasks)
+    }
+}

@@ -1,0 +1,155 @@
+//! Binding a merchant's WeChat through a QR scene, simulated with the emulator's user actions;
+//! template messages to the bound openid; keyword replies; unsubscribe clears the binding.
+
+use merchant_client::CreatePayment;
+use serde_json::{Value, json};
+
+use super::{MerchantEndpoint, Options, Platform, eventually};
+
+const EMULATOR_MP_APP: &str = "wxsandbox00000001";
+
+async fn user_action(p: &Platform, action: Value) -> Value {
+    let resp = p
+        .http
+        .post(format!("{}/sandbox/mp-event", p.emulator_url))
+        .json(&action)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    resp.json().await.unwrap()
+}
+
+async fn messages_to(p: &Platform, open_id: &str) -> Vec<Value> {
+    p.http
+        .get(format!(
+            "{}/sandbox/messages?touser={open_id}",
+            p.emulator_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn scanning_the_binding_code_binds_the_merchants_wechat() {
+    let p = Platform::start(Options::default()).await;
+    let endpoint = MerchantEndpoint::start().await;
+    let creds = p.register(&endpoint.url).await;
+
+    let (status, binding) = p
+        .admin(
+            "POST",
+            &format!("/admin/merchants/{}/binding", creds.app_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{binding}");
+    let scene = binding["scene"].as_str().unwrap();
+    assert!(binding["expires_in"].as_u64().unwrap() <= 30 * 24 * 3600);
+    let page = p
+        .http
+        .get(binding["bind_page"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("Waiting for the scan"),
+        "{page}"
+    );
+    let status_url = format!("{}/bind/{scene}/status", p.url);
+    let bound = || async {
+        p.http
+            .get(&status_url)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["bound"]
+            == true
+    };
+    assert!(!bound().await);
+
+    // A new follower scans: WeChat sends subscribe with the scene.
+    let open_id = "o_shop_owner_0001";
+    let outcome = user_action(&p, json!({"app_id": EMULATOR_MP_APP, "open_id": open_id, "event": "scan", "ticket": binding["ticket"]})).await;
+    assert!(
+        outcome["reply_content"]
+            .as_str()
+            .unwrap()
+            .contains("Bound to merchant Test Shop"),
+        "{outcome}"
+    );
+    assert!(bound().await);
+    let (_, merchant) = p
+        .admin("GET", &format!("/admin/merchants/{}", creds.app_id), None)
+        .await;
+    assert_eq!(merchant["wechat_bound"], true);
+    let done = p
+        .http
+        .get(format!("{}/bind/{scene}/done", p.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(done.contains("Your WeChat is bound"));
+    eventually(5, "the onboarding template message", async || {
+        messages_to(&p, open_id).await.iter().any(|m| {
+            m["kind"] == "template" && m["body"].to_string().contains("Onboarding approved")
+        })
+    })
+    .await;
+
+    // A payment: the owner hears of it on WeChat.
+    let client = p.client(&creds);
+    let created = client
+        .create_payment(&CreatePayment::new("bind-pay-1", 880, "Juice").method("sandbox"))
+        .await
+        .unwrap();
+    p.cashier_sandbox_pay(&created.payment_token).await;
+    eventually(10, "the payment template message", async || {
+        messages_to(&p, open_id).await.iter().any(|m| {
+            let body = m["body"].to_string();
+            body.contains("Payment received")
+                && body.contains("bind-pay-1")
+                && body.contains("8.80")
+        })
+    })
+    .await;
+
+    // Keyword replies from the configured list.
+    let outcome = user_action(
+        &p,
+        json!({"app_id": EMULATOR_MP_APP, "open_id": open_id, "event": "text", "content": "help"}),
+    )
+    .await;
+    assert!(
+        outcome["reply_content"]
+            .as_str()
+            .unwrap()
+            .contains("binding QR code"),
+        "{outcome}"
+    );
+
+    // Unfollowing clears the binding.
+    user_action(
+        &p,
+        json!({"app_id": EMULATOR_MP_APP, "open_id": open_id, "event": "unsubscribe"}),
+    )
+    .await;
+    assert!(!bound().await);
+    let (_, merchant) = p
+        .admin("GET", &format!("/admin/merchants/{}", creds.app_id), None)
+        .await;
+    assert_eq!(merchant["wechat_bound"], false);
+    p.stop().await;
+}

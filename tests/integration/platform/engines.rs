@@ -1,0 +1,68 @@
+//! The same flows on the real engines: PostgreSQL or MySQL for payments and the platform's
+//! tables, Redis for nonces, RabbitMQ for merchant callbacks (batched publishing with confirms,
+//! prefetching consumers, retry and dead queues).
+
+use super::{Options, Platform, callbacks, open_api};
+
+async fn fresh_database(url: &str) -> String {
+    use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url).await.unwrap();
+    let name = super::unique("aggpay_test_pp_");
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    format!("{prefix}/{name}{query}")
+}
+
+fn engines(database_var: &str) -> Option<(String, String, String)> {
+    let vars = [database_var, "TEST_AMQP_URL", "TEST_REDIS_URL"].map(|v| std::env::var(v).ok());
+    match vars {
+        [Some(db), Some(amqp), Some(redis)] => Some((db, amqp, redis)),
+        _ => {
+            eprintln!("skipped: {database_var}, TEST_AMQP_URL and TEST_REDIS_URL must be set");
+            None
+        }
+    }
+}
+
+async fn all_flows(database_var: &str) {
+    let Some((db, amqp, redis)) = engines(database_var) else {
+        return;
+    };
+    let options = Options {
+        database_url: Some(fresh_database(&db).await),
+        amqp_url: Some(amqp),
+        redis_url: Some(redis),
+        max_attempts: 5,
+        grace_secs: 3600,
+    };
+    let p = Platform::start(options.clone()).await;
+    open_api::every_call(&p).await;
+    callbacks::exactly_one_callback(&p).await;
+    callbacks::delivered_on_the_fourth_attempt(&p).await;
+    p.stop().await;
+
+    let p = Platform::start(Options {
+        max_attempts: 2,
+        ..options
+    })
+    .await;
+    callbacks::dead_letter_then_redeliver(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn every_flow_on_postgres_redis_and_rabbitmq() {
+    all_flows("TEST_POSTGRES_URL").await;
+}
+
+#[tokio::test]
+async fn every_flow_on_mysql_redis_and_rabbitmq() {
+    all_flows("TEST_MYSQL_URL").await;
+}

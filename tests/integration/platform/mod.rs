@@ -1,0 +1,316 @@
+//! `pay-platform` end to end: the real HTTP service (`examples::platform::app`) with its embedded
+//! emulator, driven through `merchant-client` and plain HTTP, with a stand-in merchant server
+//! receiving callbacks. `engines` repeats the flows on PostgreSQL / MySQL, Redis and RabbitMQ.
+
+mod binding;
+mod callbacks;
+mod engines;
+mod open_api;
+mod signing;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use examples::platform::config::PlatformConfig;
+use examples::platform::routes::admin::credit_code_check_char;
+use examples::platform::wiring::{Wired, wire};
+use examples::platform::{DeadLetters, PlatformState, app};
+use merchant_client::{Client, Secret};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub fn unique(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+/// A fresh, valid unified social credit code.
+pub fn credit_code() -> String {
+    const CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    let mut bytes = [0u8; 17];
+    getrandom::fill(&mut bytes).unwrap();
+    let first: String = bytes
+        .iter()
+        .map(|b| char::from(CHARS[usize::from(*b) % CHARS.len()]))
+        .collect();
+    let check = credit_code_check_char(&first).unwrap();
+    format!("{first}{check}")
+}
+
+/// How a test platform runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub database_url: Option<String>,
+    pub amqp_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub max_attempts: u32,
+    pub grace_secs: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            database_url: None,
+            amqp_url: None,
+            redis_url: None,
+            max_attempts: 8,
+            grace_secs: 3600,
+        }
+    }
+}
+
+/// A running platform.
+pub struct Platform {
+    pub url: String,
+    pub state: Arc<PlatformState>,
+    pub emulator_url: String,
+    pub http: reqwest::Client,
+    /// The emulator's WeChat Pay merchant: app id, mch id, API key.
+    pub wechat_merchant: (String, String, wechat_pay::ApiKey),
+    shutdown: CancellationToken,
+    wired: Option<Wired>,
+}
+
+/// A registered merchant.
+#[derive(Debug, Clone)]
+pub struct Creds {
+    pub app_id: String,
+    pub secret: String,
+    pub salt: String,
+}
+
+impl Platform {
+    pub async fn start(options: Options) -> Platform {
+        let mut config = PlatformConfig::embedded();
+        config.database_url = options.database_url.clone().unwrap_or_else(|| {
+            let path = std::env::temp_dir().join(format!("{}.db", unique("pay-platform-")));
+            format!("sqlite://{}?mode=rwc", path.display())
+        });
+        config.amqp_url = options.amqp_url.clone();
+        config.redis_url = options.redis_url.clone();
+        config.callback_queue = unique("pp-test.");
+        config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        config.callback_retry_secs = 1;
+        config.callback_retry_max_secs = 1;
+        config.callback_max_attempts = options.max_attempts;
+        config.secret_grace_secs = options.grace_secs;
+        config.reconcile_after_secs = 3600;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let wired = wire(&config, &url).await.unwrap();
+        let shutdown = CancellationToken::new();
+        wired.spawn_workers(shutdown.clone()).await.unwrap();
+        let state = wired.state.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .unwrap();
+        });
+        let m = &wired.emulator.as_ref().unwrap().state.config.merchants[0];
+        let wechat_merchant = (m.app_id.clone(), m.mch_id.clone(), m.api_key.clone());
+        Platform {
+            url,
+            state: wired.state.clone(),
+            emulator_url: wired.emulator.as_ref().map(|e| e.url.clone()).unwrap(),
+            wechat_merchant,
+            http: reqwest::Client::new(),
+            shutdown,
+            wired: Some(wired),
+        }
+    }
+
+    /// Stops the workers and server; removes the RabbitMQ queues of this run.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let DeadLetters::Rabbit {
+            connection,
+            topology,
+        } = &self.state.dead_letters
+        {
+            let channel = connection.create_channel().await.unwrap();
+            topology.delete(&channel).await.unwrap();
+        }
+        if let Some(wired) = self.wired.take() {
+            if let Some(emulator) = wired.emulator {
+                emulator.shutdown().await;
+            }
+        }
+    }
+
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn register(&self, notify_url: &str) -> Creds {
+        let (status, body) = self
+            .admin(
+                "POST",
+                "/admin/merchants",
+                Some(json!({"name": "Test Shop", "credit_code": credit_code(), "notify_url": notify_url})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Creds {
+            app_id: body["app_id"].as_str().unwrap().to_owned(),
+            secret: body["secret"].as_str().unwrap().to_owned(),
+            salt: body["salt"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub fn client(&self, creds: &Creds) -> Client {
+        Client::builder(
+            creds.app_id.clone(),
+            Secret::new(creds.secret.clone()),
+            Secret::new(creds.salt.clone()),
+        )
+        .base_url(self.url.clone())
+        .build()
+        .unwrap()
+    }
+
+    /// The number the channel knows an order by.
+    pub async fn platform_no(&self, app_id: &str, out_trade_no: &str) -> String {
+        self.state
+            .db
+            .order(app_id, out_trade_no)
+            .await
+            .unwrap()
+            .unwrap()
+            .platform_no
+    }
+
+    /// Pays a sandbox payment through the cashier page's button.
+    pub async fn cashier_sandbox_pay(&self, token: &str) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}/cashier/{token}/sandbox-pay", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        resp.json().await.unwrap()
+    }
+}
+
+/// One callback as the merchant received it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub signature: String,
+    pub body: String,
+    pub accepted: bool,
+}
+
+#[derive(Clone, Default)]
+struct EndpointState {
+    log: Arc<Mutex<Vec<Delivery>>>,
+    refuse_first: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+/// The merchant's notify URL: records every callback; can refuse the first few, or all while
+/// "down".
+#[derive(Clone)]
+pub struct MerchantEndpoint {
+    pub url: String,
+    state: EndpointState,
+}
+
+impl MerchantEndpoint {
+    pub async fn start() -> MerchantEndpoint {
+        async fn receive(
+            State(s): State<EndpointState>,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> StatusCode {
+            let refuse = s.down.load(Ordering::SeqCst)
+                || s.refuse_first
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            s.log.lock().unwrap().push(Delivery {
+                signature: headers
+                    .get("x-pay-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+                accepted: !refuse,
+            });
+            if refuse {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            }
+        }
+        let state = EndpointState::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/callback", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/callback", post(receive))
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        MerchantEndpoint { url, state }
+    }
+
+    pub fn refuse_first(&self, n: usize) {
+        self.state.refuse_first.store(n, Ordering::SeqCst);
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.log.lock().unwrap().clone()
+    }
+
+    /// Accepted deliveries of events of `kind` (e.g. `payment.succeeded`).
+    pub fn accepted(&self, kind: &str) -> Vec<Value> {
+        self.deliveries()
+            .into_iter()
+            .filter(|d| d.accepted)
+            .map(|d| serde_json::from_str::<Value>(&d.body).unwrap())
+            .filter(|v| v["type"] == kind)
+            .collect()
+    }
+}
+
+/// Waits up to `secs` for `check`.
+pub async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,308 @@
+//! Every open-API call through `merchant-client`, idempotency keys, and the cashier.
+
+use merchant_client::{CreatePayment, CreateRefund, Error};
+use serde_json::json;
+
+use super::{MerchantEndpoint, Options, Platform, eventually};
+
+fn api_code(e: Error) -> (u16, String) {
+    match e {
+        Error::Api { status, code, .. } => (status, code),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Create, query, pay (sandbox cashier), refund partly and fully, query refunds, close — the
+/// flow `engines` repeats on the real engines.
+pub async fn every_call(p: &Platform) {
+    let endpoint = MerchantEndpoint::start().await;
+    let creds = p.register(&endpoint.url).await;
+    let client = p.client(&creds);
+
+    let created = client
+        .create_payment(
+            &CreatePayment::new("order-1", 1000, "Cola 330ml")
+                .method("sandbox")
+                .metadata(json!({"shelf": 3})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.out_trade_no, "order-1");
+    assert_eq!(created.amount, 1000);
+    assert_eq!(created.status, "PENDING");
+    assert_eq!(created.channel.as_deref(), Some("sandbox"));
+    assert_eq!(created.method.as_deref(), Some("sandbox"));
+    assert!(created.pay.is_some());
+    assert_eq!(created.metadata, json!({"shelf": 3}));
+    assert_eq!(
+        created.cashier_url,
+        format!("{}/cashier/{}", p.url, created.payment_token)
+    );
+
+    let got = client.get_payment("order-1").await.unwrap();
+    assert_eq!(got.payment_token, created.payment_token);
+    assert_eq!(got.status, "PENDING");
+
+    let paid = p.cashier_sandbox_pay(&created.payment_token).await;
+    assert_eq!(paid["status"], "PAID");
+    let got = client.get_payment("order-1").await.unwrap();
+    assert_eq!(got.status, "PAID");
+    assert!(got.channel_transaction_id.is_some());
+
+    // A partial refund, idempotent by its number.
+    let refund = client
+        .create_refund(&CreateRefund::new("order-1", "refund-1", 300).reason("one can missing"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (refund.amount, refund.out_trade_no.as_str()),
+        (300, "order-1")
+    );
+    let again = client
+        .create_refund(&CreateRefund::new("order-1", "refund-1", 300))
+        .await
+        .unwrap();
+    assert_eq!(again.out_refund_no, "refund-1");
+    let queried = client.get_refund("refund-1").await.unwrap();
+    assert_eq!(queried.amount, 300);
+    assert_eq!(queried.status, "SUCCEEDED");
+    let (status, code) = api_code(
+        client
+            .create_refund(&CreateRefund::new("order-1", "refund-1", 301))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (409, "OUT_REFUND_NO_USED"));
+    // More than what is left.
+    let (status, code) = api_code(
+        client
+            .create_refund(&CreateRefund::new("order-1", "refund-2", 701))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (400, "REFUND_INVALID"));
+    // The rest.
+    client
+        .create_refund(&CreateRefund::new("order-1", "refund-3", 700))
+        .await
+        .unwrap();
+    let got = client.get_payment("order-1").await.unwrap();
+    assert_eq!(
+        (got.status.as_str(), got.refunded_amount),
+        ("REFUNDED", 1000)
+    );
+
+    // An order without a method: the buyer would choose at the cashier; closed first.
+    let open = client
+        .create_payment(&CreatePayment::new("order-2", 500, "Chips"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (open.status.as_str(), open.method.as_deref()),
+        ("PENDING", None)
+    );
+    let closed = client.close_payment("order-2").await.unwrap();
+    assert_eq!(closed.status, "CLOSED");
+    let choose = p
+        .http
+        .post(format!("{}/cashier/{}/method", p.url, open.payment_token))
+        .json(&json!({"method": "sandbox"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(choose.status().as_u16(), 409);
+
+    // A WeChat Native payment at the emulator, closed there too.
+    let native = client
+        .create_payment(&CreatePayment::new("order-3", 250, "Water").channel("wechat"))
+        .await
+        .unwrap();
+    assert_eq!(native.method.as_deref(), Some("wechat_native"));
+    assert_eq!(native.pay.as_ref().unwrap()["type"], "qr_code");
+    assert_eq!(
+        client.close_payment("order-3").await.unwrap().status,
+        "CLOSED"
+    );
+
+    let (status, code) = api_code(client.get_payment("no-such-order").await.unwrap_err());
+    assert_eq!((status, code.as_str()), (404, "PAYMENT_NOT_FOUND"));
+    let (status, code) = api_code(client.get_refund("no-such-refund").await.unwrap_err());
+    assert_eq!((status, code.as_str()), (404, "REFUND_NOT_FOUND"));
+
+    // The merchant heard of the payment and both refunds, each verified with merchant-client.
+    eventually(15, "callbacks", async || {
+        endpoint.accepted("payment.succeeded").len() == 1
+            && endpoint.accepted("refund.succeeded").len() == 2
+    })
+    .await;
+    let verifier = merchant_client::Callbacks::new(
+        merchant_client::Secret::new(creds.secret.clone()),
+        std::sync::Arc::new(merchant_client::MemoryNonceStore::new()),
+    );
+    for d in endpoint.deliveries().into_iter().filter(|d| d.accepted) {
+        let event = verifier
+            .accept(&d.signature, d.body.as_bytes())
+            .await
+            .unwrap()
+            .unwrap();
+        if event["type"] == "payment.succeeded" {
+            assert_eq!(event["data"]["out_trade_no"], "order-1");
+            assert_eq!(event["data"]["amount"], 1000);
+            assert_eq!(event["data"]["metadata"], json!({"shelf": 3}));
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_open_api_call_round_trips_through_merchant_client() {
+    let p = Platform::start(Options::default()).await;
+    every_call(&p).await;
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_the_first_answer_and_reject_other_requests() {
+    let p = Platform::start(Options::default()).await;
+    let endpoint = MerchantEndpoint::start().await;
+    let client = p.client(&p.register(&endpoint.url).await);
+    let request = CreatePayment::new("idem-1", 100, "Gum").method("sandbox");
+    let first = client
+        .create_payment_idempotent(&request, Some("key-1"))
+        .await
+        .unwrap();
+    let replay = client
+        .create_payment_idempotent(&request, Some("key-1"))
+        .await
+        .unwrap();
+    assert_eq!(first, replay);
+
+    // The same key with another request.
+    let other = CreatePayment::new("idem-1", 200, "Gum").method("sandbox");
+    let (status, code) = api_code(
+        client
+            .create_payment_idempotent(&other, Some("key-1"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (422, "IDEMPOTENCY_KEY_REUSED"));
+
+    // Errors are replayed too: the order number is taken with other parameters…
+    let (status, code) = api_code(
+        client
+            .create_payment_idempotent(&other, Some("key-2"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (409, "OUT_TRADE_NO_USED"));
+    // …and that stored answer is what the key replays.
+    let (status, code) = api_code(
+        client
+            .create_payment_idempotent(&other, Some("key-2"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (409, "OUT_TRADE_NO_USED"));
+
+    // Without a key, the same payment again answers with the payment as it stands.
+    let same = client
+        .create_payment_idempotent(&request, None)
+        .await
+        .unwrap();
+    assert_eq!(same.payment_token, first.payment_token);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn the_cashier_page_offers_methods_and_shows_the_qr_code() {
+    let p = Platform::start(Options::default()).await;
+    let endpoint = MerchantEndpoint::start().await;
+    let client = p.client(&p.register(&endpoint.url).await);
+    let created = client
+        .create_payment(&CreatePayment::new("cash-1", 1234, "<b>Snack</b>"))
+        .await
+        .unwrap();
+    let page = p
+        .http
+        .get(&created.cashier_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("¥12.34"), "{page}");
+    assert!(
+        page.contains("&lt;b&gt;Snack&lt;/b&gt;"),
+        "the subject is escaped"
+    );
+    assert!(page.contains("choose('wechat_native')") && page.contains("choose('alipay_qr')"));
+
+    let chosen: serde_json::Value = p
+        .http
+        .post(format!(
+            "{}/cashier/{}/method",
+            p.url, created.payment_token
+        ))
+        .json(&json!({"method": "alipay_qr"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(chosen["method"], "alipay_qr");
+    assert_eq!(chosen["pay"]["type"], "qr_code");
+    let page = p
+        .http
+        .get(&created.cashier_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<svg"), "the QR code is drawn");
+    assert!(page.contains("Scan with Alipay"));
+
+    // The buyer pays at the emulator's Alipay; its notification reaches /notify/alipay.
+    let platform_no = p
+        .platform_no(&client_app(&p, &created).await, "cash-1")
+        .await;
+    let paid = p
+        .http
+        .post(format!("{}/sandbox/pay", p.emulator_url))
+        .json(&json!({"out_trade_no": platform_no}))
+        .send()
+        .await
+        .unwrap();
+    assert!(paid.status().is_success());
+    eventually(10, "the Alipay notification", async || {
+        let s: serde_json::Value = p
+            .http
+            .get(format!(
+                "{}/cashier/{}/status",
+                p.url, created.payment_token
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        s["status"] == "PAID"
+    })
+    .await;
+    assert_eq!(client.get_payment("cash-1").await.unwrap().status, "PAID");
+    p.stop().await;
+}
+
+/// The app id that owns a payment token.
+async fn client_app(p: &Platform, view: &merchant_client::PaymentView) -> String {
+    p.state
+        .db
+        .order_by_token(&view.payment_token)
+        .await
+        .unwrap()
+        .unwrap()
+        .merchant_id
+}
