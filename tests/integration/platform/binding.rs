@@ -153,3 +153,48 @@ async fn scanning_the_binding_code_binds_the_merchants_wechat() {
     assert_eq!(merchant["wechat_bound"], false);
     p.stop().await;
 }
+
+/// Text no keyword matches goes to the chatbot; an answer within the timeout is the passive
+/// reply, a slower one arrives later as a customer-service message.
+#[tokio::test]
+async fn other_text_goes_to_the_chatbot_with_a_deadline() {
+    use axum::Json;
+    use axum::routing::post;
+    async fn bot(Json(q): Json<Value>) -> Json<Value> {
+        let text = q["text"].as_str().unwrap_or_default().to_owned();
+        if text.contains("slow") {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        }
+        Json(json!({"reply": format!("bot: {text}")}))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ask", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().route("/ask", post(bot)))
+            .await
+            .unwrap()
+    });
+
+    let p = Platform::start(Options {
+        chatbot: Some((url, 500)),
+        ..Options::default()
+    })
+    .await;
+    let open_id = "o_curious_user_01";
+    let quick = user_action(&p, json!({"app_id": EMULATOR_MP_APP, "open_id": open_id, "event": "text", "content": "opening hours?"})).await;
+    assert_eq!(quick["reply_content"], "bot: opening hours?");
+
+    let slow = user_action(&p, json!({"app_id": EMULATOR_MP_APP, "open_id": open_id, "event": "text", "content": "slow question"})).await;
+    assert!(
+        slow["reply_content"].is_null(),
+        "answered empty at the deadline: {slow}"
+    );
+    eventually(10, "the late reply", async || {
+        messages_to(&p, open_id)
+            .await
+            .iter()
+            .any(|m| m["kind"] == "custom" && m["body"].to_string().contains("bot: slow question"))
+    })
+    .await;
+    p.stop().await;
+}

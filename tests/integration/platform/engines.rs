@@ -2,7 +2,9 @@
 //! tables, Redis for nonces, RabbitMQ for merchant callbacks (batched publishing with confirms,
 //! prefetching consumers, retry and dead queues).
 
-use super::{Options, Platform, callbacks, open_api};
+use merchant_client::CreatePayment;
+
+use super::{MerchantEndpoint, Options, Platform, callbacks, eventually, open_api, unique};
 
 async fn fresh_database(url: &str) -> String {
     use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
@@ -41,6 +43,8 @@ async fn all_flows(database_var: &str) {
         redis_url: Some(redis),
         max_attempts: 5,
         grace_secs: 3600,
+        chatbot: None,
+        queue: None,
     };
     let p = Platform::start(options.clone()).await;
     open_api::every_call(&p).await;
@@ -65,4 +69,56 @@ async fn every_flow_on_postgres_redis_and_rabbitmq() {
 #[tokio::test]
 async fn every_flow_on_mysql_redis_and_rabbitmq() {
     all_flows("TEST_MYSQL_URL").await;
+}
+
+/// Two platform instances on one database and one set of queues: both relay the outbox and
+/// both consume, and every payment still gives exactly one callback.
+#[tokio::test]
+async fn two_instances_share_the_work_without_duplicates() {
+    let Some((db, amqp, redis)) = engines("TEST_POSTGRES_URL") else {
+        return;
+    };
+    let options = Options {
+        database_url: Some(fresh_database(&db).await),
+        amqp_url: Some(amqp),
+        redis_url: Some(redis),
+        queue: Some(unique("pp-test-shared.")),
+        ..Options::default()
+    };
+    let a = Platform::start(options.clone()).await;
+    let b = Platform::start(options).await;
+    let endpoint = MerchantEndpoint::start().await;
+    let creds = a.register(&endpoint.url).await;
+    // The merchant is known to both instances (one database).
+    let via_b = b.client(&creds);
+    let client = a.client(&creds);
+    for i in 0..30 {
+        let no = format!("multi-{i}");
+        let created = client
+            .create_payment(&CreatePayment::new(&no, 100 + i, "Gum").method("sandbox"))
+            .await
+            .unwrap();
+        a.cashier_sandbox_pay(&created.payment_token).await;
+        assert_eq!(via_b.get_payment(&no).await.unwrap().status, "PAID");
+    }
+    eventually(20, "30 callbacks", async || {
+        endpoint.accepted("payment.succeeded").len() >= 30
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut numbers: Vec<String> = endpoint
+        .accepted("payment.succeeded")
+        .iter()
+        .map(|e| e["data"]["out_trade_no"].as_str().unwrap().to_owned())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 30);
+    assert_eq!(
+        endpoint.accepted("payment.succeeded").len(),
+        30,
+        "no duplicates"
+    );
+    b.stop().await;
+    a.stop().await;
 }

@@ -55,6 +55,9 @@ pub struct Options {
     pub redis_url: Option<String>,
     pub max_attempts: u32,
     pub grace_secs: u64,
+    pub chatbot: Option<(String, u64)>,
+    /// The RabbitMQ queue prefix (instances sharing it share the work); fresh when `None`.
+    pub queue: Option<String>,
 }
 
 impl Default for Options {
@@ -65,6 +68,8 @@ impl Default for Options {
             redis_url: None,
             max_attempts: 8,
             grace_secs: 3600,
+            chatbot: None,
+            queue: None,
         }
     }
 }
@@ -98,13 +103,17 @@ impl Platform {
         });
         config.amqp_url = options.amqp_url.clone();
         config.redis_url = options.redis_url.clone();
-        config.callback_queue = unique("pp-test.");
+        config.callback_queue = options.queue.clone().unwrap_or_else(|| unique("pp-test."));
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.callback_retry_secs = 1;
         config.callback_retry_max_secs = 1;
         config.callback_max_attempts = options.max_attempts;
         config.secret_grace_secs = options.grace_secs;
         config.reconcile_after_secs = 3600;
+        if let Some((url, timeout_ms)) = &options.chatbot {
+            config.chatbot_url = Some(url.clone());
+            config.chatbot_timeout_ms = *timeout_ms;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let wired = wire(&config, &url).await.unwrap();
