@@ -8,13 +8,17 @@
 //!   API, notifications with retries; `app(state)` for tests, `spawn` for in-process use.
 //! - [`platform`] — the merchant platform: onboarding, the signed open API, cashier, channel
 //!   notifications, merchant callbacks (outbox or RabbitMQ), the Official Account callback.
+//! - [`providers`] — WeChat Pay / MP / Alipay clients from credentials, or the embedded emulator.
+//! - [`notify`] — the channel notification routes both servers mount.
 //! - [`html`] — what the pages share (escaping, QR codes as SVG).
 //!
 //! Status: `vending-server` (#7) is not built yet. Each binary has a thin `main.rs` (parse
 //! config, build state, serve `app(state)`); everything testable lives here.
 
 pub mod html;
+pub mod notify;
 pub mod platform;
+pub mod providers;
 pub mod sandbox;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`, quiet HTTP access lines).

@@ -2,6 +2,8 @@
 
 use clap::Parser;
 
+use crate::providers::ProviderArgs;
+
 /// The aggregate payment platform for merchants.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "pay-platform", version, about)]
@@ -54,31 +56,9 @@ pub struct PlatformConfig {
     /// Allowed CORS origins for merchant front ends (comma-separated; `*` for any).
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// WeChat Pay app id; with the merchant id and key, WeChat Pay is real instead of the
-    /// embedded emulator.
-    #[arg(long, env = "WECHAT_APP_ID")]
-    pub wechat_app_id: Option<String>,
-    /// WeChat Pay merchant id.
-    #[arg(long, env = "WECHAT_MCH_ID")]
-    pub wechat_mch_id: Option<String>,
-    /// WeChat Pay API key.
-    #[arg(long, env = "WECHAT_API_KEY")]
-    pub wechat_api_key: Option<String>,
-    /// WeChat Pay gateway.
-    #[arg(long, env = "WECHAT_PAY_BASE_URL")]
-    pub wechat_pay_base_url: Option<String>,
-    /// The Official Account's app secret (template messages, binding QR codes).
-    #[arg(long, env = "WECHAT_APP_SECRET")]
-    pub wechat_app_secret: Option<String>,
-    /// WeChat MP API base URL.
-    #[arg(long, env = "WECHAT_MP_BASE_URL")]
-    pub wechat_mp_base_url: Option<String>,
-    /// The Official Account's callback token (`/mp/callback`).
-    #[arg(long, env = "WECHAT_MP_TOKEN")]
-    pub wechat_mp_token: Option<String>,
-    /// The Official Account's EncodingAESKey (safe mode).
-    #[arg(long, env = "WECHAT_MP_AES_KEY")]
-    pub wechat_mp_aes_key: Option<String>,
+    /// WeChat Pay, WeChat MP and Alipay.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
     /// Template id of "payment received".
     #[arg(
         long,
@@ -93,18 +73,6 @@ pub struct PlatformConfig {
         default_value = "TPL_ONBOARDING_APPROVED"
     )]
     pub template_onboarding_approved: String,
-    /// Alipay app id; with the keys, Alipay is real instead of the embedded emulator.
-    #[arg(long, env = "ALIPAY_APP_ID")]
-    pub alipay_app_id: Option<String>,
-    /// The app's Alipay private key (PEM or bare base64, or a path to it).
-    #[arg(long, env = "ALIPAY_PRIVATE_KEY")]
-    pub alipay_private_key: Option<String>,
-    /// Alipay's public key (PEM or bare base64, or a path to it).
-    #[arg(long, env = "ALIPAY_PUBLIC_KEY")]
-    pub alipay_public_key: Option<String>,
-    /// Alipay gateway.
-    #[arg(long, env = "ALIPAY_GATEWAY_URL")]
-    pub alipay_gateway_url: Option<String>,
     /// Keyword auto-replies: a JSON file `{"keyword": "reply", …}`.
     #[arg(long, env = "KEYWORDS_FILE")]
     pub keywords_file: Option<String>,

@@ -3,7 +3,7 @@
 //! - [`config`] — flags / environment; [`wiring`] — the one place that picks SQLite / PostgreSQL /
 //!   MySQL, memory / Redis, in-process / RabbitMQ, real channels / the embedded emulator.
 //! - [`routes`] — one module per resource: `admin` (onboarding, dead letters), `open_api`
-//!   (signed payments and refunds), `cashier`, `notify` (channel notifications), `mp` (the
+//!   (signed payments and refunds), `cashier`, `mp` (the
 //!   Official Account callback), `bind` (the binding page).
 //! - [`auth`] — `SignedMerchant` and `Admin` extractors; [`error`] — `AppError`.
 //! - [`db`] — merchants, orders, refunds, idempotency keys; [`callbacks`] — merchant callbacks
@@ -93,6 +93,12 @@ pub struct PlatformState {
     pub dead_letters: DeadLetters,
 }
 
+impl crate::notify::HasNotifyProcessor for PlatformState {
+    fn notify_processor(&self) -> &NotifyProcessor {
+        &self.processor
+    }
+}
+
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -132,7 +138,7 @@ pub fn app(state: Arc<PlatformState>) -> Router {
         .merge(routes::admin::routes())
         .merge(routes::open_api::routes())
         .merge(routes::cashier::routes())
-        .merge(routes::notify::routes())
+        .merge(crate::notify::routes())
         .merge(routes::mp::routes())
         .merge(routes::bind::routes())
         .layer(RequestBodyLimitLayer::new(256 * 1024))

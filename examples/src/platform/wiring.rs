@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
-use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
+use aggregate_pay::channels::alipay::AlipayChannel;
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::channels::wechat::WechatChannel;
 use aggregate_pay::store::SqlStore;
@@ -25,7 +24,7 @@ use super::callbacks::MerchantCallbacks;
 use super::config::PlatformConfig;
 use super::db::PlatformDb;
 use super::{DeadLetters, PlatformState, Settings};
-use crate::sandbox::{RunningSandbox, SandboxConfig};
+use crate::sandbox::RunningSandbox;
 
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +60,6 @@ pub struct Wired {
     config: PlatformConfig,
 }
 
-/// Reads a key given inline (PEM / base64) or as a file path.
-fn key_text(value: &str) -> String {
-    if value.contains("-----BEGIN") || !std::path::Path::new(value).exists() {
-        value.to_owned()
-    } else {
-        std::fs::read_to_string(value).unwrap_or_default()
-    }
-}
-
 /// `wechat_mp` dedupers serve as merchant-client nonce stores.
 #[derive(Debug)]
 struct Nonces(Arc<dyn Deduper>);
@@ -94,133 +84,29 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         .map_err(fail("database"))?;
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
 
-    // Channels: real credentials, or the embedded emulator speaking the same protocols.
-    let wants_emulator = config.wechat_api_key.is_none()
-        || config.alipay_private_key.is_none()
-        || config.wechat_app_secret.is_none();
-    let mut emulator = None;
-    let mut demo_alipay_key = None;
-    if wants_emulator {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| fail("emulator")(e.to_string()))?;
-        let emulator_url = listener
-            .local_addr()
-            .map(|a| format!("http://{a}"))
-            .map_err(|e| fail("emulator")(e.to_string()))?;
-        let (mut sandbox_config, demo) =
-            SandboxConfig::demo(&emulator_url).map_err(|e| fail("emulator")(e.to_string()))?;
-        sandbox_config.time_scale = 1.0;
-        if let Some(app) = sandbox_config.mp_apps.first_mut() {
-            app.callback_url = Some(format!("{public_url}/mp/callback"));
-        }
-        demo_alipay_key = demo.alipay_app_key;
-        emulator = Some(
-            crate::sandbox::spawn(sandbox_config, None, listener)
+    // Providers: real credentials, or the embedded emulator speaking the same protocols.
+    let token_store: Option<Arc<dyn wechat_mp::TokenStore>> = match &config.redis_url {
+        Some(url) => Some(Arc::new(
+            wechat_mp::token::RedisTokenStore::connect_with_prefix(url, "pay-platform:")
                 .await
-                .map_err(|e| fail("emulator")(e.to_string()))?,
-        );
-    }
-    let emu = emulator.as_ref();
-    let emu_config = emu.map(|e| &e.state.config);
-
-    let wechat_client = match (
-        &config.wechat_app_id,
-        &config.wechat_mch_id,
-        &config.wechat_api_key,
-        emu_config,
-    ) {
-        (Some(app), Some(mch), Some(key), _) => wechat_pay::Client::builder(
-            app.clone(),
-            mch.clone(),
-            wechat_pay::ApiKey::new(key.clone()),
-        )
-        .base_url(
-            config
-                .wechat_pay_base_url
-                .clone()
-                .unwrap_or_else(|| wechat_pay::client::DEFAULT_BASE_URL.to_owned()),
-        ),
-        (_, _, _, Some(c)) => {
-            let m = &c.merchants[0];
-            wechat_pay::Client::builder(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone())
-                .base_url(emu.map(|e| e.url.clone()).unwrap_or_default())
-        }
-        _ => {
-            return Err(WiringError(
-                "WeChat Pay needs WECHAT_APP_ID, WECHAT_MCH_ID and WECHAT_API_KEY".into(),
-            ));
-        }
-    }
-    .build()
-    .map_err(|e| fail("wechat pay")(e.to_string()))?;
-
-    let alipay_client = match (
-        &config.alipay_app_id,
-        &config.alipay_private_key,
-        &config.alipay_public_key,
-        emu_config,
-        demo_alipay_key,
-    ) {
-        (Some(app), Some(private), Some(public), _, _) => AlipayClient::new(
-            app.clone(),
-            AlipayPrivateKey::from_pem(&key_text(private))
-                .map_err(|e| fail("alipay private key")(e.to_string()))?,
-            AlipayPublicKey::from_pem(&key_text(public))
-                .map_err(|e| fail("alipay public key")(e.to_string()))?,
-            config
-                .alipay_gateway_url
-                .clone()
-                .unwrap_or_else(|| aggregate_pay::channels::alipay::DEFAULT_GATEWAY.to_owned()),
-        ),
-        (_, _, _, Some(c), Some(app_key)) => AlipayClient::new(
-            c.alipay_apps[0].app_id.clone(),
-            app_key,
-            c.alipay_public_key(),
-            format!(
-                "{}/gateway.do",
-                emu.map(|e| e.url.clone()).unwrap_or_default()
-            ),
-        ),
-        _ => {
-            return Err(WiringError(
-                "Alipay needs ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY and ALIPAY_PUBLIC_KEY".into(),
-            ));
-        }
-    }
-    .map_err(|e| fail("alipay")(e.to_string()))?;
-
-    let (mp, mp_token, mp_aes) =
-        match (&config.wechat_app_id, &config.wechat_app_secret, emu_config) {
-            (Some(app), Some(secret), _) => (
-                wechat_mp::Client::builder(app.clone(), wechat_mp::Secret::new(secret.clone()))
-                    .base_url(
-                        config
-                            .wechat_mp_base_url
-                            .clone()
-                            .unwrap_or_else(|| wechat_mp::client::DEFAULT_BASE_URL.to_owned()),
-                    )
-                    .build(),
-                config.wechat_mp_token.clone(),
-                config.wechat_mp_aes_key.clone(),
-            ),
-            (_, _, Some(c)) => {
-                let a = &c.mp_apps[0];
-                (
-                    wechat_mp::Client::builder(a.app_id.clone(), a.app_secret.clone())
-                        .base_url(emu.map(|e| e.url.clone()).unwrap_or_default())
-                        .build(),
-                    Some(a.token.expose().to_owned()),
-                    None,
-                )
-            }
-            _ => {
-                return Err(WiringError(
-                    "WeChat MP needs WECHAT_APP_ID and WECHAT_APP_SECRET".into(),
-                ));
-            }
-        };
-    let mp = mp.map_err(|e| fail("wechat mp")(e.to_string()))?;
+                .map_err(|e| fail("redis")(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let providers = crate::providers::connect(
+        &config.providers,
+        &format!("{public_url}/mp/callback"),
+        token_store,
+    )
+    .await
+    .map_err(WiringError)?;
+    let (mp, mp_token, mp_aes, emulator) = (
+        providers.mp,
+        providers.mp_token,
+        providers.mp_aes_key,
+        providers.emulator,
+    );
+    let (wechat_client, alipay_client) = (providers.wechat_pay, providers.alipay);
 
     let sandbox = Arc::new(SandboxChannel::new("pay-platform", random_secret()));
     let channels = Channels::new()

@@ -6,7 +6,6 @@ pub mod admin;
 pub mod bind;
 pub mod cashier;
 pub mod mp;
-pub mod notify;
 pub mod open_api;
 
 use std::sync::Arc;
