@@ -9,17 +9,23 @@
 //! - [`platform`] — the merchant platform: onboarding, the signed open API, cashier, channel
 //!   notifications, merchant callbacks (outbox or RabbitMQ), the Official Account callback.
 //! - [`providers`] — WeChat Pay / MP / Alipay clients from credentials, or the embedded emulator.
-//! - [`notify`] — the channel notification routes both servers mount.
+//! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
+//!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
 //! - [`html`] — what the pages share (escaping, QR codes as SVG).
+//! - [`vending`] — the vending-machine order server: machines, orders, vend-out over MQTT,
+//!   timeouts, refunds, the buyer page and the seller dashboard.
 //!
-//! Status: `vending-server` (#7) is not built yet. Each binary has a thin `main.rs` (parse
-//! config, build state, serve `app(state)`); everything testable lives here.
+//! Each binary has a thin `main.rs` (parse config, build state, serve `app(state)`); everything
+//! testable lives here.
 
+pub mod error;
 pub mod html;
 pub mod notify;
 pub mod platform;
 pub mod providers;
 pub mod sandbox;
+pub mod vending;
+pub mod workers;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`, quiet HTTP access lines).
 pub fn init_tracing() {

@@ -89,7 +89,7 @@ fn fail(what: &'static str) -> impl Fn(String) -> String {
 /// `mp_callback_url`; `token_store` shares the MP access token between instances.
 pub async fn connect(
     args: &ProviderArgs,
-    mp_callback_url: &str,
+    mp_callback_url: Option<&str>,
     token_store: Option<Arc<dyn wechat_mp::TokenStore>>,
 ) -> Result<Providers, String> {
     let real_wechat_pay = args.wechat_app_id.is_some()
@@ -113,7 +113,7 @@ pub async fn connect(
         let (mut config, demo) =
             SandboxConfig::demo(&url).map_err(|e| fail("emulator")(e.to_string()))?;
         if let Some(app) = config.mp_apps.first_mut() {
-            app.callback_url = Some(mp_callback_url.to_owned());
+            app.callback_url = mp_callback_url.map(str::to_owned);
         }
         demo_alipay_key = demo.alipay_app_key;
         emulator = Some(

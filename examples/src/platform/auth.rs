@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use super::PlatformState;
 use super::db::Merchant;
-use super::error::AppError;
+use crate::error::AppError;
 
 /// The largest open-API request body.
 pub const MAX_BODY: usize = 64 * 1024;

@@ -5,7 +5,7 @@
 //! - [`routes`] — one module per resource: `admin` (onboarding, dead letters), `open_api`
 //!   (signed payments and refunds), `cashier`, `mp` (the
 //!   Official Account callback), `bind` (the binding page).
-//! - [`auth`] — `SignedMerchant` and `Admin` extractors; [`error`] — `AppError`.
+//! - [`auth`] — `SignedMerchant` and `Admin` extractors (errors are `crate::error::AppError`).
 //! - [`db`] — merchants, orders, refunds, idempotency keys; [`callbacks`] — merchant callbacks
 //!   and template messages, as the outbox's event handler.
 //!
@@ -15,7 +15,6 @@ pub mod auth;
 pub mod callbacks;
 pub mod config;
 pub mod db;
-pub mod error;
 pub mod routes;
 pub mod wiring;
 
@@ -54,20 +53,6 @@ pub struct Settings {
     pub emulator_url: Option<String>,
 }
 
-/// Where dead merchant callbacks are listed and redelivered from.
-#[derive(Debug, Clone)]
-pub enum DeadLetters {
-    /// The outbox (in-process delivery).
-    Outbox,
-    /// RabbitMQ's dead queue.
-    Rabbit {
-        /// A connection.
-        connection: Arc<lapin::Connection>,
-        /// The queues.
-        topology: aggregate_pay::rabbitmq::Topology,
-    },
-}
-
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct PlatformState {
@@ -90,7 +75,7 @@ pub struct PlatformState {
     /// Nonces of signed requests.
     pub nonces: Arc<dyn merchant_client::NonceStore>,
     /// Dead callbacks.
-    pub dead_letters: DeadLetters,
+    pub dead_letters: crate::workers::Delivery,
 }
 
 impl crate::notify::HasNotifyProcessor for PlatformState {

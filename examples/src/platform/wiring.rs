@@ -10,9 +10,7 @@ use aggregate_pay::channels::alipay::AlipayChannel;
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::channels::wechat::WechatChannel;
 use aggregate_pay::store::SqlStore;
-use aggregate_pay::{
-    Channels, Dispatcher, NotifyProcessor, PaymentStore, Payments, Reconciler, RetryPolicy,
-};
+use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy};
 use async_trait::async_trait;
 use merchant_client::Secret;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +21,9 @@ use wechat_mp::message::{
 use super::callbacks::MerchantCallbacks;
 use super::config::PlatformConfig;
 use super::db::PlatformDb;
-use super::{DeadLetters, PlatformState, Settings};
+use super::{PlatformState, Settings};
 use crate::sandbox::RunningSandbox;
+use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
 
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +32,6 @@ pub struct WiringError(pub String);
 
 fn fail(what: &str) -> impl Fn(String) -> WiringError + '_ {
     move |e| WiringError(format!("{what}: {e}"))
-}
-
-/// How merchant callbacks are delivered.
-#[derive(Debug)]
-enum Delivery {
-    InProcess,
-    Rabbit {
-        connection: Arc<lapin::Connection>,
-        topology: aggregate_pay::rabbitmq::Topology,
-    },
 }
 
 /// A wired platform: its state, and what runs in the background.
@@ -95,7 +84,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
     };
     let providers = crate::providers::connect(
         &config.providers,
-        &format!("{public_url}/mp/callback"),
+        Some(&format!("{public_url}/mp/callback")),
         token_store,
     )
     .await
@@ -131,30 +120,13 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         None => None,
     };
 
-    let delivery = match &config.amqp_url {
-        Some(url) => Delivery::Rabbit {
-            connection: Arc::new(
-                aggregate_pay::rabbitmq::connect(url)
-                    .await
-                    .map_err(|e| fail("rabbitmq")(e.to_string()))?,
-            ),
-            topology: aggregate_pay::rabbitmq::Topology::new(
-                &config.callback_queue,
-                Duration::from_secs(config.callback_retry_secs.max(1)),
-            ),
-        },
-        None => Delivery::InProcess,
-    };
-    let dead_letters = match &delivery {
-        Delivery::InProcess => DeadLetters::Outbox,
-        Delivery::Rabbit {
-            connection,
-            topology,
-        } => DeadLetters::Rabbit {
-            connection: connection.clone(),
-            topology: topology.clone(),
-        },
-    };
+    let delivery = Delivery::connect(
+        config.amqp_url.as_deref(),
+        &config.callback_queue,
+        Duration::from_secs(config.callback_retry_secs.max(1)),
+    )
+    .await
+    .map_err(WiringError)?;
 
     let generated_admin_token = config.admin_token.is_none().then(random_secret);
     let admin_token = config
@@ -185,7 +157,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         mp: Some(mp),
         mp_callback,
         nonces,
-        dead_letters,
+        dead_letters: delivery.clone(),
     });
     Ok(Wired {
         state,
@@ -363,56 +335,24 @@ impl Wired {
                     .max(1),
             ),
         };
-        match &self.delivery {
-            Delivery::InProcess => {
-                let d = Dispatcher::new(self.state.store.clone(), self.callbacks.clone())
-                    .policy(policy);
-                let stop = shutdown.clone();
-                tasks.push(tokio::spawn(async move {
-                    d.run(Duration::from_millis(200), stop).await
-                }));
-            }
-            Delivery::Rabbit {
-                connection,
-                topology,
-            } => {
-                use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher};
-                let publisher = Arc::new(
-                    RabbitPublisher::new(connection, topology.clone())
-                        .await
-                        .map_err(|e| fail("rabbitmq")(e.to_string()))?,
-                );
-                let relay = Dispatcher::new(self.state.store.clone(), publisher).batch(500);
-                let stop = shutdown.clone();
-                tasks.push(tokio::spawn(async move {
-                    relay.run(Duration::from_millis(100), stop).await
-                }));
-                let consumer = RabbitConsumer::new(
-                    connection,
-                    topology.clone(),
-                    policy.max_attempts,
-                    self.config.callback_prefetch,
-                )
-                .await
-                .map_err(|e| fail("rabbitmq")(e.to_string()))?;
-                let handler = self.callbacks.clone();
-                let stop = shutdown.clone();
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = consumer.run(handler, stop).await {
-                        tracing::error!(error = %e, "callback consumer stopped");
-                    }
-                }));
-            }
-        }
-        let reconciler = Reconciler::new(
+        tasks.extend(
+            spawn_event_delivery(
+                self.state.store.clone(),
+                self.callbacks.clone(),
+                &self.delivery,
+                policy,
+                self.config.callback_prefetch,
+                &shutdown,
+            )
+            .await
+            .map_err(WiringError)?,
+        );
+        tasks.push(spawn_reconciler(
             self.channels.clone(),
             self.state.store.clone(),
             Duration::from_secs(self.config.reconcile_after_secs),
-        );
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            reconciler.run(Duration::from_secs(15), stop).await
-        }));
+            &shutdown,
+        ));
         Ok(tasks)
     }
 }

@@ -20,7 +20,8 @@ use axum::routing::post;
 use examples::platform::config::PlatformConfig;
 use examples::platform::routes::admin::credit_code_check_char;
 use examples::platform::wiring::{Wired, wire};
-use examples::platform::{DeadLetters, PlatformState, app};
+use examples::platform::{PlatformState, app};
+use examples::workers::Delivery as EventDelivery;
 use merchant_client::{Client, Secret};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -143,7 +144,7 @@ impl Platform {
     /// Stops the workers and server; removes the RabbitMQ queues of this run.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let DeadLetters::Rabbit {
+        if let EventDelivery::Rabbit {
             connection,
             topology,
         } = &self.state.dead_letters

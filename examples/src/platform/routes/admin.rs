@@ -13,10 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wechat_mp::qrcode::{MAX_TEMPORARY_SECONDS, QrLifetime, QrScene};
 
+use crate::error::AppError;
 use crate::platform::auth::Admin;
 use crate::platform::db::Merchant;
-use crate::platform::error::AppError;
-use crate::platform::{DeadLetters, PlatformState, random_hex, unix_now};
+use crate::platform::{PlatformState, random_hex, unix_now};
+use crate::workers::Delivery;
 
 /// The admin routes.
 pub fn routes() -> Router<Arc<PlatformState>> {
@@ -280,12 +281,12 @@ async fn dead_letters(
     State(state): State<Arc<PlatformState>>,
 ) -> Result<Json<Value>, AppError> {
     let events = match &state.dead_letters {
-        DeadLetters::Outbox => state
+        Delivery::InProcess => state
             .store
             .events(Some(EventStatus::Dead), 500)
             .await
             .map_err(AppError::internal)?,
-        DeadLetters::Rabbit {
+        Delivery::Rabbit {
             connection,
             topology,
         } => {
@@ -311,12 +312,12 @@ async fn redeliver(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let found = match &state.dead_letters {
-        DeadLetters::Outbox => state
+        Delivery::InProcess => state
             .store
             .redeliver(&id)
             .await
             .map_err(AppError::internal)?,
-        DeadLetters::Rabbit {
+        Delivery::Rabbit {
             connection,
             topology,
         } => {

@@ -9,10 +9,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::error::AppError;
 use crate::html::{escape, qr_svg};
 use crate::platform::PlatformState;
 use crate::platform::db::Merchant;
-use crate::platform::error::AppError;
 
 /// The binding routes.
 pub fn routes() -> Router<Arc<PlatformState>> {

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{payment_of, payment_view, start_payment};
+use crate::error::AppError;
 use crate::html::{escape, qr_svg};
 use crate::platform::PlatformState;
 use crate::platform::db::Order;
-use crate::platform::error::AppError;
 
 /// The cashier routes.
 pub fn routes() -> Router<Arc<PlatformState>> {

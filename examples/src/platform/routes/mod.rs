@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::PlatformState;
 use super::db::Order;
-use super::error::AppError;
+use crate::error::AppError;
 
 /// Order and refund numbers: 1 to 32 of `[A-Za-z0-9_-]`.
 pub fn valid_number(s: &str) -> bool {

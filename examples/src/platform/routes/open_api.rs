@@ -25,9 +25,9 @@ use super::{
     answer, payment_of, payment_view, refund_notify_url, resolve_method, start_payment,
     valid_number,
 };
+use crate::error::AppError;
 use crate::platform::auth::SignedMerchant;
 use crate::platform::db::{Idempotent, Order, RefundRecord};
-use crate::platform::error::AppError;
 use crate::platform::{PlatformState, random_hex, unix_now};
 
 /// The longest a payment may stay open: 30 days.

@@ -1,0 +1,71 @@
+//! `vending-server`'s configuration: flags, each also an environment variable. With none set it
+//! runs on SQLite with the emulator, simulated machines and in-process timers.
+
+use clap::Parser;
+
+use crate::providers::ProviderArgs;
+
+/// The vending-machine order server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "vending-server", version, about)]
+pub struct VendingConfig {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Public base URL (notify URLs, OAuth redirects); default `http://LISTEN`.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Database: `sqlite://…`, `postgres://…`, `mysql://…`. Migrations are embedded; demo
+    /// machines, SKUs and slots are seeded on first start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://vending.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Redis for machine locks, the MP access token and nonces, shared by every instance; in
+    /// process when absent.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// RabbitMQ for order events and delayed order timeouts; in process when absent.
+    #[arg(long, env = "AMQP_URL")]
+    pub amqp_url: Option<String>,
+    /// RabbitMQ exchange / queue name prefix.
+    #[arg(long, env = "AMQP_PREFIX", default_value = "vending")]
+    pub amqp_prefix: String,
+    /// MQTT broker of the real machines (vend-out commands); simulated machines when absent.
+    #[arg(long, env = "MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// Seconds an unpaid order holds its machine before it is closed (INVALID).
+    #[arg(long, env = "ORDER_TIMEOUT_SECS", default_value_t = 600)]
+    pub order_timeout_secs: u64,
+    /// Seconds a machine has to report a vend before the order fails and is refunded.
+    #[arg(long, env = "VEND_TIMEOUT_SECS", default_value_t = 60)]
+    pub vend_timeout_secs: u64,
+    /// Simulated machines: milliseconds a vend takes.
+    #[arg(long, env = "SIM_LATENCY_MS", default_value_t = 800)]
+    pub sim_latency_ms: u64,
+    /// Simulated machines: share of vends that fail (0 to 1).
+    #[arg(long, env = "SIM_FAIL_RATE", default_value_t = 0.0)]
+    pub sim_fail_rate: f64,
+    /// Template id of "payment received" (sent to the buyer).
+    #[arg(long, env = "TEMPLATE_PAID", default_value = "TPL_VENDING_PAID")]
+    pub template_paid: String,
+    /// Template id of "refunded" (sent to the buyer).
+    #[arg(
+        long,
+        env = "TEMPLATE_REFUNDED",
+        default_value = "TPL_VENDING_REFUNDED"
+    )]
+    pub template_refunded: String,
+    /// WeChat Pay, WeChat MP and Alipay; a channel without credentials uses the sandbox.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+}
+
+impl VendingConfig {
+    /// The defaults, as if started with no flags and no environment.
+    pub fn embedded() -> Self {
+        VendingConfig::parse_from(["vending-server"])
+    }
+}

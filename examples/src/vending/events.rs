@@ -1,0 +1,58 @@
+//! Payment events from `aggregate-pay`'s outbox, turned into order steps. Delivered at least
+//! once (in process or over RabbitMQ); each step is idempotent, so a repeat changes nothing.
+
+use std::sync::Arc;
+
+use aggregate_pay::{EventHandler, EventKind, OutboxEvent};
+use async_trait::async_trait;
+use axum::http::StatusCode;
+
+use super::orders::OrderService;
+
+/// The outbox handler of the vending server.
+#[derive(Debug, Clone)]
+pub struct PaymentEvents {
+    orders: Arc<OrderService>,
+}
+
+impl PaymentEvents {
+    /// Events for `orders`.
+    pub fn new(orders: Arc<OrderService>) -> Self {
+        PaymentEvents { orders }
+    }
+}
+
+#[async_trait]
+impl EventHandler for PaymentEvents {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+        let payment = event.payload.get("payment").unwrap_or(&event.payload);
+        let Some(order_no) = OrderService::order_of_payment(payment) else {
+            return Ok(());
+        };
+        let result = match &event.kind {
+            EventKind::PaymentSucceeded => self.orders.on_paid(order_no).await,
+            EventKind::RefundSucceeded => self.orders.on_refunded(order_no).await,
+            EventKind::RefundFailed => {
+                tracing::error!(
+                    order = order_no,
+                    "a refund failed at the channel; it needs a person"
+                );
+                Ok(())
+            }
+            EventKind::PaymentAmountMismatch => {
+                tracing::error!(
+                    order = order_no,
+                    "amount mismatch: the payment is held for review, nothing vends"
+                );
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            // Not one of ours (another service's payment in the same store).
+            Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
+            Err(e) => Err(format!("{}: {}", e.code, e.message)),
+        }
+    }
+}

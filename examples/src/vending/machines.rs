@@ -1,0 +1,208 @@
+//! Talking to the machines: a vend-out command goes out, a result comes back later.
+//!
+//! - [`MqttMachines`]: topic `vm/{inner_code}/vendout` (QoS 2, JSON [`VendCommand`]); results on
+//!   `vm/{inner_code}/vendout/result` (JSON [`VendResult`]). The `machine-sim` binary answers
+//!   them like a machine would.
+//! - [`SimulatedMachines`]: the same behaviour in process (latency, failure rate), no broker.
+//!
+//! Results are handed to a channel the order service reads.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A vend-out command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendCommand {
+    /// The order.
+    pub order_no: String,
+    /// The machine.
+    pub inner_code: String,
+    /// The SKU.
+    pub sku_id: i64,
+    /// The slot to vend from.
+    pub slot_no: String,
+    /// Seconds the machine has.
+    pub timeout_secs: u64,
+    /// When it was sent (Unix milliseconds).
+    pub requested_at_ms: i64,
+}
+
+/// A machine's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendResult {
+    /// The order.
+    pub order_no: String,
+    /// Whether the item came out.
+    pub success: bool,
+    /// Why not.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Where vend-out commands go.
+#[async_trait]
+pub trait MachineLink: Send + Sync + std::fmt::Debug {
+    /// Sends the command; the result arrives on the results channel.
+    async fn vend_out(&self, command: &VendCommand) -> Result<(), String>;
+}
+
+/// The command topic of a machine.
+pub fn command_topic(inner_code: &str) -> String {
+    format!("vm/{inner_code}/vendout")
+}
+
+/// The result topic of a machine.
+pub fn result_topic(inner_code: &str) -> String {
+    format!("vm/{inner_code}/vendout/result")
+}
+
+/// How a simulated machine behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SimBehaviour {
+    /// How long a vend takes.
+    pub latency: Duration,
+    /// Share of vends that fail (0 to 1).
+    pub fail_rate: f64,
+}
+
+impl SimBehaviour {
+    /// What the machine answers to `command`, after `latency`.
+    pub async fn answer(&self, command: &VendCommand) -> VendResult {
+        tokio::time::sleep(self.latency).await;
+        let mut byte = [0u8; 2];
+        let _ = getrandom::fill(&mut byte);
+        let roll = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX);
+        let success = roll >= self.fail_rate;
+        VendResult {
+            order_no: command.order_no.clone(),
+            success,
+            error: (!success).then(|| "motor jammed (simulated)".to_owned()),
+        }
+    }
+}
+
+/// Machines simulated in process.
+#[derive(Debug, Clone)]
+pub struct SimulatedMachines {
+    behaviour: SimBehaviour,
+    results: mpsc::Sender<VendResult>,
+}
+
+impl SimulatedMachines {
+    /// Machines that answer on `results`.
+    pub fn new(behaviour: SimBehaviour, results: mpsc::Sender<VendResult>) -> Self {
+        SimulatedMachines { behaviour, results }
+    }
+}
+
+#[async_trait]
+impl MachineLink for SimulatedMachines {
+    async fn vend_out(&self, command: &VendCommand) -> Result<(), String> {
+        let (behaviour, results, command) = (self.behaviour, self.results.clone(), command.clone());
+        tokio::spawn(async move {
+            let result = behaviour.answer(&command).await;
+            let _ = results.send(result).await;
+        });
+        Ok(())
+    }
+}
+
+/// Machines over MQTT.
+#[derive(Clone)]
+pub struct MqttMachines {
+    client: AsyncClient,
+}
+
+impl std::fmt::Debug for MqttMachines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttMachines").finish_non_exhaustive()
+    }
+}
+
+/// MQTT options from `mqtt://host:port`, with a fresh client id.
+pub fn mqtt_options(url: &str, client_prefix: &str) -> Result<MqttOptions, String> {
+    let mut id = [0u8; 6];
+    let _ = getrandom::fill(&mut id);
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut options = MqttOptions::parse_url(format!("{url}{sep}client_id={client_prefix}-{id}"))
+        .map_err(|e| format!("MQTT_URL: {e}"))?;
+    options.set_keep_alive(Duration::from_secs(20));
+    Ok(options)
+}
+
+impl MqttMachines {
+    /// Connects to the broker at `url` (`mqtt://host:port`), subscribes to every machine's
+    /// results and forwards them to `results` until `shutdown`.
+    pub async fn connect(
+        url: &str,
+        results: mpsc::Sender<VendResult>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, String> {
+        let (client, eventloop) = AsyncClient::new(mqtt_options(url, "vending-server")?, 256);
+        client
+            .subscribe("vm/+/vendout/result", QoS::ExactlyOnce)
+            .await
+            .map_err(|e| format!("mqtt: {e}"))?;
+        tokio::spawn(pump(eventloop, client.clone(), results, shutdown));
+        Ok(MqttMachines { client })
+    }
+}
+
+/// Drives the MQTT connection (reconnecting and re-subscribing) and forwards results.
+async fn pump(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    results: mpsc::Sender<VendResult>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            e = eventloop.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic.ends_with("/vendout/result") => {
+                match serde_json::from_slice::<VendResult>(&p.payload) {
+                    Ok(r) => {
+                        let _ = results.send(r).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %p.topic, error = %e, "undecodable vend result")
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                // A fresh session after a reconnect: subscribe again.
+                let _ = client.try_subscribe("vm/+/vendout/result", QoS::ExactlyOnce);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    let _ = client.disconnect().await;
+}
+
+#[async_trait]
+impl MachineLink for MqttMachines {
+    async fn vend_out(&self, command: &VendCommand) -> Result<(), String> {
+        let payload = serde_json::to_vec(command).map_err(|e| e.to_string())?;
+        self.client
+            .publish(
+                command_topic(&command.inner_code),
+                QoS::ExactlyOnce,
+                false,
+                payload,
+            )
+            .await
+            .map_err(|e| format!("mqtt: {e}"))
+    }
+}

@@ -1,0 +1,110 @@
+//! `/metrics` in the Prometheus text format: orders by status (counted at scrape time),
+//! channel notifications by outcome, vend latency (command sent → machine's answer).
+
+use std::time::Duration;
+
+use aggregate_pay::NotifyOutcome;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifyLabels {
+    channel: String,
+    outcome: String,
+}
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    orders: Family<StatusLabel, Gauge>,
+    notifications: Family<NotifyLabels, Counter>,
+    vend_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registered, at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let orders = Family::<StatusLabel, Gauge>::default();
+        let notifications = Family::<NotifyLabels, Counter>::default();
+        let vend_latency = Histogram::new(exponential_buckets(0.05, 2.0, 12));
+        registry.register("vending_orders", "Orders by status", orders.clone());
+        registry.register(
+            "vending_notifications",
+            "Channel notifications by outcome",
+            notifications.clone(),
+        );
+        registry.register(
+            "vending_vend_latency_seconds",
+            "From the vend-out command to the machine's answer",
+            vend_latency.clone(),
+        );
+        Metrics {
+            registry,
+            orders,
+            notifications,
+            vend_latency,
+        }
+    }
+
+    /// Counts a notification.
+    pub fn notification(&self, channel: &str, outcome: &NotifyOutcome) {
+        let outcome = match outcome {
+            NotifyOutcome::Applied => "applied",
+            NotifyOutcome::Duplicate => "duplicate",
+            NotifyOutcome::AmountMismatch => "amount_mismatch",
+            NotifyOutcome::Ignored => "ignored",
+            NotifyOutcome::Rejected(_) => "rejected",
+            NotifyOutcome::Unknown(_) => "unknown",
+            NotifyOutcome::StoreFailed(_) => "store_failed",
+            _ => "other",
+        };
+        self.notifications
+            .get_or_create(&NotifyLabels {
+                channel: channel.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records a vend's latency.
+    pub fn vend_latency(&self, latency: Duration) {
+        self.vend_latency.observe(latency.as_secs_f64());
+    }
+
+    /// The text exposition, with the order counts as of now.
+    pub fn render(&self, orders_by_status: &[(String, i64)]) -> String {
+        for status in crate::vending::db::OrderStatus::ALL {
+            let n = orders_by_status
+                .iter()
+                .find(|(s, _)| s == status.as_str())
+                .map_or(0, |(_, n)| *n);
+            self.orders
+                .get_or_create(&StatusLabel {
+                    status: status.as_str().to_owned(),
+                })
+                .set(n);
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics not encoded");
+        }
+        out
+    }
+}

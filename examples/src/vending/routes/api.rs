@@ -1,0 +1,399 @@
+//! The buyer API: machines nearby, a machine's SKUs, login (Mini Program code or Official
+//! Account OAuth), orders.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aggregate_pay::PayMethod;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+use crate::vending::VendingState;
+use crate::vending::db::{Machine, SlotSku};
+use crate::vending::orders::{NewOrder, OrderService};
+
+/// The API routes.
+pub fn routes() -> Router<Arc<VendingState>> {
+    Router::new()
+        .route("/api/machines/nearby", get(nearby))
+        .route("/api/machines/{inner_code}/skus", get(skus))
+        .route("/api/machines/{inner_code}/skus/{sku_id}", get(sku))
+        .route("/api/login", post(login))
+        .route("/api/oauth/start", get(oauth_start))
+        .route("/api/oauth/callback", get(oauth_callback))
+        .route("/api/orders", post(create_order).get(my_orders))
+        .route("/api/orders/{order_no}", get(get_order))
+        .route("/api/orders/{order_no}/cancel", post(cancel_order))
+        .route("/api/orders/{order_no}/sandbox-pay", post(sandbox_pay))
+}
+
+/// Metres between two points (haversine on a 6,371 km sphere).
+pub fn distance_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let (dp, dl) = ((lat2 - lat1).to_radians(), (lng2 - lng1).to_radians());
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * a.sqrt().atan2((1.0 - a).sqrt())
+}
+
+#[derive(Debug, Deserialize)]
+struct Near {
+    lat: f64,
+    lng: f64,
+    radius_m: Option<f64>,
+}
+
+async fn nearby(
+    State(state): State<Arc<VendingState>>,
+    Query(q): Query<Near>,
+) -> Result<Json<Value>, AppError> {
+    if !(-90.0..=90.0).contains(&q.lat) || !(-180.0..=180.0).contains(&q.lng) {
+        return Err(AppError::bad_request(
+            "INVALID_REQUEST",
+            "lat must be -90..90 and lng -180..180",
+        ));
+    }
+    let radius = q.radius_m.unwrap_or(5_000.0).clamp(1.0, 100_000.0);
+    let mut found: Vec<(f64, Machine)> = state
+        .orders
+        .db()
+        .machines()
+        .await
+        .map_err(AppError::internal)?
+        .into_iter()
+        .map(|m| (distance_m(q.lat, q.lng, m.lat, m.lng), m))
+        .filter(|(d, _)| *d <= radius)
+        .collect();
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(Json(Value::Array(
+        found
+            .into_iter()
+            .map(|(d, m)| {
+                json!({
+                    "inner_code": m.inner_code, "name": m.name, "address": m.address,
+                    "lat": m.lat, "lng": m.lng, "status": m.status, "distance_m": d.round(),
+                })
+            })
+            .collect(),
+    )))
+}
+
+/// One entry per SKU: capacity summed over its slots, the lowest slot price; most stock first.
+pub fn sku_list(slots: &[SlotSku]) -> Vec<Value> {
+    let mut by_sku: HashMap<i64, (i64, i64, &SlotSku)> = HashMap::new();
+    for s in slots {
+        let e = by_sku.entry(s.sku_id).or_insert((0, s.price, s));
+        e.0 += s.capacity;
+        e.1 = e.1.min(s.price);
+    }
+    let mut list: Vec<_> = by_sku
+        .into_values()
+        .filter(|(capacity, _, _)| *capacity > 0)
+        .collect();
+    list.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.sku_id.cmp(&b.2.sku_id)));
+    list.into_iter()
+        .map(|(capacity, price, s)| {
+            json!({
+                "sku_id": s.sku_id, "name": s.name, "image": s.image, "unit": s.unit,
+                "capacity": capacity, "price": price,
+            })
+        })
+        .collect()
+}
+
+async fn machine(state: &VendingState, inner_code: &str) -> Result<Machine, AppError> {
+    state
+        .orders
+        .db()
+        .machine(inner_code)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::not_found("MACHINE_NOT_FOUND", "no such machine"))
+}
+
+async fn skus(
+    State(state): State<Arc<VendingState>>,
+    Path(inner_code): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    machine(&state, &inner_code).await?;
+    let slots = state
+        .orders
+        .db()
+        .stocked_slots(&inner_code)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Json(Value::Array(sku_list(&slots))))
+}
+
+async fn sku(
+    State(state): State<Arc<VendingState>>,
+    Path((inner_code, sku_id)): Path<(String, i64)>,
+) -> Result<Json<Value>, AppError> {
+    let m = machine(&state, &inner_code).await?;
+    let slots = state
+        .orders
+        .db()
+        .stocked_slots(&inner_code)
+        .await
+        .map_err(AppError::internal)?;
+    let mut found = sku_list(&slots)
+        .into_iter()
+        .find(|s| s["sku_id"] == sku_id)
+        .ok_or_else(|| {
+            AppError::not_found(
+                "SKU_NOT_AVAILABLE",
+                "this item is not available in this machine",
+            )
+        })?;
+    found["inner_code"] = m.inner_code.into();
+    found["address"] = m.address.into();
+    Ok(Json(found))
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    js_code: String,
+}
+
+async fn login(
+    State(state): State<Arc<VendingState>>,
+    Json(req): Json<Login>,
+) -> Result<Json<Value>, AppError> {
+    let session = state
+        .mp
+        .code_to_session(&req.js_code)
+        .await
+        .map_err(|e| AppError::unauthorized("JS_CODE_INVALID", e.to_string()))?;
+    Ok(Json(json!({"open_id": session.openid})))
+}
+
+#[derive(Debug, Deserialize)]
+struct OAuthStart {
+    return_url: Option<String>,
+}
+
+/// Only paths on this site: no open redirects.
+fn local_path(url: Option<&str>) -> String {
+    match url {
+        Some(u) if u.starts_with('/') && !u.starts_with("//") && !u.contains('\\') => u.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+async fn oauth_start(
+    State(state): State<Arc<VendingState>>,
+    Query(q): Query<OAuthStart>,
+) -> Result<Response, AppError> {
+    let token = crate::platform::random_hex(16);
+    {
+        let mut pending = state
+            .oauth_states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
+        pending.insert(
+            token.clone(),
+            (Instant::now(), local_path(q.return_url.as_deref())),
+        );
+    }
+    let url = state
+        .mp
+        .oauth_authorize_url(
+            &format!("{}/api/oauth/callback", state.settings.public_url),
+            wechat_mp::OAuthScope::Base,
+            &token,
+        )
+        .map_err(AppError::internal)?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct OAuthCallback {
+    code: String,
+    state: String,
+}
+
+async fn oauth_callback(
+    State(state): State<Arc<VendingState>>,
+    Query(q): Query<OAuthCallback>,
+) -> Result<Response, AppError> {
+    let return_url = state
+        .oauth_states
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&q.state)
+        .filter(|(at, _)| at.elapsed() < Duration::from_secs(600))
+        .map(|(_, url)| url)
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "OAUTH_STATE_INVALID",
+                "unknown or expired login; start again",
+            )
+        })?;
+    let token = state
+        .mp
+        .oauth_exchange_code(&q.code)
+        .await
+        .map_err(|e| AppError::unauthorized("OAUTH_CODE_INVALID", e.to_string()))?;
+    let sep = if return_url.contains('?') { '&' } else { '?' };
+    Ok(Redirect::to(&format!("{return_url}{sep}open_id={}", token.openid)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrder {
+    inner_code: String,
+    sku_id: i64,
+    channel: String,
+    method: Option<String>,
+    open_id: Option<String>,
+    js_code: Option<String>,
+}
+
+async fn create_order(
+    State(state): State<Arc<VendingState>>,
+    Json(req): Json<CreateOrder>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let order = state
+        .orders
+        .create(NewOrder {
+            inner_code: req.inner_code,
+            sku_id: req.sku_id,
+            channel: req.channel,
+            method: req.method,
+            open_id: req.open_id,
+            js_code: req.js_code,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(OrderService::view(&order))))
+}
+
+async fn get_order(
+    State(state): State<Arc<VendingState>>,
+    Path(order_no): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(OrderService::view(
+        &state.orders.get(&order_no).await?,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct Mine {
+    open_id: String,
+    page: Option<i64>,
+    size: Option<i64>,
+}
+
+async fn my_orders(
+    State(state): State<Arc<VendingState>>,
+    Query(q): Query<Mine>,
+) -> Result<Json<Value>, AppError> {
+    let size = q.size.unwrap_or(20).clamp(1, 50);
+    let page = q.page.unwrap_or(1).max(1);
+    let orders = state
+        .orders
+        .db()
+        .orders_of(&q.open_id, size, (page - 1) * size)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Json(json!({
+        "page": page,
+        "size": size,
+        "orders": orders.iter().map(OrderService::view).collect::<Vec<_>>(),
+    })))
+}
+
+async fn cancel_order(
+    State(state): State<Arc<VendingState>>,
+    Path(order_no): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(OrderService::view(
+        &state.orders.cancel(&order_no).await?,
+    )))
+}
+
+/// The sandbox's "pay" button: the in-process sandbox channel pays, and its notification goes
+/// through the same notify template as WeChat's and Alipay's.
+async fn sandbox_pay(
+    State(state): State<Arc<VendingState>>,
+    Path(order_no): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let order = state.orders.get(&order_no).await?;
+    if order.method != PayMethod::Sandbox.as_str() {
+        return Err(AppError::conflict(
+            "METHOD_INVALID",
+            "this order is not paid through the sandbox",
+        ));
+    }
+    let raw = state
+        .sandbox
+        .pay(&order.order_no)
+        .map_err(aggregate_pay::Error::Channel)?;
+    let handled = state.processor.handle("sandbox", &raw).await;
+    state.metrics.notification("sandbox", &handled.outcome);
+    Ok(Json(OrderService::view(
+        &state.orders.get(&order_no).await?,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(slot_no: &str, sku_id: i64, price: i64, capacity: i64) -> SlotSku {
+        SlotSku {
+            slot_no: slot_no.into(),
+            sku_id,
+            name: format!("sku {sku_id}"),
+            image: String::new(),
+            unit: String::new(),
+            price,
+            capacity,
+        }
+    }
+
+    #[test]
+    fn skus_sum_capacity_take_the_lowest_price_and_sort_by_stock() {
+        let list = sku_list(&[
+            slot("A1", 1, 350, 8),
+            slot("A2", 1, 300, 2),
+            slot("A3", 2, 200, 12),
+            slot("B1", 3, 500, 0),
+        ]);
+        assert_eq!(list.len(), 2, "sold-out SKUs are left out");
+        assert_eq!(
+            (list[0]["sku_id"].as_i64(), list[0]["capacity"].as_i64()),
+            (Some(2), Some(12))
+        );
+        assert_eq!(
+            (
+                list[1]["sku_id"].as_i64(),
+                list[1]["capacity"].as_i64(),
+                list[1]["price"].as_i64()
+            ),
+            (Some(1), Some(10), Some(300))
+        );
+    }
+
+    #[test]
+    fn distances_are_in_metres() {
+        // One degree of latitude is about 111.2 km.
+        let d = distance_m(39.0, 116.0, 40.0, 116.0);
+        assert!((d - 111_195.0).abs() < 100.0, "{d}");
+        assert!(distance_m(39.9, 116.4, 39.9, 116.4) < 0.001);
+    }
+
+    #[test]
+    fn oauth_returns_only_to_local_paths() {
+        assert_eq!(local_path(Some("/orders?x=1")), "/orders?x=1");
+        assert_eq!(local_path(Some("//evil.example/")), "/");
+        assert_eq!(local_path(Some("https://evil.example/")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+}

@@ -1,0 +1,47 @@
+//! HTTP routes: `api` (machines, SKUs, login, orders), `seller` (the live feed over WebSocket),
+//! `pages` (the buyer page, the seller dashboard, their images), and `/healthz`, `/metrics`.
+//! Channel notifications are the shared `crate::notify` routes.
+
+pub mod api;
+pub mod pages;
+pub mod seller;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use super::VendingState;
+
+/// `/healthz` and `/metrics`.
+pub fn ops() -> Router<Arc<VendingState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn metrics(State(state): State<Arc<VendingState>>) -> impl IntoResponse {
+    let counts = state
+        .orders
+        .db()
+        .count_by_status()
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "order counts unavailable");
+            Vec::new()
+        });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&counts),
+    )
+}

@@ -1,0 +1,282 @@
+//! The one place that decides which adapters run: the database by URL scheme, Redis or memory
+//! for locks and the MP token, RabbitMQ or in-process for events and delays, MQTT or simulated
+//! machines, real WeChat / Alipay or the embedded emulator.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aggregate_pay::channels::alipay::AlipayChannel;
+use aggregate_pay::channels::sandbox::SandboxChannel;
+use aggregate_pay::channels::wechat::WechatChannel;
+use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
+use aggregate_pay::store::SqlStore;
+use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::config::VendingConfig;
+use super::db::VendingDb;
+use super::delays::{Delays, DueHandler, DueJob, InProcessDelays, RabbitDelays, Waits};
+use super::events::PaymentEvents;
+use super::machines::{MachineLink, MqttMachines, SimBehaviour, SimulatedMachines, VendResult};
+use super::metrics::Metrics;
+use super::orders::{OrderService, OrderSettings};
+use super::{VendingSettings, VendingState};
+use crate::sandbox::RunningSandbox;
+use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WiringError(pub String);
+
+fn fail(what: &'static str) -> impl Fn(String) -> WiringError {
+    move |e| WiringError(format!("{what}: {e}"))
+}
+
+enum DelayRunner {
+    InProcess(mpsc::UnboundedReceiver<DueJob>, InProcessDelays),
+    Rabbit(RabbitDelays, Arc<lapin::Connection>),
+}
+
+/// A wired server: its state, and what runs in the background.
+pub struct Wired {
+    /// The shared state for `app`.
+    pub state: Arc<VendingState>,
+    /// The embedded emulator, when WeChat / Alipay credentials are absent.
+    pub emulator: Option<RunningSandbox>,
+    /// Stops the background work (and the MQTT connection).
+    pub shutdown: CancellationToken,
+    /// The event delivery in use.
+    pub delivery: Delivery,
+    /// RabbitMQ delays, when in use (tests remove their queues).
+    pub rabbit_delays: Option<RabbitDelays>,
+    channels: Channels,
+    store: Arc<dyn PaymentStore>,
+    delays: Option<DelayRunner>,
+    vend_results: Option<mpsc::Receiver<VendResult>>,
+}
+
+impl std::fmt::Debug for Wired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wired")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the server from `config`, serving at `public_url`.
+pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, WiringError> {
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    let shutdown = CancellationToken::new();
+
+    let sql = SqlStore::connect(&config.database_url)
+        .await
+        .map_err(|e| fail("database")(e.to_string()))?;
+    let db = VendingDb::new(sql.clone())
+        .await
+        .map_err(fail("database"))?;
+    let store: Arc<dyn PaymentStore> = Arc::new(sql);
+
+    let (locks, token_store): (Arc<dyn LockManager>, Option<Arc<dyn wechat_mp::TokenStore>>) =
+        match &config.redis_url {
+            Some(url) => (
+                Arc::new(
+                    RedisLockManager::connect(url, "vending:lock:")
+                        .await
+                        .map_err(|e| fail("redis")(e.to_string()))?,
+                ),
+                Some(Arc::new(
+                    wechat_mp::token::RedisTokenStore::connect_with_prefix(url, "vending:")
+                        .await
+                        .map_err(|e| fail("redis")(e.to_string()))?,
+                )),
+            ),
+            None => (Arc::new(MemoryLockManager::new()), None),
+        };
+
+    let providers = crate::providers::connect(&config.providers, None, token_store)
+        .await
+        .map_err(WiringError)?;
+    let sandbox = Arc::new(SandboxChannel::new(
+        "vending",
+        crate::platform::random_hex(16),
+    ));
+    let channels = Channels::new()
+        .with(WechatChannel::new(providers.wechat_pay))
+        .with(AlipayChannel::new(providers.alipay))
+        .with_shared(sandbox.clone());
+    let payments = Payments::new(channels.clone(), store.clone());
+    let processor = NotifyProcessor::new(channels.clone(), store.clone());
+    let metrics = Arc::new(Metrics::new());
+
+    let delivery = Delivery::connect(
+        config.amqp_url.as_deref(),
+        &format!("{}.events", config.amqp_prefix),
+        Duration::from_secs(3),
+    )
+    .await
+    .map_err(WiringError)?;
+    let waits = Waits {
+        order: Duration::from_secs(config.order_timeout_secs.max(1)),
+        vend: Duration::from_secs(config.vend_timeout_secs.max(1)),
+        retry: Duration::from_secs(5),
+    };
+    let (delays, runner, rabbit_delays): (Arc<dyn Delays>, DelayRunner, Option<RabbitDelays>) =
+        match &delivery {
+            Delivery::Rabbit { connection, .. } => {
+                let d = RabbitDelays::new(connection, &config.amqp_prefix, waits)
+                    .await
+                    .map_err(WiringError)?;
+                (
+                    Arc::new(d.clone()),
+                    DelayRunner::Rabbit(d.clone(), connection.clone()),
+                    Some(d),
+                )
+            }
+            Delivery::InProcess => {
+                let (d, rx) = InProcessDelays::new(waits);
+                (Arc::new(d.clone()), DelayRunner::InProcess(rx, d), None)
+            }
+        };
+
+    let (results_tx, results_rx) = mpsc::channel(1024);
+    let machines: Arc<dyn MachineLink> = match &config.mqtt_url {
+        Some(url) => Arc::new(
+            MqttMachines::connect(url, results_tx, shutdown.clone())
+                .await
+                .map_err(WiringError)?,
+        ),
+        None => Arc::new(SimulatedMachines::new(
+            SimBehaviour {
+                latency: Duration::from_millis(config.sim_latency_ms),
+                fail_rate: config.sim_fail_rate.clamp(0.0, 1.0),
+            },
+            results_tx,
+        )),
+    };
+
+    let orders = Arc::new(OrderService::new(
+        db,
+        payments,
+        locks,
+        machines,
+        delays,
+        Some(providers.mp.clone()),
+        OrderSettings {
+            public_url: public_url.clone(),
+            order_timeout: waits.order,
+            vend_timeout: waits.vend,
+            template_paid: config.template_paid.clone(),
+            template_refunded: config.template_refunded.clone(),
+        },
+        metrics.clone(),
+    ));
+    let state = Arc::new(VendingState {
+        settings: VendingSettings {
+            public_url,
+            emulator_url: providers.emulator.as_ref().map(|e| e.url.clone()),
+        },
+        orders,
+        processor,
+        sandbox,
+        mp: providers.mp,
+        metrics,
+        oauth_states: Mutex::new(HashMap::new()),
+    });
+    Ok(Wired {
+        state,
+        emulator: providers.emulator,
+        shutdown,
+        delivery,
+        rabbit_delays,
+        channels,
+        store,
+        delays: Some(runner),
+        vend_results: Some(results_rx),
+    })
+}
+
+impl Wired {
+    /// Starts the background work — payment events, delayed jobs, machine results, the
+    /// reconciler and the sweep (once now, then every 15 s) — until [`Wired::shutdown`].
+    pub async fn spawn_workers(&mut self) -> Result<Vec<JoinHandle<()>>, WiringError> {
+        let shutdown = self.shutdown.clone();
+        let orders = self.state.orders.clone();
+        let mut tasks = spawn_event_delivery(
+            self.store.clone(),
+            Arc::new(PaymentEvents::new(orders.clone())),
+            &self.delivery,
+            RetryPolicy {
+                max_attempts: 20,
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(60),
+            },
+            64,
+            &shutdown,
+        )
+        .await
+        .map_err(WiringError)?;
+        tasks.push(spawn_reconciler(
+            self.channels.clone(),
+            self.store.clone(),
+            Duration::from_secs(30),
+            &shutdown,
+        ));
+
+        let handler: Arc<dyn DueHandler> = orders.clone();
+        match self.delays.take() {
+            Some(DelayRunner::InProcess(rx, delays)) => {
+                tasks.push(tokio::spawn(super::delays::run_in_process(
+                    rx,
+                    delays,
+                    handler,
+                    shutdown.clone(),
+                )));
+            }
+            Some(DelayRunner::Rabbit(delays, connection)) => {
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = delays.run(&connection, handler, stop).await {
+                        tracing::error!(error = %e, "delayed jobs consumer stopped");
+                    }
+                }));
+            }
+            None => return Err(WiringError("workers already started".into())),
+        }
+
+        if let Some(mut results) = self.vend_results.take() {
+            let (orders, stop) = (orders.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let result = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        r = results.recv() => match r { Some(r) => r, None => return },
+                    };
+                    let orders = orders.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = orders.on_vend_result(&result).await {
+                            tracing::error!(order = %result.order_no, error = %e.message, "vend result not applied; the sweep will time it out");
+                        }
+                    });
+                }
+            }));
+        }
+
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Err(e) = orders.sweep().await {
+                    tracing::warn!(error = %e.message, "sweep failed");
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(15)) => {}
+                }
+            }
+        }));
+        Ok(tasks)
+    }
+}

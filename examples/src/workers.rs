@@ -1,0 +1,107 @@
+//! Background work both servers run: delivering outbox events to a handler — in process (the
+//! outbox `Dispatcher` with its retry policy) or over RabbitMQ (a relay publishing in confirmed
+//! batches, and a consumer with prefetch, retry queue and dead queue) — and the `Reconciler`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher, Topology};
+use aggregate_pay::{Channels, Dispatcher, EventHandler, PaymentStore, Reconciler, RetryPolicy};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How outbox events reach their handler; also where dead ones are listed from.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// The outbox dispatcher in this process (dead events stay in the outbox table).
+    InProcess,
+    /// RabbitMQ (dead events in the topology's dead queue).
+    Rabbit {
+        /// A connection.
+        connection: Arc<lapin::Connection>,
+        /// The exchange and queues.
+        topology: Topology,
+    },
+}
+
+impl Delivery {
+    /// RabbitMQ at `url` with queues named after `prefix` (retrying after `retry_delay`), or in
+    /// process without a URL.
+    pub async fn connect(
+        url: Option<&str>,
+        prefix: &str,
+        retry_delay: Duration,
+    ) -> Result<Self, String> {
+        match url {
+            None => Ok(Delivery::InProcess),
+            Some(url) => Ok(Delivery::Rabbit {
+                connection: Arc::new(
+                    aggregate_pay::rabbitmq::connect(url)
+                        .await
+                        .map_err(|e| format!("rabbitmq: {e}"))?,
+                ),
+                topology: Topology::new(prefix, retry_delay),
+            }),
+        }
+    }
+}
+
+/// Delivers outbox events to `handler` until `shutdown`: at least once, retried by `policy`,
+/// `prefetch` at a time per instance over RabbitMQ.
+pub async fn spawn_event_delivery(
+    store: Arc<dyn PaymentStore>,
+    handler: Arc<dyn EventHandler>,
+    delivery: &Delivery,
+    policy: RetryPolicy,
+    prefetch: u16,
+    shutdown: &CancellationToken,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let mut tasks = Vec::new();
+    match delivery {
+        Delivery::InProcess => {
+            let d = Dispatcher::new(store, handler).policy(policy);
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                d.run(Duration::from_millis(200), stop).await
+            }));
+        }
+        Delivery::Rabbit {
+            connection,
+            topology,
+        } => {
+            let publisher = Arc::new(
+                RabbitPublisher::new(connection, topology.clone())
+                    .await
+                    .map_err(|e| format!("rabbitmq: {e}"))?,
+            );
+            let relay = Dispatcher::new(store, publisher).batch(500);
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                relay.run(Duration::from_millis(100), stop).await
+            }));
+            let consumer =
+                RabbitConsumer::new(connection, topology.clone(), policy.max_attempts, prefetch)
+                    .await
+                    .map_err(|e| format!("rabbitmq: {e}"))?;
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = consumer.run(handler, stop).await {
+                    tracing::error!(error = %e, "event consumer stopped");
+                }
+            }));
+        }
+    }
+    Ok(tasks)
+}
+
+/// Looks up payments left unpaid for `stale_after` at their channel, every 15 s.
+pub fn spawn_reconciler(
+    channels: Channels,
+    store: Arc<dyn PaymentStore>,
+    stale_after: Duration,
+    shutdown: &CancellationToken,
+) -> JoinHandle<()> {
+    let reconciler = Reconciler::new(channels, store, stale_after);
+    let stop = shutdown.clone();
+    tokio::spawn(async move { reconciler.run(Duration::from_secs(15), stop).await })
+}
