@@ -11,3 +11,4 @@ mod sandbox_alipay;
 mod sandbox_mp;
 mod sandbox_wechat_pay;
 mod support;
+mod vending;

@@ -1,5 +1,6 @@
 //! Fixtures: a sandbox with known merchants and apps, a server that receives notifications
-//! (and can refuse the first few), and an Official Account callback built with `wechat-mp`.
+//! (and can refuse the first few), and an Official Account callback built with `wechat-mp`;
+//! unique names, fresh databases on the real engines, and waiting for something to happen.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -270,4 +271,67 @@ pub async fn inspect(sandbox: &RunningSandbox, path: &str) -> serde_json::Value 
         .json()
         .await
         .unwrap()
+}
+
+/// `prefix` and 16 random hex digits.
+pub fn unique(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+/// Waits up to `secs` for `check` to hold (polling every 50 ms); fails the test otherwise.
+pub async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A new, empty database (named `aggpay_test_…`, which `.ci/run` drops) on the server at `url`;
+/// returns its URL.
+pub async fn fresh_database(url: &str, name_prefix: &str) -> String {
+    use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url).await.unwrap();
+    let name = unique(&format!("aggpay_test_{name_prefix}"));
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    format!("{prefix}/{name}{query}")
+}
+
+/// The values of the `TEST_*_URL` variables `vars`, or `None` (saying which are missing) when a
+/// developer runs the tests without the engines. `.ci/run` sets them all, and CI fails if one
+/// is missing there (`REQUIRE_ENGINES=1`).
+pub fn engine_urls<const N: usize>(vars: [&str; N]) -> Option<[String; N]> {
+    let values = vars.map(|v| std::env::var(v).ok());
+    if values.iter().all(Option::is_some) {
+        return Some(values.map(Option::unwrap_or_default));
+    }
+    let missing: Vec<&str> = vars
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        std::env::var_os("REQUIRE_ENGINES").is_none(),
+        "REQUIRE_ENGINES is set but {missing:?} are not"
+    );
+    eprintln!("skipped: {missing:?} not set");
+    None
 }

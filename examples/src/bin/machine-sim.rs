@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples::shutdown_signal;
-use examples::vending::machines::{SimBehaviour, VendCommand, mqtt_options, result_topic};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use examples::vending::machines::{SimBehaviour, Topics, serve_simulator};
+use tokio_util::sync::CancellationToken;
 
 /// Simulated vending machines answering vend-out commands over MQTT.
 #[derive(Debug, Parser)]
@@ -18,17 +18,15 @@ struct Args {
     /// The broker.
     #[arg(long, env = "MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
     mqtt_url: String,
+    /// Topic root (the server's `MQTT_TOPIC_ROOT`).
+    #[arg(long, env = "MQTT_TOPIC_ROOT", default_value = "vm")]
+    topic_root: String,
     /// Share of vends that fail (0 to 1).
     #[arg(long, env = "SIM_FAIL_RATE", default_value_t = 0.0)]
     fail_rate: f64,
     /// Milliseconds a vend takes.
     #[arg(long, env = "SIM_LATENCY_MS", default_value_t = 800)]
     latency_ms: u64,
-}
-
-fn fail(msg: impl std::fmt::Display) -> ! {
-    eprintln!("machine-sim: {msg}");
-    std::process::exit(2)
 }
 
 #[tokio::main]
@@ -39,53 +37,27 @@ async fn main() {
         latency: Duration::from_millis(args.latency_ms),
         fail_rate: args.fail_rate.clamp(0.0, 1.0),
     };
-    let (client, mut eventloop) = AsyncClient::new(
-        mqtt_options(&args.mqtt_url, "machine-sim").unwrap_or_else(|e| fail(e)),
-        256,
-    );
-    println!(
-        "machine-sim: answering vend-out commands on {} (latency {} ms, fail rate {})",
-        args.mqtt_url, args.latency_ms, behaviour.fail_rate
-    );
-    let run = async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let _ = client.subscribe("vm/+/vendout", QoS::ExactlyOnce).await;
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) if p.topic.ends_with("/vendout") => {
-                    let Ok(command) = serde_json::from_slice::<VendCommand>(&p.payload) else {
-                        tracing::warn!(topic = %p.topic, "undecodable vend-out command");
-                        continue;
-                    };
-                    let client = client.clone();
-                    tokio::spawn(async move {
-                        let result = behaviour.answer(&command).await;
-                        tracing::info!(order = %command.order_no, machine = %command.inner_code, success = result.success, "vend");
-                        let payload = serde_json::to_vec(&result).unwrap_or_default();
-                        if let Err(e) = client
-                            .publish(
-                                result_topic(&command.inner_code),
-                                QoS::ExactlyOnce,
-                                false,
-                                payload,
-                            )
-                            .await
-                        {
-                            tracing::error!(error = %e, "result not published");
-                        }
-                    });
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
+    let shutdown = CancellationToken::new();
+    let task = match serve_simulator(
+        &args.mqtt_url,
+        Topics::new(&args.topic_root),
+        behaviour,
+        shutdown.clone(),
+    )
+    .await
+    {
+        Ok(task) => task,
+        Err(e) => {
+            eprintln!("machine-sim: {e}");
+            std::process::exit(2);
         }
     };
-    tokio::select! {
-        () = run => {}
-        () = shutdown_signal() => println!("machine-sim: shutting down"),
-    }
+    println!(
+        "machine-sim: answering vend-out commands on {} under {}/ (latency {} ms, fail rate {})",
+        args.mqtt_url, args.topic_root, args.latency_ms, behaviour.fail_rate
+    );
+    shutdown_signal().await;
+    println!("machine-sim: shutting down");
+    shutdown.cancel();
+    let _ = task.await;
 }

@@ -27,6 +27,9 @@ pub struct VendingConfig {
     /// process when absent.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key this server writes (locks, the MP access token).
+    #[arg(long, env = "REDIS_PREFIX", default_value = "vending:")]
+    pub redis_prefix: String,
     /// RabbitMQ for order events and delayed order timeouts; in process when absent.
     #[arg(long, env = "AMQP_URL")]
     pub amqp_url: Option<String>,
@@ -36,6 +39,10 @@ pub struct VendingConfig {
     /// MQTT broker of the real machines (vend-out commands); simulated machines when absent.
     #[arg(long, env = "MQTT_URL")]
     pub mqtt_url: Option<String>,
+    /// MQTT topic root: commands on `{root}/{inner_code}/vendout`, results on
+    /// `{root}/{inner_code}/vendout/result`.
+    #[arg(long, env = "MQTT_TOPIC_ROOT", default_value = "vm")]
+    pub mqtt_topic_root: String,
     /// Seconds an unpaid order holds its machine before it is closed (INVALID).
     #[arg(long, env = "ORDER_TIMEOUT_SECS", default_value_t = 600)]
     pub order_timeout_secs: u64,

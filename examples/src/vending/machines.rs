@@ -51,14 +51,46 @@ pub trait MachineLink: Send + Sync + std::fmt::Debug {
     async fn vend_out(&self, command: &VendCommand) -> Result<(), String>;
 }
 
-/// The command topic of a machine.
-pub fn command_topic(inner_code: &str) -> String {
-    format!("vm/{inner_code}/vendout")
+/// The MQTT topics under a root (`vm` by default; a shared broker can give each deployment its
+/// own): commands on `{root}/{inner_code}/vendout`, results on `{root}/{inner_code}/vendout/result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    root: String,
 }
 
-/// The result topic of a machine.
-pub fn result_topic(inner_code: &str) -> String {
-    format!("vm/{inner_code}/vendout/result")
+impl Default for Topics {
+    fn default() -> Self {
+        Topics::new("vm")
+    }
+}
+
+impl Topics {
+    /// Topics under `root`.
+    pub fn new(root: &str) -> Self {
+        Topics {
+            root: root.trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The command topic of a machine.
+    pub fn command(&self, inner_code: &str) -> String {
+        format!("{}/{inner_code}/vendout", self.root)
+    }
+
+    /// The result topic of a machine.
+    pub fn result(&self, inner_code: &str) -> String {
+        format!("{}/{inner_code}/vendout/result", self.root)
+    }
+
+    /// Every machine's commands.
+    pub fn all_commands(&self) -> String {
+        self.command("+")
+    }
+
+    /// Every machine's results.
+    pub fn all_results(&self) -> String {
+        self.result("+")
+    }
 }
 
 /// How a simulated machine behaves.
@@ -116,6 +148,7 @@ impl MachineLink for SimulatedMachines {
 #[derive(Clone)]
 pub struct MqttMachines {
     client: AsyncClient,
+    topics: Topics,
 }
 
 impl std::fmt::Debug for MqttMachines {
@@ -141,16 +174,23 @@ impl MqttMachines {
     /// results and forwards them to `results` until `shutdown`.
     pub async fn connect(
         url: &str,
+        topics: Topics,
         results: mpsc::Sender<VendResult>,
         shutdown: CancellationToken,
     ) -> Result<Self, String> {
         let (client, eventloop) = AsyncClient::new(mqtt_options(url, "vending-server")?, 256);
         client
-            .subscribe("vm/+/vendout/result", QoS::ExactlyOnce)
+            .subscribe(topics.all_results(), QoS::ExactlyOnce)
             .await
             .map_err(|e| format!("mqtt: {e}"))?;
-        tokio::spawn(pump(eventloop, client.clone(), results, shutdown));
-        Ok(MqttMachines { client })
+        tokio::spawn(pump(
+            eventloop,
+            client.clone(),
+            topics.all_results(),
+            results,
+            shutdown,
+        ));
+        Ok(MqttMachines { client, topics })
     }
 }
 
@@ -158,6 +198,7 @@ impl MqttMachines {
 async fn pump(
     mut eventloop: EventLoop,
     client: AsyncClient,
+    filter: String,
     results: mpsc::Sender<VendResult>,
     shutdown: CancellationToken,
 ) {
@@ -179,7 +220,7 @@ async fn pump(
             }
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 // A fresh session after a reconnect: subscribe again.
-                let _ = client.try_subscribe("vm/+/vendout/result", QoS::ExactlyOnce);
+                let _ = client.try_subscribe(filter.clone(), QoS::ExactlyOnce);
             }
             Ok(_) => {}
             Err(e) => {
@@ -197,7 +238,7 @@ impl MachineLink for MqttMachines {
         let payload = serde_json::to_vec(command).map_err(|e| e.to_string())?;
         self.client
             .publish(
-                command_topic(&command.inner_code),
+                self.topics.command(&command.inner_code),
                 QoS::ExactlyOnce,
                 false,
                 payload,
@@ -205,4 +246,65 @@ impl MachineLink for MqttMachines {
             .await
             .map_err(|e| format!("mqtt: {e}"))
     }
+}
+
+/// Simulated machines on an MQTT broker (what `machine-sim` runs): answers every vend-out command
+/// under `topics` after the behaviour's latency, until `shutdown`. Returns once connected and
+/// subscribed, or with the reason it could not.
+pub async fn serve_simulator(
+    url: &str,
+    topics: Topics,
+    behaviour: SimBehaviour,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let (client, mut eventloop) = AsyncClient::new(mqtt_options(url, "machine-sim")?, 256);
+    // Wait for the broker's SUBACK so no command sent after this returns is missed.
+    client
+        .subscribe(topics.all_commands(), QoS::ExactlyOnce)
+        .await
+        .map_err(|e| format!("mqtt: {e}"))?;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::SubAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("mqtt: {e}")),
+        }
+    }
+    Ok(tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                e = eventloop.poll() => e,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let _ = client.try_subscribe(topics.all_commands(), QoS::ExactlyOnce);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) if p.topic.ends_with("/vendout") => {
+                    let Ok(command) = serde_json::from_slice::<VendCommand>(&p.payload) else {
+                        tracing::warn!(topic = %p.topic, "undecodable vend-out command");
+                        continue;
+                    };
+                    let (client, topic) = (client.clone(), topics.result(&command.inner_code));
+                    tokio::spawn(async move {
+                        let result = behaviour.answer(&command).await;
+                        tracing::info!(order = %command.order_no, machine = %command.inner_code, success = result.success, "vend");
+                        let payload = serde_json::to_vec(&result).unwrap_or_default();
+                        if let Err(e) = client
+                            .publish(topic, QoS::ExactlyOnce, false, payload)
+                            .await
+                        {
+                            tracing::error!(error = %e, "vend result not published");
+                        }
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        let _ = client.disconnect().await;
+    }))
 }

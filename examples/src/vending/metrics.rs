@@ -1,5 +1,6 @@
 //! `/metrics` in the Prometheus text format: orders by status (counted at scrape time),
-//! channel notifications by outcome, vend latency (command sent → machine's answer).
+//! channel notifications by outcome, vend-out commands sent, vend latency (command sent →
+//! machine's answer).
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub struct Metrics {
     orders: Family<StatusLabel, Gauge>,
     notifications: Family<NotifyLabels, Counter>,
     vend_latency: Histogram,
+    vend_commands: Counter,
 }
 
 impl Default for Metrics {
@@ -55,11 +57,18 @@ impl Metrics {
             "From the vend-out command to the machine's answer",
             vend_latency.clone(),
         );
+        let vend_commands = Counter::default();
+        registry.register(
+            "vending_vend_commands",
+            "Vend-out commands sent to machines",
+            vend_commands.clone(),
+        );
         Metrics {
             registry,
             orders,
             notifications,
             vend_latency,
+            vend_commands,
         }
     }
 
@@ -81,6 +90,16 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts a vend-out command sent.
+    pub fn vend_command(&self) {
+        self.vend_commands.inc();
+    }
+
+    /// Vend-out commands sent since start.
+    pub fn vend_commands(&self) -> u64 {
+        self.vend_commands.get()
     }
 
     /// Records a vend's latency.

@@ -12,8 +12,9 @@
 //! leaves CREATED / PAID / VENDING, and money that arrives for an order that cannot vend is
 //! refunded. The sweep repairs what a crash interrupted.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use aggregate_pay::lock::{LockGuard, LockManager};
 use aggregate_pay::{Error, Fen, NewPayment, PayMethod, PaymentId, Payments, RefundStatus};
@@ -72,6 +73,8 @@ pub struct OrderService {
     settings: OrderSettings,
     feed: broadcast::Sender<String>,
     metrics: Arc<Metrics>,
+    /// When each vend-out in flight was sent (for the latency metric).
+    sent: Mutex<HashMap<String, Instant>>,
 }
 
 fn now() -> i64 {
@@ -110,6 +113,7 @@ impl OrderService {
             settings,
             feed,
             metrics,
+            sent: Mutex::new(HashMap::new()),
         }
     }
 
@@ -412,10 +416,20 @@ impl OrderService {
         match order.status {
             OrderStatus::Created => {}
             OrderStatus::Cancelled => return Ok(order),
-            other => {
+            OrderStatus::Invalid => {
                 return Err(AppError::conflict(
                     "ORDER_NOT_CANCELLABLE",
-                    format!("the order is {} and cannot be cancelled", other.as_str()),
+                    "the order already ended (not paid in time)",
+                ));
+            }
+            // Paid (whatever happened since): the item or a refund is on its way.
+            other => {
+                return Err(AppError::conflict(
+                    "ORDER_PAID",
+                    format!(
+                        "the order was paid ({}); it cannot be cancelled",
+                        other.as_str()
+                    ),
                 ));
             }
         }
@@ -519,6 +533,8 @@ impl OrderService {
             )
             .unwrap_or(0),
         };
+        self.in_flight().insert(order_no.to_owned(), Instant::now());
+        self.metrics.vend_command();
         if let Err(e) = self.machines.vend_out(&command).await {
             tracing::error!(order = order_no, error = %e, "vend-out not sent");
             return self
@@ -537,9 +553,14 @@ impl OrderService {
             }
             return Ok(());
         }
-        if let Some(at) = order.vend_at {
-            self.metrics
-                .vend_latency(Duration::from_secs(u64::try_from(now() - at).unwrap_or(0)));
+        let sent = self.in_flight().remove(&order.order_no);
+        match (sent, order.vend_at) {
+            (Some(at), _) => self.metrics.vend_latency(at.elapsed()),
+            // Sent before a restart: only the database's second is known.
+            (None, Some(at)) => self
+                .metrics
+                .vend_latency(Duration::from_secs(u64::try_from(now() - at).unwrap_or(0))),
+            (None, None) => {}
         }
         if result.success {
             if self.db.complete(&order, now()).await.map_err(internal)? {
@@ -566,7 +587,12 @@ impl OrderService {
         Ok(())
     }
 
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn vend_failed(&self, order: &Order, reason: &str) -> Result<(), AppError> {
+        self.in_flight().remove(&order.order_no);
         if self
             .end(
                 order,

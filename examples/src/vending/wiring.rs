@@ -20,7 +20,9 @@ use super::config::VendingConfig;
 use super::db::VendingDb;
 use super::delays::{Delays, DueHandler, DueJob, InProcessDelays, RabbitDelays, Waits};
 use super::events::PaymentEvents;
-use super::machines::{MachineLink, MqttMachines, SimBehaviour, SimulatedMachines, VendResult};
+use super::machines::{
+    MachineLink, MqttMachines, SimBehaviour, SimulatedMachines, Topics, VendResult,
+};
 use super::metrics::Metrics;
 use super::orders::{OrderService, OrderSettings};
 use super::{VendingSettings, VendingState};
@@ -84,14 +86,17 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         match &config.redis_url {
             Some(url) => (
                 Arc::new(
-                    RedisLockManager::connect(url, "vending:lock:")
+                    RedisLockManager::connect(url, &format!("{}lock:", config.redis_prefix))
                         .await
                         .map_err(|e| fail("redis")(e.to_string()))?,
                 ),
                 Some(Arc::new(
-                    wechat_mp::token::RedisTokenStore::connect_with_prefix(url, "vending:")
-                        .await
-                        .map_err(|e| fail("redis")(e.to_string()))?,
+                    wechat_mp::token::RedisTokenStore::connect_with_prefix(
+                        url,
+                        &config.redis_prefix,
+                    )
+                    .await
+                    .map_err(|e| fail("redis")(e.to_string()))?,
                 )),
             ),
             None => (Arc::new(MemoryLockManager::new()), None),
@@ -145,9 +150,14 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
     let (results_tx, results_rx) = mpsc::channel(1024);
     let machines: Arc<dyn MachineLink> = match &config.mqtt_url {
         Some(url) => Arc::new(
-            MqttMachines::connect(url, results_tx, shutdown.clone())
-                .await
-                .map_err(WiringError)?,
+            MqttMachines::connect(
+                url,
+                Topics::new(&config.mqtt_topic_root),
+                results_tx,
+                shutdown.clone(),
+            )
+            .await
+            .map_err(WiringError)?,
         ),
         None => Arc::new(SimulatedMachines::new(
             SimBehaviour {

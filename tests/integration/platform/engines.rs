@@ -5,32 +5,11 @@
 use merchant_client::CreatePayment;
 
 use super::{MerchantEndpoint, Options, Platform, callbacks, eventually, open_api, unique};
-
-async fn fresh_database(url: &str) -> String {
-    use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(url).await.unwrap();
-    let name = super::unique("aggpay_test_pp_");
-    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
-    format!("{prefix}/{name}{query}")
-}
+use crate::support::{engine_urls, fresh_database};
 
 fn engines(database_var: &str) -> Option<(String, String, String)> {
-    let vars = [database_var, "TEST_AMQP_URL", "TEST_REDIS_URL"].map(|v| std::env::var(v).ok());
-    match vars {
-        [Some(db), Some(amqp), Some(redis)] => Some((db, amqp, redis)),
-        _ => {
-            eprintln!("skipped: {database_var}, TEST_AMQP_URL and TEST_REDIS_URL must be set");
-            None
-        }
-    }
+    let [db, amqp, redis] = engine_urls([database_var, "TEST_AMQP_URL", "TEST_REDIS_URL"])?;
+    Some((db, amqp, redis))
 }
 
 async fn all_flows(database_var: &str) {
@@ -38,7 +17,7 @@ async fn all_flows(database_var: &str) {
         return;
     };
     let options = Options {
-        database_url: Some(fresh_database(&db).await),
+        database_url: Some(fresh_database(&db, "pp_").await),
         amqp_url: Some(amqp),
         redis_url: Some(redis),
         max_attempts: 5,
@@ -79,7 +58,7 @@ async fn two_instances_share_the_work_without_duplicates() {
         return;
     };
     let options = Options {
-        database_url: Some(fresh_database(&db).await),
+        database_url: Some(fresh_database(&db, "pp_").await),
         amqp_url: Some(amqp),
         redis_url: Some(redis),
         queue: Some(unique("pp-test-shared.")),

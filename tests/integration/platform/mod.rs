@@ -10,7 +10,6 @@ mod signing;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -26,14 +25,9 @@ use merchant_client::{Client, Secret};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub use crate::support::{eventually, unique};
 
-pub fn unique(prefix: &str) -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}{hex}")
-}
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// A fresh, valid unified social credit code.
 pub fn credit_code() -> String {
@@ -307,20 +301,5 @@ impl MerchantEndpoint {
             .map(|d| serde_json::from_str::<Value>(&d.body).unwrap())
             .filter(|v| v["type"] == kind)
             .collect()
-    }
-}
-
-/// Waits up to `secs` for `check`.
-pub async fn eventually(secs: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

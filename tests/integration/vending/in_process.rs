@@ -1,0 +1,128 @@
+//! The zero-setup configuration: SQLite, the embedded emulator, in-process locks, timers and
+//! simulated machines.
+
+use sqlx::{AnyConnection, Connection, Executor};
+
+use super::{Options, Vending, flows};
+use crate::support::unique;
+
+#[tokio::test]
+async fn buying_completes_and_decrements_capacity() {
+    let v = Vending::start(Options::default()).await;
+    flows::buy_completes(&v).await;
+    flows::last_item_then_sold_out(&v).await;
+    flows::paid_order_not_cancellable(&v).await;
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn racing_buyers_one_order_the_rest_machine_busy() {
+    let v = Vending::start(Options::default()).await;
+    flows::racing_buyers(&v).await;
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn unpaid_order_times_out_and_frees_the_machine() {
+    let v = Vending::start(Options {
+        order_timeout_secs: 1,
+        ..Options::default()
+    })
+    .await;
+    flows::unpaid_times_out(&v, 1).await;
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn late_payment_on_an_invalid_order_is_refunded() {
+    let v = Vending::start(Options {
+        order_timeout_secs: 1,
+        ..Options::default()
+    })
+    .await;
+    flows::late_payment_refunded(&v, 1).await;
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn vend_failure_is_refunded() {
+    let v = Vending::start(Options {
+        fail_rate: 1.0,
+        ..Options::default()
+    })
+    .await;
+    flows::vend_failure_refunded(&v).await;
+    flows::wechat_vend_failure_refund_notification(&v).await;
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_notifications_vend_once() {
+    let v = Vending::start(Options::default()).await;
+    flows::duplicate_notifications_vend_once(&v).await;
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn mini_program_buyer_pays_with_wechat() {
+    let v = Vending::start(Options::default()).await;
+    flows::wechat_mini_program_buyer(&v).await;
+    v.stop().await;
+}
+
+/// A machine that never answers: after `VEND_TIMEOUT_SECS` the order fails and is refunded; the
+/// machine's answer arriving later changes nothing.
+#[tokio::test]
+async fn silent_machine_times_out_and_refunds() {
+    let v = Vending::start(Options {
+        vend_timeout_secs: 1,
+        latency_ms: 4_000,
+        ..Options::default()
+    })
+    .await;
+    let order = v.order("VM0001", 5).await;
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    let before = v.slot_capacity("VM0001", "B3").await;
+    v.sandbox_pay(&no).await;
+    let refunded = v.wait_for(&no, "REFUNDED", 20).await;
+    assert_eq!(refunded["reason"], "the machine did not answer in time");
+    // The (successful) answer arrives after the failure: logged, not applied.
+    tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
+    assert_eq!(v.order_view(&no).await["status"], "REFUNDED");
+    assert_eq!(v.slot_capacity("VM0001", "B3").await, before);
+    v.stop().await;
+}
+
+/// A restart loses the in-process timers; the sweep closes what they would have closed.
+#[tokio::test]
+async fn sweep_closes_orders_whose_timer_was_lost() {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("vending-sweep-")));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let v = Vending::start(Options {
+        database_url: Some(url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let order = v.order("VM0003", 5).await;
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    // As if it was created 11 minutes ago, before a restart (its 10-minute timer is gone).
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(&url).await.unwrap();
+    conn.execute(
+        sqlx::query(
+            "UPDATE vm_orders SET created_at = created_at - 660, updated_at = updated_at - 660 \
+             WHERE order_no = ?",
+        )
+        .bind(&no),
+    )
+    .await
+    .unwrap();
+    v.state.orders.sweep().await.unwrap();
+    let order = v.order_view(&no).await;
+    assert_eq!(order["status"], "INVALID");
+    assert_eq!(order["reason"], "not paid in time");
+    // And the machine is free.
+    let next = v.order("VM0003", 5).await;
+    assert_eq!(next["status"], "CREATED");
+    v.stop().await;
+}
