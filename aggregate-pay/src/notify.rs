@@ -143,9 +143,12 @@ impl NotifyProcessor {
                 let now = OffsetDateTime::now_utc();
                 let applied = match status {
                     NotifiedStatus::Paid => {
-                        transitions::apply(self.store.as_ref(), &payment.id, |p, _| {
-                            transitions::paid(p, &transaction_id, amount, now)
-                        })
+                        transitions::apply_to_payment(
+                            self.store.as_ref(),
+                            &payment.id,
+                            Some(payment.clone()),
+                            |p| transitions::paid(p, &transaction_id, amount, now),
+                        )
                         .await?
                     }
                     NotifiedStatus::Closed | NotifiedStatus::Failed => {
@@ -154,9 +157,12 @@ impl NotifyProcessor {
                         } else {
                             PaymentStatus::Failed
                         };
-                        match transitions::apply(self.store.as_ref(), &payment.id, |p, _| {
-                            transitions::ended(p, target)
-                        })
+                        match transitions::apply_to_payment(
+                            self.store.as_ref(),
+                            &payment.id,
+                            Some(payment.clone()),
+                            |p| transitions::ended(p, target),
+                        )
                         .await?
                         {
                             Applied::Unchanged => return Ok(NotifyOutcome::Ignored),

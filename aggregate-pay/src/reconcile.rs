@@ -126,21 +126,21 @@ impl Reconciler {
                 transaction_id,
                 amount,
             } => (
-                transitions::apply(self.store.as_ref(), &p.id, |cur, _| {
+                transitions::apply_to_payment(self.store.as_ref(), &p.id, None, |cur| {
                     transitions::paid(cur, &transaction_id, amount, now)
                 })
                 .await?,
                 PaymentStatus::Paid,
             ),
             ChannelPaymentState::Closed => (
-                transitions::apply(self.store.as_ref(), &p.id, |cur, _| {
+                transitions::apply_to_payment(self.store.as_ref(), &p.id, None, |cur| {
                     transitions::ended(cur, PaymentStatus::Closed)
                 })
                 .await?,
                 PaymentStatus::Closed,
             ),
             ChannelPaymentState::Failed => (
-                transitions::apply(self.store.as_ref(), &p.id, |cur, _| {
+                transitions::apply_to_payment(self.store.as_ref(), &p.id, None, |cur| {
                     transitions::ended(cur, PaymentStatus::Failed)
                 })
                 .await?,

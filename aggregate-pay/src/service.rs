@@ -228,19 +228,19 @@ impl Payments {
                 transaction_id,
                 amount,
             } => {
-                transitions::apply(self.store.as_ref(), id, |p, _| {
+                transitions::apply_to_payment(self.store.as_ref(), id, None, |p| {
                     transitions::paid(p, &transaction_id, amount, now)
                 })
                 .await?;
             }
             ChannelPaymentState::Closed => {
-                transitions::apply(self.store.as_ref(), id, |p, _| {
+                transitions::apply_to_payment(self.store.as_ref(), id, None, |p| {
                     transitions::ended(p, PaymentStatus::Closed)
                 })
                 .await?;
             }
             ChannelPaymentState::Failed => {
-                transitions::apply(self.store.as_ref(), id, |p, _| {
+                transitions::apply_to_payment(self.store.as_ref(), id, None, |p| {
                     transitions::ended(p, PaymentStatus::Failed)
                 })
                 .await?;
@@ -267,7 +267,7 @@ impl Payments {
         let channel = self.channel(&payment.channel)?;
         match channel.close(&payment.out_trade_no).await? {
             CloseOutcome::Closed => {
-                transitions::apply(self.store.as_ref(), id, |p, _| {
+                transitions::apply_to_payment(self.store.as_ref(), id, None, |p| {
                     transitions::ended(p, PaymentStatus::Closed)
                 })
                 .await?;

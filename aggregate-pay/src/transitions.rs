@@ -173,12 +173,48 @@ pub(crate) async fn apply<F>(
 where
     F: Fn(&Payment, &[Refund]) -> (Decision, Applied) + Send + Sync,
 {
+    retry(store, id, None, true, decide).await
+}
+
+/// [`apply`] for a decision that reads only the payment: no refunds are loaded, and `snapshot`
+/// (the payment as the caller just read it) is decided on first — if it is stale, the version
+/// check at commit turns that into a conflict and the loop reloads. One or two fewer round
+/// trips per notification.
+pub(crate) async fn apply_to_payment<F>(
+    store: &dyn PaymentStore,
+    id: &PaymentId,
+    snapshot: Option<Payment>,
+    decide: F,
+) -> Result<Applied, StoreError>
+where
+    F: Fn(&Payment) -> (Decision, Applied) + Send + Sync,
+{
+    retry(store, id, snapshot, false, |p, _| decide(p)).await
+}
+
+async fn retry<F>(
+    store: &dyn PaymentStore,
+    id: &PaymentId,
+    mut snapshot: Option<Payment>,
+    with_refunds: bool,
+    decide: F,
+) -> Result<Applied, StoreError>
+where
+    F: Fn(&Payment, &[Refund]) -> (Decision, Applied) + Send + Sync,
+{
     for _ in 0..16 {
-        let payment = store
-            .payment(id)
-            .await?
-            .ok_or_else(|| StoreError(format!("payment {id} vanished")))?;
-        let refunds = store.refunds_of(id).await?;
+        let payment = match snapshot.take() {
+            Some(p) => p,
+            None => store
+                .payment(id)
+                .await?
+                .ok_or_else(|| StoreError(format!("payment {id} vanished")))?,
+        };
+        let refunds = if with_refunds {
+            store.refunds_of(id).await?
+        } else {
+            Vec::new()
+        };
         let (decision, applied) = decide(&payment, &refunds);
         match decision {
             Decision::Nothing => return Ok(applied),

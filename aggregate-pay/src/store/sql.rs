@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Executor as _, Row};
 use time::OffsetDateTime;
 
 use super::{Change, Commit, Insert, PaymentStore, RefundChange};
@@ -188,6 +188,13 @@ fn event_from(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
     })
 }
 
+/// SQLite, per connection: write-ahead log (readers never wait for the writer), fsync at
+/// checkpoints rather than at every commit (a committed change survives a crash of the process;
+/// an OS crash can lose the last ones, which the reconciler finds again at the channel), and
+/// wait for the writer instead of failing with SQLITE_BUSY.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;";
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -207,8 +214,20 @@ impl SqlStore {
             }
         };
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
+        // No ping before each use: a broken connection fails its statement and is dropped, and
+        // the ping would double every statement's round trips.
+        let mut options = AnyPoolOptions::new()
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 10 })
+            .test_before_acquire(false);
+        if dialect == Dialect::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
             .connect(url)
             .await
             .map_err(|e| StoreError(format!("cannot connect to the database: {e}")))?;

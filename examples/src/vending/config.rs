@@ -7,7 +7,11 @@ use crate::providers::ProviderArgs;
 
 /// The vending-machine order server.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "vending-server", version, about)]
+#[command(
+    name = "vending-server",
+    version,
+    about = "The vending-machine order server: buyer page, seller dashboard, orders paid through WeChat Pay, Alipay or the sandbox, vend-out to the machines."
+)]
 pub struct VendingConfig {
     /// Address to listen on.
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
@@ -23,8 +27,8 @@ pub struct VendingConfig {
         default_value = "sqlite://vending.db?mode=rwc"
     )]
     pub database_url: String,
-    /// Redis for machine locks, the MP access token and nonces, shared by every instance; in
-    /// process when absent.
+    /// Redis for machine locks and the MP access token, shared by every instance; in process
+    /// when absent.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key this server writes (locks, the MP access token).

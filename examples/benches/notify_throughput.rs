@@ -1,0 +1,283 @@
+//! `vending-server` notification handling under load, beside its own `/healthz`.
+//!
+//! The server runs as `vending-server` does (`wire` + workers + `app`, the embedded emulator for
+//! WeChat Pay) on its own runtime; a load generator on another runtime keeps `BENCH_CONCURRENCY`
+//! (default 200) connections busy. Each notification is a fresh WeChat Pay payment notification
+//! (MD5-signed XML) for a payment created beforehand, so every request is the whole path: HTTP →
+//! XML parse → signature check → payment PENDING → PAID with its outbox event in one
+//! transaction → the channel's XML reply. The outbox workers deliver those events meanwhile, as
+//! in production. `/healthz` is measured first, in the same run, as the ceiling.
+//!
+//! `cargo bench -p examples --bench notify_throughput` — SQLite, then PostgreSQL when
+//! `BENCH_POSTGRES_URL` (or `TEST_POSTGRES_URL`) names a server (a fresh database is created
+//! there). `BENCH_NOTIFICATIONS` sets the notifications per engine (default 10000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aggregate_pay::{Fen, NewPayment, PayMethod};
+use examples::platform::random_hex;
+use examples::vending::app;
+use examples::vending::config::VendingConfig;
+use examples::vending::wiring::{Wired, wire};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use wechat_pay::test_util::TestSigner;
+
+struct Server {
+    url: String,
+    // Notification bodies, one per payment created.
+    bodies: Vec<String>,
+    // Kept for the server's life (the emulator, the workers).
+    _wired: Wired,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn start_server(database_url: &str, notifications: usize) -> Server {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .unwrap();
+    let (url, bodies, wired) = runtime.block_on(async {
+        let mut config = VendingConfig::embedded();
+        config.database_url = database_url.to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut wired = wire(&config, &url).await.unwrap();
+        wired.spawn_workers().await.unwrap();
+        let state = wired.state.clone();
+        tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+
+        // Payments to notify about, created through the emulator as the order API would.
+        let merchant = &wired.emulator.as_ref().unwrap().state.config.merchants[0];
+        let signer = TestSigner::new(
+            merchant.app_id.clone(),
+            merchant.mch_id.clone(),
+            merchant.api_key.clone(),
+        );
+        let payments = wired.state.orders.payments().clone();
+        let run = random_hex(6);
+        let mut pending = FuturesUnordered::new();
+        let mut bodies = Vec::with_capacity(notifications);
+        for i in 0..notifications {
+            let (payments, signer, no) =
+                (payments.clone(), signer.clone(), format!("B{run}{i:07}"));
+            let notify_url = format!("{url}/notify/wechat");
+            pending.push(async move {
+                payments
+                    .create(NewPayment::new(
+                        no.clone(),
+                        Fen::new(350),
+                        "bench",
+                        PayMethod::WechatNative,
+                        notify_url,
+                    ))
+                    .await
+                    .unwrap();
+                let mut p = signer.payment_notification_params(&no, Fen::new(350));
+                p.insert("nonce_str", random_hex(16));
+                signer.sign(p)
+            });
+            if pending.len() >= 32 {
+                bodies.push(pending.next().await.unwrap());
+            }
+        }
+        while let Some(b) = pending.next().await {
+            bodies.push(b);
+        }
+        (url, bodies, wired)
+    });
+    Server {
+        url,
+        bodies,
+        _wired: wired,
+        runtime,
+    }
+}
+
+struct Report {
+    requests: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    failures: usize,
+}
+
+impl Report {
+    #[allow(clippy::cast_precision_loss)]
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Sends every request in `work` with `concurrency` in flight; latency of each.
+fn load(url: String, work: Vec<Option<String>>, concurrency: usize) -> Report {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("load")
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .unwrap();
+        let work = Arc::new(std::sync::Mutex::new(work.into_iter().enumerate()));
+        let total = work.lock().unwrap().len();
+        let start = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..concurrency {
+            let (client, work, url) = (client.clone(), work.clone(), url.clone());
+            workers.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failures = 0;
+                loop {
+                    let Some((_, item)) = work.lock().unwrap().next() else {
+                        break;
+                    };
+                    let t = Instant::now();
+                    let ok = match item {
+                        Some(body) => match client
+                            .post(format!("{url}/notify/wechat"))
+                            .header("content-type", "text/xml")
+                            .body(body)
+                            .send()
+                            .await
+                        {
+                            Ok(r) => {
+                                let ok = r.status().is_success();
+                                let text = r.text().await.unwrap_or_default();
+                                ok && text.contains("<return_code><![CDATA[SUCCESS]]>")
+                            }
+                            Err(_) => false,
+                        },
+                        None => match client.get(format!("{url}/healthz")).send().await {
+                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                            Err(_) => false,
+                        },
+                    };
+                    latencies.push(t.elapsed());
+                    if !ok {
+                        failures += 1;
+                    }
+                }
+                (latencies, failures)
+            }));
+        }
+        let mut all = Vec::with_capacity(total);
+        let mut failures = 0;
+        for w in workers {
+            let (l, f) = w.await.unwrap();
+            all.extend(l);
+            failures += f;
+        }
+        let elapsed = start.elapsed();
+        all.sort();
+        let at = |q: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let i = ((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1;
+            all[i]
+        };
+        Report {
+            requests: all.len(),
+            elapsed,
+            p50: at(0.50),
+            p99: at(0.99),
+            max: *all.last().unwrap(),
+            failures,
+        }
+    })
+}
+
+fn print(what: &str, r: &Report) {
+    println!(
+        "{what:<22} {:>6} requests in {:>6.2} s = {:>7.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   failures {}",
+        r.requests,
+        r.elapsed.as_secs_f64(),
+        r.rate(),
+        r.p50.as_secs_f64() * 1e3,
+        r.p99.as_secs_f64() * 1e3,
+        r.max.as_secs_f64() * 1e3,
+        r.failures
+    );
+}
+
+fn bench(engine: &str, database_url: &str, notifications: usize, concurrency: usize) {
+    println!("== {engine} ({concurrency} concurrent connections)");
+    let server = start_server(database_url, notifications);
+    // Warm-up, then the ceiling: the same server's /healthz.
+    load(server.url.clone(), vec![None; 2_000], concurrency);
+    let healthz = load(
+        server.url.clone(),
+        vec![None; notifications * 4],
+        concurrency,
+    );
+    print("GET /healthz", &healthz);
+    let notify = load(
+        server.url.clone(),
+        server.bodies.iter().cloned().map(Some).collect(),
+        concurrency,
+    );
+    print("POST /notify/wechat", &notify);
+    println!(
+        "notify / healthz = {:.0}%   (goal: >= 30% on SQLite, p99 < 25 ms)",
+        100.0 * notify.rate() / healthz.rate()
+    );
+    assert_eq!(
+        notify.failures, 0,
+        "every notification must be acknowledged"
+    );
+    server.runtime.shutdown_background();
+}
+
+fn main() {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let notifications: usize = env("BENCH_NOTIFICATIONS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let concurrency: usize = env("BENCH_CONCURRENCY")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+
+    let path = std::env::temp_dir().join(format!("notify-bench-{}.db", random_hex(6)));
+    bench(
+        "SQLite",
+        &format!("sqlite://{}?mode=rwc", path.display()),
+        notifications,
+        concurrency,
+    );
+    let _ = std::fs::remove_file(&path);
+
+    match env("BENCH_POSTGRES_URL").or_else(|| env("TEST_POSTGRES_URL")) {
+        Some(url) => {
+            let fresh = tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(fresh_postgres(&url));
+            bench("PostgreSQL", &fresh, notifications, concurrency);
+        }
+        None => println!("PostgreSQL: set BENCH_POSTGRES_URL (or TEST_POSTGRES_URL) to measure it"),
+    }
+}
+
+async fn fresh_postgres(url: &str) -> String {
+    use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(url).await.unwrap();
+    let name = format!("aggpay_test_bench_{}", random_hex(6));
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let base = url.split('?').next().unwrap_or(url);
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    format!("{prefix}/{name}")
+}
