@@ -376,11 +376,12 @@ pub async fn wechat_vend_failure_refund_notification(v: &Vending) {
         .await;
     let failed = v.wait_for(&no, "VEND_FAILED", 20).await;
     assert_eq!(failed["refund_no"], format!("R{no}"));
-    // WeChat refunds are asynchronous: complete it at the "provider" now.
-    v.emulator(
-        "/sandbox/refund-complete",
-        json!({"out_refund_no": format!("R{no}")}),
-    )
+    // WeChat refunds are asynchronous: complete it at the "provider" now (as soon as the
+    // refund request has reached it).
+    let refund = json!({"out_refund_no": format!("R{no}")});
+    eventually(10, "the refund at the emulator", async || {
+        v.try_emulator("/sandbox/refund-complete", &refund).await
+    })
     .await;
     v.wait_for(&no, "REFUNDED", 20).await;
     assert_eq!(payment_status(v, &no).await, PaymentStatus::Refunded);

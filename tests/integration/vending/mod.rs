@@ -259,6 +259,16 @@ impl Vending {
         resp.json().await.unwrap_or(Value::Null)
     }
 
+    /// A control call on the emulator; whether it succeeded.
+    pub async fn try_emulator(&self, path: &str, body: &Value) -> bool {
+        self.http
+            .post(format!("{}{path}", self.emulator_url))
+            .json(body)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+
     pub fn vend_commands(&self) -> u64 {
         self.state.metrics.vend_commands()
     }
