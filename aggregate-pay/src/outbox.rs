@@ -111,9 +111,10 @@ impl Dispatcher {
         let now = OffsetDateTime::now_utc();
         let events = self.store.claim_events(now, self.lease, self.batch).await?;
         let results = self.handler.handle_batch(&events).await;
+        let mut delivered = Vec::with_capacity(events.len());
         for (event, result) in events.iter().zip(results) {
             match result {
-                Ok(()) => self.store.event_delivered(&event.id).await?,
+                Ok(()) => delivered.push(event.id.clone()),
                 Err(error) => {
                     let attempt = event.attempts + 1;
                     let retry_at = (attempt < self.policy.max_attempts)
@@ -127,6 +128,7 @@ impl Dispatcher {
                 }
             }
         }
+        self.store.events_delivered(&delivered).await?;
         Ok(events.len())
     }
 

@@ -116,6 +116,14 @@ pub trait PaymentStore: Send + Sync + fmt::Debug {
     /// Marks an event delivered.
     async fn event_delivered(&self, id: &str) -> Result<(), StoreError>;
 
+    /// Marks events delivered (a store may do it in one statement).
+    async fn events_delivered(&self, ids: &[String]) -> Result<(), StoreError> {
+        for id in ids {
+            self.event_delivered(id).await?;
+        }
+        Ok(())
+    }
+
     /// Records a failed delivery: retried at `retry_at`, or dead when `None`.
     async fn event_failed(
         &self,

@@ -7,6 +7,7 @@
 //! they are safe on any of the three engines without `SELECT … FOR UPDATE SKIP LOCKED`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, AssertSqlSafe, Executor as _, Row};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Change, Commit, Insert, PaymentStore, RefundChange};
 use crate::events::{EventKind, EventStatus, OutboxEvent};
@@ -70,6 +72,9 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 ";
 
+/// Who claimed an outbox event last, so one statement can claim a whole batch.
+const SCHEMA_V2: &str = "ALTER TABLE outbox ADD COLUMN claim_token VARCHAR(32);";
+
 /// Milliseconds since the epoch (how times are stored).
 fn millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
@@ -93,6 +98,76 @@ enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite: commits go through one writer that groups them (see [`GroupCommitter`]).
+    committer: Option<GroupCommitter>,
+    /// SQLite: this store's writes take turns here, in a fair async queue, rather than in
+    /// SQLite's busy handler (which sleeps whole milliseconds between tries).
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+type CommitRequest = (Change, oneshot::Sender<Result<Commit, StoreError>>);
+
+/// Group commit for SQLite, where writers take turns on one lock: concurrent commits queue
+/// here and one task writes whatever has queued in a single transaction, so a burst of
+/// notifications costs one `BEGIN`/`COMMIT` and one outbox `INSERT` instead of one each.
+/// Each change is still all or nothing and conflicts are still reported per change.
+#[derive(Debug, Clone)]
+struct GroupCommitter {
+    queue: mpsc::Sender<CommitRequest>,
+}
+
+/// Changes per group at most.
+const GROUP_MAX: usize = 64;
+
+impl GroupCommitter {
+    /// Starts the writer over `store` (which must not itself group).
+    fn start(store: SqlStore) -> Self {
+        let (queue, mut requests) = mpsc::channel::<CommitRequest>(1024);
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(GROUP_MAX);
+            while let Some(first) = requests.recv().await {
+                group.push(first);
+                while group.len() < GROUP_MAX {
+                    match requests.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let changes: Vec<Change> = group.iter().map(|(c, _)| c.clone()).collect();
+                let grouped = {
+                    let _turn = store.write_turn().await;
+                    store.commit_group(&changes).await
+                };
+                match grouped {
+                    Ok(results) => {
+                        for ((_, reply), result) in group.drain(..).zip(results) {
+                            let _ = reply.send(Ok(result));
+                        }
+                    }
+                    // The group failed as a whole: each change on its own, so that one bad
+                    // change fails alone.
+                    Err(_) => {
+                        for (change, reply) in group.drain(..) {
+                            let _turn = store.write_turn().await;
+                            let _ = reply.send(store.commit_alone(&change).await);
+                        }
+                    }
+                }
+            }
+        });
+        GroupCommitter { queue }
+    }
+
+    async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((change, reply))
+            .await
+            .map_err(|_| StoreError("the SQLite writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError("the SQLite writer stopped".into()))?
+    }
 }
 
 fn db(e: impl std::fmt::Display) -> StoreError {
@@ -217,7 +292,7 @@ impl SqlStore {
         // No ping before each use: a broken connection fails its statement and is dropped, and
         // the ping would double every statement's round trips.
         let mut options = AnyPoolOptions::new()
-            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 10 })
+            .max_connections(if dialect == Dialect::Sqlite { 8 } else { 10 })
             .test_before_acquire(false);
         if dialect == Dialect::Sqlite {
             options = options.after_connect(|conn, _| {
@@ -231,19 +306,36 @@ impl SqlStore {
             .connect(url)
             .await
             .map_err(|e| StoreError(format!("cannot connect to the database: {e}")))?;
-        let store = SqlStore { pool, dialect };
+        let mut store = SqlStore {
+            pool,
+            dialect,
+            committer: None,
+            write_gate: (dialect == Dialect::Sqlite).then(Arc::default),
+        };
         store.migrate().await?;
+        if dialect == Dialect::Sqlite {
+            store.committer = Some(GroupCommitter::start(store.clone()));
+        }
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut migrator = Migrator::with_migrations(vec![Migration::new(
-            1,
-            Cow::Borrowed("payments, refunds, outbox"),
-            MigrationType::Simple,
-            AssertSqlSafe(SCHEMA_V1).into_sql_str(),
-            false,
-        )]);
+        let mut migrator = Migrator::with_migrations(vec![
+            Migration::new(
+                1,
+                Cow::Borrowed("payments, refunds, outbox"),
+                MigrationType::Simple,
+                AssertSqlSafe(SCHEMA_V1).into_sql_str(),
+                false,
+            ),
+            Migration::new(
+                2,
+                Cow::Borrowed("outbox claim token"),
+                MigrationType::Simple,
+                AssertSqlSafe(SCHEMA_V2).into_sql_str(),
+                false,
+            ),
+        ]);
         migrator.dangerous_set_table_name("aggregate_pay_migrations");
         migrator
             .run(&self.pool)
@@ -291,6 +383,175 @@ impl SqlStore {
         self.sql(q)
     }
 
+    /// Writes `change`'s payment and refund on `conn` (inside the caller's transaction; the
+    /// caller writes the events). `Conflict` means the payment or refund moved on; the caller
+    /// rolls back what this wrote.
+    async fn write_change(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        change: &Change,
+        now: i64,
+    ) -> Result<Commit, StoreError> {
+        let p = &change.payment;
+        let updated = sqlx::query(self.sql(
+            "UPDATE payments SET status = ?, channel_transaction_id = ?, refunded_amount = ?, \
+             needs_review = ?, open_id = ?, metadata = ?, updated_at = ?, paid_at = ?, expires_at = ?, \
+             version = version + 1 WHERE id = ? AND version = ?",
+        ))
+        .bind(p.status.as_str().to_owned())
+        .bind(p.channel_transaction_id.clone())
+        .bind(amount(p.refunded_amount)?)
+        .bind(i64::from(p.needs_review))
+        .bind(p.open_id.clone())
+        .bind(p.metadata.to_string())
+        .bind(now)
+        .bind(p.paid_at.map(millis))
+        .bind(p.expires_at.map(millis))
+        .bind(p.id.0.clone())
+        .bind(p.version)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        if updated.rows_affected() != 1 {
+            return Ok(Commit::Conflict);
+        }
+        match &change.refund {
+            None => {}
+            Some(RefundChange::Insert(r)) => {
+                let q = format!(
+                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                );
+                let inserted = sqlx::query(self.sql(&q))
+                    .bind(r.id.clone())
+                    .bind(r.payment_id.0.clone())
+                    .bind(r.out_refund_no.clone())
+                    .bind(amount(r.amount)?)
+                    .bind(r.status.as_str().to_owned())
+                    .bind(r.channel_refund_id.clone())
+                    .bind(r.reason.clone())
+                    .bind(millis(r.created_at))
+                    .bind(millis(r.updated_at))
+                    .execute(&mut *conn)
+                    .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Ok(Commit::Conflict),
+                    Err(e) => return Err(db(e)),
+                }
+            }
+            Some(RefundChange::Update {
+                refund: r,
+                expected,
+            }) => {
+                let done = sqlx::query(self.sql(
+                    "UPDATE refunds SET status = ?, channel_refund_id = ?, updated_at = ? \
+                     WHERE out_refund_no = ? AND status = ?",
+                ))
+                .bind(r.status.as_str().to_owned())
+                .bind(r.channel_refund_id.clone())
+                .bind(now)
+                .bind(r.out_refund_no.clone())
+                .bind(expected.as_str().to_owned())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                if done.rows_affected() != 1 {
+                    return Ok(Commit::Conflict);
+                }
+            }
+        }
+        Ok(Commit::Committed)
+    }
+
+    /// Inserts outbox events, many rows per statement.
+    async fn insert_events(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        events: &[&crate::events::NewEvent],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for chunk in events.chunks(50) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"; chunk.len()].join(", ");
+            let mut q = sqlx::query(self.sql(&format!(
+                "INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) VALUES {rows}"
+            )));
+            for e in chunk {
+                q = q
+                    .bind(e.id.clone())
+                    .bind(e.kind.as_str().to_owned())
+                    .bind(e.payment_id.0.clone())
+                    .bind(e.payload.to_string())
+                    .bind(now)
+                    .bind(EventStatus::Pending.as_str().to_owned())
+                    .bind(0i64)
+                    .bind(None::<String>)
+                    .bind(now);
+            }
+            q.execute(&mut *conn).await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for this store's turn to write (SQLite only).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
+    /// One change in its own transaction (the caller has its write turn).
+    async fn commit_alone(&self, change: &Change) -> Result<Commit, StoreError> {
+        let now = millis(OffsetDateTime::now_utc());
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let events: Vec<_> = change.events.iter().collect();
+        match self.write_change(&mut tx, change, now).await? {
+            Commit::Committed => {
+                self.insert_events(&mut tx, &events, now).await?;
+                tx.commit().await.map_err(db)?;
+                Ok(Commit::Committed)
+            }
+            Commit::Conflict => {
+                tx.rollback().await.map_err(db)?;
+                Ok(Commit::Conflict)
+            }
+        }
+    }
+
+    /// Several changes in one transaction (group commit): each is decided on its own — a
+    /// conflicting one is undone (to its savepoint) and reported, the others commit together.
+    /// Returns `Err` only if the transaction as a whole failed.
+    async fn commit_group(&self, changes: &[Change]) -> Result<Vec<Commit>, StoreError> {
+        let now = millis(OffsetDateTime::now_utc());
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut results = Vec::with_capacity(changes.len());
+        let mut events = Vec::new();
+        for change in changes {
+            // Only a refund step can conflict after writing something; a payment-only change
+            // conflicts at its first statement, having written nothing.
+            let guarded = change.refund.is_some();
+            if guarded {
+                tx.execute("SAVEPOINT change").await.map_err(db)?;
+            }
+            let result = self.write_change(&mut tx, change, now).await?;
+            if guarded {
+                if result == Commit::Conflict {
+                    tx.execute("ROLLBACK TO SAVEPOINT change")
+                        .await
+                        .map_err(db)?;
+                }
+                tx.execute("RELEASE SAVEPOINT change").await.map_err(db)?;
+            }
+            if result == Commit::Committed {
+                events.extend(change.events.iter());
+            }
+            results.push(result);
+        }
+        self.insert_events(&mut tx, &events, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(results)
+    }
+
     /// The query with `?` placeholders rewritten for the engine (`$1`… on PostgreSQL).
     fn sql(&self, q: &str) -> AssertSqlSafe<String> {
         if self.dialect != Dialect::Postgres {
@@ -330,6 +591,7 @@ use sqlx::SqlSafeStr as _;
 #[async_trait]
 impl PaymentStore for SqlStore {
     async fn insert_payment(&self, p: &Payment) -> Result<Insert<Payment>, StoreError> {
+        let _turn = self.write_turn().await;
         if let Some(existing) = self.fetch_payment("out_trade_no", &p.out_trade_no).await? {
             return Ok(Insert::Existing(existing));
         }
@@ -404,101 +666,13 @@ impl PaymentStore for SqlStore {
     }
 
     async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
-        let p = &change.payment;
-        let now = millis(OffsetDateTime::now_utc());
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let updated = sqlx::query(self.sql(
-            "UPDATE payments SET status = ?, channel_transaction_id = ?, refunded_amount = ?, \
-             needs_review = ?, open_id = ?, metadata = ?, updated_at = ?, paid_at = ?, expires_at = ?, \
-             version = version + 1 WHERE id = ? AND version = ?",
-        ))
-        .bind(p.status.as_str().to_owned())
-        .bind(p.channel_transaction_id.clone())
-        .bind(amount(p.refunded_amount)?)
-        .bind(i64::from(p.needs_review))
-        .bind(p.open_id.clone())
-        .bind(p.metadata.to_string())
-        .bind(now)
-        .bind(p.paid_at.map(millis))
-        .bind(p.expires_at.map(millis))
-        .bind(p.id.0.clone())
-        .bind(p.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if updated.rows_affected() != 1 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(Commit::Conflict);
-        }
-        match &change.refund {
-            None => {}
-            Some(RefundChange::Insert(r)) => {
-                let q = format!(
-                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                );
-                let inserted = sqlx::query(self.sql(&q))
-                    .bind(r.id.clone())
-                    .bind(r.payment_id.0.clone())
-                    .bind(r.out_refund_no.clone())
-                    .bind(amount(r.amount)?)
-                    .bind(r.status.as_str().to_owned())
-                    .bind(r.channel_refund_id.clone())
-                    .bind(r.reason.clone())
-                    .bind(millis(r.created_at))
-                    .bind(millis(r.updated_at))
-                    .execute(&mut *tx)
-                    .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        tx.rollback().await.map_err(db)?;
-                        return Ok(Commit::Conflict);
-                    }
-                    Err(e) => return Err(db(e)),
-                }
-            }
-            Some(RefundChange::Update {
-                refund: r,
-                expected,
-            }) => {
-                let done = sqlx::query(self.sql(
-                    "UPDATE refunds SET status = ?, channel_refund_id = ?, updated_at = ? \
-                     WHERE out_refund_no = ? AND status = ?",
-                ))
-                .bind(r.status.as_str().to_owned())
-                .bind(r.channel_refund_id.clone())
-                .bind(now)
-                .bind(r.out_refund_no.clone())
-                .bind(expected.as_str().to_owned())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                if done.rows_affected() != 1 {
-                    tx.rollback().await.map_err(db)?;
-                    return Ok(Commit::Conflict);
-                }
+        match &self.committer {
+            Some(committer) => committer.commit(change.clone()).await,
+            None => {
+                let _turn = self.write_turn().await;
+                self.commit_alone(change).await
             }
         }
-        for e in &change.events {
-            let q = format!(
-                "INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
-            );
-            sqlx::query(self.sql(&q))
-                .bind(e.id.clone())
-                .bind(e.kind.as_str().to_owned())
-                .bind(e.payment_id.0.clone())
-                .bind(e.payload.to_string())
-                .bind(now)
-                .bind(EventStatus::Pending.as_str().to_owned())
-                .bind(0i64)
-                .bind(None::<String>)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(Commit::Committed)
     }
 
     async fn claim_for_reconciliation(
@@ -508,6 +682,7 @@ impl PaymentStore for SqlStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError> {
+        let _turn = self.write_turn().await;
         let now_ms = millis(now);
         let q = format!(
             "SELECT {PAYMENT_COLUMNS}, reconcile_after FROM payments WHERE status = 'PENDING' AND needs_review = 0 \
@@ -549,9 +724,13 @@ impl PaymentStore for SqlStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
+        let _turn = self.write_turn().await;
         let now_ms = millis(now);
+        // Candidates, then one conditional UPDATE stamping this claim's token: a row another
+        // instance claimed meanwhile no longer matches (its lease is in the future). When every
+        // candidate was stamped they are all ours; otherwise the token tells which.
         let q = format!(
-            "SELECT {EVENT_COLUMNS}, locked_until FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= ? \
+            "SELECT {EVENT_COLUMNS} FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= ? \
              AND locked_until <= ? ORDER BY next_attempt_at, created_at LIMIT ?"
         );
         let rows = sqlx::query(self.sql(&q))
@@ -561,28 +740,61 @@ impl PaymentStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        let until = millis(now + lease);
-        let mut claimed = Vec::new();
-        for row in &rows {
-            let e = event_from(row)?;
-            let previous: i64 = row.try_get("locked_until").map_err(db)?;
-            let won = sqlx::query(self.sql(
-                "UPDATE outbox SET locked_until = ? WHERE id = ? AND locked_until = ? AND status = 'PENDING'",
-            ))
-            .bind(until)
-            .bind(e.id.clone())
-            .bind(previous)
+        let candidates = rows.iter().map(event_from).collect::<Result<Vec<_>, _>>()?;
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let token = crate::random_hex(16);
+        let marks = vec!["?"; candidates.len()].join(", ");
+        let mut claim = sqlx::query(self.sql(&format!(
+            "UPDATE outbox SET locked_until = ?, claim_token = ? WHERE id IN ({marks}) \
+             AND status = 'PENDING' AND locked_until <= ?"
+        )))
+        .bind(millis(now + lease))
+        .bind(token.clone());
+        for e in &candidates {
+            claim = claim.bind(e.id.clone());
+        }
+        let won = claim
+            .bind(now_ms)
             .execute(&self.pool)
             .await
-            .map_err(db)?;
-            if won.rows_affected() == 1 {
-                claimed.push(e);
-            }
+            .map_err(db)?
+            .rows_affected();
+        if usize::try_from(won).ok() == Some(candidates.len()) {
+            return Ok(candidates);
         }
-        Ok(claimed)
+        let mut mine = sqlx::query_scalar(self.sql(&format!(
+            "SELECT id FROM outbox WHERE claim_token = ? AND id IN ({marks})"
+        )))
+        .bind(token);
+        for e in &candidates {
+            mine = mine.bind(e.id.clone());
+        }
+        let ours: Vec<String> = mine.fetch_all(&self.pool).await.map_err(db)?;
+        Ok(candidates
+            .into_iter()
+            .filter(|e| ours.contains(&e.id))
+            .collect())
+    }
+
+    async fn events_delivered(&self, ids: &[String]) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let mut q = sqlx::query(self.sql(&format!(
+                "UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1 WHERE id IN ({marks})"
+            )));
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            q.execute(&self.pool).await.map_err(db)?;
+        }
+        Ok(())
     }
 
     async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             self.sql(
                 "UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1 WHERE id = ?",
@@ -601,6 +813,7 @@ impl PaymentStore for SqlStore {
         error: &str,
         retry_at: Option<OffsetDateTime>,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let error: String = error.chars().take(2000).collect();
         let query = match retry_at {
             Some(t) => sqlx::query(self.sql(
@@ -644,6 +857,7 @@ impl PaymentStore for SqlStore {
     }
 
     async fn redeliver(&self, id: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(self.sql(
             "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = ?, locked_until = 0 \
              WHERE id = ? AND status = 'DEAD'",

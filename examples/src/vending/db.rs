@@ -453,7 +453,8 @@ impl VendingDb {
     /// Orders whose refund is due but not done, last changed at or before `before`.
     pub async fn refunds_due(&self, before: i64, limit: i64) -> DbResult<Vec<Order>> {
         let rows = sqlx::query(self.q(&format!(
-            "SELECT {ORDER_COLUMNS} FROM vm_orders WHERE refund_no IS NOT NULL AND status <> 'REFUNDED' \
+            "SELECT {ORDER_COLUMNS} FROM vm_orders WHERE (refund_no IS NOT NULL OR status = 'VEND_FAILED') \
+             AND status <> 'REFUNDED' \
              AND updated_at <= ? ORDER BY updated_at LIMIT ?"
         )))
         .bind(before)

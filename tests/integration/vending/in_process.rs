@@ -93,11 +93,25 @@ async fn silent_machine_times_out_and_refunds() {
     v.stop().await;
 }
 
+fn sqlite_file() -> String {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("vending-sweep-")));
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Rewrites an order behind the server's back (`sql` takes the order number as its one `?`), to
+/// leave it as a crash would have.
+async fn rewrite_order(database_url: &str, sql: &str, order_no: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(database_url).await.unwrap();
+    conn.execute(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).bind(order_no))
+        .await
+        .unwrap();
+}
+
 /// A restart loses the in-process timers; the sweep closes what they would have closed.
 #[tokio::test]
 async fn sweep_closes_orders_whose_timer_was_lost() {
-    let path = std::env::temp_dir().join(format!("{}.db", unique("vending-sweep-")));
-    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let url = sqlite_file();
     let v = Vending::start(Options {
         database_url: Some(url.clone()),
         ..Options::default()
@@ -106,17 +120,13 @@ async fn sweep_closes_orders_whose_timer_was_lost() {
     let order = v.order("VM0003", 5).await;
     let no = order["order_no"].as_str().unwrap().to_owned();
     // As if it was created 11 minutes ago, before a restart (its 10-minute timer is gone).
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(&url).await.unwrap();
-    conn.execute(
-        sqlx::query(
-            "UPDATE vm_orders SET created_at = created_at - 660, updated_at = updated_at - 660 \
-             WHERE order_no = ?",
-        )
-        .bind(&no),
+    rewrite_order(
+        &url,
+        "UPDATE vm_orders SET created_at = created_at - 660, updated_at = updated_at - 660 \
+         WHERE order_no = ?",
+        &no,
     )
-    .await
-    .unwrap();
+    .await;
     v.state.orders.sweep().await.unwrap();
     let order = v.order_view(&no).await;
     assert_eq!(order["status"], "INVALID");
@@ -124,5 +134,34 @@ async fn sweep_closes_orders_whose_timer_was_lost() {
     // And the machine is free.
     let next = v.order("VM0003", 5).await;
     assert_eq!(next["status"], "CREATED");
+    v.stop().await;
+}
+
+/// A stop between "vend failed" and asking for the refund: the sweep finds the VEND_FAILED
+/// order without a refund and refunds it.
+#[tokio::test]
+async fn sweep_refunds_a_failed_vend_left_without_refund() {
+    let url = sqlite_file();
+    let v = Vending::start(Options {
+        database_url: Some(url.clone()),
+        latency_ms: 60_000, // the machine stays silent for the test's life
+        ..Options::default()
+    })
+    .await;
+    let order = v.order("VM0002", 2).await;
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    v.sandbox_pay(&no).await;
+    v.wait_for(&no, "VENDING", 20).await;
+    // As the server would have left it: failed a minute ago, the refund never asked for.
+    rewrite_order(
+        &url,
+        "UPDATE vm_orders SET status = 'VEND_FAILED', reason = 'the machine did not answer in time', \
+         updated_at = updated_at - 60, ended_at = updated_at - 60 WHERE order_no = ?",
+        &no,
+    )
+    .await;
+    v.state.orders.sweep().await.unwrap();
+    let refunded = v.wait_for(&no, "REFUNDED", 10).await;
+    assert_eq!(refunded["refund_no"], format!("R{no}"));
     v.stop().await;
 }
