@@ -524,11 +524,26 @@ impl SqlStore {
     async fn commit_group(&self, changes: &[Change]) -> Result<Vec<Commit>, StoreError> {
         let now = millis(OffsetDateTime::now_utc());
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut results = Vec::with_capacity(changes.len());
-        let mut events = Vec::new();
-        for change in changes {
-            // Only a refund step can conflict after writing something; a payment-only change
-            // conflicts at its first statement, having written nothing.
+        let mut results = vec![Commit::Conflict; changes.len()];
+
+        // Payment-only changes, each on a different payment: one statement for all of them.
+        let mut seen = std::collections::HashSet::new();
+        let (together, one_by_one): (Vec<usize>, Vec<usize>) = (0..changes.len()).partition(|&i| {
+            changes[i].refund.is_none() && seen.insert(changes[i].payment.id.0.clone())
+        });
+        for chunk in together.chunks(GROUP_MAX) {
+            let batch: Vec<&Change> = chunk.iter().map(|&i| &changes[i]).collect();
+            let updated = self.update_payments(&mut tx, &batch, now).await?;
+            for &i in chunk {
+                if updated.contains(&changes[i].payment.id.0) {
+                    results[i] = Commit::Committed;
+                }
+            }
+        }
+        // The rest in turn: a refund step can conflict after writing something, so it runs
+        // under a savepoint; a second change to the same payment conflicts with the first.
+        for i in one_by_one {
+            let change = &changes[i];
             let guarded = change.refund.is_some();
             if guarded {
                 tx.execute("SAVEPOINT change").await.map_err(db)?;
@@ -542,14 +557,57 @@ impl SqlStore {
                 }
                 tx.execute("RELEASE SAVEPOINT change").await.map_err(db)?;
             }
-            if result == Commit::Committed {
-                events.extend(change.events.iter());
-            }
-            results.push(result);
+            results[i] = result;
         }
+        let events: Vec<_> = changes
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| **r == Commit::Committed)
+            .flat_map(|(c, _)| c.events.iter())
+            .collect();
         self.insert_events(&mut tx, &events, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(results)
+    }
+
+    /// Compare-and-set updates of several payments (distinct ids) in one statement
+    /// (`UPDATE … FROM (VALUES …) … RETURNING`, SQLite); returns the ids that were updated —
+    /// the others had moved on.
+    async fn update_payments(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        changes: &[&Change],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; changes.len()].join(", ");
+        let mut q = sqlx::query(self.sql(&format!(
+            "UPDATE payments SET status = v.column3, channel_transaction_id = v.column4, \
+             refunded_amount = v.column5, needs_review = v.column6, open_id = v.column7, \
+             metadata = v.column8, updated_at = ?, paid_at = v.column9, expires_at = v.column10, \
+             version = payments.version + 1 \
+             FROM (VALUES {rows}) AS v \
+             WHERE payments.id = v.column1 AND payments.version = v.column2 \
+             RETURNING payments.id"
+        )))
+        .bind(now);
+        for c in changes {
+            let p = &c.payment;
+            q = q
+                .bind(p.id.0.clone())
+                .bind(p.version)
+                .bind(p.status.as_str().to_owned())
+                .bind(p.channel_transaction_id.clone())
+                .bind(amount(p.refunded_amount)?)
+                .bind(i64::from(p.needs_review))
+                .bind(p.open_id.clone())
+                .bind(p.metadata.to_string())
+                .bind(p.paid_at.map(millis))
+                .bind(p.expires_at.map(millis));
+        }
+        let rows = q.fetch_all(&mut *conn).await.map_err(db)?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(db))
+            .collect()
     }
 
     /// The query with `?` placeholders rewritten for the engine (`$1`… on PostgreSQL).

@@ -56,6 +56,85 @@ async fn a_hundred_identical_notifications_make_one_transition_and_one_event() {
     }
 }
 
+/// Many payments notified at once, three copies each, with refunds of earlier payments in
+/// between: on SQLite these land in shared group commits. Each payment still makes exactly one
+/// transition and one event, and every refund is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_notifications_of_many_payments_apply_once_each() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = Arc::new(NotifyProcessor::new(channels, store.clone()));
+        let mut created = Vec::new();
+        for i in 0..40 {
+            let no = unique("M");
+            let (payment, _) = payments
+                .create(NewPayment::new(
+                    &no,
+                    Fen::new(100 + i),
+                    "Gum",
+                    PayMethod::Sandbox,
+                    "http://n",
+                ))
+                .await
+                .unwrap();
+            created.push((payment, channel.pay(&no).unwrap()));
+        }
+        // The first ten are paid already and get refunded while the others are notified.
+        for (payment, raw) in &created[..10] {
+            processor.handle("sandbox", raw).await;
+            assert_eq!(
+                payments.get(&payment.id).await.unwrap().status,
+                PaymentStatus::Paid
+            );
+        }
+        let mut tasks = Vec::new();
+        for (_, raw) in &created[10..] {
+            for _ in 0..3 {
+                let (p, r) = (processor.clone(), raw.clone());
+                tasks.push(tokio::spawn(async move { p.handle("sandbox", &r).await }));
+            }
+        }
+        let mut refunds = Vec::new();
+        for (i, (payment, _)) in created[..10].iter().enumerate() {
+            let (payments, id) = (payments.clone(), payment.id.clone());
+            let amount = payment.amount;
+            refunds.push(tokio::spawn(async move {
+                payments
+                    .refund(&id, &format!("R{i}-{}", id.0), amount, None, None)
+                    .await
+            }));
+        }
+        let mut applied = 0;
+        for t in tasks {
+            let handled = t.await.unwrap();
+            assert_eq!(handled.ack.body, "SUCCESS", "{engine}");
+            match handled.outcome {
+                NotifyOutcome::Applied => applied += 1,
+                NotifyOutcome::Duplicate => {}
+                other => panic!("{engine}: unexpected {other:?}"),
+            }
+        }
+        for r in refunds {
+            r.await.unwrap().unwrap();
+        }
+        assert_eq!(applied, 30, "{engine}: one transition per payment");
+        for (payment, _) in &created[10..] {
+            let events = events_of(&store, &payment.id).await;
+            assert_eq!(events.len(), 1, "{engine}: exactly one event");
+            assert_eq!(events[0].kind, EventKind::PaymentSucceeded);
+            assert_eq!(
+                payments.get(&payment.id).await.unwrap().status,
+                PaymentStatus::Paid
+            );
+        }
+        for (payment, _) in &created[..10] {
+            let p = payments.get(&payment.id).await.unwrap();
+            assert_eq!(p.status, PaymentStatus::Refunded, "{engine}");
+            assert_eq!(p.refunded_amount, p.amount, "{engine}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_amount_mismatch_is_flagged_never_paid() {
     for (engine, store) in stores().await {
