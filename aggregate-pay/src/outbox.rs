@@ -71,6 +71,7 @@ pub struct Dispatcher {
     policy: RetryPolicy,
     batch: usize,
     lease: Duration,
+    linger: Duration,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -91,6 +92,7 @@ impl Dispatcher {
             policy: RetryPolicy::default(),
             batch: 100,
             lease: Duration::from_secs(60),
+            linger: Duration::ZERO,
         }
     }
 
@@ -103,6 +105,15 @@ impl Dispatcher {
     /// Events claimed per round.
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch.max(1);
+        self
+    }
+
+    /// After a round that found fewer events than a batch, wait this long before the next, so
+    /// that under a steady stream each round carries many events instead of each event costing
+    /// a round of its own (claim, acknowledge) on the store. Delivery waits at most this much
+    /// longer. Zero (the default) goes again at once.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
         self
     }
 
@@ -136,20 +147,22 @@ impl Dispatcher {
     /// events finish before it returns.
     pub async fn run(&self, idle: Duration, shutdown: CancellationToken) {
         loop {
-            let busy = match self.run_once().await {
-                Ok(n) => n > 0,
+            let pause = match self.run_once().await {
+                Ok(0) => idle,
+                Ok(n) if n < self.batch => self.linger,
+                Ok(_) => Duration::ZERO,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox dispatch failed");
-                    false
+                    idle
                 }
             };
             if shutdown.is_cancelled() {
                 return;
             }
-            if !busy {
+            if !pause.is_zero() {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(idle) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
             }
         }

@@ -59,7 +59,9 @@ pub async fn spawn_event_delivery(
     let mut tasks = Vec::new();
     match delivery {
         Delivery::InProcess => {
-            let d = Dispatcher::new(store, handler).policy(policy);
+            let d = Dispatcher::new(store, handler)
+                .policy(policy)
+                .linger(Duration::from_millis(10));
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 d.run(Duration::from_millis(200), stop).await
@@ -74,7 +76,9 @@ pub async fn spawn_event_delivery(
                     .await
                     .map_err(|e| format!("rabbitmq: {e}"))?,
             );
-            let relay = Dispatcher::new(store, publisher).batch(500);
+            let relay = Dispatcher::new(store, publisher)
+                .batch(500)
+                .linger(Duration::from_millis(10));
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 relay.run(Duration::from_millis(100), stop).await

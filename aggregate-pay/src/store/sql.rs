@@ -270,6 +270,21 @@ fn event_from(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
 const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;";
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds what a change may alter of a payment, in this order: status, channel transaction id,
+/// refunded amount, review flag, openid, metadata, paid at, expires at.
+fn bind_payment_state<'q>(q: AnyQuery<'q>, p: &Payment) -> Result<AnyQuery<'q>, StoreError> {
+    Ok(q.bind(p.status.as_str().to_owned())
+        .bind(p.channel_transaction_id.clone())
+        .bind(amount(p.refunded_amount)?)
+        .bind(i64::from(p.needs_review))
+        .bind(p.open_id.clone())
+        .bind(p.metadata.to_string())
+        .bind(p.paid_at.map(millis))
+        .bind(p.expires_at.map(millis)))
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -393,25 +408,18 @@ impl SqlStore {
         now: i64,
     ) -> Result<Commit, StoreError> {
         let p = &change.payment;
-        let updated = sqlx::query(self.sql(
-            "UPDATE payments SET status = ?, channel_transaction_id = ?, refunded_amount = ?, \
-             needs_review = ?, open_id = ?, metadata = ?, updated_at = ?, paid_at = ?, expires_at = ?, \
-             version = version + 1 WHERE id = ? AND version = ?",
+        let update = sqlx::query(self.sql(
+            "UPDATE payments SET updated_at = ?, status = ?, channel_transaction_id = ?, \
+             refunded_amount = ?, needs_review = ?, open_id = ?, metadata = ?, paid_at = ?, \
+             expires_at = ?, version = version + 1 WHERE id = ? AND version = ?",
         ))
-        .bind(p.status.as_str().to_owned())
-        .bind(p.channel_transaction_id.clone())
-        .bind(amount(p.refunded_amount)?)
-        .bind(i64::from(p.needs_review))
-        .bind(p.open_id.clone())
-        .bind(p.metadata.to_string())
-        .bind(now)
-        .bind(p.paid_at.map(millis))
-        .bind(p.expires_at.map(millis))
-        .bind(p.id.0.clone())
-        .bind(p.version)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+        .bind(now);
+        let updated = bind_payment_state(update, p)?
+            .bind(p.id.0.clone())
+            .bind(p.version)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
         if updated.rows_affected() != 1 {
             return Ok(Commit::Conflict);
         }
@@ -592,17 +600,7 @@ impl SqlStore {
         .bind(now);
         for c in changes {
             let p = &c.payment;
-            q = q
-                .bind(p.id.0.clone())
-                .bind(p.version)
-                .bind(p.status.as_str().to_owned())
-                .bind(p.channel_transaction_id.clone())
-                .bind(amount(p.refunded_amount)?)
-                .bind(i64::from(p.needs_review))
-                .bind(p.open_id.clone())
-                .bind(p.metadata.to_string())
-                .bind(p.paid_at.map(millis))
-                .bind(p.expires_at.map(millis));
+            q = bind_payment_state(q.bind(p.id.0.clone()).bind(p.version), p)?;
         }
         let rows = q.fetch_all(&mut *conn).await.map_err(db)?;
         rows.iter()
