@@ -5,6 +5,10 @@
 //!
 //! Claims (reconciliation, outbox delivery) are compare-and-set updates of a lease column, so
 //! they are safe on any of the three engines without `SELECT … FOR UPDATE SKIP LOCKED`.
+//!
+//! SQLite has one writer at a time, so there this store writes in turns (a fair async queue, not
+//! SQLite's sleeping busy handler) and groups concurrent commits into one transaction, still
+//! all or nothing per change (see `GroupCommitter`); the database runs in WAL mode.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -291,7 +295,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl SqlStore {
     /// Connects to `url` (`sqlite://path?mode=rwc`, `postgres://…`, `mysql://…`) and migrates
-    /// the schema. The engine's feature must be enabled.
+    /// the schema. The engine's feature must be enabled. On SQLite it also starts the group
+    /// committer, a task on the current Tokio runtime: use the store on that runtime.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let dialect = match url.split(':').next().unwrap_or_default() {
             "sqlite" => Dialect::Sqlite,
