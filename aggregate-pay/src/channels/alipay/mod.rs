@@ -1,6 +1,6 @@
 //! The `alipay` channel (feature `alipay`): QR (precreate), web page, mobile web and APP
 //! payments through a small RSA2 client. Amounts cross this edge as Alipay's `"0.01"` yuan
-//! strings, converted exactly to and from [`Fen`](crate::Fen) here and nowhere else.
+//! strings, converted exactly to and from [`Fen`] here and nowhere else.
 
 mod client;
 pub mod rsa2;
