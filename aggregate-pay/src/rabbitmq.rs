@@ -71,84 +71,105 @@ impl Topology {
 
     /// Declares everything (idempotent).
     pub async fn declare(&self, channel: &Channel) -> Result<(), StoreError> {
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
-        let exchange_options = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        channel
-            .exchange_declare(
-                self.exchange.as_str().into(),
-                ExchangeKind::Topic,
-                exchange_options,
-                FieldTable::default(),
-            )
+        declare_exchange(channel, &self.exchange, ExchangeKind::Topic)
             .await
             .map_err(amqp)?;
-        channel
-            .exchange_declare(
-                self.dead_exchange.as_str().into(),
-                ExchangeKind::Fanout,
-                exchange_options,
-                FieldTable::default(),
-            )
+        declare_exchange(channel, &self.dead_exchange, ExchangeKind::Fanout)
             .await
             .map_err(amqp)?;
-        let mut main_args = FieldTable::default();
-        main_args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(LongString::from(self.dead_exchange.as_str())),
-        );
-        channel
-            .queue_declare(self.queue.as_str().into(), durable, main_args)
+        declare_queue(channel, &self.queue, Some(&self.dead_exchange), None)
             .await
             .map_err(amqp)?;
-        channel
-            .queue_bind(
-                self.queue.as_str().into(),
-                self.exchange.as_str().into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+        bind_queue(channel, &self.queue, &self.exchange, "#")
             .await
             .map_err(amqp)?;
-        let mut retry_args = FieldTable::default();
-        retry_args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(LongString::from(self.exchange.as_str())),
-        );
-        retry_args.insert(
-            "x-message-ttl".into(),
-            AMQPValue::LongLongInt(i64::try_from(self.retry_delay.as_millis()).unwrap_or(i64::MAX)),
-        );
-        channel
-            .queue_declare(self.retry_queue.as_str().into(), durable, retry_args)
+        declare_queue(
+            channel,
+            &self.retry_queue,
+            Some(&self.exchange),
+            Some(self.retry_delay),
+        )
+        .await
+        .map_err(amqp)?;
+        declare_queue(channel, &self.dead_queue, None, None)
             .await
             .map_err(amqp)?;
-        channel
-            .queue_declare(
-                self.dead_queue.as_str().into(),
-                durable,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(amqp)?;
-        channel
-            .queue_bind(
-                self.dead_queue.as_str().into(),
-                self.dead_exchange.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+        bind_queue(channel, &self.dead_queue, &self.dead_exchange, "")
             .await
             .map_err(amqp)?;
         Ok(())
     }
+}
+
+/// Declares a durable exchange (idempotent).
+pub async fn declare_exchange(
+    channel: &Channel,
+    name: &str,
+    kind: ExchangeKind,
+) -> Result<(), lapin::Error> {
+    channel
+        .exchange_declare(
+            name.into(),
+            kind,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Declares a durable queue (idempotent) whose rejected or expired messages go to
+/// `dead_letter_exchange`, and whose messages expire after `ttl` — together, a delay queue.
+pub async fn declare_queue(
+    channel: &Channel,
+    name: &str,
+    dead_letter_exchange: Option<&str>,
+    ttl: Option<Duration>,
+) -> Result<(), lapin::Error> {
+    let mut args = FieldTable::default();
+    if let Some(exchange) = dead_letter_exchange {
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(exchange)),
+        );
+    }
+    if let Some(ttl) = ttl {
+        args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+        );
+    }
+    channel
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            args,
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Binds `queue` to `exchange` with `routing_key`.
+pub async fn bind_queue(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<(), lapin::Error> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }
 
 impl Topology {

@@ -10,8 +10,9 @@ use clap::Args;
 
 use crate::sandbox::{RunningSandbox, SandboxConfig};
 
-/// Provider credentials and endpoints, each also an environment variable.
-#[derive(Debug, Clone, Default, Args)]
+/// Provider credentials and endpoints, each also an environment variable. `Debug` shows
+/// whether each secret is set, never the secret.
+#[derive(Clone, Default, Args)]
 pub struct ProviderArgs {
     /// WeChat app id (Official Account / Mini Program) for Pay and MP; with the merchant id and
     /// key, WeChat Pay is real instead of the embedded emulator.
@@ -53,6 +54,54 @@ pub struct ProviderArgs {
     /// Alipay gateway.
     #[arg(long, env = "ALIPAY_GATEWAY_URL")]
     pub alipay_gateway_url: Option<String>,
+}
+
+/// `Some("***")` for a secret that is set.
+fn hidden(secret: Option<&String>) -> Option<&'static str> {
+    secret.map(|_| "***")
+}
+
+/// `url` with any password in it replaced by `***` (database, Redis, AMQP URLs in `Debug`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for ProviderArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderArgs")
+            .field("wechat_app_id", &self.wechat_app_id)
+            .field("wechat_mch_id", &self.wechat_mch_id)
+            .field("wechat_api_key", &hidden(self.wechat_api_key.as_ref()))
+            .field("wechat_sign_type", &self.wechat_sign_type)
+            .field("wechat_pay_base_url", &self.wechat_pay_base_url)
+            .field(
+                "wechat_app_secret",
+                &hidden(self.wechat_app_secret.as_ref()),
+            )
+            .field("wechat_mp_base_url", &self.wechat_mp_base_url)
+            .field("wechat_mp_token", &hidden(self.wechat_mp_token.as_ref()))
+            .field(
+                "wechat_mp_aes_key",
+                &hidden(self.wechat_mp_aes_key.as_ref()),
+            )
+            .field("alipay_app_id", &self.alipay_app_id)
+            .field(
+                "alipay_private_key",
+                &hidden(self.alipay_private_key.as_ref()),
+            )
+            .field("alipay_public_key", &self.alipay_public_key)
+            .field("alipay_gateway_url", &self.alipay_gateway_url)
+            .finish()
+    }
 }
 
 /// The connected providers.

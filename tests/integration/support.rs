@@ -253,9 +253,18 @@ pub async fn control(
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
+    control_at(&sandbox.url, path, &body).await
+}
+
+/// `POST` JSON to the control API of the emulator at `base_url` (one a server embeds).
+pub async fn control_at(
+    base_url: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let resp = reqwest::Client::new()
-        .post(format!("{}{path}", sandbox.url))
-        .json(&body)
+        .post(format!("{base_url}{path}"))
+        .json(body)
         .send()
         .await
         .unwrap();
@@ -265,12 +274,25 @@ pub async fn control(
 
 /// `GET` JSON from the sandbox's control API.
 pub async fn inspect(sandbox: &RunningSandbox, path: &str) -> serde_json::Value {
-    reqwest::get(format!("{}{path}", sandbox.url))
+    inspect_at(&sandbox.url, path).await
+}
+
+/// `GET` JSON from the control API of the emulator at `base_url`.
+pub async fn inspect_at(base_url: &str, path: &str) -> serde_json::Value {
+    reqwest::get(format!("{base_url}{path}"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap()
+}
+
+/// The messages the emulator at `base_url` recorded for `open_id`.
+pub async fn messages_to(base_url: &str, open_id: &str) -> Vec<serde_json::Value> {
+    serde_json::from_value(
+        inspect_at(base_url, &format!("/sandbox/messages?touser={open_id}")).await,
+    )
+    .unwrap()
 }
 
 /// `prefix` and 16 random hex digits.

@@ -11,21 +11,16 @@ use examples::shutdown_signal;
 use tokio_util::sync::CancellationToken;
 
 fn fail(msg: impl std::fmt::Display) -> ! {
-    eprintln!("pay-platform: {msg}");
-    std::process::exit(2)
+    examples::exit_with("pay-platform", msg)
 }
 
 #[tokio::main]
 async fn main() {
     examples::init_tracing();
     let config = PlatformConfig::parse();
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let (listener, public_url) =
+        examples::listen_or_exit("pay-platform", &config.listen, config.public_url.as_deref())
+            .await;
     let wired = wiring::wire(&config, &public_url)
         .await
         .unwrap_or_else(|e| fail(e));

@@ -11,21 +11,19 @@ use examples::vending::config::VendingConfig;
 use examples::vending::{app, wiring};
 
 fn fail(msg: impl std::fmt::Display) -> ! {
-    eprintln!("vending-server: {msg}");
-    std::process::exit(2)
+    examples::exit_with("vending-server", msg)
 }
 
 #[tokio::main]
 async fn main() {
     examples::init_tracing();
     let config = VendingConfig::parse();
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let (listener, public_url) = examples::listen_or_exit(
+        "vending-server",
+        &config.listen,
+        config.public_url.as_deref(),
+    )
+    .await;
     let mut wired = wiring::wire(&config, &public_url)
         .await
         .unwrap_or_else(|e| fail(e));

@@ -2,10 +2,10 @@
 
 use clap::Parser;
 
-use crate::providers::ProviderArgs;
+use crate::providers::{ProviderArgs, redact_url};
 
 /// The aggregate payment platform for merchants.
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(name = "pay-platform", version, about)]
 pub struct PlatformConfig {
     /// Address to listen on.
@@ -87,9 +87,65 @@ pub struct PlatformConfig {
     pub reconcile_after_secs: u64,
 }
 
+impl std::fmt::Debug for PlatformConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = |u: &Option<String>| u.as_deref().map(redact_url);
+        f.debug_struct("PlatformConfig")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &url(&self.redis_url))
+            .field("amqp_url", &url(&self.amqp_url))
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("secret_grace_secs", &self.secret_grace_secs)
+            .field("signature_window_secs", &self.signature_window_secs)
+            .field("callback_retry_secs", &self.callback_retry_secs)
+            .field("callback_retry_max_secs", &self.callback_retry_max_secs)
+            .field("callback_max_attempts", &self.callback_max_attempts)
+            .field("callback_queue", &self.callback_queue)
+            .field("callback_prefetch", &self.callback_prefetch)
+            .field("cors_origins", &self.cors_origins)
+            .field("providers", &self.providers)
+            .field("template_payment_received", &self.template_payment_received)
+            .field(
+                "template_onboarding_approved",
+                &self.template_onboarding_approved,
+            )
+            .field("keywords_file", &self.keywords_file)
+            .field("chatbot_url", &self.chatbot_url)
+            .field("chatbot_timeout_ms", &self.chatbot_timeout_ms)
+            .field("reconcile_after_secs", &self.reconcile_after_secs)
+            .finish()
+    }
+}
+
 impl PlatformConfig {
     /// The defaults, as if started with no flags and no environment.
     pub fn embedded() -> Self {
         PlatformConfig::parse_from(["pay-platform"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let config = PlatformConfig::parse_from([
+            "pay-platform",
+            "--admin-token=admin-token-0123456789",
+            "--amqp-url=amqp://guest:amqp-pass-456@mq:5672/%2f",
+            "--alipay-private-key=alipay-private-42",
+        ]);
+        let shown = format!("{config:?}");
+        for secret in [
+            "admin-token-0123456789",
+            "amqp-pass-456",
+            "alipay-private-42",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("amqp://guest:***@mq:5672/%2f"), "{shown}");
     }
 }

@@ -3,10 +3,10 @@
 
 use clap::Parser;
 
-use crate::providers::ProviderArgs;
+use crate::providers::{ProviderArgs, redact_url};
 
 /// The vending-machine order server.
-#[derive(Debug, Clone, Parser)]
+#[derive(Clone, Parser)]
 #[command(
     name = "vending-server",
     version,
@@ -74,9 +74,71 @@ pub struct VendingConfig {
     pub providers: ProviderArgs,
 }
 
+impl std::fmt::Debug for VendingConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = |u: &Option<String>| u.as_deref().map(redact_url);
+        f.debug_struct("VendingConfig")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &url(&self.redis_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("amqp_url", &url(&self.amqp_url))
+            .field("amqp_prefix", &self.amqp_prefix)
+            .field("mqtt_url", &url(&self.mqtt_url))
+            .field("mqtt_topic_root", &self.mqtt_topic_root)
+            .field("order_timeout_secs", &self.order_timeout_secs)
+            .field("vend_timeout_secs", &self.vend_timeout_secs)
+            .field("sim_latency_ms", &self.sim_latency_ms)
+            .field("sim_fail_rate", &self.sim_fail_rate)
+            .field("template_paid", &self.template_paid)
+            .field("template_refunded", &self.template_refunded)
+            .field("providers", &self.providers)
+            .finish()
+    }
+}
+
 impl VendingConfig {
     /// The defaults, as if started with no flags and no environment.
     pub fn embedded() -> Self {
         VendingConfig::parse_from(["vending-server"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let config = VendingConfig::parse_from([
+            "vending-server",
+            "--database-url=postgres://shop:db-pass-123@db/vending",
+            "--amqp-url=amqp://guest:amqp-pass-456@mq:5672/%2f",
+            "--redis-url=redis://:redis-pass-789@cache:6379",
+            "--wechat-api-key=wx-key-0123456789abcdef0123456789",
+            "--wechat-app-secret=app-secret-42",
+            "--wechat-mp-aes-key=aes-key-42",
+            "--wechat-mp-token=mp-token-42",
+            "--alipay-private-key=alipay-private-42",
+            "--wechat-mch-id=10000100",
+        ]);
+        let shown = format!("{config:?}");
+        for secret in [
+            "db-pass-123",
+            "amqp-pass-456",
+            "redis-pass-789",
+            "wx-key-0123456789abcdef0123456789",
+            "app-secret-42",
+            "aes-key-42",
+            "mp-token-42",
+            "alipay-private-42",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        // What is not secret still shows, and a secret shows as set.
+        assert!(shown.contains("10000100"), "{shown}");
+        assert!(shown.contains("postgres://shop:***@db/vending"), "{shown}");
+        assert!(shown.contains("wechat_api_key: Some(\"***\")"), "{shown}");
     }
 }

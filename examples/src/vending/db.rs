@@ -236,6 +236,19 @@ pub struct Order {
     pub ended_at: Option<i64>,
 }
 
+const MACHINE_COLUMNS: &str = "inner_code, name, address, lat, lng, status";
+
+fn machine_from(r: &AnyRow) -> DbResult<Machine> {
+    Ok(Machine {
+        inner_code: r.try_get("inner_code").map_err(e)?,
+        name: r.try_get("name").map_err(e)?,
+        address: r.try_get("address").map_err(e)?,
+        lat: r.try_get("lat").map_err(e)?,
+        lng: r.try_get("lng").map_err(e)?,
+        status: r.try_get("status").map_err(e)?,
+    })
+}
+
 const ORDER_COLUMNS: &str = "order_no, inner_code, sku_id, sku_name, slot_no, amount, channel, method, open_id, status, \
      payment_id, pay_action, lock_token, refund_no, reason, created_at, updated_at, paid_at, vend_at, ended_at";
 
@@ -307,33 +320,23 @@ impl VendingDb {
 
     /// Every machine.
     pub async fn machines(&self) -> DbResult<Vec<Machine>> {
-        let rows = sqlx::query(
-            self.q("SELECT inner_code, name, address, lat, lng, status FROM vm_machines"),
-        )
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(e)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Machine {
-                    inner_code: r.try_get("inner_code").map_err(e)?,
-                    name: r.try_get("name").map_err(e)?,
-                    address: r.try_get("address").map_err(e)?,
-                    lat: r.try_get("lat").map_err(e)?,
-                    lng: r.try_get("lng").map_err(e)?,
-                    status: r.try_get("status").map_err(e)?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(self.q(&format!("SELECT {MACHINE_COLUMNS} FROM vm_machines")))
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(e)?;
+        rows.iter().map(machine_from).collect()
     }
 
     /// One machine.
     pub async fn machine(&self, inner_code: &str) -> DbResult<Option<Machine>> {
-        Ok(self
-            .machines()
-            .await?
-            .into_iter()
-            .find(|m| m.inner_code == inner_code))
+        let row = sqlx::query(self.q(&format!(
+            "SELECT {MACHINE_COLUMNS} FROM vm_machines WHERE inner_code = ?"
+        )))
+        .bind(inner_code.to_owned())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(e)?;
+        row.as_ref().map(machine_from).transpose()
     }
 
     /// The machine's slots that still hold something, with their SKUs: one query.

@@ -12,13 +12,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aggregate_pay::rabbitmq::{bind_queue, declare_exchange, declare_queue};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    ConfirmSelectOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -184,38 +185,13 @@ impl RabbitDelays {
             wait_queues: [Wait::Order, Wait::Vend, Wait::Retry]
                 .map(|w| format!("{prefix}.wait.{}ms", millis(waits.of(w)))),
         };
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
-        channel
-            .exchange_declare(
-                names.due_exchange.as_str().into(),
-                ExchangeKind::Fanout,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
+        declare_exchange(&channel, &names.due_exchange, ExchangeKind::Fanout)
             .await
             .map_err(amqp)?;
-        channel
-            .queue_declare(
-                names.due_queue.as_str().into(),
-                durable,
-                FieldTable::default(),
-            )
+        declare_queue(&channel, &names.due_queue, None, None)
             .await
             .map_err(amqp)?;
-        channel
-            .queue_bind(
-                names.due_queue.as_str().into(),
-                names.due_exchange.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
+        bind_queue(&channel, &names.due_queue, &names.due_exchange, "")
             .await
             .map_err(amqp)?;
         for (queue, wait) in names
@@ -223,19 +199,14 @@ impl RabbitDelays {
             .iter()
             .zip([Wait::Order, Wait::Vend, Wait::Retry])
         {
-            let mut args = FieldTable::default();
-            args.insert(
-                "x-message-ttl".into(),
-                AMQPValue::LongLongInt(millis(waits.of(wait))),
-            );
-            args.insert(
-                "x-dead-letter-exchange".into(),
-                AMQPValue::LongString(LongString::from(names.due_exchange.as_str())),
-            );
-            channel
-                .queue_declare(queue.as_str().into(), durable, args)
-                .await
-                .map_err(amqp)?;
+            declare_queue(
+                &channel,
+                queue,
+                Some(&names.due_exchange),
+                Some(waits.of(wait)),
+            )
+            .await
+            .map_err(amqp)?;
         }
         Ok(RabbitDelays { channel, names })
     }

@@ -340,6 +340,20 @@ impl OrderService {
             .ok_or_else(|| AppError::not_found("ORDER_NOT_FOUND", "no such order"))
     }
 
+    /// Compare-and-set of the order's status, stamping `stamp`; whether it moved.
+    async fn step(
+        &self,
+        order_no: &str,
+        from: OrderStatus,
+        to: OrderStatus,
+        stamp: Stamp<'_>,
+    ) -> Result<bool, AppError> {
+        self.db
+            .transition(order_no, from, to, now(), stamp)
+            .await
+            .map_err(internal)
+    }
+
     /// Moves `order` from `from` to an ending status and frees its machine.
     async fn end(
         &self,
@@ -349,20 +363,17 @@ impl OrderService {
         reason: Option<&str>,
     ) -> Result<bool, AppError> {
         let moved = self
-            .db
-            .transition(
+            .step(
                 &order.order_no,
                 from,
                 to,
-                now(),
                 Stamp {
                     ended: true,
                     reason,
                     ..Stamp::default()
                 },
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         if moved {
             self.release(order).await;
             self.publish(&order.order_no).await;
@@ -461,19 +472,16 @@ impl OrderService {
         match order.status {
             OrderStatus::Created => {
                 let moved = self
-                    .db
-                    .transition(
+                    .step(
                         order_no,
                         OrderStatus::Created,
                         OrderStatus::Paid,
-                        now(),
                         Stamp {
                             paid: true,
                             ..Stamp::default()
                         },
                     )
-                    .await
-                    .map_err(internal)?;
+                    .await?;
                 if moved {
                     self.publish(order_no).await;
                     self.notify_buyer(&order, true).await;
@@ -494,19 +502,16 @@ impl OrderService {
     /// PAID → VENDING and the vend-out command (once, whoever gets here first).
     async fn vend(&self, order_no: &str) -> Result<(), AppError> {
         let moved = self
-            .db
-            .transition(
+            .step(
                 order_no,
                 OrderStatus::Paid,
                 OrderStatus::Vending,
-                now(),
                 Stamp {
                     vend: true,
                     ..Stamp::default()
                 },
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         if !moved {
             return Ok(());
         }

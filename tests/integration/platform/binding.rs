@@ -5,33 +5,18 @@ use merchant_client::CreatePayment;
 use serde_json::{Value, json};
 
 use super::{MerchantEndpoint, Options, Platform, eventually};
+use crate::support::control_at;
 
 const EMULATOR_MP_APP: &str = "wxsandbox00000001";
 
 async fn user_action(p: &Platform, action: Value) -> Value {
-    let resp = p
-        .http
-        .post(format!("{}/sandbox/mp-event", p.emulator_url))
-        .json(&action)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
-    resp.json().await.unwrap()
+    let (status, body) = control_at(&p.emulator_url, "/sandbox/mp-event", &action).await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    body
 }
 
 async fn messages_to(p: &Platform, open_id: &str) -> Vec<Value> {
-    p.http
-        .get(format!(
-            "{}/sandbox/messages?touser={open_id}",
-            p.emulator_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::support::messages_to(&p.emulator_url, open_id).await
 }
 
 #[tokio::test]

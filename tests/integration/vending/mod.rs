@@ -19,7 +19,7 @@ use examples::workers::Delivery;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{eventually, unique};
+use crate::support::{control_at, eventually, messages_to, unique};
 
 /// How a test server runs.
 #[derive(Debug, Clone)]
@@ -233,40 +233,19 @@ impl Vending {
 
     /// Template messages the emulator received for `open_id`.
     pub async fn messages_to(&self, open_id: &str) -> Vec<Value> {
-        self.http
-            .get(format!(
-                "{}/sandbox/messages?touser={open_id}",
-                self.emulator_url
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        messages_to(&self.emulator_url, open_id).await
     }
 
-    /// A control call on the emulator.
+    /// A control call on the emulator; asserts it succeeded.
     pub async fn emulator(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.emulator_url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap_or(Value::Null)
+        let (status, answer) = control_at(&self.emulator_url, path, &body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {answer}");
+        answer
     }
 
     /// A control call on the emulator; whether it succeeded.
     pub async fn try_emulator(&self, path: &str, body: &Value) -> bool {
-        self.http
-            .post(format!("{}{path}", self.emulator_url))
-            .json(body)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
+        (200..300).contains(&control_at(&self.emulator_url, path, body).await.0)
     }
 
     pub fn vend_commands(&self) -> u64 {
