@@ -111,7 +111,7 @@ impl NewEvent {
     /// A new event with a fresh id.
     pub fn new(kind: EventKind, payment_id: PaymentId, payload: serde_json::Value) -> Self {
         NewEvent {
-            id: format!("evt_{}", crate::random_hex(12)),
+            id: crate::sortable_id("evt_"),
             kind,
             payment_id,
             payload,

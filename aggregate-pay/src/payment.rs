@@ -24,7 +24,7 @@ pub struct PaymentId(pub String);
 impl PaymentId {
     /// A new random id.
     pub fn generate() -> Self {
-        PaymentId(format!("pay_{}", crate::random_hex(12)))
+        PaymentId(crate::sortable_id("pay_"))
     }
 }
 

@@ -339,7 +339,7 @@ impl Payments {
             }
             let now = OffsetDateTime::now_utc();
             let refund = Refund {
-                id: format!("ref_{}", crate::random_hex(12)),
+                id: crate::sortable_id("ref_"),
                 payment_id: payment.id.clone(),
                 out_refund_no: out_refund_no.to_owned(),
                 amount,

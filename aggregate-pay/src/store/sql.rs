@@ -7,8 +7,10 @@
 //! they are safe on any of the three engines without `SELECT … FOR UPDATE SKIP LOCKED`.
 //!
 //! SQLite has one writer at a time, so there this store writes in turns (a fair async queue, not
-//! SQLite's sleeping busy handler) and groups concurrent commits into one transaction, still
-//! all or nothing per change (see `GroupCommitter`); the database runs in WAL mode.
+//! SQLite's sleeping busy handler), and one writer task groups concurrent commits and outbox
+//! writes into one transaction, still all or nothing per change (see `writer`); the database
+//! runs in WAL mode. Concurrent lookups of payments are read together on every engine (see
+//! `lookups`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,11 +21,15 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, AssertSqlSafe, Executor as _, Row};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
 
+use self::lookups::{Key, PaymentLookups};
+use self::writer::{Claim, Writer};
 use super::{Change, Commit, Insert, PaymentStore, RefundChange};
 use crate::events::{EventKind, EventStatus, OutboxEvent};
 use crate::{Fen, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
+
+mod lookups;
+mod writer;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE payments (
@@ -102,76 +108,16 @@ enum Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite: commits go through one writer that groups them (see [`GroupCommitter`]).
-    committer: Option<GroupCommitter>,
+    /// SQLite: commits and outbox writes go through one writer that groups them (see
+    /// [`writer`]).
+    writer: Option<Writer>,
     /// SQLite: this store's writes take turns here, in a fair async queue, rather than in
     /// SQLite's busy handler (which sleeps whole milliseconds between tries).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
-}
-
-type CommitRequest = (Change, oneshot::Sender<Result<Commit, StoreError>>);
-
-/// Group commit for SQLite, where writers take turns on one lock: concurrent commits queue
-/// here and one task writes whatever has queued in a single transaction, so a burst of
-/// notifications costs one `BEGIN`/`COMMIT` and one outbox `INSERT` instead of one each.
-/// Each change is still all or nothing and conflicts are still reported per change.
-#[derive(Debug, Clone)]
-struct GroupCommitter {
-    queue: mpsc::Sender<CommitRequest>,
-}
-
-/// Changes per group at most.
-const GROUP_MAX: usize = 64;
-
-impl GroupCommitter {
-    /// Starts the writer over `store` (which must not itself group).
-    fn start(store: SqlStore) -> Self {
-        let (queue, mut requests) = mpsc::channel::<CommitRequest>(1024);
-        tokio::spawn(async move {
-            let mut group = Vec::with_capacity(GROUP_MAX);
-            while let Some(first) = requests.recv().await {
-                group.push(first);
-                while group.len() < GROUP_MAX {
-                    match requests.try_recv() {
-                        Ok(next) => group.push(next),
-                        Err(_) => break,
-                    }
-                }
-                let changes: Vec<Change> = group.iter().map(|(c, _)| c.clone()).collect();
-                let grouped = {
-                    let _turn = store.write_turn().await;
-                    store.commit_group(&changes).await
-                };
-                match grouped {
-                    Ok(results) => {
-                        for ((_, reply), result) in group.drain(..).zip(results) {
-                            let _ = reply.send(Ok(result));
-                        }
-                    }
-                    // The group failed as a whole: each change on its own, so that one bad
-                    // change fails alone.
-                    Err(_) => {
-                        for (change, reply) in group.drain(..) {
-                            let _turn = store.write_turn().await;
-                            let _ = reply.send(store.commit_alone(&change).await);
-                        }
-                    }
-                }
-            }
-        });
-        GroupCommitter { queue }
-    }
-
-    async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send((change, reply))
-            .await
-            .map_err(|_| StoreError("the SQLite writer stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError("the SQLite writer stopped".into()))?
-    }
+    /// Concurrent lookups of a payment by `id` / by `out_trade_no`, answered together (see
+    /// [`lookups`]).
+    by_id: Option<PaymentLookups>,
+    by_out_trade_no: Option<PaymentLookups>,
 }
 
 fn db(e: impl std::fmt::Display) -> StoreError {
@@ -269,24 +215,89 @@ fn event_from(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
 
 /// SQLite, per connection: write-ahead log (readers never wait for the writer), fsync at
 /// checkpoints rather than at every commit (a committed change survives a crash of the process;
-/// an OS crash can lose the last ones, which the reconciler finds again at the channel), and
-/// wait for the writer instead of failing with SQLITE_BUSY.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;";
+/// an OS crash can lose the last ones, which the reconciler finds again at the channel), wait
+/// for the writer instead of failing with SQLITE_BUSY, and no checkpoint inside a commit: the
+/// writer's checkpointer task copies the log into the database in the background (see
+/// [`writer`]), so that no commit waits for a checkpoint and its fsync.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0;";
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+/// Query arguments, added one after another (an encoding error is kept and reported by
+/// [`Args::finish`]).
+#[derive(Default)]
+struct Args {
+    args: sqlx::any::AnyArguments,
+    error: Option<String>,
+}
 
-/// Binds what a change may alter of a payment, in this order: status, channel transaction id,
+impl Args {
+    fn add<'t, T>(&mut self, value: T) -> &mut Self
+    where
+        T: sqlx::Encode<'t, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        use sqlx::Arguments as _;
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e.to_string());
+        }
+        self
+    }
+
+    fn finish(self) -> Result<sqlx::any::AnyArguments, StoreError> {
+        match self.error {
+            Some(e) => Err(StoreError(format!("cannot encode a query argument: {e}"))),
+            None => Ok(self.args),
+        }
+    }
+}
+
+/// Adds what a change may alter of a payment, in this order: status, channel transaction id,
 /// refunded amount, review flag, openid, metadata, paid at, expires at.
-fn bind_payment_state<'q>(q: AnyQuery<'q>, p: &Payment) -> Result<AnyQuery<'q>, StoreError> {
-    Ok(q.bind(p.status.as_str().to_owned())
-        .bind(p.channel_transaction_id.clone())
-        .bind(amount(p.refunded_amount)?)
-        .bind(i64::from(p.needs_review))
-        .bind(p.open_id.clone())
-        .bind(p.metadata.to_string())
-        .bind(p.paid_at.map(millis))
-        .bind(p.expires_at.map(millis)))
+fn add_payment_state(args: &mut Args, p: &Payment) -> Result<(), StoreError> {
+    args.add(p.status.as_str().to_owned())
+        .add(p.channel_transaction_id.clone())
+        .add(amount(p.refunded_amount)?)
+        .add(i64::from(p.needs_review))
+        .add(p.open_id.clone())
+        .add(p.metadata.to_string())
+        .add(p.paid_at.map(millis))
+        .add(p.expires_at.map(millis));
+    Ok(())
+}
+
+/// A connection a background task keeps to itself: taken out of the pool once, so that a use
+/// costs no checkout and no liveness check on return (sqlx pings a connection each time it
+/// goes back to the pool; on SQLite that is one more trip to the connection's thread). After
+/// an error it is dropped — which also ends a transaction left open — and replaced on next use.
+struct Dedicated {
+    pool: AnyPool,
+    conn: Option<sqlx::AnyConnection>,
+}
+
+impl Dedicated {
+    fn new(pool: AnyPool) -> Self {
+        Dedicated { pool, conn: None }
+    }
+
+    async fn get(&mut self) -> Result<&mut sqlx::AnyConnection, StoreError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await.map_err(db)?.detach(),
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// `result` of a statement on this connection; an error drops the connection.
+    fn checked<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, StoreError> {
+        if result.is_err() {
+            self.reset();
+        }
+        result.map_err(db)
+    }
+
+    /// Drops the connection (a new one is taken on next use).
+    fn reset(&mut self) {
+        self.conn = None;
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -295,8 +306,9 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl SqlStore {
     /// Connects to `url` (`sqlite://path?mode=rwc`, `postgres://…`, `mysql://…`) and migrates
-    /// the schema. The engine's feature must be enabled. On SQLite it also starts the group
-    /// committer, a task on the current Tokio runtime: use the store on that runtime.
+    /// the schema. The engine's feature must be enabled. It starts background tasks on the
+    /// current Tokio runtime (the payment readers, and on SQLite the writer): use the store on
+    /// that runtime.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let dialect = match url.split(':').next().unwrap_or_default() {
             "sqlite" => Dialect::Sqlite,
@@ -329,13 +341,19 @@ impl SqlStore {
         let mut store = SqlStore {
             pool,
             dialect,
-            committer: None,
+            writer: None,
             write_gate: (dialect == Dialect::Sqlite).then(Arc::default),
+            by_id: None,
+            by_out_trade_no: None,
         };
         store.migrate().await?;
+        // The background tasks work on a plain copy (no writer, no batching of its own).
+        let plain = store.clone();
         if dialect == Dialect::Sqlite {
-            store.committer = Some(GroupCommitter::start(store.clone()));
+            store.writer = Some(Writer::start(&plain));
         }
+        store.by_id = Some(PaymentLookups::start(&plain, Key::Id));
+        store.by_out_trade_no = Some(PaymentLookups::start(&plain, Key::OutTradeNo));
         Ok(store)
     }
 
@@ -413,18 +431,21 @@ impl SqlStore {
         now: i64,
     ) -> Result<Commit, StoreError> {
         let p = &change.payment;
-        let update = sqlx::query(self.sql(
-            "UPDATE payments SET updated_at = ?, status = ?, channel_transaction_id = ?, \
-             refunded_amount = ?, needs_review = ?, open_id = ?, metadata = ?, paid_at = ?, \
-             expires_at = ?, version = version + 1 WHERE id = ? AND version = ?",
-        ))
-        .bind(now);
-        let updated = bind_payment_state(update, p)?
-            .bind(p.id.0.clone())
-            .bind(p.version)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        let mut args = Args::default();
+        args.add(now);
+        add_payment_state(&mut args, p)?;
+        args.add(p.id.0.clone()).add(p.version);
+        let updated = sqlx::query_with(
+            self.sql(
+                "UPDATE payments SET updated_at = ?, status = ?, channel_transaction_id = ?, \
+                 refunded_amount = ?, needs_review = ?, open_id = ?, metadata = ?, paid_at = ?, \
+                 expires_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+            ),
+            args.finish()?,
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
         if updated.rows_affected() != 1 {
             return Ok(Commit::Conflict);
         }
@@ -483,7 +504,7 @@ impl SqlStore {
         events: &[&crate::events::NewEvent],
         now: i64,
     ) -> Result<(), StoreError> {
-        for chunk in events.chunks(50) {
+        for chunk in events.chunks(256) {
             let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"; chunk.len()].join(", ");
             let mut q = sqlx::query(self.sql(&format!(
                 "INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) VALUES {rows}"
@@ -513,10 +534,15 @@ impl SqlStore {
         }
     }
 
-    /// One change in its own transaction (the caller has its write turn).
-    async fn commit_alone(&self, change: &Change) -> Result<Commit, StoreError> {
+    /// One change in its own transaction on `conn` (the caller has its write turn).
+    async fn commit_alone(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        change: &Change,
+    ) -> Result<Commit, StoreError> {
+        use sqlx::Connection as _;
         let now = millis(OffsetDateTime::now_utc());
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = conn.begin().await.map_err(db)?;
         let events: Vec<_> = change.events.iter().collect();
         match self.write_change(&mut tx, change, now).await? {
             Commit::Committed => {
@@ -531,32 +557,20 @@ impl SqlStore {
         }
     }
 
-    /// Several changes in one transaction (group commit): each is decided on its own — a
-    /// conflicting one is undone (to its savepoint) and reported, the others commit together.
-    /// Returns `Err` only if the transaction as a whole failed.
-    async fn commit_group(&self, changes: &[Change]) -> Result<Vec<Commit>, StoreError> {
+    /// Several changes in one transaction on `conn`, one after another: each is decided on its
+    /// own — a refund step that conflicts after writing something is undone to its savepoint,
+    /// a second change to the same payment conflicts with the first — and the others commit
+    /// together. Returns `Err` only if the transaction as a whole failed.
+    async fn commit_in_steps(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        changes: &[Change],
+    ) -> Result<Vec<Commit>, StoreError> {
+        use sqlx::Connection as _;
         let now = millis(OffsetDateTime::now_utc());
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut results = vec![Commit::Conflict; changes.len()];
-
-        // Payment-only changes, each on a different payment: one statement for all of them.
-        let mut seen = std::collections::HashSet::new();
-        let (together, one_by_one): (Vec<usize>, Vec<usize>) = (0..changes.len()).partition(|&i| {
-            changes[i].refund.is_none() && seen.insert(changes[i].payment.id.0.clone())
-        });
-        for chunk in together.chunks(GROUP_MAX) {
-            let batch: Vec<&Change> = chunk.iter().map(|&i| &changes[i]).collect();
-            let updated = self.update_payments(&mut tx, &batch, now).await?;
-            for &i in chunk {
-                if updated.contains(&changes[i].payment.id.0) {
-                    results[i] = Commit::Committed;
-                }
-            }
-        }
-        // The rest in turn: a refund step can conflict after writing something, so it runs
-        // under a savepoint; a second change to the same payment conflicts with the first.
-        for i in one_by_one {
-            let change = &changes[i];
+        let mut tx = conn.begin().await.map_err(db)?;
+        let mut results = Vec::with_capacity(changes.len());
+        for change in changes {
             let guarded = change.refund.is_some();
             if guarded {
                 tx.execute("SAVEPOINT change").await.map_err(db)?;
@@ -570,7 +584,7 @@ impl SqlStore {
                 }
                 tx.execute("RELEASE SAVEPOINT change").await.map_err(db)?;
             }
-            results[i] = result;
+            results.push(result);
         }
         let events: Vec<_> = changes
             .iter()
@@ -583,34 +597,38 @@ impl SqlStore {
         Ok(results)
     }
 
-    /// Compare-and-set updates of several payments (distinct ids) in one statement
-    /// (`UPDATE … FROM (VALUES …) … RETURNING`, SQLite); returns the ids that were updated —
-    /// the others had moved on.
-    async fn update_payments(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        changes: &[&Change],
-        now: i64,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; changes.len()].join(", ");
-        let mut q = sqlx::query(self.sql(&format!(
-            "UPDATE payments SET status = v.column3, channel_transaction_id = v.column4, \
-             refunded_amount = v.column5, needs_review = v.column6, open_id = v.column7, \
-             metadata = v.column8, updated_at = ?, paid_at = v.column9, expires_at = v.column10, \
-             version = payments.version + 1 \
-             FROM (VALUES {rows}) AS v \
-             WHERE payments.id = v.column1 AND payments.version = v.column2 \
-             RETURNING payments.id"
+    /// Makes `claim` with one conditional `UPDATE` stamping a token of its own (the engines
+    /// without a writer task); the ids won. When every candidate was stamped they are all
+    /// ours; otherwise the token tells which.
+    async fn claim_by_token(&self, claim: &Claim) -> Result<Vec<String>, StoreError> {
+        let token = crate::random_hex(16);
+        let marks = vec!["?"; claim.ids.len()].join(", ");
+        let mut update = sqlx::query(self.sql(&format!(
+            "UPDATE outbox SET locked_until = ?, claim_token = ? WHERE id IN ({marks}) \
+             AND status = 'PENDING' AND locked_until <= ?"
         )))
-        .bind(now);
-        for c in changes {
-            let p = &c.payment;
-            q = bind_payment_state(q.bind(p.id.0.clone()).bind(p.version), p)?;
+        .bind(claim.until)
+        .bind(token.clone());
+        for id in &claim.ids {
+            update = update.bind(id.clone());
         }
-        let rows = q.fetch_all(&mut *conn).await.map_err(db)?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(db))
-            .collect()
+        let won = update
+            .bind(claim.now)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if usize::try_from(won).ok() == Some(claim.ids.len()) {
+            return Ok(claim.ids.clone());
+        }
+        let mut mine = sqlx::query_scalar(self.sql(&format!(
+            "SELECT id FROM outbox WHERE claim_token = ? AND id IN ({marks})"
+        )))
+        .bind(token);
+        for id in &claim.ids {
+            mine = mine.bind(id.clone());
+        }
+        mine.fetch_all(&self.pool).await.map_err(db)
     }
 
     /// The query with `?` placeholders rewritten for the engine (`$1`… on PostgreSQL).
@@ -694,14 +712,20 @@ impl PaymentStore for SqlStore {
     }
 
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
-        self.fetch_payment("id", &id.0).await
+        match &self.by_id {
+            Some(readers) => readers.get(&id.0).await,
+            None => self.fetch_payment("id", &id.0).await,
+        }
     }
 
     async fn payment_by_out_trade_no(
         &self,
         out_trade_no: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        self.fetch_payment("out_trade_no", out_trade_no).await
+        match &self.by_out_trade_no {
+            Some(readers) => readers.get(out_trade_no).await,
+            None => self.fetch_payment("out_trade_no", out_trade_no).await,
+        }
     }
 
     async fn refund(&self, out_refund_no: &str) -> Result<Option<Refund>, StoreError> {
@@ -727,11 +751,12 @@ impl PaymentStore for SqlStore {
     }
 
     async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
-        match &self.committer {
-            Some(committer) => committer.commit(change.clone()).await,
+        match &self.writer {
+            Some(writer) => writer.commit(change.clone()).await,
             None => {
+                let mut conn = self.pool.acquire().await.map_err(db)?;
                 let _turn = self.write_turn().await;
-                self.commit_alone(change).await
+                self.commit_alone(&mut conn, change).await
             }
         }
     }
@@ -785,11 +810,9 @@ impl PaymentStore for SqlStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
-        let _turn = self.write_turn().await;
         let now_ms = millis(now);
-        // Candidates, then one conditional UPDATE stamping this claim's token: a row another
-        // instance claimed meanwhile no longer matches (its lease is in the future). When every
-        // candidate was stamped they are all ours; otherwise the token tells which.
+        // Candidates (a plain read), then a conditional update leasing those still pending and
+        // unleased: a row another instance claimed meanwhile no longer matches.
         let q = format!(
             "SELECT {EVENT_COLUMNS} FROM outbox WHERE status = 'PENDING' AND next_attempt_at <= ? \
              AND locked_until <= ? ORDER BY next_attempt_at, created_at LIMIT ?"
@@ -805,42 +828,30 @@ impl PaymentStore for SqlStore {
         if candidates.is_empty() {
             return Ok(candidates);
         }
-        let token = crate::random_hex(16);
-        let marks = vec!["?"; candidates.len()].join(", ");
-        let mut claim = sqlx::query(self.sql(&format!(
-            "UPDATE outbox SET locked_until = ?, claim_token = ? WHERE id IN ({marks}) \
-             AND status = 'PENDING' AND locked_until <= ?"
-        )))
-        .bind(millis(now + lease))
-        .bind(token.clone());
-        for e in &candidates {
-            claim = claim.bind(e.id.clone());
+        let claim = Claim {
+            ids: candidates.iter().map(|e| e.id.clone()).collect(),
+            until: millis(now + lease),
+            now: now_ms,
+        };
+        let won: std::collections::HashSet<String> = match &self.writer {
+            Some(writer) => writer.claim(claim).await?,
+            None => self.claim_by_token(&claim).await?,
         }
-        let won = claim
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if usize::try_from(won).ok() == Some(candidates.len()) {
-            return Ok(candidates);
-        }
-        let mut mine = sqlx::query_scalar(self.sql(&format!(
-            "SELECT id FROM outbox WHERE claim_token = ? AND id IN ({marks})"
-        )))
-        .bind(token);
-        for e in &candidates {
-            mine = mine.bind(e.id.clone());
-        }
-        let ours: Vec<String> = mine.fetch_all(&self.pool).await.map_err(db)?;
+        .into_iter()
+        .collect();
         Ok(candidates
             .into_iter()
-            .filter(|e| ours.contains(&e.id))
+            .filter(|e| won.contains(&e.id))
             .collect())
     }
 
     async fn events_delivered(&self, ids: &[String]) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if let Some(writer) = &self.writer {
+            return writer.delivered(ids.to_vec()).await;
+        }
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let mut q = sqlx::query(self.sql(&format!(
@@ -855,17 +866,7 @@ impl PaymentStore for SqlStore {
     }
 
     async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        sqlx::query(
-            self.sql(
-                "UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1 WHERE id = ?",
-            ),
-        )
-        .bind(id.to_owned())
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(db)
+        self.events_delivered(&[id.to_owned()]).await
     }
 
     async fn event_failed(

@@ -11,4 +11,5 @@ mod outbox;
 mod rabbit;
 mod reconcile;
 mod service;
+mod sqlite;
 mod support;

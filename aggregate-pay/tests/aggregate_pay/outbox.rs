@@ -6,12 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aggregate_pay::events::EventStatus;
-use aggregate_pay::{
-    Dispatcher, EventHandler, Fen, NewPayment, NotifyProcessor, OutboxEvent, PayMethod, RetryPolicy,
-};
+use aggregate_pay::{Dispatcher, EventHandler, NotifyProcessor, OutboxEvent, RetryPolicy};
 use async_trait::async_trait;
 
-use crate::support::{sandbox, stores, unique};
+use crate::support::{paid_payment, sandbox, stores};
 
 /// Fails the first `fail_first` deliveries of every event, then succeeds; counts calls per id.
 struct Flaky {
@@ -50,19 +48,7 @@ async fn retries_until_delivered_then_dead_letters_and_redelivery() {
     for (engine, store) in stores().await {
         let (channel, channels, payments) = sandbox(&store);
         let processor = NotifyProcessor::new(channels, store.clone());
-        let (p, _) = payments
-            .create(NewPayment::new(
-                unique("E"),
-                Fen::new(9),
-                "x",
-                PayMethod::Sandbox,
-                "http://n",
-            ))
-            .await
-            .unwrap();
-        processor
-            .handle("sandbox", &channel.pay(&p.out_trade_no).unwrap())
-            .await;
+        let p = paid_payment(&payments, &channel, &processor, "E", 9).await;
         let event_id = store
             .events(None, 1000)
             .await
@@ -109,19 +95,7 @@ async fn retries_until_delivered_then_dead_letters_and_redelivery() {
         assert_eq!(handler.calls.lock().unwrap()[&event_id], 4);
 
         // Another event, a handler that always fails: dead after 3 attempts, error kept.
-        let (q, _) = payments
-            .create(NewPayment::new(
-                unique("E"),
-                Fen::new(9),
-                "x",
-                PayMethod::Sandbox,
-                "http://n",
-            ))
-            .await
-            .unwrap();
-        processor
-            .handle("sandbox", &channel.pay(&q.out_trade_no).unwrap())
-            .await;
+        let q = paid_payment(&payments, &channel, &processor, "E", 9).await;
         let dead_id = store
             .events(None, 1000)
             .await
@@ -188,5 +162,78 @@ async fn retries_until_delivered_then_dead_letters_and_redelivery() {
             .find(|e| e.id == dead_id)
             .unwrap();
         assert_eq!(ev.status, EventStatus::Delivered);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_claims_lease_each_event_to_one_dispatcher() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let mut expected = std::collections::HashSet::new();
+        for _ in 0..40 {
+            let p = paid_payment(&payments, &channel, &processor, "C", 5).await;
+            expected.insert(p.id);
+        }
+        // Four claimers at once, small batches, a lease longer than the test.
+        let mut claimers = Vec::new();
+        for _ in 0..4 {
+            let store = store.clone();
+            claimers.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_events(time::OffsetDateTime::now_utc(), Duration::from_secs(600), 7)
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed);
+                }
+            }));
+        }
+        let mut claimed = Vec::new();
+        for c in claimers {
+            claimed.extend(c.await.unwrap());
+        }
+        let ids: std::collections::HashSet<_> = claimed.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(
+            ids.len(),
+            claimed.len(),
+            "{engine}: an event was claimed twice"
+        );
+        let paid: std::collections::HashSet<_> =
+            claimed.iter().map(|e| e.payment_id.clone()).collect();
+        assert_eq!(
+            paid, expected,
+            "{engine}: every payment's event was claimed"
+        );
+        assert_eq!(claimed.len(), expected.len(), "{engine}");
+        // Leased: nothing is left to claim until the lease ends.
+        assert!(
+            store
+                .claim_events(
+                    time::OffsetDateTime::now_utc(),
+                    Duration::from_secs(600),
+                    100
+                )
+                .await
+                .unwrap()
+                .is_empty(),
+            "{engine}"
+        );
+        // Delivered events are never claimed again, even after their lease.
+        let all: Vec<String> = claimed.iter().map(|e| e.id.clone()).collect();
+        store.events_delivered(&all).await.unwrap();
+        let later = time::OffsetDateTime::now_utc() + Duration::from_secs(3600);
+        assert!(
+            store
+                .claim_events(later, Duration::from_secs(600), 100)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{engine}"
+        );
     }
 }

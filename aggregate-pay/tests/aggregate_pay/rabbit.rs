@@ -8,17 +8,14 @@ mod amqp {
 
     use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher, Topology, connect};
     use aggregate_pay::store::PaymentStore;
-    use aggregate_pay::{
-        Dispatcher, EventHandler, Fen, MemoryStore, NewPayment, NotifyProcessor, OutboxEvent,
-        PayMethod,
-    };
+    use aggregate_pay::{Dispatcher, EventHandler, MemoryStore, NotifyProcessor, OutboxEvent};
     use async_trait::async_trait;
     use futures_util::StreamExt;
     use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
     use lapin::types::FieldTable;
     use tokio_util::sync::CancellationToken;
 
-    use crate::support::{sandbox, unique};
+    use crate::support::{paid_payment, sandbox, unique};
 
     fn url() -> Option<String> {
         let url = std::env::var("TEST_AMQP_URL").ok();
@@ -34,19 +31,7 @@ mod amqp {
         let (channel, channels, payments) = sandbox(&store);
         let processor = NotifyProcessor::new(channels, store.clone());
         for _ in 0..3 {
-            let (p, _) = payments
-                .create(NewPayment::new(
-                    unique("Q"),
-                    Fen::new(1),
-                    "x",
-                    PayMethod::Sandbox,
-                    "http://n",
-                ))
-                .await
-                .unwrap();
-            processor
-                .handle("sandbox", &channel.pay(&p.out_trade_no).unwrap())
-                .await;
+            paid_payment(&payments, &channel, &processor, "Q", 1).await;
         }
         let ids = store
             .events(None, 10)

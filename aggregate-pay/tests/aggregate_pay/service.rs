@@ -5,7 +5,7 @@ use aggregate_pay::{
     RefundStatus,
 };
 
-use crate::support::{events_of, sandbox, stores, unique};
+use crate::support::{events_of, paid_payment, sandbox, stores, unique};
 
 #[tokio::test]
 async fn creation_is_idempotent_by_number() {
@@ -107,19 +107,7 @@ async fn closing_and_refunding() {
         );
 
         // Pay one, then refund in parts.
-        let (p, _) = payments
-            .create(NewPayment::new(
-                unique("R"),
-                Fen::new(1000),
-                "Box",
-                PayMethod::Sandbox,
-                "http://n",
-            ))
-            .await
-            .unwrap();
-        processor
-            .handle("sandbox", &channel.pay(&p.out_trade_no).unwrap())
-            .await;
+        let p = paid_payment(&payments, &channel, &processor, "R", 1000).await;
         assert!(matches!(
             payments.close(&p.id).await,
             Err(Error::InvalidState {

@@ -169,3 +169,28 @@ impl PaymentStore for Flaky {
         self.inner.redeliver(id).await
     }
 }
+
+/// A new sandbox payment of `fen` (its number starting with `prefix`), paid: the channel's
+/// notification handled by `processor`.
+pub async fn paid_payment(
+    payments: &Payments,
+    channel: &SandboxChannel,
+    processor: &aggregate_pay::NotifyProcessor,
+    prefix: &str,
+    fen: u64,
+) -> Payment {
+    let (p, _) = payments
+        .create(aggregate_pay::NewPayment::new(
+            unique(prefix),
+            aggregate_pay::Fen::new(fen),
+            "x",
+            aggregate_pay::PayMethod::Sandbox,
+            "http://n",
+        ))
+        .await
+        .unwrap();
+    processor
+        .handle("sandbox", &channel.pay(&p.out_trade_no).unwrap())
+        .await;
+    p
+}

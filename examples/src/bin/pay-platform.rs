@@ -10,6 +10,10 @@ use examples::platform::{app, wiring};
 use examples::shutdown_signal;
 use tokio_util::sync::CancellationToken;
 
+/// The servers' allocator (see the `mimalloc` line of the workspace manifest).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fail(msg: impl std::fmt::Display) -> ! {
     examples::exit_with("pay-platform", msg)
 }

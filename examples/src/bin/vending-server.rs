@@ -10,6 +10,10 @@ use examples::shutdown_signal;
 use examples::vending::config::VendingConfig;
 use examples::vending::{app, wiring};
 
+/// The servers' allocator (see the `mimalloc` line of the workspace manifest).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fail(msg: impl std::fmt::Display) -> ! {
     examples::exit_with("vending-server", msg)
 }
