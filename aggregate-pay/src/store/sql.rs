@@ -120,6 +120,11 @@ pub struct SqlStore {
     by_out_trade_no: Option<PaymentLookups>,
 }
 
+/// Rows for a statement that unpacks them with SQLite's `json_each`.
+fn json(rows: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError(format!("cannot encode a batch: {e}")))
+}
+
 fn db(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
@@ -650,12 +655,12 @@ impl SqlStore {
         AssertSqlSafe(out)
     }
 
-    async fn fetch_payment(
-        &self,
-        column: &str,
-        value: &str,
-    ) -> Result<Option<Payment>, StoreError> {
-        let q = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = ?");
+    /// One payment by `key`, read on its own (see [`lookups`] for the batched reads).
+    async fn fetch_payment(&self, key: Key, value: &str) -> Result<Option<Payment>, StoreError> {
+        let q = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {} = ?",
+            key.column()
+        );
         let row = sqlx::query(self.sql(&q))
             .bind(value.to_owned())
             .fetch_optional(&self.pool)
@@ -671,7 +676,7 @@ use sqlx::SqlSafeStr as _;
 impl PaymentStore for SqlStore {
     async fn insert_payment(&self, p: &Payment) -> Result<Insert<Payment>, StoreError> {
         let _turn = self.write_turn().await;
-        if let Some(existing) = self.fetch_payment("out_trade_no", &p.out_trade_no).await? {
+        if let Some(existing) = self.fetch_payment(Key::OutTradeNo, &p.out_trade_no).await? {
             return Ok(Insert::Existing(existing));
         }
         let q = format!(
@@ -703,7 +708,7 @@ impl PaymentStore for SqlStore {
         match result {
             Ok(_) => Ok(Insert::Inserted),
             Err(e) if is_unique_violation(&e) => self
-                .fetch_payment("out_trade_no", &p.out_trade_no)
+                .fetch_payment(Key::OutTradeNo, &p.out_trade_no)
                 .await?
                 .map(Insert::Existing)
                 .ok_or_else(|| StoreError("payment number collision with a different id".into())),
@@ -714,7 +719,7 @@ impl PaymentStore for SqlStore {
     async fn payment(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
         match &self.by_id {
             Some(readers) => readers.get(&id.0).await,
-            None => self.fetch_payment("id", &id.0).await,
+            None => self.fetch_payment(Key::Id, &id.0).await,
         }
     }
 
@@ -724,7 +729,7 @@ impl PaymentStore for SqlStore {
     ) -> Result<Option<Payment>, StoreError> {
         match &self.by_out_trade_no {
             Some(readers) => readers.get(out_trade_no).await,
-            None => self.fetch_payment("out_trade_no", out_trade_no).await,
+            None => self.fetch_payment(Key::OutTradeNo, out_trade_no).await,
         }
     }
 

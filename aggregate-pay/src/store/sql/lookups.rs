@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Dedicated, Dialect, PAYMENT_COLUMNS, SqlStore, payment_from};
+use super::{Dedicated, Dialect, PAYMENT_COLUMNS, SqlStore, json, payment_from};
 use crate::{Payment, StoreError};
 
 /// A unique column payments are looked up by.
@@ -28,7 +28,7 @@ pub(super) enum Key {
 }
 
 impl Key {
-    fn column(self) -> &'static str {
+    pub(super) fn column(self) -> &'static str {
         match self {
             Key::Id => "id",
             Key::OutTradeNo => "out_trade_no",
@@ -130,7 +130,7 @@ impl SqlStore {
         };
         let column = key.column();
         let query = if self.dialect == Dialect::Sqlite {
-            let list = serde_json::to_string(keys).map_err(|e| StoreError(e.to_string()))?;
+            let list = json(&keys)?;
             sqlx::query(self.sql(&format!(
                 "SELECT {PAYMENT_COLUMNS} FROM payments \
                  WHERE {column} IN (SELECT value FROM json_each(?))"

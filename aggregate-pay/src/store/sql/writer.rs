@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use serde::Serialize;
 
-use super::{Args, Dedicated, EVENT_COLUMNS, SqlStore, amount, db, millis};
+use super::{Args, Dedicated, EVENT_COLUMNS, SqlStore, amount, db, json, millis};
 use crate::StoreError;
 use crate::store::{Change, Commit};
 
@@ -169,10 +169,6 @@ struct EventRow<'a> {
     payment_id: &'a str,
     payload: String,
     version: i64,
-}
-
-fn json(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError(format!("cannot encode a batch: {e}")))
 }
 
 impl SqlStore {
