@@ -2,9 +2,12 @@
 //! after too many failures (with the last error kept) until someone redelivers them.
 //!
 //! The [`Dispatcher`] claims due events from the store (a lease, so several instances can run
-//! it), hands each to an [`EventHandler`], and records the result. Handlers get every event at
-//! least once and must dedupe by [`OutboxEvent::id`]. With the `rabbitmq` feature, the handler
-//! can be a publisher to RabbitMQ, whose consumers then do the work on any number of instances.
+//! it), hands each to an [`EventHandler`], and records the result. Where the store hands off
+//! what it commits ([`PaymentStore::hand_off_events`]), the dispatcher running takes those
+//! events as they commit, already leased to it, and polls only for the rest (retries, events
+//! of other instances, leases run out). Handlers get every event at least once and must dedupe
+//! by [`OutboxEvent::id`]. With the `rabbitmq` feature, the handler can be a publisher to
+//! RabbitMQ, whose consumers then do the work on any number of instances.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,7 +124,13 @@ impl Dispatcher {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = OffsetDateTime::now_utc();
         let events = self.store.claim_events(now, self.lease, self.batch).await?;
-        let results = self.handler.handle_batch(&events).await;
+        self.deliver(&events).await?;
+        Ok(events.len())
+    }
+
+    /// Hands `events` (leased to this dispatcher) to the handler and records the results.
+    async fn deliver(&self, events: &[OutboxEvent]) -> Result<(), StoreError> {
+        let results = self.handler.handle_batch(events).await;
         let mut delivered = Vec::with_capacity(events.len());
         for (event, result) in events.iter().zip(results) {
             match result {
@@ -139,14 +148,32 @@ impl Dispatcher {
                 }
             }
         }
-        self.store.events_delivered(&delivered).await?;
-        Ok(events.len())
+        self.store.events_delivered(&delivered).await
     }
 
-    /// Delivers until `shutdown`, polling every `idle` when there is nothing to do. In-flight
-    /// events finish before it returns.
+    /// Delivers until `shutdown`: the events the store hands off as they commit, if it does,
+    /// and the others by polling, every `idle` when there is nothing to do. In-flight events
+    /// finish before it returns.
     pub async fn run(&self, idle: Duration, shutdown: CancellationToken) {
+        let mut handed = self
+            .store
+            .hand_off_events(self.lease, self.batch.saturating_mul(HAND_OFF_BATCHES));
+        let mut next_poll = tokio::time::Instant::now();
         loop {
+            let mut events = Vec::new();
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = receive(&mut handed, &mut events, self.batch) => {
+                    if n == 0 {
+                        // The store let go of the channel: polling only, from now on.
+                        handed = None;
+                    } else if let Err(e) = self.deliver(&events).await {
+                        tracing::error!(error = %e, "outbox delivery not recorded; the events will be claimed again");
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep_until(next_poll) => {}
+            }
             let pause = match self.run_once().await {
                 Ok(0) => idle,
                 Ok(n) if n < self.batch => self.linger,
@@ -159,13 +186,25 @@ impl Dispatcher {
             if shutdown.is_cancelled() {
                 return;
             }
-            if !pause.is_zero() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(pause) => {}
-                }
-            }
+            next_poll = tokio::time::Instant::now() + pause;
         }
+    }
+}
+
+/// Batches' worth of handed-off events that may wait for the dispatcher; beyond, the store
+/// keeps them for polling.
+const HAND_OFF_BATCHES: usize = 10;
+
+/// Up to `limit` handed-off events into `events` (waits for the first); 0 when the store has
+/// let go. Never returns without a channel.
+async fn receive(
+    handed: &mut Option<tokio::sync::mpsc::Receiver<OutboxEvent>>,
+    events: &mut Vec<OutboxEvent>,
+    limit: usize,
+) -> usize {
+    match handed {
+        Some(rx) => rx.recv_many(events, limit).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -7,6 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use tokio::sync::mpsc;
+
+use super::hand_off::{HandOff, leased_until};
 use super::{Change, Commit, Insert, PaymentStore, RefundChange};
 use crate::events::{EventStatus, OutboxEvent};
 use crate::{Payment, PaymentId, PaymentStatus, Refund, StoreError};
@@ -15,6 +18,7 @@ use crate::{Payment, PaymentId, PaymentStatus, Refund, StoreError};
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    hand_off: HandOff,
 }
 
 #[derive(Debug, Default)]
@@ -113,9 +117,17 @@ impl PaymentStore for MemoryStore {
             None => {}
         }
         let now = OffsetDateTime::now_utc();
+        let listener = self.hand_off.listener();
+        let reserved = listener
+            .as_ref()
+            .and_then(|l| l.reserve(change.events.len()));
+        let locked_until = leased_until(reserved.as_ref(), now);
         for e in &change.events {
-            s.events
-                .push((OutboxEvent::pending(e, now), OffsetDateTime::UNIX_EPOCH));
+            s.events.push((OutboxEvent::pending(e, now), locked_until));
+        }
+        drop(s);
+        if let Some(r) = reserved {
+            r.hand_over(&change.events, now);
         }
         Ok(Commit::Committed)
     }
@@ -165,6 +177,14 @@ impl PaymentStore for MemoryStore {
             }
         }
         Ok(claimed)
+    }
+
+    fn hand_off_events(
+        &self,
+        lease: Duration,
+        capacity: usize,
+    ) -> Option<mpsc::Receiver<OutboxEvent>> {
+        self.hand_off.subscribe(lease, capacity)
     }
 
     async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@
 //! - `SqlStore` — SQLite, PostgreSQL or MySQL through sqlx (features `sqlite`, `postgres`,
 //!   `mysql`), with its schema migrated at connect.
 
+mod hand_off;
 mod memory;
 #[cfg(feature = "sql")]
 mod sql;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "sql")]
@@ -112,6 +114,21 @@ pub trait PaymentStore: Send + Sync + fmt::Debug {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<OutboxEvent>, StoreError>;
+
+    /// From now on, hands the events this store commits to the returned receiver as soon as
+    /// their transaction commits (at most `capacity` waiting), stored **leased for `lease`**
+    /// so that no poller claims them meanwhile: a dispatcher in the same process delivers them
+    /// without claiming them first. An event not acknowledged within its lease is claimed again
+    /// as usual; one the channel has no room for is stored unleased and polled. `None` if this
+    /// store does not hand events off or another receiver listens.
+    fn hand_off_events(
+        &self,
+        lease: Duration,
+        capacity: usize,
+    ) -> Option<mpsc::Receiver<OutboxEvent>> {
+        let _ = (lease, capacity);
+        None
+    }
 
     /// Marks an event delivered.
     async fn event_delivered(&self, id: &str) -> Result<(), StoreError>;

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 use self::lookups::{Key, PaymentLookups};
 use self::writer::{Claim, Writer};
+use super::hand_off::{HandOff, leased_until};
 use super::{Change, Commit, Insert, PaymentStore, RefundChange};
 use crate::events::{EventKind, EventStatus, OutboxEvent};
 use crate::{Fen, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
@@ -90,6 +91,12 @@ fn millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// Now, as stored (whole milliseconds), and as that time.
+fn now_millis() -> (i64, OffsetDateTime) {
+    let now = millis(OffsetDateTime::now_utc());
+    (now, from_millis(now))
+}
+
 /// The inverse of [`millis`].
 fn from_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -118,6 +125,9 @@ pub struct SqlStore {
     /// [`lookups`]).
     by_id: Option<PaymentLookups>,
     by_out_trade_no: Option<PaymentLookups>,
+    /// The in-process dispatcher its committed events go to, if one listens (see
+    /// [`PaymentStore::hand_off_events`]).
+    hand_off: Arc<HandOff>,
 }
 
 /// Rows for a statement that unpacks them with SQLite's `json_each`.
@@ -350,6 +360,7 @@ impl SqlStore {
             write_gate: (dialect == Dialect::Sqlite).then(Arc::default),
             by_id: None,
             by_out_trade_no: None,
+            hand_off: Arc::default(),
         };
         store.migrate().await?;
         // The background tasks work on a plain copy (no writer, no batching of its own).
@@ -508,9 +519,10 @@ impl SqlStore {
         conn: &mut sqlx::AnyConnection,
         events: &[&crate::events::NewEvent],
         now: i64,
+        locked_until: i64,
     ) -> Result<(), StoreError> {
         for chunk in events.chunks(256) {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"; chunk.len()].join(", ");
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let mut q = sqlx::query(self.sql(&format!(
                 "INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) VALUES {rows}"
             )));
@@ -524,7 +536,8 @@ impl SqlStore {
                     .bind(EventStatus::Pending.as_str().to_owned())
                     .bind(0i64)
                     .bind(None::<String>)
-                    .bind(now);
+                    .bind(now)
+                    .bind(locked_until);
             }
             q.execute(&mut *conn).await.map_err(db)?;
         }
@@ -546,13 +559,19 @@ impl SqlStore {
         change: &Change,
     ) -> Result<Commit, StoreError> {
         use sqlx::Connection as _;
-        let now = millis(OffsetDateTime::now_utc());
+        let (now, at) = now_millis();
         let mut tx = conn.begin().await.map_err(db)?;
         let events: Vec<_> = change.events.iter().collect();
         match self.write_change(&mut tx, change, now).await? {
             Commit::Committed => {
-                self.insert_events(&mut tx, &events, now).await?;
+                let listener = self.hand_off.listener();
+                let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
+                let until = millis(leased_until(reserved.as_ref(), at));
+                self.insert_events(&mut tx, &events, now, until).await?;
                 tx.commit().await.map_err(db)?;
+                if let Some(r) = reserved {
+                    r.hand_over(events, at);
+                }
                 Ok(Commit::Committed)
             }
             Commit::Conflict => {
@@ -572,7 +591,7 @@ impl SqlStore {
         changes: &[Change],
     ) -> Result<Vec<Commit>, StoreError> {
         use sqlx::Connection as _;
-        let now = millis(OffsetDateTime::now_utc());
+        let (now, at) = now_millis();
         let mut tx = conn.begin().await.map_err(db)?;
         let mut results = Vec::with_capacity(changes.len());
         for change in changes {
@@ -597,8 +616,14 @@ impl SqlStore {
             .filter(|(_, r)| **r == Commit::Committed)
             .flat_map(|(c, _)| c.events.iter())
             .collect();
-        self.insert_events(&mut tx, &events, now).await?;
+        let listener = self.hand_off.listener();
+        let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
+        let until = millis(leased_until(reserved.as_ref(), at));
+        self.insert_events(&mut tx, &events, now, until).await?;
         tx.commit().await.map_err(db)?;
+        if let Some(r) = reserved {
+            r.hand_over(events, at);
+        }
         Ok(results)
     }
 
@@ -868,6 +893,14 @@ impl PaymentStore for SqlStore {
             q.execute(&self.pool).await.map_err(db)?;
         }
         Ok(())
+    }
+
+    fn hand_off_events(
+        &self,
+        lease: Duration,
+        capacity: usize,
+    ) -> Option<tokio::sync::mpsc::Receiver<OutboxEvent>> {
+        self.hand_off.subscribe(lease, capacity)
     }
 
     async fn event_delivered(&self, id: &str) -> Result<(), StoreError> {

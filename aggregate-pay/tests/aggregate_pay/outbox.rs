@@ -237,3 +237,139 @@ async fn concurrent_claims_lease_each_event_to_one_dispatcher() {
         );
     }
 }
+
+/// Records what it is handed, in order.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<OutboxEvent>>,
+}
+
+#[async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+        self.seen.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    /// Waits (up to 10 s) until an event of `payment` has been handled.
+    async fn wait_for(&self, payment: &aggregate_pay::PaymentId) -> bool {
+        for _ in 0..1000 {
+            if self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| &e.payment_id == payment)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+}
+
+#[tokio::test]
+async fn a_running_dispatcher_gets_committed_events_without_polling() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let recorder = Arc::new(Recorder::default());
+        // Paid before the dispatcher starts: found by its first poll, which comes after it
+        // has asked the store for the events it commits.
+        let before = paid_payment(&payments, &channel, &processor, "H", 3).await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let dispatcher = Dispatcher::new(store.clone(), recorder.clone());
+        let stop = shutdown.clone();
+        // After that first poll it would not look again for an hour.
+        let running =
+            tokio::spawn(async move { dispatcher.run(Duration::from_secs(3600), stop).await });
+        assert!(recorder.wait_for(&before.id).await, "{engine}: polled");
+
+        let after = paid_payment(&payments, &channel, &processor, "H", 4).await;
+        assert!(
+            recorder.wait_for(&after.id).await,
+            "{engine}: the committed event was handed to the dispatcher"
+        );
+        let mut delivered = false;
+        for _ in 0..500 {
+            let events = crate::support::events_of(&store, &after.id).await;
+            if events.iter().all(|e| e.status == EventStatus::Delivered) {
+                delivered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(delivered, "{engine}: the handed-off event is acknowledged");
+        // Exactly once each: the hand-off leased it, so no poll took it as well.
+        let seen = recorder.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{engine}: {seen:?}");
+        assert_eq!(
+            seen[1].payload,
+            crate::support::events_of(&store, &after.id).await[0].payload
+        );
+        shutdown.cancel();
+        running.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn handed_off_events_are_leased_and_claimed_again_if_never_acknowledged() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let lease = Duration::from_secs(30);
+        let mut handed = store.hand_off_events(lease, 1).unwrap();
+        assert!(
+            store.hand_off_events(lease, 1).is_none(),
+            "{engine}: one receiver at a time"
+        );
+
+        let first = paid_payment(&payments, &channel, &processor, "L", 5).await;
+        // The channel is full: the next commit's event is stored unleased, for polling.
+        let second = paid_payment(&payments, &channel, &processor, "L", 6).await;
+        let event = handed.recv().await.unwrap();
+        assert_eq!(event.payment_id, first.id, "{engine}");
+        assert!(handed.try_recv().is_err(), "{engine}: no room, not handed");
+        let now = time::OffsetDateTime::now_utc();
+        let polled = store.claim_events(now, lease, 100).await.unwrap();
+        assert_eq!(
+            polled.iter().map(|e| &e.payment_id).collect::<Vec<_>>(),
+            vec![&second.id],
+            "{engine}: the handed-off event is leased, the other is not"
+        );
+        store.event_delivered(&polled[0].id).await.unwrap();
+
+        // The receiver stops without acknowledging: its event is claimed once the lease ends,
+        // and commits from now on are polled.
+        drop(handed);
+        let third = paid_payment(&payments, &channel, &processor, "L", 7).await;
+        let later = now + lease + Duration::from_secs(1);
+        let polled: Vec<_> = store
+            .claim_events(later, lease, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.payment_id))
+            .collect();
+        assert_eq!(
+            polled,
+            vec![
+                (event.id.clone(), first.id.clone()),
+                (
+                    crate::support::events_of(&store, &third.id).await[0]
+                        .id
+                        .clone(),
+                    third.id.clone()
+                )
+            ],
+            "{engine}"
+        );
+        assert!(
+            store.hand_off_events(lease, 1).is_some(),
+            "{engine}: a new receiver may listen"
+        );
+    }
+}

@@ -16,13 +16,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Executor as _, Row as _};
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use serde::Serialize;
 
-use super::{Args, Dedicated, EVENT_COLUMNS, SqlStore, amount, db, json, millis};
+use super::{Args, Dedicated, EVENT_COLUMNS, SqlStore, amount, db, json, millis, now_millis};
 use crate::StoreError;
+use crate::store::hand_off::leased_until;
 use crate::store::{Change, Commit};
 
 /// Leasing outbox events: those of `ids` still pending and not leased at `now` are leased
@@ -307,7 +307,7 @@ impl SqlStore {
         delivered: &[String],
         claims: &[Claim],
     ) -> Result<Written, StoreError> {
-        let now = millis(OffsetDateTime::now_utc());
+        let (now, at) = now_millis();
         let mut payments = Vec::with_capacity(changes.len());
         let mut events = Vec::with_capacity(changes.len());
         for c in changes {
@@ -339,7 +339,7 @@ impl SqlStore {
             "BEGIN; \
              INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) \
              SELECT e.value->>'id', e.value->>'kind', e.value->>'payment_id', e.value->>'payload', \
-             ?, 'PENDING', 0, NULL, ?, 0 \
+             ?, 'PENDING', 0, NULL, ?, ? \
              FROM json_each(?) AS e \
              JOIN payments ON payments.id = e.value->>'payment_id' \
              AND payments.version = e.value->>'version'; \
@@ -355,9 +355,14 @@ impl SqlStore {
              UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1 \
              WHERE id IN (SELECT value FROM json_each(?)); "
         );
+        // Leased to the dispatcher of this process if it has room for them (see
+        // `store::hand_off`).
+        let listener = self.hand_off.listener();
+        let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
         let mut args = Args::default();
         args.add(now)
             .add(now)
+            .add(millis(leased_until(reserved.as_ref(), at)))
             .add(json(&events)?)
             .add(now)
             .add(json(&payments)?)
@@ -390,6 +395,12 @@ impl SqlStore {
                     written.updated.insert(id);
                 }
             }
+        }
+        if let Some(r) = reserved {
+            let committed = changes
+                .iter()
+                .filter(|c| written.updated.contains(&c.payment.id.0));
+            r.hand_over(committed.flat_map(|c| &c.events), at);
         }
         Ok(written)
     }
