@@ -146,11 +146,16 @@ pub struct OutboxEvent {
 impl OutboxEvent {
     /// `event` as recorded at `at`: pending, never attempted.
     pub fn pending(event: &NewEvent, at: OffsetDateTime) -> Self {
+        OutboxEvent::recorded(event.clone(), at)
+    }
+
+    /// [`OutboxEvent::pending`], taking the event.
+    pub fn recorded(event: NewEvent, at: OffsetDateTime) -> Self {
         OutboxEvent {
-            id: event.id.clone(),
-            kind: event.kind.clone(),
-            payment_id: event.payment_id.clone(),
-            payload: event.payload.clone(),
+            id: event.id,
+            kind: event.kind,
+            payment_id: event.payment_id,
+            payload: event.payload,
             created_at: at,
             status: EventStatus::Pending,
             attempts: 0,

@@ -356,7 +356,7 @@ impl Payments {
                 refund: Some(RefundChange::Insert(refund.clone())),
                 events: vec![],
             };
-            match self.store.commit(&change).await? {
+            match self.store.commit(change).await? {
                 Commit::Committed => break refund,
                 Commit::Conflict => {
                     // Another refund with this number may have won the race.

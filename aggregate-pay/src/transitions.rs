@@ -218,7 +218,7 @@ where
         let (decision, applied) = decide(&payment, &refunds);
         match decision {
             Decision::Nothing => return Ok(applied),
-            Decision::Commit(change) => match store.commit(&change).await? {
+            Decision::Commit(change) => match store.commit(*change).await? {
                 Commit::Committed => return Ok(applied),
                 Commit::Conflict => continue,
             },

@@ -86,13 +86,9 @@ pub(crate) fn leased_until(reserved: Option<&Reserved<'_>>, now: OffsetDateTime)
 impl Reserved<'_> {
     /// Passes `events`, committed at `at`, to the listener. Room reserved for events that did
     /// not commit is given back.
-    pub(crate) fn hand_over<'e>(
-        self,
-        events: impl IntoIterator<Item = &'e NewEvent>,
-        at: OffsetDateTime,
-    ) {
+    pub(crate) fn hand_over(self, events: impl IntoIterator<Item = NewEvent>, at: OffsetDateTime) {
         for (permit, event) in self.permits.zip(events) {
-            permit.send(OutboxEvent::pending(event, at));
+            permit.send(OutboxEvent::recorded(event, at));
         }
     }
 }
@@ -129,8 +125,9 @@ mod tests {
         assert_eq!(leased_until(None, now), OffsetDateTime::UNIX_EPOCH);
         // One of the two committed: one is passed, the other permit comes back.
         let e = event();
-        reserved.hand_over([&e], now);
-        assert_eq!(rx.recv().await.unwrap().id, e.id);
+        let id = e.id.clone();
+        reserved.hand_over([e], now);
+        assert_eq!(rx.recv().await.unwrap().id, id);
         assert!(listener.reserve(2).is_some());
 
         // The receiver gone, nobody listens, and the next may subscribe.

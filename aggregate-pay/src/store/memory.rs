@@ -85,7 +85,7 @@ impl PaymentStore for MemoryStore {
         Ok(list)
     }
 
-    async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
+    async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
         let mut s = self.lock();
         let current = s
             .payments
@@ -107,27 +107,29 @@ impl PaymentStore for MemoryStore {
             _ => {}
         }
         // Everything checked: apply all of it.
-        let mut payment = change.payment.clone();
+        let Change {
+            mut payment,
+            refund,
+            events,
+        } = change;
         payment.version += 1;
         s.payments.insert(payment.id.clone(), payment);
-        match &change.refund {
+        match refund {
             Some(RefundChange::Insert(r)) | Some(RefundChange::Update { refund: r, .. }) => {
-                s.refunds.insert(r.out_refund_no.clone(), r.clone());
+                s.refunds.insert(r.out_refund_no.clone(), r);
             }
             None => {}
         }
         let now = OffsetDateTime::now_utc();
         let listener = self.hand_off.listener();
-        let reserved = listener
-            .as_ref()
-            .and_then(|l| l.reserve(change.events.len()));
+        let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
         let locked_until = leased_until(reserved.as_ref(), now);
-        for e in &change.events {
+        for e in &events {
             s.events.push((OutboxEvent::pending(e, now), locked_until));
         }
         drop(s);
         if let Some(r) = reserved {
-            r.hand_over(&change.events, now);
+            r.hand_over(events, now);
         }
         Ok(Commit::Committed)
     }

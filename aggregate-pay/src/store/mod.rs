@@ -95,7 +95,7 @@ pub trait PaymentStore: Send + Sync + fmt::Debug {
     async fn refunds_of(&self, payment_id: &PaymentId) -> Result<Vec<Refund>, StoreError>;
 
     /// Applies `change` atomically (see [`Change`]).
-    async fn commit(&self, change: &Change) -> Result<Commit, StoreError>;
+    async fn commit(&self, change: Change) -> Result<Commit, StoreError>;
 
     /// Claims up to `limit` unpaid, unflagged payments created before `stale_before` or expired
     /// at `now`, for `lease`: concurrent reconcilers get different payments.

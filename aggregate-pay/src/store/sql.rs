@@ -570,7 +570,7 @@ impl SqlStore {
                 self.insert_events(&mut tx, &events, now, until).await?;
                 tx.commit().await.map_err(db)?;
                 if let Some(r) = reserved {
-                    r.hand_over(events, at);
+                    r.hand_over(events.into_iter().cloned(), at);
                 }
                 Ok(Commit::Committed)
             }
@@ -622,7 +622,7 @@ impl SqlStore {
         self.insert_events(&mut tx, &events, now, until).await?;
         tx.commit().await.map_err(db)?;
         if let Some(r) = reserved {
-            r.hand_over(events, at);
+            r.hand_over(events.into_iter().cloned(), at);
         }
         Ok(results)
     }
@@ -780,13 +780,13 @@ impl PaymentStore for SqlStore {
         rows.iter().map(refund_from).collect()
     }
 
-    async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
+    async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
         match &self.writer {
-            Some(writer) => writer.commit(change.clone()).await,
+            Some(writer) => writer.commit(change).await,
             None => {
                 let mut conn = self.pool.acquire().await.map_err(db)?;
                 let _turn = self.write_turn().await;
-                self.commit_alone(&mut conn, change).await
+                self.commit_alone(&mut conn, &change).await
             }
         }
     }

@@ -120,7 +120,7 @@ impl PaymentStore for Flaky {
     async fn refunds_of(&self, id: &PaymentId) -> Result<Vec<Refund>, StoreError> {
         self.inner.refunds_of(id).await
     }
-    async fn commit(&self, change: &Change) -> Result<Commit, StoreError> {
+    async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
         if self
             .fail_commits
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -137,6 +137,22 @@ fn spawn_checkpointer(store: SqlStore, writer: mpsc::WeakSender<Request>) {
     });
 }
 
+/// When a trip writes, and the lease of the events it stores (0: not leased).
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    now: i64,
+    locked_until: i64,
+}
+
+impl Stamp {
+    fn unleased() -> Self {
+        Stamp {
+            now: now_millis().0,
+            locked_until: 0,
+        }
+    }
+}
+
 /// What one trip wrote.
 #[derive(Debug, Default)]
 struct Written {
@@ -214,8 +230,19 @@ impl SqlStore {
             return;
         }
 
+        // The events, leased to the dispatcher of this process if it has room for them (see
+        // `store::hand_off`).
+        let (now, at) = now_millis();
+        let listener = self.hand_off.listener();
+        let reserved = listener
+            .as_ref()
+            .and_then(|l| l.reserve(changes.iter().map(|c| c.events.len()).sum()));
+        let stamp = Stamp {
+            now,
+            locked_until: millis(leased_until(reserved.as_ref(), at)),
+        };
         match self
-            .write_in_one_trip(conn, &changes, &delivered, &claims)
+            .write_in_one_trip(conn, &changes, &delivered, &claims, stamp)
             .await
         {
             Ok(mut written) => {
@@ -228,18 +255,31 @@ impl SqlStore {
                 for (k, reply) in claim_replies.into_iter().enumerate() {
                     let _ = reply.send(Ok(written.claimed.remove(&k).unwrap_or_default()));
                 }
+                if let Some(r) = reserved {
+                    let committed = changes
+                        .into_iter()
+                        .filter(|c| written.updated.contains(&c.payment.id.0));
+                    r.hand_over(committed.flat_map(|c| c.events), at);
+                }
             }
-            // Each on its own, so that one bad request fails alone.
+            // Each on its own, so that one bad request fails alone (its events for polling).
             Err(_) => {
+                drop(reserved);
                 for (reply, change) in change_replies.into_iter().zip(&changes) {
                     let result = self
-                        .write_in_one_trip(conn, std::slice::from_ref(change), &[], &[])
+                        .write_in_one_trip(
+                            conn,
+                            std::slice::from_ref(change),
+                            &[],
+                            &[],
+                            Stamp::unleased(),
+                        )
                         .await
                         .map(|w| commit_of(&w, change));
                     let _ = reply.send(result);
                 }
                 let result = self
-                    .write_in_one_trip(conn, &[], &delivered, &[])
+                    .write_in_one_trip(conn, &[], &delivered, &[], Stamp::unleased())
                     .await
                     .map(|_| ());
                 for reply in delivered_replies {
@@ -252,7 +292,13 @@ impl SqlStore {
                 }
                 for (reply, claim) in claim_replies.into_iter().zip(claims) {
                     let result = self
-                        .write_in_one_trip(conn, &[], &[], std::slice::from_ref(&claim))
+                        .write_in_one_trip(
+                            conn,
+                            &[],
+                            &[],
+                            std::slice::from_ref(&claim),
+                            Stamp::unleased(),
+                        )
                         .await
                         .map(|mut w| w.claimed.remove(&0).unwrap_or_default());
                     let _ = reply.send(result);
@@ -308,8 +354,9 @@ impl SqlStore {
         changes: &[Change],
         delivered: &[String],
         claims: &[Claim],
+        stamp: Stamp,
     ) -> Result<Written, StoreError> {
-        let (now, at) = now_millis();
+        let now = stamp.now;
         let mut payments = Vec::with_capacity(changes.len());
         let mut events = Vec::with_capacity(changes.len());
         for c in changes {
@@ -357,14 +404,10 @@ impl SqlStore {
              UPDATE outbox SET status = 'DELIVERED', attempts = attempts + 1 \
              WHERE id IN (SELECT value FROM json_each(?)); "
         );
-        // Leased to the dispatcher of this process if it has room for them (see
-        // `store::hand_off`).
-        let listener = self.hand_off.listener();
-        let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
         let mut args = Args::default();
         args.add(now)
             .add(now)
-            .add(millis(leased_until(reserved.as_ref(), at)))
+            .add(stamp.locked_until)
             .add(json(&events)?)
             .add(now)
             .add(json(&payments)?)
@@ -397,12 +440,6 @@ impl SqlStore {
                     written.updated.insert(id);
                 }
             }
-        }
-        if let Some(r) = reserved {
-            let committed = changes
-                .iter()
-                .filter(|c| written.updated.contains(&c.payment.id.0));
-            r.hand_over(committed.flat_map(|c| &c.events), at);
         }
         Ok(written)
     }
