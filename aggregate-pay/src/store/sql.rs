@@ -564,14 +564,7 @@ impl SqlStore {
         let events: Vec<_> = change.events.iter().collect();
         match self.write_change(&mut tx, change, now).await? {
             Commit::Committed => {
-                let listener = self.hand_off.listener();
-                let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
-                let until = millis(leased_until(reserved.as_ref(), at));
-                self.insert_events(&mut tx, &events, now, until).await?;
-                tx.commit().await.map_err(db)?;
-                if let Some(r) = reserved {
-                    r.hand_over(events.into_iter().cloned(), at);
-                }
+                self.commit_with_events(tx, events, at).await?;
                 Ok(Commit::Committed)
             }
             Commit::Conflict => {
@@ -616,15 +609,29 @@ impl SqlStore {
             .filter(|(_, r)| **r == Commit::Committed)
             .flat_map(|(c, _)| c.events.iter())
             .collect();
+        self.commit_with_events(tx, events, at).await?;
+        Ok(results)
+    }
+
+    /// Records `events` in `tx` at `at` and commits; then hands them to the dispatcher of this
+    /// process if it listens and has room (they are stored leased to it, see
+    /// [`PaymentStore::hand_off_events`]).
+    async fn commit_with_events(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        events: Vec<&crate::events::NewEvent>,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let listener = self.hand_off.listener();
         let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
         let until = millis(leased_until(reserved.as_ref(), at));
-        self.insert_events(&mut tx, &events, now, until).await?;
+        self.insert_events(&mut tx, &events, millis(at), until)
+            .await?;
         tx.commit().await.map_err(db)?;
         if let Some(r) = reserved {
             r.hand_over(events.into_iter().cloned(), at);
         }
-        Ok(results)
+        Ok(())
     }
 
     /// Makes `claim` with one conditional `UPDATE` stamping a token of its own (the engines
