@@ -168,94 +168,85 @@ impl Loader {
 
     /// Sends every request in `work` with `concurrency` in flight; latency of each.
     fn load(&self, url: &str, work: Vec<Option<String>>) -> Report {
-        load(&self.runtime, &self.client, url, work, self.concurrency)
-    }
-}
-
-fn load(
-    runtime: &tokio::runtime::Runtime,
-    client: &reqwest::Client,
-    url: &str,
-    work: Vec<Option<String>>,
-    concurrency: usize,
-) -> Report {
-    runtime.block_on(async move {
-        let work = Arc::new(std::sync::Mutex::new(work.into_iter().enumerate()));
-        let total = work.lock().unwrap().len();
-        let cpu_start = cpu_time();
-        let start = Instant::now();
-        let mut workers = Vec::new();
-        for _ in 0..concurrency {
-            let (client, work, url) = (client.clone(), work.clone(), url.to_owned());
-            workers.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failures = 0;
-                loop {
-                    let Some((_, item)) = work.lock().unwrap().next() else {
-                        break;
-                    };
-                    let t = Instant::now();
-                    let ok = match item {
-                        Some(body) => match client
-                            .post(format!("{url}/notify/wechat"))
-                            .header("content-type", "text/xml")
-                            .body(body)
-                            .send()
-                            .await
-                        {
-                            Ok(r) => {
-                                let ok = r.status().is_success();
-                                let text = r.text().await.unwrap_or_default();
-                                ok && text.contains("<return_code><![CDATA[SUCCESS]]>")
-                            }
-                            Err(_) => false,
-                        },
-                        None => match client.get(format!("{url}/healthz")).send().await {
-                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                            Err(_) => false,
-                        },
-                    };
-                    latencies.push(t.elapsed());
-                    if !ok {
-                        failures += 1;
+        let (client, concurrency) = (&self.client, self.concurrency);
+        self.runtime.block_on(async move {
+            let work = Arc::new(std::sync::Mutex::new(work.into_iter().enumerate()));
+            let total = work.lock().unwrap().len();
+            let cpu_start = cpu_time();
+            let start = Instant::now();
+            let mut workers = Vec::new();
+            for _ in 0..concurrency {
+                let (client, work, url) = (client.clone(), work.clone(), url.to_owned());
+                workers.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut failures = 0;
+                    loop {
+                        let Some((_, item)) = work.lock().unwrap().next() else {
+                            break;
+                        };
+                        let t = Instant::now();
+                        let ok = match item {
+                            Some(body) => match client
+                                .post(format!("{url}/notify/wechat"))
+                                .header("content-type", "text/xml")
+                                .body(body)
+                                .send()
+                                .await
+                            {
+                                Ok(r) => {
+                                    let ok = r.status().is_success();
+                                    let text = r.text().await.unwrap_or_default();
+                                    ok && text.contains("<return_code><![CDATA[SUCCESS]]>")
+                                }
+                                Err(_) => false,
+                            },
+                            None => match client.get(format!("{url}/healthz")).send().await {
+                                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                                Err(_) => false,
+                            },
+                        };
+                        latencies.push(t.elapsed());
+                        if !ok {
+                            failures += 1;
+                        }
                     }
-                }
-                (latencies, failures)
-            }));
-        }
-        let mut all = Vec::with_capacity(total);
-        let mut failures = 0;
-        for w in workers {
-            let (l, f) = w.await.unwrap();
-            all.extend(l);
-            failures += f;
-        }
-        let elapsed = start.elapsed();
-        let cpu_per_request = match (cpu_start, cpu_time()) {
-            #[allow(clippy::cast_possible_truncation)]
-            (Some(a), Some(b)) => b.checked_sub(a).map(|d| d / all.len().max(1) as u32),
-            _ => None,
-        };
-        all.sort();
-        let at = |q: f64| {
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let i = ((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1;
-            all[i]
-        };
-        Report {
-            requests: all.len(),
-            cpu_per_request,
-            elapsed,
-            p50: at(0.50),
-            p99: at(0.99),
-            max: *all.last().unwrap(),
-            failures,
-        }
-    })
+                    (latencies, failures)
+                }));
+            }
+            let mut all = Vec::with_capacity(total);
+            let mut failures = 0;
+            for w in workers {
+                let (l, f) = w.await.unwrap();
+                all.extend(l);
+                failures += f;
+            }
+            let elapsed = start.elapsed();
+            let cpu_per_request = match (cpu_start, cpu_time()) {
+                #[allow(clippy::cast_possible_truncation)]
+                (Some(a), Some(b)) => b.checked_sub(a).map(|d| d / all.len().max(1) as u32),
+                _ => None,
+            };
+            all.sort();
+            let at = |q: f64| {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                let i = ((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1;
+                all[i]
+            };
+            Report {
+                requests: all.len(),
+                cpu_per_request,
+                elapsed,
+                p50: at(0.50),
+                p99: at(0.99),
+                max: *all.last().unwrap(),
+                failures,
+            }
+        })
+    }
 }
 
 fn print(what: &str, r: &Report) {
