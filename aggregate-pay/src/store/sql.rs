@@ -634,6 +634,66 @@ impl SqlStore {
         Ok(())
     }
 
+    /// A payment-only change on PostgreSQL as one statement (so one round trip, committed on
+    /// its own): the compare-and-set update of the payment, and its events inserted only if
+    /// that update applied, in data-modifying `WITH` clauses that see the same snapshot.
+    async fn commit_in_one_statement(&self, change: &Change) -> Result<Commit, StoreError> {
+        #[derive(serde::Serialize)]
+        struct EventRow<'a> {
+            id: &'a str,
+            kind: &'a str,
+            payment_id: &'a str,
+            payload: String,
+        }
+        let (now, at) = now_millis();
+        let listener = self.hand_off.listener();
+        let reserved = listener
+            .as_ref()
+            .and_then(|l| l.reserve(change.events.len()));
+        let events: Vec<EventRow<'_>> = change
+            .events
+            .iter()
+            .map(|e| EventRow {
+                id: &e.id,
+                kind: e.kind.as_str(),
+                payment_id: &e.payment_id.0,
+                payload: e.payload.to_string(),
+            })
+            .collect();
+        let p = &change.payment;
+        let mut args = Args::default();
+        args.add(now);
+        add_payment_state(&mut args, p)?;
+        args.add(p.id.0.clone())
+            .add(p.version)
+            .add(now)
+            .add(millis(leased_until(reserved.as_ref(), at)))
+            .add(json(&events)?);
+        let q = format!(
+            "WITH updated AS (UPDATE payments SET updated_at = $1, status = $2, \
+             channel_transaction_id = $3, refunded_amount = $4, needs_review = $5, open_id = $6, \
+             metadata = $7, paid_at = $8, expires_at = $9, version = version + 1 \
+             WHERE id = $10 AND version = $11 RETURNING id), \
+             recorded AS (INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) \
+             SELECT e.id, e.kind, e.payment_id, e.payload, $12, 'PENDING', 0, NULL, $12, $13 \
+             FROM json_to_recordset($14::json) \
+             AS e(id text, kind text, payment_id text, payload text) \
+             WHERE EXISTS (SELECT 1 FROM updated)) \
+             SELECT COUNT(*) AS n FROM updated"
+        );
+        let updated: i64 = sqlx::query_scalar_with(AssertSqlSafe(q), args.finish()?)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        if updated != 1 {
+            return Ok(Commit::Conflict);
+        }
+        if let Some(r) = reserved {
+            r.hand_over(change.events.iter().cloned(), at);
+        }
+        Ok(Commit::Committed)
+    }
+
     /// Makes `claim` with one conditional `UPDATE` stamping a token of its own (the engines
     /// without a writer task); the ids won. When every candidate was stamped they are all
     /// ours; otherwise the token tells which.
@@ -790,6 +850,9 @@ impl PaymentStore for SqlStore {
     async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
         match &self.writer {
             Some(writer) => writer.commit(change).await,
+            None if self.dialect == Dialect::Postgres && change.refund.is_none() => {
+                self.commit_in_one_statement(&change).await
+            }
             None => {
                 let mut conn = self.pool.acquire().await.map_err(db)?;
                 let _turn = self.write_turn().await;
