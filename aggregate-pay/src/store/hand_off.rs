@@ -30,8 +30,8 @@ pub(crate) struct Listener {
 }
 
 /// Room reserved in the channel for the events of one transaction.
-pub(crate) struct Reserved<'a> {
-    permits: mpsc::PermitIterator<'a, OutboxEvent>,
+pub(crate) struct Reserved {
+    permits: Vec<mpsc::OwnedPermit<OutboxEvent>>,
     lease: Duration,
 }
 
@@ -53,7 +53,7 @@ impl HandOff {
     }
 
     /// The listener, if one still listens.
-    pub(crate) fn listener(&self) -> Option<Listener> {
+    fn listener(&self) -> Option<Listener> {
         self.listener
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -61,33 +61,35 @@ impl HandOff {
             .filter(|l| !l.sender.is_closed())
             .cloned()
     }
-}
 
-impl Listener {
-    /// Room for `n` events, if the channel has it now (otherwise they are stored unleased).
-    pub(crate) fn reserve(&self, n: usize) -> Option<Reserved<'_>> {
+    /// Room for all `n` events of a transaction, if someone listens and the channel has it now
+    /// (otherwise they are stored unleased). Dropped unused, the room is given back.
+    pub(crate) fn reserve(&self, n: usize) -> Option<Reserved> {
         if n == 0 {
             return None;
         }
-        let permits = self.sender.try_reserve_many(n).ok()?;
+        let listener = self.listener()?;
+        let permits = (0..n)
+            .map(|_| listener.sender.clone().try_reserve_owned().ok())
+            .collect::<Option<Vec<_>>>()?;
         Some(Reserved {
             permits,
-            lease: self.lease,
+            lease: listener.lease,
         })
     }
 }
 
 /// The end of the lease for events stored at `now` with `reserved` room (the epoch, i.e. not
 /// leased, without).
-pub(crate) fn leased_until(reserved: Option<&Reserved<'_>>, now: OffsetDateTime) -> OffsetDateTime {
+pub(crate) fn leased_until(reserved: Option<&Reserved>, now: OffsetDateTime) -> OffsetDateTime {
     reserved.map_or(OffsetDateTime::UNIX_EPOCH, |r| now + r.lease)
 }
 
-impl Reserved<'_> {
+impl Reserved {
     /// Passes `events`, committed at `at`, to the listener. Room reserved for events that did
     /// not commit is given back.
     pub(crate) fn hand_over(self, events: impl IntoIterator<Item = NewEvent>, at: OffsetDateTime) {
-        for (permit, event) in self.permits.zip(events) {
+        for (permit, event) in self.permits.into_iter().zip(events) {
             permit.send(OutboxEvent::recorded(event, at));
         }
     }
@@ -114,10 +116,9 @@ mod tests {
         let mut rx = hand_off.subscribe(Duration::from_secs(5), 2).unwrap();
         assert!(hand_off.subscribe(Duration::from_secs(5), 2).is_none());
 
-        let listener = hand_off.listener().unwrap();
-        assert!(listener.reserve(3).is_none(), "more than the channel holds");
+        assert!(hand_off.reserve(3).is_none(), "more than the channel holds");
         let now = OffsetDateTime::now_utc();
-        let reserved = listener.reserve(2).unwrap();
+        let reserved = hand_off.reserve(2).unwrap();
         assert_eq!(
             leased_until(Some(&reserved), now),
             now + Duration::from_secs(5)
@@ -128,11 +129,12 @@ mod tests {
         let id = e.id.clone();
         reserved.hand_over([e], now);
         assert_eq!(rx.recv().await.unwrap().id, id);
-        assert!(listener.reserve(2).is_some());
+        assert!(hand_off.reserve(2).is_some());
 
         // The receiver gone, nobody listens, and the next may subscribe.
         drop(rx);
         assert!(hand_off.listener().is_none());
+        assert!(hand_off.reserve(1).is_none());
         assert!(hand_off.subscribe(Duration::from_secs(5), 2).is_some());
     }
 }

@@ -121,8 +121,7 @@ impl PaymentStore for MemoryStore {
             None => {}
         }
         let now = OffsetDateTime::now_utc();
-        let listener = self.hand_off.listener();
-        let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
+        let reserved = self.hand_off.reserve(events.len());
         let locked_until = leased_until(reserved.as_ref(), now);
         for e in &events {
             s.events.push((OutboxEvent::pending(e, now), locked_until));

@@ -130,7 +130,30 @@ pub struct SqlStore {
     hand_off: Arc<HandOff>,
 }
 
-/// Rows for a statement that unpacks them with SQLite's `json_each`.
+/// An outbox event as a row of a JSON batch, with the version its payment must have.
+#[derive(serde::Serialize)]
+struct EventRow<'a> {
+    id: &'a str,
+    kind: &'a str,
+    payment_id: &'a str,
+    payload: String,
+    version: i64,
+}
+
+impl<'a> EventRow<'a> {
+    fn new(e: &'a crate::events::NewEvent, version: i64) -> Self {
+        EventRow {
+            id: &e.id,
+            kind: e.kind.as_str(),
+            payment_id: &e.payment_id.0,
+            payload: e.payload.to_string(),
+            version,
+        }
+    }
+}
+
+/// Rows for a statement that unpacks them from one JSON array (SQLite's `json_each`,
+/// PostgreSQL's `json_to_recordset`).
 fn json(rows: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(rows).map_err(|e| StoreError(format!("cannot encode a batch: {e}")))
 }
@@ -622,8 +645,7 @@ impl SqlStore {
         events: Vec<&crate::events::NewEvent>,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let listener = self.hand_off.listener();
-        let reserved = listener.as_ref().and_then(|l| l.reserve(events.len()));
+        let reserved = self.hand_off.reserve(events.len());
         let until = millis(leased_until(reserved.as_ref(), at));
         self.insert_events(&mut tx, &events, millis(at), until)
             .await?;
@@ -638,29 +660,14 @@ impl SqlStore {
     /// its own): the compare-and-set update of the payment, and its events inserted only if
     /// that update applied, in data-modifying `WITH` clauses that see the same snapshot.
     async fn commit_in_one_statement(&self, change: &Change) -> Result<Commit, StoreError> {
-        #[derive(serde::Serialize)]
-        struct EventRow<'a> {
-            id: &'a str,
-            kind: &'a str,
-            payment_id: &'a str,
-            payload: String,
-        }
         let (now, at) = now_millis();
-        let listener = self.hand_off.listener();
-        let reserved = listener
-            .as_ref()
-            .and_then(|l| l.reserve(change.events.len()));
-        let events: Vec<EventRow<'_>> = change
+        let reserved = self.hand_off.reserve(change.events.len());
+        let p = &change.payment;
+        let events: Vec<_> = change
             .events
             .iter()
-            .map(|e| EventRow {
-                id: &e.id,
-                kind: e.kind.as_str(),
-                payment_id: &e.payment_id.0,
-                payload: e.payload.to_string(),
-            })
+            .map(|e| EventRow::new(e, p.version))
             .collect();
-        let p = &change.payment;
         let mut args = Args::default();
         args.add(now);
         add_payment_state(&mut args, p)?;

@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use serde::Serialize;
 
-use super::{Args, Dedicated, EVENT_COLUMNS, SqlStore, amount, db, json, millis, now_millis};
+use super::{
+    Args, Dedicated, EVENT_COLUMNS, EventRow, SqlStore, amount, db, json, millis, now_millis,
+};
 use crate::StoreError;
 use crate::store::hand_off::leased_until;
 use crate::store::{Change, Commit};
@@ -177,16 +179,6 @@ struct PaymentRow<'a> {
     expires_at: Option<i64>,
 }
 
-/// An outbox event in the trip's JSON, with the version its payment must have.
-#[derive(Serialize)]
-struct EventRow<'a> {
-    id: &'a str,
-    kind: &'a str,
-    payment_id: &'a str,
-    payload: String,
-    version: i64,
-}
-
 impl SqlStore {
     /// Writes one round of requests and answers each.
     async fn write_batch(&self, conn: &mut Dedicated, batch: Vec<Request>) {
@@ -233,10 +225,9 @@ impl SqlStore {
         // The events, leased to the dispatcher of this process if it has room for them (see
         // `store::hand_off`).
         let (now, at) = now_millis();
-        let listener = self.hand_off.listener();
-        let reserved = listener
-            .as_ref()
-            .and_then(|l| l.reserve(changes.iter().map(|c| c.events.len()).sum()));
+        let reserved = self
+            .hand_off
+            .reserve(changes.iter().map(|c| c.events.len()).sum());
         let stamp = Stamp {
             now,
             locked_until: millis(leased_until(reserved.as_ref(), at)),
@@ -373,15 +364,7 @@ impl SqlStore {
                 paid_at: p.paid_at.map(millis),
                 expires_at: p.expires_at.map(millis),
             });
-            for e in &c.events {
-                events.push(EventRow {
-                    id: &e.id,
-                    kind: e.kind.as_str(),
-                    payment_id: &e.payment_id.0,
-                    payload: e.payload.to_string(),
-                    version: p.version,
-                });
-            }
+            events.extend(c.events.iter().map(|e| EventRow::new(e, p.version)));
         }
 
         let mut sql = format!(
