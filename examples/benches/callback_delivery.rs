@@ -157,7 +157,12 @@ async fn main() {
         bind_qr_url: None,
     };
     db.insert_merchant(&merchant, 0).await.unwrap();
-    let handler = Arc::new(MerchantCallbacks::new(db, None, None));
+    let handler = Arc::new(MerchantCallbacks::new(
+        db,
+        None,
+        None,
+        examples::url_guard::OutboundPolicy::AllowPrivate,
+    ));
 
     // Warm up connections and caches.
     run(

@@ -55,12 +55,19 @@ fn start_server(database_url: &str, notifications: usize) -> Server {
     let (url, bodies, wired) = runtime.block_on(async {
         let mut config = VendingConfig::embedded();
         config.database_url = database_url.to_owned();
+        // The load generator's connections wait between phases: not idle clients to drop.
+        config.http.header_read_timeout_secs = 600;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut wired = wire(&config, &url).await.unwrap();
         wired.spawn_workers().await.unwrap();
         let state = wired.state.clone();
-        tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+        // Served as `vending-server` serves (its accept loop and limits).
+        let limits = config.http.clone();
+        tokio::spawn(async move {
+            examples::serve::serve(listener, app(state), &limits, None, std::future::pending())
+                .await
+        });
 
         // Payments to notify about, created through the emulator as the order API would.
         let merchant = &wired.emulator.as_ref().unwrap().state.config.merchants[0];

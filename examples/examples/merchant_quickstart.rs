@@ -3,8 +3,8 @@
 //! signed callback.
 //!
 //! ```text
-//! ADMIN_TOKEN=dev-admin-token cargo run -p examples --bin pay-platform          # terminal 1
-//! ADMIN_TOKEN=dev-admin-token cargo run -p examples --example merchant_quickstart  # terminal 2
+//! ADMIN_TOKEN=dev-admin-token-change-me-0123456789 cargo run -p examples --bin pay-platform          # terminal 1
+//! ADMIN_TOKEN=dev-admin-token-change-me-0123456789 cargo run -p examples --example merchant_quickstart  # terminal 2
 //! ```
 //!
 //! `PLATFORM_URL` (default `http://127.0.0.1:8090`) points at another platform.

@@ -42,6 +42,12 @@ impl AppError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 422: understood, but not something this server does (a method or channel it does not
+    /// offer).
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
     /// 409.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
@@ -85,7 +91,7 @@ impl From<aggregate_pay::Error> for AppError {
             }
             Error::RefundNotFound(_) => AppError::not_found("REFUND_NOT_FOUND", "no such refund"),
             Error::NoChannel(m) => {
-                AppError::bad_request("CHANNEL_UNAVAILABLE", format!("no channel for {m}"))
+                AppError::unprocessable("CHANNEL_UNAVAILABLE", format!("no channel for {m}"))
             }
             Error::Channel(ChannelError::Transport(m)) => {
                 AppError::new(StatusCode::SERVICE_UNAVAILABLE, "CHANNEL_UNAVAILABLE", m)

@@ -8,7 +8,12 @@
 //!   API, notifications with retries; `app(state)` for tests, `spawn` for in-process use.
 //! - [`platform`] — the merchant platform: onboarding, the signed open API, cashier, channel
 //!   notifications, merchant callbacks (outbox or RabbitMQ), the Official Account callback.
-//! - [`providers`] — WeChat Pay / MP / Alipay clients from credentials, or the embedded emulator.
+//! - [`providers`] — demo or live mode, decided once: WeChat Pay / MP / Alipay clients from
+//!   credentials (live: only those configured, half a configuration refused), or the embedded
+//!   emulator and test money (demo).
+//! - [`serve`] — the accept loop and HTTP limits every server shares (header-read timeout, request
+//!   timeout, body limit, connection cap, TLS for the sandbox); [`url_guard`] — same-origin return
+//!   paths and the outbound-URL policy (no loopback / private / metadata addresses in live mode).
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
 //!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
 //! - [`html`] — what the pages share (escaping, QR codes as SVG).
@@ -24,6 +29,8 @@ pub mod notify;
 pub mod platform;
 pub mod providers;
 pub mod sandbox;
+pub mod serve;
+pub mod url_guard;
 pub mod vending;
 pub mod workers;
 

@@ -36,6 +36,9 @@ try {
 
   // The buyer: nearby machines (fixed position: the demo lobby), then a machine, a SKU, pay.
   await buyer.goto(`${base}/?lat=39.9087&lng=116.3975`);
+  // Demo mode says so on both pages.
+  await buyer.locator("#mode-banner", { hasText: "DEMO MODE: test money only" }).waitFor({ state: "visible", timeout: 10_000 });
+  await seller.locator("#mode-banner", { hasText: "DEMO MODE: test money only" }).waitFor({ state: "visible", timeout: 10_000 });
   await buyer.locator('li[data-machine="VM0001"]').click({ timeout: 10_000 });
   await buyer.locator('li[data-sku="1"]').click({ timeout: 10_000 });
   await buyer.locator("#pay-sandbox").click();

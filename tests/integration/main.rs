@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod channel_contract;
+mod mutual_tls;
 mod platform;
 mod sandbox_alipay;
 mod sandbox_mp;

@@ -202,7 +202,15 @@ pub async fn start_sandbox(mp_callbacks: &str) -> RunningSandbox {
 }
 
 pub async fn start_sandbox_with_db(mp_callbacks: &str, db: Option<&str>) -> RunningSandbox {
-    let config = SandboxConfig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn(sandbox_config(mp_callbacks), db, listener)
+        .await
+        .unwrap()
+}
+
+/// The configuration [`start_sandbox`] runs with.
+pub fn sandbox_config(mp_callbacks: &str) -> SandboxConfig {
+    SandboxConfig {
         merchants: vec![
             Merchant {
                 app_id: APP_ID.into(),
@@ -242,9 +250,51 @@ pub async fn start_sandbox_with_db(mp_callbacks: &str, db: Option<&str>) -> Runn
         time_scale: 1000.0,
         refund_delay: None,
         public_url: String::new(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(config, db, listener).await.unwrap()
+    }
+}
+
+/// WeChat Pay credentials of the sandbox's test merchant (and nothing else), pointed at the
+/// sandbox at `gateway_url`: a server configured with them runs in live mode (staging).
+pub fn wechat_credentials(gateway_url: &str) -> examples::providers::ProviderArgs {
+    examples::providers::ProviderArgs {
+        wechat_app_id: Some(APP_ID.into()),
+        wechat_mch_id: Some(MCH_ID.into()),
+        wechat_api_key: Some(KEY.into()),
+        wechat_pay_base_url: Some(gateway_url.to_owned()),
+        wechat_sign_type: "MD5".into(),
+        ..examples::providers::ProviderArgs::default()
+    }
+}
+
+/// A standalone sandbox for a live server to talk to (its staging gateway).
+pub async fn start_gateway() -> RunningSandbox {
+    start_sandbox(&start_mp_callbacks().await).await
+}
+
+/// Serves `app` as the binaries do (their accept loop and limits) until `stop`.
+pub fn serve_in_background(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: examples::serve::HttpLimits,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    tokio::spawn(async move {
+        examples::serve::serve(listener, app, &limits, None, stop.cancelled_owned()).await;
+    });
+}
+
+/// The emulator a test server's control calls go to: the one it embeds (demo mode) or the
+/// gateway the test started for it (live mode).
+pub fn emulator_url(embedded: Option<&RunningSandbox>, gateway: Option<&String>) -> String {
+    embedded
+        .map(|e| e.url.clone())
+        .or(gateway.cloned())
+        .expect("demo mode embeds an emulator; live tests name their gateway")
+}
+
+/// The body of `GET url`, whatever the status.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 /// `POST` JSON to the sandbox's control API.

@@ -8,7 +8,7 @@ cargo build -q -p examples --bin pay-platform --example merchant_quickstart
 
 work="$(mktemp -d)"
 port=18090
-export ADMIN_TOKEN=dev-admin-token
+export ADMIN_TOKEN=dev-admin-token-change-me-0123456789
 (cd "$work" && LISTEN="127.0.0.1:$port" exec "$OLDPWD/target/debug/pay-platform") >"$work/platform.log" 2>&1 &
 platform=$!
 trap 'kill $platform 2>/dev/null || true; wait $platform 2>/dev/null || true; rm -rf "$work"' EXIT

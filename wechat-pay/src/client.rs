@@ -114,6 +114,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     certificate: Option<ClientCertificate>,
+    roots: Vec<Vec<u8>>,
     sandbox: Option<SandboxPrefix>,
 }
 
@@ -126,6 +127,7 @@ impl fmt::Debug for ClientBuilder {
             .field("sign_type", &self.sign_type)
             .field("base_url", &self.base_url)
             .field("certificate", &self.certificate)
+            .field("extra_roots", &self.roots.len())
             .field("sandbox", &self.sandbox)
             .finish()
     }
@@ -170,6 +172,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Also trusts this root certificate (PEM; a bundle of several is fine) for the gateway's
+    /// TLS certificate, beside the platform's roots: a private gateway or a test's own CA.
+    /// Servers can use the standard `SSL_CERT_FILE` instead.
+    pub fn root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(pem.into());
+        self
+    }
+
     /// Talks to WeChat's v2 sandbox: every path is prefixed, and requests are signed with the
     /// key fetched from `{prefix}/pay/getsignkey` on first use.
     pub fn sandbox(mut self, prefix: SandboxPrefix) -> Self {
@@ -198,11 +208,23 @@ impl ClientBuilder {
                 )));
             }
         };
+        let mut roots = Vec::new();
+        for pem in &self.roots {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Config(format!("cannot read the root certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::Config(
+                    "the root certificate holds no PEM CERTIFICATE".into(),
+                ));
+            }
+            roots.extend(certs);
+        }
         let base = || {
             reqwest::Client::builder()
                 .timeout(self.timeout)
                 .connect_timeout(self.connect_timeout)
                 .user_agent(concat!("wechat-pay-rs/", env!("CARGO_PKG_VERSION")))
+                .tls_certs_merge(roots.clone())
         };
         let http = base()
             .build()
@@ -254,6 +276,7 @@ impl Client {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             certificate: None,
+            roots: Vec::new(),
             sandbox: None,
         }
     }

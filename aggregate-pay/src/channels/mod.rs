@@ -352,6 +352,11 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
     /// The channel's id (`wechat`, `alipay`, `sandbox`).
     fn id(&self) -> &str;
 
+    /// What a payer is shown for it ("WeChat Pay"); the id when not overridden.
+    fn label(&self) -> &str {
+        self.id()
+    }
+
     /// The account payments are made to (app id / merchant id); notifications must name it.
     fn account(&self) -> &str;
 
@@ -419,6 +424,11 @@ impl Channels {
         self.list
             .iter()
             .find(|c| c.capabilities().methods.contains(&method))
+    }
+
+    /// The registered channels, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn PaymentChannel>> {
+        self.list.iter()
     }
 
     /// The registered ids.

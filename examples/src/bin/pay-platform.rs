@@ -1,12 +1,14 @@
 //! `pay-platform`: the aggregate payment platform for merchants.
 //!
-//! `cargo run -p examples --bin pay-platform` — with no configuration it runs on SQLite with an
-//! embedded WeChat / Alipay emulator; `DATABASE_URL`, `REDIS_URL`, `AMQP_URL` and the channel
-//! credentials switch to real engines and providers (`--help` lists them all).
+//! `cargo run -p examples --bin pay-platform` — with no configuration it runs in demo mode: SQLite
+//! and an embedded WeChat / Alipay emulator with test money. `DATABASE_URL`, `REDIS_URL`,
+//! `AMQP_URL` switch to real engines; any provider credential makes it live (`--help` lists every
+//! setting).
 
 use clap::Parser;
 use examples::platform::config::PlatformConfig;
 use examples::platform::{app, wiring};
+use examples::serve::serve;
 use examples::shutdown_signal;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +36,7 @@ async fn main() {
         .await
         .unwrap_or_else(|e| fail(e));
 
+    println!("{}", wired.mode.banner());
     println!("pay-platform listening on {public_url}");
     println!("  open API:     {public_url}/v1/payments (signed; see merchant-client)");
     println!("  admin API:    {public_url}/admin/merchants");
@@ -48,11 +51,14 @@ async fn main() {
         );
     }
 
-    let server =
-        axum::serve(listener, app(wired.state.clone())).with_graceful_shutdown(shutdown_signal());
-    if let Err(e) = server.await {
-        eprintln!("pay-platform: {e}");
-    }
+    serve(
+        listener,
+        app(wired.state.clone()),
+        &config.http,
+        None,
+        shutdown_signal(),
+    )
+    .await;
     println!("pay-platform: shutting down");
     shutdown.cancel();
     for w in workers {

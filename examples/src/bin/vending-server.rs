@@ -1,14 +1,16 @@
 //! `vending-server`: the vending-machine order server.
 //!
-//! `cargo run -p examples --bin vending-server` — with no configuration: SQLite (`vending.db`,
-//! demo machines seeded), the WeChat / Alipay emulator in process, in-process lock, queue and
-//! simulated machines, on `127.0.0.1:8080`. `--help` lists every setting (each also an
-//! environment variable) that switches to real engines, machines and providers.
+//! `cargo run -p examples --bin vending-server` — with no configuration, demo mode: SQLite
+//! (`vending.db`, demo machines seeded), the WeChat / Alipay emulator in process and test money,
+//! in-process lock, queue and simulated machines, on `127.0.0.1:8080`. Any provider credential
+//! makes it live (the configured providers only). `--help` lists every setting (each also an
+//! environment variable).
 
 use clap::Parser;
+use examples::serve::serve;
 use examples::shutdown_signal;
 use examples::vending::config::VendingConfig;
-use examples::vending::{app, wiring};
+use examples::vending::{app, metrics_app, wiring};
 
 /// The servers' allocator (see the `mimalloc` line of the workspace manifest).
 #[global_allocator]
@@ -31,8 +33,17 @@ async fn main() {
     let mut wired = wiring::wire(&config, &public_url)
         .await
         .unwrap_or_else(|e| fail(e));
+    let metrics_listener = match &config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}"))),
+        ),
+        None => None,
+    };
     let workers = wired.spawn_workers().await.unwrap_or_else(|e| fail(e));
 
+    println!("{}", wired.mode.banner());
     println!("vending-server listening on {public_url}");
     println!("  buyer page:        {public_url}/");
     println!("  seller dashboard:  {public_url}/seller");
@@ -42,15 +53,32 @@ async fn main() {
             emulator.url
         );
     }
-    println!("  metrics:           {public_url}/metrics");
-
-    let server =
-        axum::serve(listener, app(wired.state.clone())).with_graceful_shutdown(shutdown_signal());
-    if let Err(e) = server.await {
-        eprintln!("vending-server: {e}");
+    match &config.metrics_listen {
+        Some(addr) => println!("  metrics:           http://{addr}/metrics"),
+        None => println!("  metrics:           {public_url}/metrics"),
     }
+
+    let stop = wired.shutdown.clone();
+    if let Some(listener) = metrics_listener {
+        let (app, limits, stop) = (
+            metrics_app(wired.state.clone()),
+            config.http.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            serve(listener, app, &limits, None, stop.cancelled_owned()).await;
+        });
+    }
+    serve(
+        listener,
+        app(wired.state.clone()),
+        &config.http,
+        None,
+        shutdown_signal(),
+    )
+    .await;
     println!("vending-server: shutting down");
-    wired.shutdown.cancel();
+    stop.cancel();
     for w in workers {
         let _ = w.await;
     }

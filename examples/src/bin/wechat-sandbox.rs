@@ -7,7 +7,9 @@ use std::time::Duration;
 use aggregate_pay::channels::alipay::rsa2::AlipayPrivateKey;
 use clap::Parser;
 use examples::sandbox::config::{AlipayApp, Merchant, MpApp};
-use examples::sandbox::{SandboxConfig, spawn};
+use examples::sandbox::tls::GatewayPki;
+use examples::sandbox::{SandboxConfig, Serving, spawn_serving};
+use examples::serve::HttpLimits;
 use examples::shutdown_signal;
 
 /// A local WeChat Pay v2 / WeChat MP / Alipay emulator with real signatures and notifications.
@@ -52,6 +54,15 @@ struct Args {
     /// Keep orders and refunds in this SQLite file across restarts.
     #[arg(long, env = "SANDBOX_DB")]
     db: Option<String>,
+    /// Serve HTTPS as WeChat's gateway does: a CA, the gateway's certificate and a merchant
+    /// certificate are made at start and written here (`ca.pem` for clients' `SSL_CERT_FILE`,
+    /// `apiclient_cert.p12` with the first merchant's id as password, `apiclient_cert.pem`,
+    /// `apiclient_key.pem`); `/secapi/*` then requires that merchant certificate.
+    #[arg(long, env = "SANDBOX_TLS_DIR")]
+    tls_dir: Option<std::path::PathBuf>,
+    /// Timeouts and size limits of HTTP requests.
+    #[command(flatten)]
+    http: HttpLimits,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -63,10 +74,14 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 async fn main() {
     examples::init_tracing();
     let args = Args::parse();
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let public_url = args.public_url.clone().unwrap_or_else(|| {
+        let scheme = if args.tls_dir.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", args.listen)
+    });
     let (mut config, demo) = SandboxConfig::demo(&public_url).unwrap_or_else(|e| fail(e));
     let mut show_demo = Vec::new();
     if args.merchants.is_empty() {
@@ -118,7 +133,26 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", args.listen)));
-    let sandbox = spawn(config.clone(), args.db.as_deref(), listener)
+    let tls = match &args.tls_dir {
+        None => None,
+        Some(dir) => {
+            let mch_id = config.merchants[0].mch_id.clone();
+            let host = args.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            let pki = GatewayPki::generate(&mch_id, &[host]).unwrap_or_else(|e| fail(e));
+            let files = pki.write_to(dir, &mch_id).unwrap_or_else(|e| fail(e));
+            println!(
+                "  https: CA {} (SSL_CERT_FILE), merchant certificate {} (password {mch_id})",
+                files.ca.display(),
+                files.merchant_p12.display()
+            );
+            Some(pki.acceptor().unwrap_or_else(|e| fail(e)))
+        }
+    };
+    let serving = Serving {
+        limits: args.http.clone(),
+        tls,
+    };
+    let sandbox = spawn_serving(config.clone(), args.db.as_deref(), listener, serving)
         .await
         .unwrap_or_else(|e| fail(e));
 

@@ -157,7 +157,13 @@ impl FromRequestParts<Arc<PlatformState>> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
         let expected = state.settings.admin_token.expose().as_bytes();
-        if token.len() == expected.len() && bool::from(token.as_bytes().ct_eq(expected)) {
+        // An absent or empty token never matches, whatever the configuration holds (start-up
+        // refuses an empty or short one; this is the second lock on the same door).
+        if !token.is_empty()
+            && !expected.is_empty()
+            && token.len() == expected.len()
+            && bool::from(token.as_bytes().ct_eq(expected))
+        {
             Ok(Admin)
         } else {
             Err(AppError::unauthorized(

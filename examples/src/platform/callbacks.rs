@@ -14,6 +14,7 @@ use merchant_client::signing::{self, headers};
 use serde_json::{Value, json};
 
 use super::db::{Merchant, PlatformDb};
+use crate::url_guard::OutboundPolicy;
 
 /// How long a merchant's record (notify URL, secret) is reused between callbacks: a burst of
 /// callbacks costs one lookup, and a changed URL or rotated secret is used within a second.
@@ -24,24 +25,26 @@ const MERCHANT_CACHE_TTL: Duration = Duration::from_secs(1);
 pub struct MerchantCallbacks {
     db: PlatformDb,
     http: reqwest::Client,
+    outbound: OutboundPolicy,
     mp: Option<wechat_mp::Client>,
     payment_template: Option<String>,
     merchants: Arc<Mutex<HashMap<String, (Instant, Merchant)>>>,
 }
 
 impl MerchantCallbacks {
-    /// Callbacks from the platform database, with template messages through `mp` when set.
+    /// Callbacks from the platform database, with template messages through `mp` when set, to
+    /// the notify URLs `outbound` allows (checked again at each delivery; redirects are never
+    /// followed).
     pub fn new(
         db: PlatformDb,
         mp: Option<wechat_mp::Client>,
         payment_template: Option<String>,
+        outbound: OutboundPolicy,
     ) -> Self {
         MerchantCallbacks {
             db,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+            http: outbound.client(Duration::from_secs(5)),
+            outbound,
             mp,
             payment_template,
             merchants: Arc::default(),
@@ -138,6 +141,11 @@ impl EventHandler for MerchantCallbacks {
             super::unix_now(),
             body.as_bytes(),
         );
+        // The URL was checked at registration; what it names or resolves to may have changed.
+        self.outbound
+            .check(&merchant.notify_url)
+            .await
+            .map_err(|e| format!("the notify URL is refused: {e}"))?;
         let response = self
             .http
             .post(&merchant.notify_url)

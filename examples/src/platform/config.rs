@@ -3,6 +3,7 @@
 use clap::Parser;
 
 use crate::providers::{ProviderArgs, redact_url};
+use crate::serve::HttpLimits;
 
 /// The aggregate payment platform for merchants.
 #[derive(Clone, Parser)]
@@ -27,7 +28,8 @@ pub struct PlatformConfig {
     /// RabbitMQ for merchant callbacks on any number of instances; in process when absent.
     #[arg(long, env = "AMQP_URL")]
     pub amqp_url: Option<String>,
-    /// The admin API's bearer token; a random one is generated and printed when absent.
+    /// The admin API's bearer token, at least 32 characters (e.g. `openssl rand -hex 32`).
+    /// Required in live mode; in demo mode a random one is generated and printed when absent.
     #[arg(long, env = "ADMIN_TOKEN")]
     pub admin_token: Option<String>,
     /// Seconds a rotated-out merchant secret keeps working.
@@ -53,12 +55,21 @@ pub struct PlatformConfig {
     /// RabbitMQ consumer prefetch (callbacks in flight per instance).
     #[arg(long, env = "CALLBACK_PREFETCH", default_value_t = 64)]
     pub callback_prefetch: u16,
+    /// Let merchant notify URLs name loopback, private, link-local or metadata addresses. The
+    /// default is `true` in demo mode (merchants on this machine) and `false` in live mode, where
+    /// the platform must never be made to call into its own network.
+    #[arg(long, env = "CALLBACK_ALLOW_PRIVATE")]
+    pub callback_allow_private: Option<bool>,
     /// Allowed CORS origins for merchant front ends (comma-separated; `*` for any).
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// WeChat Pay, WeChat MP and Alipay.
+    /// WeChat Pay, WeChat MP and Alipay. None set: demo mode (the embedded emulator, test
+    /// money). Any set: live mode, with only the configured providers.
     #[command(flatten)]
     pub providers: ProviderArgs,
+    /// Timeouts and size limits of HTTP requests.
+    #[command(flatten)]
+    pub http: HttpLimits,
     /// Template id of "payment received".
     #[arg(
         long,
@@ -104,8 +115,10 @@ impl std::fmt::Debug for PlatformConfig {
             .field("callback_max_attempts", &self.callback_max_attempts)
             .field("callback_queue", &self.callback_queue)
             .field("callback_prefetch", &self.callback_prefetch)
+            .field("callback_allow_private", &self.callback_allow_private)
             .field("cors_origins", &self.cors_origins)
             .field("providers", &self.providers)
+            .field("http", &self.http)
             .field("template_payment_received", &self.template_payment_received)
             .field(
                 "template_onboarding_approved",

@@ -27,19 +27,30 @@ use axum::Router;
 use axum::http::{HeaderValue, Method, header};
 use merchant_client::Secret;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use wechat_mp::message::Callback;
 
 use db::PlatformDb;
 
+use crate::providers::Mode;
+use crate::serve::HttpLimits;
+use crate::url_guard::OutboundPolicy;
+
+/// The largest request body by default (`MAX_BODY_BYTES`).
+pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
+
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Demo (test money, the embedded emulator) or live.
+    pub mode: Mode,
+    /// Where merchant notify URLs may point.
+    pub outbound: OutboundPolicy,
+    /// Request limits.
+    pub http: HttpLimits,
     /// The public base URL.
     pub public_url: String,
-    /// The admin bearer token.
+    /// The admin bearer token (at least 32 characters, checked at start-up).
     pub admin_token: Secret,
     /// Accepted clock difference of signed requests.
     pub signature_window: Duration,
@@ -66,8 +77,9 @@ pub struct PlatformState {
     pub payments: Payments,
     /// The notification template.
     pub processor: NotifyProcessor,
-    /// The in-process sandbox channel (the cashier's "sandbox" option pays through it).
-    pub sandbox: Arc<SandboxChannel>,
+    /// The in-process test-money channel (demo mode only; the cashier's sandbox option pays
+    /// through it).
+    pub sandbox: Option<Arc<SandboxChannel>>,
     /// The Official Account client.
     pub mp: Option<wechat_mp::Client>,
     /// The Official Account callback.
@@ -119,18 +131,20 @@ pub fn app(state: Arc<PlatformState>) -> Router {
         header::HeaderName::from_static("x-signature"),
         header::HeaderName::from_static("idempotency-key"),
     ]);
-    Router::new()
+    let mut router = Router::new()
         .merge(routes::admin::routes())
         .merge(routes::open_api::routes())
         .merge(routes::cashier::routes())
         .merge(crate::notify::routes())
         .merge(routes::mp::routes())
-        .merge(routes::bind::routes())
-        .layer(RequestBodyLimitLayer::new(256 * 1024))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        .merge(routes::bind::routes());
+    if state.sandbox.is_some() {
+        router = router.merge(routes::cashier::test_money_routes());
+    }
+    state
+        .settings
+        .http
+        .apply(router, DEFAULT_MAX_BODY)
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,14 +1,11 @@
-//! The one place that decides which adapters run: the database by URL scheme, Redis or memory
-//! for nonces, RabbitMQ or in-process for callbacks, real WeChat / Alipay or the embedded
-//! emulator. Everything else receives trait objects.
+//! The one place that decides which adapters run: demo or live mode (the embedded emulator and
+//! test money, or the configured providers only), the database by URL scheme, Redis or memory
+//! for nonces, RabbitMQ or in-process for callbacks. Everything else receives trait objects.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aggregate_pay::channels::alipay::AlipayChannel;
-use aggregate_pay::channels::sandbox::SandboxChannel;
-use aggregate_pay::channels::wechat::WechatChannel;
 use aggregate_pay::store::SqlStore;
 use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy};
 use async_trait::async_trait;
@@ -22,7 +19,9 @@ use super::callbacks::MerchantCallbacks;
 use super::config::PlatformConfig;
 use super::db::PlatformDb;
 use super::{PlatformState, Settings};
+use crate::providers::Mode;
 use crate::sandbox::RunningSandbox;
+use crate::url_guard::OutboundPolicy;
 use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
 
 /// Why the platform could not start.
@@ -39,7 +38,9 @@ fn fail(what: &str) -> impl Fn(String) -> WiringError + '_ {
 pub struct Wired {
     /// The shared state for `app`.
     pub state: Arc<PlatformState>,
-    /// The embedded emulator, when WeChat / Alipay credentials are absent.
+    /// Demo or live.
+    pub mode: Mode,
+    /// The embedded emulator (demo mode).
     pub emulator: Option<RunningSandbox>,
     /// The generated admin token, when none was configured (print it).
     pub generated_admin_token: Option<String>,
@@ -60,9 +61,47 @@ impl merchant_client::NonceStore for Nonces {
     }
 }
 
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// The admin token to use: the configured one if long enough; in demo mode a generated one
+/// (returned second, to print) when none is set.
+fn admin_token(
+    configured: Option<&str>,
+    mode: Mode,
+) -> Result<(String, Option<String>), WiringError> {
+    match configured {
+        Some(t) if t.chars().count() >= MIN_ADMIN_TOKEN_LEN => Ok((t.to_owned(), None)),
+        Some(t) => Err(WiringError(format!(
+            "ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LEN} characters (it has {}); \
+             generate one with `openssl rand -hex 32`",
+            t.chars().count()
+        ))),
+        None if mode == Mode::Live => Err(WiringError(format!(
+            "live mode needs ADMIN_TOKEN (at least {MIN_ADMIN_TOKEN_LEN} characters; \
+             `openssl rand -hex 32`)"
+        ))),
+        None => {
+            let generated = super::random_hex(MIN_ADMIN_TOKEN_LEN / 2);
+            Ok((generated.clone(), Some(generated)))
+        }
+    }
+}
+
 /// Builds the platform from `config`, serving at `public_url`.
 pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, WiringError> {
     let public_url = public_url.trim_end_matches('/').to_owned();
+    // Decided first, before anything is opened: a half-configured live platform never starts.
+    let plan = config
+        .providers
+        .plan()
+        .map_err(|e| WiringError(e.to_string()))?;
+    let mode = plan.mode();
+    let (admin_token, generated_admin_token) = admin_token(config.admin_token.as_deref(), mode)?;
+    let outbound = match config.callback_allow_private.unwrap_or(mode.is_demo()) {
+        true => OutboundPolicy::AllowPrivate,
+        false => OutboundPolicy::PublicOnly,
+    };
 
     // Database: payments + outbox (aggregate-pay) and the platform's tables, one pool.
     let sql = SqlStore::connect(&config.database_url)
@@ -83,25 +122,19 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         None => None,
     };
     let providers = crate::providers::connect(
-        &config.providers,
+        &plan,
         Some(&format!("{public_url}/mp/callback")),
         token_store,
     )
     .await
-    .map_err(WiringError)?;
+    .map_err(|e| WiringError(e.to_string()))?;
+    let (channels, sandbox) = providers.channels("pay-platform");
     let (mp, mp_token, mp_aes, emulator) = (
         providers.mp,
         providers.mp_token,
         providers.mp_aes_key,
         providers.emulator,
     );
-    let (wechat_client, alipay_client) = (providers.wechat_pay, providers.alipay);
-
-    let sandbox = Arc::new(SandboxChannel::new("pay-platform", random_secret()));
-    let channels = Channels::new()
-        .with(WechatChannel::new(wechat_client))
-        .with(AlipayChannel::new(alipay_client))
-        .with_shared(sandbox.clone());
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
 
@@ -115,9 +148,9 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         None => Arc::new(merchant_client::MemoryNonceStore::new()),
     };
 
-    let mp_callback = match mp_token {
-        Some(token) => Some(Arc::new(mp_callback(config, &db, &mp, token, mp_aes)?)),
-        None => None,
+    let mp_callback = match (&mp, mp_token) {
+        (Some(mp), Some(token)) => Some(Arc::new(mp_callback(config, &db, mp, token, mp_aes)?)),
+        _ => None,
     };
 
     let delivery = Delivery::connect(
@@ -128,19 +161,17 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
     .await
     .map_err(WiringError)?;
 
-    let generated_admin_token = config.admin_token.is_none().then(random_secret);
-    let admin_token = config
-        .admin_token
-        .clone()
-        .or(generated_admin_token.clone())
-        .unwrap_or_default();
     let callbacks = Arc::new(MerchantCallbacks::new(
         db.clone(),
-        Some(mp.clone()),
+        mp.clone(),
         Some(config.template_payment_received.clone()),
+        outbound,
     ));
     let state = Arc::new(PlatformState {
         settings: Settings {
+            mode,
+            outbound,
+            http: config.http.clone(),
             public_url,
             admin_token: Secret::new(admin_token),
             signature_window: Duration::from_secs(config.signature_window_secs),
@@ -154,12 +185,13 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         payments,
         processor,
         sandbox,
-        mp: Some(mp),
+        mp,
         mp_callback,
         nonces,
         dead_letters: delivery.clone(),
     });
     Ok(Wired {
+        mode,
         state,
         emulator,
         generated_admin_token,
@@ -168,10 +200,6 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         channels,
         config: config.clone(),
     })
-}
-
-fn random_secret() -> String {
-    super::random_hex(16)
 }
 
 /// The Official Account callback: binding by QR scene, keyword replies, an optional chatbot.

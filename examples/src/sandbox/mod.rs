@@ -9,9 +9,12 @@
 //! - [`control`] — act as the paying user / WeChat user, and look inside (`/sandbox/*`).
 //! - [`notifier`] — notifications with the providers' retry schedules.
 //! - [`state`] — what the sandbox remembers; `store` keeps orders in SQLite with `--db`.
+//! - [`tls`] — HTTPS with client certificates, as WeChat's gateway: a CA made on the spot and
+//!   a merchant certificate (`--tls-dir`, [`spawn_serving`]).
 //!
 //! Use it as a binary (`cargo run -p examples --bin wechat-sandbox`) or in-process with
-//! [`spawn`], as the other servers and the tests do.
+//! [`spawn`], as the other servers and the tests do; [`spawn_serving`] serves it over TLS with
+//! client certificates, as WeChat's gateway does.
 
 pub mod alipay;
 pub mod config;
@@ -21,6 +24,7 @@ pub mod notifier;
 mod page;
 pub mod state;
 mod store;
+pub mod tls;
 pub mod wxpay;
 
 use std::net::SocketAddr;
@@ -28,7 +32,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -36,6 +39,8 @@ use wechat_mp::Secret;
 use wechat_pay::ApiKey;
 
 pub use config::SandboxConfig;
+
+use crate::serve::HttpLimits;
 use config::{AlipayApp, Merchant, MpApp, random_token};
 use notifier::Notifier;
 use state::{AlipayState, MpState, WechatPayState, WxOrder, WxRefund};
@@ -222,16 +227,46 @@ impl SandboxState {
     }
 }
 
-/// The sandbox's HTTP service.
+/// The largest request body by default (`MAX_BODY_BYTES`).
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// The sandbox's HTTP service, with the default limits.
 pub fn app(state: Arc<SandboxState>) -> Router {
-    Router::new()
+    app_with_limits(state, &HttpLimits::default())
+}
+
+/// The sandbox's HTTP service with `limits` (body size, request timeout) on every route.
+pub fn app_with_limits(state: Arc<SandboxState>, limits: &HttpLimits) -> Router {
+    let router = Router::new()
         .merge(wxpay::routes())
         .merge(mp::routes())
         .merge(alipay::routes())
-        .merge(control::routes())
-        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .merge(control::routes());
+    limits
+        .apply(router, DEFAULT_MAX_BODY)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// How a sandbox serves: its HTTP limits and, to stand in for WeChat's mutual-TLS gateway,
+/// TLS. With TLS, `/secapi/*` (refund, reverse) answers only connections that presented a
+/// client certificate the acceptor's verifier accepted, as WeChat does; give the acceptor a
+/// client-certificate verifier that allows unauthenticated clients for the other paths.
+#[derive(Clone, Default)]
+pub struct Serving {
+    /// Timeouts and size limits.
+    pub limits: HttpLimits,
+    /// TLS, when set.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serving")
+            .field("limits", &self.limits)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// A sandbox serving in the background.
@@ -256,29 +291,46 @@ impl RunningSandbox {
     }
 }
 
-/// Serves a sandbox on `listener` in the background. `config.public_url` is replaced by the
-/// listener's address when empty.
+/// Serves a sandbox on `listener` in the background (plain HTTP, default limits).
+/// `config.public_url` is replaced by the listener's address when empty.
 pub async fn spawn(
-    mut config: SandboxConfig,
+    config: SandboxConfig,
     db: Option<&str>,
     listener: TcpListener,
 ) -> Result<RunningSandbox, SandboxError> {
+    spawn_serving(config, db, listener, Serving::default()).await
+}
+
+/// Serves a sandbox on `listener` in the background, as `serving` says (limits, TLS).
+pub async fn spawn_serving(
+    mut config: SandboxConfig,
+    db: Option<&str>,
+    listener: TcpListener,
+    serving: Serving,
+) -> Result<RunningSandbox, SandboxError> {
     let addr = listener.local_addr()?;
-    let url = format!("http://{addr}");
+    let scheme = if serving.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{addr}");
     if config.public_url.is_empty() {
         config.public_url = url.clone();
     }
     let shutdown = CancellationToken::new();
     let state = SandboxState::new(config, db, shutdown.clone()).await?;
-    let service = app(state.clone());
+    let service = app_with_limits(state.clone(), &serving.limits);
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        let result = axum::serve(listener, service)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "sandbox server stopped");
-        }
+        crate::serve::serve(
+            listener,
+            service,
+            &serving.limits,
+            serving.tls,
+            stop.cancelled_owned(),
+        )
+        .await;
     });
     Ok(RunningSandbox {
         url,

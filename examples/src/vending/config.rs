@@ -4,6 +4,7 @@
 use clap::Parser;
 
 use crate::providers::{ProviderArgs, redact_url};
+use crate::serve::HttpLimits;
 
 /// The vending-machine order server.
 #[derive(Clone, Parser)]
@@ -53,6 +54,11 @@ pub struct VendingConfig {
     /// Seconds a machine has to report a vend before the order fails and is refunded.
     #[arg(long, env = "VEND_TIMEOUT_SECS", default_value_t = 60)]
     pub vend_timeout_secs: u64,
+    /// Simulate the machines instead of talking to them over MQTT: the default without
+    /// `MQTT_URL` in demo mode. Live mode without `MQTT_URL` needs it said explicitly (staging):
+    /// a simulated machine "vends" nothing while real money is taken.
+    #[arg(long, env = "SIMULATE_MACHINES")]
+    pub simulate_machines: Option<bool>,
     /// Simulated machines: milliseconds a vend takes.
     #[arg(long, env = "SIM_LATENCY_MS", default_value_t = 800)]
     pub sim_latency_ms: u64,
@@ -69,9 +75,37 @@ pub struct VendingConfig {
         default_value = "TPL_VENDING_REFUNDED"
     )]
     pub template_refunded: String,
-    /// WeChat Pay, WeChat MP and Alipay; a channel without credentials uses the sandbox.
+    /// Serve `/metrics` on this address instead of the main one (keep it off the internet).
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// WeChat Pay, WeChat MP and Alipay. None set: demo mode (the embedded emulator, test
+    /// money). Any set: live mode, with only the configured providers.
     #[command(flatten)]
     pub providers: ProviderArgs,
+    /// Timeouts and size limits of HTTP requests.
+    #[command(flatten)]
+    pub http: HttpLimits,
+    /// Limits of the seller dashboard's live feed.
+    #[command(flatten)]
+    pub feed: FeedLimits,
+}
+
+/// Limits of the seller dashboard's WebSocket feed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FeedLimits {
+    /// The largest WebSocket message a dashboard may send, in bytes; a larger one closes that
+    /// socket.
+    #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub ws_max_message_bytes: usize,
+    /// Dashboards connected at once (503 above).
+    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 256)]
+    pub ws_max_connections: usize,
+    /// Seconds between pings to each dashboard.
+    #[arg(long, env = "WS_PING_SECS", default_value_t = 20)]
+    pub ws_ping_secs: u64,
+    /// Seconds without any message (pongs included) after which a dashboard is dropped.
+    #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub ws_idle_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for VendingConfig {
@@ -89,11 +123,15 @@ impl std::fmt::Debug for VendingConfig {
             .field("mqtt_topic_root", &self.mqtt_topic_root)
             .field("order_timeout_secs", &self.order_timeout_secs)
             .field("vend_timeout_secs", &self.vend_timeout_secs)
+            .field("simulate_machines", &self.simulate_machines)
             .field("sim_latency_ms", &self.sim_latency_ms)
             .field("sim_fail_rate", &self.sim_fail_rate)
             .field("template_paid", &self.template_paid)
             .field("template_refunded", &self.template_refunded)
+            .field("metrics_listen", &self.metrics_listen)
             .field("providers", &self.providers)
+            .field("http", &self.http)
+            .field("feed", &self.feed)
             .finish()
     }
 }

@@ -26,27 +26,39 @@ pub mod wiring;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::{NotifyOutcome, NotifyProcessor};
 use axum::Router;
-use axum::http::StatusCode;
 use tower_http::cors::CorsLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use config::FeedLimits;
 use metrics::Metrics;
 use orders::OrderService;
+
+use crate::providers::Mode;
+use crate::serve::HttpLimits;
+
+/// The largest request body by default (`MAX_BODY_BYTES`).
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
 pub struct VendingSettings {
+    /// Demo (test money, the embedded emulator) or live.
+    pub mode: Mode,
     /// The public base URL.
     pub public_url: String,
     /// The embedded emulator's URL, when it runs.
     pub emulator_url: Option<String>,
+    /// Request limits.
+    pub http: HttpLimits,
+    /// Seller feed limits.
+    pub feed: FeedLimits,
+    /// Whether `/metrics` is served on the main listener (no `METRICS_LISTEN`).
+    pub metrics_on_main: bool,
 }
 
 /// Everything the handlers share.
@@ -58,14 +70,16 @@ pub struct VendingState {
     pub orders: Arc<OrderService>,
     /// The notification template.
     pub processor: NotifyProcessor,
-    /// The in-process sandbox channel (the "pay now" button pays through it).
-    pub sandbox: Arc<SandboxChannel>,
-    /// WeChat MP (login).
-    pub mp: wechat_mp::Client,
+    /// The in-process test-money channel (demo mode only; its "pay now" button pays through it).
+    pub sandbox: Option<Arc<SandboxChannel>>,
+    /// WeChat MP (login), when configured.
+    pub mp: Option<wechat_mp::Client>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// OAuth logins in progress: state → (started, return path).
     pub oauth_states: Mutex<HashMap<String, (Instant, String)>>,
+    /// Seller dashboards connected now (at most `WS_MAX_CONNECTIONS`).
+    pub feed_connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl crate::notify::HasNotifyProcessor for VendingState {
@@ -78,20 +92,34 @@ impl crate::notify::HasNotifyProcessor for VendingState {
     }
 }
 
-/// The HTTP service.
+/// The HTTP service. The test-money routes exist in demo mode only; `/metrics` only when it has
+/// no listener of its own.
 pub fn app(state: Arc<VendingState>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .merge(routes::api::routes())
         .merge(routes::seller::routes())
         .merge(routes::pages::routes())
         .merge(routes::ops())
-        .merge(crate::notify::routes())
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        .merge(crate::notify::routes());
+    if state.sandbox.is_some() {
+        router = router.merge(routes::api::test_money_routes());
+    }
+    if state.settings.metrics_on_main {
+        router = router.merge(routes::metrics_routes());
+    }
+    state
+        .settings
+        .http
+        .apply(router, DEFAULT_MAX_BODY)
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `/metrics` alone, for `METRICS_LISTEN`.
+pub fn metrics_app(state: Arc<VendingState>) -> Router {
+    let limits = state.settings.http.clone();
+    limits
+        .apply(routes::metrics_routes(), DEFAULT_MAX_BODY)
         .with_state(state)
 }

@@ -199,7 +199,15 @@ impl OrderService {
                 "the machine is offline",
             ));
         }
-        let mut method = Self::method_for(&req)?;
+        let method = Self::method_for(&req)?;
+        let method = if req.js_code.is_some() {
+            PayMethod::WechatMiniProgram
+        } else {
+            method
+        };
+        // Test money in live mode, or a provider that is not configured: refused here, before
+        // the machine is locked.
+        crate::providers::channel_for(self.payments.channels(), method)?;
         let slot = self
             .db
             .stocked_slots(&req.inner_code)
@@ -214,14 +222,13 @@ impl OrderService {
         let mut open_id = req.open_id.clone();
         if let Some(code) = &req.js_code {
             let mp = self.mp.as_ref().ok_or_else(|| {
-                AppError::bad_request("LOGIN_UNAVAILABLE", "no Mini Program configured")
+                AppError::unprocessable("LOGIN_UNAVAILABLE", "no Mini Program configured")
             })?;
             let session = mp
                 .code_to_session(code)
                 .await
                 .map_err(|e| AppError::bad_request("JS_CODE_INVALID", e.to_string()))?;
             open_id = Some(session.openid);
-            method = PayMethod::WechatMiniProgram;
         }
         if method.needs_open_id() && open_id.is_none() {
             return Err(AppError::bad_request(

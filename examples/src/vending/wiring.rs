@@ -1,14 +1,12 @@
-//! The one place that decides which adapters run: the database by URL scheme, Redis or memory
+//! The one place that decides which adapters run: demo or live mode (the embedded emulator and
+//! test money, or the configured providers only), the database by URL scheme, Redis or memory
 //! for locks and the MP token, RabbitMQ or in-process for events and delays, MQTT or simulated
-//! machines, real WeChat / Alipay or the embedded emulator.
+//! machines (live mode simulates them only when told to).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aggregate_pay::channels::alipay::AlipayChannel;
-use aggregate_pay::channels::sandbox::SandboxChannel;
-use aggregate_pay::channels::wechat::WechatChannel;
 use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
 use aggregate_pay::store::SqlStore;
 use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy};
@@ -26,6 +24,7 @@ use super::machines::{
 use super::metrics::Metrics;
 use super::orders::{OrderService, OrderSettings};
 use super::{VendingSettings, VendingState};
+use crate::providers::Mode;
 use crate::sandbox::RunningSandbox;
 use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
 
@@ -47,7 +46,9 @@ enum DelayRunner {
 pub struct Wired {
     /// The shared state for `app`.
     pub state: Arc<VendingState>,
-    /// The embedded emulator, when WeChat / Alipay credentials are absent.
+    /// Demo or live.
+    pub mode: Mode,
+    /// The embedded emulator (demo mode).
     pub emulator: Option<RunningSandbox>,
     /// Stops the background work (and the MQTT connection).
     pub shutdown: CancellationToken,
@@ -72,6 +73,33 @@ impl std::fmt::Debug for Wired {
 /// Builds the server from `config`, serving at `public_url`.
 pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, WiringError> {
     let public_url = public_url.trim_end_matches('/').to_owned();
+    // Decided first, before anything is opened: a half-configured live server never starts.
+    let plan = config
+        .providers
+        .plan()
+        .map_err(|e| WiringError(e.to_string()))?;
+    let mode = plan.mode();
+    let simulate = match (config.simulate_machines, &config.mqtt_url, mode) {
+        (Some(true), Some(_), _) => {
+            return Err(WiringError(
+                "SIMULATE_MACHINES=true and MQTT_URL exclude each other".into(),
+            ));
+        }
+        (Some(false), None, _) => {
+            return Err(WiringError(
+                "SIMULATE_MACHINES=false needs MQTT_URL (the machines' broker)".into(),
+            ));
+        }
+        (None, None, Mode::Live) => {
+            return Err(WiringError(
+                "live mode needs the machines: set MQTT_URL (or SIMULATE_MACHINES=true for \
+                 staging, where no item leaves a machine)"
+                    .into(),
+            ));
+        }
+        (_, Some(_), _) => false,
+        (_, None, _) => true,
+    };
     let shutdown = CancellationToken::new();
 
     let sql = SqlStore::connect(&config.database_url)
@@ -102,17 +130,10 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
             None => (Arc::new(MemoryLockManager::new()), None),
         };
 
-    let providers = crate::providers::connect(&config.providers, None, token_store)
+    let providers = crate::providers::connect(&plan, None, token_store)
         .await
-        .map_err(WiringError)?;
-    let sandbox = Arc::new(SandboxChannel::new(
-        "vending",
-        crate::platform::random_hex(16),
-    ));
-    let channels = Channels::new()
-        .with(WechatChannel::new(providers.wechat_pay))
-        .with(AlipayChannel::new(providers.alipay))
-        .with_shared(sandbox.clone());
+        .map_err(|e| WiringError(e.to_string()))?;
+    let (channels, sandbox) = providers.channels("vending");
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
     let metrics = Arc::new(Metrics::new());
@@ -149,7 +170,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
 
     let (results_tx, results_rx) = mpsc::channel(1024);
     let machines: Arc<dyn MachineLink> = match &config.mqtt_url {
-        Some(url) => Arc::new(
+        Some(url) if !simulate => Arc::new(
             MqttMachines::connect(
                 url,
                 Topics::new(&config.mqtt_topic_root),
@@ -159,7 +180,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
             .await
             .map_err(WiringError)?,
         ),
-        None => Arc::new(SimulatedMachines::new(
+        _ => Arc::new(SimulatedMachines::new(
             SimBehaviour {
                 latency: Duration::from_millis(config.sim_latency_ms),
                 fail_rate: config.sim_fail_rate.clamp(0.0, 1.0),
@@ -174,7 +195,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         locks,
         machines,
         delays,
-        Some(providers.mp.clone()),
+        providers.mp.clone(),
         OrderSettings {
             public_url: public_url.clone(),
             order_timeout: waits.order,
@@ -186,8 +207,12 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
     ));
     let state = Arc::new(VendingState {
         settings: VendingSettings {
+            mode,
             public_url,
             emulator_url: providers.emulator.as_ref().map(|e| e.url.clone()),
+            http: config.http.clone(),
+            feed: config.feed.clone(),
+            metrics_on_main: config.metrics_listen.is_none(),
         },
         orders,
         processor,
@@ -195,8 +220,12 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         mp: providers.mp,
         metrics,
         oauth_states: Mutex::new(HashMap::new()),
+        feed_connections: Arc::new(tokio::sync::Semaphore::new(
+            config.feed.ws_max_connections.max(1),
+        )),
     });
     Ok(Wired {
+        mode,
         state,
         emulator: providers.emulator,
         shutdown,

@@ -139,21 +139,7 @@ pub async fn dead_letter_then_redeliver(p: &Platform) {
         .unwrap();
     p.cashier_sandbox_pay(&created.payment_token).await;
 
-    let mut dead = Value::Null;
-    eventually(20, "the dead letter", async || {
-        let (_, list) = p.admin("GET", "/admin/dead-letters", None).await;
-        match list
-            .as_array()
-            .and_then(|l| l.iter().find(|e| e["type"] == "payment.succeeded"))
-        {
-            Some(e) => {
-                dead = e.clone();
-                true
-            }
-            None => false,
-        }
-    })
-    .await;
+    let dead = p.dead_letter(Some("payment.succeeded")).await;
     assert!(
         dead["last_error"]
             .as_str()

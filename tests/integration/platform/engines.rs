@@ -22,8 +22,7 @@ async fn all_flows(database_var: &str) {
         redis_url: Some(redis),
         max_attempts: 5,
         grace_secs: 3600,
-        chatbot: None,
-        queue: None,
+        ..Options::default()
     };
     let p = Platform::start(options.clone()).await;
     open_api::every_call(&p).await;

@@ -5,6 +5,7 @@
 mod binding;
 mod callbacks;
 mod engines;
+mod live;
 mod open_api;
 mod signing;
 
@@ -18,16 +19,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use examples::platform::config::PlatformConfig;
 use examples::platform::routes::admin::credit_code_check_char;
-use examples::platform::wiring::{Wired, wire};
+use examples::platform::wiring::{Wired, WiringError, wire};
 use examples::platform::{PlatformState, app};
+use examples::providers::ProviderArgs;
 use examples::workers::Delivery as EventDelivery;
 use merchant_client::{Client, Secret};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::support::{eventually, unique};
+pub use crate::support::{emulator_url, eventually, get_text, serve_in_background, unique};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghij";
 
 /// A fresh, valid unified social credit code.
 pub fn credit_code() -> String {
@@ -53,6 +55,13 @@ pub struct Options {
     pub chatbot: Option<(String, u64)>,
     /// The RabbitMQ queue prefix (instances sharing it share the work); fresh when `None`.
     pub queue: Option<String>,
+    /// Provider settings (live mode when any is set); demo mode when `None`.
+    pub providers: Option<ProviderArgs>,
+    /// The gateway a live platform talks to (a standalone emulator), for the control calls.
+    pub gateway_url: Option<String>,
+    pub callback_allow_private: Option<bool>,
+    /// `ADMIN_TOKEN` (default: the tests' [`ADMIN_TOKEN`]).
+    pub admin_token: Option<Option<String>>,
 }
 
 impl Default for Options {
@@ -65,6 +74,10 @@ impl Default for Options {
             grace_secs: 3600,
             chatbot: None,
             queue: None,
+            providers: None,
+            gateway_url: None,
+            callback_allow_private: None,
+            admin_token: None,
         }
     }
 }
@@ -91,6 +104,14 @@ pub struct Creds {
 
 impl Platform {
     pub async fn start(options: Options) -> Platform {
+        match Platform::try_start(options).await {
+            Ok(p) => p,
+            Err(e) => panic!("the platform did not start: {e}"),
+        }
+    }
+
+    /// Starts a platform, or says why it refused to.
+    pub async fn try_start(options: Options) -> Result<Platform, WiringError> {
         let mut config = PlatformConfig::embedded();
         config.database_url = options.database_url.clone().unwrap_or_else(|| {
             let path = std::env::temp_dir().join(format!("{}.db", unique("pay-platform-")));
@@ -99,7 +120,14 @@ impl Platform {
         config.amqp_url = options.amqp_url.clone();
         config.redis_url = options.redis_url.clone();
         config.callback_queue = options.queue.clone().unwrap_or_else(|| unique("pp-test."));
-        config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        config.admin_token = options
+            .admin_token
+            .clone()
+            .unwrap_or_else(|| Some(ADMIN_TOKEN.to_owned()));
+        if let Some(providers) = &options.providers {
+            config.providers = providers.clone();
+        }
+        config.callback_allow_private = options.callback_allow_private;
         config.callback_retry_secs = 1;
         config.callback_retry_max_secs = 1;
         config.callback_max_attempts = options.max_attempts;
@@ -111,28 +139,43 @@ impl Platform {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let wired = wire(&config, &url).await.unwrap();
+        let wired = wire(&config, &url).await?;
         let shutdown = CancellationToken::new();
         wired.spawn_workers(shutdown.clone()).await.unwrap();
-        let state = wired.state.clone();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app(state))
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .unwrap();
-        });
-        let m = &wired.emulator.as_ref().unwrap().state.config.merchants[0];
-        let wechat_merchant = (m.app_id.clone(), m.mch_id.clone(), m.api_key.clone());
-        Platform {
+        serve_in_background(
+            listener,
+            app(wired.state.clone()),
+            config.http.clone(),
+            shutdown.clone(),
+        );
+        let wechat_merchant = match &wired.emulator {
+            Some(e) => {
+                let m = &e.state.config.merchants[0];
+                (m.app_id.clone(), m.mch_id.clone(), m.api_key.clone())
+            }
+            None => {
+                let p = &config.providers;
+                (
+                    p.wechat_app_id.clone().unwrap_or_default(),
+                    p.wechat_mch_id.clone().unwrap_or_default(),
+                    wechat_pay::ApiKey::new(p.wechat_api_key.clone().unwrap_or_default()),
+                )
+            }
+        };
+        let emulator_url = emulator_url(wired.emulator.as_ref(), options.gateway_url.as_ref());
+        Ok(Platform {
             url,
             state: wired.state.clone(),
-            emulator_url: wired.emulator.as_ref().map(|e| e.url.clone()).unwrap(),
+            emulator_url,
             wechat_merchant,
             http: reqwest::Client::new(),
             shutdown,
             wired: Some(wired),
-        }
+        })
+    }
+
+    pub fn mode(&self) -> examples::providers::Mode {
+        self.state.settings.mode
     }
 
     /// Stops the workers and server; removes the RabbitMQ queues of this run.
@@ -207,6 +250,26 @@ impl Platform {
             .unwrap()
             .unwrap()
             .platform_no
+    }
+
+    /// Waits for the first dead letter (of `kind`, when given) and returns it.
+    pub async fn dead_letter(&self, kind: Option<&str>) -> Value {
+        let mut dead = Value::Null;
+        eventually(30, "a dead letter", async || {
+            let (_, list) = self.admin("GET", "/admin/dead-letters", None).await;
+            match list
+                .as_array()
+                .and_then(|l| l.iter().find(|e| kind.is_none_or(|k| e["type"] == k)))
+            {
+                Some(e) => {
+                    dead = e.clone();
+                    true
+                }
+                None => false,
+            }
+        })
+        .await;
+        dead
     }
 
     /// Pays a sandbox payment through the cashier page's button.

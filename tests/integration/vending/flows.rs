@@ -196,7 +196,13 @@ pub async fn late_payment_refunded(v: &Vending, timeout_secs: u64) {
     v.wait_for(&no, "INVALID", timeout_secs + 15).await;
 
     // The payer's money reaches the channel anyway, and its notification follows.
-    let raw = v.state.sandbox.pay_after_close(&no).unwrap();
+    let raw = v
+        .state
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .pay_after_close(&no)
+        .unwrap();
     let handled = v.state.processor.handle("sandbox", &raw).await;
     assert!(
         matches!(handled.outcome, NotifyOutcome::Applied),
@@ -268,7 +274,7 @@ pub async fn duplicate_notifications_vend_once(v: &Vending) {
     let capacity_before = v.slot_capacity(machine, "A3").await;
     let order = v.order(machine, sku).await;
     let no = order_no(&order);
-    let raw = v.state.sandbox.pay(&no).unwrap();
+    let raw = v.state.sandbox.as_ref().unwrap().pay(&no).unwrap();
     let outcomes = join_all((0..6).map(|_| v.state.processor.handle("sandbox", &raw))).await;
     let applied = outcomes
         .iter()

@@ -6,20 +6,26 @@
 mod engines;
 mod flows;
 mod in_process;
+mod limits;
+mod live;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use examples::vending::config::VendingConfig;
+use examples::providers::ProviderArgs;
+use examples::serve::HttpLimits;
+use examples::vending::config::{FeedLimits, VendingConfig};
 use examples::vending::machines::{SimBehaviour, Topics, serve_simulator};
-use examples::vending::wiring::{Wired, wire};
+use examples::vending::wiring::{Wired, WiringError, wire};
 use examples::vending::{VendingState, app};
 use examples::workers::Delivery;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{control_at, eventually, messages_to, unique};
+use crate::support::{
+    control_at, emulator_url, eventually, get_text, messages_to, serve_in_background, unique,
+};
 
 /// How a test server runs.
 #[derive(Debug, Clone)]
@@ -32,6 +38,14 @@ pub struct Options {
     pub vend_timeout_secs: u64,
     pub fail_rate: f64,
     pub latency_ms: u64,
+    /// Provider settings (live mode when any is set); demo mode when `None`.
+    pub providers: Option<ProviderArgs>,
+    /// The gateway a live server talks to (a standalone emulator), for the control calls.
+    pub gateway_url: Option<String>,
+    pub simulate_machines: Option<bool>,
+    pub http: Option<HttpLimits>,
+    pub feed: Option<FeedLimits>,
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Options {
@@ -45,6 +59,12 @@ impl Default for Options {
             vend_timeout_secs: 60,
             fail_rate: 0.0,
             latency_ms: 50,
+            providers: None,
+            gateway_url: None,
+            simulate_machines: None,
+            http: None,
+            feed: None,
+            metrics_listen: None,
         }
     }
 }
@@ -61,6 +81,14 @@ pub struct Vending {
 
 impl Vending {
     pub async fn start(options: Options) -> Vending {
+        match Vending::try_start(options).await {
+            Ok(v) => v,
+            Err(e) => panic!("the server did not start: {e}"),
+        }
+    }
+
+    /// Starts a server, or says why it refused to.
+    pub async fn try_start(options: Options) -> Result<Vending, WiringError> {
         let mut config = VendingConfig::embedded();
         config.database_url = options.database_url.clone().unwrap_or_else(|| {
             let path = std::env::temp_dir().join(format!("{}.db", unique("vending-")));
@@ -76,6 +104,17 @@ impl Vending {
         config.vend_timeout_secs = options.vend_timeout_secs;
         config.sim_latency_ms = options.latency_ms;
         config.sim_fail_rate = options.fail_rate;
+        if let Some(providers) = &options.providers {
+            config.providers = providers.clone();
+        }
+        config.simulate_machines = options.simulate_machines;
+        if let Some(http) = &options.http {
+            config.http = http.clone();
+        }
+        if let Some(feed) = &options.feed {
+            config.feed = feed.clone();
+        }
+        config.metrics_listen = options.metrics_listen.clone();
 
         // Real machines: the `machine-sim` logic on the broker, under this run's topic root.
         let simulator = match &options.mqtt_url {
@@ -99,24 +138,23 @@ impl Vending {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut wired = wire(&config, &url).await.unwrap();
+        let mut wired = wire(&config, &url).await?;
         wired.spawn_workers().await.unwrap();
-        let state = wired.state.clone();
-        let stop = wired.shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app(state))
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .unwrap();
-        });
-        Vending {
+        serve_in_background(
+            listener,
+            app(wired.state.clone()),
+            config.http.clone(),
+            wired.shutdown.clone(),
+        );
+        let emulator_url = emulator_url(wired.emulator.as_ref(), options.gateway_url.as_ref());
+        Ok(Vending {
             url,
             state: wired.state.clone(),
-            emulator_url: wired.emulator.as_ref().map(|e| e.url.clone()).unwrap(),
+            emulator_url,
             http: reqwest::Client::new(),
             wired,
             simulator,
-        }
+        })
     }
 
     /// Stops the server and its workers; removes this run's RabbitMQ queues.
@@ -153,6 +191,11 @@ impl Vending {
             .unwrap();
         let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The body of `GET path` (pages, `/metrics`).
+    pub async fn text(&self, path: &str) -> String {
+        get_text(&self.http, &format!("{}{path}", self.url)).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -246,6 +289,10 @@ impl Vending {
     /// A control call on the emulator; whether it succeeded.
     pub async fn try_emulator(&self, path: &str, body: &Value) -> bool {
         (200..300).contains(&control_at(&self.emulator_url, path, body).await.0)
+    }
+
+    pub fn mode(&self) -> examples::providers::Mode {
+        self.wired.mode
     }
 
     pub fn vend_commands(&self) -> u64 {

@@ -136,3 +136,19 @@ async fn certificate_endpoints_refuse_to_run_without_one() {
         .unwrap_err();
     assert!(matches!(err, Error::Transport(_)), "{err:?}");
 }
+
+#[test]
+fn an_extra_root_must_be_a_pem_certificate() {
+    let g = generate();
+    Client::builder(APP_ID, MCH_ID, key())
+        .root_certificate(g.cert_pem.clone())
+        .build()
+        .unwrap();
+    for garbage in [b"garbage".to_vec(), g.key_pem.into_bytes()] {
+        let err = Client::builder(APP_ID, MCH_ID, key())
+            .root_certificate(garbage)
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+    }
+}

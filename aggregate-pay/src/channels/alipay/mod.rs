@@ -62,6 +62,10 @@ impl PaymentChannel for AlipayChannel {
         "alipay"
     }
 
+    fn label(&self) -> &str {
+        "Alipay"
+    }
+
     fn account(&self) -> &str {
         self.client.app_id()
     }

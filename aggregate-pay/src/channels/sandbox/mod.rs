@@ -148,6 +148,10 @@ impl PaymentChannel for SandboxChannel {
         "sandbox"
     }
 
+    fn label(&self) -> &str {
+        "Sandbox (test money)"
+    }
+
     fn account(&self) -> &str {
         &self.account
     }

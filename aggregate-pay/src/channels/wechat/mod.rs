@@ -56,6 +56,10 @@ impl PaymentChannel for WechatChannel {
         "wechat"
     }
 
+    fn label(&self) -> &str {
+        "WeChat Pay"
+    }
+
     fn account(&self) -> &str {
         &self.account
     }

@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::platform::auth::Admin;
 use crate::platform::db::Merchant;
 use crate::platform::{PlatformState, random_hex, unix_now};
+use crate::url_guard::OutboundError;
 use crate::workers::Delivery;
 
 /// The admin routes.
@@ -108,12 +109,18 @@ async fn register(
             "not a valid unified social credit code",
         ));
     }
-    match reqwest::Url::parse(&req.notify_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => {
+    match state.settings.outbound.check(&req.notify_url).await {
+        Ok(()) => {}
+        Err(OutboundError::Scheme) => {
             return Err(AppError::bad_request(
                 "NOTIFY_URL_INVALID",
                 "notify_url must be an http(s) URL",
+            ));
+        }
+        Err(e) => {
+            return Err(AppError::unprocessable(
+                "NOTIFY_URL_FORBIDDEN",
+                format!("notify_url is refused: {e}"),
             ));
         }
     }

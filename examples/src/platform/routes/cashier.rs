@@ -1,6 +1,6 @@
-//! The cashier page `/cashier/{token}`: the payment's subject and amount, a choice of WeChat
-//! (Native QR), Alipay (QR) or the sandbox, the QR code to scan, and the status polled every
-//! 2 s until a result.
+//! The cashier page `/cashier/{token}`: the payment's subject and amount, a choice among the
+//! methods this platform is configured for (WeChat Native QR, Alipay QR, and in demo mode only
+//! the test-money sandbox), the QR code to scan, and the status polled every 2 s until a result.
 
 use std::sync::Arc;
 
@@ -24,15 +24,28 @@ pub fn routes() -> Router<Arc<PlatformState>> {
         .route("/cashier/{token}", get(page))
         .route("/cashier/{token}/status", get(status))
         .route("/cashier/{token}/method", post(choose))
-        .route("/cashier/{token}/sandbox-pay", post(sandbox_pay))
 }
 
-/// The methods the cashier offers.
-const CHOICES: [(PayMethod, &str); 3] = [
-    (PayMethod::WechatNative, "WeChat Pay"),
-    (PayMethod::AlipayQr, "Alipay"),
-    (PayMethod::Sandbox, "Sandbox (test money)"),
+/// Demo mode only: paying with test money.
+pub fn test_money_routes() -> Router<Arc<PlatformState>> {
+    Router::new().route("/cashier/{token}/sandbox-pay", post(sandbox_pay))
+}
+
+/// The methods a cashier can offer (a page, so no JSAPI / app methods).
+const CHOICES: [PayMethod; 3] = [
+    PayMethod::WechatNative,
+    PayMethod::AlipayQr,
+    PayMethod::Sandbox,
 ];
+
+/// The methods this platform offers at the cashier, with the label of the channel serving each.
+fn offered(state: &PlatformState) -> Vec<(PayMethod, String)> {
+    let channels = state.payments.channels();
+    CHOICES
+        .iter()
+        .filter_map(|m| channels.for_method(*m).map(|c| (*m, c.label().to_owned())))
+        .collect()
+}
 
 async fn order(state: &PlatformState, token: &str) -> Result<Order, AppError> {
     state
@@ -76,13 +89,14 @@ async fn choose(
     Json(choice): Json<Choice>,
 ) -> Result<Json<Value>, AppError> {
     let method = PayMethod::parse(&choice.method)
-        .filter(|m| CHOICES.iter().any(|(c, _)| c == m))
+        .filter(|m| CHOICES.contains(m))
         .ok_or_else(|| {
-            AppError::bad_request(
+            AppError::unprocessable(
                 "METHOD_INVALID",
-                "choose wechat_native, alipay_qr or sandbox",
+                "choose one of the methods the cashier offers",
             )
         })?;
+    crate::providers::channel_for(state.payments.channels(), method)?;
     let order = order(&state, &token).await?;
     let (order, _) = start_payment(&state, &order, method).await?;
     Ok(Json(view(&state, &order).await?))
@@ -94,6 +108,10 @@ async fn sandbox_pay(
     State(state): State<Arc<PlatformState>>,
     Path(token): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    let sandbox = state
+        .sandbox
+        .as_ref()
+        .ok_or_else(|| AppError::not_found("NOT_FOUND", "no test money here"))?;
     let order = order(&state, &token).await?;
     if order.method.as_deref() != Some(PayMethod::Sandbox.as_str()) {
         return Err(AppError::conflict(
@@ -101,8 +119,7 @@ async fn sandbox_pay(
             "this payment is not a sandbox payment",
         ));
     }
-    let raw = state
-        .sandbox
+    let raw = sandbox
         .pay(&order.platform_no)
         .map_err(aggregate_pay::Error::Channel)?;
     let handled = state.processor.handle("sandbox", &raw).await;
@@ -121,11 +138,11 @@ async fn page(
     match (&order.method, current["pay"].as_object()) {
         (None, _) => {
             body.push_str(r#"<div id="choices"><p>Choose how to pay:</p>"#);
-            for (method, label) in CHOICES {
+            for (method, label) in offered(&state) {
                 body.push_str(&format!(
                     r#"<button class="choice" onclick="choose('{}')">{}</button>"#,
                     method.as_str(),
-                    escape(label)
+                    escape(&label)
                 ));
             }
             body.push_str("</div>");
@@ -171,9 +188,10 @@ async fn page(
 <title>Pay {subject}</title>
 <style>body{{font-family:sans-serif;max-width:26rem;margin:2rem auto;text-align:center}}
 .amount{{font-size:2rem;margin:.5rem}} button{{display:block;width:100%;margin:.5rem 0;padding:.8rem;font-size:1rem}}
-.qr svg{{width:220px;height:220px}} #result{{font-size:1.4rem;margin-top:1rem}}</style></head>
+.qr svg{{width:220px;height:220px}} #result{{font-size:1.4rem;margin-top:1rem}}
+.demo{{background:#fff3cd;border:1px solid #e0c36b;padding:.4rem;border-radius:6px}}</style></head>
 <body>
-<h1>{subject}</h1>
+{banner}<h1>{subject}</h1>
 <div class="amount">¥{amount}</div>
 <div id="status" data-status="{status}">{status}</div>
 <div id="pay">{body}</div>
@@ -198,14 +216,20 @@ async function choose(method) {{
   const r = await fetch("/cashier/" + token + "/method", {{method: "POST", headers: {{"content-type": "application/json"}}, body: JSON.stringify({{method}})}});
   if (r.ok) location.reload(); else document.getElementById("result").textContent = (await r.json()).message;
 }}
-async function sandboxPay() {{
-  const r = await fetch("/cashier/" + token + "/sandbox-pay", {{method: "POST"}});
-  if (r.ok) show(await r.json());
-}}
-const timer = setInterval(poll, 2000);
+{test_money_js}const timer = setInterval(poll, 2000);
 show({{status: "{status}"}});
 </script>
 </body></html>"#,
+        test_money_js = if state.sandbox.is_some() {
+            TEST_MONEY_JS
+        } else {
+            ""
+        },
+        banner = if state.settings.mode.is_demo() {
+            r#"<p class="demo" id="mode-banner">DEMO MODE: test money only</p>"#
+        } else {
+            ""
+        },
         subject = escape(&order.subject),
         amount = amount,
         status = current["status"].as_str().unwrap_or_default(),
@@ -213,6 +237,13 @@ show({{status: "{status}"}});
         token = order.token,
     )))
 }
+
+/// The test-money button's script (demo mode only).
+const TEST_MONEY_JS: &str = r#"async function sandboxPay() {
+  const r = await fetch("/cashier/" + token + "/sandbox-pay", {method: "POST"});
+  if (r.ok) show(await r.json());
+}
+"#;
 
 fn scanner(method: &str) -> &'static str {
     if method.starts_with("alipay") {

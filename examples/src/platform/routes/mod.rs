@@ -141,17 +141,9 @@ pub async fn start_payment(
             "the payment has expired",
         ));
     }
-    let channel = state
-        .payments
-        .channels()
-        .for_method(method)
-        .map(|c| c.id().to_owned())
-        .ok_or_else(|| {
-            AppError::bad_request(
-                "CHANNEL_UNAVAILABLE",
-                format!("no channel serves {}", method.as_str()),
-            )
-        })?;
+    let channel = crate::providers::channel_for(state.payments.channels(), method)?
+        .id()
+        .to_owned();
     let mut request = NewPayment::new(
         order.platform_no.clone(),
         Fen::new(u64::try_from(order.amount).unwrap_or_default()),

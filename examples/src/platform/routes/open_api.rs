@@ -193,6 +193,10 @@ async fn do_create_payment(state: &Arc<PlatformState>, signed: &SignedMerchant) 
         ));
     }
     let method = resolve_method(req.method.as_deref(), req.channel.as_deref())?;
+    if let Some(m) = method {
+        // Refused before the order exists: test money in live mode, an unconfigured provider.
+        crate::providers::channel_for(state.payments.channels(), m)?;
+    }
     if method.is_some_and(|m| m.needs_open_id()) && req.open_id.is_none() {
         return Err(AppError::bad_request(
             "OPEN_ID_REQUIRED",

@@ -16,12 +16,14 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::header;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use wechat_pay::{ApiKey, Params, SignType};
 
 use super::SandboxState;
 use super::config::Merchant;
+use crate::serve::TlsClient;
 
 pub use orders::{PayError, pay_order};
 pub use refunds::complete_refund;
@@ -41,8 +43,12 @@ pub fn routes() -> Router<Arc<SandboxState>> {
             .route("/pay/orderquery", post(orders::order_query))
             .route("/pay/closeorder", post(orders::close_order))
             .route("/pay/micropay", post(orders::micropay))
-            .route("/secapi/pay/reverse", post(orders::reverse))
-            .route("/secapi/pay/refund", post(refunds::refund))
+            .merge(
+                Router::new()
+                    .route("/secapi/pay/reverse", post(orders::reverse))
+                    .route("/secapi/pay/refund", post(refunds::refund))
+                    .layer(middleware::from_fn(client_certificate_required)),
+            )
             .route("/pay/refundquery", post(refunds::refund_query))
             .route("/pay/downloadbill", post(bills::download_bill))
             .route("/pay/downloadfundflow", post(bills::download_fund_flow))
@@ -56,6 +62,23 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .layer(Extension(Prefixed(false)))
         .nest("/sandboxnew", prefixed())
         .nest("/xdc/apiv2sandbox", prefixed())
+}
+
+/// Over TLS, `/secapi/*` needs the merchant certificate, as WeChat's gateway does (its answer
+/// without one is nginx's 400). Over plain HTTP (a local emulator) there is nothing to check.
+async fn client_certificate_required(
+    tls: Option<Extension<TlsClient>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    match tls {
+        Some(Extension(TlsClient { certificate: false })) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            "400 Bad Request: No required SSL certificate was sent",
+        )
+            .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// The sandbox key of a merchant: what `getsignkey` hands out and what prefixed requests are

@@ -1,5 +1,6 @@
-//! The buyer API: machines nearby, a machine's SKUs, login (Mini Program code or Official
-//! Account OAuth), orders.
+//! The buyer API: machines nearby, a machine's SKUs, the channels this server takes money
+//! through, login (Mini Program code or Official Account OAuth), orders; in demo mode also the
+//! test-money "pay now" button.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::AppError;
+use crate::url_guard::same_origin_path;
 use crate::vending::VendingState;
 use crate::vending::db::{Machine, SlotSku};
 use crate::vending::orders::{NewOrder, OrderService};
@@ -31,7 +33,39 @@ pub fn routes() -> Router<Arc<VendingState>> {
         .route("/api/orders", post(create_order).get(my_orders))
         .route("/api/orders/{order_no}", get(get_order))
         .route("/api/orders/{order_no}/cancel", post(cancel_order))
-        .route("/api/orders/{order_no}/sandbox-pay", post(sandbox_pay))
+        .route("/api/channels", get(channels))
+}
+
+/// Demo mode only: paying with test money.
+pub fn test_money_routes() -> Router<Arc<VendingState>> {
+    Router::new().route("/api/orders/{order_no}/sandbox-pay", post(sandbox_pay))
+}
+
+/// `GET /api/channels`: the mode and the channels the pages may offer (only those configured).
+async fn channels(State(state): State<Arc<VendingState>>) -> Json<Value> {
+    let channels: Vec<Value> = state
+        .orders
+        .payments()
+        .channels()
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id(),
+                "label": c.label(),
+                "methods": c.capabilities().methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({"mode": state.settings.mode.as_str(), "channels": channels}))
+}
+
+fn mp(state: &VendingState) -> Result<&wechat_mp::Client, AppError> {
+    state.mp.as_ref().ok_or_else(|| {
+        AppError::unprocessable(
+            "LOGIN_UNAVAILABLE",
+            "WeChat login is not configured on this server",
+        )
+    })
 }
 
 /// Metres between two points (haversine on a 6,371 km sphere).
@@ -165,8 +199,7 @@ async fn login(
     State(state): State<Arc<VendingState>>,
     Json(req): Json<Login>,
 ) -> Result<Json<Value>, AppError> {
-    let session = state
-        .mp
+    let session = mp(&state)?
         .code_to_session(&req.js_code)
         .await
         .map_err(|e| AppError::unauthorized("JS_CODE_INVALID", e.to_string()))?;
@@ -178,18 +211,11 @@ struct OAuthStart {
     return_url: Option<String>,
 }
 
-/// Only paths on this site: no open redirects.
-fn local_path(url: Option<&str>) -> String {
-    match url {
-        Some(u) if u.starts_with('/') && !u.starts_with("//") && !u.contains('\\') => u.to_owned(),
-        _ => "/".to_owned(),
-    }
-}
-
 async fn oauth_start(
     State(state): State<Arc<VendingState>>,
     Query(q): Query<OAuthStart>,
 ) -> Result<Response, AppError> {
+    let mp = mp(&state)?;
     let token = crate::platform::random_hex(16);
     {
         let mut pending = state
@@ -199,11 +225,10 @@ async fn oauth_start(
         pending.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
         pending.insert(
             token.clone(),
-            (Instant::now(), local_path(q.return_url.as_deref())),
+            (Instant::now(), same_origin_path(q.return_url.as_deref())),
         );
     }
-    let url = state
-        .mp
+    let url = mp
         .oauth_authorize_url(
             &format!("{}/api/oauth/callback", state.settings.public_url),
             wechat_mp::OAuthScope::Base,
@@ -236,8 +261,7 @@ async fn oauth_callback(
                 "unknown or expired login; start again",
             )
         })?;
-    let token = state
-        .mp
+    let token = mp(&state)?
         .oauth_exchange_code(&q.code)
         .await
         .map_err(|e| AppError::unauthorized("OAUTH_CODE_INVALID", e.to_string()))?;
@@ -324,6 +348,10 @@ async fn sandbox_pay(
     State(state): State<Arc<VendingState>>,
     Path(order_no): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    let sandbox = state
+        .sandbox
+        .as_ref()
+        .ok_or_else(|| AppError::not_found("NOT_FOUND", "no test money here"))?;
     let order = state.orders.get(&order_no).await?;
     if order.method != PayMethod::Sandbox.as_str() {
         return Err(AppError::conflict(
@@ -331,8 +359,7 @@ async fn sandbox_pay(
             "this order is not paid through the sandbox",
         ));
     }
-    let raw = state
-        .sandbox
+    let raw = sandbox
         .pay(&order.order_no)
         .map_err(aggregate_pay::Error::Channel)?;
     let handled = state.processor.handle("sandbox", &raw).await;
@@ -387,13 +414,5 @@ mod tests {
         let d = distance_m(39.0, 116.0, 40.0, 116.0);
         assert!((d - 111_195.0).abs() < 100.0, "{d}");
         assert!(distance_m(39.9, 116.4, 39.9, 116.4) < 0.001);
-    }
-
-    #[test]
-    fn oauth_returns_only_to_local_paths() {
-        assert_eq!(local_path(Some("/orders?x=1")), "/orders?x=1");
-        assert_eq!(local_path(Some("//evil.example/")), "/");
-        assert_eq!(local_path(Some("https://evil.example/")), "/");
-        assert_eq!(local_path(None), "/");
     }
 }

@@ -1,5 +1,6 @@
-//! HTTP routes: `api` (machines, SKUs, login, orders), `seller` (the live feed over WebSocket),
-//! `pages` (the buyer page, the seller dashboard, their images), and `/healthz`, `/metrics`.
+//! HTTP routes: `api` (machines, SKUs, channels, login, orders), `seller` (the live feed over
+//! WebSocket), `pages` (the buyer page, the seller dashboard, their images), and `/healthz`,
+//! `/metrics`.
 //! Channel notifications are the shared `crate::notify` routes.
 
 pub mod api;
@@ -16,11 +17,15 @@ use axum::routing::get;
 
 use super::VendingState;
 
-/// `/healthz` and `/metrics`.
+/// `/healthz`.
 pub fn ops() -> Router<Arc<VendingState>> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+    Router::new().route("/healthz", get(healthz))
+}
+
+/// `/metrics` (on the main listener, or on `METRICS_LISTEN`'s). Its labels are statuses,
+/// outcomes and channel ids: never an order number, an open_id or a secret.
+pub fn metrics_routes() -> Router<Arc<VendingState>> {
+    Router::new().route("/metrics", get(metrics))
 }
 
 async fn healthz() -> &'static str {

@@ -1,11 +1,18 @@
 //! The seller's live feed: `GET /ws/seller` (WebSocket: a snapshot of recent orders, then every
 //! change as it happens) and `GET /api/seller/orders`.
+//!
+//! The feed is bounded: at most `WS_MAX_CONNECTIONS` dashboards at once (503 above), a message
+//! from a dashboard larger than `WS_MAX_MESSAGE_BYTES` closes that socket, and a dashboard that
+//! answers nothing (not even the pings sent every `WS_PING_SECS`) for `WS_IDLE_TIMEOUT_SECS` is
+//! dropped.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -13,6 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::AppError;
 use crate::vending::VendingState;
+use crate::vending::config::FeedLimits;
 use crate::vending::orders::OrderService;
 
 /// The seller routes.
@@ -39,10 +47,24 @@ async fn recent(State(state): State<Arc<VendingState>>) -> Result<Json<Value>, A
 }
 
 async fn feed(State(state): State<Arc<VendingState>>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| stream(state, socket))
+    let Ok(slot) = state.feed_connections.clone().try_acquire_owned() else {
+        return AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TOO_MANY_CONNECTIONS",
+            "too many dashboards are connected; try again later",
+        )
+        .into_response();
+    };
+    let limits = state.settings.feed.clone();
+    ws.max_message_size(limits.ws_max_message_bytes)
+        .max_frame_size(limits.ws_max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            stream(state, socket, &limits).await;
+            drop(slot);
+        })
 }
 
-async fn stream(state: Arc<VendingState>, mut socket: WebSocket) {
+async fn stream(state: Arc<VendingState>, mut socket: WebSocket, limits: &FeedLimits) {
     // Subscribe first so nothing between the snapshot and the stream is missed.
     let mut changes = state.orders.subscribe();
     let snapshot = match recent_orders(&state).await {
@@ -52,6 +74,11 @@ async fn stream(state: Arc<VendingState>, mut socket: WebSocket) {
     if socket.send(Message::Text(snapshot.into())).await.is_err() {
         return;
     }
+    let idle = Duration::from_secs(limits.ws_idle_timeout_secs.max(1));
+    let mut ping = tokio::time::interval(Duration::from_secs(limits.ws_ping_secs.max(1)));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
     loop {
         tokio::select! {
             change = changes.recv() => match change {
@@ -68,9 +95,20 @@ async fn stream(state: Arc<VendingState>, mut socket: WebSocket) {
                 }
                 Err(RecvError::Closed) => return,
             },
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= idle {
+                    tracing::debug!("seller dashboard silent; dropped");
+                    return;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            // A close, an error (an oversized message among them) or the end: this socket is
+            // done; the server and the other dashboards are not affected.
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = Instant::now(),
             },
         }
     }

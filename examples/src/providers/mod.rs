@@ -1,0 +1,270 @@
+//! WeChat Pay, WeChat MP and Alipay for the servers, in one of two worlds ([`Mode`]): demo (no
+//! provider credential: the sandbox emulator started in process, and the test-money `sandbox`
+//! channel) or live (the configured providers only; the others are off, never emulated). Both
+//! servers flatten [`ProviderArgs`] into their configuration, call [`connect`], and register
+//! [`Providers::channels`].
+//!
+//! - `args` — the settings (flags and environment variables).
+//! - `plan` — demo or live, and the checks that refuse a half-configured provider.
+
+mod args;
+mod plan;
+
+use std::sync::Arc;
+
+use aggregate_pay::channels::PaymentChannel;
+use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
+use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
+use aggregate_pay::channels::sandbox::SandboxChannel;
+use aggregate_pay::channels::wechat::WechatChannel;
+use aggregate_pay::{Channels, PayMethod};
+
+pub use args::{ProviderArgs, redact_url};
+pub use plan::{
+    AlipayPlan, CertificateSource, LivePlan, Mode, MpPlan, Plan, ProviderConfigError, WechatPayPlan,
+};
+
+use crate::error::AppError;
+use crate::sandbox::{RunningSandbox, SandboxConfig};
+
+/// The channel that serves `method`, or why this server takes no payment by it (both 422): test
+/// money outside demo mode (`METHOD_INVALID`), a provider that is not configured
+/// (`CHANNEL_UNAVAILABLE`).
+pub fn channel_for(
+    channels: &Channels,
+    method: PayMethod,
+) -> Result<Arc<dyn PaymentChannel>, AppError> {
+    match channels.for_method(method) {
+        Some(channel) => Ok(channel.clone()),
+        None if method == PayMethod::Sandbox => Err(AppError::unprocessable(
+            "METHOD_INVALID",
+            "test money is accepted in demo mode only",
+        )),
+        None => Err(AppError::unprocessable(
+            "CHANNEL_UNAVAILABLE",
+            format!("{} is not configured on this server", method.as_str()),
+        )),
+    }
+}
+
+/// The connected providers.
+#[derive(Debug)]
+pub struct Providers {
+    /// Demo or live.
+    pub mode: Mode,
+    /// WeChat Pay, when on.
+    pub wechat_pay: Option<wechat_pay::Client>,
+    /// Alipay, when on.
+    pub alipay: Option<AlipayClient>,
+    /// WeChat MP (Official Account / Mini Program), when on.
+    pub mp: Option<wechat_mp::Client>,
+    /// The Official Account's callback token, when known.
+    pub mp_token: Option<String>,
+    /// The Official Account's EncodingAESKey, when set.
+    pub mp_aes_key: Option<String>,
+    /// The embedded emulator (demo mode only).
+    pub emulator: Option<RunningSandbox>,
+}
+
+impl Providers {
+    /// The payment channels to register: WeChat and Alipay when on and, in demo mode only, the
+    /// in-process test-money `sandbox` channel (returned too: its "pay" button pays through it).
+    pub fn channels(&self, sandbox_account: &str) -> (Channels, Option<Arc<SandboxChannel>>) {
+        let mut channels = Channels::new();
+        if let Some(client) = &self.wechat_pay {
+            channels = channels.with(WechatChannel::new(client.clone()));
+        }
+        if let Some(client) = &self.alipay {
+            channels = channels.with(AlipayChannel::new(client.clone()));
+        }
+        let sandbox = self.mode.is_demo().then(|| {
+            Arc::new(SandboxChannel::new(
+                sandbox_account,
+                crate::platform::random_hex(16),
+            ))
+        });
+        if let Some(s) = &sandbox {
+            channels = channels.with_shared(s.clone());
+        }
+        (channels, sandbox)
+    }
+}
+
+/// Reads a key given inline (PEM / base64) or as a file path.
+fn key_text(name: &'static str, value: &str) -> Result<String, ProviderConfigError> {
+    if value.contains("-----BEGIN") || !std::path::Path::new(value).exists() {
+        Ok(value.to_owned())
+    } else {
+        std::fs::read_to_string(value)
+            .map_err(|e| invalid(name)(format!("cannot read {value}: {e}")))
+    }
+}
+
+fn invalid(name: &'static str) -> impl Fn(String) -> ProviderConfigError {
+    move |detail| ProviderConfigError::Invalid { name, detail }
+}
+
+fn read(name: &'static str, path: &str) -> Result<Vec<u8>, ProviderConfigError> {
+    std::fs::read(path).map_err(|e| invalid(name)(format!("cannot read {path}: {e}")))
+}
+
+fn certificate(
+    source: &CertificateSource,
+    mch_id: &str,
+) -> Result<wechat_pay::ClientCertificate, ProviderConfigError> {
+    match source {
+        CertificateSource::Pkcs12 { path, password } => wechat_pay::ClientCertificate::from_pkcs12(
+            &read("WECHAT_CERT_P12", path)?,
+            password.as_deref().unwrap_or(mch_id),
+        )
+        .map_err(|e| invalid("WECHAT_CERT_P12")(e.to_string())),
+        CertificateSource::Pem { cert, key } => wechat_pay::ClientCertificate::from_pem(
+            &read("WECHAT_CERT_PEM", cert)?,
+            &read("WECHAT_KEY_PEM", key)?,
+        )
+        .map_err(|e| invalid("WECHAT_CERT_PEM")(e.to_string())),
+    }
+}
+
+/// Connects the providers the plan turns on. In demo mode the emulator starts in process and
+/// delivers its Official Account events to `mp_callback_url`; `token_store` shares the MP access
+/// token between instances.
+pub async fn connect(
+    plan: &Plan,
+    mp_callback_url: Option<&str>,
+    token_store: Option<Arc<dyn wechat_mp::TokenStore>>,
+) -> Result<Providers, ProviderConfigError> {
+    let with_store = |mp: wechat_mp::ClientBuilder| match &token_store {
+        Some(store) => mp.token_store(store.clone()),
+        None => mp,
+    };
+    match plan {
+        Plan::Demo { sign_type } => demo(*sign_type, mp_callback_url, with_store).await,
+        Plan::Live(live) => {
+            let LivePlan {
+                sign_type,
+                wechat_pay,
+                mp,
+                alipay,
+            } = live.as_ref();
+            let wechat_pay = match wechat_pay {
+                None => None,
+                Some(p) => {
+                    let mut builder = wechat_pay::Client::builder(
+                        p.app_id.clone(),
+                        p.mch_id.clone(),
+                        p.api_key.clone(),
+                    )
+                    .base_url(p.base_url.clone())
+                    .sign_type(*sign_type);
+                    if let Some(source) = &p.certificate {
+                        builder = builder.certificate(certificate(source, &p.mch_id)?);
+                    }
+                    Some(
+                        builder
+                            .build()
+                            .map_err(|e| invalid("WeChat Pay")(e.to_string()))?,
+                    )
+                }
+            };
+            let alipay = match alipay {
+                None => None,
+                Some(p) => Some(
+                    AlipayClient::new(
+                        p.app_id.clone(),
+                        AlipayPrivateKey::from_pem(&key_text(
+                            "ALIPAY_PRIVATE_KEY",
+                            &p.private_key,
+                        )?)
+                        .map_err(|e| invalid("ALIPAY_PRIVATE_KEY")(e.to_string()))?,
+                        AlipayPublicKey::from_pem(&key_text("ALIPAY_PUBLIC_KEY", &p.public_key)?)
+                            .map_err(|e| invalid("ALIPAY_PUBLIC_KEY")(e.to_string()))?,
+                        p.gateway.clone(),
+                    )
+                    .map_err(|e| invalid("Alipay")(e.to_string()))?,
+                ),
+            };
+            let (mp, mp_token, mp_aes_key) = match mp {
+                None => (None, None, None),
+                Some(p) => (
+                    Some(
+                        with_store(
+                            wechat_mp::Client::builder(p.app_id.clone(), p.secret.clone())
+                                .base_url(p.base_url.clone()),
+                        )
+                        .build()
+                        .map_err(|e| invalid("WeChat MP")(e.to_string()))?,
+                    ),
+                    p.token.clone(),
+                    p.aes_key.clone(),
+                ),
+            };
+            Ok(Providers {
+                mode: Mode::Live,
+                wechat_pay,
+                alipay,
+                mp,
+                mp_token,
+                mp_aes_key,
+                emulator: None,
+            })
+        }
+    }
+}
+
+/// Demo mode: every provider is the emulator, started here.
+async fn demo(
+    sign_type: wechat_pay::SignType,
+    mp_callback_url: Option<&str>,
+    with_store: impl Fn(wechat_mp::ClientBuilder) -> wechat_mp::ClientBuilder,
+) -> Result<Providers, ProviderConfigError> {
+    let emulator_error = |e: &dyn std::fmt::Display| ProviderConfigError::Emulator(e.to_string());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| emulator_error(&e))?;
+    let url = listener
+        .local_addr()
+        .map(|a| format!("http://{a}"))
+        .map_err(|e| emulator_error(&e))?;
+    let (mut config, demo) = SandboxConfig::demo(&url).map_err(|e| emulator_error(&e))?;
+    if let Some(app) = config.mp_apps.first_mut() {
+        app.callback_url = mp_callback_url.map(str::to_owned);
+    }
+    let emulator = crate::sandbox::spawn(config, None, listener)
+        .await
+        .map_err(|e| emulator_error(&e))?;
+    let c = &emulator.state.config;
+    let (m, a, ali) = (&c.merchants[0], &c.mp_apps[0], &c.alipay_apps[0]);
+    let wechat_pay =
+        wechat_pay::Client::builder(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone())
+            .base_url(emulator.url.clone())
+            .sign_type(sign_type)
+            .build()
+            .map_err(|e| emulator_error(&e))?;
+    let app_key = demo
+        .alipay_app_key
+        .ok_or_else(|| ProviderConfigError::Emulator("no demo Alipay app key".into()))?;
+    let alipay = AlipayClient::new(
+        ali.app_id.clone(),
+        app_key,
+        c.alipay_public_key(),
+        format!("{}/gateway.do", emulator.url),
+    )
+    .map_err(|e| emulator_error(&e))?;
+    let mp = with_store(
+        wechat_mp::Client::builder(a.app_id.clone(), a.app_secret.clone())
+            .base_url(emulator.url.clone()),
+    )
+    .build()
+    .map_err(|e| emulator_error(&e))?;
+    let mp_token = Some(a.token.expose().to_owned());
+    Ok(Providers {
+        mode: Mode::Demo,
+        wechat_pay: Some(wechat_pay),
+        alipay: Some(alipay),
+        mp: Some(mp),
+        mp_token,
+        mp_aes_key: None,
+        emulator: Some(emulator),
+    })
+}

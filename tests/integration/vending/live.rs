@@ -1,0 +1,227 @@
+//! Demo and live are different worlds. Live here is staging: real credentials pointed at a
+//! standalone emulator (`WECHAT_PAY_BASE_URL`), which is live mode as far as the server knows —
+//! no test money, no emulator of its own, only the providers it was given.
+
+use axum::http::StatusCode;
+use examples::providers::{Mode, ProviderArgs};
+use examples::sandbox::RunningSandbox;
+use examples::vending::config::VendingConfig;
+use serde_json::{Value, json};
+
+use super::{Options, Vending};
+use crate::support::{start_gateway, wechat_credentials};
+
+async fn live(gateway: &RunningSandbox) -> Vending {
+    Vending::start(Options {
+        providers: Some(wechat_credentials(&gateway.url)),
+        gateway_url: Some(gateway.url.clone()),
+        simulate_machines: Some(true),
+        ..Options::default()
+    })
+    .await
+}
+
+fn ids(channels: &Value) -> Vec<&str> {
+    channels["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
+    let gateway = start_gateway().await;
+    let v = live(&gateway).await;
+    assert_eq!(v.mode(), Mode::Live);
+    assert!(v.state.sandbox.is_none());
+
+    // The pages ask the server which channels to offer; only WeChat is configured.
+    let (status, channels) = v.get("/api/channels").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(channels["mode"], "live");
+    assert_eq!(ids(&channels), ["wechat"]);
+    let page = v.text("/").await;
+    assert!(
+        !page.contains("Sandbox (test money)") && !page.contains("buy('sandbox')"),
+        "the buyer page hard-codes a sandbox choice"
+    );
+
+    // Test money does not exist here.
+    for (channel, code) in [
+        ("sandbox", "METHOD_INVALID"),
+        ("alipay", "CHANNEL_UNAVAILABLE"),
+    ] {
+        let (status, body) = v
+            .post(
+                "/api/orders",
+                json!({"inner_code": "VM0001", "sku_id": 1, "channel": channel}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{channel}: {body}"
+        );
+        assert_eq!(body["code"], code, "{channel}: {body}");
+    }
+    let (status, body) = v
+        .post(
+            "/api/orders",
+            json!({"inner_code": "VM0001", "sku_id": 1, "channel": "wechat", "method": "sandbox"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = v.post("/api/orders/V1/sandbox-pay", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // No WeChat MP configured: no login, rather than an emulated one.
+    let (status, body) = v.post("/api/login", json!({"js_code": "x"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "LOGIN_UNAVAILABLE");
+
+    // The refused orders locked nothing: a WeChat order on the same machine goes through the
+    // gateway, is paid there, and vends.
+    let (status, order) = v
+        .post(
+            "/api/orders",
+            json!({"inner_code": "VM0001", "sku_id": 1, "channel": "wechat"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["pay"]["type"], "qr_code", "{order}");
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
+        .await;
+    v.wait_for(&no, "COMPLETED", 20).await;
+
+    // /metrics on the main listener: statuses, outcomes and channel ids, no order numbers.
+    let metrics = v.text("/metrics").await;
+    assert!(!metrics.contains(&no), "{metrics}");
+    v.stop().await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn live_mode_refuses_half_configured_providers_at_start_up() {
+    let gateway = start_gateway().await;
+    let full = wechat_credentials(&gateway.url);
+    let start = |providers: ProviderArgs, simulate: Option<bool>| {
+        Vending::try_start(Options {
+            providers: Some(providers),
+            simulate_machines: simulate,
+            gateway_url: Some("unused".into()),
+            ..Options::default()
+        })
+    };
+    let refused =
+        async |providers: ProviderArgs, simulate: Option<bool>| match start(providers, simulate)
+            .await
+        {
+            Ok(v) => {
+                v.stop().await;
+                panic!("a half-configured live server started")
+            }
+            Err(e) => e.to_string(),
+        };
+
+    let mut no_key = full.clone();
+    no_key.wechat_api_key = None;
+    let e = refused(no_key, Some(true)).await;
+    assert!(e.contains("WECHAT_API_KEY"), "{e}");
+
+    let mut alipay_id_only = VendingConfig::embedded().providers;
+    alipay_id_only.alipay_app_id = Some("2021000000000042".into());
+    let e = refused(alipay_id_only, Some(true)).await;
+    assert!(
+        e.contains("Alipay") && e.contains("ALIPAY_PRIVATE_KEY"),
+        "{e}"
+    );
+
+    // WeChat's own gateway is https: refunds need the merchant certificate.
+    let mut real_gateway = full.clone();
+    real_gateway.wechat_pay_base_url = None;
+    let e = refused(real_gateway, Some(true)).await;
+    assert!(
+        e.contains("WECHAT_CERT_P12") && e.contains("WECHAT_KEY_PEM"),
+        "{e}"
+    );
+
+    // Live machines are real machines unless staging says otherwise.
+    let e = refused(full.clone(), None).await;
+    assert!(e.contains("MQTT_URL"), "{e}");
+
+    let mut empty = full;
+    empty.wechat_api_key = Some(String::new());
+    let e = refused(empty, Some(true)).await;
+    assert!(e.contains("WECHAT_API_KEY is set but empty"), "{e}");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn demo_mode_offers_test_money_and_says_so() {
+    let v = Vending::start(Options::default()).await;
+    assert_eq!(v.mode(), Mode::Demo);
+    let (_, channels) = v.get("/api/channels").await;
+    assert_eq!(channels["mode"], "demo");
+    assert_eq!(ids(&channels), ["wechat", "alipay", "sandbox"]);
+    let order = v.order("VM0001", 1).await;
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    v.sandbox_pay(&no).await;
+    v.wait_for(&no, "COMPLETED", 20).await;
+    v.stop().await;
+}
+
+/// `/metrics` shows no buyer, order or secret, and moves off the main listener on request.
+#[tokio::test]
+async fn metrics_show_no_buyer_and_can_move_to_their_own_listener() {
+    let v = Vending::start(Options::default()).await;
+    let (status, login) = v
+        .post("/api/orders", json!({"inner_code": "VM0002", "sku_id": 1, "channel": "wechat", "open_id": "o-buyer-secret-openid"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{login}");
+    let no = login["order_no"].as_str().unwrap().to_owned();
+    let metrics = v.text("/metrics").await;
+    assert!(metrics.contains("vending_orders"), "{metrics}");
+    for private in [no.as_str(), "o-buyer-secret-openid"] {
+        assert!(!metrics.contains(private), "{private} in {metrics}");
+    }
+    // Every label is one of the few the server defines.
+    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((_, labels)) = line.split_once('{') {
+            for pair in labels.split('}').next().unwrap().split(',') {
+                let name = pair.split('=').next().unwrap();
+                assert!(
+                    ["status", "channel", "outcome", "le"].contains(&name),
+                    "label {name} in {line}"
+                );
+            }
+        }
+    }
+    v.stop().await;
+
+    let v = Vending::start(Options {
+        metrics_listen: Some("127.0.0.1:0".into()),
+        ..Options::default()
+    })
+    .await;
+    let status = v
+        .http
+        .get(format!("{}/metrics", v.url))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404, "metrics stayed on the main listener");
+    let separate = examples::vending::metrics_app(v.state.clone());
+    let response = tower::ServiceExt::oneshot(
+        separate,
+        axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    v.stop().await;
+}
