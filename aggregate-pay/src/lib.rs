@@ -25,7 +25,7 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient, rsa2};
+//! use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
 //! use aggregate_pay::channels::wechat::WechatChannel;
 //! use aggregate_pay::channels::RawNotify;
 //! use aggregate_pay::store::SqlStore;
@@ -34,12 +34,13 @@
 //! let wechat = wechat_pay::Client::builder("wx2421b1c4370ec43b", "10000100",
 //!         wechat_pay::ApiKey::new("your-api-key"))
 //!     .build()?;
-//! let alipay = AlipayClient::new(
+//! let alipay = AlipayClient::builder(
 //!     "2021000000000001",
-//!     rsa2::AlipayPrivateKey::from_pem(&std::fs::read_to_string("app_private_key.pem")?)?,
-//!     rsa2::AlipayPublicKey::from_pem(&std::fs::read_to_string("alipay_public_key.pem")?)?,
-//!     aggregate_pay::channels::alipay::DEFAULT_GATEWAY,
-//! )?;
+//!     alipay::PrivateKey::from_pem(&std::fs::read_to_string("app_private_key.pem")?)?,
+//!     alipay::PublicKey::from_pem(&std::fs::read_to_string("alipay_public_key.pem")?)?,
+//! )
+//! .seller_id("2088000000000001")
+//! .build()?;
 //! let channels = Channels::new().with(WechatChannel::new(wechat)).with(AlipayChannel::new(alipay));
 //! let store = Arc::new(SqlStore::connect("postgres://localhost/shop").await?);
 //! let payments = Payments::new(channels.clone(), store.clone());

@@ -251,13 +251,10 @@ async fn every_channel_keeps_the_contract() {
     }
 
     let alipay = AlipayChannel::new(
-        AlipayClient::new(
-            ALIPAY_APP_ID,
-            alipay_app_key(),
-            alipay_gateway_public_key(),
-            format!("{}/gateway.do", sandbox.url),
-        )
-        .unwrap(),
+        AlipayClient::builder(ALIPAY_APP_ID, alipay_app_key(), alipay_gateway_public_key())
+            .base_url(sandbox.url.clone())
+            .build()
+            .unwrap(),
     );
     let provider = Emulated {
         sandbox: &sandbox,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aggregate_pay::channels::alipay::rsa2;
+use alipay::sign;
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -29,9 +29,9 @@ async fn call(url: &str, method: &str, biz: Value, extra: &[(&str, &str)], tampe
     for (k, v) in extra {
         p.insert((*k).to_owned(), (*v).to_owned());
     }
-    let content = rsa2::canonical(
+    let content = sign::canonical(
         p.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        rsa2::REQUEST_EXCLUDES,
+        sign::REQUEST_EXCLUDES,
     );
     p.insert("sign".into(), alipay_app_key().sign(&content).unwrap());
     if tamper {
@@ -51,7 +51,7 @@ async fn call(url: &str, method: &str, biz: Value, extra: &[(&str, &str)], tampe
         .unwrap();
     let key = format!("{}_response", method.replace('.', "_"));
     let signed =
-        rsa2::response_content(&body, &key).unwrap_or_else(|| panic!("no {key} in {body}"));
+        sign::response_content(&body, &key).unwrap_or_else(|| panic!("no {key} in {body}"));
     let v: Value = serde_json::from_str(&body).unwrap();
     alipay_gateway_public_key()
         .verify(signed, v["sign"].as_str().unwrap())
@@ -98,9 +98,9 @@ async fn precreate_pay_notify_query_refund() {
     let form: BTreeMap<String, String> = serde_urlencoded::from_str(&got[1].body).unwrap();
     assert_eq!(form["trade_status"], "TRADE_SUCCESS");
     assert_eq!(form["total_amount"], "3.50");
-    let content = rsa2::canonical(
+    let content = sign::canonical(
         form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        rsa2::NOTIFY_EXCLUDES,
+        sign::NOTIFY_EXCLUDES,
     );
     alipay_gateway_public_key()
         .verify(&content, &form["sign"])
@@ -260,9 +260,9 @@ async fn page_pay_opens_a_cashier_page() {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     p.insert("biz_content".into(), json!({"out_trade_no": "PAGE1", "total_amount": "9.90", "subject": "Tea", "product_code": "FAST_INSTANT_TRADE_PAY"}).to_string());
-    let content = rsa2::canonical(
+    let content = sign::canonical(
         p.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        rsa2::REQUEST_EXCLUDES,
+        sign::REQUEST_EXCLUDES,
     );
     p.insert("sign".into(), alipay_app_key().sign(&content).unwrap());
     let url = format!(

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
+use alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -34,17 +34,11 @@ pub const MP_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 pub const ALIPAY_APP_ID: &str = "2021000000000042";
 
 pub fn alipay_app_key() -> AlipayPrivateKey {
-    AlipayPrivateKey::from_pem(include_str!(
-        "../../aggregate-pay/testdata/alipay_app_private_key.pem"
-    ))
-    .unwrap()
+    AlipayPrivateKey::from_pem(include_str!("../../alipay/testdata/app_private_key.pem")).unwrap()
 }
 
 pub fn alipay_gateway_public_key() -> AlipayPublicKey {
-    AlipayPublicKey::from_pem(include_str!(
-        "../../aggregate-pay/testdata/alipay_gateway_public_key.pem"
-    ))
-    .unwrap()
+    AlipayPublicKey::from_pem(include_str!("../../alipay/testdata/gateway_public_key.pem")).unwrap()
 }
 
 /// One received request.
@@ -244,7 +238,7 @@ pub fn sandbox_config(mp_callbacks: &str) -> SandboxConfig {
             public_key: alipay_app_key().public_key(),
         }],
         alipay_key: AlipayPrivateKey::from_pem(include_str!(
-            "../../aggregate-pay/testdata/alipay_gateway_private_key.pem"
+            "../../alipay/testdata/gateway_private_key.pem"
         ))
         .unwrap(),
         time_scale: 1000.0,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aggregate_pay::channels::alipay::rsa2::AlipayPrivateKey;
+use alipay::PrivateKey as AlipayPrivateKey;
 use clap::Parser;
 use examples::sandbox::config::{AlipayApp, Merchant, MpApp};
 use examples::sandbox::tls::GatewayPki;

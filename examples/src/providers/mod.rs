@@ -13,11 +13,11 @@ mod plan;
 use std::sync::Arc;
 
 use aggregate_pay::channels::PaymentChannel;
-use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
 use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::channels::wechat::WechatChannel;
 use aggregate_pay::{Channels, PayMethod};
+use alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 
 pub use args::{ProviderArgs, redact_url};
 pub use plan::{
@@ -170,7 +170,7 @@ pub async fn connect(
             let alipay = match alipay {
                 None => None,
                 Some(p) => Some(
-                    AlipayClient::new(
+                    AlipayClient::builder(
                         p.app_id.clone(),
                         AlipayPrivateKey::from_pem(&key_text(
                             "ALIPAY_PRIVATE_KEY",
@@ -179,8 +179,9 @@ pub async fn connect(
                         .map_err(|e| invalid("ALIPAY_PRIVATE_KEY")(e.to_string()))?,
                         AlipayPublicKey::from_pem(&key_text("ALIPAY_PUBLIC_KEY", &p.public_key)?)
                             .map_err(|e| invalid("ALIPAY_PUBLIC_KEY")(e.to_string()))?,
-                        p.gateway.clone(),
                     )
+                    .base_url(p.gateway.clone())
+                    .build()
                     .map_err(|e| invalid("Alipay")(e.to_string()))?,
                 ),
             };
@@ -244,13 +245,10 @@ async fn demo(
     let app_key = demo
         .alipay_app_key
         .ok_or_else(|| ProviderConfigError::Emulator("no demo Alipay app key".into()))?;
-    let alipay = AlipayClient::new(
-        ali.app_id.clone(),
-        app_key,
-        c.alipay_public_key(),
-        format!("{}/gateway.do", emulator.url),
-    )
-    .map_err(|e| emulator_error(&e))?;
+    let alipay = AlipayClient::builder(ali.app_id.clone(), app_key, c.alipay_public_key())
+        .base_url(emulator.url.clone())
+        .build()
+        .map_err(|e| emulator_error(&e))?;
     let mp = with_store(
         wechat_mp::Client::builder(a.app_id.clone(), a.app_secret.clone())
             .base_url(emulator.url.clone()),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
+use ::alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 use wechat_mp::Secret;
 use wechat_pay::ApiKey;
 

@@ -30,7 +30,7 @@ pub mod wxpay;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use aggregate_pay::channels::alipay::rsa2::{AlipayPrivateKey, AlipayPublicKey};
+use ::alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -10,7 +10,8 @@ mod trades;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aggregate_pay::channels::alipay::rsa2::{self, AlipayPublicKey};
+use ::alipay::PublicKey as AlipayPublicKey;
+use ::alipay::sign;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -130,9 +131,9 @@ fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliR
         .iter()
         .find(|a| a.app_id == get("app_id"))
         .ok_or_else(|| invalid("isv.invalid-app-id", "无效的AppID参数"))?;
-    let content = rsa2::canonical(
+    let content = sign::canonical(
         params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        rsa2::REQUEST_EXCLUDES,
+        sign::REQUEST_EXCLUDES,
     );
     verify_with(&app.public_key, &content, get("sign"))?;
     let biz = match params.get("biz_content") {

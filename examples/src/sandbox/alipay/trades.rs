@@ -1,7 +1,7 @@
 //! Alipay trades: creation (precreate, page / wap / app pay), query, close, refund, refund query,
 //! and paying a trade (the control API), which sends the signed notification.
 
-use aggregate_pay::channels::alipay::rsa2;
+use ::alipay::sign;
 use serde_json::json;
 use wechat_pay::Fen;
 
@@ -315,9 +315,9 @@ pub(crate) fn notification(state: &SandboxState, t: &AliTrade) -> String {
         ("gmt_create", dashed_time(t.created_at)),
         ("gmt_payment", dashed_time(paid)),
     ];
-    let content = rsa2::canonical(
+    let content = sign::canonical(
         p.iter().map(|(k, v)| (*k, v.as_str())),
-        rsa2::NOTIFY_EXCLUDES,
+        sign::NOTIFY_EXCLUDES,
     );
     p.push((
         "sign",

@@ -1,4 +1,5 @@
-//! Alipay's RSA2 signatures (SHA256withRSA, PKCS#1 v1.5), and the keys they use.
+//! Alipay's RSA2 signatures (SHA256withRSA, PKCS#1 v1.5), and the keys they use. Pure functions:
+//! nothing here touches the network.
 //!
 //! - Requests: every parameter except `sign`, with a non-empty value, sorted by key, `k=v` joined
 //!   by `&`, signed with the app's private key.
@@ -18,40 +19,28 @@ use rsa::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
 use rsa::sha2::Sha256;
-use rsa::{PrivateKey, PublicKey};
+use rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 
-/// Why a key or a signature was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Rsa2Error {
-    /// A key could not be read.
-    #[error("invalid rsa key: {0}")]
-    Key(String),
-    /// The signature is not valid base64 or does not match.
-    #[error("the rsa2 signature does not match")]
-    Signature,
-    /// Signing failed.
-    #[error("cannot sign: {0}")]
-    Sign(String),
-}
+use crate::{Error, SignatureError};
 
-/// An RSA private key (the app's, or the sandbox gateway's). `Debug` never shows it.
+/// An RSA private key: the app's (it signs requests), or a gateway's (Alipay's, or an emulator's:
+/// it signs responses and notifications). `Debug` never shows it.
 #[derive(Clone)]
-pub struct AlipayPrivateKey(PrivateKey);
+pub struct PrivateKey(RsaPrivateKey);
 
-impl fmt::Debug for AlipayPrivateKey {
+impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AlipayPrivateKey(***)")
+        f.write_str("PrivateKey(***)")
     }
 }
 
-/// An RSA public key (Alipay's, or an app's).
+/// An RSA public key: Alipay's (it verifies responses and notifications), or an app's.
 #[derive(Clone, PartialEq, Eq)]
-pub struct AlipayPublicKey(PublicKey);
+pub struct PublicKey(RsaPublicKey);
 
-impl fmt::Debug for AlipayPublicKey {
+impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AlipayPublicKey(..)")
+        f.write_str("PublicKey(..)")
     }
 }
 
@@ -73,71 +62,71 @@ fn as_pem(text: &str, label: &str) -> String {
     )
 }
 
-impl AlipayPrivateKey {
+impl PrivateKey {
     /// Reads a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) key, PEM or bare base64.
-    pub fn from_pem(text: &str) -> Result<Self, Rsa2Error> {
+    pub fn from_pem(text: &str) -> Result<Self, Error> {
         let pkcs8 = as_pem(text, "PRIVATE KEY");
-        if let Ok(k) = PrivateKey::from_pkcs8_pem(&pkcs8) {
-            return Ok(AlipayPrivateKey(k));
+        if let Ok(k) = RsaPrivateKey::from_pkcs8_pem(&pkcs8) {
+            return Ok(PrivateKey(k));
         }
         let pkcs1 = as_pem(text, "RSA PRIVATE KEY");
-        PrivateKey::from_pkcs1_pem(&pkcs1)
-            .map(AlipayPrivateKey)
-            .map_err(|e| Rsa2Error::Key(e.to_string()))
+        RsaPrivateKey::from_pkcs1_pem(&pkcs1)
+            .map(PrivateKey)
+            .map_err(|e| Error::Key(e.to_string()))
     }
 
     /// A new 2048-bit key (for the sandbox and tests).
-    pub fn generate() -> Result<Self, Rsa2Error> {
-        PrivateKey::new(&mut getrandom::SysRng, 2048)
-            .map(AlipayPrivateKey)
-            .map_err(|e| Rsa2Error::Key(e.to_string()))
+    pub fn generate() -> Result<Self, Error> {
+        RsaPrivateKey::new(&mut getrandom::SysRng, 2048)
+            .map(PrivateKey)
+            .map_err(|e| Error::Key(e.to_string()))
     }
 
     /// The matching public key.
-    pub fn public_key(&self) -> AlipayPublicKey {
-        AlipayPublicKey(self.0.to_public_key())
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.to_public_key())
     }
 
     /// PKCS#8 PEM. Handle with care: this is the secret.
-    pub fn to_pem(&self) -> Result<String, Rsa2Error> {
+    pub fn to_pem(&self) -> Result<String, Error> {
         self.0
             .to_pkcs8_pem(LineEnding::LF)
             .map(|p| p.to_string())
-            .map_err(|e| Rsa2Error::Key(e.to_string()))
+            .map_err(|e| Error::Key(e.to_string()))
     }
 
     /// The base64 RSA2 signature of `content`.
-    pub fn sign(&self, content: &str) -> Result<String, Rsa2Error> {
+    pub fn sign(&self, content: &str) -> Result<String, Error> {
         self.0
             .pkcs1v15_sign::<Sha256>(content.as_bytes())
             .map(|s| STANDARD.encode(s))
-            .map_err(|e| Rsa2Error::Sign(e.to_string()))
+            .map_err(|e| Error::Key(format!("cannot sign: {e}")))
     }
 }
 
-impl AlipayPublicKey {
+impl PublicKey {
     /// Reads an SPKI (`PUBLIC KEY`) key, PEM or bare base64.
-    pub fn from_pem(text: &str) -> Result<Self, Rsa2Error> {
-        PublicKey::from_public_key_pem(&as_pem(text, "PUBLIC KEY"))
-            .map(AlipayPublicKey)
-            .map_err(|e| Rsa2Error::Key(e.to_string()))
+    pub fn from_pem(text: &str) -> Result<Self, Error> {
+        RsaPublicKey::from_public_key_pem(&as_pem(text, "PUBLIC KEY"))
+            .map(PublicKey)
+            .map_err(|e| Error::Key(e.to_string()))
     }
 
     /// SPKI PEM.
-    pub fn to_pem(&self) -> Result<String, Rsa2Error> {
+    pub fn to_pem(&self) -> Result<String, Error> {
         self.0
             .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| Rsa2Error::Key(e.to_string()))
+            .map_err(|e| Error::Key(e.to_string()))
     }
 
     /// Checks a base64 RSA2 `signature` of `content`.
-    pub fn verify(&self, content: &str, signature: &str) -> Result<(), Rsa2Error> {
+    pub fn verify(&self, content: &str, signature: &str) -> Result<(), Error> {
         let sig = STANDARD
             .decode(signature.trim())
-            .map_err(|_| Rsa2Error::Signature)?;
+            .map_err(|_| Error::Signature(SignatureError::Mismatch))?;
         self.0
             .pkcs1v15_verify::<Sha256>(content.as_bytes(), &sig)
-            .map_err(|_| Rsa2Error::Signature)
+            .map_err(|_| Error::Signature(SignatureError::Mismatch))
     }
 }
 
@@ -209,10 +198,10 @@ pub fn response_content<'a>(body: &'a str, response_key: &str) -> Option<&'a str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SignatureError;
 
-    fn key() -> AlipayPrivateKey {
-        AlipayPrivateKey::from_pem(include_str!("../../../testdata/alipay_app_private_key.pem"))
-            .unwrap()
+    fn key() -> PrivateKey {
+        PrivateKey::from_pem(include_str!("../testdata/app_private_key.pem")).unwrap()
     }
 
     #[test]
@@ -242,18 +231,18 @@ mod tests {
         k.public_key().verify("a=1&b=2", &sig).unwrap();
         assert_eq!(
             k.public_key().verify("a=1&b=3", &sig),
-            Err(Rsa2Error::Signature)
+            Err(Error::Signature(SignatureError::Mismatch))
         );
         assert_eq!(
             k.public_key().verify("a=1&b=2", "%%%"),
-            Err(Rsa2Error::Signature)
+            Err(Error::Signature(SignatureError::Mismatch))
         );
     }
 
     #[test]
     fn matches_an_independent_implementation() {
         // Signed with Python's `cryptography` (PKCS#1 v1.5, SHA-256) using the same key.
-        let expected = include_str!("../../../testdata/alipay_sig_hello.b64").trim();
+        let expected = include_str!("../testdata/sig_hello.b64").trim();
         assert_eq!(key().sign("hello").unwrap(), expected);
     }
 
@@ -262,15 +251,15 @@ mod tests {
         let k = key();
         let pem = k.public_key().to_pem().unwrap();
         let bare: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        assert_eq!(AlipayPublicKey::from_pem(&bare).unwrap(), k.public_key());
+        assert_eq!(PublicKey::from_pem(&bare).unwrap(), k.public_key());
         let private_bare: String = k
             .to_pem()
             .unwrap()
             .lines()
             .filter(|l| !l.starts_with("-----"))
             .collect();
-        AlipayPrivateKey::from_pem(&private_bare).unwrap();
-        assert!(AlipayPrivateKey::from_pem("not a key").is_err());
+        PrivateKey::from_pem(&private_bare).unwrap();
+        assert!(PrivateKey::from_pem("not a key").is_err());
         assert!(format!("{k:?}").contains("***"));
     }
 

@@ -1,0 +1,331 @@
+//! The client: one funnel ([`Client::execute`]) that adds the common parameters, signs with the
+//! app's key, posts the form, verifies the answer with Alipay's key (over the exact text Alipay
+//! signed) and decodes it — or returns the refusal as a typed [`Error::Gateway`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::api::{PageRequest, Request};
+use crate::sign::{self, PrivateKey, PublicKey};
+use crate::{Error, SignatureError};
+
+/// Alipay's production gateway.
+pub const DEFAULT_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+
+/// An Alipay open-platform client for one app. Cheap to clone (an `Arc` inside); `Debug` never
+/// shows the private key.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), alipay::Error> {
+/// use alipay::{Client, Fen, PrivateKey, PublicKey, TradePrecreate};
+///
+/// let client = Client::builder(
+///     "2021000000000001",
+///     PrivateKey::from_pem(&std::fs::read_to_string("app_private_key.pem").unwrap())?,
+///     PublicKey::from_pem(&std::fs::read_to_string("alipay_public_key.pem").unwrap())?,
+/// )
+/// .seller_id("2088000000000001")
+/// .build()?;
+/// let qr = client
+///     .execute(
+///         &TradePrecreate::new("ORDER-1", Fen::new(350), "Cola")
+///             .notify_url("https://shop.example/notify/alipay"),
+///     )
+///     .await?;
+/// println!("show this as a QR code: {}", qr.qr_code);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app_id: String,
+    seller_id: Option<String>,
+    private_key: PrivateKey,
+    alipay_public_key: PublicKey,
+    gateway: String,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("app_id", &self.inner.app_id)
+            .field("seller_id", &self.inner.seller_id)
+            .field("private_key", &self.inner.private_key)
+            .field("gateway", &self.inner.gateway)
+            .finish()
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`].
+pub struct ClientBuilder {
+    app_id: String,
+    seller_id: Option<String>,
+    private_key: PrivateKey,
+    alipay_public_key: PublicKey,
+    gateway: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("app_id", &self.app_id)
+            .field("seller_id", &self.seller_id)
+            .field("private_key", &self.private_key)
+            .field("gateway", &self.gateway)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// The gateway (default [`DEFAULT_GATEWAY`]): its full URL, or a base URL to which
+    /// `/gateway.do` is added (`http://127.0.0.1:9100` for the sandbox emulator).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.gateway = if url.trim_end_matches('/').ends_with(".do") {
+            url
+        } else {
+            format!("{}/gateway.do", url.trim_end_matches('/'))
+        };
+        self
+    }
+
+    /// The merchant's partner id (`2088…`): notifications naming another seller are refused.
+    pub fn seller_id(mut self, seller_id: impl Into<String>) -> Self {
+        self.seller_id = Some(seller_id.into());
+        self
+    }
+
+    /// The whole-request timeout (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        if self.app_id.trim().is_empty() {
+            return Err(Error::Config("app_id is empty".into()));
+        }
+        match reqwest::Url::parse(&self.gateway) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "invalid gateway URL {:?}",
+                    self.gateway
+                )));
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .user_agent(concat!("alipay-rs/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the http client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                app_id: self.app_id,
+                seller_id: self.seller_id,
+                private_key: self.private_key,
+                alipay_public_key: self.alipay_public_key,
+                gateway: self.gateway,
+                http,
+            }),
+        })
+    }
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in China Standard Time, as Alipay writes times.
+pub fn china_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::macros::offset!(+8));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+impl Client {
+    /// Starts configuring a client for `app_id`, signing with the app's private key and
+    /// verifying with Alipay's public key (the "支付宝公钥" of the app, not the app's own).
+    pub fn builder(
+        app_id: impl Into<String>,
+        app_private_key: PrivateKey,
+        alipay_public_key: PublicKey,
+    ) -> ClientBuilder {
+        ClientBuilder {
+            app_id: app_id.into(),
+            seller_id: None,
+            private_key: app_private_key,
+            alipay_public_key,
+            gateway: DEFAULT_GATEWAY.to_owned(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The app id.
+    pub fn app_id(&self) -> &str {
+        &self.inner.app_id
+    }
+
+    /// The seller id notifications must name, when configured.
+    pub fn seller_id(&self) -> Option<&str> {
+        self.inner.seller_id.as_deref()
+    }
+
+    /// Alipay's public key.
+    pub fn alipay_public_key(&self) -> &PublicKey {
+        &self.inner.alipay_public_key
+    }
+
+    /// The gateway URL.
+    pub fn gateway(&self) -> &str {
+        &self.inner.gateway
+    }
+
+    /// The signed parameters of a call: the common ones, `extra` (notify / return URLs) and
+    /// `biz_content`.
+    fn signed_params(
+        &self,
+        method: &str,
+        biz_content: String,
+        extra: &[(&'static str, String)],
+    ) -> Result<Vec<(String, String)>, Error> {
+        let mut p: Vec<(String, String)> = vec![
+            ("app_id".into(), self.inner.app_id.clone()),
+            ("method".into(), method.into()),
+            ("format".into(), "JSON".into()),
+            ("charset".into(), "utf-8".into()),
+            ("sign_type".into(), "RSA2".into()),
+            ("timestamp".into(), china_time(OffsetDateTime::now_utc())),
+            ("version".into(), "1.0".into()),
+            ("biz_content".into(), biz_content),
+        ];
+        p.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let content = sign::canonical(
+            p.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            sign::REQUEST_EXCLUDES,
+        );
+        let signature = self.inner.private_key.sign(&content)?;
+        p.push(("sign".into(), signature));
+        Ok(p)
+    }
+
+    /// Calls the gateway with a typed request and returns its verified, decoded answer.
+    pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+        let biz = serde_json::to_string(request)
+            .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?;
+        let (_, object) = self
+            .call(R::METHOD, biz, &request.top_level(), R::accepts)
+            .await?;
+        serde_json::from_str(&object).map_err(|e| Error::decode(R::METHOD, e))
+    }
+
+    /// Calls any method with a JSON `biz_content` (for methods without a typed request here);
+    /// returns the verified answer object.
+    pub async fn execute_json(&self, method: &str, biz_content: &Value) -> Result<Value, Error> {
+        let (_, object) = self
+            .call(method, biz_content.to_string(), &[], |c| c == "10000")
+            .await?;
+        serde_json::from_str(&object).map_err(|e| Error::decode(method, e))
+    }
+
+    /// Posts, verifies, and returns `(code, the signed response object's text)`.
+    async fn call(
+        &self,
+        method: &str,
+        biz: String,
+        extra: &[(&'static str, String)],
+        accepts: fn(&str) -> bool,
+    ) -> Result<(String, String), Error> {
+        let params = self.signed_params(method, biz, extra)?;
+        let body = serde_urlencoded::to_string(&params)
+            .map_err(|e| Error::Config(format!("cannot encode the form: {e}")))?;
+        let response = self
+            .inner
+            .http
+            .post(&self.inner.gateway)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::Transport(format!("http status {status}")));
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let key = format!("{}_response", method.replace('.', "_"));
+        let content = sign::response_content(&text, &key)
+            .or_else(|| sign::response_content(&text, "error_response"))
+            .ok_or_else(|| Error::decode("response", format!("no {key} in the answer")))?;
+        let whole: Value = serde_json::from_str(&text).map_err(|e| Error::decode("response", e))?;
+        let signature = whole["sign"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or(Error::Signature(SignatureError::Missing))?;
+        self.inner.alipay_public_key.verify(content, signature)?;
+        let object: Value =
+            serde_json::from_str(content).map_err(|e| Error::decode("response", e))?;
+        let code = object["code"].as_str().unwrap_or_default().to_owned();
+        if accepts(&code) {
+            return Ok((code, content.to_owned()));
+        }
+        let text_of = |k: &str| object[k].as_str().filter(|s| !s.is_empty());
+        Err(Error::Gateway {
+            code,
+            sub_code: crate::SubCode::parse(text_of("sub_code").unwrap_or_default()),
+            message: text_of("sub_msg")
+                .or_else(|| text_of("msg"))
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
+    /// The signed gateway URL a browser opens (page and mobile-web payments).
+    pub fn page_url<R: PageRequest>(&self, request: &R) -> Result<String, Error> {
+        let query = serde_urlencoded::to_string(self.page_params(request)?)
+            .map_err(|e| Error::Config(format!("cannot encode the query: {e}")))?;
+        Ok(format!("{}?{query}", self.inner.gateway))
+    }
+
+    /// The signed order string the Alipay app SDK takes (APP payments).
+    pub fn order_string<R: PageRequest>(&self, request: &R) -> Result<String, Error> {
+        serde_urlencoded::to_string(self.page_params(request)?)
+            .map_err(|e| Error::Config(format!("cannot encode the order string: {e}")))
+    }
+
+    fn page_params<R: PageRequest>(&self, request: &R) -> Result<Vec<(String, String)>, Error> {
+        let biz = serde_json::to_string(request)
+            .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?;
+        self.signed_params(request.method(), biz, &request.top_level())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_china_standard_time() {
+        let t = time::macros::datetime!(2024-01-31 16:05:09 UTC);
+        assert_eq!(china_time(t), "2024-02-01 00:05:09");
+    }
+}
