@@ -65,12 +65,18 @@ fn start_server(database_url: &str, notifications: usize) -> Server {
         // Served as `vending-server` serves (its accept loop and limits).
         let limits = config.http.clone();
         tokio::spawn(async move {
-            examples::serve::serve(listener, app(state), &limits, None, std::future::pending())
-                .await
+            wechat_sandbox::server::serve(
+                listener,
+                app(state),
+                &limits,
+                None,
+                std::future::pending(),
+            )
+            .await
         });
 
         // Payments to notify about, created through the emulator as the order API would.
-        let merchant = &wired.emulator.as_ref().unwrap().state.config.merchants[0];
+        let merchant = &wired.emulator.as_ref().unwrap().config().merchants[0];
         let signer = TestSigner::new(
             merchant.app_id.clone(),
             merchant.mch_id.clone(),

@@ -3,13 +3,9 @@
 use qrcode::QrCode;
 use qrcode::render::svg;
 
-/// `s` safe inside HTML text and double-quoted attributes.
+/// `s` safe inside HTML text and quoted attributes.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 /// `content` as an inline SVG QR code (empty when it does not fit in a QR code).
@@ -35,7 +31,7 @@ mod tests {
     fn escapes_markup_and_quotes() {
         assert_eq!(
             escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
         );
     }
 

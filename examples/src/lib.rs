@@ -1,19 +1,18 @@
-//! The runnable programs that assemble the libraries: `wechat-sandbox` (a local emulator of
-//! WeChat Pay, WeChat MP and Alipay), `pay-platform` (the aggregate payment platform for
-//! merchants) and `vending-server` (the vending-machine order server).
+//! The runnable programs that assemble the libraries: `pay-platform` (the aggregate payment
+//! platform for merchants), `vending-server` (the vending-machine order server) and
+//! `machine-sim` (machines on MQTT). In demo mode both servers embed the `wechat-sandbox`
+//! emulator.
 //!
 //! # Module map
 //!
-//! - [`sandbox`] — the emulator: WeChat Pay v2 gateway, WeChat MP API, Alipay gateway, control
-//!   API, notifications with retries; `app(state)` for tests, `spawn` for in-process use.
 //! - [`platform`] — the merchant platform: onboarding, the signed open API, cashier, channel
 //!   notifications, merchant callbacks (outbox or RabbitMQ), the Official Account callback.
 //! - [`providers`] — demo or live mode, decided once: WeChat Pay / MP / Alipay clients from
 //!   credentials (live: only those configured, half a configuration refused), or the embedded
 //!   emulator and test money (demo).
-//! - [`serve`] — the accept loop and HTTP limits every server shares (header-read timeout, request
-//!   timeout, body limit, connection cap, TLS for the sandbox); [`url_guard`] — same-origin return
-//!   paths and the outbound-URL policy (no loopback / private / metadata addresses in live mode).
+//! - [`url_guard`] — same-origin return paths and the outbound-URL policy (no loopback / private
+//!   / metadata addresses in live mode). The servers serve with `wechat_sandbox::server` (the
+//!   accept loop and HTTP limits the emulator uses too).
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
 //!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
 //! - [`html`] — what the pages share (escaping, QR codes as SVG).
@@ -28,8 +27,6 @@ pub mod html;
 pub mod notify;
 pub mod platform;
 pub mod providers;
-pub mod sandbox;
-pub mod serve;
 pub mod url_guard;
 pub mod vending;
 pub mod workers;
@@ -65,23 +62,4 @@ pub async fn listen_or_exit(
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the programs shut down gracefully on either.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-}
+pub use wechat_sandbox::server::shutdown_signal;

@@ -11,9 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use examples::sandbox::tls::GatewayPki;
-use examples::sandbox::{RunningSandbox, SandboxConfig, Serving, spawn_serving};
 use serde_json::{Value, json};
+use wechat_sandbox::Sandbox;
+use wechat_sandbox::tls::GatewayPki;
 
 const ADMIN_TOKEN: &str = "binary-test-admin-token-0123456789abcdef";
 
@@ -74,7 +74,6 @@ fn start(bin: &str, env: &[(&str, String)]) -> Started {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("LISTEN", format!("127.0.0.1:{port}"))
-        .env("SANDBOX_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
@@ -84,10 +83,10 @@ fn start(bin: &str, env: &[(&str, String)]) -> Started {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        // Keeps reading to the end even when nobody listens any more: a closed pipe would make
+        // the server's next line fail.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
+            let _ = tx.send(line);
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -103,11 +102,7 @@ fn start(bin: &str, env: &[(&str, String)]) -> Started {
                 if listening {
                     return Started::Serving(Server {
                         child,
-                        url: if line.contains("https://") {
-                            format!("https://127.0.0.1:{port}")
-                        } else {
-                            format!("http://127.0.0.1:{port}")
-                        },
+                        url: format!("http://127.0.0.1:{port}"),
                         first_line: first_line.unwrap_or_default(),
                         stderr,
                     });
@@ -145,32 +140,29 @@ fn refused(bin: &str, env: &[(&str, String)]) -> String {
 
 const VENDING: &str = env!("CARGO_BIN_EXE_vending-server");
 const PLATFORM: &str = env!("CARGO_BIN_EXE_pay-platform");
-const SANDBOX: &str = env!("CARGO_BIN_EXE_wechat-sandbox");
 
 /// A gateway emulator with one random merchant, over HTTPS (client certificates from `pki`'s
 /// CA) when `pki` is given.
-async fn gateway(pki: Option<&GatewayPki>) -> RunningSandbox {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (mut config, _) = SandboxConfig::demo("").unwrap();
-    // Refunds complete when the test says so.
-    config.refund_delay = None;
-    let serving = Serving {
-        tls: pki.map(|p| p.acceptor().unwrap()),
-        ..Serving::default()
-    };
-    spawn_serving(config, None, listener, serving)
-        .await
-        .unwrap()
+async fn gateway(pki: Option<&GatewayPki>) -> Sandbox {
+    // Refunds complete when the test says so (the builder's default).
+    let builder = Sandbox::builder();
+    match pki {
+        Some(p) => builder.tls(p.acceptor().unwrap()),
+        None => builder,
+    }
+    .start()
+    .await
+    .unwrap()
 }
 
 /// WeChat Pay credentials of the gateway's merchant, pointed at it.
-fn wechat_env(g: &RunningSandbox) -> Vec<(&'static str, String)> {
-    let m = &g.state.config.merchants[0];
+fn wechat_env(g: &Sandbox) -> Vec<(&'static str, String)> {
+    let m = &g.config().merchants[0];
     vec![
         ("WECHAT_APP_ID", m.app_id.clone()),
         ("WECHAT_MCH_ID", m.mch_id.clone()),
         ("WECHAT_API_KEY", m.api_key.expose().to_owned()),
-        ("WECHAT_PAY_BASE_URL", g.url.clone()),
+        ("WECHAT_PAY_BASE_URL", g.base_url().to_owned()),
     ]
 }
 
@@ -334,9 +326,9 @@ async fn vending_server_live_takes_no_test_money_and_refuses_half_a_configuratio
 async fn vending_server_refunds_through_a_mutual_tls_gateway() {
     let pki = GatewayPki::generate("merchant", &[]).unwrap();
     let g = gateway(Some(&pki)).await;
-    assert!(g.url.starts_with("https://"));
+    assert!(g.base_url().starts_with("https://"));
     // The files as WeChat hands them out: the .p12's password is the merchant id.
-    let mch_id = g.state.config.merchants[0].mch_id.clone();
+    let mch_id = g.config().merchants[0].mch_id.clone();
     let files = pki.write_to(&scratch("mtls"), &mch_id).unwrap();
 
     let mut env = wechat_env(&g);
@@ -363,7 +355,7 @@ async fn vending_server_refunds_through_a_mutual_tls_gateway() {
     let (status, paid) = call(
         &gateway_http,
         "POST",
-        &format!("{}/sandbox/pay", g.url),
+        &format!("{}/sandbox/pay", g.base_url()),
         Some(json!({"out_trade_no": no})),
     )
     .await;
@@ -373,7 +365,7 @@ async fn vending_server_refunds_through_a_mutual_tls_gateway() {
     let (status, done) = call(
         &gateway_http,
         "POST",
-        &format!("{}/sandbox/refund-complete", g.url),
+        &format!("{}/sandbox/refund-complete", g.base_url()),
         Some(json!({"out_refund_no": format!("R{no}")})),
     )
     .await;
@@ -490,61 +482,4 @@ async fn pay_platform_admin_token_rules_and_modes() {
     assert_eq!(status, 404);
     drop(live);
     g.shutdown().await;
-}
-
-/// `wechat-sandbox --tls-dir` serves HTTPS as WeChat does and writes what a client needs.
-#[tokio::test]
-async fn the_sandbox_binary_serves_mutual_tls_with_its_own_ca() {
-    let dir = scratch("sandbox-tls");
-    let sandbox = serving(SANDBOX, &[("SANDBOX_TLS_DIR", dir.display().to_string())]);
-    assert!(sandbox.url.starts_with("https://"), "{}", sandbox.url);
-    let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
-    for file in [
-        "apiclient_cert.p12",
-        "apiclient_cert.pem",
-        "apiclient_key.pem",
-    ] {
-        assert!(dir.join(file).exists(), "{file}");
-    }
-    let c = http(Some(&ca));
-    let (status, _) = call(&c, "GET", &format!("{}/sandbox/orders", sandbox.url), None).await;
-    assert_eq!(status, 200);
-    let (status, body) = call(
-        &c,
-        "POST",
-        &format!("{}/secapi/pay/refund", sandbox.url),
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    // With the merchant certificate it is WeChat's own answer (here: the body is no XML).
-    let with_cert = reqwest::Client::builder()
-        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(ca.as_bytes()).unwrap())
-        .identity(
-            reqwest::Identity::from_pem(
-                format!(
-                    "{}{}",
-                    std::fs::read_to_string(dir.join("apiclient_key.pem")).unwrap(),
-                    std::fs::read_to_string(dir.join("apiclient_cert.pem")).unwrap()
-                )
-                .as_bytes(),
-            )
-            .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let answer = with_cert
-        .post(format!("{}/secapi/pay/refund", sandbox.url))
-        .body("not xml")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 200);
-    assert!(
-        answer
-            .text()
-            .await
-            .unwrap()
-            .contains("<return_code><![CDATA[FAIL]]>")
-    );
 }

@@ -13,7 +13,7 @@ use aggregate_pay::channels::{
 };
 use aggregate_pay::{ChannelError, Fen, PayMethod, PaymentChannel, RefundStatus};
 use async_trait::async_trait;
-use examples::sandbox::RunningSandbox;
+use wechat_sandbox::Sandbox;
 
 use crate::support::{
     ALIPAY_APP_ID, APP_ID, KEY, MCH_ID, Receiver, alipay_app_key, alipay_gateway_public_key,
@@ -40,7 +40,7 @@ impl Provider for InProcess {
 }
 
 struct Emulated<'a> {
-    sandbox: &'a RunningSandbox,
+    sandbox: &'a Sandbox,
     receiver: Receiver,
     path: &'static str,
 }
@@ -229,7 +229,7 @@ async fn every_channel_keeps_the_contract() {
 
     let wechat = WechatChannel::new(
         wechat_pay::Client::builder(APP_ID, MCH_ID, wechat_pay::ApiKey::new(KEY))
-            .base_url(&sandbox.url)
+            .base_url(sandbox.base_url())
             .build()
             .unwrap(),
     );
@@ -252,7 +252,7 @@ async fn every_channel_keeps_the_contract() {
 
     let alipay = AlipayChannel::new(
         AlipayClient::builder(ALIPAY_APP_ID, alipay_app_key(), alipay_gateway_public_key())
-            .base_url(sandbox.url.clone())
+            .base_url(sandbox.base_url().to_owned())
             .build()
             .unwrap(),
     );

@@ -9,6 +9,7 @@ mod channel_contract;
 mod mutual_tls;
 mod platform;
 mod sandbox_alipay;
+mod sandbox_as_a_dependency;
 mod sandbox_mp;
 mod sandbox_wechat_pay;
 mod support;

@@ -2,23 +2,19 @@
 //! certificate on `/secapi/*`: the sandbox over TLS with this test's own CA (made fresh) and a
 //! client-certificate verifier, and `wechat-pay` with the certificate as `.p12` and as PEM.
 
-use examples::sandbox::tls::GatewayPki;
-use examples::sandbox::{RunningSandbox, Serving, spawn_serving};
 use wechat_pay::{
     ApiKey, Client, ClientCertificate, Error, Fen, OrderId, Refund, RefundQuery, RefundQueryBy,
     RefundStatus, Trade, UnifiedOrder,
 };
+use wechat_sandbox::Sandbox;
+use wechat_sandbox::tls::GatewayPki;
 
-use crate::support::{APP_ID, KEY, MCH_ID, sandbox_config, start_mp_callbacks};
+use crate::support::{APP_ID, KEY, MCH_ID, sandbox_builder, start_mp_callbacks};
 
-async fn https_gateway(pki: &GatewayPki) -> RunningSandbox {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let serving = Serving {
-        tls: Some(pki.acceptor().unwrap()),
-        ..Serving::default()
-    };
-    let config = sandbox_config(&start_mp_callbacks().await);
-    spawn_serving(config, None, listener, serving)
+async fn https_gateway(pki: &GatewayPki) -> Sandbox {
+    sandbox_builder(&start_mp_callbacks().await)
+        .tls(pki.acceptor().unwrap())
+        .start()
         .await
         .unwrap()
 }
@@ -31,13 +27,9 @@ fn trusting(ca_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
-fn client(
-    gateway: &RunningSandbox,
-    ca_pem: &str,
-    certificate: Option<ClientCertificate>,
-) -> Client {
+fn client(gateway: &Sandbox, ca_pem: &str, certificate: Option<ClientCertificate>) -> Client {
     let mut builder = Client::builder(APP_ID, MCH_ID, ApiKey::new(KEY))
-        .base_url(gateway.url.clone())
+        .base_url(gateway.base_url().to_owned())
         .root_certificate(ca_pem.as_bytes().to_vec());
     if let Some(c) = certificate {
         builder = builder.certificate(c);
@@ -46,7 +38,7 @@ fn client(
 }
 
 /// A paid WeChat order at the gateway.
-async fn paid_order(gateway: &RunningSandbox, ca_pem: &str, c: &Client, no: &str) {
+async fn paid_order(gateway: &Sandbox, ca_pem: &str, c: &Client, no: &str) {
     c.execute(&UnifiedOrder::new(
         Trade::native("sku-1"),
         "Cola",
@@ -58,7 +50,7 @@ async fn paid_order(gateway: &RunningSandbox, ca_pem: &str, c: &Client, no: &str
     .await
     .unwrap();
     let paid = trusting(ca_pem)
-        .post(format!("{}/sandbox/pay", gateway.url))
+        .post(format!("{}/sandbox/pay", gateway.base_url()))
         .json(&serde_json::json!({"out_trade_no": no}))
         .send()
         .await
@@ -79,7 +71,7 @@ fn refund(no: &str, refund_no: &str) -> Refund {
 async fn refunds_need_the_merchant_certificate_as_p12_or_pem() {
     let pki = GatewayPki::generate(MCH_ID, &[]).unwrap();
     let gateway = https_gateway(&pki).await;
-    assert!(gateway.url.starts_with("https://"));
+    assert!(gateway.base_url().starts_with("https://"));
 
     let p12 = ClientCertificate::from_pkcs12(&pki.merchant_p12(MCH_ID).unwrap(), MCH_ID).unwrap();
     let pem = ClientCertificate::from_pem(
@@ -108,7 +100,7 @@ async fn refunds_need_the_merchant_certificate_as_p12_or_pem() {
     // over https, so ask with plain reqwest), and the other paths still answer.
     let bare = trusting(&pki.ca_pem);
     let refused = bare
-        .post(format!("{}/secapi/pay/refund", gateway.url))
+        .post(format!("{}/secapi/pay/refund", gateway.base_url()))
         .body("<xml></xml>")
         .send()
         .await

@@ -65,7 +65,7 @@ async fn precreate_pay_notify_query_refund() {
     let receiver = Receiver::start().await;
     let notify = format!("{}/alipay/notify", receiver.url);
     let r = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.precreate",
         json!({"out_trade_no": "AL1", "total_amount": "3.50", "subject": "Cola"}),
         &[("notify_url", &notify)],
@@ -81,7 +81,7 @@ async fn precreate_pay_notify_query_refund() {
     );
 
     let q = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.query",
         json!({"out_trade_no": "AL1"}),
         &[],
@@ -107,7 +107,7 @@ async fn precreate_pay_notify_query_refund() {
         .expect("the notification verifies");
 
     let q = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.query",
         json!({"out_trade_no": "AL1"}),
         &[],
@@ -118,7 +118,7 @@ async fn precreate_pay_notify_query_refund() {
     assert_eq!(q["total_amount"], "3.50");
 
     let refund = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.refund",
         json!({"out_trade_no": "AL1", "refund_amount": "1.00", "out_request_no": "RF1"}),
         &[],
@@ -133,7 +133,7 @@ async fn precreate_pay_notify_query_refund() {
         (Some("Y"), Some("1.00"))
     );
     let again = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.refund",
         json!({"out_trade_no": "AL1", "refund_amount": "1.00", "out_request_no": "RF1"}),
         &[],
@@ -142,7 +142,7 @@ async fn precreate_pay_notify_query_refund() {
     .await;
     assert_eq!(again["fund_change"], "N", "a retried refund moves no money");
     let over = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.refund",
         json!({"out_trade_no": "AL1", "refund_amount": "2.51", "out_request_no": "RF2"}),
         &[],
@@ -151,7 +151,7 @@ async fn precreate_pay_notify_query_refund() {
     .await;
     assert_eq!(over["sub_code"], "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL");
     let rq = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.fastpay.refund.query",
         json!({"out_trade_no": "AL1", "out_request_no": "RF1"}),
         &[],
@@ -162,7 +162,7 @@ async fn precreate_pay_notify_query_refund() {
     assert_eq!(rq["refund_status"], "REFUND_SUCCESS");
 
     let closed = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.close",
         json!({"out_trade_no": "AL1"}),
         &[],
@@ -180,7 +180,7 @@ async fn precreate_pay_notify_query_refund() {
 async fn bad_requests_are_answered_like_alipay() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
     let tampered = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.precreate",
         json!({"out_trade_no": "AL2", "total_amount": "0.01", "subject": "x"}),
         &[],
@@ -192,7 +192,7 @@ async fn bad_requests_are_answered_like_alipay() {
         (Some("40002"), Some("isv.invalid-signature"))
     );
     let missing = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.precreate",
         json!({"out_trade_no": "AL2", "total_amount": "0.01"}),
         &[],
@@ -201,7 +201,7 @@ async fn bad_requests_are_answered_like_alipay() {
     .await;
     assert_eq!(missing["code"], "40001");
     let bad_amount = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.precreate",
         json!({"out_trade_no": "AL2", "total_amount": "0.001", "subject": "x"}),
         &[],
@@ -210,7 +210,7 @@ async fn bad_requests_are_answered_like_alipay() {
     .await;
     assert_eq!(bad_amount["code"], "40002");
     let unknown = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.query",
         json!({"out_trade_no": "NOPE"}),
         &[],
@@ -223,7 +223,7 @@ async fn bad_requests_are_answered_like_alipay() {
     );
     // Closing an unpaid trade, then paying it, fails.
     call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.precreate",
         json!({"out_trade_no": "AL3", "total_amount": "0.01", "subject": "x"}),
         &[],
@@ -231,7 +231,7 @@ async fn bad_requests_are_answered_like_alipay() {
     )
     .await;
     let closed = call(
-        &sandbox.url,
+        sandbox.base_url(),
         "alipay.trade.close",
         json!({"out_trade_no": "AL3"}),
         &[],
@@ -267,7 +267,7 @@ async fn page_pay_opens_a_cashier_page() {
     p.insert("sign".into(), alipay_app_key().sign(&content).unwrap());
     let url = format!(
         "{}/gateway.do?{}",
-        sandbox.url,
+        sandbox.base_url(),
         serde_urlencoded::to_string(&p).unwrap()
     );
     let page = reqwest::get(url).await.unwrap().text().await.unwrap();

@@ -27,7 +27,7 @@ async fn tokens_follow_wechats_rules() {
     let token = |secret: &'static str| {
         let url = format!(
             "{}/cgi-bin/token?grant_type=client_credential&appid={MP_PLAIN}&secret={secret}",
-            sandbox.url
+            sandbox.base_url()
         );
         let http = http.clone();
         async move {
@@ -53,7 +53,10 @@ async fn tokens_follow_wechats_rules() {
     assert_ne!(first, second);
     // The replaced token keeps working for five minutes.
     let menu_delete = |t: String| {
-        let url = format!("{}/cgi-bin/menu/delete?access_token={t}", sandbox.url);
+        let url = format!(
+            "{}/cgi-bin/menu/delete?access_token={t}",
+            sandbox.base_url()
+        );
         let http = http.clone();
         async move {
             http.get(url)
@@ -71,13 +74,13 @@ async fn tokens_follow_wechats_rules() {
     // Stable tokens: repeated calls return the same token; a forced refresh replaces it at once,
     // which the client notices (40001) and recovers from by refreshing and retrying once.
     let stable = Client::builder(MP_PLAIN, Secret::new(MP_SECRET))
-        .base_url(&sandbox.url)
+        .base_url(sandbox.base_url())
         .token_source(TokenSource::StableToken)
         .build()
         .unwrap();
     let t1 = stable.access_token().await.unwrap();
     let again = Client::builder(MP_PLAIN, Secret::new(MP_SECRET))
-        .base_url(&sandbox.url)
+        .base_url(sandbox.base_url())
         .token_source(TokenSource::StableToken)
         .build()
         .unwrap();
@@ -87,7 +90,7 @@ async fn tokens_follow_wechats_rules() {
         "stable_token is stable"
     );
     let forced: serde_json::Value = http
-        .post(format!("{}/cgi-bin/stable_token", sandbox.url))
+        .post(format!("{}/cgi-bin/stable_token", sandbox.base_url()))
         .json(&serde_json::json!({"grant_type": "client_credential", "appid": MP_PLAIN, "secret": MP_SECRET, "force_refresh": true}))
         .send().await.unwrap().json().await.unwrap();
     assert_ne!(forced["access_token"].as_str().unwrap(), t1.expose());
@@ -103,7 +106,7 @@ async fn tokens_follow_wechats_rules() {
 #[tokio::test]
 async fn oauth_and_mini_program_login() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
-    let c = client(&sandbox.url, MP_PLAIN);
+    let c = client(sandbox.base_url(), MP_PLAIN);
     let (_, minted) = control(
         &sandbox,
         "/sandbox/oauth-code",
@@ -166,7 +169,7 @@ async fn oauth_and_mini_program_login() {
 #[tokio::test]
 async fn messages_qr_codes_menus_and_followers() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
-    let c = client(&sandbox.url, MP_PLAIN);
+    let c = client(sandbox.base_url(), MP_PLAIN);
     let msgid = c
         .send_template(
             &TemplateMessage::new("oMerchant", "TPL_PAID")

@@ -36,7 +36,7 @@ async fn jsapi_order_paid_notified_refunded() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
     let receiver = Receiver::start().await;
     for sign_type in [SignType::Md5, SignType::HmacSha256] {
-        let c = client(&sandbox.url, sign_type);
+        let c = client(sandbox.base_url(), sign_type);
         let no = format!("JS{}", sign_type.as_str().len());
         let notify = format!("{}/wechat/notify", receiver.url);
         let created = c
@@ -164,7 +164,7 @@ async fn jsapi_order_paid_notified_refunded() {
 async fn notifications_are_retried_until_acknowledged() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
     let receiver = Receiver::start().await;
-    let c = client(&sandbox.url, SignType::Md5);
+    let c = client(sandbox.base_url(), SignType::Md5);
     let notify = format!("{}/wechat/notify", receiver.url);
     c.execute(&order("RETRY1", Trade::native("sku"), 1, &notify))
         .await
@@ -204,7 +204,7 @@ async fn notifications_are_retried_until_acknowledged() {
 #[tokio::test]
 async fn native_mweb_app_and_mini_program_orders() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
-    let c = client(&sandbox.url, SignType::Md5);
+    let c = client(sandbox.base_url(), SignType::Md5);
     let native = c
         .execute(&order(
             "N1",
@@ -249,7 +249,7 @@ async fn native_mweb_app_and_mini_program_orders() {
     assert_eq!(c.app_params(&app.prepay_id).unwrap().partnerid, MCH_ID);
     // A Mini Program shares the merchant under its own app id.
     let mini = Client::builder(MINI_APP_ID, MCH_ID, ApiKey::new(KEY))
-        .base_url(&sandbox.url)
+        .base_url(sandbox.base_url())
         .build()
         .unwrap();
     let m = mini
@@ -326,7 +326,7 @@ async fn native_mweb_app_and_mini_program_orders() {
 #[tokio::test]
 async fn micropay_and_reverse() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
-    let c = client(&sandbox.url, SignType::Md5);
+    let c = client(sandbox.base_url(), SignType::Md5);
     let paid = c
         .execute(&Micropay::new(
             "Cola",
@@ -376,7 +376,7 @@ async fn micropay_and_reverse() {
 #[tokio::test]
 async fn bills_from_the_days_orders() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
-    let c = client(&sandbox.url, SignType::Md5);
+    let c = client(sandbox.base_url(), SignType::Md5);
     assert!(matches!(
         c.download(&DownloadBill::new(today(), BillType::All)).await,
         Err(Error::Protocol { return_msg }) if return_msg == "No Bill Exist"
@@ -441,7 +441,7 @@ async fn sandbox_key_mode_under_both_prefixes() {
         .enumerate()
     {
         let c = Client::builder(APP_ID, MCH_ID, ApiKey::new(KEY))
-            .base_url(&sandbox.url)
+            .base_url(sandbox.base_url())
             .sandbox(prefix)
             .build()
             .unwrap();
@@ -466,7 +466,7 @@ async fn sandbox_key_mode_under_both_prefixes() {
         c.verify_payment_notification(got[before].body.as_bytes())
             .await
             .unwrap();
-        let plain = client(&sandbox.url, SignType::Md5);
+        let plain = client(sandbox.base_url(), SignType::Md5);
         assert!(matches!(
             plain
                 .verify_payment_notification(got[before].body.as_bytes())
@@ -515,13 +515,13 @@ async fn bad_requests_are_answered_like_wechat() {
         .collect()
     };
     // A good request, for contrast.
-    let ok = raw(&sandbox.url, "/pay/unifiedorder", signed(base())).await;
+    let ok = raw(sandbox.base_url(), "/pay/unifiedorder", signed(base())).await;
     assert_eq!(ok.get("return_code"), Some("SUCCESS"));
     ok.verify(&key, SignType::Md5).unwrap();
 
     let mut tampered = Params::from_xml(signed(base()).as_bytes()).unwrap();
     tampered.insert("total_fee", "2");
-    let r = raw(&sandbox.url, "/pay/unifiedorder", tampered.to_xml()).await;
+    let r = raw(sandbox.base_url(), "/pay/unifiedorder", tampered.to_xml()).await;
     assert_eq!(
         (r.get("return_code"), r.get("return_msg")),
         (Some("FAIL"), Some("签名错误"))
@@ -529,31 +529,31 @@ async fn bad_requests_are_answered_like_wechat() {
 
     let mut missing = base();
     missing.remove("body");
-    let r = raw(&sandbox.url, "/pay/unifiedorder", signed(missing)).await;
+    let r = raw(sandbox.base_url(), "/pay/unifiedorder", signed(missing)).await;
     assert_eq!(r.get("return_code"), Some("FAIL"));
     assert!(r.get("return_msg").unwrap().contains("body"));
 
     let mut wrong_mch = base();
     wrong_mch.insert("mch_id", "1999999999");
-    let r = raw(&sandbox.url, "/pay/unifiedorder", signed(wrong_mch)).await;
+    let r = raw(sandbox.base_url(), "/pay/unifiedorder", signed(wrong_mch)).await;
     assert_eq!(r.get("return_code"), Some("FAIL"));
 
     let mut wrong_app = base();
     wrong_app.insert("appid", "wxnotmine");
-    let r = raw(&sandbox.url, "/pay/unifiedorder", signed(wrong_app)).await;
+    let r = raw(sandbox.base_url(), "/pay/unifiedorder", signed(wrong_app)).await;
     assert_eq!(r.get("return_msg"), Some("appid和mch_id不匹配"));
 
     let mut huge = base();
     huge.insert("attach", "x".repeat(70 * 1024));
-    let r = raw(&sandbox.url, "/pay/unifiedorder", signed(huge)).await;
+    let r = raw(sandbox.base_url(), "/pay/unifiedorder", signed(huge)).await;
     assert_eq!(r.get("return_code"), Some("FAIL"));
 
-    let r = raw(&sandbox.url, "/pay/unifiedorder", "not xml").await;
+    let r = raw(sandbox.base_url(), "/pay/unifiedorder", "not xml").await;
     assert_eq!(r.get("return_code"), Some("FAIL"));
 
     let mut bad_fee = base();
     bad_fee.insert("total_fee", "1.00");
-    let r = raw(&sandbox.url, "/pay/unifiedorder", signed(bad_fee)).await;
+    let r = raw(sandbox.base_url(), "/pay/unifiedorder", signed(bad_fee)).await;
     assert_eq!(
         (r.get("result_code"), r.get("err_code")),
         (Some("FAIL"), Some("PARAM_ERROR"))
@@ -568,7 +568,7 @@ async fn orders_survive_a_restart_with_a_database() {
     let db = dir.to_string_lossy().into_owned();
     let callbacks = start_mp_callbacks().await;
     let sandbox = crate::support::start_sandbox_with_db(&callbacks, Some(&db)).await;
-    let c = client(&sandbox.url, SignType::Md5);
+    let c = client(sandbox.base_url(), SignType::Md5);
     c.execute(&order(
         "PERSIST1",
         Trade::native("s"),
@@ -586,7 +586,7 @@ async fn orders_survive_a_restart_with_a_database() {
     sandbox.shutdown().await;
 
     let again = crate::support::start_sandbox_with_db(&callbacks, Some(&db)).await;
-    let c = client(&again.url, SignType::Md5);
+    let c = client(again.base_url(), SignType::Md5);
     let q = c
         .execute(&OrderQuery::new(OrderId::OutTradeNo("PERSIST1".into())))
         .await

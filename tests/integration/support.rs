@@ -11,14 +11,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::routing::post;
-use examples::sandbox::config::{AlipayApp, Merchant, MpApp};
-use examples::sandbox::{RunningSandbox, SandboxConfig, spawn};
 use wechat_mp::Secret;
 use wechat_mp::message::{
     Callback, CallbackQuery, Event, EventKind, IncomingMessage, MessageBody, Reply,
     Router as MpRouter, UrlCheck,
 };
 use wechat_pay::ApiKey;
+use wechat_sandbox::{MpApp, Sandbox, SandboxBuilder};
 
 pub const APP_ID: &str = "wx2421b1c4370ec43b";
 pub const MINI_APP_ID: &str = "wxminiprogram0001";
@@ -191,60 +190,43 @@ pub async fn start_mp_callbacks() -> String {
 /// A sandbox with the documented test merchant (also bound to a Mini Program), two Official
 /// Accounts (plain and safe mode) calling back `mp_callbacks`, and an Alipay app with the
 /// fixture keys. Retries run 1000× faster than WeChat's; refunds complete only on request.
-pub async fn start_sandbox(mp_callbacks: &str) -> RunningSandbox {
-    start_sandbox_with_db(mp_callbacks, None).await
+pub async fn start_sandbox(mp_callbacks: &str) -> Sandbox {
+    sandbox_builder(mp_callbacks).start().await.unwrap()
 }
 
-pub async fn start_sandbox_with_db(mp_callbacks: &str, db: Option<&str>) -> RunningSandbox {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    spawn(sandbox_config(mp_callbacks), db, listener)
-        .await
-        .unwrap()
-}
-
-/// The configuration [`start_sandbox`] runs with.
-pub fn sandbox_config(mp_callbacks: &str) -> SandboxConfig {
-    SandboxConfig {
-        merchants: vec![
-            Merchant {
-                app_id: APP_ID.into(),
-                mch_id: MCH_ID.into(),
-                api_key: ApiKey::new(KEY),
-            },
-            Merchant {
-                app_id: MINI_APP_ID.into(),
-                mch_id: MCH_ID.into(),
-                api_key: ApiKey::new(KEY),
-            },
-        ],
-        mp_apps: vec![
-            MpApp {
-                app_id: MP_PLAIN.into(),
-                app_secret: Secret::new(MP_SECRET),
-                token: Secret::new(MP_TOKEN),
-                encoding_aes_key: None,
-                callback_url: Some(format!("{mp_callbacks}/mp/plain")),
-            },
-            MpApp {
-                app_id: MP_SAFE.into(),
-                app_secret: Secret::new(MP_SECRET),
-                token: Secret::new(MP_TOKEN),
-                encoding_aes_key: Some(Secret::new(MP_AES_KEY)),
-                callback_url: Some(format!("{mp_callbacks}/mp/safe")),
-            },
-        ],
-        alipay_apps: vec![AlipayApp {
-            app_id: ALIPAY_APP_ID.into(),
-            public_key: alipay_app_key().public_key(),
-        }],
-        alipay_key: AlipayPrivateKey::from_pem(include_str!(
-            "../../alipay/testdata/gateway_private_key.pem"
-        ))
-        .unwrap(),
-        time_scale: 1000.0,
-        refund_delay: None,
-        public_url: String::new(),
+pub async fn start_sandbox_with_db(mp_callbacks: &str, db: Option<&str>) -> Sandbox {
+    let builder = sandbox_builder(mp_callbacks);
+    match db {
+        Some(path) => builder.db(path),
+        None => builder,
     }
+    .start()
+    .await
+    .unwrap()
+}
+
+/// The builder [`start_sandbox`] starts.
+pub fn sandbox_builder(mp_callbacks: &str) -> SandboxBuilder {
+    Sandbox::builder()
+        .merchant(APP_ID, MCH_ID, ApiKey::new(KEY))
+        .merchant(MINI_APP_ID, MCH_ID, ApiKey::new(KEY))
+        .mp_app(
+            MpApp::new(MP_PLAIN, Secret::new(MP_SECRET), Secret::new(MP_TOKEN))
+                .callback_url(format!("{mp_callbacks}/mp/plain")),
+        )
+        .mp_app(
+            MpApp::new(MP_SAFE, Secret::new(MP_SECRET), Secret::new(MP_TOKEN))
+                .encoding_aes_key(Secret::new(MP_AES_KEY))
+                .callback_url(format!("{mp_callbacks}/mp/safe")),
+        )
+        .alipay_app(ALIPAY_APP_ID, alipay_app_key().public_key())
+        .alipay_key(
+            AlipayPrivateKey::from_pem(include_str!(
+                "../../alipay/testdata/gateway_private_key.pem"
+            ))
+            .unwrap(),
+        )
+        .time_scale(1000.0)
 }
 
 /// WeChat Pay credentials of the sandbox's test merchant (and nothing else), pointed at the
@@ -261,7 +243,7 @@ pub fn wechat_credentials(gateway_url: &str) -> examples::providers::ProviderArg
 }
 
 /// A standalone sandbox for a live server to talk to (its staging gateway).
-pub async fn start_gateway() -> RunningSandbox {
+pub async fn start_gateway() -> Sandbox {
     start_sandbox(&start_mp_callbacks().await).await
 }
 
@@ -269,19 +251,19 @@ pub async fn start_gateway() -> RunningSandbox {
 pub fn serve_in_background(
     listener: tokio::net::TcpListener,
     app: Router,
-    limits: examples::serve::HttpLimits,
+    limits: wechat_sandbox::server::HttpLimits,
     stop: tokio_util::sync::CancellationToken,
 ) {
     tokio::spawn(async move {
-        examples::serve::serve(listener, app, &limits, None, stop.cancelled_owned()).await;
+        wechat_sandbox::server::serve(listener, app, &limits, None, stop.cancelled_owned()).await;
     });
 }
 
 /// The emulator a test server's control calls go to: the one it embeds (demo mode) or the
 /// gateway the test started for it (live mode).
-pub fn emulator_url(embedded: Option<&RunningSandbox>, gateway: Option<&String>) -> String {
+pub fn emulator_url(embedded: Option<&Sandbox>, gateway: Option<&String>) -> String {
     embedded
-        .map(|e| e.url.clone())
+        .map(|e| e.base_url().to_owned())
         .or(gateway.cloned())
         .expect("demo mode embeds an emulator; live tests name their gateway")
 }
@@ -293,11 +275,11 @@ pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
 
 /// `POST` JSON to the sandbox's control API.
 pub async fn control(
-    sandbox: &RunningSandbox,
+    sandbox: &Sandbox,
     path: &str,
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    control_at(&sandbox.url, path, &body).await
+    control_at(sandbox.base_url(), path, &body).await
 }
 
 /// `POST` JSON to the control API of the emulator at `base_url` (one a server embeds).
@@ -317,8 +299,8 @@ pub async fn control_at(
 }
 
 /// `GET` JSON from the sandbox's control API.
-pub async fn inspect(sandbox: &RunningSandbox, path: &str) -> serde_json::Value {
-    inspect_at(&sandbox.url, path).await
+pub async fn inspect(sandbox: &Sandbox, path: &str) -> serde_json::Value {
+    inspect_at(sandbox.base_url(), path).await
 }
 
 /// `GET` JSON from the control API of the emulator at `base_url`.

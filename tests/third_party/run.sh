@@ -11,7 +11,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check wechatpy==1.8.18 cryptography
 
-cargo build --quiet -p examples --bin wechat-sandbox
+cargo build --quiet -p wechat-sandbox --bin wechat-sandbox
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$root/target/debug/wechat-sandbox" --listen "127.0.0.1:$port" \
   --merchant "wx2421b1c4370ec43b,10000100,192006250b4c09247ec02edce69f6a2d" \

@@ -8,9 +8,9 @@
 use clap::Parser;
 use examples::platform::config::PlatformConfig;
 use examples::platform::{app, wiring};
-use examples::serve::serve;
 use examples::shutdown_signal;
 use tokio_util::sync::CancellationToken;
+use wechat_sandbox::server::serve;
 
 /// The servers' allocator (see the `mimalloc` line of the workspace manifest).
 #[global_allocator]
@@ -47,7 +47,8 @@ async fn main() {
     if let Some(emulator) = &wired.emulator {
         println!(
             "  channels:     embedded WeChat / Alipay emulator at {} (control page {}/sandbox)",
-            emulator.url, emulator.url
+            emulator.base_url(),
+            emulator.base_url()
         );
     }
 

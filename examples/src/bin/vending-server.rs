@@ -7,10 +7,10 @@
 //! environment variable).
 
 use clap::Parser;
-use examples::serve::serve;
 use examples::shutdown_signal;
 use examples::vending::config::VendingConfig;
 use examples::vending::{app, metrics_app, wiring};
+use wechat_sandbox::server::serve;
 
 /// The servers' allocator (see the `mimalloc` line of the workspace manifest).
 #[global_allocator]
@@ -50,7 +50,7 @@ async fn main() {
     if let Some(emulator) = &wired.emulator {
         println!(
             "  sandbox page:      {}/sandbox (the embedded WeChat / Alipay emulator)",
-            emulator.url
+            emulator.base_url()
         );
     }
     match &config.metrics_listen {

@@ -3,7 +3,7 @@
 use clap::Parser;
 
 use crate::providers::{ProviderArgs, redact_url};
-use crate::serve::HttpLimits;
+use wechat_sandbox::server::HttpLimits;
 
 /// The aggregate payment platform for merchants.
 #[derive(Clone, Parser)]

@@ -33,8 +33,8 @@ use wechat_mp::message::Callback;
 use db::PlatformDb;
 
 use crate::providers::Mode;
-use crate::serve::HttpLimits;
 use crate::url_guard::OutboundPolicy;
+use wechat_sandbox::server::HttpLimits;
 
 /// The largest request body by default (`MAX_BODY_BYTES`).
 pub const DEFAULT_MAX_BODY: usize = 256 * 1024;

@@ -20,9 +20,9 @@ use super::config::PlatformConfig;
 use super::db::PlatformDb;
 use super::{PlatformState, Settings};
 use crate::providers::Mode;
-use crate::sandbox::RunningSandbox;
 use crate::url_guard::OutboundPolicy;
 use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
+use wechat_sandbox::Sandbox;
 
 /// Why the platform could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ pub struct Wired {
     /// Demo or live.
     pub mode: Mode,
     /// The embedded emulator (demo mode).
-    pub emulator: Option<RunningSandbox>,
+    pub emulator: Option<Sandbox>,
     /// The generated admin token, when none was configured (print it).
     pub generated_admin_token: Option<String>,
     delivery: Delivery,
@@ -178,7 +178,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
             secret_grace: Duration::from_secs(config.secret_grace_secs),
             onboarding_template: Some(config.template_onboarding_approved.clone()),
             cors_origins: config.cors_origins.clone(),
-            emulator_url: emulator.as_ref().map(|e| e.url.clone()),
+            emulator_url: emulator.as_ref().map(|e| e.base_url().to_owned()),
         },
         db,
         store,

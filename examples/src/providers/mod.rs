@@ -25,7 +25,7 @@ pub use plan::{
 };
 
 use crate::error::AppError;
-use crate::sandbox::{RunningSandbox, SandboxConfig};
+use wechat_sandbox::{MpApp, Sandbox};
 
 /// The channel that serves `method`, or why this server takes no payment by it (both 422): test
 /// money outside demo mode (`METHOD_INVALID`), a provider that is not configured
@@ -63,7 +63,7 @@ pub struct Providers {
     /// The Official Account's EncodingAESKey, when set.
     pub mp_aes_key: Option<String>,
     /// The embedded emulator (demo mode only).
-    pub emulator: Option<RunningSandbox>,
+    pub emulator: Option<Sandbox>,
 }
 
 impl Providers {
@@ -213,45 +213,47 @@ pub async fn connect(
     }
 }
 
-/// Demo mode: every provider is the emulator, started here.
+/// Demo mode: every provider is the emulator, started here (refunds complete after 5 s, as a
+/// real one might).
 async fn demo(
     sign_type: wechat_pay::SignType,
     mp_callback_url: Option<&str>,
     with_store: impl Fn(wechat_mp::ClientBuilder) -> wechat_mp::ClientBuilder,
 ) -> Result<Providers, ProviderConfigError> {
     let emulator_error = |e: &dyn std::fmt::Display| ProviderConfigError::Emulator(e.to_string());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| emulator_error(&e))?;
-    let url = listener
-        .local_addr()
-        .map(|a| format!("http://{a}"))
-        .map_err(|e| emulator_error(&e))?;
-    let (mut config, demo) = SandboxConfig::demo(&url).map_err(|e| emulator_error(&e))?;
-    if let Some(app) = config.mp_apps.first_mut() {
-        app.callback_url = mp_callback_url.map(str::to_owned);
+    let mut app = MpApp::new(
+        "wxsandbox00000001",
+        wechat_mp::Secret::new(crate::platform::random_hex(16)),
+        wechat_mp::Secret::new(crate::platform::random_hex(8)),
+    );
+    if let Some(url) = mp_callback_url {
+        app = app.callback_url(url);
     }
-    let emulator = crate::sandbox::spawn(config, None, listener)
+    let emulator = Sandbox::builder()
+        .mp_app(app)
+        .refund_delay(Some(std::time::Duration::from_secs(5)))
+        .start()
         .await
         .map_err(|e| emulator_error(&e))?;
-    let c = &emulator.state.config;
+    let c = emulator.config();
     let (m, a, ali) = (&c.merchants[0], &c.mp_apps[0], &c.alipay_apps[0]);
     let wechat_pay =
         wechat_pay::Client::builder(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone())
-            .base_url(emulator.url.clone())
+            .base_url(emulator.base_url())
             .sign_type(sign_type)
             .build()
             .map_err(|e| emulator_error(&e))?;
-    let app_key = demo
-        .alipay_app_key
+    let app_key = emulator
+        .demo_alipay_app_key()
+        .cloned()
         .ok_or_else(|| ProviderConfigError::Emulator("no demo Alipay app key".into()))?;
-    let alipay = AlipayClient::builder(ali.app_id.clone(), app_key, c.alipay_public_key())
-        .base_url(emulator.url.clone())
+    let alipay = AlipayClient::builder(ali.app_id.clone(), app_key, emulator.alipay_public_key())
+        .base_url(emulator.base_url())
         .build()
         .map_err(|e| emulator_error(&e))?;
     let mp = with_store(
         wechat_mp::Client::builder(a.app_id.clone(), a.app_secret.clone())
-            .base_url(emulator.url.clone()),
+            .base_url(emulator.base_url()),
     )
     .build()
     .map_err(|e| emulator_error(&e))?;

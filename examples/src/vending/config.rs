@@ -4,7 +4,7 @@
 use clap::Parser;
 
 use crate::providers::{ProviderArgs, redact_url};
-use crate::serve::HttpLimits;
+use wechat_sandbox::server::HttpLimits;
 
 /// The vending-machine order server.
 #[derive(Clone, Parser)]

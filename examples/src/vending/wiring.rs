@@ -25,8 +25,8 @@ use super::metrics::Metrics;
 use super::orders::{OrderService, OrderSettings};
 use super::{VendingSettings, VendingState};
 use crate::providers::Mode;
-use crate::sandbox::RunningSandbox;
 use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
+use wechat_sandbox::Sandbox;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub struct Wired {
     /// Demo or live.
     pub mode: Mode,
     /// The embedded emulator (demo mode).
-    pub emulator: Option<RunningSandbox>,
+    pub emulator: Option<Sandbox>,
     /// Stops the background work (and the MQTT connection).
     pub shutdown: CancellationToken,
     /// The event delivery in use.
@@ -209,7 +209,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         settings: VendingSettings {
             mode,
             public_url,
-            emulator_url: providers.emulator.as_ref().map(|e| e.url.clone()),
+            emulator_url: providers.emulator.as_ref().map(|e| e.base_url().to_owned()),
             http: config.http.clone(),
             feed: config.feed.clone(),
             metrics_on_main: config.metrics_listen.is_none(),

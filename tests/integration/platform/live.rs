@@ -10,10 +10,10 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use examples::providers::Mode;
-use examples::sandbox::RunningSandbox;
 use merchant_client::{CreatePayment, Error};
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Connection, Executor};
+use wechat_sandbox::Sandbox;
 
 use super::{ADMIN_TOKEN, MerchantEndpoint, Options, Platform, credit_code, eventually, get_text};
 use crate::support::{start_gateway, unique, wechat_credentials};
@@ -23,10 +23,10 @@ fn sqlite_file() -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
-async fn live(gateway: &RunningSandbox, allow_private: Option<bool>, db: &str) -> Platform {
+async fn live(gateway: &Sandbox, allow_private: Option<bool>, db: &str) -> Platform {
     Platform::start(Options {
-        providers: Some(wechat_credentials(&gateway.url)),
-        gateway_url: Some(gateway.url.clone()),
+        providers: Some(wechat_credentials(gateway.base_url())),
+        gateway_url: Some(gateway.base_url().to_owned()),
         callback_allow_private: allow_private,
         database_url: Some(db.to_owned()),
         max_attempts: 2,
@@ -287,8 +287,8 @@ async fn the_admin_token_is_long_and_never_empty() {
     let gateway = start_gateway().await;
     match Platform::try_start(Options {
         admin_token: Some(None),
-        providers: Some(wechat_credentials(&gateway.url)),
-        gateway_url: Some(gateway.url.clone()),
+        providers: Some(wechat_credentials(gateway.base_url())),
+        gateway_url: Some(gateway.base_url().to_owned()),
         ..Options::default()
     })
     .await

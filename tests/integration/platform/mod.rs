@@ -150,7 +150,7 @@ impl Platform {
         );
         let wechat_merchant = match &wired.emulator {
             Some(e) => {
-                let m = &e.state.config.merchants[0];
+                let m = &e.config().merchants[0];
                 (m.app_id.clone(), m.mch_id.clone(), m.api_key.clone())
             }
             None => {

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use examples::serve::HttpLimits;
 use examples::vending::config::VendingConfig;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
+use wechat_sandbox::server::HttpLimits;
 
 use super::{Options, Vending};
 

@@ -4,17 +4,17 @@
 
 use axum::http::StatusCode;
 use examples::providers::{Mode, ProviderArgs};
-use examples::sandbox::RunningSandbox;
 use examples::vending::config::VendingConfig;
 use serde_json::{Value, json};
+use wechat_sandbox::Sandbox;
 
 use super::{Options, Vending};
 use crate::support::{start_gateway, wechat_credentials};
 
-async fn live(gateway: &RunningSandbox) -> Vending {
+async fn live(gateway: &Sandbox) -> Vending {
     Vending::start(Options {
-        providers: Some(wechat_credentials(&gateway.url)),
-        gateway_url: Some(gateway.url.clone()),
+        providers: Some(wechat_credentials(gateway.base_url())),
+        gateway_url: Some(gateway.base_url().to_owned()),
         simulate_machines: Some(true),
         ..Options::default()
     })
@@ -105,7 +105,7 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
 #[tokio::test]
 async fn live_mode_refuses_half_configured_providers_at_start_up() {
     let gateway = start_gateway().await;
-    let full = wechat_credentials(&gateway.url);
+    let full = wechat_credentials(gateway.base_url());
     let start = |providers: ProviderArgs, simulate: Option<bool>| {
         Vending::try_start(Options {
             providers: Some(providers),

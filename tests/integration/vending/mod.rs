@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use examples::providers::ProviderArgs;
-use examples::serve::HttpLimits;
 use examples::vending::config::{FeedLimits, VendingConfig};
 use examples::vending::machines::{SimBehaviour, Topics, serve_simulator};
 use examples::vending::wiring::{Wired, WiringError, wire};
@@ -22,6 +21,7 @@ use examples::vending::{VendingState, app};
 use examples::workers::Delivery;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use wechat_sandbox::server::HttpLimits;
 
 use crate::support::{
     control_at, emulator_url, eventually, get_text, messages_to, serve_in_background, unique,

@@ -6,11 +6,9 @@ use serde_json::json;
 use wechat_pay::Fen;
 
 use super::{AliReply, AliRequest, business, invalid, missing};
-use crate::sandbox::notifier::{ALIPAY_SCHEDULE, Ack, Delivery};
-use crate::sandbox::state::{
-    AliRefund, AliTrade, dashed_time, digits, hex32, key, now, wechat_time,
-};
-use crate::sandbox::{SandboxState, lock};
+use crate::notifier::{ALIPAY_SCHEDULE, Ack, Delivery};
+use crate::state::{AliRefund, AliTrade, dashed_time, digits, hex32, key, now, wechat_time};
+use crate::{SandboxState, lock};
 
 fn yuan(fen: u64) -> String {
     Fen::new(fen).to_yuan_string()

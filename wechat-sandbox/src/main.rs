@@ -1,16 +1,15 @@
 //! `wechat-sandbox`: a local emulator of WeChat Pay v2, WeChat MP and the Alipay gateway.
 //!
-//! `cargo run -p examples --bin wechat-sandbox -- --listen 127.0.0.1:9100`
+//! `cargo run -p wechat-sandbox -- --listen 127.0.0.1:9100`
 
 use std::time::Duration;
 
 use alipay::PrivateKey as AlipayPrivateKey;
 use clap::Parser;
-use examples::sandbox::config::{AlipayApp, Merchant, MpApp};
-use examples::sandbox::tls::GatewayPki;
-use examples::sandbox::{SandboxConfig, Serving, spawn_serving};
-use examples::serve::HttpLimits;
-use examples::shutdown_signal;
+use wechat_sandbox::Sandbox;
+use wechat_sandbox::config::{AlipayApp, Merchant, MpApp};
+use wechat_sandbox::server::{HttpLimits, shutdown_signal};
+use wechat_sandbox::tls::GatewayPki;
 
 /// A local WeChat Pay v2 / WeChat MP / Alipay emulator with real signatures and notifications.
 #[derive(Debug, Parser)]
@@ -65,6 +64,15 @@ struct Args {
     http: HttpLimits,
 }
 
+/// Parses every `spec`, or exits saying which is wrong.
+fn parsed<T>(specs: &[String], parse: fn(&str) -> Result<T, String>) -> Vec<T> {
+    specs
+        .iter()
+        .map(|s| parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| fail(e))
+}
+
 fn fail(msg: impl std::fmt::Display) -> ! {
     eprintln!("wechat-sandbox: {msg}");
     std::process::exit(2)
@@ -72,94 +80,81 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 
 #[tokio::main]
 async fn main() {
-    examples::init_tracing();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .init();
     let args = Args::parse();
-    let public_url = args.public_url.clone().unwrap_or_else(|| {
-        let scheme = if args.tls_dir.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        format!("{scheme}://{}", args.listen)
-    });
-    let (mut config, demo) = SandboxConfig::demo(&public_url).unwrap_or_else(|e| fail(e));
-    let mut show_demo = Vec::new();
-    if args.merchants.is_empty() {
-        show_demo.push("merchant");
-    } else {
-        config.merchants = args
-            .merchants
-            .iter()
-            .map(|s| Merchant::parse(s))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| fail(e));
+    let merchants: Vec<Merchant> = parsed(&args.merchants, Merchant::parse);
+    let mp_apps: Vec<MpApp> = parsed(&args.mp_apps, MpApp::parse);
+    let alipay_apps: Vec<AlipayApp> = parsed(&args.alipay_apps, AlipayApp::parse);
+
+    let mut builder = Sandbox::builder()
+        .listen(args.listen.clone())
+        .time_scale(args.time_scale)
+        .refund_delay(
+            (args.refund_delay_secs > 0).then(|| Duration::from_secs(args.refund_delay_secs)),
+        )
+        .limits(args.http.clone());
+    for m in &merchants {
+        builder = builder.merchant(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone());
     }
-    if args.mp_apps.is_empty() {
-        show_demo.push("mp");
-    } else {
-        config.mp_apps = args
-            .mp_apps
-            .iter()
-            .map(|s| MpApp::parse(s))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| fail(e));
+    for a in mp_apps {
+        builder = builder.mp_app(a);
     }
-    if args.alipay_apps.is_empty() {
-        show_demo.push("alipay");
-    } else {
-        config.alipay_apps = args
-            .alipay_apps
-            .iter()
-            .map(|s| AlipayApp::parse(s))
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|e| fail(e));
+    for a in alipay_apps {
+        builder = builder.alipay_app(a.app_id, a.public_key);
+    }
+    if let Some(url) = &args.public_url {
+        builder = builder.public_url(url.clone());
+    }
+    if let Some(path) = &args.db {
+        builder = builder.db(path.clone());
     }
     if let Some(path) = &args.alipay_key {
         let pem = std::fs::read_to_string(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
-        config.alipay_key =
-            AlipayPrivateKey::from_pem(&pem).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        builder = builder.alipay_key(
+            AlipayPrivateKey::from_pem(&pem).unwrap_or_else(|e| fail(format!("{path}: {e}"))),
+        );
     }
+    let mut https_files = None;
+    if let Some(dir) = &args.tls_dir {
+        // The certificate's name is the first merchant's id (the demo one's when none is given).
+        let mch_id = merchants
+            .first()
+            .map_or("1900000109", |m| m.mch_id.as_str())
+            .to_owned();
+        let host = args.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+        let pki = GatewayPki::generate(&mch_id, &[host]).unwrap_or_else(|e| fail(e));
+        https_files = Some((
+            pki.write_to(dir, &mch_id).unwrap_or_else(|e| fail(e)),
+            mch_id,
+        ));
+        builder = builder.tls(pki.acceptor().unwrap_or_else(|e| fail(e)));
+    }
+    let sandbox = builder.start().await.unwrap_or_else(|e| fail(e));
+    let config = sandbox.config();
     if let Some(path) = &args.alipay_public_key_out {
-        let pem = config
+        let pem = sandbox
             .alipay_public_key()
             .to_pem()
             .unwrap_or_else(|e| fail(e));
         std::fs::write(path, pem).unwrap_or_else(|e| fail(format!("{path}: {e}")));
     }
-    config.time_scale = args.time_scale;
-    config.refund_delay =
-        (args.refund_delay_secs > 0).then(|| Duration::from_secs(args.refund_delay_secs));
 
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", args.listen)));
-    let tls = match &args.tls_dir {
-        None => None,
-        Some(dir) => {
-            let mch_id = config.merchants[0].mch_id.clone();
-            let host = args.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
-            let pki = GatewayPki::generate(&mch_id, &[host]).unwrap_or_else(|e| fail(e));
-            let files = pki.write_to(dir, &mch_id).unwrap_or_else(|e| fail(e));
-            println!(
-                "  https: CA {} (SSL_CERT_FILE), merchant certificate {} (password {mch_id})",
-                files.ca.display(),
-                files.merchant_p12.display()
-            );
-            Some(pki.acceptor().unwrap_or_else(|e| fail(e)))
-        }
-    };
-    let serving = Serving {
-        limits: args.http.clone(),
-        tls,
-    };
-    let sandbox = spawn_serving(config.clone(), args.db.as_deref(), listener, serving)
-        .await
-        .unwrap_or_else(|e| fail(e));
-
-    println!("wechat-sandbox listening on {}", sandbox.url);
-    println!("  control page:  {}/sandbox", sandbox.url);
+    if let Some((files, mch_id)) = &https_files {
+        println!(
+            "  https: CA {} (SSL_CERT_FILE), merchant certificate {} (password {mch_id})",
+            files.ca.display(),
+            files.merchant_p12.display()
+        );
+    }
+    println!("wechat-sandbox listening on {}", sandbox.base_url());
+    println!("  control page:  {}/sandbox", sandbox.base_url());
     // These are sandbox credentials, printed so that a client can be pointed at the sandbox.
-    if show_demo.contains(&"merchant") {
+    if args.merchants.is_empty() {
         let m = &config.merchants[0];
         println!(
             "  demo merchant: appid={} mch_id={} api_key={}",
@@ -168,7 +163,7 @@ async fn main() {
             m.api_key.expose()
         );
     }
-    if show_demo.contains(&"mp") {
+    if args.mp_apps.is_empty() {
         let a = &config.mp_apps[0];
         println!(
             "  demo mp app:   appid={} secret={} token={}",
@@ -177,18 +172,16 @@ async fn main() {
             a.token.expose()
         );
     }
-    if show_demo.contains(&"alipay") {
-        if let Some(key) = &demo.alipay_app_key {
-            println!(
-                "  demo alipay app: app_id={}; its private key:",
-                config.alipay_apps[0].app_id
-            );
-            println!("{}", key.to_pem().unwrap_or_default());
-        }
+    if let Some(key) = sandbox.demo_alipay_app_key() {
+        println!(
+            "  demo alipay app: app_id={}; its private key:",
+            config.alipay_apps[0].app_id
+        );
+        println!("{}", key.to_pem().unwrap_or_default());
     }
     println!(
         "  alipay gateway public key: {}/sandbox/alipay-public-key",
-        sandbox.url
+        sandbox.base_url()
     );
 
     shutdown_signal().await;

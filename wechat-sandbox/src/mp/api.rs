@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{ApiError, TOKEN_LIFETIME, check_app, check_token, err, issue_token, ok, rotate_token};
-use crate::sandbox::state::{MintedCode, MpUser, QrTicket, SentMessage, WebToken, hex32, key, now};
-use crate::sandbox::{SandboxState, lock};
+use crate::state::{MintedCode, MpUser, QrTicket, SentMessage, WebToken, hex32, key, now};
+use crate::{SandboxState, lock};
 
 type Q = Query<HashMap<String, String>>;
 

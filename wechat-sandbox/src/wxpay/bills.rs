@@ -8,8 +8,8 @@ use axum::extract::{Extension, State};
 use axum::response::Response;
 
 use super::{Prefixed, WxReply, protocol, run};
-use crate::sandbox::state::{WxOrder, WxRefund, dashed_time, wechat_time};
-use crate::sandbox::{SandboxState, lock};
+use crate::state::{WxOrder, WxRefund, dashed_time, wechat_time};
+use crate::{SandboxState, lock};
 
 /// `yuan` with two decimals.
 fn yuan(fen: i64) -> String {
@@ -132,7 +132,7 @@ pub(super) async fn download_bill(
         }
         if bill_type != "SUCCESS" {
             for r in wx.refunds.values().filter(|r| r.mch_id == mch && on_day(r.success_at)) {
-                if let Some(o) = wx.orders.get(&crate::sandbox::state::key(mch, &r.out_trade_no)) {
+                if let Some(o) = wx.orders.get(&crate::state::key(mch, &r.out_trade_no)) {
                     rows.push((refund_row(o, r), 0, r.refund_fee as i64, 0));
                 }
             }

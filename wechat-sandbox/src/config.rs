@@ -85,6 +85,30 @@ impl Merchant {
 }
 
 impl MpApp {
+    /// An app with its secret and callback token, events delivered in plain mode to no callback
+    /// until [`MpApp::callback_url`] says where.
+    pub fn new(app_id: impl Into<String>, app_secret: Secret, token: Secret) -> Self {
+        MpApp {
+            app_id: app_id.into(),
+            app_secret,
+            token,
+            encoding_aes_key: None,
+            callback_url: None,
+        }
+    }
+
+    /// Delivers user events in safe mode with this EncodingAESKey.
+    pub fn encoding_aes_key(mut self, key: Secret) -> Self {
+        self.encoding_aes_key = Some(key);
+        self
+    }
+
+    /// Where user events are POSTed.
+    pub fn callback_url(mut self, url: impl Into<String>) -> Self {
+        self.callback_url = Some(url.into());
+        self
+    }
+
     /// Parses `APP_ID,APP_SECRET,TOKEN[,ENCODING_AES_KEY[,CALLBACK_URL]]`.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let p = parts(spec, 3, 5, "--mp-app")?;

@@ -9,9 +9,9 @@ use axum::response::Response;
 use wechat_pay::{Params, SignType};
 
 use super::{Changes, Prefixed, WxReply, WxRequest, protocol, run};
-use crate::sandbox::notifier::{Ack, Delivery, WECHAT_SCHEDULE};
-use crate::sandbox::state::{WxOrder, digits, hex32, key, now, wechat_time};
-use crate::sandbox::{SandboxState, lock};
+use crate::notifier::{Ack, Delivery, WECHAT_SCHEDULE};
+use crate::state::{WxOrder, digits, hex32, key, now, wechat_time};
+use crate::{SandboxState, lock};
 
 fn business(code: &'static str, des: impl Into<String>) -> WxReply {
     WxReply::Business(code, des.into())

@@ -1,7 +1,7 @@
 //! The WeChat Pay v2 gateway: the real paths (and the same paths under the sandbox prefixes
 //! `/sandboxnew` and `/xdc/apiv2sandbox`), signed XML in and out.
 //!
-//! Every request goes through [`WxRequest::parse`]: size, XML, merchant and app id, signature
+//! Every request goes through `WxRequest::parse`: size, XML, merchant and app id, signature
 //! (MD5 or HMAC-SHA256, with the sandbox key under a prefix). Failures there are answered as
 //! WeChat does, `return_code=FAIL` with a message; business failures are signed
 //! `result_code=FAIL` replies with WeChat's `err_code`.
@@ -23,7 +23,7 @@ use wechat_pay::{ApiKey, Params, SignType};
 
 use super::SandboxState;
 use super::config::Merchant;
-use crate::serve::TlsClient;
+use crate::server::TlsClient;
 
 pub use orders::{PayError, pay_order};
 pub use refunds::complete_refund;

@@ -10,7 +10,7 @@ use wechat_pay::Fen;
 
 use super::{SandboxState, lock};
 
-use crate::html::escape as esc;
+use html_escape::encode_quoted_attribute as esc;
 
 fn pay_button(out_trade_no: &str, channel: &str, result: &str, label: &str) -> String {
     format!(

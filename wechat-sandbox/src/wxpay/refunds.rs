@@ -9,9 +9,9 @@ use axum::response::Response;
 use wechat_pay::Params;
 
 use super::{Changes, Prefixed, WxReply, protocol, run};
-use crate::sandbox::notifier::{Ack, Delivery, WECHAT_SCHEDULE};
-use crate::sandbox::state::{WxRefund, dashed_time, digits, key, now, wechat_time};
-use crate::sandbox::{SandboxState, lock};
+use crate::notifier::{Ack, Delivery, WECHAT_SCHEDULE};
+use crate::state::{WxRefund, dashed_time, digits, key, now, wechat_time};
+use crate::{SandboxState, lock};
 
 fn business(code: &'static str, des: impl Into<String>) -> WxReply {
     WxReply::Business(code, des.into())
@@ -246,7 +246,7 @@ pub async fn complete_refund(
         outer.insert("return_code", "SUCCESS");
         outer.insert("appid", refund.app_id.as_str());
         outer.insert("mch_id", refund.mch_id.as_str());
-        outer.insert("nonce_str", crate::sandbox::state::hex32());
+        outer.insert("nonce_str", crate::state::hex32());
         outer.insert(
             "req_info",
             wechat_pay::notify::encrypt_refund_info(&info, &key),

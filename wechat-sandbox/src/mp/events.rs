@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use wechat_mp::message::{AesKey, IncomingMessage, MessageBody, signature};
 
-use crate::sandbox::state::{MpUser, hex32, key, now};
-use crate::sandbox::{SandboxState, lock};
+use crate::state::{MpUser, hex32, key, now};
+use crate::{SandboxState, lock};
 
 /// What the user does.
 #[derive(Debug, Clone, Deserialize)]

@@ -20,11 +20,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::mp::events::{self, EventRequest};
-use super::state::{MintedCode, hex32, key, now};
+use super::state::{MintedCode, SentMessage, hex32, key, now};
 use super::{SandboxState, alipay, lock, page, wxpay};
 
 /// The routes.
@@ -32,24 +32,43 @@ pub fn routes() -> Router<Arc<SandboxState>> {
     Router::new()
         .route("/sandbox", get(page::index))
         .route("/sandbox/h5pay", get(page::h5pay))
-        .route("/sandbox/pay", post(pay))
+        .route("/sandbox/pay", post(pay_route))
         .route("/sandbox/pay-form", post(pay_form))
         .route("/sandbox/refund-complete", post(refund_complete))
         .route("/sandbox/oauth-code", post(oauth_code))
         .route("/sandbox/js-code", post(js_code))
-        .route("/sandbox/mp-event", post(mp_event))
-        .route("/sandbox/messages", get(messages))
+        .route("/sandbox/mp-event", post(mp_event_route))
+        .route("/sandbox/messages", get(messages_route))
         .route("/sandbox/orders", get(orders))
         .route("/sandbox/notifications", get(notifications))
         .route("/sandbox/alipay-public-key", get(alipay_public_key))
 }
 
-/// A control-API error: `{code, message}` with a status.
-#[derive(Debug)]
+/// A control error: a status, a stable code (`ORDER_NOT_FOUND`…) and a message. Over HTTP it is
+/// `{code, message}` with the status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
 pub struct ControlError {
     status: StatusCode,
     code: &'static str,
     message: String,
+}
+
+impl ControlError {
+    /// The HTTP status the control API answers with.
+    pub fn status(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl IntoResponse for ControlError {
@@ -68,7 +87,7 @@ fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> 
 }
 
 /// Which provider an order belongs to.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// WeChat Pay.
@@ -77,8 +96,8 @@ pub enum Channel {
     Alipay,
 }
 
-/// `POST /sandbox/pay`.
-#[derive(Debug, Deserialize)]
+/// `POST /sandbox/pay`: the buyer pays (or fails to pay) an order.
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct PayRequest {
     /// The merchant's order number.
     pub out_trade_no: String,
@@ -90,7 +109,31 @@ pub struct PayRequest {
     pub channel: Option<Channel>,
 }
 
-async fn do_pay(state: &SandboxState, req: &PayRequest) -> Result<serde_json::Value, ControlError> {
+impl PayRequest {
+    /// Pays `out_trade_no` (whichever provider has it) successfully.
+    pub fn new(out_trade_no: impl Into<String>) -> Self {
+        PayRequest {
+            out_trade_no: out_trade_no.into(),
+            ..PayRequest::default()
+        }
+    }
+}
+
+/// What a payment did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Paid {
+    /// The provider.
+    pub channel: Channel,
+    /// The order.
+    pub out_trade_no: String,
+    /// Its state now (`SUCCESS`, `PAYERROR`, `TRADE_SUCCESS`).
+    pub state: String,
+    /// The provider's transaction number (`transaction_id`, `trade_no`).
+    pub transaction_id: String,
+}
+
+/// The buyer pays; the provider's notification goes out.
+pub async fn pay(state: &SandboxState, req: &PayRequest) -> Result<Paid, ControlError> {
     let success = match req.result.as_deref() {
         None | Some("SUCCESS") => true,
         Some("PAYERROR") => false,
@@ -130,33 +173,57 @@ async fn do_pay(state: &SandboxState, req: &PayRequest) -> Result<serde_json::Va
         }
     };
     match channel {
-        Channel::Wechat => wxpay::pay_order(state, &req.out_trade_no, success, req.open_id.as_deref())
-            .await
-            .map(|o| json!({"channel": "wechat", "out_trade_no": o.out_trade_no, "state": o.state, "transaction_id": o.transaction_id}))
-            .map_err(|e| match e {
-                wxpay::PayError::NotFound(_) => error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", e.to_string()),
-                wxpay::PayError::State(..) => error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string()),
-            }),
+        Channel::Wechat => {
+            wxpay::pay_order(state, &req.out_trade_no, success, req.open_id.as_deref())
+                .await
+                .map(|o| Paid {
+                    channel: Channel::Wechat,
+                    out_trade_no: o.out_trade_no,
+                    state: o.state,
+                    transaction_id: o.transaction_id,
+                })
+                .map_err(|e| match e {
+                    wxpay::PayError::NotFound(_) => {
+                        error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", e.to_string())
+                    }
+                    wxpay::PayError::State(..) => {
+                        error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string())
+                    }
+                })
+        }
         Channel::Alipay => {
             if !success {
-                return Err(error(StatusCode::BAD_REQUEST, "INVALID_RESULT", "Alipay trades have no failed state; close the trade instead"));
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_RESULT",
+                    "Alipay trades have no failed state; close the trade instead",
+                ));
             }
             alipay::pay_trade(state, &req.out_trade_no)
                 .await
-                .map(|t| json!({"channel": "alipay", "out_trade_no": t.out_trade_no, "state": t.status, "trade_no": t.trade_no}))
+                .map(|t| Paid {
+                    channel: Channel::Alipay,
+                    out_trade_no: t.out_trade_no,
+                    state: t.status,
+                    transaction_id: t.trade_no,
+                })
                 .map_err(|e| match e {
-                    alipay::PayTradeError::NotFound(_) => error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", e.to_string()),
-                    alipay::PayTradeError::State(..) => error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string()),
+                    alipay::PayTradeError::NotFound(_) => {
+                        error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", e.to_string())
+                    }
+                    alipay::PayTradeError::State(..) => {
+                        error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string())
+                    }
                 })
         }
     }
 }
 
-async fn pay(
+async fn pay_route(
     State(state): State<Arc<SandboxState>>,
     Json(req): Json<PayRequest>,
-) -> Result<Json<serde_json::Value>, ControlError> {
-    do_pay(&state, &req).await.map(Json)
+) -> Result<Json<Paid>, ControlError> {
+    pay(&state, &req).await.map(Json)
 }
 
 /// The HTML pages' pay buttons: pay, then go back (to the Alipay `return_url` when there is one).
@@ -164,7 +231,7 @@ async fn pay_form(
     State(state): State<Arc<SandboxState>>,
     Form(req): Form<PayRequest>,
 ) -> Result<Redirect, ControlError> {
-    do_pay(&state, &req).await?;
+    pay(&state, &req).await?;
     let return_url = lock(&state.alipay)
         .trades
         .values()
@@ -178,26 +245,63 @@ struct RefundComplete {
     out_refund_no: String,
 }
 
+/// A completed refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundCompleted {
+    /// The refund.
+    pub out_refund_no: String,
+    /// Its status now (`SUCCESS`).
+    pub status: String,
+}
+
+/// A WeChat refund completes; the encrypted refund notification goes out.
+pub async fn complete_refund(
+    state: &SandboxState,
+    out_refund_no: &str,
+) -> Result<RefundCompleted, ControlError> {
+    let r = wxpay::complete_refund(state, out_refund_no)
+        .await
+        .map_err(|e| error(StatusCode::NOT_FOUND, "REFUND_NOT_FOUND", e.to_string()))?;
+    Ok(RefundCompleted {
+        out_refund_no: r.out_refund_no,
+        status: r.status,
+    })
+}
+
 async fn refund_complete(
     State(state): State<Arc<SandboxState>>,
     Json(req): Json<RefundComplete>,
-) -> Result<Json<serde_json::Value>, ControlError> {
-    let r = wxpay::complete_refund(&state, &req.out_refund_no)
-        .await
-        .map_err(|e| error(StatusCode::NOT_FOUND, "REFUND_NOT_FOUND", e.to_string()))?;
-    Ok(Json(
-        json!({"out_refund_no": r.out_refund_no, "status": r.status}),
-    ))
+) -> Result<Json<RefundCompleted>, ControlError> {
+    complete_refund(&state, &req.out_refund_no).await.map(Json)
 }
 
-#[derive(Debug, Deserialize)]
-struct CodeRequest {
-    app_id: String,
-    open_id: String,
-    scope: Option<String>,
+/// A one-time login code for a user of an app.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CodeRequest {
+    /// The app.
+    pub app_id: String,
+    /// The user.
+    pub open_id: String,
+    /// The OAuth scope (`snsapi_base` by default).
+    pub scope: Option<String>,
 }
 
-fn mint(state: &SandboxState, req: &CodeRequest, js: bool) -> Result<String, ControlError> {
+/// Which code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// A web OAuth code (`/sns/oauth2/access_token`).
+    OAuth,
+    /// A Mini Program login code (`/sns/jscode2session`).
+    MiniProgram,
+}
+
+/// Mints a code the app exchanges for the user's openid.
+pub fn mint_code(
+    state: &SandboxState,
+    req: &CodeRequest,
+    kind: CodeKind,
+) -> Result<String, ControlError> {
+    let js = kind == CodeKind::MiniProgram;
     if state.mp_app(&req.app_id).is_none() {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -236,52 +340,68 @@ async fn oauth_code(
     State(state): State<Arc<SandboxState>>,
     Json(req): Json<CodeRequest>,
 ) -> Result<Json<serde_json::Value>, ControlError> {
-    Ok(Json(json!({"code": mint(&state, &req, false)?})))
+    Ok(Json(
+        json!({"code": mint_code(&state, &req, CodeKind::OAuth)?}),
+    ))
 }
 
 async fn js_code(
     State(state): State<Arc<SandboxState>>,
     Json(req): Json<CodeRequest>,
 ) -> Result<Json<serde_json::Value>, ControlError> {
-    Ok(Json(json!({"js_code": mint(&state, &req, true)?})))
+    Ok(Json(
+        json!({"js_code": mint_code(&state, &req, CodeKind::MiniProgram)?}),
+    ))
 }
 
-async fn mp_event(
+/// The user acts on an Official Account; the event goes to the app's callback and its reply
+/// comes back.
+pub async fn mp_event(
+    state: &SandboxState,
+    req: &EventRequest,
+) -> Result<events::EventOutcome, ControlError> {
+    events::deliver(state, req).await.map_err(|e| match e {
+        events::EventError::Invalid(_) => {
+            error(StatusCode::BAD_REQUEST, "INVALID_EVENT", e.to_string())
+        }
+        events::EventError::Callback(_) => {
+            error(StatusCode::BAD_GATEWAY, "CALLBACK_FAILED", e.to_string())
+        }
+    })
+}
+
+async fn mp_event_route(
     State(state): State<Arc<SandboxState>>,
     Json(req): Json<EventRequest>,
 ) -> Result<Json<events::EventOutcome>, ControlError> {
-    events::deliver(&state, &req)
-        .await
-        .map(Json)
-        .map_err(|e| match e {
-            events::EventError::Invalid(_) => {
-                error(StatusCode::BAD_REQUEST, "INVALID_EVENT", e.to_string())
-            }
-            events::EventError::Callback(_) => {
-                error(StatusCode::BAD_GATEWAY, "CALLBACK_FAILED", e.to_string())
-            }
-        })
+    mp_event(&state, &req).await.map(Json)
 }
 
-#[derive(Debug, Deserialize)]
-struct MessageFilter {
-    app_id: Option<String>,
-    touser: Option<String>,
+/// Which messages to list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageFilter {
+    /// Sent by this app.
+    pub app_id: Option<String>,
+    /// Sent to this user.
+    pub touser: Option<String>,
 }
 
-async fn messages(
-    State(state): State<Arc<SandboxState>>,
-    Query(f): Query<MessageFilter>,
-) -> Response {
-    let mp = lock(&state.mp);
-    let list: Vec<_> = mp
+/// The messages apps "sent" (template, subscribe, customer service), oldest first.
+pub fn messages(state: &SandboxState, f: &MessageFilter) -> Vec<SentMessage> {
+    lock(&state.mp)
         .messages
         .iter()
         .filter(|m| f.app_id.as_ref().is_none_or(|a| &m.app_id == a))
         .filter(|m| f.touser.as_ref().is_none_or(|t| &m.touser == t))
         .cloned()
-        .collect();
-    Json(list).into_response()
+        .collect()
+}
+
+async fn messages_route(
+    State(state): State<Arc<SandboxState>>,
+    Query(f): Query<MessageFilter>,
+) -> Response {
+    Json(messages(&state, &f)).into_response()
 }
 
 async fn orders(State(state): State<Arc<SandboxState>>) -> Response {

@@ -1,0 +1,341 @@
+//! [`Sandbox`]: a running emulator — its base URL, the identities it knows, and the control
+//! operations (pay, complete a refund, mint login codes, act as a WeChat user, look at what was
+//! sent) as typed methods — and [`SandboxBuilder`], which starts one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alipay::{PrivateKey, PublicKey};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use wechat_mp::Secret;
+use wechat_pay::ApiKey;
+
+use crate::config::{AlipayApp, Merchant, MpApp, SandboxConfig, random_token};
+use crate::control::{
+    self, CodeKind, CodeRequest, ControlError, MessageFilter, Paid, PayRequest, RefundCompleted,
+};
+use crate::mp::events::{EventOutcome, EventRequest};
+use crate::notifier::DeliveryLog;
+use crate::server::HttpLimits;
+use crate::state::SentMessage;
+use crate::{SandboxError, SandboxState, app_with_limits};
+
+/// Configures a [`Sandbox`]; see [`Sandbox::builder`].
+pub struct SandboxBuilder {
+    merchants: Vec<Merchant>,
+    mp_apps: Vec<MpApp>,
+    alipay_apps: Vec<AlipayApp>,
+    alipay_key: Option<PrivateKey>,
+    time_scale: f64,
+    refund_delay: Option<Duration>,
+    public_url: Option<String>,
+    db: Option<String>,
+    limits: HttpLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    listen: String,
+    listener: Option<TcpListener>,
+}
+
+impl std::fmt::Debug for SandboxBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxBuilder")
+            .field("merchants", &self.merchants)
+            .field("mp_apps", &self.mp_apps)
+            .field("alipay_apps", &self.alipay_apps)
+            .field("time_scale", &self.time_scale)
+            .field("refund_delay", &self.refund_delay)
+            .field("db", &self.db)
+            .field("tls", &self.tls.is_some())
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SandboxBuilder {
+    /// A WeChat Pay merchant: its app id, merchant id and API key (repeatable).
+    pub fn merchant(
+        mut self,
+        app_id: impl Into<String>,
+        mch_id: impl Into<String>,
+        api_key: ApiKey,
+    ) -> Self {
+        self.merchants.push(Merchant {
+            app_id: app_id.into(),
+            mch_id: mch_id.into(),
+            api_key,
+        });
+        self
+    }
+
+    /// A WeChat MP app (Official Account or Mini Program; repeatable).
+    pub fn mp_app(mut self, app: MpApp) -> Self {
+        self.mp_apps.push(app);
+        self
+    }
+
+    /// An Alipay app and the public key its requests are verified with (repeatable).
+    pub fn alipay_app(mut self, app_id: impl Into<String>, app_public_key: PublicKey) -> Self {
+        self.alipay_apps.push(AlipayApp {
+            app_id: app_id.into(),
+            public_key: app_public_key,
+        });
+        self
+    }
+
+    /// The gateway's own Alipay key (answers and notifications are signed with it); a fresh one
+    /// is made when not set.
+    pub fn alipay_key(mut self, key: PrivateKey) -> Self {
+        self.alipay_key = Some(key);
+        self
+    }
+
+    /// Divides every notification retry interval (default 1: the providers' real schedules).
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = scale;
+        self
+    }
+
+    /// WeChat refunds complete by themselves after this long (scaled); by default only through
+    /// [`Sandbox::complete_refund`].
+    pub fn refund_delay(mut self, delay: Option<Duration>) -> Self {
+        self.refund_delay = delay;
+        self
+    }
+
+    /// The URL the sandbox hands out in links (H5 pages, QR contents); default its own.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Keeps orders and refunds in this SQLite file across restarts.
+    pub fn db(mut self, path: impl Into<String>) -> Self {
+        self.db = Some(path.into());
+        self
+    }
+
+    /// HTTP limits (timeouts, body size, connections).
+    pub fn limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Serves HTTPS with this acceptor; `/secapi/*` then requires a client certificate its
+    /// verifier accepted (see [`crate::tls::GatewayPki`]).
+    pub fn tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1:0`: any free port).
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen = addr.into();
+        self
+    }
+
+    /// Serves on this listener instead of binding one.
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// Starts serving in the background. Without any merchant, MP app or Alipay app, one demo
+    /// identity of each is made.
+    pub async fn start(self) -> Result<Sandbox, SandboxError> {
+        let listener = match self.listener {
+            Some(l) => l,
+            None => TcpListener::bind(&self.listen).await?,
+        };
+        let addr = listener.local_addr()?;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{addr}");
+        let key = |e: alipay::Error| SandboxError::Key(e.to_string());
+        let mut merchants = self.merchants;
+        if merchants.is_empty() {
+            merchants.push(Merchant {
+                app_id: "wxsandbox00000001".into(),
+                mch_id: "1900000109".into(),
+                api_key: ApiKey::new(random_token(32)),
+            });
+        }
+        let mut mp_apps = self.mp_apps;
+        if mp_apps.is_empty() {
+            mp_apps.push(MpApp::new(
+                "wxsandbox00000001",
+                Secret::new(random_token(32)),
+                Secret::new(random_token(16)),
+            ));
+        }
+        let mut alipay_apps = self.alipay_apps;
+        let mut demo_alipay_app_key = None;
+        if alipay_apps.is_empty() {
+            let app_key = PrivateKey::generate().map_err(key)?;
+            alipay_apps.push(AlipayApp {
+                app_id: "2021000000000001".into(),
+                public_key: app_key.public_key(),
+            });
+            demo_alipay_app_key = Some(app_key);
+        }
+        let alipay_key = match self.alipay_key {
+            Some(k) => k,
+            None => PrivateKey::generate().map_err(key)?,
+        };
+        let config = SandboxConfig {
+            merchants,
+            mp_apps,
+            alipay_apps,
+            alipay_key,
+            time_scale: self.time_scale,
+            refund_delay: self.refund_delay,
+            public_url: self
+                .public_url
+                .unwrap_or_else(|| url.clone())
+                .trim_end_matches('/')
+                .to_owned(),
+        };
+        let shutdown = CancellationToken::new();
+        let state = SandboxState::new(config, self.db.as_deref(), shutdown.clone()).await?;
+        let service = app_with_limits(state.clone(), &self.limits);
+        let (stop, limits, tls) = (shutdown.clone(), self.limits, self.tls);
+        let server = tokio::spawn(async move {
+            crate::server::serve(listener, service, &limits, tls, stop.cancelled_owned()).await;
+        });
+        Ok(Sandbox {
+            url,
+            addr,
+            state,
+            demo_alipay_app_key,
+            shutdown,
+            server,
+        })
+    }
+}
+
+/// A sandbox serving in the background. Dropping it leaves it running until the runtime ends;
+/// [`Sandbox::shutdown`] stops it and its notifications.
+#[derive(Debug)]
+pub struct Sandbox {
+    url: String,
+    addr: SocketAddr,
+    state: Arc<SandboxState>,
+    demo_alipay_app_key: Option<PrivateKey>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Starts configuring a sandbox.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder {
+            merchants: Vec::new(),
+            mp_apps: Vec::new(),
+            alipay_apps: Vec::new(),
+            alipay_key: None,
+            time_scale: 1.0,
+            refund_delay: None,
+            public_url: None,
+            db: None,
+            limits: HttpLimits::default(),
+            tls: None,
+            listen: "127.0.0.1:0".into(),
+            listener: None,
+        }
+    }
+
+    /// The base URL to point clients at (`http://127.0.0.1:port`; `https://` with TLS). WeChat
+    /// Pay and WeChat MP clients take it as it is; Alipay's gateway is `{base_url}/gateway.do`.
+    pub fn base_url(&self) -> &str {
+        &self.url
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The merchants and apps it knows (demo ones included).
+    pub fn config(&self) -> &SandboxConfig {
+        &self.state.config
+    }
+
+    /// The gateway's Alipay public key (what Alipay clients verify with).
+    pub fn alipay_public_key(&self) -> PublicKey {
+        self.state.config.alipay_key.public_key()
+    }
+
+    /// The demo Alipay app's private key, when the builder made that app.
+    pub fn demo_alipay_app_key(&self) -> Option<&PrivateKey> {
+        self.demo_alipay_app_key.as_ref()
+    }
+
+    /// Its state, for in-process inspection.
+    pub fn state(&self) -> &Arc<SandboxState> {
+        &self.state
+    }
+
+    /// The buyer pays `out_trade_no` (a WeChat order or an Alipay trade); the notification goes
+    /// to its notify URL.
+    pub async fn pay(&self, out_trade_no: &str) -> Result<Paid, ControlError> {
+        control::pay(&self.state, &PayRequest::new(out_trade_no)).await
+    }
+
+    /// Pays as `request` says (a failed payment, a given payer, a given provider).
+    pub async fn pay_with(&self, request: &PayRequest) -> Result<Paid, ControlError> {
+        control::pay(&self.state, request).await
+    }
+
+    /// A WeChat refund completes; the encrypted refund notification goes out.
+    pub async fn complete_refund(
+        &self,
+        out_refund_no: &str,
+    ) -> Result<RefundCompleted, ControlError> {
+        control::complete_refund(&self.state, out_refund_no).await
+    }
+
+    /// A web OAuth code for `open_id` of `app_id` (for `/sns/oauth2/access_token`).
+    pub fn oauth_code(&self, app_id: &str, open_id: &str) -> Result<String, ControlError> {
+        self.code(app_id, open_id, CodeKind::OAuth)
+    }
+
+    /// A Mini Program login code for `open_id` of `app_id` (for `/sns/jscode2session`).
+    pub fn js_code(&self, app_id: &str, open_id: &str) -> Result<String, ControlError> {
+        self.code(app_id, open_id, CodeKind::MiniProgram)
+    }
+
+    fn code(&self, app_id: &str, open_id: &str, kind: CodeKind) -> Result<String, ControlError> {
+        let request = CodeRequest {
+            app_id: app_id.to_owned(),
+            open_id: open_id.to_owned(),
+            scope: None,
+        };
+        control::mint_code(&self.state, &request, kind)
+    }
+
+    /// A WeChat user acts on an Official Account; returns the app's reply.
+    pub async fn mp_event(&self, event: &EventRequest) -> Result<EventOutcome, ControlError> {
+        control::mp_event(&self.state, event).await
+    }
+
+    /// The messages apps sent (template, subscribe, customer service) to `open_id`.
+    pub fn messages_to(&self, open_id: &str) -> Vec<SentMessage> {
+        let filter = MessageFilter {
+            app_id: None,
+            touser: Some(open_id.to_owned()),
+        };
+        control::messages(&self.state, &filter)
+    }
+
+    /// Every notification sent and its delivery attempts, oldest first.
+    pub fn notifications(&self) -> Vec<DeliveryLog> {
+        self.state.notifier.log()
+    }
+
+    /// Stops serving and sending notifications.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+        self.state.notifier.close().await;
+    }
+}
