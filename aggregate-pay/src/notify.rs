@@ -64,6 +64,11 @@ impl NotifyProcessor {
         NotifyProcessor { channels, store }
     }
 
+    /// The registered channels.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
     /// Handles one notification POSTed to the channel `channel_id`'s notify URL.
     pub async fn handle(&self, channel_id: &str, raw: &RawNotify) -> Handled {
         let Some(channel) = self.channels.get(channel_id) else {

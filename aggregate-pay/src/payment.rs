@@ -164,6 +164,16 @@ impl PayMethod {
     pub fn needs_open_id(self) -> bool {
         matches!(self, PayMethod::WechatJsapi | PayMethod::WechatMiniProgram)
     }
+
+    /// Whether it works from any screen with nothing known about the payer: a code the payer
+    /// scans with their phone (WeChat Native, Alipay QR), or the test-money button. A page that
+    /// names only a channel gets that channel's first such method.
+    pub fn is_scan_to_pay(self) -> bool {
+        matches!(
+            self,
+            PayMethod::WechatNative | PayMethod::AlipayQr | PayMethod::Sandbox
+        )
+    }
 }
 
 impl fmt::Display for PayMethod {

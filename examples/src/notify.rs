@@ -1,15 +1,17 @@
-//! Channel notifications, for both servers: `/notify/wechat`, `/notify/wechat/refund` and
-//! `/notify/alipay`, each handed unread to `aggregate-pay`'s `NotifyProcessor`, which verifies,
-//! records and answers in the channel's own format. A server's state provides the processor
-//! through [`HasNotifyProcessor`].
+//! Channel notifications, for both servers: `/notify/{channel_id}` (payments) and
+//! `/notify/{channel_id}/refund` (refunds), for whatever channels are registered — `wechat`,
+//! `wechat_mini`, `alipay`… — each handed unread to `aggregate-pay`'s `NotifyProcessor`, which
+//! verifies, records and answers in the channel's own format. An id no channel has is a 404 (and
+//! never a metrics label). A server's state provides the processor through
+//! [`HasNotifyProcessor`].
 
 use std::sync::Arc;
 
-use aggregate_pay::channels::RawNotify;
+use aggregate_pay::channels::{PaymentChannel, RawNotify};
 use aggregate_pay::{NotifyOutcome, NotifyProcessor};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -26,12 +28,27 @@ pub trait HasNotifyProcessor: Send + Sync + 'static {
 /// The notification routes.
 pub fn routes<T: HasNotifyProcessor>() -> Router<Arc<T>> {
     Router::new()
-        .route("/notify/wechat", post(wechat::<T>))
-        .route("/notify/wechat/refund", post(wechat_refund::<T>))
-        .route("/notify/alipay", post(alipay::<T>))
+        .route("/notify/{channel}", post(payment::<T>))
+        .route("/notify/{channel}/refund", post(refund::<T>))
+}
+
+/// The notify URL of `channel`'s payments under `public_url`.
+pub fn payment_url(public_url: &str, channel: &str) -> String {
+    format!("{}/notify/{channel}", public_url.trim_end_matches('/'))
+}
+
+/// The notify URL of `channel`'s refunds, when its refunds notify (its capabilities say).
+pub fn refund_url(public_url: &str, channel: &dyn PaymentChannel) -> Option<String> {
+    channel
+        .capabilities()
+        .refund_notifications
+        .then(|| format!("{}/refund", payment_url(public_url, channel.id())))
 }
 
 async fn process<T: HasNotifyProcessor>(state: &T, channel: &str, raw: RawNotify) -> Response {
+    if state.notify_processor().channels().get(channel).is_none() {
+        return (StatusCode::NOT_FOUND, "unknown channel").into_response();
+    }
     let handled = state.notify_processor().handle(channel, &raw).await;
     state.observe_notify(channel, &handled.outcome);
     match &handled.outcome {
@@ -50,17 +67,18 @@ async fn process<T: HasNotifyProcessor>(state: &T, channel: &str, raw: RawNotify
         .into_response()
 }
 
-async fn wechat<T: HasNotifyProcessor>(State(state): State<Arc<T>>, body: Bytes) -> Response {
-    process(state.as_ref(), "wechat", RawNotify::payment(body.to_vec())).await
-}
-
-async fn wechat_refund<T: HasNotifyProcessor>(
+async fn payment<T: HasNotifyProcessor>(
     State(state): State<Arc<T>>,
+    Path(channel): Path<String>,
     body: Bytes,
 ) -> Response {
-    process(state.as_ref(), "wechat", RawNotify::refund(body.to_vec())).await
+    process(state.as_ref(), &channel, RawNotify::payment(body.to_vec())).await
 }
 
-async fn alipay<T: HasNotifyProcessor>(State(state): State<Arc<T>>, body: Bytes) -> Response {
-    process(state.as_ref(), "alipay", RawNotify::payment(body.to_vec())).await
+async fn refund<T: HasNotifyProcessor>(
+    State(state): State<Arc<T>>,
+    Path(channel): Path<String>,
+    body: Bytes,
+) -> Response {
+    process(state.as_ref(), &channel, RawNotify::refund(body.to_vec())).await
 }

@@ -234,7 +234,7 @@ async fn vending_server_demo_says_so_first_and_takes_test_money() {
     let (_, channels) = call(&c, "GET", &format!("{}/api/channels", server.url), None).await;
     assert_eq!(
         channels_ids_sorted(&channels),
-        ["alipay", "sandbox", "wechat"]
+        ["alipay", "sandbox", "wechat", "wechat_mini"]
     );
     let (status, order) = call(
         &c,
@@ -276,18 +276,27 @@ async fn vending_server_live_takes_no_test_money_and_refuses_half_a_configuratio
     let (_, channels) = call(&c, "GET", &format!("{}/api/channels", server.url), None).await;
     assert_eq!(channels["mode"], "live");
     assert_eq!(channel_ids(&channels), ["wechat"]);
-    for (channel, code) in [
-        ("sandbox", "METHOD_INVALID"),
-        ("alipay", "CHANNEL_UNAVAILABLE"),
+    for (asked, code) in [
+        (json!({"method": "sandbox"}), "METHOD_INVALID"),
+        (json!({"channel": "sandbox"}), "CHANNEL_UNAVAILABLE"),
+        (json!({"channel": "alipay"}), "CHANNEL_UNAVAILABLE"),
     ] {
-        let (status, body) = call(
+        let mut body = json!({"inner_code": "VM0001", "sku_id": 1});
+        body.as_object_mut()
+            .unwrap()
+            .extend(asked.as_object().unwrap().clone());
+        let (status, answer) = call(
             &c,
             "POST",
             &format!("{}/api/orders", server.url),
-            Some(json!({"inner_code": "VM0001", "sku_id": 1, "channel": channel})),
+            Some(body),
         )
         .await;
-        assert_eq!((status, body["code"].as_str()), (422, Some(code)), "{body}");
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (422, Some(code)),
+            "{asked}: {answer}"
+        );
     }
     let (status, _) = call(
         &c,

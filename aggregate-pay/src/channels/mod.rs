@@ -4,11 +4,16 @@
 //! verify a notification, acknowledge it — and maps its provider's codes to these values.
 //! Declines and states are values; only transport trouble, refusals and forgeries are errors.
 //!
-//! | channel | folder | methods |
+//! | channel (default id) | folder | methods |
 //! |---|---|---|
-//! | `wechat` | [`wechat`] | JSAPI, Mini Program, Native (QR), H5, APP |
+//! | `wechat` (an Official Account), `wechat_mini` (a Mini Program) | [`wechat`] | JSAPI, Native (QR), H5, APP; Mini Program |
 //! | `alipay` | `alipay` (feature `alipay`) | QR, page, wap, APP |
 //! | `sandbox` | [`sandbox`] | sandbox (in-process, deterministic — the reference implementation) |
+//!
+//! A channel instance's id is chosen where it is registered (`with_id`; the defaults above): two
+//! WeChat apps under one merchant are two channels, `wechat` and `wechat_mini`, each with its own
+//! app id and methods. Notifications for a channel arrive at `/notify/{id}` (and
+//! `/notify/{id}/refund` when [`Capabilities::refund_notifications`] says its refunds notify).
 //!
 //! # Adding a channel, step by step
 //!
@@ -17,7 +22,8 @@
 //!
 //! 1. Add its pay methods to [`PayMethod`] (`AcmeQr`, …).
 //! 2. Create `channels/acme/mod.rs` with `pub struct AcmeChannel` implementing
-//!    [`PaymentChannel`]: `id()` returns `"acme"`; `capabilities()` lists its methods;
+//!    [`PaymentChannel`]: `id()` returns its id (`"acme"` by default, `with_id` to register a
+//!    second account); `capabilities()` lists its methods;
 //!    `create` is idempotent by `out_trade_no`; `query` maps every provider state to
 //!    [`ChannelPaymentState`] (unknown order: `NotFound`); `close` reports
 //!    [`CloseOutcome::AlreadyPaid`] instead of failing; `refund` is idempotent by
@@ -402,15 +408,18 @@ impl Channels {
         Channels::default()
     }
 
-    /// Adds a channel.
-    pub fn with(mut self, channel: impl PaymentChannel + 'static) -> Self {
-        self.list.push(Arc::new(channel));
-        self
+    /// Registers a channel under its id; a channel already registered under that id is
+    /// replaced (ids are unique).
+    pub fn with(self, channel: impl PaymentChannel + 'static) -> Self {
+        self.with_shared(Arc::new(channel))
     }
 
-    /// Adds a shared channel.
+    /// Registers a shared channel under its id (replacing one with the same id).
     pub fn with_shared(mut self, channel: Arc<dyn PaymentChannel>) -> Self {
-        self.list.push(channel);
+        match self.list.iter_mut().find(|c| c.id() == channel.id()) {
+            Some(slot) => *slot = channel,
+            None => self.list.push(channel),
+        }
         self
     }
 
@@ -419,7 +428,7 @@ impl Channels {
         self.list.iter().find(|c| c.id() == id)
     }
 
-    /// The channel serving this method.
+    /// The channel serving this method (the first registered, when several could).
     pub fn for_method(&self, method: PayMethod) -> Option<&Arc<dyn PaymentChannel>> {
         self.list
             .iter()
@@ -434,5 +443,53 @@ impl Channels {
     /// The registered ids.
     pub fn ids(&self) -> Vec<&str> {
         self.list.iter().map(|c| c.id()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wechat(app_id: &str) -> wechat_pay::Client {
+        wechat_pay::Client::builder(app_id, "10000100", wechat_pay::ApiKey::new("k"))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn two_wechat_apps_are_two_channels_resolved_by_method() {
+        let channels = Channels::new()
+            .with(wechat::WechatChannel::official_account(wechat(
+                "wxofficial",
+            )))
+            .with(wechat::WechatChannel::mini_program(wechat("wxmini")))
+            .with(sandbox::SandboxChannel::new("shop", "secret"));
+        assert_eq!(channels.ids(), ["wechat", "wechat_mini", "sandbox"]);
+        let by = |m| channels.for_method(m).map(|c| c.id().to_owned());
+        assert_eq!(by(PayMethod::WechatNative).as_deref(), Some("wechat"));
+        assert_eq!(
+            by(PayMethod::WechatMiniProgram).as_deref(),
+            Some("wechat_mini")
+        );
+        assert_eq!(by(PayMethod::Sandbox).as_deref(), Some("sandbox"));
+        assert_eq!(by(PayMethod::AlipayQr), None);
+        assert_eq!(
+            channels.get("wechat_mini").map(|c| c.account().to_owned()),
+            Some("wxmini/10000100".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_id_is_chosen_at_registration_and_unique() {
+        let channels = Channels::new()
+            .with(sandbox::SandboxChannel::new("a", "s").with_id("test_money"))
+            .with(sandbox::SandboxChannel::new("b", "s").with_id("test_money"));
+        assert_eq!(channels.ids(), ["test_money"]);
+        assert_eq!(
+            channels.get("test_money").map(|c| c.account().to_owned()),
+            Some("b".to_owned()),
+            "the later registration replaces the earlier"
+        );
+        assert!(channels.get("sandbox").is_none());
     }
 }

@@ -7,10 +7,18 @@ use clap::Args;
 /// Provider credentials and endpoints. With none of them set a server runs in demo mode.
 #[derive(Clone, Default, Args)]
 pub struct ProviderArgs {
-    /// WeChat app id (Official Account / Mini Program) for Pay and MP. WeChat Pay needs it with
-    /// the merchant id and API key; WeChat MP with the app secret.
+    /// The Official Account's app id: web OAuth, JSAPI payments in WeChat's browser, Native QR
+    /// payments, template messages. WeChat Pay needs it (or `WECHAT_MINI_APP_ID`) with the
+    /// merchant id and API key; WeChat MP with the app secret.
     #[arg(long, env = "WECHAT_APP_ID")]
     pub wechat_app_id: Option<String>,
+    /// The Mini Program's app id, under the same merchant: `jscode2session` logins and Mini
+    /// Program payments (the `wechat_mini` channel).
+    #[arg(long, env = "WECHAT_MINI_APP_ID")]
+    pub wechat_mini_app_id: Option<String>,
+    /// The Mini Program's app secret (logins, subscribe messages).
+    #[arg(long, env = "WECHAT_MINI_APP_SECRET")]
+    pub wechat_mini_app_secret: Option<String>,
     /// WeChat Pay merchant id.
     #[arg(long, env = "WECHAT_MCH_ID")]
     pub wechat_mch_id: Option<String>,
@@ -85,6 +93,11 @@ impl std::fmt::Debug for ProviderArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderArgs")
             .field("wechat_app_id", &self.wechat_app_id)
+            .field("wechat_mini_app_id", &self.wechat_mini_app_id)
+            .field(
+                "wechat_mini_app_secret",
+                &hidden(self.wechat_mini_app_secret.as_ref()),
+            )
             .field("wechat_mch_id", &self.wechat_mch_id)
             .field("wechat_api_key", &hidden(self.wechat_api_key.as_ref()))
             .field("wechat_sign_type", &self.wechat_sign_type)

@@ -5,59 +5,52 @@
 //! [`Providers::channels`].
 //!
 //! - `args` — the settings (flags and environment variables).
+//! - `choice` — which registered channel and method a request pays with (by id and by the
+//!   channels' declared methods, never by a channel's name).
 //! - `plan` — demo or live, and the checks that refuse a half-configured provider.
 
 mod args;
+mod choice;
 mod plan;
 
 use std::sync::Arc;
 
-use aggregate_pay::channels::PaymentChannel;
+use aggregate_pay::Channels;
 use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::channels::wechat::WechatChannel;
-use aggregate_pay::{Channels, PayMethod};
 use alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 
 pub use args::{ProviderArgs, redact_url};
+pub use choice::{channel_for, resolve};
 pub use plan::{
     AlipayPlan, CertificateSource, LivePlan, Mode, MpPlan, Plan, ProviderConfigError, WechatPayPlan,
 };
 
-use crate::error::AppError;
 use wechat_sandbox::{MpApp, Sandbox};
 
-/// The channel that serves `method`, or why this server takes no payment by it (both 422): test
-/// money outside demo mode (`METHOD_INVALID`), a provider that is not configured
-/// (`CHANNEL_UNAVAILABLE`).
-pub fn channel_for(
-    channels: &Channels,
-    method: PayMethod,
-) -> Result<Arc<dyn PaymentChannel>, AppError> {
-    match channels.for_method(method) {
-        Some(channel) => Ok(channel.clone()),
-        None if method == PayMethod::Sandbox => Err(AppError::unprocessable(
-            "METHOD_INVALID",
-            "test money is accepted in demo mode only",
-        )),
-        None => Err(AppError::unprocessable(
-            "CHANNEL_UNAVAILABLE",
-            format!("{} is not configured on this server", method.as_str()),
-        )),
-    }
-}
+/// The demo merchant's Official Account (the emulator knows it).
+pub const DEMO_OFFICIAL_APP_ID: &str = "wxsandbox00000001";
+/// The demo merchant's Mini Program.
+pub const DEMO_MINI_APP_ID: &str = "wxsandboxmini0001";
+/// The demo merchant.
+pub const DEMO_MCH_ID: &str = "1900000109";
 
 /// The connected providers.
 #[derive(Debug)]
 pub struct Providers {
     /// Demo or live.
     pub mode: Mode,
-    /// WeChat Pay, when on.
+    /// WeChat Pay for the Official Account's app id (the `wechat` channel), when on.
     pub wechat_pay: Option<wechat_pay::Client>,
+    /// WeChat Pay for the Mini Program's app id (the `wechat_mini` channel), when on.
+    pub wechat_pay_mini: Option<wechat_pay::Client>,
     /// Alipay, when on.
     pub alipay: Option<AlipayClient>,
-    /// WeChat MP (Official Account / Mini Program), when on.
+    /// WeChat MP for the Official Account (web login, template messages), when on.
     pub mp: Option<wechat_mp::Client>,
+    /// WeChat MP for the Mini Program (`jscode2session`, subscribe messages), when on.
+    pub mini: Option<wechat_mp::Client>,
     /// The Official Account's callback token, when known.
     pub mp_token: Option<String>,
     /// The Official Account's EncodingAESKey, when set.
@@ -67,12 +60,16 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// The payment channels to register: WeChat and Alipay when on and, in demo mode only, the
-    /// in-process test-money `sandbox` channel (returned too: its "pay" button pays through it).
+    /// The payment channels to register: `wechat` (the Official Account), `wechat_mini` (the
+    /// Mini Program) and `alipay` when on and, in demo mode only, the in-process test-money
+    /// `sandbox` channel (returned too: its "pay" button pays through it).
     pub fn channels(&self, sandbox_account: &str) -> (Channels, Option<Arc<SandboxChannel>>) {
         let mut channels = Channels::new();
         if let Some(client) = &self.wechat_pay {
-            channels = channels.with(WechatChannel::new(client.clone()));
+            channels = channels.with(WechatChannel::official_account(client.clone()));
+        }
+        if let Some(client) = &self.wechat_pay_mini {
+            channels = channels.with(WechatChannel::mini_program(client.clone()));
         }
         if let Some(client) = &self.alipay {
             channels = channels.with(AlipayChannel::new(client.clone()));
@@ -145,28 +142,41 @@ pub async fn connect(
                 sign_type,
                 wechat_pay,
                 mp,
+                mini,
                 alipay,
             } = live.as_ref();
-            let wechat_pay = match wechat_pay {
-                None => None,
-                Some(p) => {
-                    let mut builder = wechat_pay::Client::builder(
-                        p.app_id.clone(),
-                        p.mch_id.clone(),
-                        p.api_key.clone(),
-                    )
-                    .base_url(p.base_url.clone())
-                    .sign_type(*sign_type);
-                    if let Some(source) = &p.certificate {
-                        builder = builder.certificate(certificate(source, &p.mch_id)?);
-                    }
-                    Some(
-                        builder
-                            .build()
-                            .map_err(|e| invalid("WeChat Pay")(e.to_string()))?,
-                    )
+            // One merchant, one client per app id (the certificate serves both).
+            let pay_client = |app_id: &Option<String>| -> Result<_, ProviderConfigError> {
+                let (Some(p), Some(app_id)) = (wechat_pay, app_id) else {
+                    return Ok(None);
+                };
+                let mut builder = wechat_pay::Client::builder(
+                    app_id.clone(),
+                    p.mch_id.clone(),
+                    p.api_key.clone(),
+                )
+                .base_url(p.base_url.clone())
+                .sign_type(*sign_type);
+                if let Some(source) = &p.certificate {
+                    builder = builder.certificate(certificate(source, &p.mch_id)?);
                 }
+                builder
+                    .build()
+                    .map(Some)
+                    .map_err(|e| invalid("WeChat Pay")(e.to_string()))
             };
+            let wechat_pay_mini =
+                pay_client(&wechat_pay.as_ref().and_then(|p| p.mini_app_id.clone()))?;
+            let wechat_pay = pay_client(&wechat_pay.as_ref().and_then(|p| p.app_id.clone()))?;
+            let mp_client = |p: &MpPlan| {
+                with_store(
+                    wechat_mp::Client::builder(p.app_id.clone(), p.secret.clone())
+                        .base_url(p.base_url.clone()),
+                )
+                .build()
+                .map_err(|e| invalid("WeChat MP")(e.to_string()))
+            };
+            let mini = mini.as_ref().map(mp_client).transpose()?;
             let alipay = match alipay {
                 None => None,
                 Some(p) => Some(
@@ -187,24 +197,15 @@ pub async fn connect(
             };
             let (mp, mp_token, mp_aes_key) = match mp {
                 None => (None, None, None),
-                Some(p) => (
-                    Some(
-                        with_store(
-                            wechat_mp::Client::builder(p.app_id.clone(), p.secret.clone())
-                                .base_url(p.base_url.clone()),
-                        )
-                        .build()
-                        .map_err(|e| invalid("WeChat MP")(e.to_string()))?,
-                    ),
-                    p.token.clone(),
-                    p.aes_key.clone(),
-                ),
+                Some(p) => (Some(mp_client(p)?), p.token.clone(), p.aes_key.clone()),
             };
             Ok(Providers {
                 mode: Mode::Live,
                 wechat_pay,
+                wechat_pay_mini,
                 alipay,
                 mp,
+                mini,
                 mp_token,
                 mp_aes_key,
                 emulator: None,
@@ -221,28 +222,39 @@ async fn demo(
     with_store: impl Fn(wechat_mp::ClientBuilder) -> wechat_mp::ClientBuilder,
 ) -> Result<Providers, ProviderConfigError> {
     let emulator_error = |e: &dyn std::fmt::Display| ProviderConfigError::Emulator(e.to_string());
-    let mut app = MpApp::new(
-        "wxsandbox00000001",
-        wechat_mp::Secret::new(crate::platform::random_hex(16)),
-        wechat_mp::Secret::new(crate::platform::random_hex(8)),
-    );
+    let random = |n| wechat_mp::Secret::new(crate::platform::random_hex(n));
+    let mut official = MpApp::new(DEMO_OFFICIAL_APP_ID, random(16), random(8));
     if let Some(url) = mp_callback_url {
-        app = app.callback_url(url);
+        official = official.callback_url(url);
     }
+    // One merchant with two apps, as every real vending operator has.
+    let api_key = wechat_pay::ApiKey::new(crate::platform::random_hex(16));
     let emulator = Sandbox::builder()
-        .mp_app(app)
+        .merchant(DEMO_OFFICIAL_APP_ID, DEMO_MCH_ID, api_key.clone())
+        .merchant(DEMO_MINI_APP_ID, DEMO_MCH_ID, api_key.clone())
+        .mp_app(official)
+        .mp_app(MpApp::new(DEMO_MINI_APP_ID, random(16), random(8)))
         .refund_delay(Some(std::time::Duration::from_secs(5)))
         .start()
         .await
         .map_err(|e| emulator_error(&e))?;
     let c = emulator.config();
-    let (m, a, ali) = (&c.merchants[0], &c.mp_apps[0], &c.alipay_apps[0]);
-    let wechat_pay =
-        wechat_pay::Client::builder(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone())
+    let pay_client = |app_id: &str| {
+        wechat_pay::Client::builder(app_id, DEMO_MCH_ID, api_key.clone())
             .base_url(emulator.base_url())
             .sign_type(sign_type)
             .build()
-            .map_err(|e| emulator_error(&e))?;
+            .map_err(|e| emulator_error(&e))
+    };
+    let mp_client = |app: &MpApp| {
+        with_store(
+            wechat_mp::Client::builder(app.app_id.clone(), app.app_secret.clone())
+                .base_url(emulator.base_url()),
+        )
+        .build()
+        .map_err(|e| emulator_error(&e))
+    };
+    let ali = &c.alipay_apps[0];
     let app_key = emulator
         .demo_alipay_app_key()
         .cloned()
@@ -251,19 +263,14 @@ async fn demo(
         .base_url(emulator.base_url())
         .build()
         .map_err(|e| emulator_error(&e))?;
-    let mp = with_store(
-        wechat_mp::Client::builder(a.app_id.clone(), a.app_secret.clone())
-            .base_url(emulator.base_url()),
-    )
-    .build()
-    .map_err(|e| emulator_error(&e))?;
-    let mp_token = Some(a.token.expose().to_owned());
     Ok(Providers {
         mode: Mode::Demo,
-        wechat_pay: Some(wechat_pay),
+        wechat_pay: Some(pay_client(DEMO_OFFICIAL_APP_ID)?),
+        wechat_pay_mini: Some(pay_client(DEMO_MINI_APP_ID)?),
         alipay: Some(alipay),
-        mp: Some(mp),
-        mp_token,
+        mp: Some(mp_client(&c.mp_apps[0])?),
+        mini: Some(mp_client(&c.mp_apps[1])?),
+        mp_token: Some(c.mp_apps[0].token.expose().to_owned()),
         mp_aes_key: None,
         emulator: Some(emulator),
     })

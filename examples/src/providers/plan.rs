@@ -114,11 +114,13 @@ pub enum CertificateSource {
     },
 }
 
-/// Live WeChat Pay.
+/// Live WeChat Pay: one merchant, for one or both apps.
 #[derive(Debug, Clone)]
 pub struct WechatPayPlan {
-    /// App id.
-    pub app_id: String,
+    /// The Official Account's app id (the `wechat` channel), when set.
+    pub app_id: Option<String>,
+    /// The Mini Program's app id (the `wechat_mini` channel), when set.
+    pub mini_app_id: Option<String>,
     /// Merchant id.
     pub mch_id: String,
     /// API key.
@@ -164,8 +166,10 @@ pub struct LivePlan {
     pub sign_type: wechat_pay::SignType,
     /// WeChat Pay, when configured.
     pub wechat_pay: Option<WechatPayPlan>,
-    /// WeChat MP, when configured.
+    /// WeChat MP for the Official Account, when configured.
     pub mp: Option<MpPlan>,
+    /// WeChat MP for the Mini Program, when configured.
+    pub mini: Option<MpPlan>,
     /// Alipay, when configured.
     pub alipay: Option<AlipayPlan>,
 }
@@ -249,9 +253,14 @@ fn sign_type(value: &str) -> Result<wechat_pay::SignType, ProviderConfigError> {
 }
 
 impl ProviderArgs {
-    fn settings(&self) -> [Setting<'_>; 16] {
+    fn settings(&self) -> [Setting<'_>; 18] {
         [
             ("WECHAT_APP_ID", self.wechat_app_id.as_ref()),
+            ("WECHAT_MINI_APP_ID", self.wechat_mini_app_id.as_ref()),
+            (
+                "WECHAT_MINI_APP_SECRET",
+                self.wechat_mini_app_secret.as_ref(),
+            ),
             ("WECHAT_MCH_ID", self.wechat_mch_id.as_ref()),
             ("WECHAT_API_KEY", self.wechat_api_key.as_ref()),
             ("WECHAT_PAY_BASE_URL", self.wechat_pay_base_url.as_ref()),
@@ -293,19 +302,47 @@ impl ProviderArgs {
         let s = |name: &'static str| setting(name).1.map(|v| (name, v.clone()));
 
         let app_id = setting("WECHAT_APP_ID");
-        let pay_on = group(
+        let mini_app_id = setting("WECHAT_MINI_APP_ID");
+        let pay_triggers = [
+            setting("WECHAT_MCH_ID"),
+            setting("WECHAT_API_KEY"),
+            setting("WECHAT_PAY_BASE_URL"),
+            setting("WECHAT_CERT_P12"),
+            setting("WECHAT_CERT_PASSWORD"),
+            setting("WECHAT_CERT_PEM"),
+            setting("WECHAT_KEY_PEM"),
+        ];
+        let no_app = app_id.1.is_none() && mini_app_id.1.is_none();
+        let pay_on = match group(
             "WeChat Pay",
-            &[
-                setting("WECHAT_MCH_ID"),
-                setting("WECHAT_API_KEY"),
-                setting("WECHAT_PAY_BASE_URL"),
-                setting("WECHAT_CERT_P12"),
-                setting("WECHAT_CERT_PASSWORD"),
-                setting("WECHAT_CERT_PEM"),
-                setting("WECHAT_KEY_PEM"),
-            ],
-            &[app_id, setting("WECHAT_MCH_ID"), setting("WECHAT_API_KEY")],
-        )?;
+            &pay_triggers,
+            &[setting("WECHAT_MCH_ID"), setting("WECHAT_API_KEY")],
+        ) {
+            // Say everything that is missing at once, the app id included.
+            Err(ProviderConfigError::Partial {
+                provider,
+                set,
+                mut missing,
+            }) => {
+                if no_app {
+                    missing.push_str(", WECHAT_APP_ID or WECHAT_MINI_APP_ID");
+                }
+                return Err(ProviderConfigError::Partial {
+                    provider,
+                    set,
+                    missing,
+                });
+            }
+            other => other?,
+        };
+        if pay_on && no_app {
+            return Err(ProviderConfigError::Partial {
+                provider: "WeChat Pay",
+                set: names(&pay_triggers, true).join(", "),
+                missing: "WECHAT_APP_ID (Official Account) or WECHAT_MINI_APP_ID (Mini Program)"
+                    .into(),
+            });
+        }
         let mp_on = group(
             "WeChat MP",
             &[
@@ -315,6 +352,11 @@ impl ProviderArgs {
                 setting("WECHAT_MP_AES_KEY"),
             ],
             &[app_id, setting("WECHAT_APP_SECRET")],
+        )?;
+        let mini_on = group(
+            "the Mini Program",
+            &[setting("WECHAT_MINI_APP_SECRET")],
+            &[mini_app_id, setting("WECHAT_MINI_APP_SECRET")],
         )?;
         if mp_on && s("WECHAT_MP_AES_KEY").is_some() && s("WECHAT_MP_TOKEN").is_none() {
             return Err(ProviderConfigError::Partial {
@@ -329,6 +371,15 @@ impl ProviderArgs {
                 set: "WECHAT_APP_ID".into(),
                 missing: "WECHAT_MCH_ID and WECHAT_API_KEY (WeChat Pay) or WECHAT_APP_SECRET \
                           (WeChat MP)"
+                    .into(),
+            });
+        }
+        if mini_app_id.1.is_some() && !pay_on && !mini_on {
+            return Err(ProviderConfigError::Partial {
+                provider: "the Mini Program",
+                set: "WECHAT_MINI_APP_ID".into(),
+                missing: "WECHAT_MCH_ID and WECHAT_API_KEY (WeChat Pay) or \
+                          WECHAT_MINI_APP_SECRET (logins)"
                     .into(),
             });
         }
@@ -397,7 +448,8 @@ impl ProviderArgs {
                 return Err(ProviderConfigError::CertificateRequired { base_url });
             }
             Some(WechatPayPlan {
-                app_id: self.wechat_app_id.clone().unwrap_or_default(),
+                app_id: self.wechat_app_id.clone(),
+                mini_app_id: self.wechat_mini_app_id.clone(),
                 mch_id: self.wechat_mch_id.clone().unwrap_or_default(),
                 api_key: wechat_pay::ApiKey::new(self.wechat_api_key.clone().unwrap_or_default()),
                 base_url,
@@ -407,12 +459,20 @@ impl ProviderArgs {
             None
         };
 
+        let mp_base_url = s("WECHAT_MP_BASE_URL").map_or_else(
+            || wechat_mp::client::DEFAULT_BASE_URL.to_owned(),
+            |(_, u)| u,
+        );
+        http_url("WECHAT_MP_BASE_URL", &mp_base_url)?;
+        let mini = mini_on.then(|| MpPlan {
+            app_id: self.wechat_mini_app_id.clone().unwrap_or_default(),
+            secret: wechat_mp::Secret::new(self.wechat_mini_app_secret.clone().unwrap_or_default()),
+            base_url: mp_base_url.clone(),
+            token: None,
+            aes_key: None,
+        });
         let mp = if mp_on {
-            let base_url = s("WECHAT_MP_BASE_URL").map_or_else(
-                || wechat_mp::client::DEFAULT_BASE_URL.to_owned(),
-                |(_, u)| u,
-            );
-            http_url("WECHAT_MP_BASE_URL", &base_url)?;
+            let base_url = mp_base_url;
             Some(MpPlan {
                 app_id: self.wechat_app_id.clone().unwrap_or_default(),
                 secret: wechat_mp::Secret::new(self.wechat_app_secret.clone().unwrap_or_default()),
@@ -443,6 +503,7 @@ impl ProviderArgs {
             sign_type,
             wechat_pay,
             mp,
+            mini,
             alipay,
         })))
     }
@@ -461,6 +522,8 @@ mod tests {
             let v = Some((*v).to_owned());
             match *k {
                 "WECHAT_APP_ID" => a.wechat_app_id = v,
+                "WECHAT_MINI_APP_ID" => a.wechat_mini_app_id = v,
+                "WECHAT_MINI_APP_SECRET" => a.wechat_mini_app_secret = v,
                 "WECHAT_MCH_ID" => a.wechat_mch_id = v,
                 "WECHAT_API_KEY" => a.wechat_api_key = v,
                 "WECHAT_PAY_BASE_URL" => a.wechat_pay_base_url = v,
@@ -554,6 +617,34 @@ mod tests {
         assert!(error(&mp_only).contains("payment provider"));
         mp_only.push(("WECHAT_MP_AES_KEY", "aes"));
         assert!(error(&mp_only).contains("WECHAT_MP_TOKEN"));
+    }
+
+    #[test]
+    fn two_wechat_apps_under_one_merchant() {
+        let plan = args(&[
+            ("WECHAT_MINI_APP_ID", "wxmini"),
+            ("WECHAT_MINI_APP_SECRET", "s"),
+            ("WECHAT_MCH_ID", "1000"),
+            ("WECHAT_API_KEY", "k"),
+            ("WECHAT_PAY_BASE_URL", "http://127.0.0.1:9100"),
+        ])
+        .plan()
+        .unwrap();
+        let Plan::Live(live) = plan else {
+            panic!("live expected")
+        };
+        let pay = live.wechat_pay.clone().unwrap();
+        assert_eq!(
+            (pay.app_id, pay.mini_app_id.as_deref()),
+            (None, Some("wxmini")),
+            "a Mini Program alone is enough for WeChat Pay"
+        );
+        assert!(live.mp.is_none());
+        assert_eq!(live.mini.unwrap().app_id, "wxmini");
+        let e = error(&[("WECHAT_MINI_APP_SECRET", "s")]);
+        assert!(e.contains("WECHAT_MINI_APP_ID"), "{e}");
+        let e = error(&[("WECHAT_MINI_APP_ID", "wxmini")]);
+        assert!(e.contains("WECHAT_MINI_APP_SECRET"), "{e}");
     }
 
     #[test]

@@ -72,8 +72,8 @@ pub struct VendingState {
     pub processor: NotifyProcessor,
     /// The in-process test-money channel (demo mode only; its "pay now" button pays through it).
     pub sandbox: Option<Arc<SandboxChannel>>,
-    /// WeChat MP (login), when configured.
-    pub mp: Option<wechat_mp::Client>,
+    /// The WeChat apps buyers log in and pay with.
+    pub buyers: orders::BuyerApps,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// OAuth logins in progress: state → (started, return path).

@@ -43,6 +43,16 @@ pub struct OrderSettings {
     pub template_refunded: String,
 }
 
+/// The WeChat apps buyers use: the Official Account (web login, JSAPI, template messages) and
+/// the Mini Program (`jscode2session`, Mini Program payments, subscribe messages).
+#[derive(Debug, Clone, Default)]
+pub struct BuyerApps {
+    /// The Official Account, when configured.
+    pub official: Option<wechat_mp::Client>,
+    /// The Mini Program, when configured.
+    pub mini: Option<wechat_mp::Client>,
+}
+
 /// A new order.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
@@ -50,10 +60,10 @@ pub struct NewOrder {
     pub inner_code: String,
     /// The SKU.
     pub sku_id: i64,
-    /// `wechat`, `alipay`, `sandbox`.
-    pub channel: String,
-    /// A pay method of the channel (default: the channel's QR / sandbox, or JSAPI with an
-    /// openid, Mini Program with a `js_code`).
+    /// A registered channel's id (`wechat`, `wechat_mini`, `alipay`, `sandbox`…).
+    pub channel: Option<String>,
+    /// A pay method (default: the channel's for the context: Mini Program with a `js_code`,
+    /// JSAPI with an openid, else its scan-to-pay method).
     pub method: Option<String>,
     /// The buyer (WeChat).
     pub open_id: Option<String>,
@@ -69,7 +79,7 @@ pub struct OrderService {
     locks: Arc<dyn LockManager>,
     machines: Arc<dyn MachineLink>,
     delays: Arc<dyn Delays>,
-    mp: Option<wechat_mp::Client>,
+    buyers: BuyerApps,
     settings: OrderSettings,
     feed: broadcast::Sender<String>,
     metrics: Arc<Metrics>,
@@ -98,7 +108,7 @@ impl OrderService {
         locks: Arc<dyn LockManager>,
         machines: Arc<dyn MachineLink>,
         delays: Arc<dyn Delays>,
-        mp: Option<wechat_mp::Client>,
+        buyers: BuyerApps,
         settings: OrderSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -109,7 +119,7 @@ impl OrderService {
             locks,
             machines,
             delays,
-            mp,
+            buyers,
             settings,
             feed,
             metrics,
@@ -155,35 +165,6 @@ impl OrderService {
         }
     }
 
-    fn method_for(req: &NewOrder) -> Result<PayMethod, AppError> {
-        let default = match req.channel.as_str() {
-            "wechat" if req.js_code.is_some() => PayMethod::WechatMiniProgram,
-            "wechat" if req.open_id.is_some() => PayMethod::WechatJsapi,
-            "wechat" => PayMethod::WechatNative,
-            "alipay" => PayMethod::AlipayQr,
-            "sandbox" => PayMethod::Sandbox,
-            other => {
-                return Err(AppError::bad_request(
-                    "CHANNEL_INVALID",
-                    format!("unknown channel {other:?} (wechat, alipay, sandbox)"),
-                ));
-            }
-        };
-        let Some(method) = &req.method else {
-            return Ok(default);
-        };
-        let parsed = PayMethod::parse(method).ok_or_else(|| {
-            AppError::bad_request("METHOD_INVALID", format!("unknown pay method {method:?}"))
-        })?;
-        if !parsed.as_str().starts_with(req.channel.as_str()) {
-            return Err(AppError::bad_request(
-                "METHOD_INVALID",
-                format!("{method} is not a {} method", req.channel),
-            ));
-        }
-        Ok(parsed)
-    }
-
     /// Creates an order: the machine's lock first (busy → 409 `MACHINE_BUSY`, no payment), then
     /// the order, then the payment at the channel.
     pub async fn create(&self, req: NewOrder) -> Result<Order, AppError> {
@@ -199,15 +180,24 @@ impl OrderService {
                 "the machine is offline",
             ));
         }
-        let method = Self::method_for(&req)?;
-        let method = if req.js_code.is_some() {
-            PayMethod::WechatMiniProgram
-        } else {
-            method
+        // Which channel and method, from the channels' ids and declared methods: a Mini
+        // Program login code means a Mini Program payment, a known buyer a JSAPI one, otherwise
+        // the channel's scan-to-pay method. Test money in live mode and unconfigured providers
+        // are refused here, before the machine is locked.
+        let preferred: &[PayMethod] = match (&req.js_code, &req.open_id) {
+            (Some(_), _) => &[PayMethod::WechatMiniProgram],
+            (None, Some(_)) => &[PayMethod::WechatJsapi],
+            (None, None) => &[],
         };
-        // Test money in live mode, or a provider that is not configured: refused here, before
-        // the machine is locked.
-        crate::providers::channel_for(self.payments.channels(), method)?;
+        let (channel, method) = crate::providers::resolve(
+            self.payments.channels(),
+            req.channel.as_deref(),
+            req.method.as_deref(),
+            preferred,
+        )?
+        .ok_or_else(|| {
+            AppError::bad_request("CHANNEL_REQUIRED", "say which channel (or method) pays")
+        })?;
         let slot = self
             .db
             .stocked_slots(&req.inner_code)
@@ -221,7 +211,7 @@ impl OrderService {
             })?;
         let mut open_id = req.open_id.clone();
         if let Some(code) = &req.js_code {
-            let mp = self.mp.as_ref().ok_or_else(|| {
+            let mp = self.buyers.mini.as_ref().ok_or_else(|| {
                 AppError::unprocessable("LOGIN_UNAVAILABLE", "no Mini Program configured")
             })?;
             let session = mp
@@ -264,7 +254,7 @@ impl OrderService {
             sku_name: slot.name.clone(),
             slot_no: slot.slot_no.clone(),
             amount: slot.price,
-            channel: req.channel.clone(),
+            channel: channel.id().to_owned(),
             method: method.as_str().to_owned(),
             open_id: open_id.clone(),
             status: OrderStatus::Created,
@@ -289,7 +279,7 @@ impl OrderService {
             Fen::new(u64::try_from(order.amount).unwrap_or_default()),
             format!("{} ({})", order.sku_name, order.inner_code),
             method,
-            format!("{}/notify/{}", self.settings.public_url, order.channel),
+            crate::notify::payment_url(&self.settings.public_url, channel.id()),
         )
         .metadata(json!({"order_no": order.order_no}));
         if let Some(o) = &open_id {
@@ -635,8 +625,11 @@ impl OrderService {
             )
             .await
             .map_err(internal)?;
-        let notify_url = (order.channel == "wechat")
-            .then(|| format!("{}/notify/wechat/refund", self.settings.public_url));
+        let notify_url = self
+            .payments
+            .channels()
+            .get(&order.channel)
+            .and_then(|c| crate::notify::refund_url(&self.settings.public_url, c.as_ref()));
         let refund = self
             .payments
             .refund(
@@ -664,11 +657,13 @@ impl OrderService {
         Ok(())
     }
 
-    /// A template message to the buyer: paid or refunded. Best effort.
+    /// A message to the buyer, paid or refunded, from the app the buyer paid in: a subscribe
+    /// message in the Mini Program, a template message from the Official Account. Best effort.
     async fn notify_buyer(&self, order: &Order, paid: bool) {
-        let (Some(mp), Some(open_id)) = (&self.mp, &order.open_id) else {
+        let Some(open_id) = &order.open_id else {
             return;
         };
+        let in_mini_program = order.method == PayMethod::WechatMiniProgram.as_str();
         let amount = Fen::new(u64::try_from(order.amount).unwrap_or_default()).to_yuan_string();
         let (template, first) = if paid {
             (
@@ -678,13 +673,28 @@ impl OrderService {
         } else {
             (&self.settings.template_refunded, "Your money was refunded")
         };
-        let message = wechat_mp::TemplateMessage::new(open_id.clone(), template.clone())
-            .field("first", first)
-            .field("keyword1", order.order_no.clone())
-            .field("keyword2", format!("{} ¥{amount}", order.sku_name))
-            .field("remark", order.inner_code.clone());
-        if let Err(e) = mp.send_template(&message).await {
-            tracing::warn!(error = %e, "buyer template message not sent");
+        let item = format!("{} ¥{amount}", order.sku_name);
+        let sent = match (in_mini_program, &self.buyers.mini, &self.buyers.official) {
+            (true, Some(mini), _) => {
+                let message = wechat_mp::SubscribeMessage::new(open_id.clone(), template.clone())
+                    .field("keyword1", order.order_no.clone())
+                    .field("keyword2", item)
+                    .field("remark", first);
+                mini.send_subscribe(&message).await
+            }
+            (false, _, Some(official)) => {
+                let message = wechat_mp::TemplateMessage::new(open_id.clone(), template.clone())
+                    .field("first", first)
+                    .field("keyword1", order.order_no.clone())
+                    .field("keyword2", item)
+                    .field("remark", order.inner_code.clone());
+                official.send_template(&message).await.map(|_| ())
+            }
+            // The app the buyer paid in is not configured: nobody to send it.
+            _ => return,
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "buyer message not sent");
         }
     }
 

@@ -22,7 +22,7 @@ use super::machines::{
     MachineLink, MqttMachines, SimBehaviour, SimulatedMachines, Topics, VendResult,
 };
 use super::metrics::Metrics;
-use super::orders::{OrderService, OrderSettings};
+use super::orders::{BuyerApps, OrderService, OrderSettings};
 use super::{VendingSettings, VendingState};
 use crate::providers::Mode;
 use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
@@ -134,6 +134,10 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         .await
         .map_err(|e| WiringError(e.to_string()))?;
     let (channels, sandbox) = providers.channels("vending");
+    let buyers = BuyerApps {
+        official: providers.mp.clone(),
+        mini: providers.mini.clone(),
+    };
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
     let metrics = Arc::new(Metrics::new());
@@ -195,7 +199,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         locks,
         machines,
         delays,
-        providers.mp.clone(),
+        buyers.clone(),
         OrderSettings {
             public_url: public_url.clone(),
             order_timeout: waits.order,
@@ -217,7 +221,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         orders,
         processor,
         sandbox,
-        mp: providers.mp,
+        buyers,
         metrics,
         oauth_states: Mutex::new(HashMap::new()),
         feed_connections: Arc::new(tokio::sync::Semaphore::new(

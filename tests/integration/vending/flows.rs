@@ -7,6 +7,8 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use super::Vending;
+use examples::providers::DEMO_MINI_APP_ID;
+
 use crate::support::{eventually, unique};
 
 fn order_no(order: &Value) -> String {
@@ -306,7 +308,7 @@ pub async fn wechat_mini_program_buyer(v: &Vending) {
     let code = v
         .emulator(
             "/sandbox/js-code",
-            json!({"app_id": "wxsandbox00000001", "open_id": open_id}),
+            json!({"app_id": DEMO_MINI_APP_ID, "open_id": open_id}),
         )
         .await;
     let (status, login) = v
@@ -320,13 +322,13 @@ pub async fn wechat_mini_program_buyer(v: &Vending) {
     let code = v
         .emulator(
             "/sandbox/js-code",
-            json!({"app_id": "wxsandbox00000001", "open_id": open_id}),
+            json!({"app_id": DEMO_MINI_APP_ID, "open_id": open_id}),
         )
         .await;
     let (status, order) = v
         .post(
             "/api/orders",
-            json!({"inner_code": machine, "sku_id": sku, "channel": "wechat", "js_code": code["js_code"]}),
+            json!({"inner_code": machine, "sku_id": sku, "js_code": code["js_code"]}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
@@ -346,9 +348,13 @@ pub async fn wechat_mini_program_buyer(v: &Vending) {
     v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
         .await;
     v.wait_for(&no, "COMPLETED", 20).await;
-    eventually(10, "the paid template message", async || {
+    assert_eq!(order["channel"], "wechat_mini", "{order}");
+    // The Mini Program's own message (a subscribe message), not the Official Account's.
+    eventually(10, "the paid subscribe message", async || {
         v.messages_to(&open_id).await.iter().any(|m| {
-            m["body"]["template_id"] == "TPL_VENDING_PAID"
+            m["kind"] == "subscribe"
+                && m["app_id"] == DEMO_MINI_APP_ID
+                && m["body"]["template_id"] == "TPL_VENDING_PAID"
                 && m["body"]["data"]["keyword1"]["value"] == no.as_str()
         })
     })

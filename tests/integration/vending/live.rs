@@ -48,31 +48,29 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
         "the buyer page hard-codes a sandbox choice"
     );
 
-    // Test money does not exist here.
-    for (channel, code) in [
-        ("sandbox", "METHOD_INVALID"),
-        ("alipay", "CHANNEL_UNAVAILABLE"),
+    // Test money does not exist here, nor does a provider that is not configured.
+    for (asked, code) in [
+        (json!({"method": "sandbox"}), "METHOD_INVALID"),
+        (
+            json!({"channel": "wechat", "method": "sandbox"}),
+            "METHOD_INVALID",
+        ),
+        (json!({"channel": "sandbox"}), "CHANNEL_UNAVAILABLE"),
+        (json!({"channel": "alipay"}), "CHANNEL_UNAVAILABLE"),
+        (json!({"method": "alipay_qr"}), "CHANNEL_UNAVAILABLE"),
     ] {
-        let (status, body) = v
-            .post(
-                "/api/orders",
-                json!({"inner_code": "VM0001", "sku_id": 1, "channel": channel}),
-            )
-            .await;
+        let mut body = json!({"inner_code": "VM0001", "sku_id": 1});
+        body.as_object_mut()
+            .unwrap()
+            .extend(asked.as_object().unwrap().clone());
+        let (status, answer) = v.post("/api/orders", body).await;
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{channel}: {body}"
+            "{asked}: {answer}"
         );
-        assert_eq!(body["code"], code, "{channel}: {body}");
+        assert_eq!(answer["code"], code, "{asked}: {answer}");
     }
-    let (status, body) = v
-        .post(
-            "/api/orders",
-            json!({"inner_code": "VM0001", "sku_id": 1, "channel": "wechat", "method": "sandbox"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, _) = v.post("/api/orders/V1/sandbox-pay", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // No WeChat MP configured: no login, rather than an emulated one.
@@ -164,7 +162,10 @@ async fn demo_mode_offers_test_money_and_says_so() {
     assert_eq!(v.mode(), Mode::Demo);
     let (_, channels) = v.get("/api/channels").await;
     assert_eq!(channels["mode"], "demo");
-    assert_eq!(ids(&channels), ["wechat", "alipay", "sandbox"]);
+    assert_eq!(
+        ids(&channels),
+        ["wechat", "wechat_mini", "alipay", "sandbox"]
+    );
     let order = v.order("VM0001", 1).await;
     let no = order["order_no"].as_str().unwrap().to_owned();
     v.sandbox_pay(&no).await;

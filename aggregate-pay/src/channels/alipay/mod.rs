@@ -22,14 +22,16 @@ use transformers::{error, from_alipay, is, to_alipay};
 /// Alipay as a channel.
 #[derive(Debug, Clone)]
 pub struct AlipayChannel {
+    id: String,
     client: AlipayClient,
     capabilities: Capabilities,
 }
 
 impl AlipayChannel {
-    /// The channel over `client`.
+    /// The channel `alipay` over `client`.
     pub fn new(client: AlipayClient) -> Self {
         AlipayChannel {
+            id: "alipay".to_owned(),
             client,
             capabilities: Capabilities {
                 methods: vec![
@@ -45,6 +47,14 @@ impl AlipayChannel {
     }
 }
 
+impl AlipayChannel {
+    /// The same channel registered under `id` (its notifications arrive at `/notify/{id}`).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+}
+
 fn by_number(out_trade_no: &str) -> TradeRef {
     TradeRef::OutTradeNo(out_trade_no.to_owned())
 }
@@ -52,7 +62,7 @@ fn by_number(out_trade_no: &str) -> TradeRef {
 #[async_trait]
 impl PaymentChannel for AlipayChannel {
     fn id(&self) -> &str {
-        "alipay"
+        &self.id
     }
 
     fn label(&self) -> &str {

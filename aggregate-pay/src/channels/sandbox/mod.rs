@@ -31,6 +31,7 @@ struct Order {
 /// The in-process sandbox channel.
 #[derive(Debug)]
 pub struct SandboxChannel {
+    id: String,
     account: String,
     secret: ApiKey,
     capabilities: Capabilities,
@@ -42,6 +43,7 @@ impl SandboxChannel {
     /// A sandbox channel for `account`, signing its notifications with `secret`.
     pub fn new(account: impl Into<String>, secret: impl Into<String>) -> Self {
         SandboxChannel {
+            id: "sandbox".to_owned(),
             account: account.into(),
             secret: ApiKey::new(secret),
             capabilities: Capabilities {
@@ -52,6 +54,13 @@ impl SandboxChannel {
             orders: Mutex::new(HashMap::new()),
             sequence: Mutex::new(0),
         }
+    }
+
+    /// The same channel registered under `id` (the id a channel has is chosen where it is
+    /// registered; `sandbox` by default).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
     }
 
     fn orders(&self) -> MutexGuard<'_, HashMap<String, Order>> {
@@ -145,7 +154,7 @@ fn rejected(code: &str, message: &str) -> ChannelError {
 #[async_trait]
 impl PaymentChannel for SandboxChannel {
     fn id(&self) -> &str {
-        "sandbox"
+        &self.id
     }
 
     fn label(&self) -> &str {

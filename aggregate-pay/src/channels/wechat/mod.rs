@@ -16,32 +16,70 @@ use super::{
 };
 use crate::{ChannelError, PayMethod, RefundStatus};
 
-/// WeChat Pay as a channel.
+/// WeChat Pay as a channel: one app id (Official Account, Mini Program or mobile app) under a
+/// merchant. A merchant with several apps registers one channel per app, each under its own id.
 #[derive(Debug, Clone)]
 pub struct WechatChannel {
+    id: String,
     client: Client,
     account: String,
     capabilities: Capabilities,
 }
 
 impl WechatChannel {
-    /// The channel over `client` (whose app id and merchant id are the channel's account).
+    /// The channel `wechat` over `client`, with every WeChat method (whose app id and merchant
+    /// id are the channel's account).
     pub fn new(client: Client) -> Self {
+        Self::with_methods(
+            client,
+            "wechat",
+            vec![
+                PayMethod::WechatJsapi,
+                PayMethod::WechatMiniProgram,
+                PayMethod::WechatNative,
+                PayMethod::WechatH5,
+                PayMethod::WechatApp,
+            ],
+        )
+    }
+
+    /// The channel `wechat` for an Official Account app: JSAPI (in WeChat's browser), Native
+    /// (QR), H5 and APP.
+    pub fn official_account(client: Client) -> Self {
+        Self::with_methods(
+            client,
+            "wechat",
+            vec![
+                PayMethod::WechatJsapi,
+                PayMethod::WechatNative,
+                PayMethod::WechatH5,
+                PayMethod::WechatApp,
+            ],
+        )
+    }
+
+    /// The channel `wechat_mini` for a Mini Program app: Mini Program payments.
+    pub fn mini_program(client: Client) -> Self {
+        Self::with_methods(client, "wechat_mini", vec![PayMethod::WechatMiniProgram])
+    }
+
+    fn with_methods(client: Client, id: &str, methods: Vec<PayMethod>) -> Self {
         WechatChannel {
+            id: id.to_owned(),
             account: format!("{}/{}", client.app_id(), client.mch_id()),
             client,
             capabilities: Capabilities {
-                methods: vec![
-                    PayMethod::WechatJsapi,
-                    PayMethod::WechatMiniProgram,
-                    PayMethod::WechatNative,
-                    PayMethod::WechatH5,
-                    PayMethod::WechatApp,
-                ],
+                methods,
                 partial_refunds: true,
                 refund_notifications: true,
             },
         }
+    }
+
+    /// The same channel registered under `id` (its notifications arrive at `/notify/{id}`).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
     }
 
     /// The underlying client.
@@ -53,7 +91,7 @@ impl WechatChannel {
 #[async_trait]
 impl PaymentChannel for WechatChannel {
     fn id(&self) -> &str {
-        "wechat"
+        &self.id
     }
 
     fn label(&self) -> &str {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use aggregate_pay::channels::PaymentChannel;
 use aggregate_pay::{Fen, PayMethod};
 use axum::extract::{Path, State};
 use axum::response::Html;
@@ -122,7 +123,7 @@ async fn sandbox_pay(
     let raw = sandbox
         .pay(&order.platform_no)
         .map_err(aggregate_pay::Error::Channel)?;
-    let handled = state.processor.handle("sandbox", &raw).await;
+    let handled = state.processor.handle(sandbox.id(), &raw).await;
     tracing::info!(outcome = ?handled.outcome, "sandbox payment");
     Ok(Json(view(&state, &order).await?))
 }
@@ -157,7 +158,7 @@ async fn page(
                     body.push_str(&format!(
                         r#"<div class="qr">{}</div><p>Scan with {}</p>"#,
                         qr_svg(content),
-                        escape(scanner(m))
+                        escape(&scanner(&state, m))
                     ));
                 }
                 Some("redirect") => {
@@ -245,10 +246,9 @@ const TEST_MONEY_JS: &str = r#"async function sandboxPay() {
 }
 "#;
 
-fn scanner(method: &str) -> &'static str {
-    if method.starts_with("alipay") {
-        "Alipay"
-    } else {
-        "WeChat"
-    }
+/// What the payer scans with: the label of the channel serving `method`.
+fn scanner(state: &PlatformState, method: &str) -> String {
+    PayMethod::parse(method)
+        .and_then(|m| state.payments.channels().for_method(m).cloned())
+        .map_or_else(|| "your phone".to_owned(), |c| c.label().to_owned())
 }

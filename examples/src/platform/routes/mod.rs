@@ -26,14 +26,13 @@ pub fn valid_number(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The notify URL a channel's payments report to.
-fn notify_url(state: &PlatformState, channel: &str) -> String {
-    format!("{}/notify/{channel}", state.settings.public_url)
-}
-
-/// The refund notify URL, for channels that notify refunds separately.
-pub fn refund_notify_url(state: &PlatformState, channel: &str) -> Option<String> {
-    (channel == "wechat").then(|| format!("{}/notify/wechat/refund", state.settings.public_url))
+/// The refund notify URL of the channel `channel_id`, when its refunds notify.
+pub fn refund_notify_url(state: &PlatformState, channel_id: &str) -> Option<String> {
+    state
+        .payments
+        .channels()
+        .get(channel_id)
+        .and_then(|c| crate::notify::refund_url(&state.settings.public_url, c.as_ref()))
 }
 
 /// The cashier page of an order.
@@ -41,39 +40,15 @@ pub fn cashier_url(state: &PlatformState, token: &str) -> String {
     format!("{}/cashier/{token}", state.settings.public_url)
 }
 
-/// Resolves `method` / `channel` of a request: a method wins; a channel means its default
-/// method; neither means the buyer chooses at the cashier.
+/// Resolves `method` / `channel` of a request: a method wins (checked against the named
+/// channel); a channel alone means its scan-to-pay method; neither means the buyer chooses at
+/// the cashier.
 pub fn resolve_method(
+    state: &PlatformState,
     method: Option<&str>,
     channel: Option<&str>,
 ) -> Result<Option<PayMethod>, AppError> {
-    let from_channel = match channel {
-        None => None,
-        Some("wechat") => Some(PayMethod::WechatNative),
-        Some("alipay") => Some(PayMethod::AlipayQr),
-        Some("sandbox") => Some(PayMethod::Sandbox),
-        Some(other) => {
-            return Err(AppError::bad_request(
-                "CHANNEL_INVALID",
-                format!("unknown channel {other:?} (wechat, alipay, sandbox)"),
-            ));
-        }
-    };
-    let Some(method) = method else {
-        return Ok(from_channel);
-    };
-    let parsed = PayMethod::parse(method).ok_or_else(|| {
-        AppError::bad_request("METHOD_INVALID", format!("unknown pay method {method:?}"))
-    })?;
-    if let (Some(c), Some(default)) = (channel, from_channel) {
-        if !parsed.as_str().starts_with(c) && parsed != default {
-            return Err(AppError::bad_request(
-                "METHOD_INVALID",
-                format!("method {method} does not belong to channel {c}"),
-            ));
-        }
-    }
-    Ok(Some(parsed))
+    Ok(crate::providers::resolve(state.payments.channels(), channel, method, &[])?.map(|(_, m)| m))
 }
 
 /// The order's status as the merchant sees it.
@@ -149,7 +124,7 @@ pub async fn start_payment(
         Fen::new(u64::try_from(order.amount).unwrap_or_default()),
         order.subject.clone(),
         method,
-        notify_url(state, &channel),
+        crate::notify::payment_url(&state.settings.public_url, &channel),
     )
     .metadata(json!({
         "merchant_id": order.merchant_id,

@@ -192,11 +192,8 @@ async fn do_create_payment(state: &Arc<PlatformState>, signed: &SignedMerchant) 
             "subject must be 1 to 128 characters",
         ));
     }
-    let method = resolve_method(req.method.as_deref(), req.channel.as_deref())?;
-    if let Some(m) = method {
-        // Refused before the order exists: test money in live mode, an unconfigured provider.
-        crate::providers::channel_for(state.payments.channels(), m)?;
-    }
+    // Refused before the order exists: test money in live mode, an unconfigured provider.
+    let method = resolve_method(state, req.method.as_deref(), req.channel.as_deref())?;
     if method.is_some_and(|m| m.needs_open_id()) && req.open_id.is_none() {
         return Err(AppError::bad_request(
             "OPEN_ID_REQUIRED",

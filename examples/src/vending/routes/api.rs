@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aggregate_pay::PayMethod;
+use aggregate_pay::channels::PaymentChannel;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -49,18 +50,22 @@ async fn channels(State(state): State<Arc<VendingState>>) -> Json<Value> {
         .channels()
         .iter()
         .map(|c| {
+            let methods = &c.capabilities().methods;
             json!({
                 "id": c.id(),
                 "label": c.label(),
-                "methods": c.capabilities().methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                "methods": methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                // Whether a web page can pay with it (a code to scan, or test money).
+                "scan_to_pay": methods.iter().any(|m| m.is_scan_to_pay()),
             })
         })
         .collect();
     Json(json!({"mode": state.settings.mode.as_str(), "channels": channels}))
 }
 
+/// The Official Account (web login).
 fn mp(state: &VendingState) -> Result<&wechat_mp::Client, AppError> {
-    state.mp.as_ref().ok_or_else(|| {
+    state.buyers.official.as_ref().ok_or_else(|| {
         AppError::unprocessable(
             "LOGIN_UNAVAILABLE",
             "WeChat login is not configured on this server",
@@ -199,7 +204,16 @@ async fn login(
     State(state): State<Arc<VendingState>>,
     Json(req): Json<Login>,
 ) -> Result<Json<Value>, AppError> {
-    let session = mp(&state)?
+    let session = state
+        .buyers
+        .mini
+        .as_ref()
+        .ok_or_else(|| {
+            AppError::unprocessable(
+                "LOGIN_UNAVAILABLE",
+                "no Mini Program is configured on this server",
+            )
+        })?
         .code_to_session(&req.js_code)
         .await
         .map_err(|e| AppError::unauthorized("JS_CODE_INVALID", e.to_string()))?;
@@ -274,7 +288,7 @@ async fn oauth_callback(
 struct CreateOrder {
     inner_code: String,
     sku_id: i64,
-    channel: String,
+    channel: Option<String>,
     method: Option<String>,
     open_id: Option<String>,
     js_code: Option<String>,
@@ -362,8 +376,8 @@ async fn sandbox_pay(
     let raw = sandbox
         .pay(&order.order_no)
         .map_err(aggregate_pay::Error::Channel)?;
-    let handled = state.processor.handle("sandbox", &raw).await;
-    state.metrics.notification("sandbox", &handled.outcome);
+    let handled = state.processor.handle(sandbox.id(), &raw).await;
+    state.metrics.notification(sandbox.id(), &handled.outcome);
     Ok(Json(OrderService::view(
         &state.orders.get(&order_no).await?,
     )))
