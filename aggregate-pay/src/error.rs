@@ -39,11 +39,44 @@ impl ChannelError {
     }
 }
 
-/// A storage failure. Never swallowed: a notification that meets one is acknowledged `FAIL`
-/// so the channel sends it again.
-#[derive(Debug, thiserror::Error)]
-#[error("storage error: {0}")]
-pub struct StoreError(pub String);
+/// A storage failure, by kind. Never swallowed: a notification that meets one is acknowledged
+/// `FAIL` so the channel sends it again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Someone else wrote first (a unique key taken, a row that moved on): read again and
+    /// decide again.
+    #[error("storage conflict: {0}")]
+    Conflict(String),
+    /// The engine cannot be reached, or stopped answering (connection, pool, timeout, a
+    /// background task gone): the same operation may succeed later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// What is stored cannot be read back (an unknown status, a negative amount): a bug or a
+    /// manual edit, never retried.
+    #[error("corrupt data in storage: {0}")]
+    Corrupt(String),
+    /// Anything else (a statement the engine refused, an encoding error).
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// What happened, without the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            StoreError::Conflict(m)
+            | StoreError::Unavailable(m)
+            | StoreError::Corrupt(m)
+            | StoreError::Other(m) => m,
+        }
+    }
+
+    /// Whether the same operation may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Conflict(_) | StoreError::Unavailable(_))
+    }
+}
 
 /// Everything the payment service can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -134,6 +134,8 @@ pub mod payment;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 pub mod reconcile;
+#[cfg(feature = "redis")]
+mod redis;
 pub mod service;
 pub mod store;
 mod transitions;

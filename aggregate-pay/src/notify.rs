@@ -85,7 +85,7 @@ impl NotifyProcessor {
             Err(e) => NotifyOutcome::Rejected(e.to_string()),
             Ok(n) => match self.record(channel_id, channel.account(), n).await {
                 Ok(outcome) => outcome,
-                Err(e) => NotifyOutcome::StoreFailed(e.0),
+                Err(e) => NotifyOutcome::StoreFailed(e.to_string()),
             },
         };
         let ack = match &outcome {

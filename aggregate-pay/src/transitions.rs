@@ -208,7 +208,7 @@ where
             None => store
                 .payment(id)
                 .await?
-                .ok_or_else(|| StoreError(format!("payment {id} vanished")))?,
+                .ok_or_else(|| StoreError::Conflict(format!("payment {id} vanished")))?,
         };
         let refunds = if with_refunds {
             store.refunds_of(id).await?
@@ -224,7 +224,7 @@ where
             },
         }
     }
-    Err(StoreError(format!(
+    Err(StoreError::Conflict(format!(
         "payment {id} keeps changing under us; giving up for now"
     )))
 }

@@ -87,10 +87,9 @@ impl PaymentStore for MemoryStore {
 
     async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
         let mut s = self.lock();
-        let current = s
-            .payments
-            .get(&change.payment.id)
-            .ok_or_else(|| StoreError(format!("payment {} does not exist", change.payment.id)))?;
+        let current = s.payments.get(&change.payment.id).ok_or_else(|| {
+            StoreError::Conflict(format!("payment {} does not exist", change.payment.id))
+        })?;
         if current.version != change.payment.version {
             return Ok(Commit::Conflict);
         }

@@ -126,7 +126,9 @@ impl PaymentStore for Flaky {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(StoreError("injected failure: the database is down".into()));
+            return Err(StoreError::Unavailable(
+                "injected failure: the database is down".into(),
+            ));
         }
         self.inner.commit(change).await
     }

@@ -8,6 +8,8 @@
 //! - [`auth`] — `SignedMerchant` and `Admin` extractors (errors are `crate::error::AppError`).
 //! - [`db`] — merchants, orders, refunds, idempotency keys; [`callbacks`] — merchant callbacks
 //!   and template messages, as the outbox's event handler.
+//! - [`mp_callback`] — the Official Account callback (binding by QR scene, keyword replies, the
+//!   chatbot).
 //!
 //! `app(state)` is the whole HTTP service; tests call it directly.
 
@@ -15,6 +17,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod config;
 pub mod db;
+pub mod mp_callback;
 pub mod routes;
 pub mod wiring;
 

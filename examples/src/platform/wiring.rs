@@ -2,7 +2,6 @@
 //! test money, or the configured providers only), the database by URL scheme, Redis or memory
 //! for nonces, RabbitMQ or in-process for callbacks. Everything else receives trait objects.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +10,6 @@ use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPoli
 use async_trait::async_trait;
 use merchant_client::Secret;
 use tokio_util::sync::CancellationToken;
-use wechat_mp::message::{
-    Callback, Deduper, Event, EventKind, IncomingMessage, MessageBody, Reply, Router,
-};
 
 use super::callbacks::MerchantCallbacks;
 use super::config::PlatformConfig;
@@ -50,9 +46,9 @@ pub struct Wired {
     config: PlatformConfig,
 }
 
-/// `wechat_mp` dedupers serve as merchant-client nonce stores.
+/// The platform's nonce store, as merchant-client's (a protocol crate with its own trait).
 #[derive(Debug)]
-struct Nonces(Arc<dyn Deduper>);
+struct Nonces(Arc<dyn aggregate_pay::nonce::NonceStore>);
 
 #[async_trait]
 impl merchant_client::NonceStore for Nonces {
@@ -139,17 +135,20 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
 
     // Nonces: Redis shared by every instance, or this process's memory.
-    let nonces: Arc<dyn merchant_client::NonceStore> = match &config.redis_url {
-        Some(url) => Arc::new(Nonces(Arc::new(
+    let nonces: Arc<dyn aggregate_pay::nonce::NonceStore> = match &config.redis_url {
+        Some(url) => Arc::new(
             aggregate_pay::nonce::RedisNonceStore::connect(url, "pay-platform:nonce:")
                 .await
                 .map_err(|e| fail("redis")(e.to_string()))?,
-        ))),
-        None => Arc::new(merchant_client::MemoryNonceStore::new()),
+        ),
+        None => Arc::new(aggregate_pay::nonce::MemoryNonceStore::new()),
     };
+    let nonces: Arc<dyn merchant_client::NonceStore> = Arc::new(Nonces(nonces));
 
     let mp_callback = match (&mp, mp_token) {
-        (Some(mp), Some(token)) => Some(Arc::new(mp_callback(config, &db, mp, token, mp_aes)?)),
+        (Some(mp), Some(token)) => Some(Arc::new(
+            super::mp_callback::build(config, &db, mp, token, mp_aes).map_err(WiringError)?,
+        )),
         _ => None,
     };
 
@@ -200,149 +199,6 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         channels,
         config: config.clone(),
     })
-}
-
-/// The Official Account callback: binding by QR scene, keyword replies, an optional chatbot.
-fn mp_callback(
-    config: &PlatformConfig,
-    db: &PlatformDb,
-    mp: &wechat_mp::Client,
-    token: String,
-    aes_key: Option<String>,
-) -> Result<Callback, WiringError> {
-    let keywords: HashMap<String, String> = match &config.keywords_file {
-        Some(path) => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| fail("keywords file")(e.to_string()))?;
-            serde_json::from_str(&text).map_err(|e| fail("keywords file")(e.to_string()))?
-        }
-        None => HashMap::from([
-            (
-                "help".to_owned(),
-                "Scan your binding QR code to receive payment notices here.".to_owned(),
-            ),
-            (
-                "帮助".to_owned(),
-                "扫描商户绑定二维码即可在此接收收款通知。".to_owned(),
-            ),
-        ]),
-    };
-    let bind = |db: PlatformDb, mp: wechat_mp::Client, template: String| {
-        move |m: IncomingMessage| {
-            let (db, mp, template) = (db.clone(), mp.clone(), template.clone());
-            async move {
-                let Some(scene) = m
-                    .event_key()
-                    .filter(|s| s.starts_with("bind_"))
-                    .map(str::to_owned)
-                else {
-                    return match m.body {
-                        MessageBody::Event(Event::Subscribe { .. }) => Reply::text("Welcome!"),
-                        _ => Reply::Empty,
-                    };
-                };
-                match db.bind(&scene, &m.from_user).await {
-                    Ok(Some(merchant)) => {
-                        let message =
-                            wechat_mp::TemplateMessage::new(m.from_user.clone(), template)
-                                .field("first", "Onboarding approved")
-                                .field("keyword1", merchant.name.clone())
-                                .field("keyword2", merchant.app_id.clone());
-                        if let Err(e) = mp.send_template(&message).await {
-                            tracing::warn!(error = %e, "onboarding template message not sent");
-                        }
-                        Reply::text(format!(
-                            "Bound to merchant {}. Payment notices will arrive here.",
-                            merchant.name
-                        ))
-                    }
-                    Ok(None) => Reply::text("This binding code is no longer valid."),
-                    Err(e) => {
-                        tracing::error!(error = %e, "binding failed");
-                        Reply::text("Binding failed, please scan again.")
-                    }
-                }
-            }
-        }
-    };
-    let template = config.template_onboarding_approved.clone();
-    let unbind_db = db.clone();
-    let mut router = Router::new()
-        .event(
-            EventKind::Subscribe,
-            bind(db.clone(), mp.clone(), template.clone()),
-        )
-        .event(EventKind::Scan, bind(db.clone(), mp.clone(), template))
-        .event(EventKind::Unsubscribe, move |m: IncomingMessage| {
-            let db = unbind_db.clone();
-            async move {
-                if let Err(e) = db.unbind(&m.from_user).await {
-                    tracing::error!(error = %e, "unbinding failed");
-                }
-                Reply::Empty
-            }
-        });
-    for (keyword, reply) in keywords {
-        router = router.keyword(keyword, move |_| {
-            let reply = reply.clone();
-            async move { Reply::text(reply) }
-        });
-    }
-    if let Some(url) = &config.chatbot_url {
-        let http = reqwest::Client::new();
-        let url = url.clone();
-        router = router.fallback_with_deadline(
-            move |m: IncomingMessage| {
-                let (http, url) = (http.clone(), url.clone());
-                async move {
-                    let Some(text) = m.text() else {
-                        return Reply::Empty;
-                    };
-                    let asked = http
-                        .post(&url)
-                        .json_body(&serde_json::json!({"open_id": m.from_user, "text": text}))
-                        .send()
-                        .await;
-                    match asked {
-                        Ok(r) => match r
-                            .text()
-                            .await
-                            .ok()
-                            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                        {
-                            Some(v) => v["reply"].as_str().map(Reply::text).unwrap_or_default(),
-                            None => Reply::Empty,
-                        },
-                        Err(e) => {
-                            tracing::warn!(error = %e.without_url(), "chatbot unreachable");
-                            Reply::Empty
-                        }
-                    }
-                }
-            },
-            Duration::from_millis(config.chatbot_timeout_ms),
-            Arc::new(mp.clone()),
-        );
-    }
-    let mut builder = Callback::builder(mp.app_id(), wechat_mp::Secret::new(token)).router(router);
-    if let Some(key) = aes_key {
-        builder = builder.encoding_aes_key(wechat_mp::Secret::new(key));
-    }
-    builder
-        .build()
-        .map_err(|e| fail("mp callback")(e.to_string()))
-}
-
-/// `reqwest` has its `json` feature off here; send JSON by hand.
-trait JsonBody {
-    fn json_body(self, value: &serde_json::Value) -> Self;
-}
-
-impl JsonBody for reqwest::RequestBuilder {
-    fn json_body(self, value: &serde_json::Value) -> Self {
-        self.header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(value.to_string())
-    }
 }
 
 impl Wired {

@@ -93,7 +93,7 @@ impl PaymentLookups {
                         }
                         Err(e) => {
                             for (_, reply) in batch {
-                                let _ = reply.send(Err(StoreError(e.0.clone())));
+                                let _ = reply.send(Err(e.clone()));
                             }
                         }
                     }
@@ -105,7 +105,7 @@ impl PaymentLookups {
 
     /// The payment whose key is `key`.
     pub(super) async fn get(&self, key: &str) -> Result<Option<Payment>, StoreError> {
-        let stopped = || StoreError("the payment readers stopped".into());
+        let stopped = || StoreError::Unavailable("the payment readers stopped".into());
         let (reply, answer) = oneshot::channel();
         self.queue
             .send((key.to_owned(), reply))

@@ -97,7 +97,7 @@ impl Writer {
         &self,
         request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
     ) -> Result<T, StoreError> {
-        let stopped = || StoreError("the SQLite writer stopped".into());
+        let stopped = || StoreError::Unavailable("the SQLite writer stopped".into());
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(request(reply))
@@ -274,12 +274,7 @@ impl SqlStore {
                     .await
                     .map(|_| ());
                 for reply in delivered_replies {
-                    let _ = reply.send(
-                        result
-                            .as_ref()
-                            .map_err(|e| StoreError(e.0.clone()))
-                            .copied(),
-                    );
+                    let _ = reply.send(result.as_ref().map_err(|e| e.clone()).copied());
                 }
                 for (reply, claim) in claim_replies.into_iter().zip(claims) {
                     let result = self

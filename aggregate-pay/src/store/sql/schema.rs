@@ -1,0 +1,106 @@
+//! The schema: the store's own tables (migrated at connect, under sqlx's migration lock so that
+//! instances starting together do not race) and an application's tables in the same database.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AssertSqlSafe, SqlSafeStr as _};
+
+use super::SqlStore;
+use crate::StoreError;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE payments (
+    id VARCHAR(64) NOT NULL PRIMARY KEY,
+    out_trade_no VARCHAR(64) NOT NULL UNIQUE,
+    channel VARCHAR(32) NOT NULL,
+    channel_account VARCHAR(128) NOT NULL,
+    method VARCHAR(32) NOT NULL,
+    amount BIGINT NOT NULL,
+    currency VARCHAR(8) NOT NULL,
+    subject TEXT NOT NULL,
+    status VARCHAR(32) NOT NULL,
+    channel_transaction_id VARCHAR(64),
+    refunded_amount BIGINT NOT NULL,
+    needs_review BIGINT NOT NULL,
+    open_id VARCHAR(128),
+    metadata TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    paid_at BIGINT,
+    expires_at BIGINT,
+    version BIGINT NOT NULL,
+    reconcile_after BIGINT NOT NULL
+);
+CREATE INDEX payments_pending ON payments (status, created_at);
+CREATE TABLE refunds (
+    id VARCHAR(64) NOT NULL PRIMARY KEY,
+    payment_id VARCHAR(64) NOT NULL,
+    out_refund_no VARCHAR(64) NOT NULL UNIQUE,
+    amount BIGINT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    channel_refund_id VARCHAR(64),
+    reason TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX refunds_payment ON refunds (payment_id);
+CREATE TABLE outbox (
+    id VARCHAR(64) NOT NULL PRIMARY KEY,
+    kind VARCHAR(64) NOT NULL,
+    payment_id VARCHAR(64) NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    attempts BIGINT NOT NULL,
+    last_error TEXT,
+    next_attempt_at BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+";
+
+/// Who claimed an outbox event last, so one statement can claim a whole batch.
+const SCHEMA_V2: &str = "ALTER TABLE outbox ADD COLUMN claim_token VARCHAR(32);";
+
+impl SqlStore {
+    /// Migrates the store's own tables (`aggregate_pay_migrations`).
+    pub(super) async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_tables(
+            "aggregate_pay_migrations",
+            &[
+                (1, "payments, refunds, outbox", SCHEMA_V1),
+                (2, "outbox claim token", SCHEMA_V2),
+            ],
+        )
+        .await
+    }
+
+    /// Migrates an application's own tables (`migrations`: version, description, SQL) under
+    /// its own migration table.
+    pub async fn migrate_tables(
+        &self,
+        table_name: &'static str,
+        migrations: &[(i64, &'static str, &'static str)],
+    ) -> Result<(), StoreError> {
+        let mut migrator = Migrator::with_migrations(
+            migrations
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        AssertSqlSafe(*sql).into_sql_str(),
+                        false,
+                    )
+                })
+                .collect(),
+        );
+        migrator.dangerous_set_table_name(table_name);
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("cannot migrate {table_name}: {e}")))
+    }
+}
