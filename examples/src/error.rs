@@ -105,3 +105,20 @@ impl From<aggregate_pay::Error> for AppError {
         }
     }
 }
+
+impl From<crate::providers::ChoiceError> for AppError {
+    fn from(e: crate::providers::ChoiceError) -> Self {
+        use crate::providers::ChoiceError;
+        let message = e.to_string();
+        match e {
+            ChoiceError::UnknownMethod(_) => AppError::bad_request("METHOD_INVALID", message),
+            ChoiceError::TestMoney | ChoiceError::NotServed { .. } => {
+                AppError::unprocessable("METHOD_INVALID", message)
+            }
+            ChoiceError::NoSuchChannel(_) | ChoiceError::MethodUnavailable(_) => {
+                AppError::unprocessable("CHANNEL_UNAVAILABLE", message)
+            }
+            ChoiceError::MethodRequired(_) => AppError::unprocessable("METHOD_REQUIRED", message),
+        }
+    }
+}

@@ -6,25 +6,44 @@ use std::sync::Arc;
 use aggregate_pay::channels::PaymentChannel;
 use aggregate_pay::{Channels, PayMethod};
 
-use crate::error::AppError;
+/// Why a request cannot pay as it asks. Every one is the payer's (or the page's) mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChoiceError {
+    /// Not a pay method this library knows.
+    #[error("unknown pay method {0:?}")]
+    UnknownMethod(String),
+    /// Test money outside demo mode.
+    #[error("test money is accepted in demo mode only")]
+    TestMoney,
+    /// No channel with this id is configured.
+    #[error("no channel {0:?} is configured on this server")]
+    NoSuchChannel(String),
+    /// No configured channel serves this method.
+    #[error("{0} is not configured on this server")]
+    MethodUnavailable(&'static str),
+    /// The named channel does not serve the method.
+    #[error("channel {channel} does not take {method}")]
+    NotServed {
+        /// The channel.
+        channel: String,
+        /// The method.
+        method: &'static str,
+    },
+    /// The named channel has no method for the context: say which.
+    #[error("say which method of channel {0} to pay with")]
+    MethodRequired(String),
+}
 
-/// The channel that serves `method`, or why this server takes no payment by it (both 422): test
-/// money outside demo mode (`METHOD_INVALID`), a method no configured channel serves
-/// (`CHANNEL_UNAVAILABLE`).
+/// The channel that serves `method`, or why this server takes no payment by it: test money
+/// outside demo mode, a method no configured channel serves.
 pub fn channel_for(
     channels: &Channels,
     method: PayMethod,
-) -> Result<Arc<dyn PaymentChannel>, AppError> {
+) -> Result<Arc<dyn PaymentChannel>, ChoiceError> {
     match channels.for_method(method) {
         Some(channel) => Ok(channel.clone()),
-        None if method == PayMethod::Sandbox => Err(AppError::unprocessable(
-            "METHOD_INVALID",
-            "test money is accepted in demo mode only",
-        )),
-        None => Err(AppError::unprocessable(
-            "CHANNEL_UNAVAILABLE",
-            format!("{} is not configured on this server", method.as_str()),
-        )),
+        None if method == PayMethod::Sandbox => Err(ChoiceError::TestMoney),
+        None => Err(ChoiceError::MethodUnavailable(method.as_str())),
     }
 }
 
@@ -36,31 +55,25 @@ pub type Choice = (Arc<dyn PaymentChannel>, PayMethod);
 /// serves, else its first scan-to-pay method; or, with neither, the first of `preferred` any
 /// channel serves. `None` when nothing is asked (the payer chooses later).
 ///
-/// Errors: an unknown method (400 `METHOD_INVALID`); a channel id nothing is registered under
-/// (422 `CHANNEL_UNAVAILABLE`); a method the named channel does not serve, or test money in live
-/// mode (422 `METHOD_INVALID`); a channel with no method for the context (422
-/// `METHOD_REQUIRED`).
+/// Errors: an unknown method; a channel id nothing is registered under; a method the named
+/// channel does not serve, or test money in live mode; a channel with no method for the context
+/// (see [`ChoiceError`]; over HTTP 400 `METHOD_INVALID`, 422 `CHANNEL_UNAVAILABLE`, 422
+/// `METHOD_INVALID`, 422 `METHOD_REQUIRED`).
 pub fn resolve(
     channels: &Channels,
     channel: Option<&str>,
     method: Option<&str>,
     preferred: &[PayMethod],
-) -> Result<Option<Choice>, AppError> {
+) -> Result<Option<Choice>, ChoiceError> {
     let method = method
-        .map(|m| {
-            PayMethod::parse(m).ok_or_else(|| {
-                AppError::bad_request("METHOD_INVALID", format!("unknown pay method {m:?}"))
-            })
-        })
+        .map(|m| PayMethod::parse(m).ok_or_else(|| ChoiceError::UnknownMethod(m.to_owned())))
         .transpose()?;
     let named = channel
         .map(|id| {
-            channels.get(id).cloned().ok_or_else(|| {
-                AppError::unprocessable(
-                    "CHANNEL_UNAVAILABLE",
-                    format!("no channel {id:?} is configured on this server"),
-                )
-            })
+            channels
+                .get(id)
+                .cloned()
+                .ok_or_else(|| ChoiceError::NoSuchChannel(id.to_owned()))
         })
         .transpose()?;
     let serves = |c: &Arc<dyn PaymentChannel>, m: PayMethod| c.capabilities().methods.contains(&m);
@@ -71,10 +84,10 @@ pub fn resolve(
         },
         (None, Some(m)) => Ok(Some((channel_for(channels, m)?, m))),
         (Some(c), Some(m)) if serves(&c, m) => Ok(Some((c, m))),
-        (Some(c), Some(m)) => Err(AppError::unprocessable(
-            "METHOD_INVALID",
-            format!("channel {} does not take {}", c.id(), m.as_str()),
-        )),
+        (Some(c), Some(m)) => Err(ChoiceError::NotServed {
+            channel: c.id().to_owned(),
+            method: m.as_str(),
+        }),
         (Some(c), None) => {
             let methods = &c.capabilities().methods;
             let m = preferred
@@ -82,12 +95,7 @@ pub fn resolve(
                 .copied()
                 .find(|m| methods.contains(m))
                 .or_else(|| methods.iter().copied().find(|m| m.is_scan_to_pay()))
-                .ok_or_else(|| {
-                    AppError::unprocessable(
-                        "METHOD_REQUIRED",
-                        format!("say which method of channel {} to pay with", c.id()),
-                    )
-                })?;
+                .ok_or_else(|| ChoiceError::MethodRequired(c.id().to_owned()))?;
             Ok(Some((c, m)))
         }
     }
@@ -119,7 +127,10 @@ mod tests {
     ) -> Result<Option<(String, PayMethod)>, (u16, &'static str)> {
         resolve(&channels(), channel, method, preferred)
             .map(|o| o.map(|(c, m)| (c.id().to_owned(), m)))
-            .map_err(|e| (e.status.as_u16(), e.code))
+            .map_err(|e| {
+                let e = crate::error::AppError::from(e);
+                (e.status.as_u16(), e.code)
+            })
     }
 
     #[test]
@@ -173,10 +184,8 @@ mod tests {
         );
         let live = Channels::new();
         assert_eq!(
-            channel_for(&live, PayMethod::Sandbox)
-                .map(|c| c.id().to_owned())
-                .map_err(|e| e.code),
-            Err("METHOD_INVALID")
+            channel_for(&live, PayMethod::Sandbox).map(|c| c.id().to_owned()),
+            Err(ChoiceError::TestMoney)
         );
     }
 }

@@ -22,7 +22,7 @@ use aggregate_pay::channels::wechat::WechatChannel;
 use alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 
 pub use args::{ProviderArgs, redact_url};
-pub use choice::{channel_for, resolve};
+pub use choice::{ChoiceError, channel_for, resolve};
 pub use plan::{
     AlipayPlan, CertificateSource, LivePlan, Mode, MpPlan, Plan, ProviderConfigError, WechatPayPlan,
 };

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use aggregate_pay::{EventHandler, EventKind, OutboxEvent};
 use async_trait::async_trait;
-use axum::http::StatusCode;
 
-use super::orders::OrderService;
+use super::orders::{OrderError, OrderService};
 
 /// The outbox handler of the vending server.
 #[derive(Debug, Clone)]
@@ -51,8 +50,8 @@ impl EventHandler for PaymentEvents {
         match result {
             Ok(()) => Ok(()),
             // Not one of ours (another service's payment in the same store).
-            Err(e) if e.status == StatusCode::NOT_FOUND => Ok(()),
-            Err(e) => Err(format!("{}: {}", e.code, e.message)),
+            Err(OrderError::OrderNotFound) => Ok(()),
+            Err(e) => Err(e.to_string()),
         }
     }
 }

@@ -301,7 +301,7 @@ impl Wired {
                     let orders = orders.clone();
                     tokio::spawn(async move {
                         if let Err(e) = orders.on_vend_result(&result).await {
-                            tracing::error!(order = %result.order_no, error = %e.message, "vend result not applied; the sweep will time it out");
+                            tracing::error!(order = %result.order_no, error = %e, "vend result not applied; the sweep will time it out");
                         }
                     });
                 }
@@ -312,7 +312,7 @@ impl Wired {
         tasks.push(tokio::spawn(async move {
             loop {
                 if let Err(e) = orders.sweep().await {
-                    tracing::warn!(error = %e.message, "sweep failed");
+                    tracing::warn!(error = %e, "sweep failed");
                 }
                 tokio::select! {
                     _ = stop.cancelled() => return,

@@ -16,6 +16,31 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::VendingState;
+use super::orders::OrderError;
+use crate::error::AppError;
+
+/// An order step's failure as an HTTP answer.
+impl From<OrderError> for AppError {
+    fn from(e: OrderError) -> Self {
+        let message = e.to_string();
+        match e {
+            OrderError::MachineNotFound => AppError::not_found("MACHINE_NOT_FOUND", message),
+            OrderError::MachineOffline => AppError::conflict("MACHINE_OFFLINE", message),
+            OrderError::SoldOut => AppError::conflict("SOLD_OUT", message),
+            OrderError::MachineBusy => AppError::conflict("MACHINE_BUSY", message),
+            OrderError::ChannelRequired => AppError::bad_request("CHANNEL_REQUIRED", message),
+            OrderError::Choice(c) => c.into(),
+            OrderError::LoginUnavailable => AppError::unprocessable("LOGIN_UNAVAILABLE", message),
+            OrderError::JsCodeInvalid(_) => AppError::bad_request("JS_CODE_INVALID", message),
+            OrderError::OpenIdRequired => AppError::bad_request("OPEN_ID_REQUIRED", message),
+            OrderError::OrderNotFound => AppError::not_found("ORDER_NOT_FOUND", message),
+            OrderError::Ended => AppError::conflict("ORDER_NOT_CANCELLABLE", message),
+            OrderError::Paid(_) => AppError::conflict("ORDER_PAID", message),
+            OrderError::Payment(p) => p.into(),
+            OrderError::Storage(detail) => AppError::internal(detail),
+        }
+    }
+}
 
 /// `/healthz`.
 pub fn ops() -> Router<Arc<VendingState>> {

@@ -1,0 +1,260 @@
+//! The steps after creation: paid, vend-out, the machine's answer or silence, refunds, and the
+//! buyer's messages.
+
+use std::collections::HashMap;
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use aggregate_pay::{Fen, PayMethod, PaymentId, RefundStatus};
+
+use super::super::db::{Order, OrderStatus, Stamp};
+use super::super::delays::{DueJob, DueKind, Wait};
+use super::super::machines::{VendCommand, VendResult};
+use super::{OrderError, OrderService, internal, now};
+
+impl OrderService {
+    /// The order's payment window ended.
+    pub async fn on_order_timeout(&self, order_no: &str) -> Result<(), OrderError> {
+        let order = self.get(order_no).await?;
+        if order.status == OrderStatus::Created {
+            self.close_unpaid(&order, OrderStatus::Invalid, "not paid in time")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The payment arrived (payment event): vend, or refund an order that can no longer vend.
+    pub async fn on_paid(&self, order_no: &str) -> Result<(), OrderError> {
+        let order = self.get(order_no).await?;
+        match order.status {
+            OrderStatus::Created => {
+                let moved = self
+                    .step(
+                        order_no,
+                        OrderStatus::Created,
+                        OrderStatus::Paid,
+                        Stamp {
+                            paid: true,
+                            ..Stamp::default()
+                        },
+                    )
+                    .await?;
+                if moved {
+                    self.publish(order_no).await;
+                    self.notify_buyer(&order, true).await;
+                }
+                self.vend(order_no).await
+            }
+            OrderStatus::Paid => self.vend(order_no).await,
+            OrderStatus::Invalid | OrderStatus::Cancelled => {
+                // Paid at the last second: the machine is gone, the money goes back.
+                tracing::warn!(order = order_no, "payment for an ended order; refunding");
+                self.refund(&order, "paid after the order ended").await
+            }
+            // Already handled (a duplicate event).
+            _ => Ok(()),
+        }
+    }
+
+    /// PAID → VENDING and the vend-out command (once, whoever gets here first).
+    pub(super) async fn vend(&self, order_no: &str) -> Result<(), OrderError> {
+        let moved = self
+            .step(
+                order_no,
+                OrderStatus::Paid,
+                OrderStatus::Vending,
+                Stamp {
+                    vend: true,
+                    ..Stamp::default()
+                },
+            )
+            .await?;
+        if !moved {
+            return Ok(());
+        }
+        let order = self.get(order_no).await?;
+        self.publish(order_no).await;
+        self.delays
+            .schedule(
+                DueJob {
+                    kind: DueKind::VendTimeout,
+                    order_no: order_no.to_owned(),
+                },
+                Wait::Vend,
+            )
+            .await
+            .unwrap_or_else(|e| tracing::warn!(error = %e, "vend timeout not scheduled; the sweep will check it"));
+        let command = VendCommand {
+            order_no: order.order_no.clone(),
+            inner_code: order.inner_code.clone(),
+            sku_id: order.sku_id,
+            slot_no: order.slot_no.clone(),
+            timeout_secs: self.settings.vend_timeout.as_secs(),
+            requested_at_ms: i64::try_from(
+                time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000,
+            )
+            .unwrap_or(0),
+        };
+        self.in_flight().insert(order_no.to_owned(), Instant::now());
+        self.metrics.vend_command();
+        if let Err(e) = self.machines.vend_out(&command).await {
+            tracing::error!(order = order_no, error = %e, "vend-out not sent");
+            return self
+                .vend_failed(&order, "the vend-out command could not be sent")
+                .await;
+        }
+        Ok(())
+    }
+
+    /// A machine answered.
+    pub async fn on_vend_result(&self, result: &VendResult) -> Result<(), OrderError> {
+        let order = self.get(&result.order_no).await?;
+        if order.status != OrderStatus::Vending {
+            if result.success && order.status == OrderStatus::VendFailed {
+                tracing::error!(order = %order.order_no, "the machine vended after the order failed; it was refunded");
+            }
+            return Ok(());
+        }
+        let sent = self.in_flight().remove(&order.order_no);
+        match (sent, order.vend_at) {
+            (Some(at), _) => self.metrics.vend_latency(at.elapsed()),
+            // Sent before a restart: only the database's second is known.
+            (None, Some(at)) => self
+                .metrics
+                .vend_latency(Duration::from_secs(u64::try_from(now() - at).unwrap_or(0))),
+            (None, None) => {}
+        }
+        if result.success {
+            if self.db.complete(&order, now()).await.map_err(internal)? {
+                self.release(&order).await;
+                self.publish(&order.order_no).await;
+            }
+            Ok(())
+        } else {
+            let reason = result
+                .error
+                .clone()
+                .unwrap_or_else(|| "the machine failed".into());
+            self.vend_failed(&order, &reason).await
+        }
+    }
+
+    /// The machine's vend window ended without an answer.
+    pub async fn on_vend_timeout(&self, order_no: &str) -> Result<(), OrderError> {
+        let order = self.get(order_no).await?;
+        if order.status == OrderStatus::Vending {
+            self.vend_failed(&order, "the machine did not answer in time")
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) async fn vend_failed(&self, order: &Order, reason: &str) -> Result<(), OrderError> {
+        self.in_flight().remove(&order.order_no);
+        if self
+            .end(
+                order,
+                OrderStatus::Vending,
+                OrderStatus::VendFailed,
+                Some(reason),
+            )
+            .await?
+        {
+            let order = self.get(&order.order_no).await?;
+            self.refund(&order, reason).await?;
+        }
+        Ok(())
+    }
+
+    /// Refunds the whole order (idempotent by the order's refund number).
+    pub(super) async fn refund(&self, order: &Order, reason: &str) -> Result<(), OrderError> {
+        let Some(payment_id) = &order.payment_id else {
+            return Ok(());
+        };
+        let refund_no = self
+            .db
+            .mark_refund_due(
+                &order.order_no,
+                &format!("R{}", &order.order_no),
+                reason,
+                now(),
+            )
+            .await
+            .map_err(internal)?;
+        let notify_url = self
+            .payments
+            .channels()
+            .get(&order.channel)
+            .and_then(|c| crate::notify::refund_url(&self.settings.public_url, c.as_ref()));
+        let refund = self
+            .payments
+            .refund(
+                &PaymentId(payment_id.clone()),
+                &refund_no,
+                Fen::new(u64::try_from(order.amount).unwrap_or_default()),
+                Some(reason.to_owned()),
+                notify_url,
+            )
+            .await?;
+        if refund.status == RefundStatus::Succeeded {
+            // The refund event says so too; whichever comes first marks the order.
+            self.on_refunded(&order.order_no).await?;
+        }
+        Ok(())
+    }
+
+    /// The money went back (refund event).
+    pub async fn on_refunded(&self, order_no: &str) -> Result<(), OrderError> {
+        let order = self.get(order_no).await?;
+        if self.db.refunded(order_no, now()).await.map_err(internal)? {
+            self.publish(order_no).await;
+            self.notify_buyer(&order, false).await;
+        }
+        Ok(())
+    }
+
+    /// A message to the buyer, paid or refunded, from the app the buyer paid in: a subscribe
+    /// message in the Mini Program, a template message from the Official Account. Best effort.
+    pub(super) async fn notify_buyer(&self, order: &Order, paid: bool) {
+        let Some(open_id) = &order.open_id else {
+            return;
+        };
+        let in_mini_program = order.method == PayMethod::WechatMiniProgram.as_str();
+        let amount = Fen::new(u64::try_from(order.amount).unwrap_or_default()).to_yuan_string();
+        let (template, first) = if paid {
+            (
+                &self.settings.template_paid,
+                "Payment received, your item is on its way",
+            )
+        } else {
+            (&self.settings.template_refunded, "Your money was refunded")
+        };
+        let item = format!("{} ¥{amount}", order.sku_name);
+        let sent = match (in_mini_program, &self.buyers.mini, &self.buyers.official) {
+            (true, Some(mini), _) => {
+                let message = wechat_mp::SubscribeMessage::new(open_id.clone(), template.clone())
+                    .field("keyword1", order.order_no.clone())
+                    .field("keyword2", item)
+                    .field("remark", first);
+                mini.send_subscribe(&message).await
+            }
+            (false, _, Some(official)) => {
+                let message = wechat_mp::TemplateMessage::new(open_id.clone(), template.clone())
+                    .field("first", first)
+                    .field("keyword1", order.order_no.clone())
+                    .field("keyword2", item)
+                    .field("remark", order.inner_code.clone());
+                official.send_template(&message).await.map(|_| ())
+            }
+            // The app the buyer paid in is not configured: nobody to send it.
+            _ => return,
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "buyer message not sent");
+        }
+    }
+}
