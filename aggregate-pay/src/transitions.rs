@@ -228,3 +228,232 @@ where
         "payment {id} keeps changing under us; giving up for now"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PayMethod;
+    use crate::store::MemoryStore;
+
+    fn payment(amount: u64, status: PaymentStatus) -> Payment {
+        let now = OffsetDateTime::now_utc();
+        Payment {
+            id: PaymentId("pay_1".into()),
+            out_trade_no: "A1".into(),
+            channel: "sandbox".into(),
+            channel_account: "shop".into(),
+            method: PayMethod::Sandbox,
+            amount: Fen::new(amount),
+            currency: "CNY".into(),
+            subject: "Cola".into(),
+            status,
+            channel_transaction_id: None,
+            refunded_amount: Fen::ZERO,
+            needs_review: false,
+            open_id: None,
+            metadata: serde_json::Value::Null,
+            created_at: now,
+            updated_at: now,
+            paid_at: None,
+            expires_at: None,
+            version: 1,
+        }
+    }
+
+    fn refund(no: &str, amount: u64, status: RefundStatus) -> Refund {
+        let now = OffsetDateTime::now_utc();
+        Refund {
+            id: format!("ref_{no}"),
+            payment_id: PaymentId("pay_1".into()),
+            out_refund_no: no.into(),
+            amount: Fen::new(amount),
+            status,
+            channel_refund_id: None,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn change(d: Decision) -> Change {
+        match d {
+            Decision::Commit(c) => *c,
+            Decision::Nothing => panic!("expected a change"),
+        }
+    }
+
+    fn kinds(c: &Change) -> Vec<EventKind> {
+        c.events.iter().map(|e| e.kind.clone()).collect()
+    }
+
+    #[test]
+    fn paid_moves_pending_to_paid_once() {
+        let now = OffsetDateTime::now_utc();
+        let p = payment(350, PaymentStatus::Pending);
+        let (d, applied) = paid(&p, "T1", Fen::new(350), now);
+        assert_eq!(applied, Applied::Changed);
+        let c = change(d);
+        assert_eq!(c.payment.status, PaymentStatus::Paid);
+        assert_eq!(c.payment.channel_transaction_id.as_deref(), Some("T1"));
+        assert_eq!(c.payment.paid_at, Some(now));
+        assert_eq!(kinds(&c), [EventKind::PaymentSucceeded]);
+        // The event shows the payment as it will be once committed.
+        assert_eq!(c.events[0].payload["status"], "PAID");
+
+        let mut already = c.payment;
+        already.status = PaymentStatus::Paid;
+        let (d, applied) = paid(&already, "T1", Fen::new(350), now);
+        assert!(matches!(d, Decision::Nothing));
+        assert_eq!(applied, Applied::Unchanged, "a duplicate changes nothing");
+    }
+
+    #[test]
+    fn money_for_a_closed_or_failed_payment_is_recorded_never_dropped() {
+        for status in [PaymentStatus::Closed, PaymentStatus::Failed] {
+            let (d, applied) = paid(
+                &payment(350, status),
+                "T1",
+                Fen::new(350),
+                OffsetDateTime::now_utc(),
+            );
+            assert_eq!(applied, Applied::Changed, "{status:?}");
+            assert_eq!(change(d).payment.status, PaymentStatus::Paid);
+        }
+    }
+
+    #[test]
+    fn a_wrong_amount_flags_for_review_once_and_never_marks_paid() {
+        let p = payment(350, PaymentStatus::Pending);
+        let (d, applied) = paid(&p, "T1", Fen::new(1), OffsetDateTime::now_utc());
+        assert_eq!(applied, Applied::Flagged);
+        let c = change(d);
+        assert_eq!(c.payment.status, PaymentStatus::Pending, "not paid");
+        assert!(c.payment.needs_review);
+        assert_eq!(kinds(&c), [EventKind::PaymentAmountMismatch]);
+        assert_eq!(c.events[0].payload["expected_amount"], 350);
+        assert_eq!(c.events[0].payload["reported_amount"], 1);
+
+        let (d, applied) = paid(&c.payment, "T1", Fen::new(1), OffsetDateTime::now_utc());
+        assert!(
+            matches!(d, Decision::Nothing),
+            "one alert, not one per copy"
+        );
+        assert_eq!(applied, Applied::Flagged);
+        // Off by one fen is still wrong.
+        let (_, applied) = paid(&p, "T1", Fen::new(351), OffsetDateTime::now_utc());
+        assert_eq!(applied, Applied::Flagged);
+    }
+
+    #[test]
+    fn only_a_pending_payment_ends() {
+        let (d, applied) = ended(&payment(1, PaymentStatus::Pending), PaymentStatus::Closed);
+        assert_eq!(applied, Applied::Changed);
+        assert_eq!(kinds(&change(d)), [EventKind::PaymentClosed]);
+        let (d, _) = ended(&payment(1, PaymentStatus::Pending), PaymentStatus::Failed);
+        assert_eq!(kinds(&change(d)), [EventKind::PaymentFailed]);
+        for status in [
+            PaymentStatus::Paid,
+            PaymentStatus::Closed,
+            PaymentStatus::Refunded,
+        ] {
+            let (d, applied) = ended(&payment(1, status), PaymentStatus::Closed);
+            assert!(matches!(d, Decision::Nothing), "{status:?}");
+            assert_eq!(applied, Applied::Unchanged);
+        }
+    }
+
+    #[test]
+    fn refunds_move_the_payment_by_what_was_refunded_and_what_is_pending() {
+        let mut p = payment(1000, PaymentStatus::Refunding);
+        let part = refund("R1", 300, RefundStatus::Pending);
+        let (d, _) = refund_finished(
+            &p,
+            &part,
+            std::slice::from_ref(&part),
+            true,
+            Some("C1".into()),
+        );
+        let c = change(d);
+        assert_eq!(c.payment.status, PaymentStatus::PartiallyRefunded);
+        assert_eq!(c.payment.refunded_amount, Fen::new(300));
+        assert_eq!(kinds(&c), [EventKind::RefundSucceeded]);
+        match &c.refund {
+            Some(RefundChange::Update { refund, expected }) => {
+                assert_eq!(refund.status, RefundStatus::Succeeded);
+                assert_eq!(refund.channel_refund_id.as_deref(), Some("C1"));
+                assert_eq!(*expected, RefundStatus::Pending);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // Another refund still pending: the payment is still refunding.
+        let other = refund("R2", 100, RefundStatus::Pending);
+        let (d, _) = refund_finished(&p, &part, &[part.clone(), other], true, None);
+        assert_eq!(change(d).payment.status, PaymentStatus::Refunding);
+
+        // The rest: fully refunded.
+        p.refunded_amount = Fen::new(300);
+        let rest = refund("R3", 700, RefundStatus::Pending);
+        let (d, _) = refund_finished(&p, &rest, std::slice::from_ref(&rest), true, None);
+        let c = change(d);
+        assert_eq!(c.payment.status, PaymentStatus::Refunded);
+        assert_eq!(c.payment.refunded_amount, Fen::new(1000));
+
+        // A failed refund moves no money.
+        let failed = refund("R4", 100, RefundStatus::Pending);
+        let (d, _) = refund_finished(&p, &failed, std::slice::from_ref(&failed), false, None);
+        let c = change(d);
+        assert_eq!(c.payment.refunded_amount, Fen::new(300));
+        assert_eq!(c.payment.status, PaymentStatus::PartiallyRefunded);
+        assert_eq!(kinds(&c), [EventKind::RefundFailed]);
+
+        // A refund that already finished: nothing.
+        let done = refund("R1", 300, RefundStatus::Succeeded);
+        let (d, applied) = refund_finished(&p, &done, &[], true, None);
+        assert!(matches!(d, Decision::Nothing));
+        assert_eq!(applied, Applied::Unchanged);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_reloads_and_decides_again() {
+        let store = MemoryStore::new();
+        let p = payment(350, PaymentStatus::Pending);
+        store
+            .insert_payment(&p)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Someone else changes the payment after our caller read it.
+        let mut theirs = p.clone();
+        theirs.metadata = serde_json::json!({"by": "someone else"});
+        let committed = store
+            .commit(Change {
+                payment: theirs,
+                refund: None,
+                events: Vec::new(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(committed, Commit::Committed);
+
+        let decisions = std::sync::atomic::AtomicUsize::new(0);
+        let applied = apply_to_payment(&store, &p.id, Some(p.clone()), |p| {
+            decisions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            paid(p, "T1", Fen::new(350), OffsetDateTime::now_utc())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(applied, Applied::Changed);
+        assert_eq!(
+            decisions.into_inner(),
+            2,
+            "the stale snapshot conflicts, the reloaded payment commits"
+        );
+        let stored = store.payment(&p.id).await.ok().flatten();
+        let stored = stored.unwrap_or_else(|| panic!("the payment vanished"));
+        assert_eq!(stored.status, PaymentStatus::Paid);
+        assert_eq!(
+            stored.metadata["by"], "someone else",
+            "their change is kept: decided again on it, not overwritten"
+        );
+    }
+}

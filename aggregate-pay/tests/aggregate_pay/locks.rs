@@ -10,11 +10,7 @@ mod redis {
     use crate::support::unique;
 
     fn url() -> Option<String> {
-        let url = std::env::var("TEST_REDIS_URL").ok();
-        if url.is_none() {
-            eprintln!("skipped: TEST_REDIS_URL is not set");
-        }
-        url
+        crate::support::engine_url("TEST_REDIS_URL")
     }
 
     #[tokio::test]

@@ -18,11 +18,7 @@ mod amqp {
     use crate::support::{paid_payment, sandbox, unique};
 
     fn url() -> Option<String> {
-        let url = std::env::var("TEST_AMQP_URL").ok();
-        if url.is_none() {
-            eprintln!("skipped: TEST_AMQP_URL is not set");
-        }
-        url
+        crate::support::engine_url("TEST_AMQP_URL")
     }
 
     /// Three paid payments: three `payment.succeeded` events in the outbox.

@@ -53,26 +53,20 @@ pub async fn stores() -> Vec<(&'static str, Arc<dyn PaymentStore>)> {
         ));
     }
     #[cfg(feature = "postgres")]
-    match std::env::var("TEST_POSTGRES_URL") {
-        Ok(url) => {
-            let url = fresh_database(&url).await;
-            list.push((
-                "postgres",
-                Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
-            ));
-        }
-        Err(_) => eprintln!("skipped postgres: TEST_POSTGRES_URL is not set"),
+    if let Some(url) = engine_url("TEST_POSTGRES_URL") {
+        let url = fresh_database(&url).await;
+        list.push((
+            "postgres",
+            Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+        ));
     }
     #[cfg(feature = "mysql")]
-    match std::env::var("TEST_MYSQL_URL") {
-        Ok(url) => {
-            let url = fresh_database(&url).await;
-            list.push((
-                "mysql",
-                Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
-            ));
-        }
-        Err(_) => eprintln!("skipped mysql: TEST_MYSQL_URL is not set"),
+    if let Some(url) = engine_url("TEST_MYSQL_URL") {
+        let url = fresh_database(&url).await;
+        list.push((
+            "mysql",
+            Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+        ));
     }
     list
 }
@@ -195,4 +189,21 @@ pub async fn paid_payment(
         .handle("sandbox", &channel.pay(&p.out_trade_no).unwrap())
         .await;
     p
+}
+
+/// The URL in the environment variable `var` (a real engine), or `None` when a developer runs
+/// the tests without it. `.ci/run` sets them all and `REQUIRE_ENGINES`, under which a missing
+/// one fails the test instead of skipping it.
+pub fn engine_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("REQUIRE_ENGINES").is_none(),
+                "REQUIRE_ENGINES is set but {var} is not"
+            );
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
 }

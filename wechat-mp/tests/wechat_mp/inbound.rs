@@ -471,9 +471,18 @@ async fn a_slow_fallback_answers_later_through_the_custom_message_api() {
         .expect(1)
         .mount(&server)
         .await;
-    let chatbot = |_| async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        Reply::text("thought about it")
+    // The chatbot answers only when the test lets it: if the callback waited for it, the
+    // callback could not answer first (and the timeout below fails the test, not a clock).
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let chatbot = {
+        let gate = gate.clone();
+        move |_| {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                Reply::text("thought about it")
+            }
+        }
     };
     let router = Router::new().fallback_with_deadline(
         chatbot,
@@ -486,16 +495,15 @@ async fn a_slow_fallback_answers_later_through_the_custom_message_api() {
         .unwrap();
     let body =
         msg("<MsgType>text</MsgType><Content>what is the meaning</Content><MsgId>12</MsgId>");
-    let started = std::time::Instant::now();
-    let reply = cb
-        .handle_at(&plain_query(NOW), body.as_bytes(), NOW)
-        .await
-        .unwrap();
-    assert_eq!(reply, "success");
-    assert!(
-        started.elapsed() < Duration::from_millis(250),
-        "answered before the chatbot finished"
-    );
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        cb.handle_at(&plain_query(NOW), body.as_bytes(), NOW),
+    )
+    .await
+    .expect("the callback waited for the chatbot instead of answering at its deadline")
+    .unwrap();
+    assert_eq!(reply, "success", "answered before the chatbot finished");
+    gate.notify_one();
     // The late reply arrives through the API.
     for _ in 0..100 {
         let sent = server

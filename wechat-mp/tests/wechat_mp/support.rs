@@ -37,3 +37,20 @@ pub async fn mount_token(server: &MockServer, token: &str, times: u64) {
         .mount(server)
         .await;
 }
+
+/// The URL in the environment variable `var` (a real engine), or `None` when a developer runs
+/// the tests without it. `.ci/run` sets them all and `REQUIRE_ENGINES`, under which a missing
+/// one fails the test instead of skipping it.
+pub fn engine_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("REQUIRE_ENGINES").is_none(),
+                "REQUIRE_ENGINES is set but {var} is not"
+            );
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}

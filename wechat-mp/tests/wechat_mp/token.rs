@@ -141,11 +141,7 @@ mod redis {
     use wechat_mp::token::RedisTokenStore;
 
     fn redis_url() -> Option<String> {
-        let url = std::env::var("TEST_REDIS_URL").ok();
-        if url.is_none() {
-            eprintln!("skipped: TEST_REDIS_URL is not set");
-        }
-        url
+        crate::support::engine_url("TEST_REDIS_URL")
     }
 
     fn unique_prefix() -> String {
