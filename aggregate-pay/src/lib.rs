@@ -75,7 +75,7 @@
 //!
 //! #[async_trait::async_trait]
 //! impl EventHandler for ShipTheOrder {
-//!     async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+//!     async fn handle(&self, event: &OutboxEvent) -> Result<(), aggregate_pay::HandlerError> {
 //!         if event.kind == EventKind::PaymentSucceeded {
 //!             // ship order event.payload["out_trade_no"], once per event.id
 //!         }
@@ -144,7 +144,7 @@ pub use channels::{Channels, PayAction, PaymentChannel};
 pub use error::{ChannelError, Error, StoreError};
 pub use events::{EventKind, OutboxEvent};
 pub use notify::{Handled, NotifyOutcome, NotifyProcessor};
-pub use outbox::{Dispatcher, EventHandler, RetryPolicy};
+pub use outbox::{Dispatcher, EventHandler, HandlerError, RetryPolicy};
 pub use payment::{PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
 pub use reconcile::{ReconcileReport, Reconciler};
 pub use service::{NewPayment, Payments};

@@ -20,15 +20,46 @@ use crate::StoreError;
 use crate::events::OutboxEvent;
 use crate::store::PaymentStore;
 
+/// Why a handler did not handle an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// It may work later (the other side is down, busy, timed out): retried on the policy's
+    /// schedule, dead-lettered after the last attempt.
+    #[error("{0}")]
+    Retry(String),
+    /// It will never work (the event cannot be read, what it is for is gone): dead-lettered
+    /// now, for a person to look at.
+    #[error("{0}")]
+    Reject(String),
+}
+
+impl HandlerError {
+    /// A failure worth retrying.
+    pub fn retry(why: impl std::fmt::Display) -> Self {
+        HandlerError::Retry(why.to_string())
+    }
+
+    /// A failure retrying cannot fix.
+    pub fn reject(why: impl std::fmt::Display) -> Self {
+        HandlerError::Reject(why.to_string())
+    }
+
+    /// Whether retrying may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, HandlerError::Retry(_))
+    }
+}
+
 /// Does something with an event (send a callback, publish it, notify a merchant…).
 #[async_trait]
 pub trait EventHandler: Send + Sync {
-    /// Handles `event`; an error means "try again later".
-    async fn handle(&self, event: &OutboxEvent) -> Result<(), String>;
+    /// Handles `event`; see [`HandlerError`] for what an error leads to.
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError>;
 
     /// Handles a batch (the dispatcher always calls this); one result per event, in order.
     /// Handlers that can pipeline (a publisher awaiting confirms for a whole batch) override it.
-    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), String>> {
+    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), HandlerError>> {
         let mut results = Vec::with_capacity(events.len());
         for e in events {
             results.push(self.handle(e).await);
@@ -137,14 +168,16 @@ impl Dispatcher {
                 Ok(()) => delivered.push(event.id.clone()),
                 Err(error) => {
                     let attempt = event.attempts + 1;
-                    let retry_at = (attempt < self.policy.max_attempts)
+                    let retry_at = (error.is_retryable() && attempt < self.policy.max_attempts)
                         .then(|| OffsetDateTime::now_utc() + self.policy.delay(attempt));
                     if retry_at.is_none() {
                         tracing::error!(event = %event.id, kind = %event.kind, %error, "event dead after {attempt} attempts");
                     } else {
                         tracing::warn!(event = %event.id, kind = %event.kind, %error, attempt, "event delivery failed; will retry");
                     }
-                    self.store.event_failed(&event.id, &error, retry_at).await?;
+                    self.store
+                        .event_failed(&event.id, &error.to_string(), retry_at)
+                        .await?;
                 }
             }
         }

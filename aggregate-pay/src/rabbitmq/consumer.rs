@@ -196,7 +196,9 @@ impl RabbitConsumer {
                 let attempts = event.attempts + 1;
                 // Park a copy — in the retry queue (it comes back after the delay) or, out of
                 // attempts, in the dead queue — with the error; ack only once it is confirmed.
-                let (exchange, routing_key) = if attempts < self.max_attempts {
+                let (exchange, routing_key) = if error.is_retryable()
+                    && attempts < self.max_attempts
+                {
                     tracing::warn!(event = %event.id, %error, attempt = attempts, "event failed; retrying later");
                     ("", self.topology.retry_queue.as_str())
                 } else {
@@ -210,7 +212,7 @@ impl RabbitConsumer {
                         routing_key.into(),
                         BasicPublishOptions::default(),
                         &delivery.data,
-                        failed_properties(&event.id, attempts, Some(&error)),
+                        failed_properties(&event.id, attempts, Some(&error.to_string())),
                     )
                     .await
                     .map_err(amqp)?;

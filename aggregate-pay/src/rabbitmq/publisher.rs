@@ -7,7 +7,7 @@ use lapin::{Channel, Connection};
 
 use crate::StoreError;
 use crate::events::OutboxEvent;
-use crate::outbox::EventHandler;
+use crate::outbox::{EventHandler, HandlerError};
 
 use super::*;
 
@@ -47,19 +47,20 @@ impl RabbitPublisher {
 
 #[async_trait]
 impl EventHandler for RabbitPublisher {
-    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
-        confirmed(self.publish(event).await?.await)
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
+        let confirm = self.publish(event).await.map_err(HandlerError::Retry)?;
+        confirmed(confirm.await).map_err(HandlerError::Retry)
     }
 
-    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), String>> {
+    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), HandlerError>> {
         // Hand the whole batch to the connection at once (the publishes are written in order,
         // without a wait for each), then await the confirms: one round trip per batch.
         let pending = futures_util::future::join_all(events.iter().map(|e| self.publish(e))).await;
         let mut results = Vec::with_capacity(events.len());
         for p in pending {
             results.push(match p {
-                Ok(confirm) => confirmed(confirm.await),
-                Err(e) => Err(e),
+                Ok(confirm) => confirmed(confirm.await).map_err(HandlerError::Retry),
+                Err(e) => Err(HandlerError::Retry(e)),
             });
         }
         results

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aggregate_pay::events::EventStatus;
-use aggregate_pay::{Dispatcher, EventHandler, NotifyProcessor, OutboxEvent, RetryPolicy};
+use aggregate_pay::{
+    Dispatcher, EventHandler, HandlerError, NotifyProcessor, OutboxEvent, RetryPolicy,
+};
 use async_trait::async_trait;
 
 use crate::support::{paid_payment, sandbox, stores};
@@ -20,7 +22,7 @@ struct Flaky {
 
 #[async_trait]
 impl EventHandler for Flaky {
-    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
         let n = {
             let mut calls = self.calls.lock().unwrap();
             let c = calls.entry(event.id.clone()).or_default();
@@ -28,7 +30,9 @@ impl EventHandler for Flaky {
             *c
         };
         if n <= self.fail_first {
-            return Err(format!("merchant endpoint down (attempt {n})"));
+            return Err(HandlerError::retry(format!(
+                "merchant endpoint down (attempt {n})"
+            )));
         }
         self.delivered.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -246,7 +250,7 @@ struct Recorder {
 
 #[async_trait]
 impl EventHandler for Recorder {
-    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
         self.seen.lock().unwrap().push(event.clone());
         Ok(())
     }
@@ -371,5 +375,50 @@ async fn handed_off_events_are_leased_and_claimed_again_if_never_acknowledged() 
             store.hand_off_events(lease, 1).is_some(),
             "{engine}: a new receiver may listen"
         );
+    }
+}
+
+/// Refuses every event for good.
+struct Rejecting {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl EventHandler for Rejecting {
+    async fn handle(&self, _: &OutboxEvent) -> Result<(), HandlerError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(HandlerError::reject("the order this event is for is gone"))
+    }
+}
+
+/// A handler that says retrying cannot help: dead at once, not after the policy's attempts.
+#[tokio::test]
+async fn a_rejected_event_is_dead_at_once() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels, store.clone());
+        let p = paid_payment(&payments, &channel, &processor, "J", 9).await;
+        let handler = Arc::new(Rejecting {
+            calls: AtomicUsize::new(0),
+        });
+        let d = Dispatcher::new(store.clone(), handler.clone()).policy(fast(8));
+        for _ in 0..20 {
+            d.run_once().await.unwrap();
+        }
+        let ev = store
+            .events(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.payment_id == p.id)
+            .unwrap();
+        assert_eq!(ev.status, EventStatus::Dead, "{engine}");
+        assert_eq!(ev.attempts, 1, "{engine}: tried once, not eight times");
+        assert_eq!(
+            ev.last_error.as_deref(),
+            Some("the order this event is for is gone"),
+            "{engine}"
+        );
+        assert_eq!(handler.calls.load(Ordering::SeqCst), 1, "{engine}");
     }
 }

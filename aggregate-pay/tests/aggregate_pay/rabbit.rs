@@ -8,7 +8,9 @@ mod amqp {
 
     use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher, Topology, connect};
     use aggregate_pay::store::PaymentStore;
-    use aggregate_pay::{Dispatcher, EventHandler, MemoryStore, NotifyProcessor, OutboxEvent};
+    use aggregate_pay::{
+        Dispatcher, EventHandler, HandlerError, MemoryStore, NotifyProcessor, OutboxEvent,
+    };
     use async_trait::async_trait;
     use futures_util::StreamExt;
     use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
@@ -46,10 +48,10 @@ mod amqp {
 
     #[async_trait]
     impl EventHandler for Recorder {
-        async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+        async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
             self.seen.lock().unwrap().push(event.id.clone());
             if self.fail {
-                Err("handler down".into())
+                Err(HandlerError::retry("handler down"))
             } else {
                 Ok(())
             }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use aggregate_pay::{EventHandler, EventKind, OutboxEvent};
+use aggregate_pay::{EventHandler, EventKind, HandlerError, OutboxEvent};
 use async_trait::async_trait;
 use merchant_client::Secret;
 use merchant_client::signing::{self, headers};
@@ -88,7 +88,7 @@ fn payment_of(event: &OutboxEvent) -> &Value {
 
 #[async_trait]
 impl EventHandler for MerchantCallbacks {
-    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
         if event.kind == EventKind::PaymentAmountMismatch {
             // An alert for the platform's operators (the payment is held for review), not news
             // for the merchant: the payment was not marked paid.
@@ -101,7 +101,11 @@ impl EventHandler for MerchantCallbacks {
             // Not a platform payment: nothing to deliver.
             return Ok(());
         };
-        let Some(merchant) = self.merchant(merchant_id).await? else {
+        let Some(merchant) = self
+            .merchant(merchant_id)
+            .await
+            .map_err(HandlerError::retry)?
+        else {
             tracing::warn!(merchant = merchant_id, event = %event.id, "event for an unknown merchant dropped");
             return Ok(());
         };
@@ -121,7 +125,8 @@ impl EventHandler for MerchantCallbacks {
             let merchant_no = self
                 .db
                 .refund_by_platform_no(platform_no)
-                .await?
+                .await
+                .map_err(HandlerError::retry)?
                 .map(|r| r.out_refund_no);
             data["refund"] = json!({
                 "out_refund_no": merchant_no,
@@ -145,7 +150,7 @@ impl EventHandler for MerchantCallbacks {
         self.outbound
             .check(&merchant.notify_url)
             .await
-            .map_err(|e| format!("the notify URL is refused: {e}"))?;
+            .map_err(|e| HandlerError::retry(format!("the notify URL is refused: {e}")))?;
         let response = self
             .http
             .post(&merchant.notify_url)
@@ -154,10 +159,15 @@ impl EventHandler for MerchantCallbacks {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("cannot reach the merchant: {}", e.without_url()))?;
+            .map_err(|e| {
+                HandlerError::retry(format!("cannot reach the merchant: {}", e.without_url()))
+            })?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("the merchant answered HTTP {}", status.as_u16()));
+            return Err(HandlerError::retry(format!(
+                "the merchant answered HTTP {}",
+                status.as_u16()
+            )));
         }
         if event.kind == EventKind::PaymentSucceeded {
             self.notify_wechat(&merchant.open_id, &data).await;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aggregate_pay::{EventHandler, EventKind, OutboxEvent};
+use aggregate_pay::{EventHandler, EventKind, HandlerError, OutboxEvent};
 use async_trait::async_trait;
 
 use super::orders::{OrderError, OrderService};
@@ -23,7 +23,7 @@ impl PaymentEvents {
 
 #[async_trait]
 impl EventHandler for PaymentEvents {
-    async fn handle(&self, event: &OutboxEvent) -> Result<(), String> {
+    async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
         let payment = event.payload.get("payment").unwrap_or(&event.payload);
         let Some(order_no) = OrderService::order_of_payment(payment) else {
             return Ok(());
@@ -51,7 +51,7 @@ impl EventHandler for PaymentEvents {
             Ok(()) => Ok(()),
             // Not one of ours (another service's payment in the same store).
             Err(OrderError::OrderNotFound) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(HandlerError::retry(e)),
         }
     }
 }
