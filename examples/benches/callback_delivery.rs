@@ -26,7 +26,12 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use examples::platform::callbacks::MerchantCallbacks;
 use examples::platform::db::{Merchant, PlatformDb};
-use examples::platform::random_hex;
+use examples::random::token;
+
+/// Random hex for names and nonces of the benchmark (a failing random source ends it).
+fn random_hex(bytes: usize) -> String {
+    token(bytes).unwrap()
+}
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 

@@ -24,7 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aggregate_pay::{Fen, NewPayment, PayMethod};
-use examples::platform::random_hex;
+use examples::random::token;
+
+/// Random hex for names and nonces of the benchmark (a failing random source ends it).
+fn random_hex(bytes: usize) -> String {
+    token(bytes).unwrap()
+}
 use examples::vending::app;
 use examples::vending::config::VendingConfig;
 use examples::vending::wiring::{Wired, wire};

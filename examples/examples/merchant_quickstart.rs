@@ -155,7 +155,9 @@ async fn main() {
 fn credit_code() -> String {
     const CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
     let mut bytes = [0u8; 17];
-    let _ = getrandom::fill(&mut bytes);
+    if let Err(e) = examples::random::fill(&mut bytes) {
+        fail(e);
+    }
     let first: String = bytes
         .iter()
         .map(|b| char::from(CHARS[usize::from(*b) % CHARS.len()]))

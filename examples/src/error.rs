@@ -2,6 +2,8 @@
 //! what is wrong; internal errors are logged and answered without details.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -106,6 +108,12 @@ impl From<aggregate_pay::Error> for AppError {
     }
 }
 
+impl From<crate::random::RandomError> for AppError {
+    fn from(e: crate::random::RandomError) -> Self {
+        AppError::internal(e)
+    }
+}
+
 impl From<crate::providers::ChoiceError> for AppError {
     fn from(e: crate::providers::ChoiceError) -> Self {
         use crate::providers::ChoiceError;
@@ -120,5 +128,46 @@ impl From<crate::providers::ChoiceError> for AppError {
             }
             ChoiceError::MethodRequired(_) => AppError::unprocessable("METHOD_REQUIRED", message),
         }
+    }
+}
+
+/// A JSON request body whose rejection is an [`AppError`] (`{code, message}`, like every other
+/// error): `415 CONTENT_TYPE_INVALID` without a JSON content type, `400 INVALID_JSON` for a body
+/// that is not JSON, `422 INVALID_REQUEST` for JSON of the wrong shape (the message says which
+/// field), `413 BODY_TOO_LARGE` over the body limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(AppJson(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> AppError {
+    let message = rejection.body_text();
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "CONTENT_TYPE_INVALID",
+            "send the body as application/json",
+        ),
+        JsonRejection::JsonSyntaxError(_) => AppError::bad_request("INVALID_JSON", message),
+        JsonRejection::JsonDataError(_) => AppError::unprocessable("INVALID_REQUEST", message),
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            "the body is too large",
+        ),
+        _ => AppError::bad_request("INVALID_REQUEST", message),
     }
 }

@@ -15,7 +15,8 @@
 //!   accept loop and HTTP limits the emulator uses too).
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
 //!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
-//! - [`html`] — what the pages share (escaping, QR codes as SVG).
+//! - [`html`] — what the pages share (escaping, QR codes as SVG); [`random`] — every token and
+//!   secret (a failing random source is an error, never a predictable value).
 //! - [`vending`] — the vending-machine order server: machines, orders, vend-out over MQTT,
 //!   timeouts, refunds, the buyer page and the seller dashboard.
 //!
@@ -27,6 +28,7 @@ pub mod html;
 pub mod notify;
 pub mod platform;
 pub mod providers;
+pub mod random;
 pub mod url_guard;
 pub mod vending;
 pub mod workers;

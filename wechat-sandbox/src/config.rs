@@ -136,17 +136,17 @@ impl AlipayApp {
     }
 }
 
-/// Random printable credentials for the demo merchant and apps.
-pub(crate) fn random_token(len: usize) -> String {
+/// Random printable credentials for the demo merchant and apps; `None` if the random source
+/// failed (the sandbox then does not start).
+pub(crate) fn random_token(len: usize) -> Option<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = vec![0u8; len];
-    // A failing OS random source leaves zeros; the sandbox's demo credentials are not secrets
-    // worth refusing to start over.
-    let _ = getrandom::fill(&mut bytes);
-    bytes
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
-        .collect()
+    let bytes = crate::state::random_bytes(len)?;
+    Some(
+        bytes
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -152,20 +152,23 @@ impl SandboxBuilder {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{addr}");
         let key = |e: alipay::Error| SandboxError::Key(e.to_string());
+        let token = |len| {
+            random_token(len).ok_or_else(|| SandboxError::Key("the random source failed".into()))
+        };
         let mut merchants = self.merchants;
         if merchants.is_empty() {
             merchants.push(Merchant {
                 app_id: "wxsandbox00000001".into(),
                 mch_id: "1900000109".into(),
-                api_key: ApiKey::new(random_token(32)),
+                api_key: ApiKey::new(token(32)?),
             });
         }
         let mut mp_apps = self.mp_apps;
         if mp_apps.is_empty() {
             mp_apps.push(MpApp::new(
                 "wxsandbox00000001",
-                Secret::new(random_token(32)),
-                Secret::new(random_token(16)),
+                Secret::new(token(32)?),
+                Secret::new(token(16)?),
             ));
         }
         let mut alipay_apps = self.alipay_apps;

@@ -297,18 +297,38 @@ pub fn dashed_time(unix: i64) -> String {
     )
 }
 
+/// `n` random bytes from the operating system, or `None` if its random source failed.
+pub fn random_bytes(n: usize) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).ok().map(|()| bytes)
+}
+
+/// `n` bytes for an identifier the sandbox hands out (a transaction id, a nonce): random, or —
+/// should the random source fail — unique per process, and the failure logged (never zeros).
+fn id_bytes(n: usize) -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    random_bytes(n).unwrap_or_else(|| {
+        tracing::error!("the random source failed; handing out counter-based identifiers");
+        let seed = u128::from(COUNTER.fetch_add(1, Ordering::Relaxed))
+            ^ time::OffsetDateTime::now_utc()
+                .unix_timestamp_nanos()
+                .unsigned_abs();
+        (0..n).map(|i| (seed >> ((i % 16) * 8)) as u8).collect()
+    })
+}
+
 /// `n` random decimal digits.
 pub fn digits(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| char::from(b'0' + b % 10)).collect()
+    id_bytes(n)
+        .iter()
+        .map(|b| char::from(b'0' + b % 10))
+        .collect()
 }
 
 /// 32 random hex characters.
 pub fn hex32() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    id_bytes(16).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -104,13 +104,6 @@ pub fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// `2n` random hex characters.
-pub fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    let _ = getrandom::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The HTTP service.
 pub fn app(state: Arc<PlatformState>) -> Router {
     let cors = if state.settings.cors_origins.iter().any(|o| o == "*") {

@@ -78,7 +78,8 @@ fn admin_token(
              `openssl rand -hex 32`)"
         ))),
         None => {
-            let generated = super::random_hex(MIN_ADMIN_TOKEN_LEN / 2);
+            let generated = crate::random::token(MIN_ADMIN_TOKEN_LEN / 2)
+                .map_err(|e| WiringError(e.to_string()))?;
             Ok((generated.clone(), Some(generated)))
         }
     }

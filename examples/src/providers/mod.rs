@@ -57,6 +57,8 @@ pub struct Providers {
     pub mp_aes_key: Option<String>,
     /// The embedded emulator (demo mode only).
     pub emulator: Option<Sandbox>,
+    /// What the test-money channel signs its notifications with (demo mode only).
+    test_money_secret: Option<String>,
 }
 
 impl Providers {
@@ -74,12 +76,10 @@ impl Providers {
         if let Some(client) = &self.alipay {
             channels = channels.with(AlipayChannel::new(client.clone()));
         }
-        let sandbox = self.mode.is_demo().then(|| {
-            Arc::new(SandboxChannel::new(
-                sandbox_account,
-                crate::platform::random_hex(16),
-            ))
-        });
+        let sandbox = self
+            .test_money_secret
+            .as_ref()
+            .map(|secret| Arc::new(SandboxChannel::new(sandbox_account, secret.clone())));
         if let Some(s) = &sandbox {
             channels = channels.with_shared(s.clone());
         }
@@ -209,6 +209,7 @@ pub async fn connect(
                 mp_token,
                 mp_aes_key,
                 emulator: None,
+                test_money_secret: None,
             })
         }
     }
@@ -222,18 +223,23 @@ async fn demo(
     with_store: impl Fn(wechat_mp::ClientBuilder) -> wechat_mp::ClientBuilder,
 ) -> Result<Providers, ProviderConfigError> {
     let emulator_error = |e: &dyn std::fmt::Display| ProviderConfigError::Emulator(e.to_string());
-    let random = |n| wechat_mp::Secret::new(crate::platform::random_hex(n));
-    let mut official = MpApp::new(DEMO_OFFICIAL_APP_ID, random(16), random(8));
+    let random = |n| -> Result<_, ProviderConfigError> {
+        crate::random::token(n)
+            .map(wechat_mp::Secret::new)
+            .map_err(|e| emulator_error(&e))
+    };
+    let mut official = MpApp::new(DEMO_OFFICIAL_APP_ID, random(16)?, random(8)?);
     if let Some(url) = mp_callback_url {
         official = official.callback_url(url);
     }
     // One merchant with two apps, as every real vending operator has.
-    let api_key = wechat_pay::ApiKey::new(crate::platform::random_hex(16));
+    let api_key =
+        wechat_pay::ApiKey::new(crate::random::token(16).map_err(|e| emulator_error(&e))?);
     let emulator = Sandbox::builder()
         .merchant(DEMO_OFFICIAL_APP_ID, DEMO_MCH_ID, api_key.clone())
         .merchant(DEMO_MINI_APP_ID, DEMO_MCH_ID, api_key.clone())
         .mp_app(official)
-        .mp_app(MpApp::new(DEMO_MINI_APP_ID, random(16), random(8)))
+        .mp_app(MpApp::new(DEMO_MINI_APP_ID, random(16)?, random(8)?))
         .refund_delay(Some(std::time::Duration::from_secs(5)))
         .start()
         .await
@@ -273,5 +279,6 @@ async fn demo(
         mp_token: Some(c.mp_apps[0].token.expose().to_owned()),
         mp_aes_key: None,
         emulator: Some(emulator),
+        test_money_secret: Some(crate::random::token(16).map_err(|e| emulator_error(&e))?),
     })
 }

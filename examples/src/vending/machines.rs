@@ -107,7 +107,11 @@ impl SimBehaviour {
     pub async fn answer(&self, command: &VendCommand) -> VendResult {
         tokio::time::sleep(self.latency).await;
         let mut byte = [0u8; 2];
-        let _ = getrandom::fill(&mut byte);
+        if let Err(e) = crate::random::fill(&mut byte) {
+            // A simulated machine: without randomness it does not fail on purpose.
+            tracing::error!(error = %e, "simulated machine: no failure roll");
+            byte = [0xff, 0xff];
+        }
         let roll = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX);
         let success = roll >= self.fail_rate;
         VendResult {
@@ -159,9 +163,7 @@ impl std::fmt::Debug for MqttMachines {
 
 /// MQTT options from `mqtt://host:port`, with a fresh client id.
 pub fn mqtt_options(url: &str, client_prefix: &str) -> Result<MqttOptions, String> {
-    let mut id = [0u8; 6];
-    let _ = getrandom::fill(&mut id);
-    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let id = crate::random::token(6).map_err(|e| format!("MQTT client id: {e}"))?;
     let sep = if url.contains('?') { '&' } else { '?' };
     let mut options = MqttOptions::parse_url(format!("{url}{sep}client_id={client_prefix}-{id}"))
         .map_err(|e| format!("MQTT_URL: {e}"))?;

@@ -220,3 +220,53 @@ async fn dashboards_are_capped_and_silent_ones_dropped() {
     );
     v.stop().await;
 }
+
+/// A body that is not JSON, or JSON of the wrong shape, is answered `{code, message}` like every
+/// other error.
+#[tokio::test]
+async fn malformed_json_is_answered_like_every_other_error() {
+    let v = Vending::start(Options::default()).await;
+    let send = async |content_type: &str, body: &str| {
+        let resp = v
+            .http
+            .post(format!("{}/api/orders", v.url))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+        (
+            status,
+            answer["code"].as_str().unwrap_or_default().to_owned(),
+            answer,
+        )
+    };
+    for (content_type, body, status, code) in [
+        ("application/json", "{not json", 400, "INVALID_JSON"),
+        (
+            "application/json",
+            r#"{"inner_code": 7}"#,
+            422,
+            "INVALID_REQUEST",
+        ),
+        (
+            "application/json",
+            r#"{"inner_code": "VM0001", "sku_id": 1, "extra": 1}"#,
+            422,
+            "INVALID_REQUEST",
+        ),
+        (
+            "text/plain",
+            r#"{"inner_code": "VM0001", "sku_id": 1}"#,
+            415,
+            "CONTENT_TYPE_INVALID",
+        ),
+    ] {
+        let (got, got_code, answer) = send(content_type, body).await;
+        assert_eq!((got, got_code.as_str()), (status, code), "{body}: {answer}");
+        assert!(answer["message"].is_string(), "{answer}");
+    }
+    v.stop().await;
+}

@@ -201,8 +201,9 @@ pub(super) async fn jscode2session(
         app_id,
         q(&query, "js_code"),
     )?;
-    let mut key_bytes = [0u8; 16];
-    let _ = getrandom::fill(&mut key_bytes);
+    let Some(key_bytes) = crate::state::random_bytes(16) else {
+        return Err(err(-1, "system error: no session key"));
+    };
     use base64::Engine as _;
     Ok(Json(json!({
         "openid": minted.open_id,

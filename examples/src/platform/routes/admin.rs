@@ -13,10 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wechat_mp::qrcode::{MAX_TEMPORARY_SECONDS, QrLifetime, QrScene};
 
-use crate::error::AppError;
+use crate::error::{AppError, AppJson};
 use crate::platform::auth::Admin;
 use crate::platform::db::Merchant;
-use crate::platform::{PlatformState, random_hex, unix_now};
+use crate::platform::{PlatformState, unix_now};
+use crate::random::token;
 use crate::url_guard::OutboundError;
 use crate::workers::Delivery;
 
@@ -93,7 +94,7 @@ fn merchant_view(m: &Merchant) -> Value {
 async fn register(
     _: Admin,
     State(state): State<Arc<PlatformState>>,
-    Json(req): Json<Register>,
+    AppJson(req): AppJson<Register>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
@@ -125,13 +126,13 @@ async fn register(
         }
     }
     let merchant = Merchant {
-        app_id: format!("mch_{}", random_hex(8)),
+        app_id: format!("mch_{}", token(8)?),
         name: name.to_owned(),
         credit_code,
         notify_url: req.notify_url,
         status: "ACTIVE".to_owned(),
-        secret: random_hex(32),
-        salt: random_hex(16),
+        secret: token(32)?,
+        salt: token(16)?,
         previous_secret: None,
         previous_valid_until: None,
         open_id: None,
@@ -182,7 +183,7 @@ async fn rotate_secret(
     Path(app_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     find(&state, &app_id).await?;
-    let secret = random_hex(32);
+    let secret = token(32)?;
     let grace = i64::try_from(state.settings.secret_grace.as_secs()).unwrap_or(i64::MAX);
     let until = unix_now().saturating_add(grace);
     state
@@ -248,7 +249,7 @@ async fn binding(
             "no Official Account is configured",
         )
     })?;
-    let scene = format!("bind_{}", random_hex(12));
+    let scene = format!("bind_{}", token(12)?);
     let ticket = mp
         .create_qrcode(
             QrLifetime::Temporary(MAX_TEMPORARY_SECONDS),

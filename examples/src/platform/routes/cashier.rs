@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{payment_of, payment_view, start_payment};
-use crate::error::AppError;
+use crate::error::{AppError, AppJson};
 use crate::html::{escape, qr_svg};
 use crate::platform::PlatformState;
 use crate::platform::db::Order;
@@ -87,7 +87,7 @@ struct Choice {
 async fn choose(
     State(state): State<Arc<PlatformState>>,
     Path(token): Path<String>,
-    Json(choice): Json<Choice>,
+    AppJson(choice): AppJson<Choice>,
 ) -> Result<Json<Value>, AppError> {
     let method = PayMethod::parse(&choice.method)
         .filter(|m| CHOICES.contains(m))

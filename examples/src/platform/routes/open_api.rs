@@ -28,7 +28,8 @@ use super::{
 use crate::error::AppError;
 use crate::platform::auth::SignedMerchant;
 use crate::platform::db::{Idempotent, Order, RefundRecord};
-use crate::platform::{PlatformState, random_hex, unix_now};
+use crate::platform::{PlatformState, unix_now};
+use crate::random::token;
 
 /// The longest a payment may stay open: 30 days.
 const MAX_EXPIRES_IN: u64 = 30 * 24 * 3600;
@@ -211,8 +212,8 @@ async fn do_create_payment(state: &Arc<PlatformState>, signed: &SignedMerchant) 
     let order = Order {
         merchant_id: merchant_id.clone(),
         out_trade_no: req.out_trade_no.clone(),
-        platform_no: format!("P{}", random_hex(12)),
-        token: random_hex(16),
+        platform_no: format!("P{}", token(12)?),
+        token: token(16)?,
         amount,
         subject: subject.to_owned(),
         method: None,
@@ -376,7 +377,7 @@ async fn do_create_refund(state: &Arc<PlatformState>, signed: &SignedMerchant) -
         merchant_id: merchant_id.clone(),
         out_refund_no: req.out_refund_no.clone(),
         out_trade_no: req.out_trade_no.clone(),
-        platform_refund_no: format!("R{}", random_hex(12)),
+        platform_refund_no: format!("R{}", token(12)?),
         amount,
     };
     let now = unix_now();

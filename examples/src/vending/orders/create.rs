@@ -79,7 +79,7 @@ impl OrderService {
             order_no: format!(
                 "V{}{}",
                 time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000,
-                crate::platform::random_hex(4)
+                crate::random::token(4)?
             ),
             inner_code: req.inner_code.clone(),
             sku_id: slot.sku_id,

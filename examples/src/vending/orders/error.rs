@@ -47,6 +47,9 @@ pub enum OrderError {
     /// The payment service failed (a channel, its storage).
     #[error(transparent)]
     Payment(#[from] aggregate_pay::Error),
+    /// No randomness for the order number.
+    #[error(transparent)]
+    Random(#[from] crate::random::RandomError),
     /// The order tables failed.
     #[error("order storage: {0}")]
     Storage(String),

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::AppError;
+use crate::error::{AppError, AppJson};
 use crate::url_guard::same_origin_path;
 use crate::vending::VendingState;
 use crate::vending::db::{Machine, SlotSku};
@@ -202,7 +202,7 @@ struct Login {
 
 async fn login(
     State(state): State<Arc<VendingState>>,
-    Json(req): Json<Login>,
+    AppJson(req): AppJson<Login>,
 ) -> Result<Json<Value>, AppError> {
     let session = state
         .buyers
@@ -230,7 +230,7 @@ async fn oauth_start(
     Query(q): Query<OAuthStart>,
 ) -> Result<Response, AppError> {
     let mp = mp(&state)?;
-    let token = crate::platform::random_hex(16);
+    let token = crate::random::token(16)?;
     {
         let mut pending = state
             .oauth_states
@@ -296,7 +296,7 @@ struct CreateOrder {
 
 async fn create_order(
     State(state): State<Arc<VendingState>>,
-    Json(req): Json<CreateOrder>,
+    AppJson(req): AppJson<CreateOrder>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let order = state
         .orders

@@ -38,6 +38,7 @@ impl From<OrderError> for AppError {
             OrderError::Paid(_) => AppError::conflict("ORDER_PAID", message),
             OrderError::Payment(p) => p.into(),
             OrderError::Storage(detail) => AppError::internal(detail),
+            OrderError::Random(e) => AppError::internal(e),
         }
     }
 }
