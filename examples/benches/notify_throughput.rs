@@ -59,7 +59,7 @@ fn start_server(database_url: &str, notifications: usize) -> Server {
         .unwrap();
     let (url, bodies, wired) = runtime.block_on(async {
         let mut config = VendingConfig::embedded();
-        config.database_url = database_url.to_owned();
+        config.database_url = database_url.into();
         // The load generator's connections wait between phases: not idle clients to drop.
         config.http.header_read_timeout_secs = 600;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -29,6 +29,7 @@ pub mod notify;
 pub mod platform;
 pub mod providers;
 pub mod random;
+pub mod settings;
 pub mod url_guard;
 pub mod vending;
 pub mod workers;

@@ -2,11 +2,12 @@
 
 use clap::Parser;
 
-use crate::providers::{ProviderArgs, redact_url};
+use crate::providers::ProviderArgs;
+use crate::settings::{ConnectionUrl, SecretSetting};
 use wechat_sandbox::server::HttpLimits;
 
 /// The aggregate payment platform for merchants.
-#[derive(Clone, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(name = "pay-platform", version, about)]
 pub struct PlatformConfig {
     /// Address to listen on.
@@ -21,17 +22,17 @@ pub struct PlatformConfig {
         env = "DATABASE_URL",
         default_value = "sqlite://pay-platform.db?mode=rwc"
     )]
-    pub database_url: String,
+    pub database_url: ConnectionUrl,
     /// Redis for nonces shared by every instance; in memory when absent.
     #[arg(long, env = "REDIS_URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<ConnectionUrl>,
     /// RabbitMQ for merchant callbacks on any number of instances; in process when absent.
     #[arg(long, env = "AMQP_URL")]
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<ConnectionUrl>,
     /// The admin API's bearer token, at least 32 characters (e.g. `openssl rand -hex 32`).
     /// Required in live mode; in demo mode a random one is generated and printed when absent.
     #[arg(long, env = "ADMIN_TOKEN")]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<SecretSetting>,
     /// Seconds a rotated-out merchant secret keeps working.
     #[arg(long, env = "SECRET_GRACE_SECS", default_value_t = 3600)]
     pub secret_grace_secs: u64,
@@ -96,40 +97,6 @@ pub struct PlatformConfig {
     /// Seconds after which an unpaid payment is looked up at its channel.
     #[arg(long, env = "RECONCILE_AFTER_SECS", default_value_t = 60)]
     pub reconcile_after_secs: u64,
-}
-
-impl std::fmt::Debug for PlatformConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = |u: &Option<String>| u.as_deref().map(redact_url);
-        f.debug_struct("PlatformConfig")
-            .field("listen", &self.listen)
-            .field("public_url", &self.public_url)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("redis_url", &url(&self.redis_url))
-            .field("amqp_url", &url(&self.amqp_url))
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
-            .field("secret_grace_secs", &self.secret_grace_secs)
-            .field("signature_window_secs", &self.signature_window_secs)
-            .field("callback_retry_secs", &self.callback_retry_secs)
-            .field("callback_retry_max_secs", &self.callback_retry_max_secs)
-            .field("callback_max_attempts", &self.callback_max_attempts)
-            .field("callback_queue", &self.callback_queue)
-            .field("callback_prefetch", &self.callback_prefetch)
-            .field("callback_allow_private", &self.callback_allow_private)
-            .field("cors_origins", &self.cors_origins)
-            .field("providers", &self.providers)
-            .field("http", &self.http)
-            .field("template_payment_received", &self.template_payment_received)
-            .field(
-                "template_onboarding_approved",
-                &self.template_onboarding_approved,
-            )
-            .field("keywords_file", &self.keywords_file)
-            .field("chatbot_url", &self.chatbot_url)
-            .field("chatbot_timeout_ms", &self.chatbot_timeout_ms)
-            .field("reconcile_after_secs", &self.reconcile_after_secs)
-            .finish()
-    }
 }
 
 impl PlatformConfig {

@@ -11,14 +11,15 @@ use wechat_mp::message::{Callback, Event, EventKind, IncomingMessage, MessageBod
 
 use super::config::PlatformConfig;
 use super::db::PlatformDb;
+use crate::settings::SecretSetting;
 
 /// The Official Account callback: binding by QR scene, keyword replies, an optional chatbot.
 pub fn build(
     config: &PlatformConfig,
     db: &PlatformDb,
     mp: &wechat_mp::Client,
-    token: String,
-    aes_key: Option<String>,
+    token: SecretSetting,
+    aes_key: Option<SecretSetting>,
 ) -> Result<Callback, String> {
     let keywords: HashMap<String, String> = match &config.keywords_file {
         Some(path) => {
@@ -133,9 +134,10 @@ pub fn build(
             Arc::new(mp.clone()),
         );
     }
-    let mut builder = Callback::builder(mp.app_id(), wechat_mp::Secret::new(token)).router(router);
+    let mut builder =
+        Callback::builder(mp.app_id(), wechat_mp::Secret::new(token.expose())).router(router);
     if let Some(key) = aes_key {
-        builder = builder.encoding_aes_key(wechat_mp::Secret::new(key));
+        builder = builder.encoding_aes_key(wechat_mp::Secret::new(key.expose()));
     }
     builder.build().map_err(|e| format!("mp callback: {e}"))
 }

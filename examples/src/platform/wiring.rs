@@ -16,6 +16,7 @@ use super::config::PlatformConfig;
 use super::db::PlatformDb;
 use super::{PlatformState, Settings};
 use crate::providers::Mode;
+use crate::settings::SecretSetting;
 use crate::url_guard::OutboundPolicy;
 use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
 use wechat_sandbox::Sandbox;
@@ -94,7 +95,8 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         .plan()
         .map_err(|e| WiringError(e.to_string()))?;
     let mode = plan.mode();
-    let (admin_token, generated_admin_token) = admin_token(config.admin_token.as_deref(), mode)?;
+    let (admin_token, generated_admin_token) =
+        admin_token(config.admin_token.as_ref().map(SecretSetting::expose), mode)?;
     let outbound = match config.callback_allow_private.unwrap_or(mode.is_demo()) {
         true => OutboundPolicy::AllowPrivate,
         false => OutboundPolicy::PublicOnly,

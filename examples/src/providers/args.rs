@@ -1,11 +1,14 @@
 //! The provider settings both servers flatten into their configuration: WeChat Pay (with the
-//! merchant certificate), WeChat MP and Alipay, each also an environment variable. `Debug`
-//! shows whether each secret is set, never the secret.
+//! merchant certificate), WeChat MP and Alipay, each also an environment variable. Secrets are
+//! [`SecretSetting`]s: `Debug` shows whether each is set, never the secret.
 
 use clap::Args;
 
+use crate::settings::SecretSetting;
+pub use crate::settings::redact_url;
+
 /// Provider credentials and endpoints. With none of them set a server runs in demo mode.
-#[derive(Clone, Default, Args)]
+#[derive(Clone, Default, Debug, Args)]
 pub struct ProviderArgs {
     /// The Official Account's app id: web OAuth, JSAPI payments in WeChat's browser, Native QR
     /// payments, template messages. WeChat Pay needs it (or `WECHAT_MINI_APP_ID`) with the
@@ -18,13 +21,13 @@ pub struct ProviderArgs {
     pub wechat_mini_app_id: Option<String>,
     /// The Mini Program's app secret (logins, subscribe messages).
     #[arg(long, env = "WECHAT_MINI_APP_SECRET")]
-    pub wechat_mini_app_secret: Option<String>,
+    pub wechat_mini_app_secret: Option<SecretSetting>,
     /// WeChat Pay merchant id.
     #[arg(long, env = "WECHAT_MCH_ID")]
     pub wechat_mch_id: Option<String>,
     /// WeChat Pay API key (v2).
     #[arg(long, env = "WECHAT_API_KEY")]
-    pub wechat_api_key: Option<String>,
+    pub wechat_api_key: Option<SecretSetting>,
     /// WeChat Pay signature: `MD5` or `HMAC-SHA256`.
     #[arg(long, env = "WECHAT_SIGN_TYPE", default_value = "MD5")]
     pub wechat_sign_type: String,
@@ -37,7 +40,7 @@ pub struct ProviderArgs {
     pub wechat_cert_p12: Option<String>,
     /// The password of `WECHAT_CERT_P12` (default: the merchant id, as WeChat issues it).
     #[arg(long, env = "WECHAT_CERT_PASSWORD")]
-    pub wechat_cert_password: Option<String>,
+    pub wechat_cert_password: Option<SecretSetting>,
     /// The merchant certificate as PEM (`apiclient_cert.pem`, a path), with `WECHAT_KEY_PEM`.
     #[arg(long, env = "WECHAT_CERT_PEM")]
     pub wechat_cert_pem: Option<String>,
@@ -46,86 +49,26 @@ pub struct ProviderArgs {
     pub wechat_key_pem: Option<String>,
     /// The app secret (access tokens, OAuth, jscode2session); with the app id, WeChat MP is on.
     #[arg(long, env = "WECHAT_APP_SECRET")]
-    pub wechat_app_secret: Option<String>,
+    pub wechat_app_secret: Option<SecretSetting>,
     /// WeChat MP API base URL (default WeChat's).
     #[arg(long, env = "WECHAT_MP_BASE_URL")]
     pub wechat_mp_base_url: Option<String>,
     /// The Official Account's callback token.
     #[arg(long, env = "WECHAT_MP_TOKEN")]
-    pub wechat_mp_token: Option<String>,
+    pub wechat_mp_token: Option<SecretSetting>,
     /// The Official Account's EncodingAESKey (safe mode).
     #[arg(long, env = "WECHAT_MP_AES_KEY")]
-    pub wechat_mp_aes_key: Option<String>,
+    pub wechat_mp_aes_key: Option<SecretSetting>,
     /// Alipay app id; with both keys, Alipay is on.
     #[arg(long, env = "ALIPAY_APP_ID")]
     pub alipay_app_id: Option<String>,
     /// The app's Alipay private key (PEM or bare base64, or a path to it).
     #[arg(long, env = "ALIPAY_PRIVATE_KEY")]
-    pub alipay_private_key: Option<String>,
+    pub alipay_private_key: Option<SecretSetting>,
     /// Alipay's public key (PEM or bare base64, or a path to it).
     #[arg(long, env = "ALIPAY_PUBLIC_KEY")]
     pub alipay_public_key: Option<String>,
     /// Alipay gateway (default Alipay's; a standalone `wechat-sandbox` for staging).
     #[arg(long, env = "ALIPAY_GATEWAY_URL")]
     pub alipay_gateway_url: Option<String>,
-}
-
-/// `Some("***")` for a secret that is set.
-fn hidden(secret: Option<&String>) -> Option<&'static str> {
-    secret.map(|_| "***")
-}
-
-/// `url` with any password in it replaced by `***` (database, Redis, AMQP URLs in `Debug`).
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-impl std::fmt::Debug for ProviderArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderArgs")
-            .field("wechat_app_id", &self.wechat_app_id)
-            .field("wechat_mini_app_id", &self.wechat_mini_app_id)
-            .field(
-                "wechat_mini_app_secret",
-                &hidden(self.wechat_mini_app_secret.as_ref()),
-            )
-            .field("wechat_mch_id", &self.wechat_mch_id)
-            .field("wechat_api_key", &hidden(self.wechat_api_key.as_ref()))
-            .field("wechat_sign_type", &self.wechat_sign_type)
-            .field("wechat_pay_base_url", &self.wechat_pay_base_url)
-            .field("wechat_cert_p12", &self.wechat_cert_p12)
-            .field(
-                "wechat_cert_password",
-                &hidden(self.wechat_cert_password.as_ref()),
-            )
-            .field("wechat_cert_pem", &self.wechat_cert_pem)
-            .field("wechat_key_pem", &self.wechat_key_pem)
-            .field(
-                "wechat_app_secret",
-                &hidden(self.wechat_app_secret.as_ref()),
-            )
-            .field("wechat_mp_base_url", &self.wechat_mp_base_url)
-            .field("wechat_mp_token", &hidden(self.wechat_mp_token.as_ref()))
-            .field(
-                "wechat_mp_aes_key",
-                &hidden(self.wechat_mp_aes_key.as_ref()),
-            )
-            .field("alipay_app_id", &self.alipay_app_id)
-            .field(
-                "alipay_private_key",
-                &hidden(self.alipay_private_key.as_ref()),
-            )
-            .field("alipay_public_key", &self.alipay_public_key)
-            .field("alipay_gateway_url", &self.alipay_gateway_url)
-            .finish()
-    }
 }

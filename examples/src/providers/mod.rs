@@ -27,6 +27,7 @@ pub use plan::{
     AlipayPlan, CertificateSource, LivePlan, Mode, MpPlan, Plan, ProviderConfigError, WechatPayPlan,
 };
 
+use crate::settings::SecretSetting;
 use wechat_sandbox::{MpApp, Sandbox};
 
 /// The demo merchant's Official Account (the emulator knows it).
@@ -52,9 +53,9 @@ pub struct Providers {
     /// WeChat MP for the Mini Program (`jscode2session`, subscribe messages), when on.
     pub mini: Option<wechat_mp::Client>,
     /// The Official Account's callback token, when known.
-    pub mp_token: Option<String>,
+    pub mp_token: Option<SecretSetting>,
     /// The Official Account's EncodingAESKey, when set.
-    pub mp_aes_key: Option<String>,
+    pub mp_aes_key: Option<SecretSetting>,
     /// The embedded emulator (demo mode only).
     pub emulator: Option<Sandbox>,
     /// What the test-money channel signs its notifications with (demo mode only).
@@ -112,7 +113,7 @@ fn certificate(
     match source {
         CertificateSource::Pkcs12 { path, password } => wechat_pay::ClientCertificate::from_pkcs12(
             &read("WECHAT_CERT_P12", path)?,
-            password.as_deref().unwrap_or(mch_id),
+            password.as_ref().map_or(mch_id, SecretSetting::expose),
         )
         .map_err(|e| invalid("WECHAT_CERT_P12")(e.to_string())),
         CertificateSource::Pem { cert, key } => wechat_pay::ClientCertificate::from_pem(
@@ -184,7 +185,7 @@ pub async fn connect(
                         p.app_id.clone(),
                         AlipayPrivateKey::from_pem(&key_text(
                             "ALIPAY_PRIVATE_KEY",
-                            &p.private_key,
+                            p.private_key.expose(),
                         )?)
                         .map_err(|e| invalid("ALIPAY_PRIVATE_KEY")(e.to_string()))?,
                         AlipayPublicKey::from_pem(&key_text("ALIPAY_PUBLIC_KEY", &p.public_key)?)
@@ -276,7 +277,7 @@ async fn demo(
         alipay: Some(alipay),
         mp: Some(mp_client(&c.mp_apps[0])?),
         mini: Some(mp_client(&c.mp_apps[1])?),
-        mp_token: Some(c.mp_apps[0].token.expose().to_owned()),
+        mp_token: Some(c.mp_apps[0].token.expose().into()),
         mp_aes_key: None,
         emulator: Some(emulator),
         test_money_secret: Some(crate::random::token(16).map_err(|e| emulator_error(&e))?),

@@ -11,6 +11,7 @@
 //! the clients from the [`Plan`].
 
 use super::args::ProviderArgs;
+use crate::settings::SecretSetting;
 
 /// How a server runs, decided once at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +104,7 @@ pub enum CertificateSource {
         /// The file.
         path: String,
         /// The password, when not the merchant id.
-        password: Option<String>,
+        password: Option<SecretSetting>,
     },
     /// `apiclient_cert.pem` and `apiclient_key.pem`.
     Pem {
@@ -141,9 +142,9 @@ pub struct MpPlan {
     /// API base URL.
     pub base_url: String,
     /// The callback token.
-    pub token: Option<String>,
+    pub token: Option<SecretSetting>,
     /// The EncodingAESKey.
-    pub aes_key: Option<String>,
+    pub aes_key: Option<SecretSetting>,
 }
 
 /// Live Alipay.
@@ -152,7 +153,7 @@ pub struct AlipayPlan {
     /// App id.
     pub app_id: String,
     /// The app's private key (PEM, base64 or a path).
-    pub private_key: String,
+    pub private_key: SecretSetting,
     /// Alipay's public key (PEM, base64 or a path).
     pub public_key: String,
     /// Gateway.
@@ -196,7 +197,7 @@ impl Plan {
     }
 }
 
-type Setting<'a> = (&'static str, Option<&'a String>);
+type Setting<'a> = (&'static str, Option<&'a str>);
 
 fn names(settings: &[Setting<'_>], set: bool) -> Vec<&'static str> {
     settings
@@ -255,27 +256,49 @@ fn sign_type(value: &str) -> Result<wechat_pay::SignType, ProviderConfigError> {
 impl ProviderArgs {
     fn settings(&self) -> [Setting<'_>; 18] {
         [
-            ("WECHAT_APP_ID", self.wechat_app_id.as_ref()),
-            ("WECHAT_MINI_APP_ID", self.wechat_mini_app_id.as_ref()),
+            ("WECHAT_APP_ID", self.wechat_app_id.as_deref()),
+            ("WECHAT_MINI_APP_ID", self.wechat_mini_app_id.as_deref()),
             (
                 "WECHAT_MINI_APP_SECRET",
-                self.wechat_mini_app_secret.as_ref(),
+                self.wechat_mini_app_secret
+                    .as_ref()
+                    .map(SecretSetting::expose),
             ),
-            ("WECHAT_MCH_ID", self.wechat_mch_id.as_ref()),
-            ("WECHAT_API_KEY", self.wechat_api_key.as_ref()),
-            ("WECHAT_PAY_BASE_URL", self.wechat_pay_base_url.as_ref()),
-            ("WECHAT_CERT_P12", self.wechat_cert_p12.as_ref()),
-            ("WECHAT_CERT_PASSWORD", self.wechat_cert_password.as_ref()),
-            ("WECHAT_CERT_PEM", self.wechat_cert_pem.as_ref()),
-            ("WECHAT_KEY_PEM", self.wechat_key_pem.as_ref()),
-            ("WECHAT_APP_SECRET", self.wechat_app_secret.as_ref()),
-            ("WECHAT_MP_BASE_URL", self.wechat_mp_base_url.as_ref()),
-            ("WECHAT_MP_TOKEN", self.wechat_mp_token.as_ref()),
-            ("WECHAT_MP_AES_KEY", self.wechat_mp_aes_key.as_ref()),
-            ("ALIPAY_APP_ID", self.alipay_app_id.as_ref()),
-            ("ALIPAY_PRIVATE_KEY", self.alipay_private_key.as_ref()),
-            ("ALIPAY_PUBLIC_KEY", self.alipay_public_key.as_ref()),
-            ("ALIPAY_GATEWAY_URL", self.alipay_gateway_url.as_ref()),
+            ("WECHAT_MCH_ID", self.wechat_mch_id.as_deref()),
+            (
+                "WECHAT_API_KEY",
+                self.wechat_api_key.as_ref().map(SecretSetting::expose),
+            ),
+            ("WECHAT_PAY_BASE_URL", self.wechat_pay_base_url.as_deref()),
+            ("WECHAT_CERT_P12", self.wechat_cert_p12.as_deref()),
+            (
+                "WECHAT_CERT_PASSWORD",
+                self.wechat_cert_password
+                    .as_ref()
+                    .map(SecretSetting::expose),
+            ),
+            ("WECHAT_CERT_PEM", self.wechat_cert_pem.as_deref()),
+            ("WECHAT_KEY_PEM", self.wechat_key_pem.as_deref()),
+            (
+                "WECHAT_APP_SECRET",
+                self.wechat_app_secret.as_ref().map(SecretSetting::expose),
+            ),
+            ("WECHAT_MP_BASE_URL", self.wechat_mp_base_url.as_deref()),
+            (
+                "WECHAT_MP_TOKEN",
+                self.wechat_mp_token.as_ref().map(SecretSetting::expose),
+            ),
+            (
+                "WECHAT_MP_AES_KEY",
+                self.wechat_mp_aes_key.as_ref().map(SecretSetting::expose),
+            ),
+            ("ALIPAY_APP_ID", self.alipay_app_id.as_deref()),
+            (
+                "ALIPAY_PRIVATE_KEY",
+                self.alipay_private_key.as_ref().map(SecretSetting::expose),
+            ),
+            ("ALIPAY_PUBLIC_KEY", self.alipay_public_key.as_deref()),
+            ("ALIPAY_GATEWAY_URL", self.alipay_gateway_url.as_deref()),
         ]
     }
 
@@ -299,7 +322,7 @@ impl ProviderArgs {
                 .and_then(|(_, v)| *v);
             (name, value)
         };
-        let s = |name: &'static str| setting(name).1.map(|v| (name, v.clone()));
+        let s = |name: &'static str| setting(name).1.map(|v| (name, v.to_owned()));
 
         let app_id = setting("WECHAT_APP_ID");
         let mini_app_id = setting("WECHAT_MINI_APP_ID");
@@ -414,7 +437,7 @@ impl ProviderArgs {
                 }
                 (Some((_, path)), None, None) => Some(CertificateSource::Pkcs12 {
                     path,
-                    password: s("WECHAT_CERT_PASSWORD").map(|(_, p)| p),
+                    password: s("WECHAT_CERT_PASSWORD").map(|(_, p)| p.into()),
                 }),
                 (None, Some((_, cert)), Some((_, key))) => {
                     Some(CertificateSource::Pem { cert, key })
@@ -451,7 +474,12 @@ impl ProviderArgs {
                 app_id: self.wechat_app_id.clone(),
                 mini_app_id: self.wechat_mini_app_id.clone(),
                 mch_id: self.wechat_mch_id.clone().unwrap_or_default(),
-                api_key: wechat_pay::ApiKey::new(self.wechat_api_key.clone().unwrap_or_default()),
+                api_key: wechat_pay::ApiKey::new(
+                    self.wechat_api_key
+                        .as_ref()
+                        .map(|k| k.expose().to_owned())
+                        .unwrap_or_default(),
+                ),
                 base_url,
                 certificate,
             })
@@ -466,7 +494,12 @@ impl ProviderArgs {
         http_url("WECHAT_MP_BASE_URL", &mp_base_url)?;
         let mini = mini_on.then(|| MpPlan {
             app_id: self.wechat_mini_app_id.clone().unwrap_or_default(),
-            secret: wechat_mp::Secret::new(self.wechat_mini_app_secret.clone().unwrap_or_default()),
+            secret: wechat_mp::Secret::new(
+                self.wechat_mini_app_secret
+                    .as_ref()
+                    .map(|k| k.expose().to_owned())
+                    .unwrap_or_default(),
+            ),
             base_url: mp_base_url.clone(),
             token: None,
             aes_key: None,
@@ -475,7 +508,12 @@ impl ProviderArgs {
             let base_url = mp_base_url;
             Some(MpPlan {
                 app_id: self.wechat_app_id.clone().unwrap_or_default(),
-                secret: wechat_mp::Secret::new(self.wechat_app_secret.clone().unwrap_or_default()),
+                secret: wechat_mp::Secret::new(
+                    self.wechat_app_secret
+                        .as_ref()
+                        .map(|k| k.expose().to_owned())
+                        .unwrap_or_default(),
+                ),
                 base_url,
                 token: self.wechat_mp_token.clone(),
                 aes_key: self.wechat_mp_aes_key.clone(),
@@ -519,23 +557,24 @@ mod tests {
             ..ProviderArgs::default()
         };
         for (k, v) in pairs {
+            let secret = Some(SecretSetting::from(*v));
             let v = Some((*v).to_owned());
             match *k {
                 "WECHAT_APP_ID" => a.wechat_app_id = v,
                 "WECHAT_MINI_APP_ID" => a.wechat_mini_app_id = v,
-                "WECHAT_MINI_APP_SECRET" => a.wechat_mini_app_secret = v,
+                "WECHAT_MINI_APP_SECRET" => a.wechat_mini_app_secret = secret,
                 "WECHAT_MCH_ID" => a.wechat_mch_id = v,
-                "WECHAT_API_KEY" => a.wechat_api_key = v,
+                "WECHAT_API_KEY" => a.wechat_api_key = secret,
                 "WECHAT_PAY_BASE_URL" => a.wechat_pay_base_url = v,
                 "WECHAT_CERT_P12" => a.wechat_cert_p12 = v,
-                "WECHAT_CERT_PASSWORD" => a.wechat_cert_password = v,
+                "WECHAT_CERT_PASSWORD" => a.wechat_cert_password = secret,
                 "WECHAT_CERT_PEM" => a.wechat_cert_pem = v,
                 "WECHAT_KEY_PEM" => a.wechat_key_pem = v,
-                "WECHAT_APP_SECRET" => a.wechat_app_secret = v,
-                "WECHAT_MP_TOKEN" => a.wechat_mp_token = v,
-                "WECHAT_MP_AES_KEY" => a.wechat_mp_aes_key = v,
+                "WECHAT_APP_SECRET" => a.wechat_app_secret = secret,
+                "WECHAT_MP_TOKEN" => a.wechat_mp_token = secret,
+                "WECHAT_MP_AES_KEY" => a.wechat_mp_aes_key = secret,
                 "ALIPAY_APP_ID" => a.alipay_app_id = v,
-                "ALIPAY_PRIVATE_KEY" => a.alipay_private_key = v,
+                "ALIPAY_PRIVATE_KEY" => a.alipay_private_key = secret,
                 "ALIPAY_PUBLIC_KEY" => a.alipay_public_key = v,
                 "ALIPAY_GATEWAY_URL" => a.alipay_gateway_url = v,
                 other => panic!("unknown setting {other}"),

@@ -3,11 +3,12 @@
 
 use clap::Parser;
 
-use crate::providers::{ProviderArgs, redact_url};
+use crate::providers::ProviderArgs;
+use crate::settings::ConnectionUrl;
 use wechat_sandbox::server::HttpLimits;
 
 /// The vending-machine order server.
-#[derive(Clone, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(
     name = "vending-server",
     version,
@@ -27,23 +28,23 @@ pub struct VendingConfig {
         env = "DATABASE_URL",
         default_value = "sqlite://vending.db?mode=rwc"
     )]
-    pub database_url: String,
+    pub database_url: ConnectionUrl,
     /// Redis for machine locks and the MP access token, shared by every instance; in process
     /// when absent.
     #[arg(long, env = "REDIS_URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<ConnectionUrl>,
     /// Prefix of every Redis key this server writes (locks, the MP access token).
     #[arg(long, env = "REDIS_PREFIX", default_value = "vending:")]
     pub redis_prefix: String,
     /// RabbitMQ for order events and delayed order timeouts; in process when absent.
     #[arg(long, env = "AMQP_URL")]
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<ConnectionUrl>,
     /// RabbitMQ exchange / queue name prefix.
     #[arg(long, env = "AMQP_PREFIX", default_value = "vending")]
     pub amqp_prefix: String,
     /// MQTT broker of the real machines (vend-out commands); simulated machines when absent.
     #[arg(long, env = "MQTT_URL")]
-    pub mqtt_url: Option<String>,
+    pub mqtt_url: Option<ConnectionUrl>,
     /// MQTT topic root: commands on `{root}/{inner_code}/vendout`, results on
     /// `{root}/{inner_code}/vendout/result`.
     #[arg(long, env = "MQTT_TOPIC_ROOT", default_value = "vm")]
@@ -106,34 +107,6 @@ pub struct FeedLimits {
     /// Seconds without any message (pongs included) after which a dashboard is dropped.
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub ws_idle_timeout_secs: u64,
-}
-
-impl std::fmt::Debug for VendingConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = |u: &Option<String>| u.as_deref().map(redact_url);
-        f.debug_struct("VendingConfig")
-            .field("listen", &self.listen)
-            .field("public_url", &self.public_url)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("redis_url", &url(&self.redis_url))
-            .field("redis_prefix", &self.redis_prefix)
-            .field("amqp_url", &url(&self.amqp_url))
-            .field("amqp_prefix", &self.amqp_prefix)
-            .field("mqtt_url", &url(&self.mqtt_url))
-            .field("mqtt_topic_root", &self.mqtt_topic_root)
-            .field("order_timeout_secs", &self.order_timeout_secs)
-            .field("vend_timeout_secs", &self.vend_timeout_secs)
-            .field("simulate_machines", &self.simulate_machines)
-            .field("sim_latency_ms", &self.sim_latency_ms)
-            .field("sim_fail_rate", &self.sim_fail_rate)
-            .field("template_paid", &self.template_paid)
-            .field("template_refunded", &self.template_refunded)
-            .field("metrics_listen", &self.metrics_listen)
-            .field("providers", &self.providers)
-            .field("http", &self.http)
-            .field("feed", &self.feed)
-            .finish()
-    }
 }
 
 impl VendingConfig {

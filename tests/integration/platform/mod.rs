@@ -113,17 +113,22 @@ impl Platform {
     /// Starts a platform, or says why it refused to.
     pub async fn try_start(options: Options) -> Result<Platform, WiringError> {
         let mut config = PlatformConfig::embedded();
-        config.database_url = options.database_url.clone().unwrap_or_else(|| {
-            let path = std::env::temp_dir().join(format!("{}.db", unique("pay-platform-")));
-            format!("sqlite://{}?mode=rwc", path.display())
-        });
-        config.amqp_url = options.amqp_url.clone();
-        config.redis_url = options.redis_url.clone();
+        config.database_url = options
+            .database_url
+            .clone()
+            .unwrap_or_else(|| {
+                let path = std::env::temp_dir().join(format!("{}.db", unique("pay-platform-")));
+                format!("sqlite://{}?mode=rwc", path.display())
+            })
+            .into();
+        config.amqp_url = options.amqp_url.clone().map(Into::into);
+        config.redis_url = options.redis_url.clone().map(Into::into);
         config.callback_queue = options.queue.clone().unwrap_or_else(|| unique("pp-test."));
         config.admin_token = options
             .admin_token
             .clone()
-            .unwrap_or_else(|| Some(ADMIN_TOKEN.to_owned()));
+            .unwrap_or_else(|| Some(ADMIN_TOKEN.to_owned()))
+            .map(Into::into);
         if let Some(providers) = &options.providers {
             config.providers = providers.clone();
         }
@@ -158,7 +163,12 @@ impl Platform {
                 (
                     p.wechat_app_id.clone().unwrap_or_default(),
                     p.wechat_mch_id.clone().unwrap_or_default(),
-                    wechat_pay::ApiKey::new(p.wechat_api_key.clone().unwrap_or_default()),
+                    wechat_pay::ApiKey::new(
+                        p.wechat_api_key
+                            .as_ref()
+                            .map(|k| k.expose().to_owned())
+                            .unwrap_or_default(),
+                    ),
                 )
             }
         };

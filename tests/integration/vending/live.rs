@@ -150,7 +150,7 @@ async fn live_mode_refuses_half_configured_providers_at_start_up() {
     assert!(e.contains("MQTT_URL"), "{e}");
 
     let mut empty = full;
-    empty.wechat_api_key = Some(String::new());
+    empty.wechat_api_key = Some("".into());
     let e = refused(empty, Some(true)).await;
     assert!(e.contains("WECHAT_API_KEY is set but empty"), "{e}");
     gateway.shutdown().await;

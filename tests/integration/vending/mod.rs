@@ -90,15 +90,19 @@ impl Vending {
     /// Starts a server, or says why it refused to.
     pub async fn try_start(options: Options) -> Result<Vending, WiringError> {
         let mut config = VendingConfig::embedded();
-        config.database_url = options.database_url.clone().unwrap_or_else(|| {
-            let path = std::env::temp_dir().join(format!("{}.db", unique("vending-")));
-            format!("sqlite://{}?mode=rwc", path.display())
-        });
-        config.redis_url = options.redis_url.clone();
+        config.database_url = options
+            .database_url
+            .clone()
+            .unwrap_or_else(|| {
+                let path = std::env::temp_dir().join(format!("{}.db", unique("vending-")));
+                format!("sqlite://{}?mode=rwc", path.display())
+            })
+            .into();
+        config.redis_url = options.redis_url.clone().map(Into::into);
         config.redis_prefix = format!("{}:", unique("vending-test-"));
-        config.amqp_url = options.amqp_url.clone();
+        config.amqp_url = options.amqp_url.clone().map(Into::into);
         config.amqp_prefix = unique("vending-test.");
-        config.mqtt_url = options.mqtt_url.clone();
+        config.mqtt_url = options.mqtt_url.clone().map(Into::into);
         config.mqtt_topic_root = unique("vending-test-");
         config.order_timeout_secs = options.order_timeout_secs;
         config.vend_timeout_secs = options.vend_timeout_secs;
