@@ -112,6 +112,19 @@ impl From<u32> for Fen {
     }
 }
 
+/// On the wire of JSON APIs (this crate's callers' own), an amount is a JSON integer of fen.
+impl serde::Serialize for Fen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(Fen)
+    }
+}
+
 /// A text that is not a valid amount.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid amount {input:?}")]
@@ -130,6 +143,18 @@ impl ParseFenError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_amounts_are_integers_of_fen() {
+        assert_eq!(
+            serde_json::to_string(&Fen::new(350)).ok().as_deref(),
+            Some("350")
+        );
+        assert_eq!(serde_json::from_str::<Fen>("350").ok(), Some(Fen::new(350)));
+        for bad in ["-1", "3.5", "\"350\"", "null"] {
+            assert!(serde_json::from_str::<Fen>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_integer_fen_strictly() {

@@ -8,12 +8,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use merchant_client::Secret;
 use merchant_client::signing::{self, RequestParts, headers};
 use subtle::ConstantTimeEq;
 
 use super::PlatformState;
-use super::db::Merchant;
+use super::db::{Merchant, MerchantStatus};
 use crate::error::AppError;
 
 /// The largest open-API request body.
@@ -89,22 +88,15 @@ impl FromRequest<Arc<PlatformState>> for SignedMerchant {
             nonce: &nonce,
             body: &body,
         };
-        let (secret, salt) = (
-            Secret::new(merchant.secret.clone()),
-            Secret::new(merchant.salt.clone()),
-        );
-        let previous = merchant
-            .previous_secret
-            .clone()
-            .filter(|_| {
-                merchant
-                    .previous_valid_until
-                    .is_some_and(|until| until > now)
-            })
-            .map(Secret::new);
-        let mut credentials = vec![(&secret, &salt)];
-        if let Some(p) = &previous {
-            credentials.push((p, &salt));
+        let (secret, salt) = (&merchant.secret, &merchant.salt);
+        let previous = merchant.previous_secret.as_ref().filter(|_| {
+            merchant
+                .previous_valid_until
+                .is_some_and(|until| until > now)
+        });
+        let mut credentials = vec![(secret, salt)];
+        if let Some(p) = previous {
+            credentials.push((p, salt));
         }
         if !signing::verify_request(&request, &signature, &credentials) {
             return Err(AppError::unauthorized(
@@ -113,7 +105,7 @@ impl FromRequest<Arc<PlatformState>> for SignedMerchant {
             ));
         }
         // Said only to a caller who proved to be the merchant.
-        if merchant.status != "ACTIVE" {
+        if merchant.status != MerchantStatus::Active {
             return Err(AppError::new(
                 StatusCode::FORBIDDEN,
                 "MERCHANT_DISABLED",

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use aggregate_pay::{EventHandler, EventKind, HandlerError, OutboxEvent};
 use async_trait::async_trait;
-use merchant_client::Secret;
 use merchant_client::signing::{self, headers};
 use serde_json::{Value, json};
 
@@ -141,11 +140,8 @@ impl EventHandler for MerchantCallbacks {
             "data": data,
         })
         .to_string();
-        let signature = signing::sign_callback(
-            &Secret::new(merchant.secret.clone()),
-            super::unix_now(),
-            body.as_bytes(),
-        );
+        let signature =
+            signing::sign_callback(&merchant.secret, super::unix_now(), body.as_bytes());
         // The URL was checked at registration; what it names or resolves to may have changed.
         self.outbound
             .check(&merchant.notify_url)

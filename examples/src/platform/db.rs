@@ -2,6 +2,8 @@
 //! the same database as the payments (`aggregate-pay`'s SQL store), through its pool.
 
 use aggregate_pay::store::SqlStore;
+use aggregate_pay::{Fen, PayMethod};
+use merchant_client::Secret;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -58,8 +60,8 @@ CREATE TABLE idempotency_keys (
 );
 ";
 
-/// A merchant. `Debug` leaves out the secrets.
-#[derive(Clone, PartialEq, Eq)]
+/// A merchant. Its secrets are `Secret`s: `Debug` never shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Merchant {
     /// The app id (never changes).
     pub app_id: String,
@@ -69,14 +71,14 @@ pub struct Merchant {
     pub credit_code: String,
     /// Where callbacks go.
     pub notify_url: String,
-    /// `ACTIVE` or `DISABLED`.
-    pub status: String,
+    /// Whether it may use the open API.
+    pub status: MerchantStatus,
     /// The current secret.
-    pub secret: String,
+    pub secret: Secret,
     /// The salt.
-    pub salt: String,
+    pub salt: Secret,
     /// The previous secret, valid until `previous_valid_until`.
-    pub previous_secret: Option<String>,
+    pub previous_secret: Option<Secret>,
     /// Unix seconds.
     pub previous_valid_until: Option<i64>,
     /// The bound WeChat openid.
@@ -85,27 +87,6 @@ pub struct Merchant {
     pub bind_scene: Option<String>,
     /// What the binding QR code encodes.
     pub bind_qr_url: Option<String>,
-}
-
-impl std::fmt::Debug for Merchant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Merchant")
-            .field("app_id", &self.app_id)
-            .field("name", &self.name)
-            .field("credit_code", &self.credit_code)
-            .field("notify_url", &self.notify_url)
-            .field("status", &self.status)
-            .field("secret", &"<redacted>")
-            .field("salt", &"<redacted>")
-            .field(
-                "previous_secret",
-                &self.previous_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("previous_valid_until", &self.previous_valid_until)
-            .field("open_id", &self.open_id)
-            .field("bind_scene", &self.bind_scene)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A merchant's order (the payment behind it once a method is chosen).
@@ -119,12 +100,12 @@ pub struct Order {
     pub platform_no: String,
     /// The cashier page token.
     pub token: String,
-    /// Fen.
-    pub amount: i64,
+    /// What it costs.
+    pub amount: Fen,
     /// What is bought.
     pub subject: String,
     /// The pay method, once chosen.
-    pub method: Option<String>,
+    pub method: Option<PayMethod>,
     /// The buyer's openid.
     pub open_id: Option<String>,
     /// Unix seconds.
@@ -150,8 +131,47 @@ pub struct RefundRecord {
     pub out_trade_no: String,
     /// The refund number the channel knows.
     pub platform_refund_no: String,
-    /// Fen.
-    pub amount: i64,
+    /// How much.
+    pub amount: Fen,
+}
+
+/// Whether a merchant may use the open API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MerchantStatus {
+    /// Yes.
+    Active,
+    /// No (the admin disabled it).
+    Disabled,
+}
+
+impl MerchantStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MerchantStatus::Active => "ACTIVE",
+            MerchantStatus::Disabled => "DISABLED",
+        }
+    }
+
+    /// The status stored as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [MerchantStatus::Active, MerchantStatus::Disabled]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+/// An amount stored as a BIGINT of fen.
+fn fen(v: i64, what: &str) -> DbResult<Fen> {
+    u64::try_from(v)
+        .map(Fen::new)
+        .map_err(|_| format!("negative {what} in the database"))
+}
+
+/// An amount to store.
+fn fen_column(f: Fen) -> i64 {
+    i64::try_from(f.as_u64()).unwrap_or(i64::MAX)
 }
 
 /// A stored idempotent response.
@@ -198,10 +218,17 @@ fn merchant_from(r: &AnyRow) -> DbResult<Merchant> {
         name: r.try_get("name").map_err(e)?,
         credit_code: r.try_get("credit_code").map_err(e)?,
         notify_url: r.try_get("notify_url").map_err(e)?,
-        status: r.try_get("status").map_err(e)?,
-        secret: r.try_get("secret").map_err(e)?,
-        salt: r.try_get("salt").map_err(e)?,
-        previous_secret: r.try_get("previous_secret").map_err(e)?,
+        status: {
+            let status: String = r.try_get("status").map_err(e)?;
+            MerchantStatus::parse(&status)
+                .ok_or_else(|| format!("unknown merchant status {status:?}"))?
+        },
+        secret: Secret::new(r.try_get::<String, _>("secret").map_err(e)?),
+        salt: Secret::new(r.try_get::<String, _>("salt").map_err(e)?),
+        previous_secret: r
+            .try_get::<Option<String>, _>("previous_secret")
+            .map_err(e)?
+            .map(Secret::new),
         previous_valid_until: r.try_get("previous_valid_until").map_err(e)?,
         open_id: r.try_get("open_id").map_err(e)?,
         bind_scene: r.try_get("bind_scene").map_err(e)?,
@@ -215,9 +242,14 @@ fn order_from(r: &AnyRow) -> DbResult<Order> {
         out_trade_no: r.try_get("out_trade_no").map_err(e)?,
         platform_no: r.try_get("platform_no").map_err(e)?,
         token: r.try_get("token").map_err(e)?,
-        amount: r.try_get("amount").map_err(e)?,
+        amount: fen(r.try_get("amount").map_err(e)?, "amount")?,
         subject: r.try_get("subject").map_err(e)?,
-        method: r.try_get("method").map_err(e)?,
+        method: match r.try_get::<Option<String>, _>("method").map_err(e)? {
+            None => None,
+            Some(m) => {
+                Some(PayMethod::parse(&m).ok_or_else(|| format!("unknown pay method {m:?}"))?)
+            }
+        },
         open_id: r.try_get("open_id").map_err(e)?,
         expires_at: r.try_get("expires_at").map_err(e)?,
         metadata: r.try_get("metadata").map_err(e)?,
@@ -233,7 +265,7 @@ fn refund_from(r: &AnyRow) -> DbResult<RefundRecord> {
         out_refund_no: r.try_get("out_refund_no").map_err(e)?,
         out_trade_no: r.try_get("out_trade_no").map_err(e)?,
         platform_refund_no: r.try_get("platform_refund_no").map_err(e)?,
-        amount: r.try_get("amount").map_err(e)?,
+        amount: fen(r.try_get("amount").map_err(e)?, "amount")?,
     })
 }
 
@@ -268,10 +300,10 @@ impl PlatformDb {
         .bind(m.name.clone())
         .bind(m.credit_code.clone())
         .bind(m.notify_url.clone())
-        .bind(m.status.clone())
-        .bind(m.secret.clone())
-        .bind(m.salt.clone())
-        .bind(m.previous_secret.clone())
+        .bind(m.status.as_str().to_owned())
+        .bind(m.secret.expose().to_owned())
+        .bind(m.salt.expose().to_owned())
+        .bind(m.previous_secret.as_ref().map(|s| s.expose().to_owned()))
         .bind(m.previous_valid_until)
         .bind(m.open_id.clone())
         .bind(m.bind_scene.clone())
@@ -323,9 +355,9 @@ impl PlatformDb {
     }
 
     /// Sets a merchant's status.
-    pub async fn set_status(&self, app_id: &str, status: &str) -> DbResult<bool> {
+    pub async fn set_status(&self, app_id: &str, status: MerchantStatus) -> DbResult<bool> {
         let r = sqlx::query(self.q("UPDATE merchants SET status = ? WHERE app_id = ?"))
-            .bind(status.to_owned())
+            .bind(status.as_str().to_owned())
             .bind(app_id.to_owned())
             .execute(self.store.pool())
             .await
@@ -375,9 +407,9 @@ impl PlatformDb {
         .bind(o.out_trade_no.clone())
         .bind(o.platform_no.clone())
         .bind(o.token.clone())
-        .bind(o.amount)
+        .bind(fen_column(o.amount))
         .bind(o.subject.clone())
-        .bind(o.method.clone())
+        .bind(o.method.map(|m| m.as_str().to_owned()))
         .bind(o.open_id.clone())
         .bind(o.expires_at)
         .bind(o.metadata.clone())
@@ -424,7 +456,7 @@ impl PlatformDb {
     pub async fn attach_payment(
         &self,
         o: &Order,
-        method: &str,
+        method: PayMethod,
         payment_id: &str,
         action: &str,
     ) -> DbResult<bool> {
@@ -432,7 +464,7 @@ impl PlatformDb {
             "UPDATE merchant_orders SET method = ?, payment_id = ?, pay_action = ? \
              WHERE merchant_id = ? AND out_trade_no = ? AND (payment_id IS NULL OR payment_id = ?)",
         ))
-        .bind(method.to_owned())
+        .bind(method.as_str().to_owned())
         .bind(payment_id.to_owned())
         .bind(action.to_owned())
         .bind(o.merchant_id.clone())
@@ -467,7 +499,7 @@ impl PlatformDb {
         .bind(r.out_refund_no.clone())
         .bind(r.out_trade_no.clone())
         .bind(r.platform_refund_no.clone())
-        .bind(r.amount)
+        .bind(fen_column(r.amount))
         .bind(now)
         .execute(self.store.pool())
         .await;
@@ -589,7 +621,7 @@ impl PlatformDb {
 
 #[cfg(test)]
 mod tests {
-    use super::Merchant;
+    use super::{Merchant, MerchantStatus, Secret};
 
     #[test]
     fn debug_output_leaves_out_secrets() {
@@ -598,10 +630,10 @@ mod tests {
             name: "Shop".into(),
             credit_code: "91350100M000100Y43".into(),
             notify_url: "http://127.0.0.1/cb".into(),
-            status: "ACTIVE".into(),
-            secret: "current-secret-value".into(),
-            salt: "salt-value-123".into(),
-            previous_secret: Some("previous-secret-value".into()),
+            status: MerchantStatus::Active,
+            secret: Secret::new("current-secret-value"),
+            salt: Secret::new("salt-value-123"),
+            previous_secret: Some(Secret::new("previous-secret-value")),
             previous_valid_until: Some(1),
             open_id: None,
             bind_scene: None,

@@ -3,6 +3,7 @@
 //! changes are compare-and-set on the status, so a duplicate event or a race changes nothing.
 
 use aggregate_pay::store::SqlStore;
+use aggregate_pay::{Fen, PayMethod};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -102,8 +103,35 @@ pub struct Machine {
     pub lat: f64,
     /// Longitude.
     pub lng: f64,
-    /// `ONLINE` or `OFFLINE`.
-    pub status: String,
+    /// In service or not.
+    pub status: MachineStatus,
+}
+
+/// Whether a machine takes orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MachineStatus {
+    /// In service.
+    Online,
+    /// Out of service.
+    Offline,
+}
+
+impl MachineStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineStatus::Online => "ONLINE",
+            MachineStatus::Offline => "OFFLINE",
+        }
+    }
+
+    /// The status stored as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [MachineStatus::Online, MachineStatus::Offline]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
 }
 
 /// A SKU's row in one slot (the query result the SKU list is built from).
@@ -119,8 +147,8 @@ pub struct SlotSku {
     pub image: String,
     /// Its unit.
     pub unit: String,
-    /// The slot's price in fen.
-    pub price: i64,
+    /// The slot's price.
+    pub price: Fen,
     /// Items left in the slot.
     pub capacity: i64,
 }
@@ -201,12 +229,12 @@ pub struct Order {
     pub sku_name: String,
     /// The slot it vends from.
     pub slot_no: String,
-    /// Fen.
-    pub amount: i64,
-    /// `wechat`, `alipay`, `sandbox`.
+    /// What it costs.
+    pub amount: Fen,
+    /// The id of the channel it is paid through (`wechat`, `wechat_mini`, `alipay`…).
     pub channel: String,
     /// The pay method.
-    pub method: String,
+    pub method: PayMethod,
     /// The buyer.
     pub open_id: Option<String>,
     /// Where it is.
@@ -245,8 +273,24 @@ fn machine_from(r: &AnyRow) -> DbResult<Machine> {
         address: r.try_get("address").map_err(e)?,
         lat: r.try_get("lat").map_err(e)?,
         lng: r.try_get("lng").map_err(e)?,
-        status: r.try_get("status").map_err(e)?,
+        status: {
+            let status: String = r.try_get("status").map_err(e)?;
+            MachineStatus::parse(&status)
+                .ok_or_else(|| format!("unknown machine status {status:?}"))?
+        },
     })
+}
+
+/// An amount stored as a BIGINT of fen.
+fn fen(v: i64, what: &str) -> DbResult<Fen> {
+    u64::try_from(v)
+        .map(Fen::new)
+        .map_err(|_| format!("negative {what} in the database"))
+}
+
+/// An amount to store.
+pub fn fen_column(f: Fen) -> i64 {
+    i64::try_from(f.as_u64()).unwrap_or(i64::MAX)
 }
 
 const ORDER_COLUMNS: &str = "order_no, inner_code, sku_id, sku_name, slot_no, amount, channel, method, open_id, status, \
@@ -260,9 +304,12 @@ fn order_from(r: &AnyRow) -> DbResult<Order> {
         sku_id: r.try_get("sku_id").map_err(e)?,
         sku_name: r.try_get("sku_name").map_err(e)?,
         slot_no: r.try_get("slot_no").map_err(e)?,
-        amount: r.try_get("amount").map_err(e)?,
+        amount: fen(r.try_get("amount").map_err(e)?, "amount")?,
         channel: r.try_get("channel").map_err(e)?,
-        method: r.try_get("method").map_err(e)?,
+        method: {
+            let method: String = r.try_get("method").map_err(e)?;
+            PayMethod::parse(&method).ok_or_else(|| format!("unknown pay method {method:?}"))?
+        },
         open_id: r.try_get("open_id").map_err(e)?,
         status: OrderStatus::parse(&status)
             .ok_or_else(|| format!("unknown order status {status:?}"))?,
@@ -358,7 +405,7 @@ impl VendingDb {
                     name: r.try_get("name").map_err(e)?,
                     image: r.try_get("image").map_err(e)?,
                     unit: r.try_get("unit").map_err(e)?,
-                    price: r.try_get("price").map_err(e)?,
+                    price: fen(r.try_get("price").map_err(e)?, "price")?,
                     capacity: r.try_get("capacity").map_err(e)?,
                 })
             })
@@ -375,9 +422,9 @@ impl VendingDb {
         .bind(o.sku_id)
         .bind(o.sku_name.clone())
         .bind(o.slot_no.clone())
-        .bind(o.amount)
+        .bind(fen_column(o.amount))
         .bind(o.channel.clone())
-        .bind(o.method.clone())
+        .bind(o.method.as_str().to_owned())
         .bind(o.open_id.clone())
         .bind(o.status.as_str())
         .bind(o.payment_id.clone())

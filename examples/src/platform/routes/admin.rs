@@ -15,11 +15,12 @@ use wechat_mp::qrcode::{MAX_TEMPORARY_SECONDS, QrLifetime, QrScene};
 
 use crate::error::{AppError, AppJson};
 use crate::platform::auth::Admin;
-use crate::platform::db::Merchant;
+use crate::platform::db::{Merchant, MerchantStatus};
 use crate::platform::{PlatformState, unix_now};
 use crate::random::token;
 use crate::url_guard::OutboundError;
 use crate::workers::Delivery;
+use merchant_client::Secret;
 
 /// The admin routes.
 pub fn routes() -> Router<Arc<PlatformState>> {
@@ -130,9 +131,9 @@ async fn register(
         name: name.to_owned(),
         credit_code,
         notify_url: req.notify_url,
-        status: "ACTIVE".to_owned(),
-        secret: token(32)?,
-        salt: token(16)?,
+        status: MerchantStatus::Active,
+        secret: Secret::new(token(32)?),
+        salt: Secret::new(token(16)?),
         previous_secret: None,
         previous_valid_until: None,
         open_id: None,
@@ -152,8 +153,9 @@ async fn register(
     }
     tracing::info!(app_id = %merchant.app_id, "merchant registered");
     let mut view = merchant_view(&merchant);
-    view["secret"] = merchant.secret.clone().into();
-    view["salt"] = merchant.salt.clone().into();
+    // Shown this once.
+    view["secret"] = merchant.secret.expose().into();
+    view["salt"] = merchant.salt.expose().into();
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -200,7 +202,7 @@ async fn rotate_secret(
 async fn set_status(
     state: &PlatformState,
     app_id: &str,
-    status: &str,
+    status: MerchantStatus,
 ) -> Result<Json<Value>, AppError> {
     if !state
         .db
@@ -222,7 +224,7 @@ async fn disable(
     State(state): State<Arc<PlatformState>>,
     Path(app_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    set_status(&state, &app_id, "DISABLED").await
+    set_status(&state, &app_id, MerchantStatus::Disabled).await
 }
 
 /// `POST /admin/merchants/{app_id}/enable`.
@@ -231,7 +233,7 @@ async fn enable(
     State(state): State<Arc<PlatformState>>,
     Path(app_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    set_status(&state, &app_id, "ACTIVE").await
+    set_status(&state, &app_id, MerchantStatus::Active).await
 }
 
 /// `POST /admin/merchants/{app_id}/binding`: a fresh temporary QR code (30 days) whose scene

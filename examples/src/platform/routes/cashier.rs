@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use aggregate_pay::PayMethod;
 use aggregate_pay::channels::PaymentChannel;
-use aggregate_pay::{Fen, PayMethod};
 use axum::extract::{Path, State};
 use axum::response::Html;
 use axum::routing::{get, post};
@@ -114,7 +114,7 @@ async fn sandbox_pay(
         .as_ref()
         .ok_or_else(|| AppError::not_found("NOT_FOUND", "no test money here"))?;
     let order = order(&state, &token).await?;
-    if order.method.as_deref() != Some(PayMethod::Sandbox.as_str()) {
+    if order.method != Some(PayMethod::Sandbox) {
         return Err(AppError::conflict(
             "METHOD_INVALID",
             "this payment is not a sandbox payment",
@@ -134,7 +134,7 @@ async fn page(
 ) -> Result<Html<String>, AppError> {
     let order = order(&state, &token).await?;
     let current = view(&state, &order).await?;
-    let amount = Fen::new(u64::try_from(order.amount).unwrap_or_default()).to_yuan_string();
+    let amount = order.amount.to_yuan_string();
     let mut body = String::new();
     match (&order.method, current["pay"].as_object()) {
         (None, _) => {
@@ -158,7 +158,7 @@ async fn page(
                     body.push_str(&format!(
                         r#"<div class="qr">{}</div><p>Scan with {}</p>"#,
                         qr_svg(content),
-                        escape(&scanner(&state, m))
+                        escape(&scanner(&state, *m))
                     ));
                 }
                 Some("redirect") => {
@@ -170,7 +170,7 @@ async fn page(
                 }
                 _ => {}
             }
-            if m == PayMethod::Sandbox.as_str() {
+            if *m == PayMethod::Sandbox {
                 body.push_str(
                     r#"<button id="sandbox-pay" onclick="sandboxPay()">Pay (sandbox)</button>"#,
                 );
@@ -247,8 +247,10 @@ const TEST_MONEY_JS: &str = r#"async function sandboxPay() {
 "#;
 
 /// What the payer scans with: the label of the channel serving `method`.
-fn scanner(state: &PlatformState, method: &str) -> String {
-    PayMethod::parse(method)
-        .and_then(|m| state.payments.channels().for_method(m).cloned())
+fn scanner(state: &PlatformState, method: PayMethod) -> String {
+    state
+        .payments
+        .channels()
+        .for_method(method)
         .map_or_else(|| "your phone".to_owned(), |c| c.label().to_owned())
 }

@@ -10,7 +10,7 @@ pub mod open_api;
 
 use std::sync::Arc;
 
-use aggregate_pay::{Error, Fen, NewPayment, PayMethod, Payment, PaymentStatus};
+use aggregate_pay::{Error, NewPayment, PayMethod, Payment, PaymentStatus};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -98,8 +98,8 @@ pub async fn start_payment(
     order: &Order,
     method: PayMethod,
 ) -> Result<(Order, Payment), AppError> {
-    if let Some(chosen) = &order.method {
-        if chosen != method.as_str() {
+    if let Some(chosen) = order.method {
+        if chosen != method {
             return Err(AppError::conflict(
                 "METHOD_ALREADY_CHOSEN",
                 format!("the payment is already made by {chosen}"),
@@ -121,7 +121,7 @@ pub async fn start_payment(
         .to_owned();
     let mut request = NewPayment::new(
         order.platform_no.clone(),
-        Fen::new(u64::try_from(order.amount).unwrap_or_default()),
+        order.amount,
         order.subject.clone(),
         method,
         crate::notify::payment_url(&state.settings.public_url, &channel),
@@ -150,7 +150,7 @@ pub async fn start_payment(
     let action = serde_json::to_string(&action).map_err(AppError::internal)?;
     let attached = state
         .db
-        .attach_payment(order, method.as_str(), &payment.id.0, &action)
+        .attach_payment(order, method, &payment.id.0, &action)
         .await
         .map_err(AppError::internal)?;
     if !attached {

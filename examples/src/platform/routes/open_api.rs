@@ -147,10 +147,15 @@ fn number(field: &str, value: &str) -> Result<(), AppError> {
 }
 
 /// An amount in fen: more than zero, and storable.
-fn positive_amount(fen: u64) -> Result<i64, AppError> {
-    i64::try_from(fen).ok().filter(|a| *a > 0).ok_or_else(|| {
-        AppError::bad_request("AMOUNT_INVALID", "amount must be a positive number of fen")
-    })
+fn positive_amount(fen: u64) -> Result<Fen, AppError> {
+    // More than zero, and within what a BIGINT column stores.
+    i64::try_from(fen)
+        .ok()
+        .filter(|a| *a > 0)
+        .map(|_| Fen::new(fen))
+        .ok_or_else(|| {
+            AppError::bad_request("AMOUNT_INVALID", "amount must be a positive number of fen")
+        })
 }
 
 /// `POST /v1/payments`.
@@ -244,9 +249,7 @@ async fn do_create_payment(state: &Arc<PlatformState>, signed: &SignedMerchant) 
             && existing.subject == order.subject
             && existing.open_id == order.open_id
             && existing.metadata == order.metadata
-            && (method.is_none()
-                || existing.method.is_none()
-                || existing.method.as_deref() == method.map(|m| m.as_str()));
+            && (method.is_none() || existing.method.is_none() || existing.method == method);
         if !same {
             return Err(AppError::conflict(
                 "OUT_TRADE_NO_USED",

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use aggregate_pay::{Fen, NewPayment, PayMethod};
+use aggregate_pay::{NewPayment, PayMethod};
 use serde_json::json;
 
-use super::super::db::{Order, OrderStatus};
+use super::super::db::{MachineStatus, Order, OrderStatus};
 use super::super::delays::{DueJob, DueKind, Wait};
 use super::{NewOrder, OrderError, OrderService, internal, lock_key, now};
 
@@ -19,7 +19,7 @@ impl OrderService {
             .await
             .map_err(internal)?
             .ok_or(OrderError::MachineNotFound)?;
-        if machine.status != "ONLINE" {
+        if machine.status != MachineStatus::Online {
             return Err(OrderError::MachineOffline);
         }
         // Which channel and method, from the channels' ids and declared methods: a Mini
@@ -87,7 +87,7 @@ impl OrderService {
             slot_no: slot.slot_no.clone(),
             amount: slot.price,
             channel: channel.id().to_owned(),
-            method: method.as_str().to_owned(),
+            method,
             open_id: open_id.clone(),
             status: OrderStatus::Created,
             payment_id: None,
@@ -108,7 +108,7 @@ impl OrderService {
 
         let mut payment = NewPayment::new(
             order.order_no.clone(),
-            Fen::new(u64::try_from(order.amount).unwrap_or_default()),
+            order.amount,
             format!("{} ({})", order.sku_name, order.inner_code),
             method,
             crate::notify::payment_url(&self.settings.public_url, channel.id()),

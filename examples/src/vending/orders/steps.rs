@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
-use aggregate_pay::{Fen, PayMethod, PaymentId, RefundStatus};
+use aggregate_pay::{PayMethod, PaymentId, RefundStatus};
 
 use super::super::db::{Order, OrderStatus, Stamp};
 use super::super::delays::{DueJob, DueKind, Wait};
@@ -195,7 +195,7 @@ impl OrderService {
             .refund(
                 &PaymentId(payment_id.clone()),
                 &refund_no,
-                Fen::new(u64::try_from(order.amount).unwrap_or_default()),
+                order.amount,
                 Some(reason.to_owned()),
                 notify_url,
             )
@@ -223,8 +223,8 @@ impl OrderService {
         let Some(open_id) = &order.open_id else {
             return;
         };
-        let in_mini_program = order.method == PayMethod::WechatMiniProgram.as_str();
-        let amount = Fen::new(u64::try_from(order.amount).unwrap_or_default()).to_yuan_string();
+        let in_mini_program = order.method == PayMethod::WechatMiniProgram;
+        let amount = order.amount.to_yuan_string();
         let (template, first) = if paid {
             (
                 &self.settings.template_paid,

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aggregate_pay::PayMethod;
 use aggregate_pay::channels::PaymentChannel;
+use aggregate_pay::{Fen, PayMethod};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -125,7 +125,7 @@ async fn nearby(
 
 /// One entry per SKU: capacity summed over its slots, the lowest slot price; most stock first.
 pub fn sku_list(slots: &[SlotSku]) -> Vec<Value> {
-    let mut by_sku: HashMap<i64, (i64, i64, &SlotSku)> = HashMap::new();
+    let mut by_sku: HashMap<i64, (i64, Fen, &SlotSku)> = HashMap::new();
     for s in slots {
         let e = by_sku.entry(s.sku_id).or_insert((0, s.price, s));
         e.0 += s.capacity;
@@ -367,7 +367,7 @@ async fn sandbox_pay(
         .as_ref()
         .ok_or_else(|| AppError::not_found("NOT_FOUND", "no test money here"))?;
     let order = state.orders.get(&order_no).await?;
-    if order.method != PayMethod::Sandbox.as_str() {
+    if order.method != PayMethod::Sandbox {
         return Err(AppError::conflict(
             "METHOD_INVALID",
             "this order is not paid through the sandbox",
@@ -387,14 +387,14 @@ async fn sandbox_pay(
 mod tests {
     use super::*;
 
-    fn slot(slot_no: &str, sku_id: i64, price: i64, capacity: i64) -> SlotSku {
+    fn slot(slot_no: &str, sku_id: i64, price: u64, capacity: i64) -> SlotSku {
         SlotSku {
             slot_no: slot_no.into(),
             sku_id,
             name: format!("sku {sku_id}"),
             image: String::new(),
             unit: String::new(),
-            price,
+            price: Fen::new(price),
             capacity,
         }
     }
