@@ -50,19 +50,5 @@ pub fn exit_with(program: &str, message: impl std::fmt::Display) -> ! {
     std::process::exit(2)
 }
 
-/// A server's listener on `listen` and its public URL (`public_url`, else `http://LISTEN`);
-/// exits when the address cannot be taken.
-pub async fn listen_or_exit(
-    program: &str,
-    listen: &str,
-    public_url: Option<&str>,
-) -> (tokio::net::TcpListener, String) {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .unwrap_or_else(|e| exit_with(program, format!("cannot listen on {listen}: {e}")));
-    let url = public_url.map_or_else(|| format!("http://{listen}"), str::to_owned);
-    (listener, url)
-}
-
 /// Resolves on Ctrl-C or SIGTERM: the programs shut down gracefully on either.
 pub use wechat_sandbox::server::shutdown_signal;

@@ -11,7 +11,8 @@
 //! - [`mp_callback`] — the Official Account callback (binding by QR scene, keyword replies, the
 //!   chatbot).
 //!
-//! `app(state)` is the whole HTTP service; tests call it directly.
+//! `app(state)` is the whole HTTP service; tests call it directly. [`run`] is what the binary
+//! runs (wire, workers, serve, shut down).
 
 pub mod auth;
 pub mod callbacks;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod mp_callback;
 pub mod routes;
+pub mod run;
 pub mod wiring;
 
 use std::sync::Arc;

@@ -12,7 +12,8 @@
 //! - [`routes`] — `api`, `seller` (WebSocket feed), `pages`, ops; notifications are the shared
 //!   `crate::notify` routes.
 //!
-//! `app(state)` is the whole HTTP service; tests call it directly.
+//! `app(state)` is the whole HTTP service; tests call it directly. [`run`] is what the binary
+//! runs (wire, workers, serve, shut down).
 
 pub mod config;
 pub mod db;
@@ -22,6 +23,7 @@ pub mod machines;
 pub mod metrics;
 pub mod orders;
 pub mod routes;
+pub mod run;
 pub mod wiring;
 
 use std::collections::HashMap;

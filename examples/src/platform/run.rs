@@ -1,0 +1,61 @@
+//! What the `pay-platform` binary runs: wire, start the workers, say where everything is (the
+//! mode first), serve until Ctrl-C or SIGTERM, then stop the workers and the emulator.
+
+use tokio_util::sync::CancellationToken;
+use wechat_sandbox::server::serve;
+
+use super::config::PlatformConfig;
+use super::{app, wiring};
+
+/// Runs the platform until a shutdown signal; an error is why it could not start.
+pub async fn run(config: PlatformConfig) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let wired = wiring::wire(&config, &public_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let shutdown = CancellationToken::new();
+    let workers = wired
+        .spawn_workers(shutdown.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    println!("{}", wired.mode.banner());
+    println!("pay-platform listening on {public_url}");
+    println!("  open API:     {public_url}/v1/payments (signed; see merchant-client)");
+    println!("  admin API:    {public_url}/admin/merchants");
+    if let Some(token) = &wired.generated_admin_token {
+        // Demo mode only, generated for this run, so that a fresh machine can try the admin API.
+        println!("  admin token:  {token} (generated; set ADMIN_TOKEN to choose one)");
+    }
+    if let Some(emulator) = &wired.emulator {
+        println!(
+            "  channels:     embedded WeChat / Alipay emulator at {} (control page {}/sandbox)",
+            emulator.base_url(),
+            emulator.base_url()
+        );
+    }
+
+    serve(
+        listener,
+        app(wired.state.clone()),
+        &config.http,
+        None,
+        crate::shutdown_signal(),
+    )
+    .await;
+    println!("pay-platform: shutting down");
+    shutdown.cancel();
+    for w in workers {
+        let _ = w.await;
+    }
+    if let Some(emulator) = wired.emulator {
+        emulator.shutdown().await;
+    }
+    Ok(())
+}

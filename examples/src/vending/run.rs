@@ -1,0 +1,74 @@
+//! What the `vending-server` binary runs: wire, start the workers, say where everything is (the
+//! mode first), serve until Ctrl-C or SIGTERM, then stop the workers and the emulator.
+
+use wechat_sandbox::server::serve;
+
+use super::config::VendingConfig;
+use super::{app, metrics_app, wiring};
+
+/// Runs the server until a shutdown signal; an error is why it could not start.
+pub async fn run(config: VendingConfig) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let mut wired = wiring::wire(&config, &public_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let metrics_listener = match &config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    let workers = wired.spawn_workers().await.map_err(|e| e.to_string())?;
+
+    println!("{}", wired.mode.banner());
+    println!("vending-server listening on {public_url}");
+    println!("  buyer page:        {public_url}/");
+    println!("  seller dashboard:  {public_url}/seller");
+    if let Some(emulator) = &wired.emulator {
+        println!(
+            "  sandbox page:      {}/sandbox (the embedded WeChat / Alipay emulator)",
+            emulator.base_url()
+        );
+    }
+    match &config.metrics_listen {
+        Some(addr) => println!("  metrics:           http://{addr}/metrics"),
+        None => println!("  metrics:           {public_url}/metrics"),
+    }
+
+    let stop = wired.shutdown.clone();
+    if let Some(listener) = metrics_listener {
+        let (app, limits, stop) = (
+            metrics_app(wired.state.clone()),
+            config.http.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            serve(listener, app, &limits, None, stop.cancelled_owned()).await;
+        });
+    }
+    serve(
+        listener,
+        app(wired.state.clone()),
+        &config.http,
+        None,
+        crate::shutdown_signal(),
+    )
+    .await;
+    println!("vending-server: shutting down");
+    stop.cancel();
+    for w in workers {
+        let _ = w.await;
+    }
+    if let Some(emulator) = wired.emulator.take() {
+        emulator.shutdown().await;
+    }
+    Ok(())
+}
