@@ -20,7 +20,8 @@
 //! - [`vending`] — the vending-machine order server: machines, orders, vend-out over MQTT,
 //!   timeouts, refunds, the buyer page and the seller dashboard.
 //!
-//! Each binary has a thin `main.rs` (parse config, build state, serve `app(state)`); everything
+//! Each binary has a thin `main.rs` (parse config, call `vending::run` / `platform::run`; both
+//! end through [`running`]); everything
 //! testable lives here.
 
 pub mod error;
@@ -29,6 +30,7 @@ pub mod notify;
 pub mod platform;
 pub mod providers;
 pub mod random;
+pub mod running;
 pub mod settings;
 pub mod url_guard;
 pub mod vending;

@@ -2,16 +2,14 @@
 //! mode first), serve until Ctrl-C or SIGTERM, then stop the workers and the emulator.
 
 use tokio_util::sync::CancellationToken;
-use wechat_sandbox::server::serve;
 
 use super::config::PlatformConfig;
 use super::{app, wiring};
+use crate::running::{Running, bind};
 
 /// Runs the platform until a shutdown signal; an error is why it could not start.
 pub async fn run(config: PlatformConfig) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = bind(&config.listen).await?;
     let public_url = config
         .public_url
         .clone()
@@ -41,21 +39,13 @@ pub async fn run(config: PlatformConfig) -> Result<(), String> {
         );
     }
 
-    serve(
-        listener,
-        app(wired.state.clone()),
-        &config.http,
-        None,
-        crate::shutdown_signal(),
-    )
-    .await;
-    println!("pay-platform: shutting down");
-    shutdown.cancel();
-    for w in workers {
-        let _ = w.await;
-    }
-    if let Some(emulator) = wired.emulator {
-        emulator.shutdown().await;
-    }
+    let app = app(wired.state.clone());
+    let running = Running {
+        program: "pay-platform",
+        stop: shutdown,
+        workers,
+        emulator: wired.emulator,
+    };
+    running.serve(listener, app, &config.http).await;
     Ok(())
 }

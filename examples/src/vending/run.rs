@@ -5,12 +5,11 @@ use wechat_sandbox::server::serve;
 
 use super::config::VendingConfig;
 use super::{app, metrics_app, wiring};
+use crate::running::{Running, bind};
 
 /// Runs the server until a shutdown signal; an error is why it could not start.
 pub async fn run(config: VendingConfig) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = bind(&config.listen).await?;
     let public_url = config
         .public_url
         .clone()
@@ -19,11 +18,7 @@ pub async fn run(config: VendingConfig) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let metrics_listener = match &config.metrics_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?,
-        ),
+        Some(addr) => Some(bind(addr).await?),
         None => None,
     };
     let workers = wired.spawn_workers().await.map_err(|e| e.to_string())?;
@@ -54,21 +49,13 @@ pub async fn run(config: VendingConfig) -> Result<(), String> {
             serve(listener, app, &limits, None, stop.cancelled_owned()).await;
         });
     }
-    serve(
-        listener,
-        app(wired.state.clone()),
-        &config.http,
-        None,
-        crate::shutdown_signal(),
-    )
-    .await;
-    println!("vending-server: shutting down");
-    stop.cancel();
-    for w in workers {
-        let _ = w.await;
-    }
-    if let Some(emulator) = wired.emulator.take() {
-        emulator.shutdown().await;
-    }
+    let app = app(wired.state.clone());
+    let running = Running {
+        program: "vending-server",
+        stop,
+        workers,
+        emulator: wired.emulator.take(),
+    };
+    running.serve(listener, app, &config.http).await;
     Ok(())
 }
