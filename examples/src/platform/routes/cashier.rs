@@ -32,20 +32,24 @@ pub fn test_money_routes() -> Router<Arc<PlatformState>> {
     Router::new().route("/cashier/{token}/sandbox-pay", post(sandbox_pay))
 }
 
-/// The methods a cashier can offer (a page, so no JSAPI / app methods).
-const CHOICES: [PayMethod; 3] = [
-    PayMethod::WechatNative,
-    PayMethod::AlipayQr,
-    PayMethod::Sandbox,
-];
-
-/// The methods this platform offers at the cashier, with the label of the channel serving each.
+/// The methods this platform offers at the cashier (a page, so the scan-to-pay ones: no JSAPI or
+/// app methods), in registration order, with the label of the channel serving each.
 fn offered(state: &PlatformState) -> Vec<(PayMethod, String)> {
     let channels = state.payments.channels();
-    CHOICES
+    channels
         .iter()
-        .filter_map(|m| channels.for_method(*m).map(|c| (*m, c.label().to_owned())))
-        .collect()
+        .flat_map(|c| c.capabilities().methods.clone())
+        .filter(|m| m.is_scan_to_pay())
+        .filter_map(|m| {
+            // The first channel registered for a method serves it.
+            channels.for_method(m).map(|c| (m, c.label().to_owned()))
+        })
+        .fold(Vec::new(), |mut out, (m, label)| {
+            if !out.iter().any(|(seen, _)| *seen == m) {
+                out.push((m, label));
+            }
+            out
+        })
 }
 
 async fn order(state: &PlatformState, token: &str) -> Result<Order, AppError> {
@@ -90,7 +94,7 @@ async fn choose(
     AppJson(choice): AppJson<Choice>,
 ) -> Result<Json<Value>, AppError> {
     let method = PayMethod::parse(&choice.method)
-        .filter(|m| CHOICES.contains(m))
+        .filter(|m| m.is_scan_to_pay())
         .ok_or_else(|| {
             AppError::unprocessable(
                 "METHOD_INVALID",
