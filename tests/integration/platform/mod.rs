@@ -206,6 +206,18 @@ impl Platform {
         }
     }
 
+    /// A page's HTML.
+    pub async fn page(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn admin(
         &self,
         method: &str,

@@ -221,15 +221,7 @@ async fn the_cashier_page_offers_methods_and_shows_the_qr_code() {
         .create_payment(&CreatePayment::new("cash-1", 1234, "<b>Snack</b>"))
         .await
         .unwrap();
-    let page = p
-        .http
-        .get(&created.cashier_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = p.page(&created.cashier_url).await;
     assert!(page.contains("¥12.34"), "{page}");
     assert!(
         page.contains("&lt;b&gt;Snack&lt;/b&gt;"),
@@ -252,15 +244,7 @@ async fn the_cashier_page_offers_methods_and_shows_the_qr_code() {
         .unwrap();
     assert_eq!(chosen["method"], "alipay_qr");
     assert_eq!(chosen["pay"]["type"], "qr_code");
-    let page = p
-        .http
-        .get(&created.cashier_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = p.page(&created.cashier_url).await;
     assert!(page.contains("<svg"), "the QR code is drawn");
     assert!(page.contains("Scan with Alipay"));
 
@@ -293,6 +277,85 @@ async fn the_cashier_page_offers_methods_and_shows_the_qr_code() {
     })
     .await;
     assert_eq!(client.get_payment("cash-1").await.unwrap().status, "PAID");
+    p.stop().await;
+}
+
+/// The platform's JSON routes (admin, cashier) answer malformed JSON with `{code, message}`,
+/// and the cashier offers only the registered channels' scan-to-pay methods.
+#[tokio::test]
+async fn malformed_json_on_the_platform_is_answered_like_every_other_error() {
+    let p = Platform::start(Options::default()).await;
+    let endpoint = MerchantEndpoint::start().await;
+    let client = p.client(&p.register(&endpoint.url).await);
+    let created = client
+        .create_payment(&CreatePayment::new("json-1", 100, "Snack"))
+        .await
+        .unwrap();
+    let page = p.page(&created.cashier_url).await;
+    assert!(!page.contains("choose('wechat_jsapi')"), "no in-app method");
+    assert!(
+        !page.contains("choose('alipay_page')"),
+        "no redirect method"
+    );
+
+    let cashier = format!("{}/cashier/{}/method", p.url, created.payment_token);
+    let admin = format!("{}/admin/merchants", p.url);
+    for (url, content_type, body, status, code) in [
+        (
+            &cashier,
+            "application/json",
+            "{not json",
+            400,
+            "INVALID_JSON",
+        ),
+        (
+            &cashier,
+            "application/json",
+            r#"{"method": 7}"#,
+            422,
+            "INVALID_REQUEST",
+        ),
+        (
+            &cashier,
+            "text/plain",
+            r#"{"method": "alipay_qr"}"#,
+            415,
+            "CONTENT_TYPE_INVALID",
+        ),
+        (
+            &cashier,
+            "application/json",
+            r#"{"method": "wechat_jsapi"}"#,
+            422,
+            "METHOD_INVALID",
+        ),
+        (&admin, "application/json", "[", 400, "INVALID_JSON"),
+        (
+            &admin,
+            "application/json",
+            r#"{"name": []}"#,
+            422,
+            "INVALID_REQUEST",
+        ),
+    ] {
+        let resp = p
+            .http
+            .post(url)
+            .bearer_auth(super::ADMIN_TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let got = resp.status().as_u16();
+        let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+        assert_eq!(
+            (got, answer["code"].as_str().unwrap_or_default()),
+            (status, code),
+            "{url} {body}: {answer}"
+        );
+        assert!(answer["message"].is_string(), "{answer}");
+    }
     p.stop().await;
 }
 
