@@ -18,7 +18,8 @@
 //!   `rabbitmq` (feature) to fan it out over RabbitMQ.
 //! - [`reconcile`] — [`Reconciler`]: asks the channel about payments whose notification did not
 //!   come, closes expired ones; safe on every instance at once.
-//! - [`lock`], [`nonce`] — owner-token locks and replay protection (memory; Redis with `redis`).
+//! - [`lock`], [`nonce`], [`rate_limit`] — owner-token locks, replay protection and fixed-window
+//!   rate limits (memory; Redis with `redis`).
 //!
 //! # Configuring WeChat and Alipay, and mounting the notify processor
 //!
@@ -133,6 +134,7 @@ pub mod outbox;
 pub mod payment;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+pub mod rate_limit;
 pub mod reconcile;
 #[cfg(feature = "redis")]
 mod redis;

@@ -438,6 +438,11 @@ impl Payments {
             .ok_or(Error::RefundNotFound(out_refund_no))
     }
 
+    /// Every refund of a payment, in the order they were asked for.
+    pub async fn refunds(&self, id: &PaymentId) -> Result<Vec<Refund>, Error> {
+        Ok(self.store.refunds_of(id).await?)
+    }
+
     /// A refund by its number.
     pub async fn get_refund(&self, out_refund_no: &str) -> Result<Refund, Error> {
         self.store

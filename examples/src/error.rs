@@ -6,7 +6,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// An error answer.
 #[derive(Debug)]
@@ -17,6 +16,10 @@ pub struct AppError {
     pub code: &'static str,
     /// What is wrong.
     pub message: String,
+    /// Seconds after which trying again may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
+    /// More fields of the answer (`order_no` of the order in the way…).
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl AppError {
@@ -26,6 +29,8 @@ impl AppError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+            fields: serde_json::Map::new(),
         }
     }
 
@@ -50,6 +55,24 @@ impl AppError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// The same answer with one more field.
+    pub fn with_field(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.fields.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// 403: who is asking is known, and may not do this.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// 429 `RATE_LIMITED`, with `Retry-After`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message);
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
     /// 409.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
@@ -68,11 +91,16 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response()
+        let mut body = self.fields;
+        body.insert("code".into(), self.code.into());
+        body.insert("message".into(), self.message.into());
+        let mut response = (self.status, Json(serde_json::Value::Object(body))).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -15,7 +15,8 @@
 //!   accept loop and HTTP limits the emulator uses too).
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
 //!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
-//! - [`html`] — what the pages share (escaping, QR codes as SVG); [`random`] — every token and
+//! - [`html`] — what the pages share (escaping, QR codes as SVG); [`mac`] — HMAC-SHA256 for what
+//!   the servers sign themselves; [`random`] — every token and
 //!   secret (a failing random source is an error, never a predictable value).
 //! - [`vending`] — the vending-machine order server: machines, orders, vend-out over MQTT,
 //!   timeouts, refunds, the buyer page and the seller dashboard.
@@ -24,8 +25,10 @@
 //! end through [`running`]); everything
 //! testable lives here.
 
+pub mod client_addr;
 pub mod error;
 pub mod html;
+pub mod mac;
 pub mod notify;
 pub mod platform;
 pub mod providers;

@@ -47,6 +47,8 @@ struct Server {
     url: String,
     /// The first line it printed.
     first_line: String,
+    /// What it printed up to a moment after it listened.
+    banner: Vec<String>,
     stderr: PathBuf,
 }
 
@@ -91,6 +93,7 @@ fn start(bin: &str, env: &[(&str, String)]) -> Started {
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut first_line = None;
+    let mut banner = Vec::new();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return Started::Exited(status.code(), std::fs::read_to_string(&stderr).unwrap());
@@ -99,11 +102,17 @@ fn start(bin: &str, env: &[(&str, String)]) -> Started {
             Ok(line) => {
                 let listening = line.contains("listening on");
                 first_line.get_or_insert(line.clone());
+                banner.push(line);
                 if listening {
+                    // The rest of the banner follows at once.
+                    while let Ok(more) = rx.recv_timeout(Duration::from_millis(300)) {
+                        banner.push(more);
+                    }
                     return Started::Serving(Server {
                         child,
                         url: format!("http://127.0.0.1:{port}"),
                         first_line: first_line.unwrap_or_default(),
+                        banner,
                         stderr,
                     });
                 }
@@ -141,11 +150,24 @@ fn refused(bin: &str, env: &[(&str, String)]) -> String {
 const VENDING: &str = env!("CARGO_BIN_EXE_vending-server");
 const PLATFORM: &str = env!("CARGO_BIN_EXE_pay-platform");
 
-/// A gateway emulator with one random merchant, over HTTPS (client certificates from `pki`'s
-/// CA) when `pki` is given.
+const APP_ID: &str = "wxbinarytest00001";
+const MP_SECRET: &str = "binary-test-mp-secret";
+
+/// A gateway emulator with one merchant whose app is also an Official Account, over HTTPS
+/// (client certificates from `pki`'s CA) when `pki` is given.
 async fn gateway(pki: Option<&GatewayPki>) -> Sandbox {
     // Refunds complete when the test says so (the builder's default).
-    let builder = Sandbox::builder();
+    let builder = Sandbox::builder()
+        .merchant(
+            APP_ID,
+            "1900000001",
+            wechat_pay::ApiKey::new("binarytestapikey0123456789abcdef"),
+        )
+        .mp_app(wechat_sandbox::MpApp::new(
+            APP_ID,
+            wechat_mp::Secret::new(MP_SECRET),
+            wechat_mp::Secret::new("binary-mp-token"),
+        ));
     match pki {
         Some(p) => builder.tls(p.acceptor().unwrap()),
         None => builder,
@@ -166,6 +188,127 @@ fn wechat_env(g: &Sandbox) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// [`wechat_env`] with the Official Account (buyers log in with it) and a database in a fresh
+/// directory, where the operator's commands added a seller owning the demo machines.
+fn live_vending_env(g: &Sandbox) -> Vec<(&'static str, String)> {
+    let db = scratch("vending-db").join("vending.db");
+    let mut env = wechat_env(g);
+    env.push(("WECHAT_APP_SECRET", MP_SECRET.into()));
+    env.push(("WECHAT_MP_BASE_URL", g.base_url().to_owned()));
+    env.push((
+        "DATABASE_URL",
+        format!("sqlite://{}?mode=rwc", db.display()),
+    ));
+    let (ok, out, err) = operator(
+        &env,
+        &["seller", "add", "operator", "--password-stdin"],
+        "operator-password-1\n",
+    );
+    assert!(ok && out.contains("seller operator added"), "{out}{err}");
+    let (ok, _, err) = operator(&env, &["seller", "add", "x", "--password-stdin"], "short\n");
+    assert!(!ok && err.contains("login"), "{err}");
+    for machine in ["VM0001", "VM0002", "VM0003"] {
+        let (ok, out, err) = operator(&env, &["machine", "assign", machine, "operator"], "");
+        assert!(ok, "{out}{err}");
+    }
+    let (ok, out, _) = operator(&env, &["machine", "list"], "");
+    assert!(
+        ok && out.lines().filter(|l| l.contains("\toperator\t")).count() == 3,
+        "{out}"
+    );
+    env
+}
+
+/// Runs an operator's command (`vending-server seller add …`) with `env` and `stdin`: whether it
+/// succeeded, its stdout and its stderr.
+fn operator(env: &[(&str, String)], args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(VENDING)
+        .args(args)
+        .current_dir(scratch("operator"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A buyer's session through the Official Account's web login, as a browser goes through it.
+async fn official_login(
+    server: &Server,
+    gateway_http: &reqwest::Client,
+    g: &Sandbox,
+    open_id: &str,
+) -> String {
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = c
+        .get(format!("{}/api/oauth/start?return_url=/", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(start.status().is_redirection(), "{}", start.status());
+    let binding = cookie_of(&start, "vending_oauth");
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let state = location
+        .split(['?', '&', '#'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let (status, code) = call(
+        gateway_http,
+        "POST",
+        &format!("{}/sandbox/oauth-code", g.base_url()),
+        Some(json!({"app_id": APP_ID, "open_id": open_id})),
+    )
+    .await;
+    assert_eq!(status, 200, "{code}");
+    let back = c
+        .get(format!(
+            "{}/api/oauth/callback?code={}&state={state}",
+            server.url,
+            code["code"].as_str().unwrap()
+        ))
+        .header("cookie", format!("vending_oauth={binding}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(back.status().is_redirection(), "{}", back.status());
+    cookie_of(&back, "vending_buyer")
+}
+
+fn cookie_of(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_owned)
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
 fn http(ca_pem: Option<&str>) -> reqwest::Client {
     let mut b = reqwest::Client::builder();
     if let Some(ca) = ca_pem {
@@ -175,7 +318,21 @@ fn http(ca_pem: Option<&str>) -> reqwest::Client {
 }
 
 async fn call(c: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    call_as(c, None, method, url, body).await
+}
+
+/// [`call`] with a bearer token.
+async fn call_as(
+    c: &reqwest::Client,
+    token: Option<&str>,
+    method: &str,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = c.request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
     if let Some(b) = body {
         req = req
             .header("content-type", "application/json")
@@ -190,11 +347,18 @@ async fn call(c: &reqwest::Client, method: &str, url: &str, body: Option<Value>)
     )
 }
 
-async fn wait_for_status(c: &reqwest::Client, server: &Server, order_no: &str, status: &str) {
+async fn wait_for_status(
+    c: &reqwest::Client,
+    token: &str,
+    server: &Server,
+    order_no: &str,
+    status: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let (_, order) = call(
+        let (_, order) = call_as(
             c,
+            Some(token),
             "GET",
             &format!("{}/api/orders/{order_no}", server.url),
             None,
@@ -236,20 +400,41 @@ async fn vending_server_demo_says_so_first_and_takes_test_money() {
         channels_ids_sorted(&channels),
         ["alipay", "sandbox", "wechat", "wechat_mini"]
     );
-    let (status, order) = call(
-        &c,
-        "POST",
-        &format!("{}/api/orders", server.url),
-        Some(json!({"inner_code": "VM0001", "sku_id": 1, "channel": "sandbox"})),
-    )
-    .await;
+    // No session, no order; a demo buyer's session buys with test money.
+    let order_body = json!({"inner_code": "VM0001", "sku_id": 1, "channel": "sandbox"});
+    let orders = format!("{}/api/orders", server.url);
+    let (status, _) = call(&c, "POST", &orders, Some(order_body.clone())).await;
+    assert_eq!(status, 401);
+    let (status, login) = call(&c, "POST", &format!("{}/api/demo-login", server.url), None).await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["token"].as_str().unwrap();
+    let (status, order) = call_as(&c, Some(token), "POST", &orders, Some(order_body)).await;
     assert_eq!(status, 201, "{order}");
     let no = order["order_no"].as_str().unwrap();
-    let (status, _) = call(
+    let (status, _) = call_as(
         &c,
+        Some(token),
         "POST",
         &format!("{}/api/orders/{no}/sandbox-pay", server.url),
         None,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // The banner gives the demo seller's password for this run; it opens the dashboard.
+    let password = server
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("seller login:"))
+        .and_then(|l| l.trim().strip_prefix("demo / "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no seller login in {:?}", server.banner))
+        .to_owned();
+    let (status, _) = call(
+        &c,
+        "POST",
+        &format!("{}/api/seller/login", server.url),
+        Some(json!({"login": "demo", "password": password})),
     )
     .await;
     assert_eq!(status, 200);
@@ -264,7 +449,13 @@ fn channels_ids_sorted(channels: &Value) -> Vec<String> {
 #[tokio::test]
 async fn vending_server_live_takes_no_test_money_and_refuses_half_a_configuration() {
     let g = gateway(None).await;
-    let mut env = wechat_env(&g);
+    // Without a way for buyers to log in, a live server could sell nothing: refused.
+    let mut no_login = wechat_env(&g);
+    no_login.push(("SIMULATE_MACHINES", "true".into()));
+    let e = refused(VENDING, &no_login);
+    assert!(e.contains("WECHAT_APP_SECRET"), "{e}");
+
+    let mut env = live_vending_env(&g);
     env.push(("SIMULATE_MACHINES", "true".into()));
     let server = serving(VENDING, &env);
     assert!(
@@ -276,6 +467,20 @@ async fn vending_server_live_takes_no_test_money_and_refuses_half_a_configuratio
     let (_, channels) = call(&c, "GET", &format!("{}/api/channels", server.url), None).await;
     assert_eq!(channels["mode"], "live");
     assert_eq!(channel_ids(&channels), ["wechat"]);
+    assert_eq!(channels["web_login"], true);
+    // No demo buyers, no demo seller: a buyer logs in with WeChat, the operator's seller with
+    // the password it was given.
+    let (status, _) = call(&c, "POST", &format!("{}/api/demo-login", server.url), None).await;
+    assert_eq!(status, 404);
+    let buyer = official_login(&server, &c, &g, "oBinaryBuyer").await;
+    let (status, _) = call(
+        &c,
+        "POST",
+        &format!("{}/api/seller/login", server.url),
+        Some(json!({"login": "operator", "password": "operator-password-1"})),
+    )
+    .await;
+    assert_eq!(status, 200);
     for (asked, code) in [
         (json!({"method": "sandbox"}), "METHOD_INVALID"),
         (json!({"channel": "sandbox"}), "CHANNEL_UNAVAILABLE"),
@@ -285,8 +490,9 @@ async fn vending_server_live_takes_no_test_money_and_refuses_half_a_configuratio
         body.as_object_mut()
             .unwrap()
             .extend(asked.as_object().unwrap().clone());
-        let (status, answer) = call(
+        let (status, answer) = call_as(
             &c,
+            Some(&buyer),
             "POST",
             &format!("{}/api/orders", server.url),
             Some(body),
@@ -340,7 +546,7 @@ async fn vending_server_refunds_through_a_mutual_tls_gateway() {
     let mch_id = g.config().merchants[0].mch_id.clone();
     let files = pki.write_to(&scratch("mtls"), &mch_id).unwrap();
 
-    let mut env = wechat_env(&g);
+    let mut env = live_vending_env(&g);
     env.push(("SIMULATE_MACHINES", "true".into()));
     env.push(("SIM_FAIL_RATE", "1".into()));
     env.push(("SIM_LATENCY_MS", "10".into()));
@@ -351,16 +557,18 @@ async fn vending_server_refunds_through_a_mutual_tls_gateway() {
     env.push(("WECHAT_CERT_P12", files.merchant_p12.display().to_string()));
     let server = serving(VENDING, &env);
     let c = http(None);
-    let (status, order) = call(
+    let gateway_http = http(Some(&pki.ca_pem));
+    let buyer = official_login(&server, &gateway_http, &g, "oMutualTlsBuyer").await;
+    let (status, order) = call_as(
         &c,
+        Some(&buyer),
         "POST",
         &format!("{}/api/orders", server.url),
-        Some(json!({"inner_code": "VM0001", "sku_id": 1, "channel": "wechat"})),
+        Some(json!({"inner_code": "VM0001", "sku_id": 1, "channel": "wechat", "method": "wechat_native"})),
     )
     .await;
     assert_eq!(status, 201, "{order}");
     let no = order["order_no"].as_str().unwrap().to_owned();
-    let gateway_http = http(Some(&pki.ca_pem));
     let (status, paid) = call(
         &gateway_http,
         "POST",
@@ -370,7 +578,7 @@ async fn vending_server_refunds_through_a_mutual_tls_gateway() {
     .await;
     assert_eq!(status, 200, "{paid}");
     // Paid, the machine fails, the money goes back: the refund crossed mutual TLS.
-    wait_for_status(&c, &server, &no, "VEND_FAILED").await;
+    wait_for_status(&c, &buyer, &server, &no, "VEND_FAILED").await;
     let (status, done) = call(
         &gateway_http,
         "POST",
@@ -379,7 +587,7 @@ async fn vending_server_refunds_through_a_mutual_tls_gateway() {
     )
     .await;
     assert_eq!(status, 200, "{done}");
-    wait_for_status(&c, &server, &no, "REFUNDED").await;
+    wait_for_status(&c, &buyer, &server, &no, "REFUNDED").await;
     drop(server);
     g.shutdown().await;
 }

@@ -210,6 +210,12 @@ pub fn sandbox_builder(mp_callbacks: &str) -> SandboxBuilder {
     Sandbox::builder()
         .merchant(APP_ID, MCH_ID, ApiKey::new(KEY))
         .merchant(MINI_APP_ID, MCH_ID, ApiKey::new(KEY))
+        // The test merchant's app is an Official Account too (web login, template messages).
+        .mp_app(MpApp::new(
+            APP_ID,
+            Secret::new(MP_SECRET),
+            Secret::new(MP_TOKEN),
+        ))
         .mp_app(
             MpApp::new(MP_PLAIN, Secret::new(MP_SECRET), Secret::new(MP_TOKEN))
                 .callback_url(format!("{mp_callbacks}/mp/plain")),
@@ -239,6 +245,15 @@ pub fn wechat_credentials(gateway_url: &str) -> examples::providers::ProviderArg
         wechat_pay_base_url: Some(gateway_url.to_owned()),
         wechat_sign_type: "MD5".into(),
         ..examples::providers::ProviderArgs::default()
+    }
+}
+
+/// [`wechat_credentials`] and the Official Account's secret: buyers can log in on the web.
+pub fn wechat_credentials_with_login(gateway_url: &str) -> examples::providers::ProviderArgs {
+    examples::providers::ProviderArgs {
+        wechat_app_secret: Some(MP_SECRET.into()),
+        wechat_mp_base_url: Some(gateway_url.to_owned()),
+        ..wechat_credentials(gateway_url)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Redis locks and nonces against the real Redis (`TEST_REDIS_URL`).
+//! Redis locks, nonces and rate limits against the real Redis (`TEST_REDIS_URL`).
 
 #[cfg(feature = "redis")]
 mod redis {
@@ -6,6 +6,7 @@ mod redis {
 
     use aggregate_pay::lock::{LockGuard, LockManager, RedisLockManager};
     use aggregate_pay::nonce::{NonceStore, RedisNonceStore};
+    use aggregate_pay::rate_limit::{RateLimiter, RedisRateLimiter};
 
     use crate::support::unique;
 
@@ -81,5 +82,22 @@ mod redis {
         let b = RedisNonceStore::connect(&url, &prefix).await.unwrap();
         assert!(a.first_seen("n1", Duration::from_secs(60)).await.unwrap());
         assert!(!b.first_seen("n1", Duration::from_secs(60)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn rate_limits_count_across_instances_and_end_with_their_window() {
+        let Some(url) = url() else { return };
+        let prefix = unique("ratetest:");
+        let a = RedisRateLimiter::connect(&url, &prefix).await.unwrap();
+        let b = RedisRateLimiter::connect(&url, &prefix).await.unwrap();
+        let window = Duration::from_millis(400);
+        assert!(a.hit("k", 2, window).await.unwrap().allowed);
+        assert!(b.hit("k", 2, window).await.unwrap().allowed);
+        let refused = a.hit("k", 2, window).await.unwrap();
+        assert!(!refused.allowed, "two instances count together");
+        assert!(refused.retry_after <= window && refused.retry_after > Duration::ZERO);
+        assert!(b.hit("other", 2, window).await.unwrap().allowed);
+        tokio::time::sleep(window + Duration::from_millis(100)).await;
+        assert!(a.hit("k", 2, window).await.unwrap().allowed, "a new window");
     }
 }

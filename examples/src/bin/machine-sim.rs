@@ -1,6 +1,6 @@
 //! `machine-sim`: vending machines on MQTT. Answers every vend-out command
 //! (`vm/{inner_code}/vendout`) on `vm/{inner_code}/vendout/result` after `--latency-ms`,
-//! failing `--fail-rate` of them.
+//! failing `--fail-rate` of them; with `--secret`, only signed commands, and signed results.
 //!
 //! `cargo run -p examples --bin machine-sim -- --mqtt-url mqtt://127.0.0.1:1883`
 
@@ -27,6 +27,10 @@ struct Args {
     /// Milliseconds a vend takes.
     #[arg(long, env = "SIM_LATENCY_MS", default_value_t = 800)]
     latency_ms: u64,
+    /// The machines' secret (`vending-server machine secret`): commands must be signed with it
+    /// (others are ignored) and results are signed.
+    #[arg(long, env = "MACHINE_SECRET")]
+    secret: Option<examples::settings::SecretSetting>,
 }
 
 #[tokio::main]
@@ -42,6 +46,7 @@ async fn main() {
         &args.mqtt_url,
         Topics::new(&args.topic_root),
         behaviour,
+        args.secret.as_ref().map(|s| s.expose().to_owned()),
         shutdown.clone(),
     )
     .await
@@ -53,8 +58,16 @@ async fn main() {
         }
     };
     println!(
-        "machine-sim: answering vend-out commands on {} under {}/ (latency {} ms, fail rate {})",
-        args.mqtt_url, args.topic_root, args.latency_ms, behaviour.fail_rate
+        "machine-sim: answering vend-out commands on {} under {}/ (latency {} ms, fail rate {}, {})",
+        args.mqtt_url,
+        args.topic_root,
+        args.latency_ms,
+        behaviour.fail_rate,
+        if args.secret.is_some() {
+            "signed"
+        } else {
+            "unsigned"
+        }
     );
     shutdown_signal().await;
     println!("machine-sim: shutting down");

@@ -4,7 +4,7 @@
 //! (`vending.db`, demo machines seeded), the WeChat / Alipay emulator in process and test money,
 //! in-process lock, queue and simulated machines, on `127.0.0.1:8080`. Any provider credential
 //! makes it live (the configured providers only). `--help` lists every setting (each also an
-//! environment variable).
+//! environment variable) and the operator's commands (`seller`, `machine`, `sku`).
 
 use clap::Parser;
 use examples::vending::config::VendingConfig;
@@ -16,7 +16,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() {
     examples::init_tracing();
-    if let Err(e) = examples::vending::run::run(VendingConfig::parse()).await {
+    let mut config = VendingConfig::parse();
+    let done = match config.command.take() {
+        Some(command) => examples::vending::commands::run(command, &config).await,
+        None => examples::vending::run::run(config).await,
+    };
+    if let Err(e) = done {
         examples::exit_with("vending-server", e);
     }
 }

@@ -3,8 +3,9 @@
 
 use clap::Parser;
 
+use crate::client_addr::TrustedProxies;
 use crate::providers::ProviderArgs;
-use crate::settings::ConnectionUrl;
+use crate::settings::{ConnectionUrl, SecretSetting};
 use wechat_sandbox::server::HttpLimits;
 
 /// The vending-machine order server.
@@ -15,6 +16,9 @@ use wechat_sandbox::server::HttpLimits;
     about = "The vending-machine order server: buyer page, seller dashboard, orders paid through WeChat Pay, Alipay or the sandbox, vend-out to the machines."
 )]
 pub struct VendingConfig {
+    /// An operator's command instead of serving (sellers, machines, SKUs).
+    #[command(subcommand)]
+    pub command: Option<super::commands::Command>,
     /// Address to listen on.
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -79,6 +83,9 @@ pub struct VendingConfig {
     /// Serve `/metrics` on this address instead of the main one (keep it off the internet).
     #[arg(long, env = "METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Buyers, sellers and who may do what.
+    #[command(flatten)]
+    pub access: AccessSettings,
     /// WeChat Pay, WeChat MP and Alipay. None set: demo mode (the embedded emulator, test
     /// money). Any set: live mode, with only the configured providers.
     #[command(flatten)]
@@ -89,6 +96,29 @@ pub struct VendingConfig {
     /// Limits of the seller dashboard's live feed.
     #[command(flatten)]
     pub feed: FeedLimits,
+}
+
+/// Sessions and limits on who may do what.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AccessSettings {
+    /// The key buyer and seller sessions are signed with (at least 32 characters). Unset: one is
+    /// generated once and kept in the database, so every instance shares it.
+    #[arg(long, env = "SESSION_SECRET")]
+    pub session_secret: Option<SecretSetting>,
+    /// How long a buyer's session lasts, in seconds.
+    #[arg(long, env = "SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_ttl_secs: u64,
+    /// How long a seller's session lasts, in seconds.
+    #[arg(long, env = "SELLER_SESSION_TTL_SECS", default_value_t = 12 * 3600)]
+    pub seller_session_ttl_secs: u64,
+    /// Orders a buyer, and a client address, may create per minute (429 `RATE_LIMITED` above).
+    /// Logins (buyer, demo and seller) are limited per address to the same number.
+    #[arg(long, env = "ORDER_RATE_PER_MIN", default_value_t = 10)]
+    pub order_rate_per_min: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated IP addresses);
+    /// nobody else's is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Limits of the seller dashboard's WebSocket feed.
@@ -133,6 +163,7 @@ mod tests {
             "--wechat-mp-token=mp-token-42",
             "--alipay-private-key=alipay-private-42",
             "--wechat-mch-id=10000100",
+            "--session-secret=session-secret-0123456789abcdefghijkl",
         ]);
         let shown = format!("{config:?}");
         for secret in [
@@ -144,6 +175,7 @@ mod tests {
             "aes-key-42",
             "mp-token-42",
             "alipay-private-42",
+            "session-secret-0123456789abcdefghijkl",
         ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: orders by status (counted at scrape time),
 //! channel notifications by outcome, vend-out commands sent, vend latency (command sent →
-//! machine's answer).
+//! machine's answer), machine results dropped (by reason).
 
 use std::time::Duration;
 
@@ -18,6 +18,11 @@ struct StatusLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotifyLabels {
     channel: String,
     outcome: String,
@@ -31,6 +36,7 @@ pub struct Metrics {
     notifications: Family<NotifyLabels, Counter>,
     vend_latency: Histogram,
     vend_commands: Counter,
+    rejected_results: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,13 +69,38 @@ impl Metrics {
             "Vend-out commands sent to machines",
             vend_commands.clone(),
         );
+        let rejected_results = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "vending_vend_results_rejected",
+            "Machine results dropped: wrong machine, unsigned, stale or badly signed",
+            rejected_results.clone(),
+        );
         Metrics {
             registry,
             orders,
             notifications,
             vend_latency,
             vend_commands,
+            rejected_results,
         }
+    }
+
+    /// Counts a machine result that was dropped, by why.
+    pub fn result_rejected(&self, reason: &str) {
+        self.rejected_results
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Machine results dropped for `reason` so far.
+    pub fn results_rejected(&self, reason: &str) -> u64 {
+        self.rejected_results
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .get()
     }
 
     /// Counts a notification.

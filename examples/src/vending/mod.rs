@@ -15,10 +15,14 @@
 //! `app(state)` is the whole HTTP service; tests call it directly. [`run`] is what the binary
 //! runs (wire, workers, serve, shut down).
 
+pub mod accounts;
+pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod delays;
 pub mod events;
+pub mod feed;
 pub mod machines;
 pub mod metrics;
 pub mod orders;
@@ -26,11 +30,10 @@ pub mod routes;
 pub mod run;
 pub mod wiring;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use aggregate_pay::channels::sandbox::SandboxChannel;
+use aggregate_pay::rate_limit::RateLimiter;
 use aggregate_pay::{NotifyOutcome, NotifyProcessor};
 use axum::Router;
 use tower_http::cors::CorsLayer;
@@ -61,6 +64,10 @@ pub struct VendingSettings {
     pub feed: FeedLimits,
     /// Whether `/metrics` is served on the main listener (no `METRICS_LISTEN`).
     pub metrics_on_main: bool,
+    /// Orders (and logins) per minute, per buyer and per client address.
+    pub rate_per_min: u32,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 /// Everything the handlers share.
@@ -78,8 +85,10 @@ pub struct VendingState {
     pub buyers: orders::BuyerApps,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// OAuth logins in progress: state → (started, return path).
-    pub oauth_states: Mutex<HashMap<String, (Instant, String)>>,
+    /// Buyer and seller sessions.
+    pub sessions: auth::Sessions,
+    /// Order and login rates, per buyer and per client address.
+    pub limiter: Arc<dyn RateLimiter>,
     /// Seller dashboards connected now (at most `WS_MAX_CONNECTIONS`).
     pub feed_connections: Arc<tokio::sync::Semaphore>,
 }
@@ -99,12 +108,15 @@ impl crate::notify::HasNotifyProcessor for VendingState {
 pub fn app(state: Arc<VendingState>) -> Router {
     let mut router = Router::new()
         .merge(routes::api::routes())
+        .merge(routes::session::routes())
         .merge(routes::seller::routes())
         .merge(routes::pages::routes())
         .merge(routes::ops())
         .merge(crate::notify::routes());
     if state.sandbox.is_some() {
-        router = router.merge(routes::api::test_money_routes());
+        router = router
+            .merge(routes::api::test_money_routes())
+            .merge(routes::session::demo_routes());
     }
     if state.settings.metrics_on_main {
         router = router.merge(routes::metrics_routes());

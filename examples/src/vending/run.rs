@@ -27,6 +27,13 @@ pub async fn run(config: VendingConfig) -> Result<(), String> {
     println!("vending-server listening on {public_url}");
     println!("  buyer page:        {public_url}/");
     println!("  seller dashboard:  {public_url}/seller");
+    if let Some(seller) = &wired.demo_seller {
+        // Demo mode only: a password made for this run, so a fresh machine can log in.
+        println!(
+            "  seller login:      {} / {} (demo seller; a new password each start)",
+            seller.login, seller.password
+        );
+    }
     if let Some(emulator) = &wired.emulator {
         println!(
             "  sandbox page:      {}/sandbox (the embedded WeChat / Alipay emulator)",

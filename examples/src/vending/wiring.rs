@@ -3,23 +3,25 @@
 //! for locks and the MP token, RabbitMQ or in-process for events and delays, MQTT or simulated
 //! machines (live mode simulates them only when told to).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
+use aggregate_pay::rate_limit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
 use aggregate_pay::store::SqlStore;
 use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::accounts::{self, DemoSeller};
+use super::auth::{SessionKeys, Sessions};
 use super::config::VendingConfig;
 use super::db::VendingDb;
 use super::delays::{Delays, DueHandler, DueJob, InProcessDelays, RabbitDelays, Waits};
 use super::events::PaymentEvents;
 use super::machines::{
-    MachineLink, MqttMachines, SimBehaviour, SimulatedMachines, Topics, VendResult,
+    MachineLink, MqttMachines, Received, SimBehaviour, SimulatedMachines, Topics,
 };
 use super::metrics::Metrics;
 use super::orders::{BuyerApps, OrderService, OrderSettings};
@@ -56,10 +58,12 @@ pub struct Wired {
     pub delivery: Delivery,
     /// RabbitMQ delays, when in use (tests remove their queues).
     pub rabbit_delays: Option<RabbitDelays>,
+    /// The demo seller and this run's password (demo mode).
+    pub demo_seller: Option<DemoSeller>,
     channels: Channels,
     store: Arc<dyn PaymentStore>,
     delays: Option<DelayRunner>,
-    vend_results: Option<mpsc::Receiver<VendResult>>,
+    vend_results: Option<mpsc::Receiver<Received>>,
 }
 
 impl std::fmt::Debug for Wired {
@@ -73,6 +77,7 @@ impl std::fmt::Debug for Wired {
 /// Builds the server from `config`, serving at `public_url`.
 pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, WiringError> {
     let public_url = public_url.trim_end_matches('/').to_owned();
+    let secure_cookies = public_url.starts_with("https://");
     // Decided first, before anything is opened: a half-configured live server never starts.
     let plan = config
         .providers
@@ -107,16 +112,55 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         .map_err(|e| fail("database")(e.to_string()))?;
     let db = VendingDb::new(sql.clone())
         .await
-        .map_err(fail("database"))?;
+        .map_err(|e| fail("database")(e.to_string()))?;
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
+    let session_secret = match &config.access.session_secret {
+        Some(s) if s.expose().len() >= 32 => s.expose().to_owned(),
+        Some(_) => {
+            return Err(WiringError(
+                "SESSION_SECRET needs at least 32 characters".into(),
+            ));
+        }
+        // One secret for every instance: the first to start writes it.
+        None => db
+            .shared_setting("session_secret", || {
+                crate::random::token(32)
+                    .map_err(|e| aggregate_pay::StoreError::Other(e.to_string()))
+            })
+            .await
+            .map_err(|e| fail("database")(e.to_string()))?,
+    };
+    let demo_seller = match mode {
+        Mode::Demo => Some(
+            accounts::demo_seller(&db)
+                .await
+                .map_err(|e| fail("demo seller")(e.to_string()))?,
+        ),
+        Mode::Live => {
+            let disabled = db
+                .disable_demo_sellers()
+                .await
+                .map_err(|e| fail("database")(e.to_string()))?;
+            if disabled > 0 {
+                tracing::warn!("live mode: the demo seller of an earlier demo run was disabled");
+            }
+            None
+        }
+    };
 
-    let (locks, token_store): (Arc<dyn LockManager>, Option<Arc<dyn wechat_mp::TokenStore>>) =
-        match &config.redis_url {
-            Some(url) => (
+    type Shared = (
+        Arc<dyn LockManager>,
+        Option<Arc<dyn wechat_mp::TokenStore>>,
+        Arc<dyn RateLimiter>,
+    );
+    let (locks, token_store, limiter): Shared = match &config.redis_url {
+        Some(url) => {
+            let redis = |e: aggregate_pay::StoreError| fail("redis")(e.to_string());
+            (
                 Arc::new(
                     RedisLockManager::connect(url, &format!("{}lock:", config.redis_prefix))
                         .await
-                        .map_err(|e| fail("redis")(e.to_string()))?,
+                        .map_err(redis)?,
                 ),
                 Some(Arc::new(
                     wechat_mp::token::RedisTokenStore::connect_with_prefix(
@@ -126,9 +170,19 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
                     .await
                     .map_err(|e| fail("redis")(e.to_string()))?,
                 )),
-            ),
-            None => (Arc::new(MemoryLockManager::new()), None),
-        };
+                Arc::new(
+                    RedisRateLimiter::connect(url, &format!("{}rate:", config.redis_prefix))
+                        .await
+                        .map_err(redis)?,
+                ),
+            )
+        }
+        None => (
+            Arc::new(MemoryLockManager::new()),
+            None,
+            Arc::new(MemoryRateLimiter::new()),
+        ),
+    };
 
     let providers = crate::providers::connect(&plan, None, token_store)
         .await
@@ -138,6 +192,15 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         official: providers.mp.clone(),
         mini: providers.mini.clone(),
     };
+    if mode == Mode::Live && buyers.official.is_none() && buyers.mini.is_none() {
+        // Every order belongs to a buyer who logged in: without a WeChat app, nobody can.
+        return Err(WiringError(
+            "live mode needs a way for buyers to log in: WECHAT_APP_SECRET (the Official \
+             Account's web login) or WECHAT_MINI_APP_ID + WECHAT_MINI_APP_SECRET (the Mini \
+             Program's)"
+                .into(),
+        ));
+    }
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
     let metrics = Arc::new(Metrics::new());
@@ -172,6 +235,17 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
             }
         };
 
+    let feed = super::feed::connect(
+        match &delivery {
+            Delivery::Rabbit { connection, .. } => Some(connection),
+            Delivery::InProcess => None,
+        },
+        &config.amqp_prefix,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(WiringError)?;
+
     let (results_tx, results_rx) = mpsc::channel(1024);
     let machines: Arc<dyn MachineLink> = match &config.mqtt_url {
         Some(url) if !simulate => Arc::new(
@@ -190,6 +264,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
                 fail_rate: config.sim_fail_rate.clamp(0.0, 1.0),
             },
             results_tx,
+            db.clone(),
         )),
     };
 
@@ -208,6 +283,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
             template_refunded: config.template_refunded.clone(),
         },
         metrics.clone(),
+        feed,
     ));
     let state = Arc::new(VendingState {
         settings: VendingSettings {
@@ -217,13 +293,21 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
             http: config.http.clone(),
             feed: config.feed.clone(),
             metrics_on_main: config.metrics_listen.is_none(),
+            rate_per_min: config.access.order_rate_per_min.max(1),
+            trusted_proxies: config.access.trusted_proxies.clone(),
         },
         orders,
         processor,
         sandbox,
         buyers,
         metrics,
-        oauth_states: Mutex::new(HashMap::new()),
+        sessions: Sessions::new(
+            SessionKeys::new(&session_secret),
+            Duration::from_secs(config.access.session_ttl_secs.max(60)),
+            Duration::from_secs(config.access.seller_session_ttl_secs.max(60)),
+            secure_cookies,
+        ),
+        limiter,
         feed_connections: Arc::new(tokio::sync::Semaphore::new(
             config.feed.ws_max_connections.max(1),
         )),
@@ -235,6 +319,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         shutdown,
         delivery,
         rabbit_delays,
+        demo_seller,
         channels,
         store,
         delays: Some(runner),
@@ -301,7 +386,7 @@ impl Wired {
                     let orders = orders.clone();
                     tokio::spawn(async move {
                         if let Err(e) = orders.on_vend_result(&result).await {
-                            tracing::error!(order = %result.order_no, error = %e, "vend result not applied; the sweep will time it out");
+                            tracing::error!(order = %result.result.order_no, error = %e, "vend result not applied; the sweep will time it out");
                         }
                     });
                 }

@@ -40,9 +40,18 @@ async fn orders_on(v: &Vending, machine: &str) -> usize {
 
 /// The machine takes a new order (its lock is free); the order is cancelled again.
 async fn assert_machine_free(v: &Vending, machine: &str, sku_id: i64) {
-    let probe = v.order(machine, sku_id).await;
+    let someone = v.demo_buyer().await;
+    let (status, probe) = v
+        .post_as(
+            Some(&someone),
+            "/api/orders",
+            json!({"inner_code": machine, "sku_id": sku_id, "channel": "sandbox"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{probe}");
     let (status, cancelled) = v
-        .post(
+        .post_as(
+            Some(&someone),
             &format!("/api/orders/{}/cancel", order_no(&probe)),
             json!({}),
         )
@@ -127,8 +136,10 @@ pub async fn last_item_then_sold_out(v: &Vending) {
 pub async fn racing_buyers(v: &Vending) {
     let (machine, sku) = ("VM0002", 2);
     let before = orders_on(v, machine).await;
-    let attempts = (0..8).map(|_| {
-        v.post(
+    let buyers = join_all((0..8).map(|_| v.demo_buyer())).await;
+    let attempts = buyers.iter().map(|b| {
+        v.post_as(
+            Some(b),
             "/api/orders",
             json!({"inner_code": machine, "sku_id": sku, "channel": "sandbox"}),
         )
@@ -148,14 +159,22 @@ pub async fn racing_buyers(v: &Vending) {
     assert_eq!(orders_on(v, machine).await, before + 1);
     let no = order_no(winners[0]);
     assert_eq!(payment_status(v, &no).await, PaymentStatus::Pending);
+    let winner = buyers
+        .iter()
+        .find(|b| winners[0]["open_id"] == b.open_id.as_str())
+        .unwrap();
 
     // Cancel: the payment is closed at the channel, the order CANCELLED, the machine free.
-    let (status, cancelled) = v.post(&format!("/api/orders/{no}/cancel"), json!({})).await;
+    let (status, cancelled) = v
+        .post_as(Some(winner), &format!("/api/orders/{no}/cancel"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["status"], "CANCELLED");
     assert_eq!(payment_status(v, &no).await, PaymentStatus::Closed);
     // Cancelling again changes nothing.
-    let (status, again) = v.post(&format!("/api/orders/{no}/cancel"), json!({})).await;
+    let (status, again) = v
+        .post_as(Some(winner), &format!("/api/orders/{no}/cancel"), json!({}))
+        .await;
     assert_eq!(
         (status, &again["status"]),
         (StatusCode::OK, &json!("CANCELLED"))
@@ -236,15 +255,9 @@ pub async fn late_payment_refunded(v: &Vending, timeout_secs: u64) {
 /// machine is free again.
 pub async fn vend_failure_refunded(v: &Vending) {
     let (machine, sku) = ("VM0001", 3);
-    let open_id = unique("oBuyer");
+    let open_id = v.buyer.as_ref().unwrap().open_id.clone();
     let capacity_before = v.slot_capacity(machine, "B1").await;
-    let (status, order) = v
-        .post(
-            "/api/orders",
-            json!({"inner_code": machine, "sku_id": sku, "channel": "sandbox", "open_id": open_id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order = v.order(machine, sku).await;
     let no = order_no(&order);
     v.sandbox_pay(&no).await;
     let refunded = v.wait_for(&no, "REFUNDED", 20).await;
@@ -305,30 +318,18 @@ pub async fn duplicate_notifications_vend_once(v: &Vending) {
 pub async fn wechat_mini_program_buyer(v: &Vending) {
     let (machine, sku) = ("VM0003", 3);
     let open_id = unique("oMini");
-    let code = v
-        .emulator(
-            "/sandbox/js-code",
-            json!({"app_id": DEMO_MINI_APP_ID, "open_id": open_id}),
-        )
+    let buyer = v.mini_buyer(&open_id).await;
+    let (status, body) = v
+        .post_as(None, "/api/login", json!({"js_code": "not-a-code"}))
         .await;
-    let (status, login) = v
-        .post("/api/login", json!({"js_code": code["js_code"]}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    assert_eq!(login["open_id"], open_id.as_str());
-    let (status, body) = v.post("/api/login", json!({"js_code": "not-a-code"})).await;
     assert!(status.is_client_error(), "{status} {body}");
+    assert!(body.get("token").is_none(), "{body}");
 
-    let code = v
-        .emulator(
-            "/sandbox/js-code",
-            json!({"app_id": DEMO_MINI_APP_ID, "open_id": open_id}),
-        )
-        .await;
     let (status, order) = v
-        .post(
+        .post_as(
+            Some(&buyer),
             "/api/orders",
-            json!({"inner_code": machine, "sku_id": sku, "js_code": code["js_code"]}),
+            json!({"inner_code": machine, "sku_id": sku}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
@@ -344,11 +345,15 @@ pub async fn wechat_mini_program_buyer(v: &Vending) {
     for field in ["appId", "timeStamp", "nonceStr", "signType", "paySign"] {
         assert!(params[field].is_string(), "{field} in {params}");
     }
+    assert_eq!(
+        params["appId"], DEMO_MINI_APP_ID,
+        "paid in the Mini Program"
+    );
     let no = order_no(&order);
     v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
         .await;
-    v.wait_for(&no, "COMPLETED", 20).await;
-    assert_eq!(order["channel"], "wechat_mini", "{order}");
+    let done = wait_for_as(v, &buyer, &no, "COMPLETED").await;
+    assert_eq!(done["channel"], "wechat_mini", "{done}");
     // The Mini Program's own message (a subscribe message), not the Official Account's.
     eventually(10, "the paid subscribe message", async || {
         v.messages_to(&open_id).await.iter().any(|m| {
@@ -360,7 +365,7 @@ pub async fn wechat_mini_program_buyer(v: &Vending) {
     })
     .await;
 
-    let (status, mine) = v.get(&format!("/api/orders?open_id={open_id}")).await;
+    let (status, mine) = v.get_as(Some(&buyer), "/api/orders").await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     let listed: Vec<&str> = mine["orders"]
         .as_array()
@@ -369,6 +374,17 @@ pub async fn wechat_mini_program_buyer(v: &Vending) {
         .map(|o| o["order_no"].as_str().unwrap())
         .collect();
     assert_eq!(listed, [no.as_str()]);
+}
+
+/// Waits until `buyer`'s order is `status`.
+async fn wait_for_as(v: &Vending, buyer: &super::Session, no: &str, status: &str) -> Value {
+    let mut last = Value::Null;
+    eventually(20, &format!("order {no} to be {status}"), async || {
+        last = v.get_as(Some(buyer), &format!("/api/orders/{no}")).await.1;
+        last["status"] == status
+    })
+    .await;
+    last
 }
 
 /// A WeChat order whose vend fails (fail rate 1): refunded through WeChat Pay; the emulator's

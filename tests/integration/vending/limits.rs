@@ -113,8 +113,9 @@ async fn a_body_over_the_limit_is_refused_with_413() {
     v.stop().await;
 }
 
-fn ws_url(v: &Vending) -> String {
-    format!("{}/ws/seller", v.url.replacen("http://", "ws://", 1))
+/// The dashboard's request, as the demo seller.
+async fn ws_url(v: &Vending) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    v.dashboard_request(Some(&v.demo_seller().await))
 }
 
 fn feed(max_message: usize, max_connections: usize, ping: u64, idle: u64) -> Options {
@@ -149,7 +150,9 @@ where
 #[tokio::test]
 async fn an_oversized_websocket_message_closes_that_socket_and_the_server_stays_up() {
     let v = Vending::start(feed(1024, 16, 20, 60)).await;
-    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url(&v)).await.unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url(&v).await)
+        .await
+        .unwrap();
     let snapshot = socket.next().await.unwrap().unwrap();
     assert!(snapshot.to_text().unwrap().contains("snapshot"));
 
@@ -165,7 +168,9 @@ async fn an_oversized_websocket_message_closes_that_socket_and_the_server_stays_
     // The server and the feed are still there.
     let (status, _) = v.get("/healthz").await;
     assert_eq!(status, StatusCode::OK);
-    let (mut again, _) = tokio_tungstenite::connect_async(ws_url(&v)).await.unwrap();
+    let (mut again, _) = tokio_tungstenite::connect_async(ws_url(&v).await)
+        .await
+        .unwrap();
     let snapshot = again.next().await.unwrap().unwrap();
     assert!(snapshot.to_text().unwrap().contains("snapshot"));
     // A small message is fine.
@@ -184,9 +189,11 @@ async fn an_oversized_websocket_message_closes_that_socket_and_the_server_stays_
 #[tokio::test]
 async fn dashboards_are_capped_and_silent_ones_dropped() {
     let v = Vending::start(feed(4096, 1, 1, 2)).await;
-    let (mut first, _) = tokio_tungstenite::connect_async(ws_url(&v)).await.unwrap();
+    let (mut first, _) = tokio_tungstenite::connect_async(ws_url(&v).await)
+        .await
+        .unwrap();
     first.next().await.unwrap().unwrap();
-    match tokio_tungstenite::connect_async(ws_url(&v)).await {
+    match tokio_tungstenite::connect_async(ws_url(&v).await).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status().as_u16(), 503)
         }
@@ -202,7 +209,7 @@ async fn dashboards_are_capped_and_silent_ones_dropped() {
     );
     let mut next = None;
     for _ in 0..50 {
-        if let Ok((s, _)) = tokio_tungstenite::connect_async(ws_url(&v)).await {
+        if let Ok((s, _)) = tokio_tungstenite::connect_async(ws_url(&v).await).await {
             next = Some(s);
             break;
         }
@@ -230,6 +237,7 @@ async fn malformed_json_is_answered_like_every_other_error() {
         let resp = v
             .http
             .post(format!("{}/api/orders", v.url))
+            .bearer_auth(&v.buyer.as_ref().unwrap().token)
             .header("content-type", content_type)
             .body(body.to_owned())
             .send()

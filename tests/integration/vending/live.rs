@@ -4,21 +4,32 @@
 
 use axum::http::StatusCode;
 use examples::providers::{Mode, ProviderArgs};
+use examples::vending::accounts;
 use examples::vending::config::VendingConfig;
 use serde_json::{Value, json};
 use wechat_sandbox::Sandbox;
 
 use super::{Options, Vending};
-use crate::support::{start_gateway, wechat_credentials};
+use crate::support::{start_gateway, wechat_credentials, wechat_credentials_with_login};
 
+/// A live server whose operator added a seller and gave it the machines (what
+/// `vending-server seller add` and `machine assign` do).
 async fn live(gateway: &Sandbox) -> Vending {
-    Vending::start(Options {
-        providers: Some(wechat_credentials(gateway.base_url())),
+    let v = Vending::start(Options {
+        providers: Some(wechat_credentials_with_login(gateway.base_url())),
         gateway_url: Some(gateway.base_url().to_owned()),
         simulate_machines: Some(true),
         ..Options::default()
     })
-    .await
+    .await;
+    let db = v.state.orders.db();
+    accounts::add_seller(db, "operator", "operator-password-1")
+        .await
+        .unwrap();
+    for machine in ["VM0001", "VM0002", "VM0003"] {
+        assert!(db.assign_machine(machine, "operator").await.unwrap());
+    }
+    v
 }
 
 fn ids(channels: &Value) -> Vec<&str> {
@@ -36,6 +47,8 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
     let v = live(&gateway).await;
     assert_eq!(v.mode(), Mode::Live);
     assert!(v.state.sandbox.is_none());
+    // The demo seller does not exist here (and would be disabled if an earlier demo left one).
+    assert!(v.state.orders.db().seller("demo").await.unwrap().is_none());
 
     // The pages ask the server which channels to offer; only WeChat is configured.
     let (status, channels) = v.get("/api/channels").await;
@@ -78,8 +91,13 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "LOGIN_UNAVAILABLE");
 
-    // The refused orders locked nothing: a WeChat order on the same machine goes through the
-    // gateway, is paid there, and vends.
+    // No demo buyers either.
+    let (status, _) = v.post_as(None, "/api/demo-login", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The refused orders locked nothing: a WeChat order on the same machine, by a buyer who
+    // logged in with the Official Account, is a JSAPI payment through the gateway, paid there,
+    // and vends.
     let (status, order) = v
         .post(
             "/api/orders",
@@ -87,7 +105,7 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
-    assert_eq!(order["pay"]["type"], "qr_code", "{order}");
+    assert_eq!(order["pay"]["type"], "wechat_jsapi", "{order}");
     let no = order["order_no"].as_str().unwrap().to_owned();
     v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
         .await;
@@ -103,7 +121,7 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
 #[tokio::test]
 async fn live_mode_refuses_half_configured_providers_at_start_up() {
     let gateway = start_gateway().await;
-    let full = wechat_credentials(gateway.base_url());
+    let full = wechat_credentials_with_login(gateway.base_url());
     let start = |providers: ProviderArgs, simulate: Option<bool>| {
         Vending::try_start(Options {
             providers: Some(providers),
@@ -122,6 +140,13 @@ async fn live_mode_refuses_half_configured_providers_at_start_up() {
             }
             Err(e) => e.to_string(),
         };
+
+    // A live server no buyer can log in to sells nothing: refused.
+    let e = refused(wechat_credentials(gateway.base_url()), Some(true)).await;
+    assert!(
+        e.contains("WECHAT_APP_SECRET") && e.contains("WECHAT_MINI_APP_SECRET"),
+        "{e}"
+    );
 
     let mut no_key = full.clone();
     no_key.wechat_api_key = None;
@@ -177,8 +202,13 @@ async fn demo_mode_offers_test_money_and_says_so() {
 #[tokio::test]
 async fn metrics_show_no_buyer_and_can_move_to_their_own_listener() {
     let v = Vending::start(Options::default()).await;
+    let buyer = v.mini_buyer("o-buyer-secret-openid").await;
     let (status, login) = v
-        .post("/api/orders", json!({"inner_code": "VM0002", "sku_id": 1, "channel": "wechat", "open_id": "o-buyer-secret-openid"}))
+        .post_as(
+            Some(&buyer),
+            "/api/orders",
+            json!({"inner_code": "VM0002", "sku_id": 1, "channel": "wechat_mini"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{login}");
     let no = login["order_no"].as_str().unwrap().to_owned();

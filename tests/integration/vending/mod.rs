@@ -3,6 +3,7 @@
 //! on SQLite with simulated machines and in-process timers, `engines` on PostgreSQL / MariaDB +
 //! Redis + RabbitMQ + Mosquitto (with the `machine-sim` logic answering over MQTT).
 
+mod access;
 mod engines;
 mod flows;
 mod in_process;
@@ -46,6 +47,11 @@ pub struct Options {
     pub http: Option<HttpLimits>,
     pub feed: Option<FeedLimits>,
     pub metrics_listen: Option<String>,
+    /// `ORDER_RATE_PER_MIN`: high by default, every test runs from one address.
+    pub order_rate_per_min: u32,
+    pub session_secret: Option<String>,
+    /// Every demo machine's secret (and the MQTT simulator's).
+    pub machine_secret: Option<String>,
 }
 
 impl Default for Options {
@@ -65,8 +71,18 @@ impl Default for Options {
             http: None,
             feed: None,
             metrics_listen: None,
+            order_rate_per_min: 10_000,
+            session_secret: None,
+            machine_secret: None,
         }
     }
+}
+
+/// A buyer's session, as a test holds it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub open_id: String,
+    pub token: String,
 }
 
 /// A running vending server.
@@ -75,6 +91,9 @@ pub struct Vending {
     pub state: Arc<VendingState>,
     pub emulator_url: String,
     pub http: reqwest::Client,
+    /// The buyer `get` / `post` act as (demo mode: a demo buyer; live: an Official Account
+    /// buyer when the server has one).
+    pub buyer: Option<Session>,
     wired: Wired,
     simulator: Option<CancellationToken>,
 }
@@ -119,6 +138,8 @@ impl Vending {
             config.feed = feed.clone();
         }
         config.metrics_listen = options.metrics_listen.clone();
+        config.access.order_rate_per_min = options.order_rate_per_min;
+        config.access.session_secret = options.session_secret.clone().map(Into::into);
 
         // Real machines: the `machine-sim` logic on the broker, under this run's topic root.
         let simulator = match &options.mqtt_url {
@@ -131,6 +152,7 @@ impl Vending {
                         latency: Duration::from_millis(config.sim_latency_ms),
                         fail_rate: options.fail_rate,
                     },
+                    options.machine_secret.clone(),
                     stop.clone(),
                 )
                 .await
@@ -143,6 +165,12 @@ impl Vending {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut wired = wire(&config, &url).await?;
+        if let Some(secret) = &options.machine_secret {
+            for machine in ["VM0001", "VM0002", "VM0003"] {
+                let db = wired.state.orders.db();
+                assert!(db.set_machine_secret(machine, Some(secret)).await.unwrap());
+            }
+        }
         wired.spawn_workers().await.unwrap();
         serve_in_background(
             listener,
@@ -151,14 +179,185 @@ impl Vending {
             wired.shutdown.clone(),
         );
         let emulator_url = emulator_url(wired.emulator.as_ref(), options.gateway_url.as_ref());
-        Ok(Vending {
+        let mut v = Vending {
             url,
             state: wired.state.clone(),
             emulator_url,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            buyer: None,
             wired,
             simulator,
-        })
+        };
+        v.buyer = match v.mode() {
+            examples::providers::Mode::Demo => Some(v.demo_buyer().await),
+            examples::providers::Mode::Live if v.state.buyers.official.is_some() => {
+                Some(v.official_buyer(&unique("oLive")).await)
+            }
+            examples::providers::Mode::Live => None,
+        };
+        Ok(v)
+    }
+
+    /// A fresh demo buyer (`POST /api/demo-login`).
+    pub async fn demo_buyer(&self) -> Session {
+        let (status, s) = self.post_as(None, "/api/demo-login", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{s}");
+        Session {
+            open_id: s["open_id"].as_str().unwrap().to_owned(),
+            token: s["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A Mini Program buyer: a `js_code` from the emulator, `POST /api/login`.
+    pub async fn mini_buyer(&self, open_id: &str) -> Session {
+        let code = self
+            .emulator(
+                "/sandbox/js-code",
+                json!({"app_id": self.mini_app_id(), "open_id": open_id}),
+            )
+            .await;
+        let (status, s) = self
+            .post_as(None, "/api/login", json!({"js_code": code["js_code"]}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{s}");
+        assert_eq!(s["open_id"], open_id);
+        Session {
+            open_id: open_id.to_owned(),
+            token: s["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// An Official Account buyer, through the web login as a browser goes: `/api/oauth/start`
+    /// (its cookie), WeChat's code (from the emulator), `/api/oauth/callback` (the session
+    /// cookie, whose value is the token).
+    pub async fn official_buyer(&self, open_id: &str) -> Session {
+        let start = self
+            .http
+            .get(format!("{}/api/oauth/start?return_url=/done", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(start.status().is_redirection(), "{}", start.status());
+        let nonce_cookie = set_cookie(&start, "vending_oauth").unwrap();
+        let location = start.headers()["location"].to_str().unwrap().to_owned();
+        let state = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let app_id = self
+            .state
+            .buyers
+            .official
+            .as_ref()
+            .unwrap()
+            .app_id()
+            .to_owned();
+        let code = self
+            .emulator(
+                "/sandbox/oauth-code",
+                json!({"app_id": app_id, "open_id": open_id}),
+            )
+            .await;
+        let back = self
+            .http
+            .get(format!(
+                "{}/api/oauth/callback?{}",
+                self.url,
+                serde_urlencoded::to_string([
+                    ("code", code["code"].as_str().unwrap()),
+                    ("state", &state),
+                ])
+                .unwrap()
+            ))
+            .header("cookie", format!("vending_oauth={nonce_cookie}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(back.status().is_redirection(), "{}", back.status());
+        assert_eq!(back.headers()["location"], "/done");
+        Session {
+            open_id: open_id.to_owned(),
+            token: set_cookie(&back, "vending_buyer").unwrap(),
+        }
+    }
+
+    /// A seller session cookie for `login` / `password` (`POST /api/seller/login`).
+    pub async fn seller_login(&self, login: &str, password: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/api/seller/login", self.url))
+            .json(&json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "seller login of {login}");
+        set_cookie(&resp, "vending_seller").unwrap()
+    }
+
+    /// The demo seller's session (demo mode: it owns the demo machines).
+    pub async fn demo_seller(&self) -> String {
+        let demo = self.wired.demo_seller.clone().unwrap();
+        self.seller_login(&demo.login, &demo.password).await
+    }
+
+    /// A new seller owning `machines`; its session.
+    pub async fn new_seller(&self, machines: &[&str]) -> (String, String) {
+        let login = unique("seller-").to_ascii_lowercase();
+        let db = self.state.orders.db();
+        examples::vending::accounts::add_seller(db, &login, "a-seller-password")
+            .await
+            .unwrap();
+        for m in machines {
+            assert!(db.assign_machine(m, &login).await.unwrap());
+        }
+        let cookie = self.seller_login(&login, "a-seller-password").await;
+        (login, cookie)
+    }
+
+    /// A request as the seller with `cookie`.
+    pub async fn seller_call(
+        &self,
+        cookie: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("vending_seller={c}"));
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        answer(req.send().await.unwrap()).await
+    }
+
+    /// The seller dashboard's WebSocket request, with the seller's cookie (if any).
+    pub fn dashboard_request(
+        &self,
+        cookie: Option<&str>,
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/ws/seller", self.url.replacen("http://", "ws://", 1))
+            .into_client_request()
+            .unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut()
+                .insert("cookie", format!("vending_seller={c}").parse().unwrap());
+        }
+        req
+    }
+
+    fn mini_app_id(&self) -> String {
+        self.state.buyers.mini.as_ref().unwrap().app_id().to_owned()
     }
 
     /// Stops the server and its workers; removes this run's RabbitMQ queues.
@@ -186,15 +385,18 @@ impl Vending {
         }
     }
 
+    /// `GET path` as the default buyer.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.get_as(self.buyer.as_ref(), path).await
+    }
+
+    /// `GET path` as `buyer` (or nobody).
+    pub async fn get_as(&self, buyer: Option<&Session>, path: &str) -> (StatusCode, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(b) = buyer {
+            req = req.bearer_auth(&b.token);
+        }
+        answer(req.send().await.unwrap()).await
     }
 
     /// The body of `GET path` (pages, `/metrics`).
@@ -202,16 +404,23 @@ impl Vending {
         get_text(&self.http, &format!("{}{path}", self.url)).await
     }
 
+    /// `POST path` as the default buyer.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.post_as(self.buyer.as_ref(), path, body).await
+    }
+
+    /// `POST path` as `buyer` (or nobody).
+    pub async fn post_as(
+        &self,
+        buyer: Option<&Session>,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(b) = buyer {
+            req = req.bearer_auth(&b.token);
+        }
+        answer(req.send().await.unwrap()).await
     }
 
     /// Creates a sandbox-paid order; asserts 201.
@@ -302,4 +511,23 @@ impl Vending {
     pub fn vend_commands(&self) -> u64 {
         self.state.metrics.vend_commands()
     }
+}
+
+/// A response's status and JSON body (`null` when it has none).
+async fn answer(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The value a response sets for cookie `name`.
+pub fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+            let (n, value) = pair.split_once('=')?;
+            (n.trim() == name && !value.is_empty()).then(|| value.to_owned())
+        })
 }

@@ -55,6 +55,13 @@ pub(super) fn json(rows: &impl serde::Serialize) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Other(format!("cannot encode a batch: {e}")))
 }
 
+/// A sqlx error, by kind (for tables of the application's own beside the store's).
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        db(e)
+    }
+}
+
 /// A sqlx error, by kind.
 pub(super) fn db(e: sqlx::Error) -> StoreError {
     match &e {

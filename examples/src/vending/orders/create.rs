@@ -2,34 +2,60 @@
 
 use std::time::Duration;
 
-use aggregate_pay::{NewPayment, PayMethod};
+use aggregate_pay::{Fen, NewPayment, PayMethod};
 use serde_json::json;
 
-use super::super::db::{MachineStatus, Order, OrderStatus};
+use super::super::db::{BuyerApp, MachineStatus, Order, OrderStatus};
 use super::super::delays::{DueJob, DueKind, Wait};
-use super::{NewOrder, OrderError, OrderService, internal, lock_key, now};
+use super::{NewOrder, OrderError, OrderService, buyer_lock_key, internal, lock_key, now};
 
 impl OrderService {
-    /// Creates an order: the machine's lock first (busy → 409 `MACHINE_BUSY`, no payment), then
-    /// the order, then the payment at the channel.
+    /// Creates an order: the buyer's open order refused (409 `ORDER_OPEN`), then the machine's
+    /// lock (busy → 409 `MACHINE_BUSY`, no payment), the order, the payment at the channel.
     pub async fn create(&self, req: NewOrder) -> Result<Order, OrderError> {
+        // One order at a time per buyer: a buyer cannot hold several machines, and two requests
+        // of one buyer racing each other create one order.
+        let buyer_guard = self
+            .locks
+            .acquire(&buyer_lock_key(&req.buyer.open_id), Duration::from_secs(30))
+            .await
+            .map_err(internal)?
+            .ok_or(OrderError::OrderOpen(None))?;
+        let created = self.create_for_buyer(req).await;
+        if let Err(e) = self.locks.release(&buyer_guard).await {
+            tracing::warn!(error = %e, "buyer lock not released; it expires by itself");
+        }
+        created
+    }
+
+    async fn create_for_buyer(&self, req: NewOrder) -> Result<Order, OrderError> {
+        if let Some(open) = self
+            .db
+            .open_order_of(&req.buyer.open_id)
+            .await
+            .map_err(internal)?
+        {
+            return Err(OrderError::OrderOpen(Some(open.order_no)));
+        }
         let machine = self
             .db
             .machine(&req.inner_code)
             .await
             .map_err(internal)?
+            // A machine that belongs to nobody is not for sale.
+            .filter(|m| m.owner.is_some())
             .ok_or(OrderError::MachineNotFound)?;
         if machine.status != MachineStatus::Online {
             return Err(OrderError::MachineOffline);
         }
         // Which channel and method, from the channels' ids and declared methods: a Mini
-        // Program login code means a Mini Program payment, a known buyer a JSAPI one, otherwise
-        // the channel's scan-to-pay method. Test money in live mode and unconfigured providers
-        // are refused here, before the machine is locked.
-        let preferred: &[PayMethod] = match (&req.js_code, &req.open_id) {
-            (Some(_), _) => &[PayMethod::WechatMiniProgram],
-            (None, Some(_)) => &[PayMethod::WechatJsapi],
-            (None, None) => &[],
+        // Program buyer pays in the Mini Program, an Official Account buyer with JSAPI,
+        // otherwise the channel's scan-to-pay method. Test money in live mode and unconfigured
+        // providers are refused here, before the machine is locked.
+        let preferred: &[PayMethod] = match req.buyer.app {
+            BuyerApp::MiniProgram => &[PayMethod::WechatMiniProgram],
+            BuyerApp::OfficialAccount => &[PayMethod::WechatJsapi],
+            BuyerApp::Demo => &[],
         };
         let (channel, method) = crate::providers::resolve(
             self.payments.channels(),
@@ -38,6 +64,15 @@ impl OrderService {
             preferred,
         )?
         .ok_or(OrderError::ChannelRequired)?;
+        // An openid pays only in the app it belongs to.
+        let payer_open_id = match (method, req.buyer.app) {
+            (PayMethod::WechatMiniProgram, BuyerApp::MiniProgram)
+            | (PayMethod::WechatJsapi, BuyerApp::OfficialAccount) => {
+                Some(req.buyer.open_id.clone())
+            }
+            (m, _) if m.needs_open_id() => return Err(OrderError::OpenIdRequired),
+            _ => None,
+        };
         let slot = self
             .db
             .stocked_slots(&req.inner_code)
@@ -47,22 +82,6 @@ impl OrderService {
             .filter(|s| s.sku_id == req.sku_id)
             .min_by_key(|s| (s.price, -s.capacity))
             .ok_or(OrderError::SoldOut)?;
-        let mut open_id = req.open_id.clone();
-        if let Some(code) = &req.js_code {
-            let mp = self
-                .buyers
-                .mini
-                .as_ref()
-                .ok_or(OrderError::LoginUnavailable)?;
-            let session = mp
-                .code_to_session(code)
-                .await
-                .map_err(|e| OrderError::JsCodeInvalid(e.to_string()))?;
-            open_id = Some(session.openid);
-        }
-        if method.needs_open_id() && open_id.is_none() {
-            return Err(OrderError::OpenIdRequired);
-        }
 
         // The machine vends one item at a time: its lock lives as long as the order can.
         let ttl =
@@ -88,12 +107,14 @@ impl OrderService {
             amount: slot.price,
             channel: channel.id().to_owned(),
             method,
-            open_id: open_id.clone(),
+            open_id: Some(req.buyer.open_id.clone()),
+            buyer_app: Some(req.buyer.app),
             status: OrderStatus::Created,
             payment_id: None,
             pay_action: None,
             lock_token: Some(guard.token.clone()),
             refund_no: None,
+            refunded: Fen::ZERO,
             reason: None,
             created_at,
             updated_at: created_at,
@@ -114,8 +135,8 @@ impl OrderService {
             crate::notify::payment_url(&self.settings.public_url, channel.id()),
         )
         .metadata(json!({"order_no": order.order_no}));
-        if let Some(o) = &open_id {
-            payment = payment.open_id(o.clone());
+        if let Some(o) = payer_open_id {
+            payment = payment.open_id(o);
         }
         if let Ok(at) = time::OffsetDateTime::from_unix_timestamp(
             created_at + i64::try_from(self.settings.order_timeout.as_secs()).unwrap_or(600),
@@ -160,8 +181,8 @@ impl OrderService {
             .ok_or_else(|| internal("an order vanished"))
     }
 
-    /// The buyer cancels an unpaid order.
-    pub async fn cancel(&self, order_no: &str) -> Result<Order, OrderError> {
+    /// Cancels an unpaid order (the buyer, or the machine's seller), saying who in `reason`.
+    pub async fn cancel(&self, order_no: &str, reason: &str) -> Result<Order, OrderError> {
         let order = self.get(order_no).await?;
         match order.status {
             OrderStatus::Created => {}
@@ -175,7 +196,7 @@ impl OrderService {
             }
         }
         if !self
-            .close_unpaid(&order, OrderStatus::Cancelled, "cancelled by the buyer")
+            .close_unpaid(&order, OrderStatus::Cancelled, reason)
             .await?
         {
             return Err(OrderError::Paid(OrderStatus::Paid));

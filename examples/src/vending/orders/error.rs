@@ -35,6 +35,21 @@ pub enum OrderError {
     /// The method needs the buyer's openid.
     #[error("this pay method needs the buyer's open_id")]
     OpenIdRequired,
+    /// The buyer already has an order waiting for payment (its number, when it exists yet).
+    #[error("you already have an order waiting for payment; pay or cancel it first")]
+    OrderOpen(Option<String>),
+    /// Only a completed order can be refunded by its seller.
+    #[error("only a completed order can be refunded (this one is {})", .0.as_str())]
+    NotRefundable(OrderStatus),
+    /// A refund of this order is still on its way; another amount waits for it.
+    #[error("a refund of this order is still in progress; try again once it is done")]
+    RefundInProgress,
+    /// Nothing, or more than is left, to refund.
+    #[error("the refund must be more than zero and at most the {left} fen not refunded yet")]
+    RefundAmount {
+        /// What is left to refund, in fen.
+        left: u64,
+    },
     /// No order with this number.
     #[error("no such order")]
     OrderNotFound,

@@ -12,7 +12,9 @@
 //! leaves CREATED / PAID / VENDING, and money that arrives for an order that cannot vend is
 //! refunded. The sweep repairs what a crash interrupted.
 //!
-//! - `create` — a new order (the machine's lock before the payment) and the buyer's cancel.
+//! - `create` — a new order (one open order per buyer; the machine's lock before the payment)
+//!   and cancelling one.
+//! - `seller` — a seller's refund of a completed order, all or part.
 //! - `steps` — paid, vend-out, the machine's answer or silence, refunds, the buyer's messages.
 //! - `sweep` — repairs after a restart or a lost message.
 //! - [`OrderError`] — what a step fails with, in the order's terms (the routes map it to HTTP).
@@ -26,13 +28,16 @@ use aggregate_pay::{Error, PaymentId, Payments};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::db::{Order, OrderStatus, Stamp, VendingDb};
+use super::feed::{Feed, FeedEvent};
+
+use super::db::{BuyerApp, Order, OrderStatus, Stamp, VendingDb};
 use super::delays::{Delays, DueHandler, DueJob, DueKind};
 use super::machines::MachineLink;
 use super::metrics::Metrics;
 
 mod create;
 mod error;
+mod seller;
 mod steps;
 mod sweep;
 
@@ -72,13 +77,20 @@ pub struct NewOrder {
     pub sku_id: i64,
     /// A registered channel's id (`wechat`, `wechat_mini`, `alipay`, `sandbox`…).
     pub channel: Option<String>,
-    /// A pay method (default: the channel's for the context: Mini Program with a `js_code`,
-    /// JSAPI with an openid, else its scan-to-pay method).
+    /// A pay method (default: the channel's for the buyer's app: a Mini Program payment for a
+    /// Mini Program buyer, JSAPI for an Official Account one, else its scan-to-pay method).
     pub method: Option<String>,
-    /// The buyer (WeChat).
-    pub open_id: Option<String>,
-    /// A Mini Program login code, exchanged for the buyer's openid.
-    pub js_code: Option<String>,
+    /// Who buys (from their session, never from the request).
+    pub buyer: OrderBuyer,
+}
+
+/// The buyer of an order, as their session proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderBuyer {
+    /// Their openid (a demo buyer's made-up one).
+    pub open_id: String,
+    /// The app that vouched for it.
+    pub app: BuyerApp,
 }
 
 /// The order service.
@@ -91,7 +103,7 @@ pub struct OrderService {
     delays: Arc<dyn Delays>,
     buyers: BuyerApps,
     settings: OrderSettings,
-    feed: broadcast::Sender<String>,
+    feed: Feed,
     metrics: Arc<Metrics>,
     /// When each vend-out in flight was sent (for the latency metric).
     sent: Mutex<HashMap<String, Instant>>,
@@ -109,6 +121,10 @@ fn lock_key(inner_code: &str) -> String {
     format!("vm:{inner_code}")
 }
 
+fn buyer_lock_key(open_id: &str) -> String {
+    format!("buyer:{open_id}")
+}
+
 impl OrderService {
     /// The service.
     #[allow(clippy::too_many_arguments)]
@@ -121,8 +137,8 @@ impl OrderService {
         buyers: BuyerApps,
         settings: OrderSettings,
         metrics: Arc<Metrics>,
+        feed: Feed,
     ) -> Self {
-        let (feed, _) = broadcast::channel(256);
         OrderService {
             db,
             payments,
@@ -147,9 +163,14 @@ impl OrderService {
         &self.payments
     }
 
-    /// Live order changes (JSON), for the seller dashboard.
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+    /// Live order changes, for the seller dashboards (of every instance).
+    pub fn subscribe(&self) -> broadcast::Receiver<FeedEvent> {
         self.feed.subscribe()
+    }
+
+    /// The feed (tests remove its exchange).
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     /// The JSON of an order as the API shows it.
@@ -166,9 +187,12 @@ impl OrderService {
     pub(super) async fn publish(&self, order_no: &str) {
         match self.db.order(order_no).await {
             Ok(Some(order)) => {
-                let _ = self
-                    .feed
-                    .send(json!({"type": "order", "order": Self::view(&order)}).to_string());
+                self.feed
+                    .publish(FeedEvent {
+                        inner_code: order.inner_code.clone(),
+                        message: json!({"type": "order", "order": Self::view(&order)}).to_string(),
+                    })
+                    .await;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "order not published"),
@@ -263,6 +287,14 @@ impl OrderService {
         }
         self.end(order, OrderStatus::Created, to, Some(reason))
             .await
+    }
+
+    /// Where the channel of `order` sends refund notifications (for channels that send them).
+    pub(super) fn refund_notify_url(&self, order: &Order) -> Option<String> {
+        self.payments
+            .channels()
+            .get(&order.channel)
+            .and_then(|c| crate::notify::refund_url(&self.settings.public_url, c.as_ref()))
     }
 
     /// The order a payment belongs to.

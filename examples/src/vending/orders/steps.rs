@@ -5,11 +5,12 @@ use std::collections::HashMap;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
-use aggregate_pay::{PayMethod, PaymentId, RefundStatus};
+use aggregate_pay::{Fen, PayMethod, PaymentId, RefundStatus};
 
-use super::super::db::{Order, OrderStatus, Stamp};
+use super::super::db::{BuyerApp, Order, OrderStatus, Stamp};
 use super::super::delays::{DueJob, DueKind, Wait};
-use super::super::machines::{VendCommand, VendResult};
+use super::super::machines::signing::{Rejected, sign_command, verify_result};
+use super::super::machines::{Received, VendCommand};
 use super::{OrderError, OrderService, internal, now};
 
 impl OrderService {
@@ -41,7 +42,7 @@ impl OrderService {
                     .await?;
                 if moved {
                     self.publish(order_no).await;
-                    self.notify_buyer(&order, true).await;
+                    self.notify_buyer(&order, Message::Paid).await;
                 }
                 self.vend(order_no).await
             }
@@ -84,7 +85,7 @@ impl OrderService {
             )
             .await
             .unwrap_or_else(|e| tracing::warn!(error = %e, "vend timeout not scheduled; the sweep will check it"));
-        let command = VendCommand {
+        let mut command = VendCommand {
             order_no: order.order_no.clone(),
             inner_code: order.inner_code.clone(),
             sku_id: order.sku_id,
@@ -94,7 +95,20 @@ impl OrderService {
                 time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000,
             )
             .unwrap_or(0),
+            ts: None,
+            sig: None,
         };
+        match self.db.machine_secret(&order.inner_code).await {
+            Ok(Some(secret)) => sign_command(&secret, &mut command, now()),
+            Ok(None) => {}
+            Err(e) => {
+                // Unsigned, a machine with a secret would ignore it: fail and refund now.
+                tracing::error!(order = order_no, error = %e, "machine secret unavailable");
+                return self
+                    .vend_failed(&order, "the vend-out command could not be signed")
+                    .await;
+            }
+        }
         self.in_flight().insert(order_no.to_owned(), Instant::now());
         self.metrics.vend_command();
         if let Err(e) = self.machines.vend_out(&command).await {
@@ -106,9 +120,21 @@ impl OrderService {
         Ok(())
     }
 
-    /// A machine answered.
-    pub async fn on_vend_result(&self, result: &VendResult) -> Result<(), OrderError> {
+    /// A machine answered. Applied only when it came from the order's machine and, for a machine
+    /// with a secret, is signed, fresh and untampered; anything else is dropped and counted.
+    pub async fn on_vend_result(&self, received: &Received) -> Result<(), OrderError> {
+        let result = &received.result;
         let order = self.get(&result.order_no).await?;
+        if let Err(why) = self.accept(&order, received).await? {
+            tracing::warn!(
+                order = %order.order_no,
+                topic_machine = %received.machine,
+                reason = why.as_str(),
+                "machine result dropped"
+            );
+            self.metrics.result_rejected(why.as_str());
+            return Ok(());
+        }
         if order.status != OrderStatus::Vending {
             if result.success && order.status == OrderStatus::VendFailed {
                 tracing::error!(order = %order.order_no, "the machine vended after the order failed; it was refunded");
@@ -137,6 +163,26 @@ impl OrderService {
                 .unwrap_or_else(|| "the machine failed".into());
             self.vend_failed(&order, &reason).await
         }
+    }
+
+    /// Whether a result may be applied to `order`.
+    async fn accept(
+        &self,
+        order: &Order,
+        received: &Received,
+    ) -> Result<Result<(), Rejected>, OrderError> {
+        if received.machine != order.inner_code {
+            return Ok(Err(Rejected::WrongMachine));
+        }
+        let secret = self
+            .db
+            .machine_secret(&order.inner_code)
+            .await
+            .map_err(internal)?;
+        Ok(match secret {
+            Some(secret) => verify_result(&secret, &received.result, &received.machine, now()),
+            None => Ok(()),
+        })
     }
 
     /// The machine's vend window ended without an answer.
@@ -185,11 +231,7 @@ impl OrderService {
             )
             .await
             .map_err(internal)?;
-        let notify_url = self
-            .payments
-            .channels()
-            .get(&order.channel)
-            .and_then(|c| crate::notify::refund_url(&self.settings.public_url, c.as_ref()));
+        let notify_url = self.refund_notify_url(order);
         let refund = self
             .payments
             .refund(
@@ -207,33 +249,64 @@ impl OrderService {
         Ok(())
     }
 
-    /// The money went back (refund event).
+    /// Money went back (a refund event, or a refund the channel answered at once): the order
+    /// records how much; all of it ends the order REFUNDED. The buyer hears of each refund once.
     pub async fn on_refunded(&self, order_no: &str) -> Result<(), OrderError> {
         let order = self.get(order_no).await?;
-        if self.db.refunded(order_no, now()).await.map_err(internal)? {
+        let Some(payment_id) = &order.payment_id else {
+            return Ok(());
+        };
+        let refunded = self
+            .payments
+            .get(&PaymentId(payment_id.clone()))
+            .await?
+            .refunded_amount;
+        if refunded == Fen::ZERO {
+            return Ok(());
+        }
+        let more = self
+            .db
+            .set_refunded(order_no, refunded, now())
+            .await
+            .map_err(internal)?;
+        // Each change is a compare-and-set: of two callers racing, one tells the buyer.
+        let tell = if refunded >= order.amount {
+            self.db.refunded(order_no, now()).await.map_err(internal)?
+        } else {
+            more
+        };
+        if tell {
             self.publish(order_no).await;
-            self.notify_buyer(&order, false).await;
+            self.notify_buyer(&order, Message::Refunded(refunded)).await;
         }
         Ok(())
     }
 
-    /// A message to the buyer, paid or refunded, from the app the buyer paid in: a subscribe
-    /// message in the Mini Program, a template message from the Official Account. Best effort.
-    pub(super) async fn notify_buyer(&self, order: &Order, paid: bool) {
+    /// A message to the buyer, paid or refunded, from the app the buyer logged in with: a
+    /// subscribe message in the Mini Program, a template message from the Official Account (a
+    /// demo buyer gets the demo Official Account's). Best effort.
+    pub(super) async fn notify_buyer(&self, order: &Order, message: Message) {
         let Some(open_id) = &order.open_id else {
             return;
         };
-        let in_mini_program = order.method == PayMethod::WechatMiniProgram;
-        let amount = order.amount.to_yuan_string();
-        let (template, first) = if paid {
-            (
+        let in_mini_program = match order.buyer_app {
+            Some(app) => app == BuyerApp::MiniProgram,
+            // Orders from before sessions: the app they paid in.
+            None => order.method == PayMethod::WechatMiniProgram,
+        };
+        let (template, first, amount) = match message {
+            Message::Paid => (
                 &self.settings.template_paid,
                 "Payment received, your item is on its way",
-            )
-        } else {
-            (&self.settings.template_refunded, "Your money was refunded")
+                order.amount,
+            ),
+            Message::Refunded(amount) => (
+                &self.settings.template_refunded,
+                "Your money was refunded",
+                amount,
+            ),
         };
-        let item = format!("{} ¥{amount}", order.sku_name);
+        let item = format!("{} ¥{}", order.sku_name, amount.to_yuan_string());
         let sent = match (in_mini_program, &self.buyers.mini, &self.buyers.official) {
             (true, Some(mini), _) => {
                 let message = wechat_mp::SubscribeMessage::new(open_id.clone(), template.clone())
@@ -257,4 +330,13 @@ impl OrderService {
             tracing::warn!(error = %e, "buyer message not sent");
         }
     }
+}
+
+/// What the buyer is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Message {
+    /// The payment arrived.
+    Paid,
+    /// This much was refunded so far.
+    Refunded(Fen),
 }

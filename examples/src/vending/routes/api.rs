@@ -1,26 +1,25 @@
 //! The buyer API: machines nearby, a machine's SKUs, the channels this server takes money
-//! through, login (Mini Program code or Official Account OAuth), orders; in demo mode also the
-//! test-money "pay now" button.
+//! through, and the buyer's own orders (a session is required: see `session`; another buyer's
+//! order is 404, as if it did not exist); in demo mode also the test-money "pay now" button.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use aggregate_pay::channels::PaymentChannel;
 use aggregate_pay::{Fen, PayMethod};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{AppError, AppJson};
-use crate::url_guard::same_origin_path;
 use crate::vending::VendingState;
-use crate::vending::db::{Machine, SlotSku};
-use crate::vending::orders::{NewOrder, OrderService};
+use crate::vending::auth::Buyer;
+use crate::vending::auth::limits::{ClientAddr, within_rate};
+use crate::vending::db::{Machine, Order, SlotSku};
+use crate::vending::orders::{NewOrder, OrderBuyer, OrderError, OrderService};
 
 /// The API routes.
 pub fn routes() -> Router<Arc<VendingState>> {
@@ -28,9 +27,6 @@ pub fn routes() -> Router<Arc<VendingState>> {
         .route("/api/machines/nearby", get(nearby))
         .route("/api/machines/{inner_code}/skus", get(skus))
         .route("/api/machines/{inner_code}/skus/{sku_id}", get(sku))
-        .route("/api/login", post(login))
-        .route("/api/oauth/start", get(oauth_start))
-        .route("/api/oauth/callback", get(oauth_callback))
         .route("/api/orders", post(create_order).get(my_orders))
         .route("/api/orders/{order_no}", get(get_order))
         .route("/api/orders/{order_no}/cancel", post(cancel_order))
@@ -60,17 +56,12 @@ async fn channels(State(state): State<Arc<VendingState>>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({"mode": state.settings.mode.as_str(), "channels": channels}))
-}
-
-/// The Official Account (web login).
-fn mp(state: &VendingState) -> Result<&wechat_mp::Client, AppError> {
-    state.buyers.official.as_ref().ok_or_else(|| {
-        AppError::unprocessable(
-            "LOGIN_UNAVAILABLE",
-            "WeChat login is not configured on this server",
-        )
-    })
+    Json(json!({
+        "mode": state.settings.mode.as_str(),
+        "channels": channels,
+        // Whether a browser can log in with the Official Account (`/api/oauth/start`).
+        "web_login": state.buyers.official.is_some(),
+    }))
 }
 
 /// Metres between two points (haversine on a 6,371 km sphere).
@@ -102,7 +93,7 @@ async fn nearby(
     let mut found: Vec<(f64, Machine)> = state
         .orders
         .db()
-        .machines()
+        .machines_for_sale()
         .await
         .map_err(AppError::internal)?
         .into_iter()
@@ -153,6 +144,8 @@ async fn machine(state: &VendingState, inner_code: &str) -> Result<Machine, AppE
         .machine(inner_code)
         .await
         .map_err(AppError::internal)?
+        // A machine that belongs to nobody is not for sale.
+        .filter(|m| m.owner.is_some())
         .ok_or_else(|| AppError::not_found("MACHINE_NOT_FOUND", "no such machine"))
 }
 
@@ -195,94 +188,7 @@ async fn sku(
     Ok(Json(found))
 }
 
-#[derive(Debug, Deserialize)]
-struct Login {
-    js_code: String,
-}
-
-async fn login(
-    State(state): State<Arc<VendingState>>,
-    AppJson(req): AppJson<Login>,
-) -> Result<Json<Value>, AppError> {
-    let session = state
-        .buyers
-        .mini
-        .as_ref()
-        .ok_or_else(|| {
-            AppError::unprocessable(
-                "LOGIN_UNAVAILABLE",
-                "no Mini Program is configured on this server",
-            )
-        })?
-        .code_to_session(&req.js_code)
-        .await
-        .map_err(|e| AppError::unauthorized("JS_CODE_INVALID", e.to_string()))?;
-    Ok(Json(json!({"open_id": session.openid})))
-}
-
-#[derive(Debug, Deserialize)]
-struct OAuthStart {
-    return_url: Option<String>,
-}
-
-async fn oauth_start(
-    State(state): State<Arc<VendingState>>,
-    Query(q): Query<OAuthStart>,
-) -> Result<Response, AppError> {
-    let mp = mp(&state)?;
-    let token = crate::random::token(16)?;
-    {
-        let mut pending = state
-            .oauth_states
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pending.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
-        pending.insert(
-            token.clone(),
-            (Instant::now(), same_origin_path(q.return_url.as_deref())),
-        );
-    }
-    let url = mp
-        .oauth_authorize_url(
-            &format!("{}/api/oauth/callback", state.settings.public_url),
-            wechat_mp::OAuthScope::Base,
-            &token,
-        )
-        .map_err(AppError::internal)?;
-    Ok(Redirect::to(&url).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-struct OAuthCallback {
-    code: String,
-    state: String,
-}
-
-async fn oauth_callback(
-    State(state): State<Arc<VendingState>>,
-    Query(q): Query<OAuthCallback>,
-) -> Result<Response, AppError> {
-    let return_url = state
-        .oauth_states
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&q.state)
-        .filter(|(at, _)| at.elapsed() < Duration::from_secs(600))
-        .map(|(_, url)| url)
-        .ok_or_else(|| {
-            AppError::bad_request(
-                "OAUTH_STATE_INVALID",
-                "unknown or expired login; start again",
-            )
-        })?;
-    let token = mp(&state)?
-        .oauth_exchange_code(&q.code)
-        .await
-        .map_err(|e| AppError::unauthorized("OAUTH_CODE_INVALID", e.to_string()))?;
-    let sep = if return_url.contains('?') { '&' } else { '?' };
-    Ok(Redirect::to(&format!("{return_url}{sep}open_id={}", token.openid)).into_response())
-}
-
+/// An order to create. Who buys comes from the session: an `open_id` here is refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateOrder {
@@ -290,14 +196,19 @@ struct CreateOrder {
     sku_id: i64,
     channel: Option<String>,
     method: Option<String>,
-    open_id: Option<String>,
-    js_code: Option<String>,
 }
 
 async fn create_order(
     State(state): State<Arc<VendingState>>,
+    buyer: Buyer,
+    addr: ClientAddr,
     AppJson(req): AppJson<CreateOrder>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    within_rate(
+        &state,
+        &[format!("order:buyer:{}", buyer.open_id), addr.key("order")],
+    )
+    .await?;
     let order = state
         .orders
         .create(NewOrder {
@@ -305,39 +216,54 @@ async fn create_order(
             sku_id: req.sku_id,
             channel: req.channel,
             method: req.method,
-            open_id: req.open_id,
-            js_code: req.js_code,
+            buyer: OrderBuyer {
+                open_id: buyer.open_id,
+                app: buyer.app,
+            },
         })
         .await?;
     Ok((StatusCode::CREATED, Json(OrderService::view(&order))))
 }
 
+/// The buyer's own order; anyone else's is "not found".
+async fn own_order(state: &VendingState, buyer: &Buyer, order_no: &str) -> Result<Order, AppError> {
+    let order = state.orders.get(order_no).await?;
+    if order.open_id.as_deref() != Some(buyer.open_id.as_str()) {
+        return Err(OrderError::OrderNotFound.into());
+    }
+    Ok(order)
+}
+
 async fn get_order(
     State(state): State<Arc<VendingState>>,
+    buyer: Buyer,
     Path(order_no): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(OrderService::view(
-        &state.orders.get(&order_no).await?,
+        &own_order(&state, &buyer, &order_no).await?,
     )))
 }
 
+/// A page of the buyer's orders. Whose orders is the session's to say: an `open_id` here is
+/// refused.
 #[derive(Debug, Deserialize)]
-struct Mine {
-    open_id: String,
+#[serde(deny_unknown_fields)]
+struct Page {
     page: Option<i64>,
     size: Option<i64>,
 }
 
 async fn my_orders(
     State(state): State<Arc<VendingState>>,
-    Query(q): Query<Mine>,
+    buyer: Buyer,
+    Query(q): Query<Page>,
 ) -> Result<Json<Value>, AppError> {
     let size = q.size.unwrap_or(20).clamp(1, 50);
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, 10_000);
     let orders = state
         .orders
         .db()
-        .orders_of(&q.open_id, size, (page - 1) * size)
+        .orders_of(&buyer.open_id, size, (page - 1) * size)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(json!({
@@ -349,10 +275,15 @@ async fn my_orders(
 
 async fn cancel_order(
     State(state): State<Arc<VendingState>>,
+    buyer: Buyer,
     Path(order_no): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    let order = own_order(&state, &buyer, &order_no).await?;
     Ok(Json(OrderService::view(
-        &state.orders.cancel(&order_no).await?,
+        &state
+            .orders
+            .cancel(&order.order_no, "cancelled by the buyer")
+            .await?,
     )))
 }
 
@@ -360,13 +291,14 @@ async fn cancel_order(
 /// through the same notify template as WeChat's and Alipay's.
 async fn sandbox_pay(
     State(state): State<Arc<VendingState>>,
+    buyer: Buyer,
     Path(order_no): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let sandbox = state
         .sandbox
         .as_ref()
         .ok_or_else(|| AppError::not_found("NOT_FOUND", "no test money here"))?;
-    let order = state.orders.get(&order_no).await?;
+    let order = own_order(&state, &buyer, &order_no).await?;
     if order.method != PayMethod::Sandbox {
         return Err(AppError::conflict(
             "METHOD_INVALID",

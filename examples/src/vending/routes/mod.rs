@@ -6,6 +6,7 @@
 pub mod api;
 pub mod pages;
 pub mod seller;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -33,6 +34,18 @@ impl From<OrderError> for AppError {
             OrderError::LoginUnavailable => AppError::unprocessable("LOGIN_UNAVAILABLE", message),
             OrderError::JsCodeInvalid(_) => AppError::bad_request("JS_CODE_INVALID", message),
             OrderError::OpenIdRequired => AppError::bad_request("OPEN_ID_REQUIRED", message),
+            OrderError::OrderOpen(order_no) => {
+                let e = AppError::conflict("ORDER_OPEN", message);
+                match order_no {
+                    Some(no) => e.with_field("order_no", no),
+                    None => e,
+                }
+            }
+            OrderError::NotRefundable(_) => AppError::conflict("ORDER_NOT_REFUNDABLE", message),
+            OrderError::RefundInProgress => AppError::conflict("REFUND_IN_PROGRESS", message),
+            OrderError::RefundAmount { .. } => {
+                AppError::unprocessable("REFUND_AMOUNT_INVALID", message)
+            }
             OrderError::OrderNotFound => AppError::not_found("ORDER_NOT_FOUND", message),
             OrderError::Ended => AppError::conflict("ORDER_NOT_CANCELLABLE", message),
             OrderError::Paid(_) => AppError::conflict("ORDER_PAID", message),

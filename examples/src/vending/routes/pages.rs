@@ -1,4 +1,5 @@
-//! The buyer page `/`, the seller dashboard `/seller`, and the SKU images under `/static/`.
+//! The buyer page `/` and the SKU images under `/static/` (the seller's pages are behind the
+//! seller login: `seller::session`).
 
 use std::sync::Arc;
 
@@ -15,16 +16,11 @@ use crate::vending::VendingState;
 pub fn routes() -> Router<Arc<VendingState>> {
     Router::new()
         .route("/", get(buyer))
-        .route("/seller", get(seller))
         .route("/static/{name}", get(image))
 }
 
 async fn buyer() -> Html<&'static str> {
     Html(include_str!("../pages/buyer.html"))
-}
-
-async fn seller() -> Html<&'static str> {
-    Html(include_str!("../pages/seller.html"))
 }
 
 /// The demo SKU images: a coloured can with the item's initial.

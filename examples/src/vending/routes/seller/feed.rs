@@ -1,11 +1,14 @@
-//! The seller's live feed: `GET /ws/seller` (WebSocket: a snapshot of recent orders, then every
-//! change as it happens) and `GET /api/seller/orders`.
+//! The seller's live feed: `GET /ws/seller` (WebSocket: a snapshot of the recent orders on the
+//! seller's machines, then each change to one of them as it happens, whichever instance made
+//! it) and `GET /api/seller/orders`. A seller session is required; another seller's machines
+//! are never shown.
 //!
 //! The feed is bounded: at most `WS_MAX_CONNECTIONS` dashboards at once (503 above), a message
 //! from a dashboard larger than `WS_MAX_MESSAGE_BYTES` closes that socket, and a dashboard that
 //! answers nothing (not even the pings sent every `WS_PING_SECS`) for `WS_IDLE_TIMEOUT_SECS` is
 //! dropped.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,21 +23,22 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::AppError;
 use crate::vending::VendingState;
+use crate::vending::auth::SellerSession;
 use crate::vending::config::FeedLimits;
 use crate::vending::orders::OrderService;
 
-/// The seller routes.
+/// The feed routes.
 pub fn routes() -> Router<Arc<VendingState>> {
     Router::new()
         .route("/ws/seller", get(feed))
         .route("/api/seller/orders", get(recent))
 }
 
-async fn recent_orders(state: &VendingState) -> Result<Vec<Value>, AppError> {
+async fn recent_orders(state: &VendingState, seller: &str) -> Result<Vec<Value>, AppError> {
     Ok(state
         .orders
         .db()
-        .recent_orders(50)
+        .recent_orders_of_seller(seller, 50)
         .await
         .map_err(AppError::internal)?
         .iter()
@@ -42,11 +46,20 @@ async fn recent_orders(state: &VendingState) -> Result<Vec<Value>, AppError> {
         .collect())
 }
 
-async fn recent(State(state): State<Arc<VendingState>>) -> Result<Json<Value>, AppError> {
-    Ok(Json(Value::Array(recent_orders(&state).await?)))
+async fn recent(
+    State(state): State<Arc<VendingState>>,
+    seller: SellerSession,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(Value::Array(
+        recent_orders(&state, &seller.login).await?,
+    )))
 }
 
-async fn feed(State(state): State<Arc<VendingState>>, ws: WebSocketUpgrade) -> Response {
+async fn feed(
+    State(state): State<Arc<VendingState>>,
+    seller: SellerSession,
+    ws: WebSocketUpgrade,
+) -> Response {
     let Ok(slot) = state.feed_connections.clone().try_acquire_owned() else {
         return AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -59,15 +72,25 @@ async fn feed(State(state): State<Arc<VendingState>>, ws: WebSocketUpgrade) -> R
     ws.max_message_size(limits.ws_max_message_bytes)
         .max_frame_size(limits.ws_max_message_bytes)
         .on_upgrade(move |socket| async move {
-            stream(state, socket, &limits).await;
+            stream(state, socket, &limits, &seller.login).await;
             drop(slot);
         })
 }
 
-async fn stream(state: Arc<VendingState>, mut socket: WebSocket, limits: &FeedLimits) {
+async fn stream(
+    state: Arc<VendingState>,
+    mut socket: WebSocket,
+    limits: &FeedLimits,
+    seller: &str,
+) {
     // Subscribe first so nothing between the snapshot and the stream is missed.
     let mut changes = state.orders.subscribe();
-    let snapshot = match recent_orders(&state).await {
+    // The seller's machines as of now; a machine given to them later shows after a reconnect.
+    let machines: HashSet<String> = match state.orders.db().machines_of(seller).await {
+        Ok(ms) => ms.into_iter().map(|m| m.inner_code).collect(),
+        Err(_) => return,
+    };
+    let snapshot = match recent_orders(&state, seller).await {
         Ok(orders) => json!({"type": "snapshot", "orders": orders}).to_string(),
         Err(_) => return,
     };
@@ -82,11 +105,13 @@ async fn stream(state: Arc<VendingState>, mut socket: WebSocket, limits: &FeedLi
     loop {
         tokio::select! {
             change = changes.recv() => match change {
-                Ok(text) => {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
+                Ok(event) if machines.contains(&event.inner_code) => {
+                    if socket.send(Message::Text(event.message.into())).await.is_err() {
                         return;
                     }
                 }
+                // Another seller's machine.
+                Ok(_) => {}
                 // Too slow to keep up: tell the page to reload its snapshot.
                 Err(RecvError::Lagged(_)) => {
                     if socket.send(Message::Text(json!({"type": "resync"}).to_string().into())).await.is_err() {

@@ -1,0 +1,114 @@
+//! Seller accounts as operators manage them (the `vending-server seller …` commands) and the demo
+//! seller: demo mode makes one, with a fresh password each start, and gives it the machines that
+//! belong to nobody; live mode disables it, so a database that once ran a demo opens no door.
+
+use aggregate_pay::StoreError;
+
+use super::auth::password::{self, PasswordError};
+use super::db::{Seller, VendingDb, valid_login};
+
+/// The demo seller's login.
+pub const DEMO_SELLER: &str = "demo";
+
+/// Why an account change did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Not a login this server accepts.
+    #[error("a login is 3 to 64 of a-z, 0-9, '.', '_', '-'")]
+    InvalidLogin,
+    /// The login is taken.
+    #[error("a seller {0:?} already exists")]
+    Exists(String),
+    /// No such seller.
+    #[error("no seller {0:?}")]
+    NotFound(String),
+    /// The password was refused.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A demo seller's credentials, printed at start-up (demo mode only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DemoSeller {
+    /// The login.
+    pub login: String,
+    /// This run's password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for DemoSeller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoSeller")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Adds a seller with `password`.
+pub async fn add_seller(db: &VendingDb, login: &str, password: &str) -> Result<(), AccountError> {
+    if !valid_login(login) {
+        return Err(AccountError::InvalidLogin);
+    }
+    if db.seller(login).await?.is_some() {
+        return Err(AccountError::Exists(login.to_owned()));
+    }
+    let seller = Seller {
+        login: login.to_owned(),
+        password_hash: password::hash(password.to_owned()).await?,
+        enabled: true,
+        demo: false,
+        created_at: crate::platform::unix_now(),
+    };
+    match db.add_seller(&seller).await {
+        Err(StoreError::Conflict(_)) => Err(AccountError::Exists(login.to_owned())),
+        other => Ok(other?),
+    }
+}
+
+/// Sets a seller's password (and enables the account); every session of the old one ends.
+pub async fn set_password(db: &VendingDb, login: &str, password: &str) -> Result<(), AccountError> {
+    let hash = password::hash(password.to_owned()).await?;
+    if db.set_seller_password(login, &hash).await? {
+        Ok(())
+    } else {
+        Err(AccountError::NotFound(login.to_owned()))
+    }
+}
+
+/// Enables or disables a seller; a disabled seller's sessions stop working at once.
+pub async fn set_enabled(db: &VendingDb, login: &str, enabled: bool) -> Result<(), AccountError> {
+    if db.set_seller_enabled(login, enabled).await? {
+        Ok(())
+    } else {
+        Err(AccountError::NotFound(login.to_owned()))
+    }
+}
+
+/// Demo mode: the demo seller, with a password made for this run, owning every machine that
+/// belongs to nobody.
+pub async fn demo_seller(db: &VendingDb) -> Result<DemoSeller, AccountError> {
+    let password = crate::random::token(8).map_err(PasswordError::from)?;
+    let hash = password::hash(password.clone()).await?;
+    if !db.set_seller_password(DEMO_SELLER, &hash).await? {
+        let seller = Seller {
+            login: DEMO_SELLER.to_owned(),
+            password_hash: hash,
+            enabled: true,
+            demo: true,
+            created_at: crate::platform::unix_now(),
+        };
+        match db.add_seller(&seller).await {
+            // Another instance made it meanwhile: set ours.
+            Err(StoreError::Conflict(_)) => set_password(db, DEMO_SELLER, &password).await?,
+            other => other?,
+        }
+    }
+    db.give_unowned_machines(DEMO_SELLER).await?;
+    Ok(DemoSeller {
+        login: DEMO_SELLER.to_owned(),
+        password,
+    })
+}

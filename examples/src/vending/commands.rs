@@ -1,0 +1,283 @@
+//! The operator's commands: `vending-server seller …`, `machine …`, `sku …`. Each opens the
+//! database (`DATABASE_URL`, migrating it like the server does), does one thing and says what
+//! it did; nothing else (no provider, no engine) is needed.
+
+use std::io::BufRead;
+
+use clap::Subcommand;
+
+use super::accounts;
+use super::config::VendingConfig;
+use super::db::{NewMachine, VendingDb, valid_inner_code};
+
+/// An operator's command (instead of serving).
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Seller accounts.
+    #[command(subcommand)]
+    Seller(SellerCommand),
+    /// Machines: add, list, give to a seller, set a signing secret.
+    #[command(subcommand)]
+    Machine(MachineCommand),
+    /// The SKU catalogue.
+    #[command(subcommand)]
+    Sku(SkuCommand),
+}
+
+/// `vending-server seller …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum SellerCommand {
+    /// Adds a seller (the password is asked for, or read from stdin).
+    Add {
+        /// The login: 3 to 64 of a-z, 0-9, '.', '_', '-'.
+        login: String,
+        /// Read the password from the first line of stdin instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Sets a seller's password (every session of the old one ends).
+    Password {
+        /// The login.
+        login: String,
+        /// Read the password from the first line of stdin instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists the sellers.
+    List,
+    /// Disables a seller: their sessions stop working at once.
+    Disable {
+        /// The login.
+        login: String,
+    },
+    /// Enables a seller again.
+    Enable {
+        /// The login.
+        login: String,
+    },
+}
+
+/// `vending-server machine …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum MachineCommand {
+    /// Adds a machine (in service, no slots yet: the seller fills them from the dashboard).
+    Add {
+        /// Its code (letters, digits, '-', '_').
+        inner_code: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Where it stands.
+        #[arg(long)]
+        address: String,
+        /// Latitude.
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        /// Longitude.
+        #[arg(long, allow_hyphen_values = true)]
+        lng: f64,
+        /// The seller it belongs to.
+        #[arg(long)]
+        seller: Option<String>,
+    },
+    /// Lists the machines with their sellers.
+    List,
+    /// Gives a machine to a seller.
+    Assign {
+        /// The machine.
+        inner_code: String,
+        /// The seller's login.
+        login: String,
+    },
+    /// Makes a new signing secret for a machine and prints it once (give it to the machine):
+    /// from then on its results must be signed.
+    Secret {
+        /// The machine.
+        inner_code: String,
+        /// Remove the secret instead (results are no longer checked).
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+/// `vending-server sku …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum SkuCommand {
+    /// Adds a SKU.
+    Add {
+        /// Its number.
+        sku_id: i64,
+        /// Its name.
+        name: String,
+        /// Its unit ("330ml can").
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// Its image's URL.
+        #[arg(long, default_value = "")]
+        image: String,
+    },
+    /// Lists the SKUs.
+    List,
+}
+
+fn password(login: &str, from_stdin: bool) -> Result<String, String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password: {e}"))?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password(format!("Password for {login}: "))
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let again =
+        rpassword::prompt_password("Again: ").map_err(|e| format!("reading the password: {e}"))?;
+    if first != again {
+        return Err("the passwords differ".into());
+    }
+    Ok(first)
+}
+
+/// Runs `command` against `config`'s database; what it prints goes to stdout.
+pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String> {
+    let sql = aggregate_pay::store::SqlStore::connect(&config.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let db = VendingDb::new(sql)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let e = |e: accounts::AccountError| e.to_string();
+    let store = |e: aggregate_pay::StoreError| e.to_string();
+    match command {
+        Command::Seller(SellerCommand::Add {
+            login,
+            password_stdin,
+        }) => {
+            let secret = password(&login, password_stdin)?;
+            accounts::add_seller(&db, &login, &secret)
+                .await
+                .map_err(e)?;
+            println!("seller {login} added");
+        }
+        Command::Seller(SellerCommand::Password {
+            login,
+            password_stdin,
+        }) => {
+            let secret = password(&login, password_stdin)?;
+            accounts::set_password(&db, &login, &secret)
+                .await
+                .map_err(e)?;
+            println!("seller {login}: password set");
+        }
+        Command::Seller(SellerCommand::List) => {
+            for s in db.sellers().await.map_err(store)? {
+                let state = if s.enabled { "enabled" } else { "disabled" };
+                let demo = if s.demo { " (demo)" } else { "" };
+                println!("{}\t{state}{demo}", s.login);
+            }
+        }
+        Command::Seller(SellerCommand::Disable { login }) => {
+            accounts::set_enabled(&db, &login, false).await.map_err(e)?;
+            println!("seller {login} disabled");
+        }
+        Command::Seller(SellerCommand::Enable { login }) => {
+            accounts::set_enabled(&db, &login, true).await.map_err(e)?;
+            println!("seller {login} enabled");
+        }
+        Command::Machine(MachineCommand::Add {
+            inner_code,
+            name,
+            address,
+            lat,
+            lng,
+            seller,
+        }) => {
+            if !valid_inner_code(&inner_code) {
+                return Err("a machine code is 1 to 32 of letters, digits, '-', '_'".into());
+            }
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+                return Err("lat is -90..90 and lng -180..180".into());
+            }
+            if let Some(login) = &seller {
+                seller_exists(&db, login).await?;
+            }
+            db.add_machine(&NewMachine {
+                inner_code: inner_code.clone(),
+                name,
+                address,
+                lat,
+                lng,
+                owner: seller,
+            })
+            .await
+            .map_err(store)?;
+            println!("machine {inner_code} added");
+        }
+        Command::Machine(MachineCommand::List) => {
+            for m in db.machines().await.map_err(store)? {
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    m.inner_code,
+                    m.status.as_str(),
+                    m.owner.as_deref().unwrap_or("(nobody)"),
+                    m.name,
+                    if m.signed { "\tsigned" } else { "" }
+                );
+            }
+        }
+        Command::Machine(MachineCommand::Assign { inner_code, login }) => {
+            seller_exists(&db, &login).await?;
+            if !db
+                .assign_machine(&inner_code, &login)
+                .await
+                .map_err(store)?
+            {
+                return Err(format!("no machine {inner_code:?}"));
+            }
+            println!("machine {inner_code} belongs to {login}");
+        }
+        Command::Machine(MachineCommand::Secret { inner_code, remove }) => {
+            let secret = if remove {
+                None
+            } else {
+                Some(crate::random::token(32).map_err(|e| e.to_string())?)
+            };
+            if !db
+                .set_machine_secret(&inner_code, secret.as_deref())
+                .await
+                .map_err(store)?
+            {
+                return Err(format!("no machine {inner_code:?}"));
+            }
+            match secret {
+                Some(s) => println!("{s}"),
+                None => println!("machine {inner_code}: secret removed"),
+            }
+        }
+        Command::Sku(SkuCommand::Add {
+            sku_id,
+            name,
+            unit,
+            image,
+        }) => {
+            db.add_sku(sku_id, &name, &unit, &image)
+                .await
+                .map_err(store)?;
+            println!("sku {sku_id} added");
+        }
+        Command::Sku(SkuCommand::List) => {
+            for (id, name, unit) in db.skus().await.map_err(store)? {
+                println!("{id}\t{name}\t{unit}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn seller_exists(db: &VendingDb, login: &str) -> Result<(), String> {
+    match db.seller(login).await.map_err(|e| e.to_string())? {
+        Some(_) => Ok(()),
+        None => Err(format!("no seller {login:?}")),
+    }
+}

@@ -1,0 +1,189 @@
+//! Talking to the machines: a vend-out command goes out, a result comes back later.
+//!
+//! - `mqtt` — [`MqttMachines`]: commands on `{root}/{inner_code}/vendout` (QoS 2, JSON
+//!   [`VendCommand`]); results on `{root}/{inner_code}/vendout/result` (JSON [`VendResult`]).
+//!   [`serve_simulator`] is what the `machine-sim` binary runs: machines answering like real ones.
+//! - `simulated` — [`SimulatedMachines`]: the same behaviour in process, no broker.
+//! - [`signing`] — a machine with a secret signs its results (and the server its commands).
+//!
+//! Results reach the order service as [`Received`]: the result and the machine whose topic it
+//! came on. The service applies it only when that machine is the order's and, for a machine with
+//! a secret, when it is signed, fresh and untampered.
+
+mod mqtt;
+pub mod signing;
+mod simulated;
+
+pub use mqtt::{MqttMachines, mqtt_options, serve_simulator};
+pub use simulated::SimulatedMachines;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A vend-out command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendCommand {
+    /// The order.
+    pub order_no: String,
+    /// The machine.
+    pub inner_code: String,
+    /// The SKU.
+    pub sku_id: i64,
+    /// The slot to vend from.
+    pub slot_no: String,
+    /// Seconds the machine has.
+    pub timeout_secs: u64,
+    /// When it was sent (Unix milliseconds).
+    pub requested_at_ms: i64,
+    /// When it was signed (Unix seconds), for a machine with a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Its signature (see [`signing`]), for a machine with a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+}
+
+/// A machine's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VendResult {
+    /// The order.
+    pub order_no: String,
+    /// Whether the item came out.
+    pub success: bool,
+    /// Why not.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The machine that says so (informative: the topic is what counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner_code: Option<String>,
+    /// When it was signed (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Its signature (see [`signing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+}
+
+/// A result as it arrived: on which machine's topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The machine of the topic (MQTT), or the machine that was told (in process).
+    pub machine: String,
+    /// What it said.
+    pub result: VendResult,
+}
+
+/// Where vend-out commands go.
+#[async_trait]
+pub trait MachineLink: Send + Sync + std::fmt::Debug {
+    /// Sends the command; the result arrives on the results channel.
+    async fn vend_out(&self, command: &VendCommand) -> Result<(), String>;
+}
+
+/// The MQTT topics under a root (`vm` by default; a shared broker can give each deployment its
+/// own): commands on `{root}/{inner_code}/vendout`, results on `{root}/{inner_code}/vendout/result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    root: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics::new("vm")
+    }
+}
+
+impl Topics {
+    /// Topics under `root`.
+    pub fn new(root: &str) -> Self {
+        Topics {
+            root: root.trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The command topic of a machine.
+    pub fn command(&self, inner_code: &str) -> String {
+        format!("{}/{inner_code}/vendout", self.root)
+    }
+
+    /// The result topic of a machine.
+    pub fn result(&self, inner_code: &str) -> String {
+        format!("{}/{inner_code}/vendout/result", self.root)
+    }
+
+    /// The machine of a result topic (`None` for any other topic).
+    pub fn machine_of_result(&self, topic: &str) -> Option<String> {
+        let code = topic
+            .strip_prefix(&self.root)?
+            .strip_prefix('/')?
+            .strip_suffix("/vendout/result")?;
+        (!code.is_empty() && !code.contains('/')).then(|| code.to_owned())
+    }
+
+    /// Every machine's commands.
+    pub fn all_commands(&self) -> String {
+        self.command("+")
+    }
+
+    /// Every machine's results.
+    pub fn all_results(&self) -> String {
+        self.result("+")
+    }
+}
+
+/// How a simulated machine behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct SimBehaviour {
+    /// How long a vend takes.
+    pub latency: Duration,
+    /// Share of vends that fail (0 to 1).
+    pub fail_rate: f64,
+}
+
+impl SimBehaviour {
+    /// What the machine answers to `command`, after `latency`.
+    pub async fn answer(&self, command: &VendCommand) -> VendResult {
+        tokio::time::sleep(self.latency).await;
+        let mut byte = [0u8; 2];
+        if let Err(e) = crate::random::fill(&mut byte) {
+            // A simulated machine: without randomness it does not fail on purpose.
+            tracing::error!(error = %e, "simulated machine: no failure roll");
+            byte = [0xff, 0xff];
+        }
+        let roll = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX);
+        let success = roll >= self.fail_rate;
+        VendResult {
+            order_no: command.order_no.clone(),
+            success,
+            error: (!success).then(|| "motor jammed (simulated)".to_owned()),
+            inner_code: Some(command.inner_code.clone()),
+            ts: None,
+            sig: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_topic_names_its_machine() {
+        let t = Topics::new("vm");
+        assert_eq!(
+            t.machine_of_result("vm/VM0001/vendout/result").as_deref(),
+            Some("VM0001")
+        );
+        for other in [
+            "vm/VM0001/vendout",
+            "vm//vendout/result",
+            "vm/a/b/vendout/result",
+            "vmx/VM0001/vendout/result",
+            "other/VM0001/vendout/result",
+        ] {
+            assert_eq!(t.machine_of_result(other), None, "{other}");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The seller's side: the login page and session (`session`), the live feed (`feed`), actions on
+//! the seller's own orders (`orders`) and machines (`machines`), and the record of what the
+//! seller did (`audit`). Every route here but the login needs a seller session (401 without;
+//! `/seller` itself redirects to the login page); another seller's order or machine is 404.
+
+mod audit;
+mod feed;
+mod machines;
+mod orders;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use serde_json::Value;
+
+use crate::error::AppError;
+use crate::vending::VendingState;
+use crate::vending::auth::SellerSession;
+use crate::vending::db::{AuditEntry, Machine, Order};
+
+/// The seller routes.
+pub fn routes() -> Router<Arc<VendingState>> {
+    Router::new()
+        .merge(session::routes())
+        .merge(feed::routes())
+        .merge(orders::routes())
+        .merge(machines::routes())
+        .merge(audit::routes())
+}
+
+/// The seller's machine; anyone else's is "not found".
+async fn own_machine(
+    state: &VendingState,
+    seller: &SellerSession,
+    inner_code: &str,
+) -> Result<Machine, AppError> {
+    state
+        .orders
+        .db()
+        .machine(inner_code)
+        .await
+        .map_err(AppError::internal)?
+        .filter(|m| m.owner.as_deref() == Some(seller.login.as_str()))
+        .ok_or_else(|| AppError::not_found("MACHINE_NOT_FOUND", "no such machine"))
+}
+
+/// An order on one of the seller's machines; anyone else's is "not found".
+async fn own_order(
+    state: &VendingState,
+    seller: &SellerSession,
+    order_no: &str,
+) -> Result<Order, AppError> {
+    let order = state.orders.get(order_no).await?;
+    own_machine(state, seller, &order.inner_code)
+        .await
+        .map_err(|_| AppError::not_found("ORDER_NOT_FOUND", "no such order"))?;
+    Ok(order)
+}
+
+/// Records what the seller did.
+async fn record(
+    state: &VendingState,
+    seller: &SellerSession,
+    action: &str,
+    target: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), AppError> {
+    let at = crate::platform::unix_now();
+    // Sortable by time to the nanosecond, unique by the random tail.
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let entry = AuditEntry {
+        id: format!("{nanos:020}{}", crate::random::token(6)?),
+        seller: seller.login.clone(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        before,
+        after,
+        at,
+    };
+    state
+        .orders
+        .db()
+        .audit(&entry)
+        .await
+        .map_err(AppError::internal)
+}
