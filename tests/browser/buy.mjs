@@ -1,8 +1,10 @@
-// A person's purchase, in headless Chromium: the seller dashboard is open, the buyer picks the
-// nearest machine, a SKU, pays in the sandbox and watches the order reach COMPLETED; the
-// dashboard shows the order arriving live (with the "new sale" sound due) and completing.
+// A person's purchase, in headless Chromium: the seller logs in and opens the dashboard, the
+// buyer picks the nearest machine, a SKU, pays in the sandbox and watches the order reach
+// COMPLETED; the dashboard shows the order arriving live (with the "new sale" sound due) and
+// completing.
 //
-// usage: node buy.mjs http://127.0.0.1:PORT   (CHROMIUM overrides /usr/bin/chromium)
+// usage: SELLER_LOGIN=demo SELLER_PASSWORD=… node buy.mjs http://127.0.0.1:PORT
+// (CHROMIUM overrides /usr/bin/chromium)
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
@@ -23,16 +25,27 @@ const browser = await chromium.launch({
 });
 let failed = false;
 try {
-  const context = await browser.newContext();
-  const seller = await context.newPage();
-  const buyer = await context.newPage();
+  // Two people, two browsers' worth of cookies.
+  const seller = await (await browser.newContext()).newPage();
+  const buyer = await (await browser.newContext()).newPage();
   for (const [name, page] of [["seller", seller], ["buyer", buyer]]) {
     page.on("pageerror", e => { console.error(`${name} page error: ${e.message}`); failed = true; });
   }
 
-  // The dashboard first, connected to the live feed.
+  // The dashboard first: without a session it sends the seller to the login page.
   await seller.goto(`${base}/seller`);
+  await seller.waitForURL(`${base}/seller/login`, { timeout: 10_000 });
+  await seller.locator("#login").fill(process.env.SELLER_LOGIN || "demo");
+  await seller.locator("#password").fill("not the password");
+  await seller.locator("#submit").click();
+  await seller.locator("#error", { hasText: "wrong login or password" }).waitFor({ timeout: 10_000 });
+  await seller.locator("#password").fill(process.env.SELLER_PASSWORD || "");
+  await seller.locator("#submit").click();
+  await seller.waitForURL(`${base}/seller`, { timeout: 10_000 });
   await seller.locator("#conn", { hasText: "live" }).waitFor({ timeout: 10_000 });
+  await seller.locator("#seller", { hasText: "demo" }).waitFor({ timeout: 10_000 });
+  await seller.locator('div[data-machine="VM0001"]').waitFor({ timeout: 10_000 });
+  console.log("seller: logged in, dashboard live");
 
   // The buyer: nearby machines (fixed position: the demo lobby), then a machine, a SKU, pay.
   await buyer.goto(`${base}/?lat=39.9087&lng=116.3975`);
@@ -59,6 +72,14 @@ try {
   const beeps = Number(await seller.evaluate(() => document.body.dataset.beeps || 0));
   if (beeps < 1) throw new Error("the dashboard did not sound the new paid order");
   console.log(`seller: COMPLETED, ${beeps} sale sound(s)`);
+
+  // The seller refunds it from the dashboard (the whole amount, the default), and it is recorded.
+  const answers = [null, "refund from the browser test"];
+  seller.on("dialog", d => { const a = answers.shift(); d.accept(a === null ? d.defaultValue() : a); });
+  await seller.locator(`tr[data-order="${orderNo}"] button.refund`).click();
+  await seller.locator(`tr[data-order="${orderNo}"][data-status="REFUNDED"]`).waitFor({ timeout: 10_000 });
+  await seller.locator("#audit tr", { hasText: orderNo }).first().waitFor({ timeout: 10_000 });
+  console.log("seller: refunded from the dashboard, in the audit");
 
   await buyer.screenshot({ path: `${shots}/buyer.png`, fullPage: true });
   await seller.screenshot({ path: `${shots}/seller.png`, fullPage: true });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The browser test: starts `vending-server` as the README runs it (embedded defaults, a fresh
-# SQLite file), then buys on the buyer page in headless Chromium and checks the seller
-# dashboard (buy.mjs). Called by .ci/run, which installs Debian's chromium if it is missing.
+# SQLite file), then logs the demo seller in (its password is in the banner), buys on the buyer
+# page in headless Chromium and checks the seller dashboard (buy.mjs). Called by .ci/run, which installs Debian's chromium if it is missing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -19,7 +19,15 @@ for _ in $(seq 1 150); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.2
 done
-if ! (cd "$here" && SCREENSHOTS="$root/target/browser" node buy.mjs "http://127.0.0.1:$port"); then
+# The demo seller's password for this run, from the banner.
+password=""
+for _ in $(seq 1 100); do
+  password=$(sed -n 's|^ *seller login: *demo / \([^ ]*\).*|\1|p' "$log" | head -1)
+  [ -n "$password" ] && break
+  sleep 0.1
+done
+[ -n "$password" ] || { echo "no demo seller password in the banner" >&2; cat "$log" >&2; exit 1; }
+if ! (cd "$here" && SCREENSHOTS="$root/target/browser" SELLER_LOGIN=demo SELLER_PASSWORD="$password" node buy.mjs "http://127.0.0.1:$port"); then
   echo "--- vending-server log" >&2
   tail -50 "$log" >&2
   exit 1

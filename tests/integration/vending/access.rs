@@ -674,3 +674,92 @@ async fn a_seller_refunds_in_part_and_in_full_restocks_and_reprices_and_it_is_al
     assert_eq!(slot_entry["seller"], "demo");
     v.stop().await;
 }
+
+/// A result for `order_no` from `machine`, signed with `secret` at `at` (or unsigned).
+fn result_from(
+    order_no: &str,
+    machine: &str,
+    secret: Option<&str>,
+    at: i64,
+) -> examples::vending::machines::Received {
+    let mut result = examples::vending::machines::VendResult {
+        order_no: order_no.into(),
+        success: true,
+        error: None,
+        inner_code: None,
+        ts: None,
+        sig: None,
+    };
+    if let Some(s) = secret {
+        examples::vending::machines::signing::sign_result(s, &mut result, machine, at);
+    }
+    examples::vending::machines::Received {
+        machine: machine.into(),
+        result,
+    }
+}
+
+const MACHINE_SECRET: &str = "machine-secret-0123456789abcdef0123456789abcdef";
+
+/// Results that do not come from the order's machine, or are not signed by it when it has a
+/// secret, change nothing and are counted; the machine's own signed result completes the order.
+#[tokio::test]
+async fn only_the_orders_machine_with_its_signature_completes_a_vend() {
+    let v = Vending::start(Options {
+        machine_secret: Some(MACHINE_SECRET.into()),
+        // The real machine answers late, so the forgeries come first.
+        latency_ms: 3_000,
+        ..Options::default()
+    })
+    .await;
+    let capacity = v.slot_capacity("VM0001", "A2").await;
+    let order = v.order("VM0001", 1).await;
+    let n = no(&order);
+    v.sandbox_pay(&n).await;
+    v.wait_for(&n, "VENDING", 10).await;
+
+    let orders = &v.state.orders;
+    let t = now();
+    for (received, reason) in [
+        // Another machine's topic, even signed by a machine with the same secret.
+        (
+            result_from(&n, "VM0002", Some(MACHINE_SECRET), t),
+            "wrong_machine",
+        ),
+        (result_from(&n, "VM0001", None, t), "unsigned"),
+        (
+            result_from(&n, "VM0001", Some(MACHINE_SECRET), t - 120),
+            "stale",
+        ),
+        (
+            result_from(&n, "VM0001", Some("a guessed secret"), t),
+            "bad_signature",
+        ),
+    ] {
+        let before = v.state.metrics.results_rejected(reason);
+        orders.on_vend_result(&received).await.unwrap();
+        assert_eq!(
+            v.state.metrics.results_rejected(reason),
+            before + 1,
+            "{reason}"
+        );
+        assert_eq!(v.order_view(&n).await["status"], "VENDING", "{reason}");
+    }
+    // A signed result whose outcome was changed on the way.
+    let mut altered = result_from(&n, "VM0001", Some(MACHINE_SECRET), t);
+    altered.result.success = false;
+    altered.result.error = Some("jammed".into());
+    orders.on_vend_result(&altered).await.unwrap();
+    assert_eq!(v.state.metrics.results_rejected("bad_signature"), 2);
+    assert_eq!(v.slot_capacity("VM0001", "A2").await, capacity);
+
+    // The machine's own answer (the simulated machine signs with its secret).
+    v.wait_for(&n, "COMPLETED", 20).await;
+    assert_eq!(v.slot_capacity("VM0001", "A2").await, capacity - 1);
+    let metrics = v.text("/metrics").await;
+    assert!(
+        metrics.contains("vending_vend_results_rejected_total{reason=\"wrong_machine\"} 1"),
+        "{metrics}"
+    );
+    v.stop().await;
+}

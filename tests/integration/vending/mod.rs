@@ -52,6 +52,8 @@ pub struct Options {
     pub session_secret: Option<String>,
     /// Every demo machine's secret (and the MQTT simulator's).
     pub machine_secret: Option<String>,
+    /// Redis, RabbitMQ and MQTT names shared with another instance (one deployment).
+    pub shared_prefix: Option<String>,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             order_rate_per_min: 10_000,
             session_secret: None,
             machine_secret: None,
+            shared_prefix: None,
         }
     }
 }
@@ -94,6 +97,8 @@ pub struct Vending {
     /// The buyer `get` / `post` act as (demo mode: a demo buyer; live: an Official Account
     /// buyer when the server has one).
     pub buyer: Option<Session>,
+    /// This run's MQTT topic root.
+    pub topic_root: String,
     wired: Wired,
     simulator: Option<CancellationToken>,
 }
@@ -118,11 +123,15 @@ impl Vending {
             })
             .into();
         config.redis_url = options.redis_url.clone().map(Into::into);
-        config.redis_prefix = format!("{}:", unique("vending-test-"));
+        let prefix = options
+            .shared_prefix
+            .clone()
+            .unwrap_or_else(|| unique("vending-test-"));
+        config.redis_prefix = format!("{prefix}:");
         config.amqp_url = options.amqp_url.clone().map(Into::into);
-        config.amqp_prefix = unique("vending-test.");
+        config.amqp_prefix = prefix.clone();
         config.mqtt_url = options.mqtt_url.clone().map(Into::into);
-        config.mqtt_topic_root = unique("vending-test-");
+        config.mqtt_topic_root = prefix.clone();
         config.order_timeout_secs = options.order_timeout_secs;
         config.vend_timeout_secs = options.vend_timeout_secs;
         config.sim_latency_ms = options.latency_ms;
@@ -188,6 +197,7 @@ impl Vending {
                 .build()
                 .unwrap(),
             buyer: None,
+            topic_root: config.mqtt_topic_root.clone(),
             wired,
             simulator,
         };
@@ -380,6 +390,7 @@ impl Vending {
         if let Some(delays) = &wired.rabbit_delays {
             delays.delete().await.unwrap();
         }
+        wired.state.orders.feed().delete().await.unwrap();
         if let Some(emulator) = wired.emulator {
             emulator.shutdown().await;
         }
