@@ -16,14 +16,14 @@
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
 //!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
 //! - [`html`] — what the pages share (escaping, QR codes as SVG); [`mac`] — HMAC-SHA256 for what
-//!   the servers sign themselves; [`random`] — every token and
-//!   secret (a failing random source is an error, never a predictable value).
-//! - [`vending`] — the vending-machine order server: machines, orders, vend-out over MQTT,
-//!   timeouts, refunds, the buyer page and the seller dashboard.
+//!   the servers sign themselves; [`random`] — every token and secret (a failing random source is
+//!   an error, never a predictable value); [`client_addr`] — the client's address (trusted
+//!   proxies only).
+//! - [`vending`] — the vending-machine order server: buyer and seller sessions, machines,
+//!   orders, vend-out over MQTT, timeouts, refunds, the buyer page and the seller dashboard.
 //!
 //! Each binary has a thin `main.rs` (parse config, call `vending::run` / `platform::run`; both
-//! end through [`running`]); everything
-//! testable lives here.
+//! end through [`running`]); everything testable lives here.
 
 pub mod client_addr;
 pub mod error;

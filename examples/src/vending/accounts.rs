@@ -112,3 +112,35 @@ pub async fn demo_seller(db: &VendingDb) -> Result<DemoSeller, AccountError> {
         password,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_password() {
+        let demo = DemoSeller {
+            login: "demo".into(),
+            password: "s3cret-demo-pass".into(),
+        };
+        let shown = format!("{demo:?}");
+        assert!(
+            shown.contains("demo") && !shown.contains("s3cret-demo-pass"),
+            "{shown}"
+        );
+        let seller = Seller {
+            login: "alice".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            enabled: true,
+            demo: false,
+            created_at: 0,
+        };
+        let shown = format!("{seller:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("argon2id"),
+            "{shown}"
+        );
+        let keys = crate::vending::auth::SessionKeys::new("session-secret-0123456789abcdefghij");
+        assert!(!format!("{keys:?}").contains("session-secret"));
+    }
+}

@@ -2,18 +2,23 @@
 //!
 //! - [`config`] — flags / environment; [`wiring`] — the one place that picks SQLite /
 //!   PostgreSQL / MySQL, memory / Redis, in-process / RabbitMQ, simulated machines / MQTT, real
-//!   channels / the embedded emulator.
-//! - [`orders`] — the order service: create (machine lock first), pay, vend, complete, fail,
-//!   refund, time out, cancel, sweep. [`events`] turns payment events into order steps.
-//! - [`machines`] — vend-out over MQTT or simulated; [`delays`] — order and vend timeouts
-//!   (RabbitMQ TTL + dead-letter, or in-process timers).
-//! - [`db`] — machines, SKUs, slots, orders (migrations and demo data embedded);
-//!   [`metrics`] — `/metrics`.
-//! - [`routes`] — `api`, `seller` (WebSocket feed), `pages`, ops; notifications are the shared
-//!   `crate::notify` routes.
+//!   channels / the embedded emulator; [`run`] — what the binary runs (wire, workers, serve, shut
+//!   down); [`commands`] — the operator's `seller` / `machine` / `sku` commands.
+//! - [`auth`] — who is asking: buyer and seller sessions (signed tokens, cookies), the
+//!   extractors, rate limits; [`accounts`] — seller accounts and the demo seller.
+//! - [`orders`] — the order service: create (one open order per buyer, machine lock first), pay,
+//!   vend, complete, fail, refund (the seller's too), time out, cancel, sweep. [`events`] turns
+//!   payment events into order steps; [`feed`] carries order changes to every instance's
+//!   dashboards.
+//! - [`machines`] — vend-out over MQTT or simulated, results checked against their topic and
+//!   signature; [`delays`] — order and vend timeouts (RabbitMQ TTL + dead-letter, or in-process
+//!   timers).
+//! - [`db`] — machines, SKUs, slots, orders, sellers, the audit, shared settings (migrations and
+//!   demo data embedded); [`metrics`] — `/metrics`.
+//! - [`routes`] — `api` (the buyer's), `session` (buyer logins), `seller` (login, feed, actions,
+//!   audit), `pages`, ops; notifications are the shared `crate::notify` routes.
 //!
-//! `app(state)` is the whole HTTP service; tests call it directly. [`run`] is what the binary
-//! runs (wire, workers, serve, shut down).
+//! `app(state)` is the whole HTTP service; tests call it directly.
 
 pub mod accounts;
 pub mod auth;

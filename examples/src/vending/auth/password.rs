@@ -91,5 +91,7 @@ mod tests {
             hash("short".into()).await,
             Err(PasswordError::TooShort)
         ));
+        // The decoy is a real argon2id hash: an unknown login costs a full verification.
+        assert!(argon2::password_hash::phc::PasswordHash::new(DECOY).is_ok());
     }
 }

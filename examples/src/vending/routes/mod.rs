@@ -1,6 +1,6 @@
-//! HTTP routes: `api` (machines, SKUs, channels, login, orders), `seller` (the live feed over
-//! WebSocket), `pages` (the buyer page, the seller dashboard, their images), and `/healthz`,
-//! `/metrics`.
+//! HTTP routes: `api` (machines, SKUs, channels, the buyer's orders), `session` (buyer logins),
+//! `seller` (the seller's login, live feed, actions and audit), `pages` (the buyer page and the
+//! SKU images), and `/healthz`, `/metrics`.
 //! Channel notifications are the shared `crate::notify` routes.
 
 pub mod api;
