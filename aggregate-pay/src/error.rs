@@ -10,7 +10,21 @@ pub enum ChannelError {
     /// The channel could not be reached (retrying later may work).
     #[error("channel unreachable: {0}")]
     Transport(String),
-    /// The channel refused the request (bad parameters, wrong state…), with its code.
+    /// The channel answered that it cannot do it *now* (an internal error, a rate limit, an
+    /// unknown code, a balance to top up): nothing is decided, the same request (same numbers)
+    /// may be sent again, no sooner than `retry_after` when the channel says how long to wait.
+    #[error("channel temporarily unavailable ({code}): {message}")]
+    Unavailable {
+        /// The channel's error code.
+        code: String,
+        /// Its message.
+        message: String,
+        /// How long to wait before trying again, when the code says so (a balance to top up
+        /// takes longer than an internal error).
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The channel refused the request for good (bad parameters, wrong state…), with its code:
+    /// a definitive answer, nothing was done.
     #[error("channel refused ({code}): {message}")]
     Rejected {
         /// The channel's error code.
@@ -33,9 +47,21 @@ pub enum ChannelError {
 }
 
 impl ChannelError {
-    /// Whether retrying later may succeed.
+    /// Whether retrying later may succeed: the outcome is unknown (transport) or the channel
+    /// said "not now" ([`ChannelError::Unavailable`]). Only the other variants are definitive.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ChannelError::Transport(_))
+        matches!(
+            self,
+            ChannelError::Transport(_) | ChannelError::Unavailable { .. }
+        )
+    }
+
+    /// How long the channel asked to wait before the same request, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ChannelError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 

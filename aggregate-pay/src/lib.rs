@@ -8,7 +8,8 @@
 //!   refund, verify a notification, acknowledge) and [`Channels`] (pick by id or pay method);
 //!   one folder per channel: `wechat`, `alipay` (feature `alipay`), `sandbox` (the reference).
 //! - [`payment`] — [`Payment`], [`Refund`], their states and the transitions allowed.
-//! - [`service`] — [`Payments`]: create / get / close / refund / sync, idempotent by number.
+//! - [`service`] — [`Payments`]: create / get / close / refund / sync, idempotent by number;
+//!   `service/refunds.rs` — the refund life cycle (below).
 //! - [`notify`] — [`NotifyProcessor`]: the fixed verify → decode → load → check amount →
 //!   compare-and-set → outbox → ack sequence.
 //! - [`store`] — [`PaymentStore`] (payments, refunds, outbox; every change a compare-and-set with
@@ -16,10 +17,30 @@
 //!   `mysql`).
 //! - [`outbox`] — [`Dispatcher`]: at-least-once delivery with retries and a dead state;
 //!   `rabbitmq` (feature) to fan it out over RabbitMQ.
-//! - [`reconcile`] — [`Reconciler`]: asks the channel about payments whose notification did not
-//!   come, closes expired ones; safe on every instance at once.
+//! - [`reconcile`] — [`Reconciler`]: asks the channel about payments and refunds whose
+//!   notification did not come (or that got no definitive answer), closes expired payments,
+//!   sends unsettled refunds again; safe on every instance at once.
 //! - [`lock`], [`nonce`], [`rate_limit`] — owner-token locks, replay protection and fixed-window
 //!   rate limits (memory; Redis with `redis`).
+//!
+//! # What is final
+//!
+//! Only a definitive answer from the channel ends a payment or a refund. A timeout, a transport
+//! error, a temporary provider error (`SYSTEMERROR`, `FREQUENCY_LIMITED`, `ACQ.SYSTEM_ERROR`…) or
+//! a code this crate does not know is [`ChannelError::Unavailable`] or
+//! [`ChannelError::Transport`] ([`ChannelError::is_retryable`]): the money stays PENDING and the
+//! [`Reconciler`] finishes it.
+//!
+//! A refund's life: PENDING (recorded before the channel is asked, the payment REFUNDING) →
+//! SUCCEEDED when the channel says it is done (at once, by its notification, or by a query) or
+//! FAILED when the channel refused it for good (nothing moved; the amount can be refunded
+//! again). Without a definitive answer it stays PENDING and is sent again **with the same
+//! `out_refund_no`** — idempotent at the channel, so never twice — after the channel's wait (a
+//! balance to top up: 30 minutes) or a backoff of 30 s doubling to an hour. A caller that gets a
+//! PENDING refund waits for its `refund.succeeded` / `refund.failed` event; it never retries
+//! with a new number. Payments created without an expiry get one per method
+//! ([`service::DEFAULT_EXPIRY`], [`Payments::expire_after`]), so every pending payment ends in
+//! the end.
 //!
 //! # Configuring WeChat and Alipay, and mounting the notify processor
 //!

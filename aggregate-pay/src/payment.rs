@@ -274,6 +274,9 @@ pub struct Refund {
     pub channel_refund_id: Option<String>,
     /// Why.
     pub reason: Option<String>,
+    /// Where the channel sends the refund's notification (kept so that sending the refund
+    /// again is the same request).
+    pub notify_url: Option<String>,
     /// When requested.
     pub created_at: OffsetDateTime,
     /// When last changed.

@@ -1,10 +1,18 @@
-//! [`Reconciler`]: because a notification may never come. Finds payments still PENDING after a
-//! while, asks their channel, and applies the answer exactly as a notification would (same
-//! transitions, same events); closes payments past their expiry, at the channel first.
+//! [`Reconciler`]: because a notification may never come, and a channel may not answer.
 //!
-//! Safe on every instance at once: payments are claimed with a lease so instances share the
-//! work, and every change is a compare-and-set, so even two instances looking at the same
-//! payment record its events once.
+//! - **Payments** still PENDING after a while: asks their channel and applies the answer exactly
+//!   as a notification would (same transitions, same events); closes payments past their expiry,
+//!   at the channel first. The least recently looked at go first, so however many old payments
+//!   wait, a new one gets its turn.
+//! - **Refunds** still PENDING after a while: [`Payments::settle_refund`] queries the channel,
+//!   applies a final answer (with its events: a lost refund notification still ends the refund),
+//!   and sends the refund again with the same number when the channel has no record of it. A
+//!   refund that is still processing or got no definitive answer is looked at again after a
+//!   backoff that doubles per attempt (up to an hour), or after the wait the channel asked for.
+//!
+//! Safe on every instance at once: payments and refunds are claimed with a lease so instances
+//! share the work, and every change is a compare-and-set, so even two instances looking at the
+//! same payment record its events once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +21,10 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::{ChannelPaymentState, Channels, CloseOutcome};
-use crate::store::PaymentStore;
+use crate::service::RefundProgress;
+use crate::store::{PaymentStore, RefundClaim};
 use crate::transitions::{self, Applied};
-use crate::{Payment, PaymentStatus, StoreError};
+use crate::{Error, Payment, PaymentStatus, Payments, RefundStatus, StoreError};
 
 /// What a reconciliation round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,28 +39,53 @@ pub struct ReconcileReport {
     pub failed: usize,
     /// Channel calls that failed (retried next round).
     pub errors: usize,
+    /// Refunds looked at.
+    pub refunds_checked: usize,
+    /// Refunds found succeeded.
+    pub refunds_succeeded: usize,
+    /// Refunds found failed (a definitive answer).
+    pub refunds_failed: usize,
+    /// Refunds without a definitive answer yet (processing, or the channel said "not now").
+    pub refunds_unsettled: usize,
 }
 
 /// The reconciler.
 #[derive(Debug, Clone)]
 pub struct Reconciler {
+    payments: Payments,
     channels: Channels,
     store: Arc<dyn PaymentStore>,
     stale_after: Duration,
     lease: Duration,
     batch: usize,
+    backoff: (Duration, Duration),
 }
 
 impl Reconciler {
-    /// Looks at payments PENDING for longer than `stale_after`.
+    /// Looks at payments and refunds PENDING for longer than `stale_after`.
     pub fn new(channels: Channels, store: Arc<dyn PaymentStore>, stale_after: Duration) -> Self {
         Reconciler {
+            payments: Payments::new(channels.clone(), Arc::clone(&store)),
             channels,
             store,
             stale_after,
             lease: Duration::from_secs(60),
             batch: 100,
+            backoff: (Duration::from_secs(30), Duration::from_secs(60 * 60)),
         }
+    }
+
+    /// How long an unsettled refund waits before its next look: `first` after the first
+    /// attempt, doubling each time, never more than `max` (default 30 s … 1 h).
+    pub fn refund_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = (first, max.max(first));
+        self
+    }
+
+    fn backoff_after(&self, attempts: u32) -> Duration {
+        let (first, max) = self.backoff;
+        let doublings = attempts.saturating_sub(1).min(20);
+        first.saturating_mul(1 << doublings).min(max)
     }
 
     /// How long a claimed payment is left to this instance.
@@ -88,7 +122,53 @@ impl Reconciler {
                 }
             }
         }
+        let refunds = self
+            .store
+            .claim_refunds_for_reconciliation(now - self.stale_after, now, self.lease, self.batch)
+            .await?;
+        for claim in &refunds {
+            report.refunds_checked += 1;
+            self.reconcile_refund(claim, &mut report).await?;
+        }
         Ok(report)
+    }
+
+    async fn reconcile_refund(
+        &self,
+        claim: &RefundClaim,
+        report: &mut ReconcileReport,
+    ) -> Result<(), StoreError> {
+        let no = &claim.refund.out_refund_no;
+        let wait = match self.payments.settle_refund(no).await {
+            Ok(RefundProgress::Finished(r)) => {
+                match r.status {
+                    RefundStatus::Succeeded => report.refunds_succeeded += 1,
+                    RefundStatus::Failed => report.refunds_failed += 1,
+                    _ => {}
+                }
+                return Ok(());
+            }
+            Ok(RefundProgress::Processing) => None,
+            Ok(RefundProgress::Unsettled(e)) => {
+                tracing::warn!(refund = %no, attempts = claim.attempts, error = %e, "refund still unsettled");
+                e.retry_after()
+            }
+            Err(Error::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(refund = %no, error = %e, "refund reconciliation failed");
+                report.errors += 1;
+                None
+            }
+        };
+        report.refunds_unsettled += 1;
+        let wait = wait.unwrap_or_else(|| self.backoff_after(claim.attempts));
+        // A wait the channel asked for may already be recorded by the resend; the later wins.
+        let until = OffsetDateTime::now_utc() + wait;
+        let current = self.store.refund(no).await?;
+        if current.is_some_and(|r| r.status == RefundStatus::Pending) {
+            self.store.defer_refund(no, until).await?;
+        }
+        Ok(())
     }
 
     async fn reconcile(

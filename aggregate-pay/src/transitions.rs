@@ -270,6 +270,7 @@ mod tests {
             status,
             channel_refund_id: None,
             reason: None,
+            notify_url: None,
             created_at: now,
             updated_at: now,
         }

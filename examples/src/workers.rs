@@ -98,14 +98,32 @@ pub async fn spawn_event_delivery(
     Ok(tasks)
 }
 
-/// Looks up payments left unpaid for `stale_after` at their channel, every 15 s.
+/// When the reconciler looks at payments and refunds still pending (both servers).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Reconciliation {
+    /// Seconds after which an unpaid payment or an unfinished refund is looked up at its
+    /// channel (a lost notification, a channel that gave no definitive answer).
+    #[arg(long, env = "RECONCILE_AFTER_SECS", default_value_t = 60)]
+    pub reconcile_after_secs: u64,
+    /// Seconds between reconciliation rounds.
+    #[arg(long, env = "RECONCILE_INTERVAL_SECS", default_value_t = 15)]
+    pub reconcile_interval_secs: u64,
+}
+
+/// Looks up payments left unpaid and refunds left unfinished at their channel, a round every
+/// `reconcile_interval_secs`.
 pub fn spawn_reconciler(
     channels: Channels,
     store: Arc<dyn PaymentStore>,
-    stale_after: Duration,
+    settings: &Reconciliation,
     shutdown: &CancellationToken,
 ) -> JoinHandle<()> {
-    let reconciler = Reconciler::new(channels, store, stale_after);
+    let reconciler = Reconciler::new(
+        channels,
+        store,
+        Duration::from_secs(settings.reconcile_after_secs),
+    );
+    let every = Duration::from_secs(settings.reconcile_interval_secs.max(1));
     let stop = shutdown.clone();
-    tokio::spawn(async move { reconciler.run(Duration::from_secs(15), stop).await })
+    tokio::spawn(async move { reconciler.run(every, stop).await })
 }

@@ -177,16 +177,26 @@ async fn contract(
         .query_refund(&no, &refund.out_refund_no)
         .await
         .unwrap();
-    assert_eq!(q.status, RefundStatus::Succeeded, "{name}");
+    assert_eq!(q.map(|q| q.status), Some(RefundStatus::Succeeded), "{name}");
+    let never_sent = format!("N{}", refund.out_refund_no)
+        .chars()
+        .take(32)
+        .collect::<String>();
+    assert_eq!(
+        channel.query_refund(&no, &never_sent).await.unwrap(),
+        None,
+        "{name}: a refund the channel never got is not found (so sending it is safe)"
+    );
     let mut too_much = refund.clone();
     too_much.out_refund_no = format!("X{}", refund.out_refund_no)
         .chars()
         .take(32)
         .collect();
     too_much.amount = Fen::new(101);
+    let refused = channel.refund(&too_much).await.unwrap_err();
     assert!(
-        channel.refund(&too_much).await.is_err(),
-        "{name}: more than is left"
+        matches!(refused, ChannelError::Rejected { .. }),
+        "{name}: more than is left is a definitive refusal: {refused:?}"
     );
 
     // An unpaid payment closes.

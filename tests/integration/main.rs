@@ -8,6 +8,7 @@
 mod channel_contract;
 mod mutual_tls;
 mod platform;
+mod refunds;
 mod sandbox_alipay;
 mod sandbox_as_a_dependency;
 mod sandbox_mp;

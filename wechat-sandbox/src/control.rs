@@ -7,6 +7,7 @@
 //! | `POST /sandbox/oauth-code` `{app_id, open_id, scope?}` → `{code}` | mint a web OAuth code |
 //! | `POST /sandbox/js-code` `{app_id, open_id}` → `{js_code}` | mint a Mini Program login code |
 //! | `POST /sandbox/mp-event` `{app_id, open_id, event, …}` | follow / unfollow / scan / text / click, delivered to the app's callback; returns its reply |
+//! | `POST /sandbox/faults` `{api, code, times?, after_processing?}` or `{drop_notifications, times?}` | the next calls of an API answer an error, or the next notifications of a kind are lost (see [`crate::faults`]); `DELETE` forgets them |
 //! | `GET /sandbox/messages` | template, subscribe and customer-service messages "sent" |
 //! | `GET /sandbox/orders` | orders, trades and refunds |
 //! | `GET /sandbox/notifications` | every notification and its delivery attempts |
@@ -23,6 +24,7 @@ use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::faults::FaultRequest;
 use super::mp::events::{self, EventRequest};
 use super::state::{MintedCode, SentMessage, hex32, key, now};
 use super::{SandboxState, alipay, lock, page, wxpay};
@@ -41,6 +43,7 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/messages", get(messages_route))
         .route("/sandbox/orders", get(orders))
         .route("/sandbox/notifications", get(notifications))
+        .route("/sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/sandbox/alipay-public-key", get(alipay_public_key))
 }
 
@@ -414,6 +417,19 @@ async fn orders(State(state): State<Arc<SandboxState>>) -> Response {
         "alipay_refunds": ali.refunds.values().collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+async fn add_fault(
+    State(state): State<Arc<SandboxState>>,
+    Json(fault): Json<FaultRequest>,
+) -> StatusCode {
+    state.faults.add(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(state): State<Arc<SandboxState>>) -> StatusCode {
+    state.faults.clear();
+    StatusCode::NO_CONTENT
 }
 
 async fn notifications(State(state): State<Arc<SandboxState>>) -> Response {

@@ -63,6 +63,7 @@
 pub mod alipay;
 pub mod config;
 pub mod control;
+pub mod faults;
 pub mod mp;
 pub mod notifier;
 mod page;
@@ -82,6 +83,7 @@ use wechat_pay::ApiKey;
 
 pub use config::{AlipayApp, Merchant, MpApp, SandboxConfig};
 pub use control::ControlError;
+pub use faults::{ApiFault, FaultRequest, Faults};
 pub use sandbox::{Sandbox, SandboxBuilder};
 
 use crate::server::HttpLimits;
@@ -118,6 +120,8 @@ pub struct SandboxState {
     pub(crate) alipay: Mutex<AlipayState>,
     /// Outgoing notifications.
     pub notifier: Notifier,
+    /// Faults on demand (API errors, lost notifications).
+    pub faults: Arc<Faults>,
     pub(crate) http: reqwest::Client,
     pub(crate) shutdown: CancellationToken,
     store: Option<Store>,
@@ -150,8 +154,10 @@ impl SandboxState {
             alipay.trades = store.load("ali_trade").await?.into_iter().collect();
             alipay.refunds = store.load("ali_refund").await?.into_iter().collect();
         }
+        let faults = Arc::new(Faults::default());
         Ok(Arc::new(SandboxState {
-            notifier: Notifier::new(config.time_scale, shutdown.clone()),
+            notifier: Notifier::new(config.time_scale, shutdown.clone(), Arc::clone(&faults)),
+            faults,
             config,
             wechat: Mutex::new(wechat),
             mp: Mutex::new(MpState::default()),
@@ -232,7 +238,7 @@ pub fn app(state: Arc<SandboxState>) -> Router {
 /// The sandbox's HTTP service with `limits` (body size, request timeout) on every route.
 pub fn app_with_limits(state: Arc<SandboxState>, limits: &HttpLimits) -> Router {
     let router = Router::new()
-        .merge(wxpay::routes())
+        .merge(wxpay::routes(&state))
         .merge(mp::routes())
         .merge(alipay::routes())
         .merge(control::routes());

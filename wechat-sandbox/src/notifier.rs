@@ -9,6 +9,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::faults::Faults;
+
 /// WeChat Pay: immediately, then after 15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h,
 /// 3h, 6h, 6h.
 pub const WECHAT_SCHEDULE: &[u64] = &[
@@ -57,6 +59,7 @@ pub struct Notifier {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     log: Arc<Mutex<Vec<DeliveryLog>>>,
+    faults: Arc<Faults>,
 }
 
 /// A notification to send.
@@ -80,7 +83,7 @@ pub struct Delivery {
 
 impl Notifier {
     /// A notifier whose waits are divided by `time_scale`.
-    pub fn new(time_scale: f64, shutdown: CancellationToken) -> Self {
+    pub fn new(time_scale: f64, shutdown: CancellationToken, faults: Arc<Faults>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -91,6 +94,7 @@ impl Notifier {
             shutdown,
             tasks: TaskTracker::new(),
             log: Arc::new(Mutex::new(Vec::new())),
+            faults,
         }
     }
 
@@ -119,6 +123,13 @@ impl Notifier {
             });
             id
         };
+        if self.faults.take_drop(d.kind) {
+            self.update(id, |e| {
+                e.abandoned = true;
+                e.last_result = Some("dropped (a fault set through the control API)".into());
+            });
+            return;
+        }
         let this = self.clone();
         self.tasks.spawn(async move { this.deliver(id, d).await });
     }

@@ -16,6 +16,7 @@ use crate::config::{AlipayApp, Merchant, MpApp, SandboxConfig, random_token};
 use crate::control::{
     self, CodeKind, CodeRequest, ControlError, MessageFilter, Paid, PayRequest, RefundCompleted,
 };
+use crate::faults::FaultRequest;
 use crate::mp::events::{EventOutcome, EventRequest};
 use crate::notifier::DeliveryLog;
 use crate::server::HttpLimits;
@@ -328,6 +329,17 @@ impl Sandbox {
             touser: Some(open_id.to_owned()),
         };
         control::messages(&self.state, &filter)
+    }
+
+    /// A fault to happen: the next calls of an API answer an error, or the next notifications
+    /// of a kind are lost (see [`crate::faults`]).
+    pub fn fault(&self, fault: impl Into<FaultRequest>) {
+        self.state.faults.add(fault.into());
+    }
+
+    /// Forgets the faults not used yet.
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
     }
 
     /// Every notification sent and its delivery attempts, oldest first.

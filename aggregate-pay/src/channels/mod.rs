@@ -382,12 +382,14 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
     /// Refunds (part of) a paid payment.
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError>;
 
-    /// Asks the channel where a refund is.
+    /// Asks the channel where a refund is: `None` when the channel has no refund with this
+    /// number (the request never reached it, or it refused it without recording it), so sending
+    /// the same refund again is safe.
     async fn query_refund(
         &self,
         out_trade_no: &str,
         out_refund_no: &str,
-    ) -> Result<ChannelRefund, ChannelError>;
+    ) -> Result<Option<ChannelRefund>, ChannelError>;
 
     /// Verifies and decodes a notification.
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError>;

@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use super::hand_off::{HandOff, leased_until};
-use super::{Change, Commit, Insert, PaymentStore, RefundChange};
+use super::{Change, Commit, Insert, PaymentStore, RefundChange, RefundClaim};
 use crate::events::{EventStatus, OutboxEvent};
-use crate::{Payment, PaymentId, PaymentStatus, Refund, StoreError};
+use crate::{Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
 
 /// Payments, refunds and the outbox in memory.
 #[derive(Debug, Default)]
@@ -27,6 +27,8 @@ struct Inner {
     by_out_trade_no: HashMap<String, PaymentId>,
     reconcile_after: HashMap<PaymentId, OffsetDateTime>,
     refunds: HashMap<String, Refund>,
+    /// Per refund number: not before, attempts.
+    refund_reconcile: HashMap<String, (OffsetDateTime, u32)>,
     events: Vec<(OutboxEvent, OffsetDateTime)>,
 }
 
@@ -148,12 +150,57 @@ impl PaymentStore for MemoryStore {
             .filter(|p| s.reconcile_after.get(&p.id).is_none_or(|t| *t <= now))
             .cloned()
             .collect();
-        due.sort_by_key(|p| p.created_at);
+        let last_looked = |p: &Payment| s.reconcile_after.get(&p.id).copied();
+        due.sort_by_key(|p| (last_looked(p), p.created_at));
         due.truncate(limit);
         for p in &due {
             s.reconcile_after.insert(p.id.clone(), now + lease);
         }
         Ok(due)
+    }
+
+    async fn claim_refunds_for_reconciliation(
+        &self,
+        stale_before: OffsetDateTime,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<RefundClaim>, StoreError> {
+        let mut s = self.lock();
+        let state = |s: &Inner, no: &str| s.refund_reconcile.get(no).copied();
+        let mut due: Vec<(Option<(OffsetDateTime, u32)>, Refund)> = s
+            .refunds
+            .values()
+            .filter(|r| r.status == RefundStatus::Pending && r.created_at < stale_before)
+            .map(|r| (state(&s, &r.out_refund_no), r.clone()))
+            .filter(|(st, _)| st.is_none_or(|(t, _)| t <= now))
+            .collect();
+        due.sort_by_key(|(st, r)| (st.map(|(t, _)| t), r.created_at));
+        due.truncate(limit);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (st, refund) in due {
+            let attempts = st.map_or(0, |(_, a)| a) + 1;
+            s.refund_reconcile
+                .insert(refund.out_refund_no.clone(), (now + lease, attempts));
+            claimed.push(RefundClaim { refund, attempts });
+        }
+        Ok(claimed)
+    }
+
+    async fn defer_refund(
+        &self,
+        out_refund_no: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.refunds.contains_key(out_refund_no) {
+            let entry = s
+                .refund_reconcile
+                .entry(out_refund_no.to_owned())
+                .or_insert((until, 0));
+            entry.0 = until;
+        }
+        Ok(())
     }
 
     async fn claim_events(

@@ -73,6 +73,16 @@ pub enum Commit {
     Conflict,
 }
 
+/// A pending refund claimed for reconciliation.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RefundClaim {
+    /// The refund.
+    pub refund: Refund,
+    /// How many times it has been claimed, this claim included.
+    pub attempts: u32,
+}
+
 /// Payments, refunds and the outbox.
 #[async_trait]
 pub trait PaymentStore: Send + Sync + fmt::Debug {
@@ -98,7 +108,9 @@ pub trait PaymentStore: Send + Sync + fmt::Debug {
     async fn commit(&self, change: Change) -> Result<Commit, StoreError>;
 
     /// Claims up to `limit` unpaid, unflagged payments created before `stale_before` or expired
-    /// at `now`, for `lease`: concurrent reconcilers get different payments.
+    /// at `now`, for `lease`: concurrent reconcilers get different payments. The least recently
+    /// looked at come first, so a round robin reaches every pending payment however many there
+    /// are.
     async fn claim_for_reconciliation(
         &self,
         stale_before: OffsetDateTime,
@@ -106,6 +118,24 @@ pub trait PaymentStore: Send + Sync + fmt::Debug {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError>;
+
+    /// Claims up to `limit` PENDING refunds requested before `stale_before` and not deferred
+    /// past `now`, for `lease` (least recently looked at first, so none starves): concurrent
+    /// reconcilers get different refunds. Each claim counts as an attempt.
+    async fn claim_refunds_for_reconciliation(
+        &self,
+        stale_before: OffsetDateTime,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<RefundClaim>, StoreError>;
+
+    /// Leaves a PENDING refund alone until `until` (a backoff, or the wait a channel asked for).
+    async fn defer_refund(
+        &self,
+        out_refund_no: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Claims up to `limit` outbox events due at `now`, for `lease`.
     async fn claim_events(

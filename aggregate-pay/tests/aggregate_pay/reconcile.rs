@@ -2,10 +2,16 @@
 
 use std::time::Duration;
 
-use aggregate_pay::{EventKind, Fen, NewPayment, PayMethod, PaymentStatus, Reconciler};
+use std::sync::Arc;
+
+use aggregate_pay::store::PaymentStore;
+use aggregate_pay::{
+    ChannelError, EventKind, Fen, NewPayment, NotifyProcessor, PayMethod, PaymentId, PaymentStatus,
+    Reconciler, RefundStatus,
+};
 use time::OffsetDateTime;
 
-use crate::support::{events_of, sandbox, stores, unique};
+use crate::support::{events_of, paid_payment, sandbox, stores, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_reconcilers_at_once_never_double_an_event() {
@@ -89,5 +95,219 @@ async fn fresh_payments_are_left_alone() {
             payments.get(&p.id).await.unwrap().status,
             PaymentStatus::Pending
         );
+    }
+}
+
+/// The reconciler as the refund tests run it: everything stale at once, no backoff.
+fn eager(channels: &aggregate_pay::Channels, store: &Arc<dyn PaymentStore>) -> Reconciler {
+    Reconciler::new(channels.clone(), store.clone(), Duration::ZERO)
+        .lease(Duration::from_millis(1))
+        .refund_backoff(Duration::ZERO, Duration::ZERO)
+}
+
+fn system_error() -> ChannelError {
+    ChannelError::Unavailable {
+        code: "SYSTEMERROR".into(),
+        message: "系统超时".into(),
+        retry_after: None,
+    }
+}
+
+#[tokio::test]
+async fn a_refund_without_a_definitive_answer_stays_pending_and_is_settled_once() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels.clone(), store.clone());
+        let reconciler = eager(&channels, &store);
+        // (the error, whether the provider made the refund before the answer was lost)
+        let cases = [
+            (system_error(), false),
+            (ChannelError::Transport("timed out".into()), true),
+            (
+                ChannelError::Unavailable {
+                    code: "SOMETHING_NEW".into(),
+                    message: "?".into(),
+                    retry_after: None,
+                },
+                false,
+            ),
+        ];
+        for (error, made) in cases {
+            let what = format!("{engine}: {error} (made: {made})");
+            let p = paid_payment(&payments, &channel, &processor, "RF", 500).await;
+            channel.fail_next_refund(error, made);
+            let no = unique("R");
+            let r = payments
+                .refund(&p.id, &no, Fen::new(500), None, None)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(r.status, RefundStatus::Pending, "{what}");
+            assert_eq!(
+                payments.get(&p.id).await.unwrap().status,
+                PaymentStatus::Refunding,
+                "{what}"
+            );
+            let report = reconciler.run_once().await.unwrap();
+            assert!(report.refunds_succeeded >= 1, "{what}: {report:?}");
+            let r = payments.get_refund(&no).await.unwrap();
+            assert_eq!(r.status, RefundStatus::Succeeded, "{what}");
+            assert_eq!(
+                payments.get(&p.id).await.unwrap().status,
+                PaymentStatus::Refunded,
+                "{what}"
+            );
+            assert_eq!(
+                channel.refunded(&p.out_trade_no),
+                Some(Fen::new(500)),
+                "{what}: refunded once at the provider"
+            );
+            let refund_events = events_of(&store, &p.id)
+                .await
+                .into_iter()
+                .filter(|e| e.kind == EventKind::RefundSucceeded)
+                .count();
+            assert_eq!(refund_events, 1, "{what}");
+            // Nothing left for the reconciler; the same refund number again changes nothing.
+            let again = reconciler.run_once().await.unwrap();
+            assert_eq!(again.refunds_checked, 0, "{what}");
+            let r = payments
+                .refund(&p.id, &no, Fen::new(500), None, None)
+                .await
+                .unwrap();
+            assert_eq!(r.status, RefundStatus::Succeeded, "{what}");
+            assert_eq!(channel.refunded(&p.out_trade_no), Some(Fen::new(500)));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refund_waiting_for_the_balance_is_left_alone_until_then() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels.clone(), store.clone());
+        let reconciler = eager(&channels, &store);
+        let p = paid_payment(&payments, &channel, &processor, "NE", 300).await;
+        channel.fail_next_refund(
+            ChannelError::Unavailable {
+                code: "NOTENOUGH".into(),
+                message: "余额不足".into(),
+                retry_after: Some(Duration::from_secs(1800)),
+            },
+            false,
+        );
+        let no = unique("R");
+        let r = payments
+            .refund(&p.id, &no, Fen::new(100), None, None)
+            .await
+            .unwrap();
+        assert_eq!(r.status, RefundStatus::Pending, "{engine}");
+        let report = reconciler.run_once().await.unwrap();
+        assert_eq!(report.refunds_checked, 0, "{engine}: it waits: {report:?}");
+        assert_eq!(
+            payments.get_refund(&no).await.unwrap().status,
+            RefundStatus::Pending
+        );
+        assert_eq!(channel.refunded(&p.out_trade_no), Some(Fen::ZERO));
+        // Half an hour later (the wait moved back to now):
+        store
+            .defer_refund(&no, OffsetDateTime::now_utc() - Duration::from_secs(1))
+            .await
+            .unwrap();
+        let report = reconciler.run_once().await.unwrap();
+        assert_eq!(report.refunds_succeeded, 1, "{engine}: {report:?}");
+        assert_eq!(
+            payments.get_refund(&no).await.unwrap().status,
+            RefundStatus::Succeeded
+        );
+        assert_eq!(channel.refunded(&p.out_trade_no), Some(Fen::new(100)));
+        // Partly refunded: the payment is PAID again with the amount recorded.
+        let now = payments.get(&p.id).await.unwrap();
+        assert_eq!(now.refunded_amount, Fen::new(100), "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn a_definitive_refusal_fails_the_refund_at_once() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels.clone(), store.clone());
+        let p = paid_payment(&payments, &channel, &processor, "DR", 300).await;
+        channel.fail_next_refund(
+            ChannelError::Rejected {
+                code: "TRADE_OVERDUE".into(),
+                message: "订单已经超过退款期限".into(),
+            },
+            false,
+        );
+        let no = unique("R");
+        let e = payments
+            .refund(&p.id, &no, Fen::new(300), None, None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("TRADE_OVERDUE"), "{engine}: {e}");
+        assert_eq!(
+            payments.get_refund(&no).await.unwrap().status,
+            RefundStatus::Failed,
+            "{engine}"
+        );
+        assert_eq!(
+            payments.get(&p.id).await.unwrap().status,
+            PaymentStatus::Paid,
+            "{engine}: the money is still the merchant's to refund"
+        );
+        let report = eager(&channels, &store).run_once().await.unwrap();
+        assert_eq!(report.refunds_checked, 0, "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn every_pending_payment_gets_its_turn_however_many_wait() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        // A thousand old payments from before expiries were set: pending forever at the channel
+        // (it never heard of them), no expiry to close them.
+        let old = OffsetDateTime::now_utc() - Duration::from_secs(3600);
+        let (template, _) = payments
+            .create(NewPayment::new(
+                unique("OLD"),
+                Fen::new(1),
+                "x",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        for _ in 0..999 {
+            let mut p = template.clone();
+            p.id = PaymentId::generate();
+            p.out_trade_no = unique("OLD");
+            p.created_at = old;
+            p.updated_at = old;
+            p.expires_at = None;
+            store.insert_payment(&p).await.unwrap();
+        }
+        // A new one, paid at the channel, its notification lost.
+        let (straggler, _) = payments
+            .create(NewPayment::new(
+                unique("NEW"),
+                Fen::new(2),
+                "x",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        assert!(straggler.expires_at.is_some(), "a default expiry is set");
+        channel.pay(&straggler.out_trade_no).unwrap();
+        let reconciler = Reconciler::new(channels.clone(), store.clone(), Duration::ZERO)
+            .lease(Duration::ZERO)
+            .batch(100);
+        let mut rounds = 0;
+        while payments.get(&straggler.id).await.unwrap().status != PaymentStatus::Paid {
+            rounds += 1;
+            assert!(rounds <= 11, "{engine}: the straggler starved");
+            reconciler.run_once().await.unwrap();
+        }
+        assert!(rounds >= 2, "{engine}: the old ones come first ({rounds})");
     }
 }

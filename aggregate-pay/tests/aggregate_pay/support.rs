@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::events::{EventStatus, OutboxEvent};
-use aggregate_pay::store::{Change, Commit, Insert, PaymentStore};
+use aggregate_pay::store::{Change, Commit, Insert, PaymentStore, RefundClaim};
 use aggregate_pay::{Channels, MemoryStore, Payment, PaymentId, Payments, Refund, StoreError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -134,6 +134,20 @@ impl PaymentStore for Flaky {
         lim: usize,
     ) -> Result<Vec<Payment>, StoreError> {
         self.inner.claim_for_reconciliation(s, n, l, lim).await
+    }
+    async fn claim_refunds_for_reconciliation(
+        &self,
+        s: OffsetDateTime,
+        n: OffsetDateTime,
+        l: Duration,
+        lim: usize,
+    ) -> Result<Vec<RefundClaim>, StoreError> {
+        self.inner
+            .claim_refunds_for_reconciliation(s, n, l, lim)
+            .await
+    }
+    async fn defer_refund(&self, no: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.inner.defer_refund(no, until).await
     }
     async fn claim_events(
         &self,

@@ -4,6 +4,7 @@ use clap::Parser;
 
 use crate::providers::ProviderArgs;
 use crate::settings::{ConnectionUrl, SecretSetting};
+use crate::workers::Reconciliation;
 use wechat_sandbox::server::HttpLimits;
 
 /// The aggregate payment platform for merchants.
@@ -94,9 +95,9 @@ pub struct PlatformConfig {
     /// How long the chatbot may take before the reply is sent later instead.
     #[arg(long, env = "CHATBOT_TIMEOUT_MS", default_value_t = 4000)]
     pub chatbot_timeout_ms: u64,
-    /// Seconds after which an unpaid payment is looked up at its channel.
-    #[arg(long, env = "RECONCILE_AFTER_SECS", default_value_t = 60)]
-    pub reconcile_after_secs: u64,
+    /// When pending payments and refunds are looked up at their channel.
+    #[command(flatten)]
+    pub reconcile: Reconciliation,
 }
 
 impl PlatformConfig {

@@ -237,7 +237,7 @@ impl Wired {
         tasks.push(spawn_reconciler(
             self.channels.clone(),
             self.state.store.clone(),
-            Duration::from_secs(self.config.reconcile_after_secs),
+            &self.config.reconcile,
             &shutdown,
         ));
         Ok(tasks)

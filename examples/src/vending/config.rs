@@ -6,6 +6,7 @@ use clap::Parser;
 use crate::client_addr::TrustedProxies;
 use crate::providers::ProviderArgs;
 use crate::settings::{ConnectionUrl, SecretSetting};
+use crate::workers::Reconciliation;
 use wechat_sandbox::server::HttpLimits;
 
 /// The vending-machine order server.
@@ -96,6 +97,9 @@ pub struct VendingConfig {
     /// Limits of the seller dashboard's live feed.
     #[command(flatten)]
     pub feed: FeedLimits,
+    /// When pending payments and refunds are looked up at their channel.
+    #[command(flatten)]
+    pub reconcile: Reconciliation,
 }
 
 /// Sessions and limits on who may do what.

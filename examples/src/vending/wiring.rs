@@ -27,7 +27,7 @@ use super::metrics::Metrics;
 use super::orders::{BuyerApps, OrderService, OrderSettings};
 use super::{VendingSettings, VendingState};
 use crate::providers::Mode;
-use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
+use crate::workers::{Delivery, Reconciliation, spawn_event_delivery, spawn_reconciler};
 use wechat_sandbox::Sandbox;
 
 /// Why the server could not start.
@@ -62,6 +62,7 @@ pub struct Wired {
     pub demo_seller: Option<DemoSeller>,
     channels: Channels,
     store: Arc<dyn PaymentStore>,
+    reconcile: Reconciliation,
     delays: Option<DelayRunner>,
     vend_results: Option<mpsc::Receiver<Received>>,
 }
@@ -322,6 +323,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         demo_seller,
         channels,
         store,
+        reconcile: config.reconcile.clone(),
         delays: Some(runner),
         vend_results: Some(results_rx),
     })
@@ -350,7 +352,7 @@ impl Wired {
         tasks.push(spawn_reconciler(
             self.channels.clone(),
             self.store.clone(),
-            Duration::from_secs(30),
+            &self.reconcile,
             &shutdown,
         ));
 

@@ -137,7 +137,7 @@ impl Platform {
         config.callback_retry_max_secs = 1;
         config.callback_max_attempts = options.max_attempts;
         config.secret_grace_secs = options.grace_secs;
-        config.reconcile_after_secs = 3600;
+        config.reconcile.reconcile_after_secs = 3600;
         if let Some((url, timeout_ms)) = &options.chatbot {
             config.chatbot_url = Some(url.clone());
             config.chatbot_timeout_ms = *timeout_ms;

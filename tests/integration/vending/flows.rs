@@ -390,6 +390,30 @@ async fn wait_for_as(v: &Vending, buyer: &super::Session, no: &str, status: &str
 /// A WeChat order whose vend fails (fail rate 1): refunded through WeChat Pay; the emulator's
 /// encrypted refund notification reaches `/notify/wechat/refund` and the order is REFUNDED.
 pub async fn wechat_vend_failure_refund_notification(v: &Vending) {
+    wechat_vend_failure_refunded(v).await;
+}
+
+/// The same with the refund notification lost at WeChat (the emulator drops it): the
+/// reconciler's refund query finds the refund made and the order still ends REFUNDED, with the
+/// buyer told once. Needs a server reconciling every second or so.
+pub async fn wechat_refund_notification_lost(v: &Vending) {
+    v.emulator(
+        "/sandbox/faults",
+        json!({"drop_notifications": "wechat.refund"}),
+    )
+    .await;
+    let no = wechat_vend_failure_refunded(v).await;
+    let log = crate::support::inspect_at(&v.emulator_url, "/sandbox/notifications").await;
+    let dropped = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "wechat.refund" && n["reference"] == format!("R{no}"))
+        .all(|n| n["abandoned"] == true && n["attempts"] == 0);
+    assert!(dropped, "the refund notification never went out: {log}");
+}
+
+async fn wechat_vend_failure_refunded(v: &Vending) -> String {
     let (machine, sku) = ("VM0002", 6);
     let (status, order) = v
         .post(
@@ -417,4 +441,5 @@ pub async fn wechat_vend_failure_refund_notification(v: &Vending) {
     .await;
     v.wait_for(&no, "REFUNDED", 20).await;
     assert_eq!(payment_status(v, &no).await, PaymentStatus::Refunded);
+    no
 }

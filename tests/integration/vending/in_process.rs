@@ -57,6 +57,18 @@ async fn vend_failure_is_refunded() {
 }
 
 #[tokio::test]
+async fn a_lost_refund_notification_still_ends_refunded() {
+    let v = Vending::start(Options {
+        fail_rate: 1.0,
+        reconcile: Some((1, 1)),
+        ..Options::default()
+    })
+    .await;
+    flows::wechat_refund_notification_lost(&v).await;
+    v.stop().await;
+}
+
+#[tokio::test]
 async fn duplicate_notifications_vend_once() {
     let v = Vending::start(Options::default()).await;
     flows::duplicate_notifications_vend_once(&v).await;

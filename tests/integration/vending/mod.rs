@@ -54,6 +54,8 @@ pub struct Options {
     pub machine_secret: Option<String>,
     /// Redis, RabbitMQ and MQTT names shared with another instance (one deployment).
     pub shared_prefix: Option<String>,
+    /// `RECONCILE_AFTER_SECS` and `RECONCILE_INTERVAL_SECS` (the server's defaults if `None`).
+    pub reconcile: Option<(u64, u64)>,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             session_secret: None,
             machine_secret: None,
             shared_prefix: None,
+            reconcile: None,
         }
     }
 }
@@ -147,6 +150,10 @@ impl Vending {
             config.feed = feed.clone();
         }
         config.metrics_listen = options.metrics_listen.clone();
+        if let Some((after, every)) = options.reconcile {
+            config.reconcile.reconcile_after_secs = after;
+            config.reconcile.reconcile_interval_secs = every;
+        }
         config.access.order_rate_per_min = options.order_rate_per_min;
         config.access.session_secret = options.session_secret.clone().map(Into::into);
 

@@ -21,6 +21,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::SandboxState;
+use crate::faults::Stage;
 
 pub use trades::{PayTradeError, pay_trade};
 
@@ -45,6 +46,8 @@ pub(crate) enum AliReply {
     Fail(&'static str, &'static str, &'static str, String),
     /// An HTML page (page / wap / app payments).
     Page(String),
+    /// A business failure with a fault's `sub_code`.
+    Injected(String),
 }
 
 pub(crate) fn missing(what: &str) -> AliReply {
@@ -100,7 +103,16 @@ async fn gateway(
     };
     let reply = match verify(&state, params) {
         Err(reply) => reply,
-        Ok(req) => trades::dispatch(&state, &req).await,
+        Ok(req) => match state.faults.take_api(&req.method, Stage::Before) {
+            Some(code) => AliReply::Injected(code),
+            None => {
+                let reply = trades::dispatch(&state, &req).await;
+                match state.faults.take_api(&req.method, Stage::After) {
+                    Some(code) => AliReply::Injected(code),
+                    None => reply,
+                }
+            }
+        },
     };
     signed(&state, &key, reply)
 }
@@ -171,6 +183,9 @@ fn signed(state: &SandboxState, response_key: &str, reply: AliReply) -> Response
         }
         AliReply::Fail(code, msg, sub_code, sub_msg) => {
             json!({"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg})
+        }
+        AliReply::Injected(sub_code) => {
+            json!({"code": "40004", "msg": "Business Failed", "sub_code": sub_code, "sub_msg": "sandbox fault"})
         }
     };
     let content = object.to_string();

@@ -23,6 +23,7 @@ use wechat_pay::{ApiKey, Params, SignType};
 
 use super::SandboxState;
 use super::config::Merchant;
+use crate::faults::Stage;
 use crate::server::TlsClient;
 
 pub use orders::{PayError, pay_order};
@@ -36,7 +37,7 @@ pub(crate) struct Prefixed(pub bool);
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// The routes, at the real paths and under both sandbox prefixes.
-pub fn routes() -> Router<Arc<SandboxState>> {
+pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
     let endpoints = || {
         Router::new()
             .route("/pay/unifiedorder", post(orders::unified_order))
@@ -52,6 +53,7 @@ pub fn routes() -> Router<Arc<SandboxState>> {
             .route("/pay/refundquery", post(refunds::refund_query))
             .route("/pay/downloadbill", post(bills::download_bill))
             .route("/pay/downloadfundflow", post(bills::download_fund_flow))
+            .layer(middleware::from_fn_with_state(Arc::clone(state), faults))
     };
     let prefixed = || {
         endpoints()
@@ -78,6 +80,51 @@ async fn client_certificate_required(
         )
             .into_response(),
         _ => next.run(request).await,
+    }
+}
+
+/// Faults set through the control API: a business error instead of the call, or instead of its
+/// answer once it was carried out (see [`crate::faults`]). Signed like any answer.
+async fn faults(
+    State(state): State<Arc<SandboxState>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let api = request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let prefixed = request
+        .extensions()
+        .get::<Prefixed>()
+        .copied()
+        .unwrap_or(Prefixed(false));
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES + 1).await else {
+        return protocol_response("请求体过大 (request body too large)");
+    };
+    let injected = |code: String| match WxRequest::parse(&state, prefixed, &body) {
+        Ok(req) => Some(req.respond(WxReply::Injected(code))),
+        // Not even a valid request: the endpoint answers it as usual.
+        Err(_) => None,
+    };
+    if let Some(code) = state.faults.take_api(&api, Stage::Before) {
+        if let Some(response) = injected(code) {
+            return response;
+        }
+    }
+    let response = next
+        .run(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(body.clone()),
+        ))
+        .await;
+    match state.faults.take_api(&api, Stage::After) {
+        Some(code) => injected(code).unwrap_or(response),
+        None => response,
     }
 }
 
@@ -111,6 +158,8 @@ pub(crate) enum WxReply {
     Business(&'static str, String),
     /// `return_code=FAIL` with `return_msg`.
     Protocol(String),
+    /// `result_code=FAIL` with a fault's `err_code`.
+    Injected(String),
     /// A file (bills).
     File(Vec<u8>),
 }
@@ -218,13 +267,8 @@ impl WxRequest {
                 p.insert("result_code", "SUCCESS");
                 p
             }
-            WxReply::Business(code, des) => {
-                let mut p = Params::new();
-                p.insert("result_code", "FAIL");
-                p.insert("err_code", code);
-                p.insert("err_code_des", des);
-                p
-            }
+            WxReply::Business(code, des) => business_params(code, &des),
+            WxReply::Injected(code) => business_params(&code, "sandbox fault"),
         };
         p.insert("return_code", "SUCCESS");
         p.insert("return_msg", "OK");
@@ -239,6 +283,14 @@ impl WxRequest {
         p.sign(&self.key, self.sign_type);
         xml_response(p.to_xml())
     }
+}
+
+fn business_params(code: &str, des: &str) -> Params {
+    let mut p = Params::new();
+    p.insert("result_code", "FAIL");
+    p.insert("err_code", code);
+    p.insert("err_code_des", des);
+    p
 }
 
 pub(crate) fn xml_response(body: String) -> Response {

@@ -136,7 +136,11 @@ impl PaymentChannel for AlipayChannel {
         if let Some(reason) = &r.reason {
             request = request.reason(reason);
         }
-        let done = self.client.execute(&request).await.map_err(error)?;
+        let done = self
+            .client
+            .execute(&request)
+            .await
+            .map_err(transformers::refund_error)?;
         // Alipay refunds are synchronous: a `10000` answer (fund_change Y, or N for a retry of
         // a refund already made) means done.
         Ok(ChannelRefund {
@@ -149,20 +153,18 @@ impl PaymentChannel for AlipayChannel {
         &self,
         out_trade_no: &str,
         out_refund_no: &str,
-    ) -> Result<ChannelRefund, ChannelError> {
+    ) -> Result<Option<ChannelRefund>, ChannelError> {
         let found = self
             .client
             .execute(&RefundQuery::new(by_number(out_trade_no), out_refund_no))
             .await
             .map_err(error)?;
-        Ok(ChannelRefund {
-            status: if found.is_refunded() {
-                RefundStatus::Succeeded
-            } else {
-                RefundStatus::Pending
-            },
+        // Alipay: an answer without the refund means it was not made; sending it again with the
+        // same out_request_no is how to retry.
+        Ok(found.is_refunded().then_some(ChannelRefund {
+            status: RefundStatus::Succeeded,
             channel_refund_id: found.trade_no,
-        })
+        }))
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {

@@ -1,6 +1,8 @@
 //! Alipay's wire values (the `alipay` crate) ↔ the channel vocabulary. Amounts cross here as
 //! integers of fen on both sides.
 
+use std::time::Duration;
+
 use alipay::{Error as AliError, Product, SubCode, TradePagePay, TradeStatus};
 
 use crate::channels::{ChannelPaymentState, CreatePayment, NotifiedStatus, PayAction};
@@ -16,21 +18,72 @@ pub(super) fn from_alipay(fen: alipay::Fen) -> Fen {
     Fen::new(fen.as_u64())
 }
 
-/// A refusal keeps Alipay's `sub_code` (else its `code`) as the channel's code.
+/// A refusal keeps Alipay's `sub_code` (else its `code`) as the channel's code; the codes
+/// Alipay documents as "try again" (`ACQ.SYSTEM_ERROR`, `isp.*`, a seller balance to top up)
+/// are [`ChannelError::Unavailable`].
 pub(super) fn error(e: AliError) -> ChannelError {
+    let retryable = e.is_retryable();
+    classify(e, retryable)
+}
+
+/// How long to wait after `ACQ.SELLER_BALANCE_NOT_ENOUGH` (the balance must be topped up).
+pub(super) const BALANCE_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// A refund error: only the sub codes Alipay documents as final for a refund are definitive;
+/// any other (a system error, a code this crate does not know) leaves the refund pending, to be
+/// sent again with the same `out_request_no`.
+pub(super) fn refund_error(e: AliError) -> ChannelError {
+    let definitive = e.sub_code().is_some_and(|c| {
+        matches!(
+            c,
+            SubCode::InvalidParameter
+                | SubCode::TradeNotExist
+                | SubCode::TradeHasClose
+                | SubCode::TradeStatusError
+                | SubCode::TradeHasFinished
+                | SubCode::RefundAmountNotEqualTotal
+                | SubCode::RefundAmountRestricted
+                | SubCode::ContextInconsistent
+        ) || matches!(c, SubCode::Other(s) if DEFINITIVE_REFUND_CODES.contains(&s.as_str()))
+    });
+    classify(e, !definitive)
+}
+
+/// Final refund sub codes the `SubCode` enum keeps as `Other`.
+const DEFINITIVE_REFUND_CODES: &[&str] = &[
+    "ACQ.REFUND_FEE_ERROR",
+    "ACQ.REASON_TRADE_BEEN_FREEZEN",
+    "ACQ.TRADE_NOT_ALLOW_REFUND",
+    "ACQ.DISCORDANT_REPEAT_REQUEST",
+    "ACQ.REASON_TRADE_REFUND_FEE_ERR",
+    "ACQ.BUYER_ERROR",
+    "ACQ.ONLINE_TRADE_VOUCHER_NOT_ALLOW_REFUND",
+    "ACQ.REFUND_CHARGE_ERROR",
+];
+
+fn classify(e: AliError, retryable: bool) -> ChannelError {
     match e {
         AliError::Transport(m) => ChannelError::Transport(m),
         AliError::Gateway {
             code,
             sub_code,
             message,
-        } => ChannelError::Rejected {
-            code: match sub_code {
+        } => {
+            let wait = (sub_code == SubCode::SellerBalanceNotEnough).then_some(BALANCE_WAIT);
+            let code = match sub_code {
                 SubCode::Other(s) if s.is_empty() => code,
                 other => other.as_str().to_owned(),
-            },
-            message,
-        },
+            };
+            if retryable {
+                ChannelError::Unavailable {
+                    code,
+                    message,
+                    retry_after: wait,
+                }
+            } else {
+                ChannelError::Rejected { code, message }
+            }
+        }
         AliError::Signature(s) => ChannelError::Signature(s.to_string()),
         e @ AliError::AccountMismatch { .. } => ChannelError::Signature(e.to_string()),
         e @ AliError::Decode { .. } => ChannelError::Decode(e.to_string()),
@@ -145,6 +198,40 @@ mod tests {
             sub_code: SubCode::Other(String::new()),
             message: "Service Currently Unavailable".into(),
         });
-        assert!(matches!(e, ChannelError::Rejected { code, .. } if code == "20000"));
+        assert!(
+            matches!(&e, ChannelError::Unavailable { code, .. } if code == "20000"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn only_final_refund_codes_are_definitive() {
+        let gateway = |sub: &str| AliError::Gateway {
+            code: "40004".into(),
+            sub_code: SubCode::parse(sub),
+            message: "m".into(),
+        };
+        for sub in [
+            "ACQ.SYSTEM_ERROR",
+            "aop.ACQ.SYSTEM_ERROR",
+            "ACQ.SOMETHING_NEW",
+        ] {
+            let e = refund_error(gateway(sub));
+            assert!(e.is_retryable(), "{sub}: {e:?}");
+            assert_eq!(e.retry_after(), None);
+        }
+        let e = refund_error(gateway("ACQ.SELLER_BALANCE_NOT_ENOUGH"));
+        assert_eq!(e.retry_after(), Some(BALANCE_WAIT), "{e:?}");
+        for sub in [
+            "ACQ.TRADE_NOT_EXIST",
+            "ACQ.TRADE_HAS_CLOSE",
+            "ACQ.TRADE_NOT_ALLOW_REFUND",
+        ] {
+            let e = refund_error(gateway(sub));
+            assert!(
+                matches!(&e, ChannelError::Rejected { code, .. } if code == sub),
+                "{e:?}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Every method below says what a real channel must do at that point.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -37,6 +37,14 @@ pub struct SandboxChannel {
     capabilities: Capabilities,
     orders: Mutex<HashMap<String, Order>>,
     sequence: Mutex<u64>,
+    refund_faults: Mutex<VecDeque<RefundFault>>,
+}
+
+/// What the next refund call does instead of answering normally.
+#[derive(Debug)]
+struct RefundFault {
+    error: ChannelError,
+    made: bool,
 }
 
 impl SandboxChannel {
@@ -53,6 +61,7 @@ impl SandboxChannel {
             },
             orders: Mutex::new(HashMap::new()),
             sequence: Mutex::new(0),
+            refund_faults: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -61,6 +70,55 @@ impl SandboxChannel {
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
         self
+    }
+
+    /// The next refund call answers `error` instead — after making the refund when `made` (the
+    /// answer lost on the way back, as in a timeout), before it otherwise (the provider did
+    /// nothing). Calls queue: each fault is used once, in order.
+    pub fn fail_next_refund(&self, error: ChannelError, made: bool) {
+        self.refund_faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(RefundFault { error, made });
+    }
+
+    /// How much of `out_trade_no` the "provider" has refunded, over every refund number.
+    pub fn refunded(&self, out_trade_no: &str) -> Option<Fen> {
+        self.orders().get(out_trade_no).map(|o| o.refunded)
+    }
+
+    /// Refunds at the "provider": idempotent by `out_refund_no`, never more than was paid.
+    fn make_refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
+        let refund_id = self.next_id("sbr");
+        let mut orders = self.orders();
+        let order = orders
+            .get_mut(&request.out_trade_no)
+            .ok_or_else(|| rejected("ORDER_NOT_FOUND", "no such sandbox payment"))?;
+        if !matches!(order.state, ChannelPaymentState::Paid { .. }) {
+            return Err(rejected("NOT_PAID", "only a paid payment can be refunded"));
+        }
+        if let Some(previous) = order.refunds.get(&request.out_refund_no) {
+            if *previous != request.amount {
+                return Err(rejected(
+                    "REFUND_NO_USED",
+                    "the refund number is used with another amount",
+                ));
+            }
+        } else {
+            let total = order
+                .refunded
+                .checked_add(request.amount)
+                .filter(|t| *t <= order.amount)
+                .ok_or_else(|| rejected("REFUND_TOO_LARGE", "more than was paid"))?;
+            order.refunded = total;
+            order
+                .refunds
+                .insert(request.out_refund_no.clone(), request.amount);
+        }
+        Ok(ChannelRefund {
+            status: RefundStatus::Succeeded,
+            channel_refund_id: Some(refund_id),
+        })
     }
 
     fn orders(&self) -> MutexGuard<'_, HashMap<String, Order>> {
@@ -232,55 +290,34 @@ impl PaymentChannel for SandboxChannel {
 
     /// A real channel must be idempotent by `out_refund_no` and refuse more than was paid.
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
-        let refund_id = self.next_id("sbr");
-        let mut orders = self.orders();
-        let order = orders
-            .get_mut(&request.out_trade_no)
-            .ok_or_else(|| rejected("ORDER_NOT_FOUND", "no such sandbox payment"))?;
-        if !matches!(order.state, ChannelPaymentState::Paid { .. }) {
-            return Err(rejected("NOT_PAID", "only a paid payment can be refunded"));
-        }
-        if let Some(previous) = order.refunds.get(&request.out_refund_no) {
-            if *previous != request.amount {
-                return Err(rejected(
-                    "REFUND_NO_USED",
-                    "the refund number is used with another amount",
-                ));
+        let fault = self
+            .refund_faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front();
+        match fault {
+            None => self.make_refund(request),
+            Some(RefundFault { error, made: false }) => Err(error),
+            Some(RefundFault { error, made: true }) => {
+                self.make_refund(request)?;
+                Err(error)
             }
-        } else {
-            let total = order
-                .refunded
-                .checked_add(request.amount)
-                .filter(|t| *t <= order.amount)
-                .ok_or_else(|| rejected("REFUND_TOO_LARGE", "more than was paid"))?;
-            order.refunded = total;
-            order
-                .refunds
-                .insert(request.out_refund_no.clone(), request.amount);
         }
-        Ok(ChannelRefund {
-            status: RefundStatus::Succeeded,
-            channel_refund_id: Some(refund_id),
-        })
     }
 
     async fn query_refund(
         &self,
         out_trade_no: &str,
         out_refund_no: &str,
-    ) -> Result<ChannelRefund, ChannelError> {
+    ) -> Result<Option<ChannelRefund>, ChannelError> {
         let orders = self.orders();
         let known = orders
             .get(out_trade_no)
             .is_some_and(|o| o.refunds.contains_key(out_refund_no));
-        Ok(ChannelRefund {
-            status: if known {
-                RefundStatus::Succeeded
-            } else {
-                RefundStatus::Failed
-            },
+        Ok(known.then_some(ChannelRefund {
+            status: RefundStatus::Succeeded,
             channel_refund_id: None,
-        })
+        }))
     }
 
     /// A real channel verifies the signature over **everything received** before decoding, and

@@ -165,7 +165,7 @@ impl PaymentChannel for WechatChannel {
             .client
             .execute(&refund)
             .await
-            .map_err(transformers::error)?;
+            .map_err(transformers::refund_error)?;
         Ok(ChannelRefund {
             status: RefundStatus::Pending,
             channel_refund_id: Some(r.refund_id),
@@ -176,14 +176,21 @@ impl PaymentChannel for WechatChannel {
         &self,
         _out_trade_no: &str,
         out_refund_no: &str,
-    ) -> Result<ChannelRefund, ChannelError> {
-        let q = self
+    ) -> Result<Option<ChannelRefund>, ChannelError> {
+        let q = match self
             .client
             .execute(&RefundQuery::new(RefundQueryBy::OutRefundNo(
                 out_refund_no.to_owned(),
             )))
             .await
-            .map_err(transformers::error)?;
+        {
+            Ok(q) => q,
+            Err(WxError::Business {
+                err_code: ErrCode::RefundNotExist,
+                ..
+            }) => return Ok(None),
+            Err(e) => return Err(transformers::error(e)),
+        };
         let record = q
             .refunds
             .into_iter()
@@ -191,10 +198,10 @@ impl PaymentChannel for WechatChannel {
             .ok_or_else(|| {
                 ChannelError::Decode(format!("refund {out_refund_no} missing from the answer"))
             })?;
-        Ok(ChannelRefund {
+        Ok(Some(ChannelRefund {
             status: transformers::refund_status(&record.refund_status),
             channel_refund_id: Some(record.refund_id),
-        })
+        }))
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {

@@ -1,8 +1,10 @@
 //! WeChat Pay's wire values ↔ the channel vocabulary.
 
+use std::time::Duration;
+
 use wechat_pay::{
-    Client, Error as WxError, H5Info, OrderQueryResponse, RefundStatus as WxRefundStatus, Trade,
-    TradeState, UnifiedOrder, UnifiedOrderResponse,
+    Client, ErrCode, Error as WxError, H5Info, OrderQueryResponse, RefundStatus as WxRefundStatus,
+    Trade, TradeState, UnifiedOrder, UnifiedOrderResponse,
 };
 
 use crate::channels::{ChannelPaymentState, CreatePayment, PayAction};
@@ -96,8 +98,12 @@ pub(super) fn refund_status(s: &WxRefundStatus) -> RefundStatus {
     }
 }
 
-/// A client error, as a channel error.
+/// A client error, as a channel error: WeChat's "retry the same request" codes are
+/// [`ChannelError::Unavailable`], other business codes definitive refusals.
 pub(super) fn error(e: WxError) -> ChannelError {
+    if e.is_retryable() {
+        return unavailable(e, None);
+    }
     match e {
         WxError::Transport(_) | WxError::HttpStatus { .. } => {
             ChannelError::Transport(e.to_string())
@@ -119,6 +125,67 @@ pub(super) fn error(e: WxError) -> ChannelError {
     }
 }
 
+/// How long to wait after `NOTENOUGH` (the merchant's balance must be topped up first).
+pub(super) const BALANCE_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// A refund error. Only the codes WeChat documents as final for a refund are definitive; the
+/// rest — `SYSTEMERROR`, `BIZERR_NEED_RETRY`, `FREQUENCY_LIMITED`, `NOTENOUGH` (after
+/// [`BALANCE_WAIT`]) and any code this crate does not know — leave the refund pending, to be
+/// sent again with the same `out_refund_no`.
+pub(super) fn refund_error(e: WxError) -> ChannelError {
+    let Some(code) = e.err_code() else {
+        return error(e);
+    };
+    let definitive = matches!(
+        code,
+        ErrCode::TradeOverdue
+            | ErrCode::Error
+            | ErrCode::UserAccountAbnormal
+            | ErrCode::InvalidTransactionId
+            | ErrCode::ParamError
+            | ErrCode::AppIdNotExist
+            | ErrCode::MchIdNotExist
+            | ErrCode::AppIdMchIdNotMatch
+            | ErrCode::OrderNotExist
+            | ErrCode::LackParams
+            | ErrCode::SignError
+            | ErrCode::XmlFormatError
+            | ErrCode::RequirePostMethod
+            | ErrCode::PostDataEmpty
+            | ErrCode::NotUtf8
+            | ErrCode::NoAuth
+            | ErrCode::InvalidRequest
+    ) || matches!(code, ErrCode::Other(c) if DEFINITIVE_REFUND_CODES.contains(&c.as_str()));
+    if definitive {
+        error(e)
+    } else {
+        let wait = (*code == ErrCode::NotEnough).then_some(BALANCE_WAIT);
+        unavailable(e, wait)
+    }
+}
+
+/// Final refund codes the `ErrCode` enum keeps as `Other`.
+const DEFINITIVE_REFUND_CODES: &[&str] = &[
+    "INVALID_REQ_TOO_MUCH",
+    "TRADE_STATE_ERROR",
+    "CERT_ERROR",
+    "REFUND_FEE_INVALID",
+];
+
+fn unavailable(e: WxError, retry_after: Option<Duration>) -> ChannelError {
+    match e {
+        WxError::Business {
+            err_code,
+            err_code_des,
+        } => ChannelError::Unavailable {
+            code: err_code.to_string(),
+            message: err_code_des,
+            retry_after,
+        },
+        other => ChannelError::Transport(other.to_string()),
+    }
+}
+
 /// A notification error: forgeries are signature errors, the rest decode errors.
 pub(super) fn notify_error(e: WxError) -> ChannelError {
     match e {
@@ -126,5 +193,64 @@ pub(super) fn notify_error(e: WxError) -> ChannelError {
             ChannelError::Signature(e.to_string())
         }
         other => error(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn business(code: &str) -> WxError {
+        WxError::Business {
+            err_code: ErrCode::from_wire(code),
+            err_code_des: "des".into(),
+        }
+    }
+
+    #[test]
+    fn only_final_refund_codes_are_definitive() {
+        for code in [
+            "SYSTEMERROR",
+            "BIZERR_NEED_RETRY",
+            "FREQUENCY_LIMITED",
+            "SOMETHING_NEW",
+        ] {
+            let e = refund_error(business(code));
+            assert!(
+                matches!(&e, ChannelError::Unavailable { code: c, retry_after: None, .. } if c == code),
+                "{code}: {e:?}"
+            );
+        }
+        let e = refund_error(business("NOTENOUGH"));
+        assert_eq!(e.retry_after(), Some(BALANCE_WAIT), "{e:?}");
+        assert!(e.is_retryable());
+        for code in [
+            "ERROR",
+            "TRADE_OVERDUE",
+            "INVALID_REQ_TOO_MUCH",
+            "USER_ACCOUNT_ABNORMAL",
+        ] {
+            let e = refund_error(business(code));
+            assert!(
+                matches!(&e, ChannelError::Rejected { code: c, .. } if c == code),
+                "{code}: {e:?}"
+            );
+        }
+        assert!(matches!(
+            refund_error(WxError::HttpStatus { status: 502 }),
+            ChannelError::Transport(_)
+        ));
+        assert!(matches!(
+            refund_error(WxError::Protocol {
+                return_msg: "签名错误".into()
+            }),
+            ChannelError::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn retryable_codes_are_not_refusals_anywhere() {
+        assert!(error(business("SYSTEMERROR")).is_retryable());
+        assert!(!error(business("ORDERPAID")).is_retryable());
     }
 }

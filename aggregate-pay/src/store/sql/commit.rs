@@ -45,7 +45,7 @@ impl SqlStore {
             None => {}
             Some(RefundChange::Insert(r)) => {
                 let q = format!(
-                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 );
                 let inserted = sqlx::query(self.sql(&q))
                     .bind(r.id.clone())
@@ -55,6 +55,7 @@ impl SqlStore {
                     .bind(r.status.as_str().to_owned())
                     .bind(r.channel_refund_id.clone())
                     .bind(r.reason.clone())
+                    .bind(r.notify_url.clone())
                     .bind(millis(r.created_at))
                     .bind(millis(r.updated_at))
                     .execute(&mut *conn)

@@ -14,6 +14,7 @@
 //!
 //! - `schema` — the tables and their migrations (and an application's own, `migrate_tables`).
 //! - `rows` — column lists, row readers, query arguments, JSON batches.
+//! - `reconcile` — claims of pending payments and refunds for the reconciler.
 //! - `commit` — the write paths of a change, per engine (alone, in steps, one PostgreSQL
 //!   statement) and outbox claims.
 //! - `writer` — SQLite's one writer task and its background checkpoints; `lookups` — batched
@@ -24,13 +25,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, AssertSqlSafe, Executor as _, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Executor as _};
 use time::OffsetDateTime;
 
 use self::lookups::{Key, PaymentLookups};
 use self::writer::{Claim, Writer};
 use super::hand_off::HandOff;
-use super::{Change, Commit, Insert, PaymentStore};
+use super::{Change, Commit, Insert, PaymentStore, RefundClaim};
 use crate::events::{EventStatus, OutboxEvent};
 use crate::{Payment, PaymentId, Refund, StoreError};
 
@@ -39,6 +40,7 @@ mod writer;
 
 mod commit;
 mod dedicated;
+mod reconcile;
 mod rows;
 mod schema;
 
@@ -295,40 +297,34 @@ impl PaymentStore for SqlStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError> {
+        self.claim_payments(stale_before, now, lease, limit).await
+    }
+
+    async fn claim_refunds_for_reconciliation(
+        &self,
+        stale_before: OffsetDateTime,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<RefundClaim>, StoreError> {
+        self.claim_refunds(stale_before, now, lease, limit).await
+    }
+
+    async fn defer_refund(
+        &self,
+        out_refund_no: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
-        let now_ms = millis(now);
-        let q = format!(
-            "SELECT {PAYMENT_COLUMNS}, reconcile_after FROM payments WHERE status = 'PENDING' AND needs_review = 0 \
-             AND (created_at < ? OR (expires_at IS NOT NULL AND expires_at <= ?)) AND reconcile_after <= ? \
-             ORDER BY created_at LIMIT ?"
-        );
-        let rows = sqlx::query(self.sql(&q))
-            .bind(millis(stale_before))
-            .bind(now_ms)
-            .bind(now_ms)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        let until = millis(now + lease);
-        let mut claimed = Vec::new();
-        for row in &rows {
-            let p = payment_from(row)?;
-            let previous: i64 = row.try_get("reconcile_after").map_err(db)?;
-            let won = sqlx::query(self.sql(
-                "UPDATE payments SET reconcile_after = ? WHERE id = ? AND reconcile_after = ?",
-            ))
-            .bind(until)
-            .bind(p.id.0.clone())
-            .bind(previous)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-            if won.rows_affected() == 1 {
-                claimed.push(p);
-            }
-        }
-        Ok(claimed)
+        sqlx::query(self.sql(
+            "UPDATE refunds SET reconcile_after = ? WHERE out_refund_no = ? AND status = 'PENDING'",
+        ))
+        .bind(millis(until))
+        .bind(out_refund_no.to_owned())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn claim_events(

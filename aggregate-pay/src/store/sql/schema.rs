@@ -63,6 +63,17 @@ CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
 /// Who claimed an outbox event last, so one statement can claim a whole batch.
 const SCHEMA_V2: &str = "ALTER TABLE outbox ADD COLUMN claim_token VARCHAR(32);";
 
+/// Refunds are reconciled like payments (a lease, attempts for the backoff) and keep their
+/// notify URL so that sending one again is the same request; both reconcilers' scans have an
+/// index.
+const SCHEMA_V3: &str = "
+ALTER TABLE refunds ADD COLUMN notify_url TEXT;
+ALTER TABLE refunds ADD COLUMN reconcile_after BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE refunds ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX refunds_reconcile ON refunds (status, reconcile_after);
+CREATE INDEX payments_reconcile ON payments (status, reconcile_after);
+";
+
 impl SqlStore {
     /// Migrates the store's own tables (`aggregate_pay_migrations`).
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
@@ -71,6 +82,7 @@ impl SqlStore {
             &[
                 (1, "payments, refunds, outbox", SCHEMA_V1),
                 (2, "outbox claim token", SCHEMA_V2),
+                (3, "refund reconciliation", SCHEMA_V3),
             ],
         )
         .await

@@ -2,17 +2,22 @@
 //! the method. Idempotent by number: creating the same payment twice, or the same refund twice,
 //! returns the first one; the same number with other parameters is a conflict.
 
+mod refunds;
+
+pub use refunds::RefundProgress;
+
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use crate::channels::{
     ChannelPaymentState, Channels, CloseOutcome, CreatePayment, PayAction, PaymentChannel,
-    RefundRequest,
 };
-use crate::store::{Change, Commit, Insert, PaymentStore, RefundChange};
-use crate::transitions::{self, Applied};
-use crate::{Error, Fen, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
+use crate::store::{Insert, PaymentStore};
+use crate::transitions;
+use crate::{Error, Fen, PayMethod, Payment, PaymentId, PaymentStatus};
 
 /// A payment to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +35,7 @@ pub struct NewPayment {
     pub client_ip: String,
     /// The payer's openid (WeChat JSAPI / Mini Program).
     pub open_id: Option<String>,
-    /// When the payment expires.
+    /// When the payment expires (by default, per method: see [`Payments::expire_after`]).
     pub expires_at: Option<OffsetDateTime>,
     /// Where the channel notifies.
     pub notify_url: String,
@@ -94,17 +99,43 @@ impl NewPayment {
     }
 }
 
+/// How long a payment created without an expiry stays payable, unless set per method with
+/// [`Payments::expire_after`]: two hours, WeChat Pay's own default. Every payment has an expiry
+/// so that the reconciler closes it in the end instead of asking about it forever.
+pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(2 * 60 * 60);
+
 /// The payment service.
 #[derive(Debug, Clone)]
 pub struct Payments {
     channels: Channels,
     store: Arc<dyn PaymentStore>,
+    expiries: Arc<HashMap<PayMethod, Duration>>,
 }
 
 impl Payments {
     /// The service over the registered channels and a store.
     pub fn new(channels: Channels, store: Arc<dyn PaymentStore>) -> Self {
-        Payments { channels, store }
+        Payments {
+            channels,
+            store,
+            expiries: Arc::default(),
+        }
+    }
+
+    /// Payments of `method` created without an expiry expire `after` their creation (instead of
+    /// [`DEFAULT_EXPIRY`]).
+    pub fn expire_after(mut self, method: PayMethod, after: Duration) -> Self {
+        Arc::make_mut(&mut self.expiries).insert(method, after);
+        self
+    }
+
+    /// When a payment of `method` created at `now` without an expiry expires.
+    pub fn default_expiry(&self, method: PayMethod, now: OffsetDateTime) -> OffsetDateTime {
+        now + self
+            .expiries
+            .get(&method)
+            .copied()
+            .unwrap_or(DEFAULT_EXPIRY)
     }
 
     /// The channels.
@@ -117,7 +148,7 @@ impl Payments {
         &self.store
     }
 
-    fn channel(&self, id: &str) -> Result<&Arc<dyn PaymentChannel>, Error> {
+    pub(crate) fn channel(&self, id: &str) -> Result<&Arc<dyn PaymentChannel>, Error> {
         self.channels
             .get(id)
             .ok_or_else(|| Error::NoChannel(id.to_owned()))
@@ -165,7 +196,10 @@ impl Payments {
             created_at: now,
             updated_at: now,
             paid_at: None,
-            expires_at: req.expires_at,
+            expires_at: Some(
+                req.expires_at
+                    .unwrap_or_else(|| self.default_expiry(req.method, now)),
+            ),
             version: 0,
         };
         let payment = match self.store.insert_payment(&candidate).await? {
@@ -287,190 +321,6 @@ impl Payments {
                     id: after.id,
                     status: after.status,
                 })
-            }
-        }
-    }
-
-    /// Refunds `amount` of a paid payment under the number `out_refund_no` (idempotent by it).
-    /// Returns the refund as it stands: succeeded for channels that answer at once, pending for
-    /// those that notify later.
-    pub async fn refund(
-        &self,
-        id: &PaymentId,
-        out_refund_no: &str,
-        amount: Fen,
-        reason: Option<String>,
-        notify_url: Option<String>,
-    ) -> Result<Refund, Error> {
-        if amount == Fen::ZERO {
-            return Err(Error::Invalid(
-                "the refund amount must be more than zero".into(),
-            ));
-        }
-        if let Some(existing) = self.store.refund(out_refund_no).await? {
-            if &existing.payment_id != id || existing.amount != amount {
-                return Err(Error::Conflict(format!("out_refund_no {out_refund_no}")));
-            }
-            if existing.status != RefundStatus::Pending {
-                return Ok(existing);
-            }
-            return self.send_refund(existing, reason, notify_url).await;
-        }
-        // Record the refund and move the payment to REFUNDING in one change.
-        let refund = loop {
-            let payment = self.get(id).await?;
-            if !payment.status.is_paid() || payment.status == PaymentStatus::Refunded {
-                return Err(Error::InvalidState {
-                    id: payment.id,
-                    status: payment.status,
-                });
-            }
-            let refunds = self.store.refunds_of(id).await?;
-            let pending = refunds
-                .iter()
-                .filter(|r| r.status == RefundStatus::Pending)
-                .fold(Fen::ZERO, |a, r| a.checked_add(r.amount).unwrap_or(a));
-            if amount > payment.refundable(pending) {
-                return Err(Error::Invalid(format!(
-                    "{} fen exceeds the {} fen left to refund",
-                    amount.as_u64(),
-                    payment.refundable(pending).as_u64()
-                )));
-            }
-            let now = OffsetDateTime::now_utc();
-            let refund = Refund {
-                id: crate::sortable_id("ref_"),
-                payment_id: payment.id.clone(),
-                out_refund_no: out_refund_no.to_owned(),
-                amount,
-                status: RefundStatus::Pending,
-                channel_refund_id: None,
-                reason: reason.clone(),
-                created_at: now,
-                updated_at: now,
-            };
-            let mut next = payment.clone();
-            next.status = PaymentStatus::Refunding;
-            let change = Change {
-                payment: next,
-                refund: Some(RefundChange::Insert(refund.clone())),
-                events: vec![],
-            };
-            match self.store.commit(change).await? {
-                Commit::Committed => break refund,
-                Commit::Conflict => {
-                    // Another refund with this number may have won the race.
-                    if let Some(existing) = self.store.refund(out_refund_no).await? {
-                        if &existing.payment_id != id || existing.amount != amount {
-                            return Err(Error::Conflict(format!("out_refund_no {out_refund_no}")));
-                        }
-                        break existing;
-                    }
-                }
-            }
-        };
-        self.send_refund(refund, reason, notify_url).await
-    }
-
-    async fn send_refund(
-        &self,
-        refund: Refund,
-        reason: Option<String>,
-        notify_url: Option<String>,
-    ) -> Result<Refund, Error> {
-        let payment = self.get(&refund.payment_id).await?;
-        let channel = self.channel(&payment.channel)?;
-        let request = RefundRequest {
-            out_trade_no: payment.out_trade_no.clone(),
-            out_refund_no: refund.out_refund_no.clone(),
-            total: payment.amount,
-            amount: refund.amount,
-            reason,
-            notify_url,
-        };
-        match channel.refund(&request).await {
-            Ok(r) if r.status == RefundStatus::Pending => {
-                // Accepted; the notification (or the reconciler) completes it.
-                Ok(refund)
-            }
-            Ok(r) => {
-                let succeeded = r.status == RefundStatus::Succeeded;
-                self.finish_refund(&refund, succeeded, r.channel_refund_id)
-                    .await
-            }
-            // Refused outright: no money moved.
-            Err(e @ crate::ChannelError::Rejected { .. }) => {
-                self.finish_refund(&refund, false, None).await?;
-                Err(e.into())
-            }
-            // Unknown: stays pending; retrying with the same number is safe.
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn finish_refund(
-        &self,
-        refund: &Refund,
-        succeeded: bool,
-        channel_refund_id: Option<String>,
-    ) -> Result<Refund, Error> {
-        let out_refund_no = refund.out_refund_no.clone();
-        let applied =
-            transitions::apply(
-                self.store.as_ref(),
-                &refund.payment_id,
-                |p, refunds| match refunds.iter().find(|r| r.out_refund_no == out_refund_no) {
-                    Some(r) => transitions::refund_finished(
-                        p,
-                        r,
-                        refunds,
-                        succeeded,
-                        channel_refund_id.clone(),
-                    ),
-                    None => (transitions::Decision::Nothing, Applied::Unchanged),
-                },
-            )
-            .await?;
-        tracing::debug!(refund = %out_refund_no, ?applied, "refund finished");
-        self.store
-            .refund(&out_refund_no)
-            .await?
-            .ok_or(Error::RefundNotFound(out_refund_no))
-    }
-
-    /// Every refund of a payment, in the order they were asked for.
-    pub async fn refunds(&self, id: &PaymentId) -> Result<Vec<Refund>, Error> {
-        Ok(self.store.refunds_of(id).await?)
-    }
-
-    /// A refund by its number.
-    pub async fn get_refund(&self, out_refund_no: &str) -> Result<Refund, Error> {
-        self.store
-            .refund(out_refund_no)
-            .await?
-            .ok_or_else(|| Error::RefundNotFound(out_refund_no.to_owned()))
-    }
-
-    /// Asks the channel about a pending refund and applies the answer.
-    pub async fn sync_refund(&self, out_refund_no: &str) -> Result<Refund, Error> {
-        let refund = self.get_refund(out_refund_no).await?;
-        if refund.status != RefundStatus::Pending {
-            return Ok(refund);
-        }
-        let payment = self.get(&refund.payment_id).await?;
-        let channel = self.channel(&payment.channel)?;
-        let r = channel
-            .query_refund(&payment.out_trade_no, out_refund_no)
-            .await?;
-        match r.status {
-            RefundStatus::Pending => Ok(refund),
-            status => {
-                self.finish_refund(
-                    &refund,
-                    status == RefundStatus::Succeeded,
-                    r.channel_refund_id,
-                )
-                .await
             }
         }
     }

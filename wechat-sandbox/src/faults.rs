@@ -1,0 +1,193 @@
+//! Faults on demand: what real providers sometimes do, so that an application can test how it
+//! answers. Each fault is used a given number of times, in the order they were set.
+//!
+//! - **An API error**: the next calls of an API (`refund`, `refundquery`, `orderquery`,
+//!   `unifiedorder`… — the last part of a WeChat Pay path — or an Alipay method such as
+//!   `alipay.trade.refund`) answer a business error with `code` (`SYSTEMERROR`, `NOTENOUGH`,
+//!   `ACQ.SYSTEM_ERROR`…), signed as the provider signs it. With `after_processing`, the request
+//!   is carried out first and only its answer is replaced: the provider did it, the merchant
+//!   never heard.
+//! - **Lost notifications**: the next notifications of a kind (`wechat.payment`,
+//!   `wechat.refund`, `alipay.payment`) are never sent; the delivery log shows them dropped.
+
+use std::sync::{Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+/// An API error to answer instead of the real one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiFault {
+    /// The API: a WeChat Pay path's last part (`refund`) or an Alipay method.
+    pub api: String,
+    /// The provider's error code (WeChat `err_code`, Alipay `sub_code`).
+    pub code: String,
+    /// How many calls it answers (default 1).
+    #[serde(default = "one")]
+    pub times: u32,
+    /// Carry the request out first, then lose its answer.
+    #[serde(default)]
+    pub after_processing: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl ApiFault {
+    /// The next call of `api` answers `code` instead of being carried out.
+    pub fn new(api: impl Into<String>, code: impl Into<String>) -> Self {
+        ApiFault {
+            api: api.into(),
+            code: code.into(),
+            times: 1,
+            after_processing: false,
+        }
+    }
+
+    /// For the next `times` calls.
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = times;
+        self
+    }
+
+    /// The request is carried out and only its answer replaced.
+    pub fn after_processing(mut self) -> Self {
+        self.after_processing = true;
+        self
+    }
+}
+
+/// `POST /sandbox/faults`: an API error, or notifications to drop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FaultRequest {
+    /// `{api, code, times?, after_processing?}`.
+    Api(ApiFault),
+    /// `{drop_notifications: "wechat.refund", times?}`.
+    Drop {
+        /// The notification kind.
+        drop_notifications: String,
+        /// How many (default 1).
+        #[serde(default = "one")]
+        times: u32,
+    },
+}
+
+impl From<ApiFault> for FaultRequest {
+    fn from(f: ApiFault) -> Self {
+        FaultRequest::Api(f)
+    }
+}
+
+impl FaultRequest {
+    /// The next `times` notifications of `kind` (`wechat.refund`…) are lost.
+    pub fn drop_notifications(kind: impl Into<String>, times: u32) -> Self {
+        FaultRequest::Drop {
+            drop_notifications: kind.into(),
+            times,
+        }
+    }
+}
+
+/// When a fault applies to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Before,
+    After,
+}
+
+/// The faults waiting to happen.
+#[derive(Debug, Default)]
+pub struct Faults {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    api: Vec<ApiFault>,
+    drops: Vec<(String, u32)>,
+}
+
+impl Faults {
+    /// Adds a fault.
+    pub fn add(&self, fault: FaultRequest) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        match fault {
+            FaultRequest::Api(f) if f.times > 0 => inner.api.push(f),
+            FaultRequest::Drop {
+                drop_notifications,
+                times,
+            } if times > 0 => inner.drops.push((drop_notifications, times)),
+            _ => {}
+        }
+    }
+
+    /// Forgets every fault not used yet.
+    pub fn clear(&self) {
+        *self.inner.lock().unwrap_or_else(PoisonError::into_inner) = Inner::default();
+    }
+
+    /// The error code a call of `api` answers at `stage`, if a fault says so (and uses it up).
+    pub(crate) fn take_api(&self, api: &str, stage: Stage) -> Option<String> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = inner.api.iter().position(|f| f.api == api)?;
+        let fault = &mut inner.api[i];
+        if (stage == Stage::After) != fault.after_processing {
+            return None;
+        }
+        let code = fault.code.clone();
+        fault.times -= 1;
+        if fault.times == 0 {
+            inner.api.remove(i);
+        }
+        Some(code)
+    }
+
+    /// Whether a notification of `kind` is to be dropped (and uses the fault up).
+    pub(crate) fn take_drop(&self, kind: &str) -> bool {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(i) = inner.drops.iter().position(|(k, _)| k == kind) else {
+            return false;
+        };
+        inner.drops[i].1 -= 1;
+        if inner.drops[i].1 == 0 {
+            inner.drops.remove(i);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_used_in_order_and_only_at_their_stage() {
+        let faults = Faults::default();
+        faults.add(FaultRequest::Api(
+            ApiFault::new("refund", "SYSTEMERROR").times(2),
+        ));
+        faults.add(FaultRequest::Api(
+            ApiFault::new("orderquery", "SYSTEMERROR").after_processing(),
+        ));
+        assert_eq!(faults.take_api("refund", Stage::After), None);
+        assert_eq!(
+            faults.take_api("refund", Stage::Before).as_deref(),
+            Some("SYSTEMERROR")
+        );
+        assert_eq!(
+            faults.take_api("refund", Stage::Before).as_deref(),
+            Some("SYSTEMERROR")
+        );
+        assert_eq!(faults.take_api("refund", Stage::Before), None);
+        assert_eq!(faults.take_api("orderquery", Stage::Before), None);
+        assert!(faults.take_api("orderquery", Stage::After).is_some());
+        faults.add(
+            serde_json::from_str::<FaultRequest>(r#"{"drop_notifications":"wechat.refund"}"#)
+                .unwrap(),
+        );
+        assert!(!faults.take_drop("wechat.payment"));
+        assert!(faults.take_drop("wechat.refund"));
+        assert!(!faults.take_drop("wechat.refund"));
+    }
+}
