@@ -130,6 +130,7 @@ impl NotifyProcessor {
                 out_trade_no,
                 transaction_id,
                 amount,
+                currency,
                 account: notified_account,
                 status,
             } => {
@@ -152,7 +153,7 @@ impl NotifyProcessor {
                             self.store.as_ref(),
                             &payment.id,
                             Some(payment.clone()),
-                            |p| transitions::paid(p, &transaction_id, amount, now),
+                            |p| transitions::paid(p, &transaction_id, amount, &currency, now),
                         )
                         .await?
                     }

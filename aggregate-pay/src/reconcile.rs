@@ -207,7 +207,7 @@ impl Reconciler {
                 amount,
             } => (
                 transitions::apply_to_payment(self.store.as_ref(), &p.id, None, |cur| {
-                    transitions::paid(cur, &transaction_id, amount, now)
+                    transitions::paid(cur, &transaction_id, amount, &cur.currency, now)
                 })
                 .await?,
                 PaymentStatus::Paid,

@@ -32,9 +32,10 @@ pub(crate) fn paid(
     p: &Payment,
     transaction_id: &str,
     amount: Fen,
+    currency: &str,
     now: OffsetDateTime,
 ) -> (Decision, Applied) {
-    if amount != p.amount {
+    if amount != p.amount || currency != p.currency {
         if p.needs_review {
             return (Decision::Nothing, Applied::Flagged);
         }
@@ -44,6 +45,8 @@ pub(crate) fn paid(
             "payment": p.to_json(),
             "expected_amount": p.amount.as_u64(),
             "reported_amount": amount.as_u64(),
+            "expected_currency": p.currency,
+            "reported_currency": currency,
             "channel_transaction_id": transaction_id,
         });
         return (
@@ -291,7 +294,7 @@ mod tests {
     fn paid_moves_pending_to_paid_once() {
         let now = OffsetDateTime::now_utc();
         let p = payment(350, PaymentStatus::Pending);
-        let (d, applied) = paid(&p, "T1", Fen::new(350), now);
+        let (d, applied) = paid(&p, "T1", Fen::new(350), "CNY", now);
         assert_eq!(applied, Applied::Changed);
         let c = change(d);
         assert_eq!(c.payment.status, PaymentStatus::Paid);
@@ -303,7 +306,7 @@ mod tests {
 
         let mut already = c.payment;
         already.status = PaymentStatus::Paid;
-        let (d, applied) = paid(&already, "T1", Fen::new(350), now);
+        let (d, applied) = paid(&already, "T1", Fen::new(350), "CNY", now);
         assert!(matches!(d, Decision::Nothing));
         assert_eq!(applied, Applied::Unchanged, "a duplicate changes nothing");
     }
@@ -315,6 +318,7 @@ mod tests {
                 &payment(350, status),
                 "T1",
                 Fen::new(350),
+                "CNY",
                 OffsetDateTime::now_utc(),
             );
             assert_eq!(applied, Applied::Changed, "{status:?}");
@@ -325,7 +329,7 @@ mod tests {
     #[test]
     fn a_wrong_amount_flags_for_review_once_and_never_marks_paid() {
         let p = payment(350, PaymentStatus::Pending);
-        let (d, applied) = paid(&p, "T1", Fen::new(1), OffsetDateTime::now_utc());
+        let (d, applied) = paid(&p, "T1", Fen::new(1), "CNY", OffsetDateTime::now_utc());
         assert_eq!(applied, Applied::Flagged);
         let c = change(d);
         assert_eq!(c.payment.status, PaymentStatus::Pending, "not paid");
@@ -334,15 +338,27 @@ mod tests {
         assert_eq!(c.events[0].payload["expected_amount"], 350);
         assert_eq!(c.events[0].payload["reported_amount"], 1);
 
-        let (d, applied) = paid(&c.payment, "T1", Fen::new(1), OffsetDateTime::now_utc());
+        let (d, applied) = paid(
+            &c.payment,
+            "T1",
+            Fen::new(1),
+            "CNY",
+            OffsetDateTime::now_utc(),
+        );
         assert!(
             matches!(d, Decision::Nothing),
             "one alert, not one per copy"
         );
         assert_eq!(applied, Applied::Flagged);
         // Off by one fen is still wrong.
-        let (_, applied) = paid(&p, "T1", Fen::new(351), OffsetDateTime::now_utc());
+        let (_, applied) = paid(&p, "T1", Fen::new(351), "CNY", OffsetDateTime::now_utc());
         assert_eq!(applied, Applied::Flagged);
+        // So is the right number in another currency.
+        let (d, applied) = paid(&p, "T1", Fen::new(350), "USD", OffsetDateTime::now_utc());
+        assert_eq!(applied, Applied::Flagged);
+        let c = change(d);
+        assert_eq!(c.payment.status, PaymentStatus::Pending, "not paid");
+        assert_eq!(c.events[0].payload["reported_currency"], "USD");
     }
 
     #[test]
@@ -439,7 +455,7 @@ mod tests {
         let decisions = std::sync::atomic::AtomicUsize::new(0);
         let applied = apply_to_payment(&store, &p.id, Some(p.clone()), |p| {
             decisions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            paid(p, "T1", Fen::new(350), OffsetDateTime::now_utc())
+            paid(p, "T1", Fen::new(350), "CNY", OffsetDateTime::now_utc())
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

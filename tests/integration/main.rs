@@ -7,6 +7,7 @@
 
 mod channel_contract;
 mod mutual_tls;
+mod notifications;
 mod platform;
 mod refunds;
 mod sandbox_alipay;

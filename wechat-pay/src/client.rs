@@ -109,7 +109,7 @@ pub struct ClientBuilder {
     mch_id: String,
     api_key: ApiKey,
     sign_type: SignType,
-    notify_sign_type: NotifySignType,
+    notify_sign_type: Option<NotifySignType>,
     base_url: String,
     timeout: Duration,
     connect_timeout: Duration,
@@ -140,10 +140,12 @@ impl ClientBuilder {
         self
     }
 
-    /// How payment notifications are verified: by the `sign_type` in the body, MD5 when absent
-    /// (the default), or always with one type.
+    /// How payment notifications are verified. By default with the client's own sign type
+    /// (WeChat signs a payment's notification as its order was signed), so a notification
+    /// signed any other way is refused; [`NotifySignType::FromBody`] accepts either type the
+    /// body names — an explicit choice, e.g. while switching from MD5 to HMAC-SHA256.
     pub fn notify_sign_type(mut self, policy: NotifySignType) -> Self {
-        self.notify_sign_type = policy;
+        self.notify_sign_type = Some(policy);
         self
     }
 
@@ -244,7 +246,9 @@ impl ClientBuilder {
                 mch_id: self.mch_id,
                 api_key: self.api_key,
                 sign_type: self.sign_type,
-                notify_sign_type: self.notify_sign_type,
+                notify_sign_type: self
+                    .notify_sign_type
+                    .unwrap_or(NotifySignType::Forced(self.sign_type)),
                 base_url: self.base_url.trim_end_matches('/').to_owned(),
                 plain_http,
                 http,
@@ -271,7 +275,7 @@ impl Client {
             mch_id: mch_id.into(),
             api_key,
             sign_type: SignType::Md5,
-            notify_sign_type: NotifySignType::FromBody,
+            notify_sign_type: None,
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -346,9 +350,17 @@ impl Client {
         body: &[u8],
     ) -> Result<PaymentNotification, Error> {
         let key = self.signing_key().await?;
-        let n = notify::verify_payment_notification(body, key, self.inner.notify_sign_type)?;
-        self.check_account(&n.app_id, &n.mch_id)?;
-        Ok(n)
+        match notify::verify_payment_notification(body, key, self.inner.notify_sign_type) {
+            Ok(n) => {
+                self.check_account(&n.app_id, &n.mch_id)?;
+                Ok(n)
+            }
+            Err(Error::PaymentFailed(f)) => {
+                self.check_account(&f.app_id, &f.mch_id)?;
+                Err(Error::PaymentFailed(f))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Decrypts a refund notification (the raw POST body) and checks that it is for this
@@ -383,6 +395,7 @@ impl Client {
             &self.inner.mch_id,
             prepay_id,
             &self.inner.api_key,
+            self.inner.sign_type,
             unix_now(),
             &nonce()?,
         ))

@@ -51,6 +51,10 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// An authentic payment notification (signature verified, for this account) saying the
+    /// payment failed: record it and acknowledge it.
+    #[error("payment {} failed: {}", .0.out_trade_no, .0.err_code)]
+    PaymentFailed(Box<crate::notify::FailedPayment>),
     /// A refund notification's `req_info` could not be decrypted.
     #[error("cannot decrypt req_info: {0}")]
     Decrypt(&'static str),

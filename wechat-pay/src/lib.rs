@@ -51,7 +51,7 @@
 //!
 //! ```no_run
 //! # async fn notify(client: wechat_pay::Client, body: &[u8]) -> String {
-//! use wechat_pay::{Fen, NotifyReply};
+//! use wechat_pay::{Error, Fen, NotifyReply};
 //!
 //! let reply = match client.verify_payment_notification(body).await {
 //!     Ok(n) => {
@@ -63,7 +63,9 @@
 //!             NotifyReply::fail("amount mismatch")
 //!         }
 //!     }
-//!     // Forged, tampered or malformed: do not acknowledge.
+//!     // Authentic, and the payment failed: record it (f.out_trade_no) and acknowledge.
+//!     Err(Error::PaymentFailed(f)) => NotifyReply::success(),
+//!     // Forged, tampered, for another merchant or malformed: do not acknowledge.
 //!     Err(e) => NotifyReply::fail(e.to_string()),
 //! };
 //! reply.to_xml() // the HTTP response body
@@ -109,7 +111,9 @@ pub use cert::ClientCertificate;
 pub use client::{Client, ClientBuilder, SandboxPrefix};
 pub use error::{ErrCode, Error};
 pub use money::{Fen, ParseFenError};
-pub use notify::{NotifyReply, NotifySignType, PaymentNotification, RefundNotification};
+pub use notify::{
+    FailedPayment, NotifyReply, NotifySignType, PaymentNotification, RefundNotification,
+};
 pub use params::Params;
 pub use pay_params::{AppParams, JsapiParams};
 pub use secret::ApiKey;

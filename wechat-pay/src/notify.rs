@@ -13,15 +13,40 @@
 use crate::types::flag;
 use crate::{ApiKey, Coupon, ErrCode, Error, Fen, Params, RefundStatus, SignType, TradeType};
 
-/// Which algorithm verifies a payment notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which algorithm verifies a payment notification. A [`crate::Client`] uses its own sign type
+/// unless told otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NotifySignType {
-    /// The notification's own `sign_type`, MD5 when it has none (WeChat's behaviour).
-    #[default]
+    /// Whichever the notification's own `sign_type` names, MD5 when it has none: accepts both
+    /// types, so a key that signs with one can be verified with the other. An explicit choice
+    /// (while switching types), never the client's default.
     FromBody,
-    /// Always this type, whatever the body says.
+    /// Always this type, whatever the body says (the client's default: its own sign type).
     Forced(SignType),
+}
+
+/// An authentic payment notification saying the payment failed (`result_code=FAIL`): record the
+/// failure and acknowledge it, or WeChat sends it again for a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailedPayment {
+    /// `appid`.
+    pub app_id: String,
+    /// `mch_id`.
+    pub mch_id: String,
+    /// `out_trade_no`.
+    pub out_trade_no: String,
+    /// `transaction_id`, when WeChat sent one.
+    pub transaction_id: Option<String>,
+    /// `total_fee`, when WeChat sent it.
+    pub total_fee: Option<Fen>,
+    /// `err_code`.
+    pub err_code: ErrCode,
+    /// `err_code_des`.
+    pub err_code_des: String,
+    /// Every field received.
+    pub raw: Params,
 }
 
 /// A verified payment notification.
@@ -68,11 +93,28 @@ pub struct PaymentNotification {
     pub raw: Params,
 }
 
+impl FailedPayment {
+    fn decode(params: Params) -> Result<Self, Error> {
+        Ok(FailedPayment {
+            app_id: params.optional_string("appid").unwrap_or_default(),
+            mch_id: params.optional_string("mch_id").unwrap_or_default(),
+            out_trade_no: params
+                .optional_string("out_trade_no")
+                .ok_or_else(|| Error::decode("out_trade_no", "missing"))?,
+            transaction_id: params.optional_string("transaction_id"),
+            total_fee: params.optional_fen("total_fee")?,
+            err_code: ErrCode::from_wire(params.get("err_code").unwrap_or_default()),
+            err_code_des: params.optional_string("err_code_des").unwrap_or_default(),
+            raw: params,
+        })
+    }
+}
+
 /// Verifies a payment notification body with `key` and decodes it.
 ///
 /// Order of checks: size and XML shape, `return_code`, the signature, `result_code` (a
-/// `FAIL` is returned as [`Error::Business`] — the message was authentic, so acknowledge it),
-/// then the typed fields.
+/// `FAIL` is returned as [`Error::PaymentFailed`] — the message was authentic: record it and
+/// acknowledge it), then the typed fields.
 ///
 /// ```
 /// use wechat_pay::{notify, ApiKey, Error, NotifySignType};
@@ -101,10 +143,9 @@ pub fn verify_payment_notification(
     };
     params.verify(key, sign_type)?;
     if params.get("result_code") != Some("SUCCESS") {
-        return Err(Error::Business {
-            err_code: ErrCode::from_wire(params.get("err_code").unwrap_or_default()),
-            err_code_des: params.get("err_code_des").unwrap_or_default().to_owned(),
-        });
+        return Err(Error::PaymentFailed(Box::new(FailedPayment::decode(
+            params,
+        )?)));
     }
     PaymentNotification::decode(params)
 }

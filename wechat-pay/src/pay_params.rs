@@ -51,7 +51,11 @@ pub struct AppParams {
     pub noncestr: String,
     /// `timestamp`: Unix seconds, as a string.
     pub timestamp: String,
-    /// `sign` (MD5: `PayReq` has no field to name another type).
+    /// `signType` (`MD5` or `HMAC-SHA256`): the type the unified order was signed with, which
+    /// the sign must use too; set `PayReq.signType` to it.
+    #[serde(rename = "signType")]
+    pub sign_type: String,
+    /// `sign`, over the six fields above (not `signType`).
     pub sign: String,
 }
 
@@ -98,12 +102,14 @@ pub fn jsapi_params(
     }
 }
 
-/// Signs APP parameters at `timestamp` with `nonce_str`.
+/// Signs APP parameters at `timestamp` with `nonce_str`, with `sign_type` — the type the unified
+/// order was signed with (WeChat requires the same).
 pub fn app_params(
     app_id: &str,
     mch_id: &str,
     prepay_id: &str,
     key: &ApiKey,
+    sign_type: SignType,
     timestamp: u64,
     nonce_str: &str,
 ) -> AppParams {
@@ -118,7 +124,7 @@ pub fn app_params(
             ("timestamp", timestamp.as_str()),
         ],
         key,
-        SignType::Md5,
+        sign_type,
     );
     AppParams {
         appid: app_id.to_owned(),
@@ -127,6 +133,7 @@ pub fn app_params(
         package: "Sign=WXPay".to_owned(),
         noncestr: nonce_str.to_owned(),
         timestamp,
+        sign_type: sign_type.as_str().to_owned(),
         sign,
     }
 }
@@ -170,10 +177,50 @@ mod tests {
         assert_eq!(json["paySign"], expected.as_str());
     }
 
+    /// The vectors in `testdata/pay_params_vectors.txt` (an independent implementation's).
     #[test]
-    fn app_params_use_lower_case_names_and_md5() {
+    fn signatures_match_the_independent_vectors() {
+        let vectors = include_str!("../testdata/pay_params_vectors.txt");
+        let key = ApiKey::new("192006250b4c09247ec02edce69f6a2d");
+        let (app, mch, prepay, ts, nonce) = (
+            "wx2421b1c4370ec43b",
+            "10000100",
+            "wx201410272009395522657a690389285100",
+            1414561699,
+            "e61463f8efa94090b1f366cccfbbb444",
+        );
+        let mut checked = 0;
+        for line in vectors.lines().filter(|l| !l.starts_with('#')) {
+            let [kind, sign_type, expected] = line.split(' ').collect::<Vec<_>>()[..] else {
+                panic!("bad vector line {line:?}");
+            };
+            let sign_type: SignType = sign_type.parse().unwrap();
+            let got = match kind {
+                "jsapi" => jsapi_params(app, prepay, &key, sign_type, ts, nonce).pay_sign,
+                "app" => app_params(app, mch, prepay, &key, sign_type, ts, nonce).sign,
+                other => panic!("unknown vector kind {other}"),
+            };
+            assert_eq!(got, expected, "{kind} {sign_type:?}");
+            checked += 1;
+        }
+        assert_eq!(checked, 4);
+    }
+
+    #[test]
+    fn app_params_use_lower_case_names_and_the_sign_type() {
         let key = ApiKey::new("k");
-        let p = app_params("wx1", "10000100", "wx2014", &key, 1, "n");
+        let hmac = app_params(
+            "wx1",
+            "10000100",
+            "wx2014",
+            &key,
+            SignType::HmacSha256,
+            1,
+            "n",
+        );
+        assert_eq!(hmac.sign.len(), 64);
+        assert_eq!(hmac.sign_type, "HMAC-SHA256");
+        let p = app_params("wx1", "10000100", "wx2014", &key, SignType::Md5, 1, "n");
         assert_eq!(p.package, "Sign=WXPay");
         assert_eq!(p.sign.len(), 32);
         let json = serde_json::to_value(&p).unwrap();

@@ -40,6 +40,9 @@ pub struct AlipayApp {
     pub app_id: String,
     /// The app's public key.
     pub public_key: AlipayPublicKey,
+    /// The seller's Alipay user id (PID, `2088…`): the `seller_id` of the app's trades and
+    /// notifications.
+    pub seller_id: String,
 }
 
 /// Everything the sandbox is started with.
@@ -124,15 +127,38 @@ impl MpApp {
 }
 
 impl AlipayApp {
-    /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM`, reading the key file.
+    /// An app whose seller id is [`AlipayApp::default_seller_id`].
+    pub fn new(app_id: impl Into<String>, public_key: AlipayPublicKey) -> Self {
+        let app_id = app_id.into();
+        AlipayApp {
+            seller_id: Self::default_seller_id(&app_id),
+            app_id,
+            public_key,
+        }
+    }
+
+    /// The seller id an app gets when none is given: `2088` and 12 digits derived from the app
+    /// id (the same every run, so a client can be configured with it once).
+    pub fn default_seller_id(app_id: &str) -> String {
+        use md5::{Digest, Md5};
+        let digest = Md5::digest(format!("seller:{app_id}").as_bytes());
+        let n = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % 1_000_000_000_000;
+        format!("2088{n:012}")
+    }
+
+    /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID]`, reading the key file.
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let p = parts(spec, 2, 2, "--alipay-app")?;
+        let p = parts(spec, 2, 3, "--alipay-app")?;
         let pem =
             std::fs::read_to_string(&p[1]).map_err(|e| format!("cannot read {}: {e}", p[1]))?;
-        Ok(AlipayApp {
-            app_id: p[0].clone(),
-            public_key: AlipayPublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", p[1]))?,
-        })
+        let mut app = AlipayApp::new(
+            p[0].clone(),
+            AlipayPublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", p[1]))?,
+        );
+        if let Some(seller_id) = p.get(2) {
+            app.seller_id = seller_id.clone();
+        }
+        Ok(app)
     }
 }
 

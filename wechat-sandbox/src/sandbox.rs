@@ -78,10 +78,8 @@ impl SandboxBuilder {
 
     /// An Alipay app and the public key its requests are verified with (repeatable).
     pub fn alipay_app(mut self, app_id: impl Into<String>, app_public_key: PublicKey) -> Self {
-        self.alipay_apps.push(AlipayApp {
-            app_id: app_id.into(),
-            public_key: app_public_key,
-        });
+        self.alipay_apps
+            .push(AlipayApp::new(app_id, app_public_key));
         self
     }
 
@@ -176,10 +174,7 @@ impl SandboxBuilder {
         let mut demo_alipay_app_key = None;
         if alipay_apps.is_empty() {
             let app_key = PrivateKey::generate().map_err(key)?;
-            alipay_apps.push(AlipayApp {
-                app_id: "2021000000000001".into(),
-                public_key: app_key.public_key(),
-            });
+            alipay_apps.push(AlipayApp::new("2021000000000001", app_key.public_key()));
             demo_alipay_app_key = Some(app_key);
         }
         let alipay_key = match self.alipay_key {

@@ -310,6 +310,9 @@ pub enum ChannelNotification {
         transaction_id: String,
         /// The amount the channel reports.
         amount: Fen,
+        /// The currency the amount is in (WeChat's `fee_type`; `CNY` when the channel does not
+        /// say). A payment is marked paid only when it matches the payment's.
+        currency: String,
         /// The channel account it was sent for.
         account: String,
         /// What happened.

@@ -263,7 +263,7 @@ impl Payments {
                 amount,
             } => {
                 transitions::apply_to_payment(self.store.as_ref(), id, None, |p| {
-                    transitions::paid(p, &transaction_id, amount, now)
+                    transitions::paid(p, &transaction_id, amount, &p.currency, now)
                 })
                 .await?;
             }

@@ -68,6 +68,10 @@ pub struct ProviderArgs {
     /// Alipay's public key (PEM or bare base64, or a path to it).
     #[arg(long, env = "ALIPAY_PUBLIC_KEY")]
     pub alipay_public_key: Option<String>,
+    /// The merchant's Alipay user id (PID, `2088…`): notifications naming another seller are
+    /// refused.
+    #[arg(long, env = "ALIPAY_SELLER_ID")]
+    pub alipay_seller_id: Option<String>,
     /// Alipay gateway (default Alipay's; a standalone `wechat-sandbox` for staging).
     #[arg(long, env = "ALIPAY_GATEWAY_URL")]
     pub alipay_gateway_url: Option<String>,

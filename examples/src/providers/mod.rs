@@ -191,6 +191,7 @@ pub async fn connect(
                         AlipayPublicKey::from_pem(&key_text("ALIPAY_PUBLIC_KEY", &p.public_key)?)
                             .map_err(|e| invalid("ALIPAY_PUBLIC_KEY")(e.to_string()))?,
                     )
+                    .seller_id(p.seller_id.clone())
                     .base_url(p.gateway.clone())
                     .build()
                     .map_err(|e| invalid("Alipay")(e.to_string()))?,
@@ -267,6 +268,7 @@ async fn demo(
         .cloned()
         .ok_or_else(|| ProviderConfigError::Emulator("no demo Alipay app key".into()))?;
     let alipay = AlipayClient::builder(ali.app_id.clone(), app_key, emulator.alipay_public_key())
+        .seller_id(ali.seller_id.clone())
         .base_url(emulator.base_url())
         .build()
         .map_err(|e| emulator_error(&e))?;

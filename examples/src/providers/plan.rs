@@ -156,6 +156,8 @@ pub struct AlipayPlan {
     pub private_key: SecretSetting,
     /// Alipay's public key (PEM, base64 or a path).
     pub public_key: String,
+    /// The seller's Alipay user id (notifications for another are refused).
+    pub seller_id: String,
     /// Gateway.
     pub gateway: String,
 }
@@ -254,7 +256,7 @@ fn sign_type(value: &str) -> Result<wechat_pay::SignType, ProviderConfigError> {
 }
 
 impl ProviderArgs {
-    fn settings(&self) -> [Setting<'_>; 18] {
+    fn settings(&self) -> [Setting<'_>; 19] {
         [
             ("WECHAT_APP_ID", self.wechat_app_id.as_deref()),
             ("WECHAT_MINI_APP_ID", self.wechat_mini_app_id.as_deref()),
@@ -298,6 +300,7 @@ impl ProviderArgs {
                 self.alipay_private_key.as_ref().map(SecretSetting::expose),
             ),
             ("ALIPAY_PUBLIC_KEY", self.alipay_public_key.as_deref()),
+            ("ALIPAY_SELLER_ID", self.alipay_seller_id.as_deref()),
             ("ALIPAY_GATEWAY_URL", self.alipay_gateway_url.as_deref()),
         ]
     }
@@ -412,12 +415,14 @@ impl ProviderArgs {
                 setting("ALIPAY_APP_ID"),
                 setting("ALIPAY_PRIVATE_KEY"),
                 setting("ALIPAY_PUBLIC_KEY"),
+                setting("ALIPAY_SELLER_ID"),
                 setting("ALIPAY_GATEWAY_URL"),
             ],
             &[
                 setting("ALIPAY_APP_ID"),
                 setting("ALIPAY_PRIVATE_KEY"),
                 setting("ALIPAY_PUBLIC_KEY"),
+                setting("ALIPAY_SELLER_ID"),
             ],
         )?;
         if !pay_on && !alipay_on {
@@ -528,10 +533,21 @@ impl ProviderArgs {
                 |(_, u)| u,
             );
             http_url("ALIPAY_GATEWAY_URL", &gateway)?;
+            let seller_id = self.alipay_seller_id.clone().unwrap_or_default();
+            if seller_id.len() != 16
+                || !seller_id.starts_with("2088")
+                || !seller_id.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(ProviderConfigError::Invalid {
+                    name: "ALIPAY_SELLER_ID",
+                    detail: format!("{seller_id:?} is not an Alipay user id (2088 and 12 digits)"),
+                });
+            }
             Some(AlipayPlan {
                 app_id: self.alipay_app_id.clone().unwrap_or_default(),
                 private_key: self.alipay_private_key.clone().unwrap_or_default(),
                 public_key: self.alipay_public_key.clone().unwrap_or_default(),
+                seller_id,
                 gateway,
             })
         } else {
@@ -576,6 +592,7 @@ mod tests {
                 "ALIPAY_APP_ID" => a.alipay_app_id = v,
                 "ALIPAY_PRIVATE_KEY" => a.alipay_private_key = secret,
                 "ALIPAY_PUBLIC_KEY" => a.alipay_public_key = v,
+                "ALIPAY_SELLER_ID" => a.alipay_seller_id = v,
                 "ALIPAY_GATEWAY_URL" => a.alipay_gateway_url = v,
                 other => panic!("unknown setting {other}"),
             }
@@ -646,6 +663,17 @@ mod tests {
             e.contains("Alipay") && e.contains("ALIPAY_PUBLIC_KEY"),
             "{e}"
         );
+        let alipay = [
+            ("ALIPAY_APP_ID", "2021"),
+            ("ALIPAY_PRIVATE_KEY", "k"),
+            ("ALIPAY_PUBLIC_KEY", "p"),
+        ];
+        let e = error(&alipay);
+        assert!(e.contains("ALIPAY_SELLER_ID"), "the seller is checked: {e}");
+        let mut wrong_seller = alipay.to_vec();
+        wrong_seller.push(("ALIPAY_SELLER_ID", "2021000000000001"));
+        let e = error(&wrong_seller);
+        assert!(e.contains("ALIPAY_SELLER_ID") && e.contains("2088"), "{e}");
         let e = error(&[("ALIPAY_GATEWAY_URL", "http://127.0.0.1:1/gateway.do")]);
         assert!(e.contains("ALIPAY_APP_ID"), "{e}");
         let mut with_pem = STAGING.to_vec();

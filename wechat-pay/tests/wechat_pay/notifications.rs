@@ -28,12 +28,22 @@ async fn valid_md5_notification() {
     assert_eq!(n.is_subscribe, Some(true));
 }
 
+fn hmac_client() -> Client {
+    Client::builder(APP_ID, MCH_ID, key())
+        .sign_type(SignType::HmacSha256)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn valid_hmac_sha256_notification() {
     let signer = signer().with_sign_type(SignType::HmacSha256);
     let body = signer.payment_notification("20240101000001", Fen::new(1));
     assert!(body.contains("HMAC-SHA256"));
-    let n = verify(&body).await.unwrap();
+    let n = hmac_client()
+        .verify_payment_notification(body.as_bytes())
+        .await
+        .unwrap();
     assert_eq!(n.total_fee, Fen::new(1));
 }
 
@@ -98,41 +108,61 @@ async fn missing_sign_is_a_failure_not_a_skip() {
 }
 
 #[tokio::test]
-async fn sign_type_comes_from_the_body_or_the_configuration() {
+async fn the_configured_sign_type_verifies_whatever_the_body_says() {
     let hmac = signer().with_sign_type(SignType::HmacSha256);
-    // An HMAC notification stripped of its sign_type is checked as MD5, and fails.
-    let mut p = Params::from_xml(hmac.payment_notification("o1", Fen::new(1)).as_bytes()).unwrap();
-    p.remove("sign_type");
+    let md5_body = signer().payment_notification("o1", Fen::new(1));
+    let hmac_body = hmac.payment_notification("o1", Fen::new(1));
+    // An HMAC-SHA256 client refuses an MD5-signed notification (the body does not choose)…
     assert!(matches!(
-        verify(&p.to_xml()).await,
+        hmac_client()
+            .verify_payment_notification(md5_body.as_bytes())
+            .await,
         Err(Error::Signature(SignatureError::Mismatch))
     ));
-    // An unknown sign_type is refused by name.
-    let mut p = signer().payment_notification_params("o1", Fen::new(1));
-    p.insert("sign_type", "SHA1");
+    // …and an MD5 client an HMAC-signed one, even one naming HMAC-SHA256 in its sign_type.
     assert!(matches!(
-        verify(&signer().sign(p)).await,
-        Err(Error::Signature(SignatureError::UnsupportedSignType(_)))
+        verify(&hmac_body).await,
+        Err(Error::Signature(SignatureError::Mismatch))
     ));
-    // Forced: an MD5 notification is refused by a client that insists on HMAC-SHA256…
-    let forced = Client::builder(APP_ID, MCH_ID, key())
-        .notify_sign_type(NotifySignType::Forced(SignType::HmacSha256))
-        .build()
-        .unwrap();
-    let md5_body = signer().payment_notification("o1", Fen::new(1));
+    // The configured type needs no sign_type in the body.
     assert!(
-        forced
-            .verify_payment_notification(md5_body.as_bytes())
-            .await
-            .is_err()
-    );
-    // …and an HMAC notification without sign_type is accepted by it.
-    assert!(
-        forced
+        hmac_client()
             .verify_payment_notification(p_without_sign_type(&hmac).as_bytes())
             .await
             .is_ok()
     );
+    // Accepting either type is an explicit option.
+    let either = Client::builder(APP_ID, MCH_ID, key())
+        .sign_type(SignType::HmacSha256)
+        .notify_sign_type(NotifySignType::FromBody)
+        .build()
+        .unwrap();
+    for body in [&md5_body, &hmac_body] {
+        assert!(
+            either
+                .verify_payment_notification(body.as_bytes())
+                .await
+                .is_ok()
+        );
+    }
+    // There an HMAC notification stripped of its sign_type is checked as MD5, and fails; an
+    // unknown sign_type is refused by name.
+    let mut p = Params::from_xml(hmac_body.as_bytes()).unwrap();
+    p.remove("sign_type");
+    assert!(matches!(
+        either
+            .verify_payment_notification(p.to_xml().as_bytes())
+            .await,
+        Err(Error::Signature(SignatureError::Mismatch))
+    ));
+    let mut p = signer().payment_notification_params("o1", Fen::new(1));
+    p.insert("sign_type", "SHA1");
+    assert!(matches!(
+        either
+            .verify_payment_notification(signer().sign(p).as_bytes())
+            .await,
+        Err(Error::Signature(SignatureError::UnsupportedSignType(_)))
+    ));
 }
 
 fn p_without_sign_type(hmac: &TestSigner) -> String {
@@ -203,15 +233,30 @@ async fn protocol_and_business_failures() {
         verify("<xml><return_code>FAIL</return_code><return_msg>x</return_msg></xml>").await,
         Err(Error::Protocol { .. })
     ));
+    // An authentic failed payment is its own error, with what it is about: acknowledge it.
     let mut p = signer().payment_notification_params("o1", Fen::new(1));
     p.insert("result_code", "FAIL");
     p.insert("err_code", "NOTENOUGH");
+    match verify(&signer().sign(p.clone())).await {
+        Err(Error::PaymentFailed(f)) => {
+            assert_eq!(f.out_trade_no, "o1");
+            assert_eq!(f.err_code, wechat_pay::ErrCode::NotEnough);
+            assert_eq!(f.total_fee, Some(Fen::new(1)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // …but only an authentic one for this account.
+    let mut forged = p.clone();
+    forged.insert("sign", "0".repeat(32));
     assert!(matches!(
-        verify(&signer().sign(p)).await,
-        Err(Error::Business {
-            err_code: wechat_pay::ErrCode::NotEnough,
-            ..
-        })
+        verify(&forged.to_xml()).await,
+        Err(Error::Signature(_))
+    ));
+    let mut other_merchant = p;
+    other_merchant.insert("mch_id", "1900000109");
+    assert!(matches!(
+        verify(&signer().sign(other_merchant)).await,
+        Err(Error::AccountMismatch { .. })
     ));
     // Signed but undecodable amount: named field.
     let mut p = signer().payment_notification_params("o1", Fen::new(1));

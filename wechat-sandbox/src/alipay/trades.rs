@@ -299,6 +299,16 @@ pub(crate) fn notification(state: &SandboxState, t: &AliTrade) -> String {
         ("notify_type", "trade_status_sync".into()),
         ("notify_id", hex32()),
         ("app_id", t.app_id.clone()),
+        (
+            "seller_id",
+            state
+                .config
+                .alipay_apps
+                .iter()
+                .find(|a| a.app_id == t.app_id)
+                .map(|a| a.seller_id.clone())
+                .unwrap_or_default(),
+        ),
         ("charset", "utf-8".into()),
         ("version", "1.0".into()),
         ("sign_type", "RSA2".into()),

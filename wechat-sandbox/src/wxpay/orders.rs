@@ -397,7 +397,8 @@ pub async fn pay_order(
             refunds: vec![],
         })
         .await;
-    if success {
+    // A failed payment is notified too (`result_code=FAIL`), as WeChat documents.
+    {
         if let Some(url) = &order.notify_url {
             state.notifier.send(Delivery {
                 kind: "wechat.payment",
@@ -413,14 +414,21 @@ pub async fn pay_order(
     Ok(order)
 }
 
-/// The signed payment notification for a paid order.
+/// The signed payment notification for a paid order (`result_code=SUCCESS`) or a failed one
+/// (`result_code=FAIL`, `err_code=BANKERROR`).
 fn payment_notification(state: &SandboxState, o: &WxOrder) -> String {
     let mut p = order_fields(o);
     p.remove("trade_state");
     p.remove("trade_state_desc");
     p.insert("return_code", "SUCCESS");
     p.insert("return_msg", "OK");
-    p.insert("result_code", "SUCCESS");
+    if o.state == "PAYERROR" {
+        p.insert("result_code", "FAIL");
+        p.insert("err_code", "BANKERROR");
+        p.insert("err_code_des", "支付失败 (sandbox)");
+    } else {
+        p.insert("result_code", "SUCCESS");
+    }
     p.insert("appid", o.app_id.as_str());
     p.insert("mch_id", o.mch_id.as_str());
     p.insert("nonce_str", hex32());

@@ -175,6 +175,8 @@ impl PaymentChannel for AlipayChannel {
         }
         let n = self.client.verify_notification(&raw.body).map_err(error)?;
         Ok(ChannelNotification::Payment {
+            // Alipay's notifications are in yuan (fen here) of CNY.
+            currency: "CNY".to_owned(),
             status: transformers::notified(&n.trade_status),
             amount: from_alipay(n.total_amount),
             out_trade_no: n.out_trade_no,

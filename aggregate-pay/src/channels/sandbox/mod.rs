@@ -341,6 +341,7 @@ impl PaymentChannel for SandboxChannel {
             .parse()
             .map_err(|e: wechat_pay::ParseFenError| ChannelError::Decode(e.to_string()))?;
         Ok(ChannelNotification::Payment {
+            currency: "CNY".to_owned(),
             out_trade_no: field("out_trade_no")?,
             transaction_id: field("transaction_id")?,
             amount,

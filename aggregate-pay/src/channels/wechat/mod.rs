@@ -206,20 +206,31 @@ impl PaymentChannel for WechatChannel {
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {
         match raw.kind {
-            NotifyKind::Payment => {
-                let n = self
-                    .client
-                    .verify_payment_notification(&raw.body)
-                    .await
-                    .map_err(transformers::notify_error)?;
-                Ok(ChannelNotification::Payment {
+            NotifyKind::Payment => match self.client.verify_payment_notification(&raw.body).await {
+                Ok(n) => Ok(ChannelNotification::Payment {
                     account: format!("{}/{}", n.app_id, n.mch_id),
                     out_trade_no: n.out_trade_no,
                     transaction_id: n.transaction_id,
                     amount: n.total_fee,
+                    currency: n.fee_type.unwrap_or_else(|| "CNY".to_owned()),
                     status: NotifiedStatus::Paid,
-                })
-            }
+                }),
+                // Authentic, and the payment failed: recorded (and so acknowledged).
+                Err(WxError::PaymentFailed(f)) => Ok(ChannelNotification::Payment {
+                    account: format!("{}/{}", f.app_id, f.mch_id),
+                    out_trade_no: f.out_trade_no,
+                    transaction_id: f.transaction_id.unwrap_or_default(),
+                    amount: f.total_fee.unwrap_or_default(),
+                    currency: f
+                        .raw
+                        .get("fee_type")
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or("CNY")
+                        .to_owned(),
+                    status: NotifiedStatus::Failed,
+                }),
+                Err(e) => Err(transformers::notify_error(e)),
+            },
             NotifyKind::Refund => {
                 let n = self
                     .client
