@@ -16,7 +16,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use merchant_client::{Callbacks, Client, CreatePayment, CreateRefund, MemoryNonceStore, Secret};
+use merchant_client::{
+    Callbacks, Client, CreatePayment, CreateRefund, Error, MemoryHandledEvents, Secret,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -63,7 +65,8 @@ async fn main() {
     };
     println!("registered {app_id}");
 
-    // 2. Your callback endpoint: verify the signature, drop duplicates, answer 2xx.
+    // 2. Your callback endpoint: verify the signature, handle each event once (recorded as
+    //    handled only when your handler succeeded), answer 2xx — or 5xx to get it again.
     async fn receive(
         State((verifier, events)): State<(Arc<Callbacks>, mpsc::Sender<Value>)>,
         headers: HeaderMap,
@@ -73,21 +76,23 @@ async fn main() {
             .get("x-pay-signature")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        match verifier.accept(signature, &body).await {
-            Ok(Some(event)) => {
-                let _ = events.send(event).await;
-                StatusCode::OK
-            }
-            Ok(None) => StatusCode::OK, // a duplicate delivery: already handled
-            Err(e) => {
+        let handled = verifier
+            .handle(signature, &body, |event| async move {
+                events.send(event).await.map_err(|e| e.to_string())
+            })
+            .await;
+        match handled {
+            Ok(_) => StatusCode::OK, // handled now, or a duplicate of a handled event
+            Err(e @ (Error::Signature(_) | Error::Decode(_))) => {
                 eprintln!("refused a callback: {e}");
                 StatusCode::UNAUTHORIZED
             }
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE, // the platform sends it again
         }
     }
     let verifier = Arc::new(Callbacks::new(
         Secret::new(secret),
-        Arc::new(MemoryNonceStore::new()),
+        Arc::new(MemoryHandledEvents::new()),
     ));
     let (events_tx, mut events_rx) = mpsc::channel::<Value>(16);
     let app = axum::Router::new()

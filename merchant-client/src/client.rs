@@ -1,5 +1,4 @@
-//! [`Client`]: the merchant's side of the open API, and [`Callbacks`] for the platform's
-//! notifications.
+//! [`Client`]: the merchant's side of the open API.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,7 +6,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::replay::NonceStore;
 use crate::signing::{self, RequestParts, headers};
 use crate::{Error, Secret};
 
@@ -402,56 +400,4 @@ fn encode(s: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Verifies the platform's callbacks and drops duplicates.
-#[derive(Debug, Clone)]
-pub struct Callbacks {
-    secret: Secret,
-    seen: Arc<dyn NonceStore>,
-    tolerance: Duration,
-}
-
-impl Callbacks {
-    /// Callbacks signed with `secret`, duplicates remembered in `seen`.
-    pub fn new(secret: Secret, seen: Arc<dyn NonceStore>) -> Self {
-        Callbacks {
-            secret,
-            seen,
-            tolerance: Duration::from_secs(300),
-        }
-    }
-
-    /// The accepted clock difference (default 300 s).
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
-        self.tolerance = tolerance;
-        self
-    }
-
-    /// Verifies a callback; returns the event the first time its id is seen, `None` for a
-    /// duplicate delivery (answer 2xx either way).
-    pub async fn accept(
-        &self,
-        signature_header: &str,
-        body: &[u8],
-    ) -> Result<Option<serde_json::Value>, Error> {
-        signing::verify_callback_at(
-            &self.secret,
-            signature_header,
-            body,
-            self.tolerance,
-            crate::unix_now(),
-        )?;
-        let event: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| Error::Decode(e.to_string()))?;
-        let id = event["id"]
-            .as_str()
-            .ok_or_else(|| Error::Decode("the event has no id".into()))?;
-        let first = self
-            .seen
-            .first_seen(&format!("event:{id}"), Duration::from_secs(7 * 24 * 3600))
-            .await
-            .map_err(Error::Transport)?;
-        Ok(first.then_some(event))
-    }
 }

@@ -23,6 +23,14 @@ pub enum Error {
     /// A response or callback body could not be decoded.
     #[error("cannot decode: {0}")]
     Decode(String),
+    /// A callback's event is being handled by another delivery right now: answer a non-2xx
+    /// status (e.g. 409) so that the platform delivers it again later.
+    #[error("event {0} is being handled by another delivery")]
+    InProgress(String),
+    /// Your callback handler failed: answer a non-2xx status; the event is not recorded as
+    /// handled, so the platform's next delivery runs the handler again.
+    #[error("the callback handler failed: {0}")]
+    Handler(String),
     /// The client is misconfigured.
     #[error("configuration error: {0}")]
     Config(String),

@@ -8,7 +8,9 @@
 //!   platform uses the same code to check requests).
 //! - [`client`] — [`Client::builder`]`(app_id, secret, salt)`: create / get / close payments,
 //!   create / get refunds, with `Idempotency-Key`.
-//! - [`replay`] — [`NonceStore`] (replayed nonces, duplicate callbacks) with an in-memory store.
+//! - [`callbacks`] — [`Callbacks::handle`]: verify a callback (several secrets during a
+//!   rotation), run your handler once per event, record it handled only when it succeeded.
+//! - [`replay`] — [`NonceStore`] (the platform's replayed-nonce check) with an in-memory store.
 //! - [`Secret`], [`Error`] — credentials that never print; the one error type.
 //!
 //! # Example
@@ -26,29 +28,42 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Receiving a callback (any web framework):
+//! Receiving a callback (any web framework): the handler runs once per event, and an event is
+//! recorded as handled only when the handler succeeded, so a failure is retried, never lost.
 //!
 //! ```
-//! # async fn run(header: &str, body: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
-//! use merchant_client::{Callbacks, MemoryNonceStore, Secret};
-//! let callbacks = Callbacks::new(Secret::new("secret"), std::sync::Arc::new(MemoryNonceStore::new()));
-//! match callbacks.accept(header, body).await? {
-//!     Some(event) => { /* first delivery of event["id"]: act on event["type"] */ }
-//!     None => { /* a duplicate: already handled */ }
+//! # async fn ship(order: &str) -> Result<(), String> { Ok(()) }
+//! # async fn run(header: &str, body: &[u8]) -> u16 {
+//! use std::sync::Arc;
+//! use merchant_client::{Callbacks, Error, Handled, MemoryHandledEvents, Secret};
+//!
+//! let callbacks = Callbacks::new(Secret::new("secret"), Arc::new(MemoryHandledEvents::new()));
+//! // During a secret rotation: .also_accept(Secret::new("old-secret")) until the grace ends.
+//! let outcome = callbacks
+//!     .handle(header, body, |event| async move {
+//!         if event["type"] == "payment.succeeded" {
+//!             ship(event["data"]["out_trade_no"].as_str().unwrap_or_default()).await?;
+//!         }
+//!         Ok::<_, String>(())
+//!     })
+//!     .await;
+//! match outcome {
+//!     Ok(Handled::Done | Handled::Duplicate) => 200,
+//!     Err(Error::Signature(_) | Error::Decode(_)) => 400, // not from the platform
+//!     Err(_) => 503,                                      // handler failed or busy: sent again
 //! }
-//! // Answer 2xx either way.
-//! # Ok(()) }
+//! # }
 //! ```
 
+pub mod callbacks;
 pub mod client;
 mod error;
 pub mod replay;
 mod secret;
 pub mod signing;
 
-pub use client::{
-    Callbacks, Client, ClientBuilder, CreatePayment, CreateRefund, PaymentView, RefundView,
-};
+pub use callbacks::{Callbacks, Claim, Handled, HandledEvents, MemoryHandledEvents};
+pub use client::{Client, ClientBuilder, CreatePayment, CreateRefund, PaymentView, RefundView};
 pub use error::Error;
 pub use replay::{MemoryNonceStore, NonceStore};
 pub use secret::Secret;

@@ -1,5 +1,5 @@
-//! Remembering what was seen: nonces (platform side, against replays) and callback event ids
-//! (merchant side, against duplicates).
+//! Remembering what was seen: request nonces (the platform's side, against replays). Callback
+//! events on the merchant's side are [`crate::HandledEvents`]: recorded only once handled.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -23,9 +23,20 @@
 //!
 //! # Callbacks (platform → merchant)
 //!
-//! Header `X-Pay-Signature: t=TIMESTAMP,v1=HEX` where
+//! Header `X-Pay-Signature: t=TIMESTAMP,v1=HEX[,v1=HEX…]` where each
 //! `HEX = lower-case hex( HMAC-SHA256(key = SECRET, TIMESTAMP + "." + BODY) )` — the scheme
-//! Stripe uses. Verify with [`verify_callback`] and dedupe by the event's `id`.
+//! Stripe uses. There is one `v1` per secret the platform signs with: one normally, **two during
+//! a secret rotation's grace period** (the new secret's first, then the old one's), so that a
+//! merchant still on the old secret keeps accepting callbacks until the grace period ends.
+//!
+//! A verifier accepts a callback when the timestamp is within its tolerance (300 s) and **any**
+//! `v1` equals the HMAC computed with **any** secret it holds (compared in constant time);
+//! unknown keys (`v0=…`, `v2=…`) are ignored. Then it dedupes by the event's `id`, recording the
+//! event as handled only once it has been handled ([`crate::Callbacks::handle`]).
+//!
+//! Test vector (`testdata/callback_signature.txt`): secret `whsec_test`, timestamp
+//! `1700000000`, body `{"id":"evt_1"}` → `v1=` the hex in that file; with secrets `whsec_new` and
+//! `whsec_test` the header is `t=1700000000,v1=<whsec_new's>,v1=<whsec_test's>`.
 
 use std::time::Duration;
 
@@ -153,9 +164,20 @@ pub fn nonce() -> String {
 
 /// The `X-Pay-Signature` header value of a callback body sent at `timestamp`.
 pub fn sign_callback(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
+    sign_callback_with_all(&[secret], timestamp, body)
+}
+
+/// The header signed with each of `secrets`, in order (`t=…,v1=…,v1=…`): what the platform
+/// sends during a rotation's grace period (the new secret first).
+pub fn sign_callback_with_all(secrets: &[&Secret], timestamp: i64, body: &[u8]) -> String {
     let mut data = format!("{timestamp}.").into_bytes();
     data.extend_from_slice(body);
-    format!("t={timestamp},v1={}", hex(&hmac(secret, &data)))
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        header.push_str(&hex(&hmac(secret, &data)));
+    }
+    header
 }
 
 /// Why a callback was not accepted.
@@ -181,6 +203,18 @@ pub fn verify_callback_at(
     tolerance: Duration,
     now: i64,
 ) -> Result<(), CallbackError> {
+    verify_callback_with_any(&[secret], header, body, tolerance, now)
+}
+
+/// Verifies a callback at time `now` against several secrets (a rotation): accepted when any
+/// `v1` matches any of them.
+pub fn verify_callback_with_any(
+    secrets: &[&Secret],
+    header: &str,
+    body: &[u8],
+    tolerance: Duration,
+    now: i64,
+) -> Result<(), CallbackError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
@@ -197,14 +231,15 @@ pub fn verify_callback_at(
     if timestamp.abs_diff(now) > tolerance.as_secs() {
         return Err(CallbackError::Stale);
     }
-    let expected = sign_callback(secret, timestamp, body);
-    let expected = expected
-        .split_once(",v1=")
-        .map(|(_, s)| s)
-        .unwrap_or_default();
+    let mut data = format!("{timestamp}.").into_bytes();
+    data.extend_from_slice(body);
     let mut ok = false;
-    for s in &signatures {
-        ok |= s.len() == expected.len() && bool::from(s.as_bytes().ct_eq(expected.as_bytes()));
+    // Every pair is compared, so timing does not tell which secret or signature matched.
+    for secret in secrets {
+        let expected = hex(&hmac(secret, &data));
+        for s in &signatures {
+            ok |= s.len() == expected.len() && bool::from(s.as_bytes().ct_eq(expected.as_bytes()));
+        }
     }
     if ok {
         Ok(())
@@ -324,6 +359,40 @@ mod tests {
             verify_callback_at(&secret, "garbage", b"", Duration::from_secs(300), 0),
             Err(CallbackError::Malformed)
         );
+    }
+
+    #[test]
+    fn callback_vector_and_several_signatures() {
+        // `(printf '1700000000.'; printf '{"id":"evt_1"}') | openssl dgst -sha256 -hmac whsec_test`
+        let expected = include_str!("../testdata/callback_signature.txt").trim();
+        let body = br#"{"id":"evt_1"}"#;
+        let old = Secret::new("whsec_test");
+        assert_eq!(
+            sign_callback(&old, 1_700_000_000, body),
+            format!("t=1700000000,v1={expected}")
+        );
+        let new = Secret::new("whsec_new");
+        let both = sign_callback_with_all(&[&new, &old], 1_700_000_000, body);
+        assert!(both.ends_with(&format!(",v1={expected}")), "{both}");
+        let at = |secrets: &[&Secret], header: &str| {
+            verify_callback_with_any(
+                secrets,
+                header,
+                body,
+                Duration::from_secs(300),
+                1_700_000_000,
+            )
+        };
+        assert_eq!(at(&[&old], &both), Ok(()));
+        assert_eq!(at(&[&new], &both), Ok(()));
+        assert_eq!(at(&[&Secret::new("x"), &new], &both), Ok(()));
+        assert_eq!(
+            at(&[&Secret::new("x")], &both),
+            Err(CallbackError::Mismatch)
+        );
+        // Unknown schemes are ignored, not an error.
+        let with_v0 = format!("{both},v0=deadbeef");
+        assert_eq!(at(&[&old], &with_v0), Ok(()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Merchant callbacks: every payment and refund event, POSTed as signed JSON to the merchant's
-//! notify URL (`X-Pay-Signature: t=…,v1=…`), and a template message to the merchant's bound
+//! notify URL (`X-Pay-Signature: t=…,v1=…`, a second `v1` with the previous secret during a
+//! rotation's grace period), and a template message to the merchant's bound
 //! WeChat for received payments. Runs as the outbox's [`EventHandler`]: at least once, retried,
 //! dead-lettered after too many failures.
 
@@ -140,8 +141,18 @@ impl EventHandler for MerchantCallbacks {
             "data": data,
         })
         .to_string();
-        let signature =
-            signing::sign_callback(&merchant.secret, super::unix_now(), body.as_bytes());
+        // During a rotation's grace period, signed with both secrets (the new one first): a
+        // merchant still on the old secret keeps accepting callbacks until it ends.
+        let now = super::unix_now();
+        let mut secrets = vec![&merchant.secret];
+        if let Some(previous) = merchant.previous_secret.as_ref().filter(|_| {
+            merchant
+                .previous_valid_until
+                .is_some_and(|until| until > now)
+        }) {
+            secrets.push(previous);
+        }
+        let signature = signing::sign_callback_with_all(&secrets, now, body.as_bytes());
         // The URL was checked at registration; what it names or resolves to may have changed.
         self.outbound
             .check(&merchant.notify_url)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use aggregate_pay::Fen;
-use merchant_client::{Callbacks, CreatePayment, MemoryNonceStore, Secret};
+use merchant_client::{Callbacks, CreatePayment, Handled, MemoryHandledEvents, Secret};
 use serde_json::Value;
 use wechat_pay::test_util::TestSigner;
 
@@ -106,24 +106,19 @@ pub async fn delivered_on_the_fourth_attempt(p: &Platform) {
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
     let verifier = Callbacks::new(
         Secret::new(creds.secret.clone()),
-        Arc::new(MemoryNonceStore::new()),
+        Arc::new(MemoryHandledEvents::new()),
     );
     let last = attempts.last().unwrap();
-    assert!(
+    let handle = || async {
         verifier
-            .accept(&last.signature, last.body.as_bytes())
+            .handle(&last.signature, last.body.as_bytes(), |_| async {
+                Ok::<_, String>(())
+            })
             .await
             .unwrap()
-            .is_some()
-    );
-    assert!(
-        verifier
-            .accept(&last.signature, last.body.as_bytes())
-            .await
-            .unwrap()
-            .is_none(),
-        "a duplicate is dropped"
-    );
+    };
+    assert_eq!(handle().await, Handled::Done);
+    assert_eq!(handle().await, Handled::Duplicate, "a duplicate is dropped");
 }
 
 /// A merchant that is always down: the callback goes to the dead letters with its last error;

@@ -195,10 +195,32 @@ async fn a_rotated_secret_keeps_working_for_the_grace_period_only() {
 
     let old_client = p.client(&creds);
     let new_client = p.client(&new);
-    old_client
+    let paid = old_client
         .create_payment(&CreatePayment::new("rot-1", 100, "Gum").method("sandbox"))
         .await
         .unwrap();
+    // A callback sent during the grace period verifies for a merchant still on the old secret
+    // and for one already on the new.
+    p.cashier_sandbox_pay(&paid.payment_token).await;
+    let during = callback_for(&endpoint, "rot-1").await;
+    assert_eq!(
+        during.signature.matches(",v1=").count(),
+        2,
+        "{}",
+        during.signature
+    );
+    let on_old = verifier(&creds.secret);
+    let on_new = verifier(&new.secret);
+    assert!(
+        on_old
+            .verify(&during.signature, during.body.as_bytes())
+            .is_ok()
+    );
+    assert!(
+        on_new
+            .verify(&during.signature, during.body.as_bytes())
+            .is_ok()
+    );
     new_client
         .create_payment(&CreatePayment::new("rot-2", 100, "Gum").method("sandbox"))
         .await
@@ -214,11 +236,46 @@ async fn a_rotated_secret_keeps_working_for_the_grace_period_only() {
         }) => assert_eq!(code, "SIGNATURE_INVALID"),
         other => panic!("the old secret still works after the grace period: {other:?}"),
     }
-    new_client
+    let paid = new_client
         .create_payment(&CreatePayment::new("rot-4", 100, "Gum").method("sandbox"))
         .await
         .unwrap();
+    // After it, callbacks carry the new secret's signature only.
+    p.cashier_sandbox_pay(&paid.payment_token).await;
+    let after = callback_for(&endpoint, "rot-4").await;
+    assert_eq!(after.signature.matches(",v1=").count(), 1);
+    assert!(
+        on_new
+            .verify(&after.signature, after.body.as_bytes())
+            .is_ok()
+    );
+    assert!(
+        on_old
+            .verify(&after.signature, after.body.as_bytes())
+            .is_err()
+    );
     p.stop().await;
+}
+
+fn verifier(secret: &str) -> merchant_client::Callbacks {
+    merchant_client::Callbacks::new(
+        Secret::new(secret),
+        std::sync::Arc::new(merchant_client::MemoryHandledEvents::new()),
+    )
+}
+
+async fn callback_for(endpoint: &MerchantEndpoint, out_trade_no: &str) -> super::Delivery {
+    let mut found = None;
+    crate::support::eventually(10, "the payment callback", async || {
+        found = endpoint.deliveries().into_iter().find(|d| {
+            serde_json::from_str::<Value>(&d.body).is_ok_and(|v| {
+                v["type"] == "payment.succeeded" && v["data"]["out_trade_no"] == out_trade_no
+            })
+        });
+        found.is_some()
+    })
+    .await;
+    found.unwrap()
 }
 
 #[tokio::test]
