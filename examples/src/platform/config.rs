@@ -37,6 +37,14 @@ pub struct PlatformConfig {
     /// Seconds a rotated-out merchant secret keeps working.
     #[arg(long, env = "SECRET_GRACE_SECS", default_value_t = 3600)]
     pub secret_grace_secs: u64,
+    /// Seconds a request holds its `Idempotency-Key`: a repeat after this takes an abandoned key
+    /// over (the first request crashed or timed out without an answer).
+    #[arg(long, env = "IDEMPOTENCY_LEASE_SECS", default_value_t = 60)]
+    pub idempotency_lease_secs: u64,
+    /// Seconds an `Idempotency-Key` and its stored answer are kept (then pruned; the key is new
+    /// again).
+    #[arg(long, env = "IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
     /// Accepted clock difference of signed requests, in seconds.
     #[arg(long, env = "SIGNATURE_WINDOW_SECS", default_value_t = 300)]
     pub signature_window_secs: u64,

@@ -35,7 +35,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use wechat_mp::message::Callback;
 
-use db::PlatformDb;
+use db::{KeyTimes, PlatformDb};
 
 use crate::providers::Mode;
 use crate::url_guard::OutboundPolicy;
@@ -61,6 +61,8 @@ pub struct Settings {
     pub signature_window: Duration,
     /// How long a rotated-out secret keeps working.
     pub secret_grace: Duration,
+    /// `Idempotency-Key` leases and lifetime.
+    pub idempotency: KeyTimes,
     /// "Onboarding approved" template id.
     pub onboarding_template: Option<String>,
     /// Allowed CORS origins.

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::callbacks::MerchantCallbacks;
 use super::config::PlatformConfig;
-use super::db::PlatformDb;
-use super::{PlatformState, Settings};
+use super::db::{KeyTimes, PlatformDb};
+use super::{PlatformState, Settings, unix_now};
 use crate::providers::Mode;
 use crate::settings::SecretSetting;
 use crate::url_guard::OutboundPolicy;
@@ -178,6 +178,10 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
             admin_token: Secret::new(admin_token),
             signature_window: Duration::from_secs(config.signature_window_secs),
             secret_grace: Duration::from_secs(config.secret_grace_secs),
+            idempotency: KeyTimes {
+                lease: Duration::from_secs(config.idempotency_lease_secs.max(1)),
+                ttl: Duration::from_secs(config.idempotency_ttl_secs.max(1)),
+            },
             onboarding_template: Some(config.template_onboarding_approved.clone()),
             cors_origins: config.cors_origins.clone(),
             emulator_url: emulator.as_ref().map(|e| e.base_url().to_owned()),
@@ -201,6 +205,31 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         callbacks,
         channels,
         config: config.clone(),
+    })
+}
+
+/// Deletes expired `Idempotency-Key`s every ten minutes (and once at start).
+fn spawn_idempotency_pruning(
+    state: Arc<PlatformState>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let ttl = i64::try_from(state.settings.idempotency.ttl.as_secs()).unwrap_or(i64::MAX);
+        loop {
+            match state
+                .db
+                .prune_idempotency(unix_now().saturating_sub(ttl))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(keys = n, "expired idempotency keys pruned"),
+                Err(e) => tracing::warn!(error = %e, "idempotency keys not pruned"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            }
+        }
     })
 }
 
@@ -239,6 +268,10 @@ impl Wired {
             self.state.store.clone(),
             &self.config.reconcile,
             &shutdown,
+        ));
+        tasks.push(spawn_idempotency_pruning(
+            self.state.clone(),
+            shutdown.clone(),
         ));
         Ok(tasks)
     }

@@ -62,6 +62,8 @@ pub struct Options {
     pub callback_allow_private: Option<bool>,
     /// `ADMIN_TOKEN` (default: the tests' [`ADMIN_TOKEN`]).
     pub admin_token: Option<Option<String>>,
+    /// `IDEMPOTENCY_LEASE_SECS`.
+    pub idempotency_lease_secs: u64,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             gateway_url: None,
             callback_allow_private: None,
             admin_token: None,
+            idempotency_lease_secs: 60,
         }
     }
 }
@@ -138,6 +141,7 @@ impl Platform {
         config.callback_max_attempts = options.max_attempts;
         config.secret_grace_secs = options.grace_secs;
         config.reconcile.reconcile_after_secs = 3600;
+        config.idempotency_lease_secs = options.idempotency_lease_secs;
         if let Some((url, timeout_ms)) = &options.chatbot {
             config.chatbot_url = Some(url.clone());
             config.chatbot_timeout_ms = *timeout_ms;

@@ -1,6 +1,8 @@
 //! Every open-API call through `merchant-client`, idempotency keys, and the cashier.
 
 use merchant_client::{CreatePayment, CreateRefund, Error};
+use std::time::Duration;
+
 use serde_json::json;
 
 use super::{MerchantEndpoint, Options, Platform, eventually};
@@ -205,6 +207,67 @@ async fn idempotency_keys_replay_the_first_answer_and_reject_other_requests() {
         .await
         .unwrap();
     assert_eq!(same.payment_token, first.payment_token);
+    p.stop().await;
+}
+
+/// A request cut off after reserving its key (the platform crashed, the client went away) leaves
+/// the key "in progress" only until its lease runs out; then the retry runs.
+#[tokio::test]
+async fn a_key_left_by_a_killed_request_is_taken_over_after_its_lease() {
+    use sha2::{Digest, Sha256};
+    let p = Platform::start(Options {
+        idempotency_lease_secs: 1,
+        ..Options::default()
+    })
+    .await;
+    let endpoint = MerchantEndpoint::start().await;
+    let creds = p.register(&endpoint.url).await;
+    let client = p.client(&creds);
+    let request = CreatePayment::new("idem-killed", 100, "Gum").method("sandbox");
+    // What the killed request left: its key reserved, no answer (the key binds the route and
+    // the exact body, as the platform hashes them).
+    let body = serde_json::to_value(&request)
+        .unwrap()
+        .to_string()
+        .into_bytes();
+    let hash = hex::encode(Sha256::digest(
+        [b"POST /v1/payments\n".as_slice(), &body].concat(),
+    ));
+    let now = examples::platform::unix_now();
+    let reserved = p
+        .state
+        .db
+        .reserve_idempotency(
+            &creds.app_id,
+            "key-killed",
+            &hash,
+            now,
+            p.state.settings.idempotency,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reserved, examples::platform::db::Idempotent::Reserved);
+    let (status, code) = api_code(
+        client
+            .create_payment_idempotent(&request, Some("key-killed"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (409, "IDEMPOTENCY_KEY_IN_PROGRESS")
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let created = client
+        .create_payment_idempotent(&request, Some("key-killed"))
+        .await
+        .expect("the retry after the lease runs");
+    assert_eq!(created.out_trade_no, "idem-killed");
+    let replay = client
+        .create_payment_idempotent(&request, Some("key-killed"))
+        .await
+        .unwrap();
+    assert_eq!(replay, created, "and its answer is the key's from now on");
     p.stop().await;
 }
 

@@ -3,8 +3,10 @@
 //! Every POST accepts an `Idempotency-Key` header with Stripe's semantics: the first answer
 //! under a key — errors included — is stored and replayed (with `Idempotent-Replayed: true`);
 //! the same key with another request is `422 IDEMPOTENCY_KEY_REUSED`; while the first request
-//! runs, a repeat gets `409 IDEMPOTENCY_KEY_IN_PROGRESS`. A 5xx answer is not stored, so the
-//! request can be retried under the same key.
+//! runs, a repeat gets `409 IDEMPOTENCY_KEY_IN_PROGRESS` — until the first request's lease runs
+//! out (`IDEMPOTENCY_LEASE_SECS`, it crashed or was cut off): then a repeat takes the key over.
+//! A 5xx answer is not stored, so the request can be retried under the same key. Keys expire
+//! after `IDEMPOTENCY_TTL_SECS` (a day) and are pruned.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -80,7 +82,13 @@ where
     let hash = hex::encode(hasher.finalize());
     match state
         .db
-        .reserve_idempotency(merchant, &key, &hash, unix_now())
+        .reserve_idempotency(
+            merchant,
+            &key,
+            &hash,
+            unix_now(),
+            state.settings.idempotency,
+        )
         .await
     {
         Err(e) => AppError::internal(e).into_response(),

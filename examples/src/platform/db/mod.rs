@@ -174,19 +174,6 @@ fn fen_column(f: Fen) -> i64 {
     i64::try_from(f.as_u64()).unwrap_or(i64::MAX)
 }
 
-/// A stored idempotent response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Idempotent {
-    /// First use of the key: it is now reserved.
-    Reserved,
-    /// Used before with the same request: replay this (status, body).
-    Replay(u16, String),
-    /// Used with a different request.
-    Mismatch,
-    /// The first request with this key is still running.
-    InFlight,
-}
-
 /// The platform database.
 #[derive(Debug, Clone)]
 pub struct PlatformDb {
@@ -269,6 +256,10 @@ fn refund_from(r: &AnyRow) -> DbResult<RefundRecord> {
     })
 }
 
+mod idempotency;
+
+pub use idempotency::{Idempotent, KeyTimes};
+
 const MERCHANT_COLUMNS: &str = "app_id, name, credit_code, notify_url, status, secret, salt, previous_secret, \
      previous_valid_until, open_id, bind_scene, bind_qr_url";
 const ORDER_COLUMNS: &str = "merchant_id, out_trade_no, platform_no, token, amount, subject, method, open_id, \
@@ -280,7 +271,10 @@ impl PlatformDb {
         store
             .migrate_tables(
                 "pay_platform_migrations",
-                &[(1, "merchants, orders, refunds, idempotency", SCHEMA_V1)],
+                &[
+                    (1, "merchants, orders, refunds, idempotency", SCHEMA_V1),
+                    (2, "idempotency leases and expiry", idempotency::SCHEMA_V2),
+                ],
             )
             .await
             .map_err(e)?;
@@ -538,84 +532,6 @@ impl PlatformDb {
         .await
         .map_err(e)?;
         row.as_ref().map(refund_from).transpose()
-    }
-
-    /// Reserves an idempotency key for a request, or says what to do instead.
-    pub async fn reserve_idempotency(
-        &self,
-        merchant_id: &str,
-        key: &str,
-        request_hash: &str,
-        now: i64,
-    ) -> DbResult<Idempotent> {
-        let inserted = sqlx::query(self.q(
-            "INSERT INTO idempotency_keys (merchant_id, idem_key, request_hash, status, response, created_at) \
-             VALUES (?, ?, ?, 0, NULL, ?)",
-        ))
-        .bind(merchant_id.to_owned())
-        .bind(key.to_owned())
-        .bind(request_hash.to_owned())
-        .bind(now)
-        .execute(self.store.pool())
-        .await;
-        match inserted {
-            Ok(_) => return Ok(Idempotent::Reserved),
-            Err(err) if unique_violation(&err) => {}
-            Err(err) => return Err(e(err)),
-        }
-        let row = sqlx::query(self.q(
-            "SELECT request_hash, status, response FROM idempotency_keys WHERE merchant_id = ? AND idem_key = ?",
-        ))
-        .bind(merchant_id.to_owned())
-        .bind(key.to_owned())
-        .fetch_one(self.store.pool())
-        .await
-        .map_err(e)?;
-        let hash: String = row.try_get("request_hash").map_err(e)?;
-        let status: i64 = row.try_get("status").map_err(e)?;
-        let response: Option<String> = row.try_get("response").map_err(e)?;
-        Ok(if hash != request_hash {
-            Idempotent::Mismatch
-        } else if status == 0 {
-            Idempotent::InFlight
-        } else {
-            Idempotent::Replay(
-                u16::try_from(status).unwrap_or(500),
-                response.unwrap_or_default(),
-            )
-        })
-    }
-
-    /// Stores the response of a reserved key.
-    pub async fn complete_idempotency(
-        &self,
-        merchant_id: &str,
-        key: &str,
-        status: u16,
-        body: &str,
-    ) -> DbResult<()> {
-        sqlx::query(self.q("UPDATE idempotency_keys SET status = ?, response = ? WHERE merchant_id = ? AND idem_key = ?"))
-            .bind(i64::from(status))
-            .bind(body.to_owned())
-            .bind(merchant_id.to_owned())
-            .bind(key.to_owned())
-            .execute(self.store.pool())
-            .await
-            .map(|_| ())
-            .map_err(e)
-    }
-
-    /// Releases a reserved key whose request could not complete (so it can be retried).
-    pub async fn release_idempotency(&self, merchant_id: &str, key: &str) -> DbResult<()> {
-        sqlx::query(self.q(
-            "DELETE FROM idempotency_keys WHERE merchant_id = ? AND idem_key = ? AND status = 0",
-        ))
-        .bind(merchant_id.to_owned())
-        .bind(key.to_owned())
-        .execute(self.store.pool())
-        .await
-        .map(|_| ())
-        .map_err(e)
     }
 }
 
