@@ -106,6 +106,7 @@ pub struct Dispatcher {
     batch: usize,
     lease: Duration,
     linger: Duration,
+    concurrency: usize,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -127,7 +128,16 @@ impl Dispatcher {
             batch: 100,
             lease: Duration::from_secs(60),
             linger: Duration::ZERO,
+            concurrency: 1,
         }
+    }
+
+    /// Batches handled at once (default 1: one after the other, in order). More lets a batch
+    /// stuck on a slow recipient not hold up the next ones; events of a payment may then be
+    /// handled out of order, so only for handlers that do not care (each event stands alone).
+    pub fn concurrency(mut self, batches: usize) -> Self {
+        self.concurrency = batches.max(1);
+        self
     }
 
     /// The retry policy.
@@ -192,35 +202,59 @@ impl Dispatcher {
             .store
             .hand_off_events(self.lease, self.batch.saturating_mul(HAND_OFF_BATCHES));
         let mut next_poll = tokio::time::Instant::now();
+        let mut in_flight = tokio::task::JoinSet::new();
         loop {
+            while in_flight.len() >= self.concurrency {
+                in_flight.join_next().await;
+            }
             let mut events = Vec::new();
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => break,
                 n = receive(&mut handed, &mut events, self.batch) => {
                     if n == 0 {
                         // The store let go of the channel: polling only, from now on.
                         handed = None;
-                    } else if let Err(e) = self.deliver(&events).await {
-                        tracing::error!(error = %e, "outbox delivery not recorded; the events will be claimed again");
+                    } else {
+                        self.spawn_delivery(&mut in_flight, events);
                     }
                     continue;
                 }
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
                 _ = tokio::time::sleep_until(next_poll) => {}
             }
-            let pause = match self.run_once().await {
-                Ok(0) => idle,
-                Ok(n) if n < self.batch => self.linger,
-                Ok(_) => Duration::ZERO,
+            let now = OffsetDateTime::now_utc();
+            let pause = match self.store.claim_events(now, self.lease, self.batch).await {
+                Ok(events) if events.is_empty() => idle,
+                Ok(events) => {
+                    let n = events.len();
+                    self.spawn_delivery(&mut in_flight, events);
+                    if n < self.batch {
+                        self.linger
+                    } else {
+                        Duration::ZERO
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "outbox dispatch failed");
                     idle
                 }
             };
             if shutdown.is_cancelled() {
-                return;
+                break;
             }
             next_poll = tokio::time::Instant::now() + pause;
         }
+        // In-flight events finish (and are recorded) before returning.
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    fn spawn_delivery(&self, in_flight: &mut tokio::task::JoinSet<()>, events: Vec<OutboxEvent>) {
+        let this = self.clone();
+        in_flight.spawn(async move {
+            if let Err(e) = this.deliver(&events).await {
+                tracing::error!(error = %e, "outbox delivery not recorded; the events will be claimed again");
+            }
+        });
     }
 }
 

@@ -164,9 +164,9 @@ async fn main() {
     db.insert_merchant(&merchant, 0).await.unwrap();
     let handler = Arc::new(MerchantCallbacks::new(
         db,
-        None,
-        None,
+        false,
         examples::url_guard::OutboundPolicy::AllowPrivate,
+        Duration::from_secs(5),
     ));
 
     // Warm up connections and caches.

@@ -25,12 +25,12 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    /// RabbitMQ at `url` with queues named after `prefix` (retrying after `retry_delay`), or in
-    /// process without a URL.
+    /// RabbitMQ at `url` with queues named after `prefix` (retrying on `policy`'s schedule: one
+    /// retry queue per distinct delay), or in process without a URL.
     pub async fn connect(
         url: Option<&str>,
         prefix: &str,
-        retry_delay: Duration,
+        policy: &RetryPolicy,
     ) -> Result<Self, String> {
         match url {
             None => Ok(Delivery::InProcess),
@@ -40,20 +40,27 @@ impl Delivery {
                         .await
                         .map_err(|e| format!("rabbitmq: {e}"))?,
                 ),
-                topology: Topology::new(prefix, retry_delay),
+                topology: Topology::with_schedule(
+                    prefix,
+                    &(1..policy.max_attempts.max(2))
+                        .map(|n| policy.delay(n))
+                        .collect::<Vec<_>>(),
+                ),
             }),
         }
     }
 }
 
 /// Delivers outbox events to `handler` until `shutdown`: at least once, retried by `policy`,
-/// `prefetch` at a time per instance over RabbitMQ.
+/// `prefetch` at a time per instance over RabbitMQ, `parallel_batches` batches at a time in
+/// process (1 keeps a payment's events in order).
 pub async fn spawn_event_delivery(
     store: Arc<dyn PaymentStore>,
     handler: Arc<dyn EventHandler>,
     delivery: &Delivery,
     policy: RetryPolicy,
     prefetch: u16,
+    parallel_batches: usize,
     shutdown: &CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, String> {
     let mut tasks = Vec::new();
@@ -61,6 +68,7 @@ pub async fn spawn_event_delivery(
         Delivery::InProcess => {
             let d = Dispatcher::new(store, handler)
                 .policy(policy)
+                .concurrency(parallel_batches)
                 .linger(Duration::from_millis(10));
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {

@@ -2,9 +2,10 @@
 //! answers. Each fault is used a given number of times, in the order they were set.
 //!
 //! - **An API error**: the next calls of an API (`refund`, `refundquery`, `orderquery`,
-//!   `unifiedorder`… — the last part of a WeChat Pay path — or an Alipay method such as
-//!   `alipay.trade.refund`) answer a business error with `code` (`SYSTEMERROR`, `NOTENOUGH`,
-//!   `ACQ.SYSTEM_ERROR`…), signed as the provider signs it. With `after_processing`, the request
+//!   `unifiedorder`… — the last part of a WeChat Pay path — an Alipay method such as
+//!   `alipay.trade.refund`, or a WeChat MP path's last two parts such as `template/send`)
+//!   answer a business error with `code` (`SYSTEMERROR`, `NOTENOUGH`, `ACQ.SYSTEM_ERROR`, an MP
+//!   `errcode` such as `45009`…), signed as the provider signs it. With `after_processing`, the request
 //!   is carried out first and only its answer is replaced: the provider did it, the merchant
 //!   never heard.
 //! - **Lost notifications**: the next notifications of a kind (`wechat.payment`,

@@ -239,7 +239,7 @@ pub fn app(state: Arc<SandboxState>) -> Router {
 pub fn app_with_limits(state: Arc<SandboxState>, limits: &HttpLimits) -> Router {
     let router = Router::new()
         .merge(wxpay::routes(&state))
-        .merge(mp::routes())
+        .merge(mp::routes(&state))
         .merge(alipay::routes())
         .merge(control::routes());
     limits

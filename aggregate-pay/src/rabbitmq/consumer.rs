@@ -200,7 +200,7 @@ impl RabbitConsumer {
                     && attempts < self.max_attempts
                 {
                     tracing::warn!(event = %event.id, %error, attempt = attempts, "event failed; retrying later");
-                    ("", self.topology.retry_queue.as_str())
+                    ("", self.topology.retry_queue_for(attempts))
                 } else {
                     tracing::error!(event = %event.id, %error, "event failed too often; dead-lettered");
                     (self.topology.dead_exchange.as_str(), "")

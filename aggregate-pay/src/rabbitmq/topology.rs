@@ -21,27 +21,76 @@ pub struct Topology {
     pub exchange: String,
     /// The work queue.
     pub queue: String,
-    /// The retry queue (messages wait there for the retry delay).
+    /// The (first) retry queue (messages wait there for the retry delay).
     pub retry_queue: String,
     /// The dead-letter exchange.
     pub dead_exchange: String,
     /// Where dead events stay.
     pub dead_queue: String,
-    /// How long a failed event waits before its next attempt.
+    /// How long a failed event waits before its (first) next attempt.
     pub retry_delay: Duration,
+    /// The retry queues, one per distinct delay (RabbitMQ expires messages from a queue's head
+    /// only, so each delay needs its own queue), and which one each attempt uses.
+    tiers: Vec<(Duration, String)>,
+    /// Per failed attempt (1-based, index 0 for the first failure), its tier; the last repeats.
+    schedule: Vec<usize>,
 }
 
 impl Topology {
-    /// The topology named after `prefix` (e.g. `aggregate-pay.events`).
+    /// The topology named after `prefix` (e.g. `aggregate-pay.events`), every retry after
+    /// `retry_delay`.
     pub fn new(prefix: &str, retry_delay: Duration) -> Self {
+        Self::with_schedule(prefix, &[retry_delay])
+    }
+
+    /// The topology with a retry schedule: after failure `n` (1-based) an event waits
+    /// `delays[n - 1]`, the last delay repeating (e.g. a [`crate::RetryPolicy`]'s delays, which
+    /// span hours).
+    pub fn with_schedule(prefix: &str, delays: &[Duration]) -> Self {
+        let delays = if delays.is_empty() {
+            vec![Duration::from_secs(1)]
+        } else {
+            delays.to_vec()
+        };
+        let mut tiers: Vec<(Duration, String)> = Vec::new();
+        let mut schedule = Vec::with_capacity(delays.len());
+        for d in &delays {
+            let i = match tiers.iter().position(|(t, _)| t == d) {
+                Some(i) => i,
+                None => {
+                    let name = if tiers.is_empty() {
+                        format!("{prefix}.retry")
+                    } else {
+                        format!("{prefix}.retry.{}ms", d.as_millis())
+                    };
+                    tiers.push((*d, name));
+                    tiers.len() - 1
+                }
+            };
+            schedule.push(i);
+        }
         Topology {
             exchange: prefix.to_owned(),
             queue: prefix.to_owned(),
-            retry_queue: format!("{prefix}.retry"),
+            retry_queue: tiers[0].1.clone(),
             dead_exchange: format!("{prefix}.dlx"),
             dead_queue: format!("{prefix}.dead"),
-            retry_delay,
+            retry_delay: delays[0],
+            tiers,
+            schedule,
         }
+    }
+
+    /// The retry queue an event goes to after its `attempts`-th failure (1-based).
+    pub fn retry_queue_for(&self, attempts: u32) -> &str {
+        let step = usize::try_from(attempts.max(1) - 1).unwrap_or(usize::MAX);
+        let tier = self
+            .schedule
+            .get(step)
+            .or(self.schedule.last())
+            .copied()
+            .unwrap_or(0);
+        &self.tiers[tier].1
     }
 
     /// Declares everything (idempotent).
@@ -58,14 +107,11 @@ impl Topology {
         bind_queue(channel, &self.queue, &self.exchange, "#")
             .await
             .map_err(amqp)?;
-        declare_queue(
-            channel,
-            &self.retry_queue,
-            Some(&self.exchange),
-            Some(self.retry_delay),
-        )
-        .await
-        .map_err(amqp)?;
+        for (delay, name) in &self.tiers {
+            declare_queue(channel, name, Some(&self.exchange), Some(*delay))
+                .await
+                .map_err(amqp)?;
+        }
         declare_queue(channel, &self.dead_queue, None, None)
             .await
             .map_err(amqp)?;
@@ -151,7 +197,10 @@ impl Topology {
     /// Deletes the queues and exchanges (tests, decommissioning). Messages in them are lost.
     pub async fn delete(&self, channel: &Channel) -> Result<(), StoreError> {
         use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-        for q in [&self.queue, &self.retry_queue, &self.dead_queue] {
+        let queues = [&self.queue, &self.dead_queue]
+            .into_iter()
+            .chain(self.tiers.iter().map(|(_, name)| name));
+        for q in queues {
             channel
                 .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                 .await
@@ -256,5 +305,31 @@ impl Topology {
             .map_err(amqp)?;
         confirmed(confirm.await).map_err(StoreError::Unavailable)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_distinct_delay_has_its_retry_queue_and_the_last_repeats() {
+        let s = |n| Duration::from_secs(n);
+        let t = Topology::with_schedule("cb", &[s(15), s(30), s(60), s(60)]);
+        assert_eq!(t.retry_queue, "cb.retry");
+        assert_eq!(t.retry_delay, s(15));
+        assert_eq!(t.retry_queue_for(1), "cb.retry");
+        assert_eq!(t.retry_queue_for(2), "cb.retry.30000ms");
+        assert_eq!(t.retry_queue_for(3), "cb.retry.60000ms");
+        assert_eq!(t.retry_queue_for(4), "cb.retry.60000ms");
+        assert_eq!(
+            t.retry_queue_for(40),
+            "cb.retry.60000ms",
+            "the last delay repeats"
+        );
+        assert_eq!(t.tiers.len(), 3);
+        let fixed = Topology::new("ev", s(3));
+        assert_eq!(fixed.retry_queue_for(7), "ev.retry");
+        assert_eq!(fixed.tiers.len(), 1);
     }
 }

@@ -137,7 +137,11 @@ mod amqp {
     #[tokio::test]
     async fn failing_events_are_retried_then_dead_lettered() {
         let Some(url) = url() else { return };
-        let topology = Topology::new(&unique("aggpay-test-"), Duration::from_millis(30));
+        // A schedule: the first retry waits in one queue, the second in another.
+        let topology = Topology::with_schedule(
+            &unique("aggpay-test-"),
+            &[Duration::from_millis(30), Duration::from_millis(60)],
+        );
         let (store, ids) = outbox_with_three_events().await;
         let conn = connect(&url).await.unwrap();
         let publisher = Arc::new(RabbitPublisher::new(&conn, topology.clone()).await.unwrap());

@@ -1,12 +1,14 @@
 //! Merchant callbacks: every payment and refund event, POSTed as signed JSON to the merchant's
 //! notify URL (`X-Pay-Signature: t=…,v1=…`, a second `v1` with the previous secret during a
-//! rotation's grace period), and a template message to the merchant's bound
-//! WeChat for received payments. Runs as the outbox's [`EventHandler`]: at least once, retried,
-//! dead-lettered after too many failures.
+//! rotation's grace period); a received payment also queues a message to the merchant's bound
+//! WeChat ([`super::messages`] sends it). Runs as the outbox's [`EventHandler`]: at least once,
+//! retried, dead-lettered after too many failures.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use aggregate_pay::{EventHandler, EventKind, HandlerError, OutboxEvent};
 use async_trait::async_trait;
@@ -20,35 +22,60 @@ use crate::url_guard::OutboundPolicy;
 /// callbacks costs one lookup, and a changed URL or rotated secret is used within a second.
 const MERCHANT_CACHE_TTL: Duration = Duration::from_secs(1);
 
+/// How long a callback waits for a turn among its merchant's (a healthy merchant's callbacks
+/// take milliseconds; a slow one's waiters give their place back quickly and retry later).
+const TURN_WAIT: Duration = Duration::from_millis(250);
+
 /// Delivers outbox events to merchants.
 #[derive(Debug, Clone)]
 pub struct MerchantCallbacks {
     db: PlatformDb,
     http: reqwest::Client,
     outbound: OutboundPolicy,
-    mp: Option<wechat_mp::Client>,
-    payment_template: Option<String>,
+    /// Whether "payment received" messages are queued (an Official Account is configured).
+    messages: bool,
+    /// Callbacks in flight per merchant.
+    per_merchant: usize,
+    slots: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     merchants: Arc<Mutex<HashMap<String, (Instant, Merchant)>>>,
 }
 
 impl MerchantCallbacks {
-    /// Callbacks from the platform database, with template messages through `mp` when set, to
-    /// the notify URLs `outbound` allows (checked again at each delivery; redirects are never
-    /// followed).
+    /// Callbacks from the platform database to the notify URLs `outbound` allows (checked again
+    /// at each delivery; redirects are never followed), each request given `timeout`; with
+    /// `messages`, "payment received" messages are queued for [`super::messages`].
     pub fn new(
         db: PlatformDb,
-        mp: Option<wechat_mp::Client>,
-        payment_template: Option<String>,
+        messages: bool,
         outbound: OutboundPolicy,
+        timeout: Duration,
     ) -> Self {
         MerchantCallbacks {
             db,
-            http: outbound.client(Duration::from_secs(5)),
+            http: outbound.client(timeout),
             outbound,
-            mp,
-            payment_template,
+            messages,
+            per_merchant: 16,
+            slots: Arc::default(),
             merchants: Arc::default(),
         }
+    }
+
+    /// At most `n` callbacks in flight to one merchant (per instance); the others wait for a
+    /// turn no longer than [`TURN_WAIT`], then count as a failed attempt (retried later), so a
+    /// slow or hanging merchant never holds up another's callbacks.
+    pub fn per_merchant(mut self, n: usize) -> Self {
+        self.per_merchant = n.max(1);
+        self
+    }
+
+    fn slots_of(&self, merchant_id: &str) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            slots
+                .entry(merchant_id.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_merchant))),
+        )
     }
 
     async fn merchant(&self, app_id: &str) -> Result<Option<Merchant>, String> {
@@ -88,6 +115,12 @@ fn payment_of(event: &OutboxEvent) -> &Value {
 
 #[async_trait]
 impl EventHandler for MerchantCallbacks {
+    /// The batch's callbacks at once (each merchant within its limit): one merchant's slow
+    /// endpoint delays only its own.
+    async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), HandlerError>> {
+        futures_util::future::join_all(events.iter().map(|e| self.handle(e))).await
+    }
+
     async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
         if event.kind == EventKind::PaymentAmountMismatch {
             // An alert for the platform's operators (the payment is held for review), not news
@@ -101,6 +134,13 @@ impl EventHandler for MerchantCallbacks {
             // Not a platform payment: nothing to deliver.
             return Ok(());
         };
+        let slots = self.slots_of(merchant_id);
+        let _turn = tokio::time::timeout(TURN_WAIT, slots.acquire())
+            .await
+            .map_err(|_| {
+                HandlerError::retry("the merchant's earlier callbacks are still in flight")
+            })?
+            .map_err(HandlerError::retry)?;
         let Some(merchant) = self
             .merchant(merchant_id)
             .await
@@ -133,6 +173,22 @@ impl EventHandler for MerchantCallbacks {
                 "amount": refund["amount"],
                 "status": refund["status"],
             });
+        }
+        // The merchant's WeChat message: queued first (once per event), sent by its own
+        // consumer whether or not this callback gets through.
+        if event.kind == EventKind::PaymentSucceeded && self.messages {
+            if let Some(open_id) = &merchant.open_id {
+                self.db
+                    .enqueue_message(
+                        &event.id,
+                        &merchant.app_id,
+                        open_id,
+                        &data,
+                        super::unix_now(),
+                    )
+                    .await
+                    .map_err(HandlerError::retry)?;
+            }
         }
         let body = json!({
             "id": event.id,
@@ -176,35 +232,6 @@ impl EventHandler for MerchantCallbacks {
                 status.as_u16()
             )));
         }
-        if event.kind == EventKind::PaymentSucceeded {
-            self.notify_wechat(&merchant.open_id, &data).await;
-        }
         Ok(())
-    }
-}
-
-impl MerchantCallbacks {
-    /// "Payment received" on the merchant's WeChat. Best effort: the callback is what the
-    /// merchant's systems rely on; a template message that fails is logged, not retried.
-    async fn notify_wechat(&self, open_id: &Option<String>, data: &Value) {
-        let (Some(mp), Some(template), Some(open_id)) = (&self.mp, &self.payment_template, open_id)
-        else {
-            return;
-        };
-        let amount = data["amount"]
-            .as_u64()
-            .map(|f| wechat_pay::Fen::new(f).to_yuan_string())
-            .unwrap_or_default();
-        let message = wechat_mp::TemplateMessage::new(open_id.clone(), template.clone())
-            .field("first", "Payment received")
-            .field(
-                "keyword1",
-                data["out_trade_no"].as_str().unwrap_or_default(),
-            )
-            .field_colored("keyword2", format!("¥{amount}"), "#173177")
-            .field("remark", data["channel"].as_str().unwrap_or_default());
-        if let Err(e) = mp.send_template(&message).await {
-            tracing::warn!(error = %e, "payment template message not sent");
-        }
     }
 }

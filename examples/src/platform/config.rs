@@ -48,16 +48,24 @@ pub struct PlatformConfig {
     /// Accepted clock difference of signed requests, in seconds.
     #[arg(long, env = "SIGNATURE_WINDOW_SECS", default_value_t = 300)]
     pub signature_window_secs: u64,
-    /// Seconds between merchant callback attempts.
-    #[arg(long, env = "CALLBACK_RETRY_SECS", default_value_t = 3)]
+    /// Seconds before the first retry of a merchant callback; each further wait doubles, up to
+    /// `CALLBACK_RETRY_MAX_SECS`. The defaults (15 s doubling to 6 h, 15 attempts) span about a
+    /// day, close to WeChat's own schedule, before a callback is dead-lettered.
+    #[arg(long, env = "CALLBACK_RETRY_SECS", default_value_t = 15)]
     pub callback_retry_secs: u64,
-    /// Longest wait between attempts: equal to the retry interval for a fixed schedule, larger for
-    /// an exponential one.
-    #[arg(long, env = "CALLBACK_RETRY_MAX_SECS", default_value_t = 3)]
+    /// Longest wait between attempts (equal to `CALLBACK_RETRY_SECS` for a fixed schedule).
+    #[arg(long, env = "CALLBACK_RETRY_MAX_SECS", default_value_t = 21_600)]
     pub callback_retry_max_secs: u64,
     /// Attempts before a callback is dead-lettered.
-    #[arg(long, env = "CALLBACK_MAX_ATTEMPTS", default_value_t = 8)]
+    #[arg(long, env = "CALLBACK_MAX_ATTEMPTS", default_value_t = 15)]
     pub callback_max_attempts: u32,
+    /// Seconds one callback request may take (connect, send, answer) before it counts as failed.
+    #[arg(long, env = "CALLBACK_TIMEOUT_SECS", default_value_t = 5)]
+    pub callback_timeout_secs: u64,
+    /// Callbacks in flight to one merchant at a time (per instance): a slow merchant holds only
+    /// its own.
+    #[arg(long, env = "CALLBACK_MERCHANT_CONCURRENCY", default_value_t = 16)]
+    pub callback_merchant_concurrency: usize,
     /// RabbitMQ exchange / queue name prefix of merchant callbacks (instances sharing it share
     /// the work).
     #[arg(long, env = "CALLBACK_QUEUE", default_value = "pay-platform.callbacks")]

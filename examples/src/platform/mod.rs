@@ -6,8 +6,9 @@
 //!   (signed payments and refunds), `cashier`, `mp` (the
 //!   Official Account callback), `bind` (the binding page).
 //! - [`auth`] — `SignedMerchant` and `Admin` extractors (errors are `crate::error::AppError`).
-//! - [`db`] — merchants, orders, refunds, idempotency keys; [`callbacks`] — merchant callbacks
-//!   and template messages, as the outbox's event handler.
+//! - [`db`] — merchants, orders, refunds, idempotency keys, queued merchant messages;
+//!   [`callbacks`] — merchant callbacks, as the outbox's event handler; [`messages`] — the
+//!   merchant's "payment received" WeChat messages, their own outbox consumer.
 //! - [`mp_callback`] — the Official Account callback (binding by QR scene, keyword replies, the
 //!   chatbot).
 //!
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod config;
 pub mod db;
+pub mod messages;
 pub mod mp_callback;
 pub mod routes;
 pub mod run;

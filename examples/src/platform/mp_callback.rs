@@ -20,6 +20,7 @@ pub fn build(
     mp: &wechat_mp::Client,
     token: SecretSetting,
     aes_key: Option<SecretSetting>,
+    deduper: Option<Arc<dyn wechat_mp::message::Deduper>>,
 ) -> Result<Callback, String> {
     let keywords: HashMap<String, String> = match &config.keywords_file {
         Some(path) => {
@@ -138,6 +139,11 @@ pub fn build(
         Callback::builder(mp.app_id(), wechat_mp::Secret::new(token.expose())).router(router);
     if let Some(key) = aes_key {
         builder = builder.encoding_aes_key(wechat_mp::Secret::new(key.expose()));
+    }
+    // WeChat re-sends a message it got no answer to; with several instances, the copy may reach
+    // another one: a shared (Redis) deduper drops it there too.
+    if let Some(deduper) = deduper {
+        builder = builder.deduper(deduper);
     }
     builder.build().map_err(|e| format!("mp callback: {e}"))
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::callbacks::MerchantCallbacks;
 use super::config::PlatformConfig;
 use super::db::{KeyTimes, PlatformDb};
+use super::messages::MerchantMessages;
 use super::{PlatformState, Settings, unix_now};
 use crate::providers::Mode;
 use crate::settings::SecretSetting;
@@ -43,6 +44,7 @@ pub struct Wired {
     pub generated_admin_token: Option<String>,
     delivery: Delivery,
     callbacks: Arc<MerchantCallbacks>,
+    messages: Option<MerchantMessages>,
     channels: Channels,
     config: PlatformConfig,
 }
@@ -149,26 +151,49 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
     let nonces: Arc<dyn merchant_client::NonceStore> = Arc::new(Nonces(nonces));
 
     let mp_callback = match (&mp, mp_token) {
-        (Some(mp), Some(token)) => Some(Arc::new(
-            super::mp_callback::build(config, &db, mp, token, mp_aes).map_err(WiringError)?,
-        )),
+        (Some(mp), Some(token)) => {
+            let deduper: Option<Arc<dyn wechat_mp::message::Deduper>> = match &config.redis_url {
+                Some(url) => Some(Arc::new(
+                    wechat_mp::message::RedisDeduper::connect(url, "pay-platform:mp:")
+                        .await
+                        .map_err(|e| fail("redis")(e.to_string()))?,
+                )),
+                None => None,
+            };
+            Some(Arc::new(
+                super::mp_callback::build(config, &db, mp, token, mp_aes, deduper)
+                    .map_err(WiringError)?,
+            ))
+        }
         _ => None,
     };
 
     let delivery = Delivery::connect(
         config.amqp_url.as_deref(),
         &config.callback_queue,
-        Duration::from_secs(config.callback_retry_secs.max(1)),
+        &callback_policy(config),
     )
     .await
     .map_err(WiringError)?;
 
-    let callbacks = Arc::new(MerchantCallbacks::new(
-        db.clone(),
-        mp.clone(),
-        Some(config.template_payment_received.clone()),
-        outbound,
-    ));
+    let callbacks = Arc::new(
+        MerchantCallbacks::new(
+            db.clone(),
+            mp.is_some(),
+            outbound,
+            Duration::from_secs(config.callback_timeout_secs.max(1)),
+        )
+        .per_merchant(config.callback_merchant_concurrency.max(1)),
+    );
+    // Messages are retried on the callbacks' schedule.
+    let retries = callback_policy(config);
+    let messages = mp.clone().map(|mp| {
+        MerchantMessages::new(db.clone(), mp, config.template_payment_received.clone()).retries(
+            retries.base_delay,
+            retries.max_delay,
+            retries.max_attempts,
+        )
+    });
     let state = Arc::new(PlatformState {
         settings: Settings {
             mode,
@@ -203,9 +228,24 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         generated_admin_token,
         delivery,
         callbacks,
+        messages,
         channels,
         config: config.clone(),
     })
+}
+
+/// When merchant callbacks are retried (the same in process and over RabbitMQ).
+fn callback_policy(config: &PlatformConfig) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: config.callback_max_attempts.max(1),
+        base_delay: Duration::from_secs(config.callback_retry_secs.max(1)),
+        max_delay: Duration::from_secs(
+            config
+                .callback_retry_max_secs
+                .max(config.callback_retry_secs)
+                .max(1),
+        ),
+    }
 }
 
 /// Deletes expired `Idempotency-Key`s every ten minutes (and once at start).
@@ -241,16 +281,7 @@ impl Wired {
         shutdown: CancellationToken,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, WiringError> {
         let mut tasks = Vec::new();
-        let policy = RetryPolicy {
-            max_attempts: self.config.callback_max_attempts.max(1),
-            base_delay: Duration::from_secs(self.config.callback_retry_secs.max(1)),
-            max_delay: Duration::from_secs(
-                self.config
-                    .callback_retry_max_secs
-                    .max(self.config.callback_retry_secs)
-                    .max(1),
-            ),
-        };
+        let policy = callback_policy(&self.config);
         tasks.extend(
             spawn_event_delivery(
                 self.state.store.clone(),
@@ -258,6 +289,9 @@ impl Wired {
                 &self.delivery,
                 policy,
                 self.config.callback_prefetch,
+                // Callbacks stand alone (the merchant dedupes by event id): batches in parallel,
+                // so one slow merchant's batch does not hold up the next.
+                64,
                 &shutdown,
             )
             .await
@@ -269,6 +303,11 @@ impl Wired {
             &self.config.reconcile,
             &shutdown,
         ));
+        if let Some(messages) = self.messages.clone() {
+            tasks.push(tokio::spawn(
+                messages.run(Duration::from_secs(1), shutdown.clone()),
+            ));
+        }
         tasks.push(spawn_idempotency_pruning(
             self.state.clone(),
             shutdown.clone(),

@@ -44,6 +44,13 @@ enum DelayRunner {
     Rabbit(RabbitDelays, Arc<lapin::Connection>),
 }
 
+/// Payment events to the order logic: retried after 1 s doubling to a minute, 20 attempts.
+const EVENT_RETRIES: RetryPolicy = RetryPolicy {
+    max_attempts: 20,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(60),
+};
+
 /// A wired server: its state, and what runs in the background.
 pub struct Wired {
     /// The shared state for `app`.
@@ -209,7 +216,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
     let delivery = Delivery::connect(
         config.amqp_url.as_deref(),
         &format!("{}.events", config.amqp_prefix),
-        Duration::from_secs(3),
+        &EVENT_RETRIES,
     )
     .await
     .map_err(WiringError)?;
@@ -339,12 +346,9 @@ impl Wired {
             self.store.clone(),
             Arc::new(PaymentEvents::new(orders.clone())),
             &self.delivery,
-            RetryPolicy {
-                max_attempts: 20,
-                base_delay: Duration::from_secs(1),
-                max_delay: Duration::from_secs(60),
-            },
+            EVENT_RETRIES,
             64,
+            1,
             &shutdown,
         )
         .await

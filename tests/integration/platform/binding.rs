@@ -15,8 +15,28 @@ async fn user_action(p: &Platform, action: Value) -> Value {
     body
 }
 
-async fn messages_to(p: &Platform, open_id: &str) -> Vec<Value> {
+pub async fn messages_to(p: &Platform, open_id: &str) -> Vec<Value> {
     crate::support::messages_to(&p.emulator_url, open_id).await
+}
+
+/// Binds merchant `app_id`'s WeChat to `open_id` (the binding QR code scanned).
+pub async fn bind(p: &Platform, app_id: &str, open_id: &str) {
+    let (status, binding) = p
+        .admin("POST", &format!("/admin/merchants/{app_id}/binding"), None)
+        .await;
+    assert_eq!(status, 200, "{binding}");
+    let outcome = user_action(
+        p,
+        json!({"app_id": EMULATOR_MP_APP, "open_id": open_id, "event": "scan", "ticket": binding["ticket"]}),
+    )
+    .await;
+    assert!(
+        outcome["reply_content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Bound to merchant"),
+        "{outcome}"
+    );
 }
 
 #[tokio::test]

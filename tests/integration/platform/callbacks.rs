@@ -190,3 +190,118 @@ async fn a_callback_that_never_gets_through_is_dead_lettered_and_redelivered() {
     dead_letter_then_redeliver(&p).await;
     p.stop().await;
 }
+
+/// A merchant whose endpoint hangs (never answers) does not hold up another merchant's
+/// callbacks: those arrive within a second while the first one's keep timing out.
+#[tokio::test]
+async fn a_hanging_merchant_does_not_hold_up_another() {
+    let p = Platform::start(Options {
+        callback_timeout_secs: 3,
+        ..Options::default()
+    })
+    .await;
+    let hanging = hanging_endpoint().await;
+    let slow = p.register(&hanging).await;
+    let slow_client = p.client(&slow);
+    for i in 0..12 {
+        let created = slow_client
+            .create_payment(&CreatePayment::new(format!("hang-{i}"), 100, "Gum").method("sandbox"))
+            .await
+            .unwrap();
+        p.cashier_sandbox_pay(&created.payment_token).await;
+    }
+    let endpoint = MerchantEndpoint::start().await;
+    let fast = p.client(&p.register(&endpoint.url).await);
+    let created = fast
+        .create_payment(&CreatePayment::new("fast-1", 100, "Gum").method("sandbox"))
+        .await
+        .unwrap();
+    let paid_at = std::time::Instant::now();
+    p.cashier_sandbox_pay(&created.payment_token).await;
+    eventually(10, "the other merchant's callback", async || {
+        endpoint.accepted("payment.succeeded").len() == 1
+    })
+    .await;
+    let took = paid_at.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "the callback took {took:?} behind a hanging merchant"
+    );
+    p.stop().await;
+}
+
+/// A notify URL that accepts connections and never answers.
+async fn hanging_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/callbacks", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+/// The merchant's "payment received" WeChat message is its own outbox consumer: sent once
+/// although the HTTP callback keeps failing (and the message's first send fails too), and not
+/// again when the dead callback is redelivered.
+#[tokio::test]
+async fn the_payment_message_is_sent_once_whatever_the_callback_does() {
+    let p = Platform::start(Options {
+        max_attempts: 3,
+        ..Options::default()
+    })
+    .await;
+    let endpoint = MerchantEndpoint::start().await;
+    endpoint.set_down(true);
+    let creds = p.register(&endpoint.url).await;
+    let open_id = "o_msg_owner_0001";
+    super::binding::bind(&p, &creds.app_id, open_id).await;
+    // WeChat refuses the first send (a rate limit).
+    let (status, _) = crate::support::control_at(
+        &p.emulator_url,
+        "/sandbox/faults",
+        &serde_json::json!({"api": "template/send", "code": "45009"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let created = p
+        .client(&creds)
+        .create_payment(&CreatePayment::new("msg-1", 640, "Tea").method("sandbox"))
+        .await
+        .unwrap();
+    p.cashier_sandbox_pay(&created.payment_token).await;
+    let received = || async {
+        super::binding::messages_to(&p, open_id)
+            .await
+            .iter()
+            .filter(|m| {
+                let body = m["body"].to_string();
+                body.contains("Payment received") && body.contains("msg-1")
+            })
+            .count()
+    };
+    eventually(15, "the payment message", async || received().await == 1).await;
+    // The callback dies; redelivered, it still does not send the message again.
+    let dead = p.dead_letter(Some("payment.succeeded")).await;
+    endpoint.set_down(false);
+    let (status, _) = p
+        .admin(
+            "POST",
+            &format!(
+                "/admin/dead-letters/{}/redeliver",
+                dead["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually(20, "the redelivered callback", async || {
+        endpoint.accepted("payment.succeeded").len() == 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(received().await, 1, "one message per payment");
+    p.stop().await;
+}

@@ -64,6 +64,8 @@ pub struct Options {
     pub admin_token: Option<Option<String>>,
     /// `IDEMPOTENCY_LEASE_SECS`.
     pub idempotency_lease_secs: u64,
+    /// `CALLBACK_TIMEOUT_SECS`.
+    pub callback_timeout_secs: u64,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             callback_allow_private: None,
             admin_token: None,
             idempotency_lease_secs: 60,
+            callback_timeout_secs: 5,
         }
     }
 }
@@ -142,6 +145,7 @@ impl Platform {
         config.secret_grace_secs = options.grace_secs;
         config.reconcile.reconcile_after_secs = 3600;
         config.idempotency_lease_secs = options.idempotency_lease_secs;
+        config.callback_timeout_secs = options.callback_timeout_secs;
         if let Some((url, timeout_ms)) = &options.chatbot {
             config.chatbot_url = Some(url.clone());
             config.chatbot_timeout_ms = *timeout_ms;

@@ -249,6 +249,19 @@ pub(super) async fn template_send(
     if body["template_id"].as_str().unwrap_or_default().is_empty() {
         return Err(err(40037, "invalid template_id"));
     }
+    // `client_msg_id`: one message per user and id, as WeChat (its first msgid again).
+    if let Some(id) = body["client_msg_id"].as_str().filter(|s| !s.is_empty()) {
+        let mp = lock(&state.mp);
+        let earlier = mp.messages.iter().find(|m| {
+            m.kind == "template"
+                && m.app_id == app_id
+                && m.touser == body["touser"].as_str().unwrap_or_default()
+                && m.body["client_msg_id"] == id
+        });
+        if let Some(m) = earlier {
+            return Ok(ok(json!({"msgid": m.msgid})));
+        }
+    }
     let msgid = record(&state, &app_id, "template", &body);
     Ok(ok(json!({"msgid": msgid})))
 }

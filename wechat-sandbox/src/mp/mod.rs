@@ -22,7 +22,7 @@ pub const TOKEN_LIFETIME: i64 = 7200;
 const GRACE: i64 = 300;
 
 /// The routes.
-pub fn routes() -> Router<Arc<SandboxState>> {
+pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
     Router::new()
         .route("/cgi-bin/token", get(api::token))
         .route("/cgi-bin/stable_token", post(api::stable_token))
@@ -38,6 +38,38 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/cgi-bin/menu/get", get(api::menu_get))
         .route("/cgi-bin/menu/delete", get(api::menu_delete))
         .route("/cgi-bin/user/info", get(api::user_info))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            faults,
+        ))
+}
+
+/// Faults set through the control API (see [`crate::faults`]): the call answers WeChat's
+/// `{"errcode", "errmsg"}` with the fault's code (a number, e.g. `45009`; `-1` otherwise), before
+/// it is carried out.
+async fn faults(
+    axum::extract::State(state): axum::extract::State<Arc<SandboxState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    // The API is named by its path's last part (`send`) or, to tell them apart, the last two
+    // (`template/send`).
+    let mut parts = path.rsplit('/');
+    let last = parts.next().unwrap_or_default();
+    let two = format!("{}/{last}", parts.next().unwrap_or_default());
+    let code = state
+        .faults
+        .take_api(&two, crate::faults::Stage::Before)
+        .or_else(|| state.faults.take_api(last, crate::faults::Stage::Before));
+    match code {
+        Some(code) => Json(json!({
+            "errcode": code.parse::<i64>().unwrap_or(-1),
+            "errmsg": "sandbox fault",
+        }))
+        .into_response(),
+        None => next.run(request).await,
+    }
 }
 
 /// A WeChat error reply (`{"errcode": …, "errmsg": …}` with HTTP 200, as WeChat answers).

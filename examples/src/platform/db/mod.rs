@@ -257,8 +257,10 @@ fn refund_from(r: &AnyRow) -> DbResult<RefundRecord> {
 }
 
 mod idempotency;
+mod messages;
 
 pub use idempotency::{Idempotent, KeyTimes};
+pub use messages::{MessageStatus, QueuedMessage};
 
 const MERCHANT_COLUMNS: &str = "app_id, name, credit_code, notify_url, status, secret, salt, previous_secret, \
      previous_valid_until, open_id, bind_scene, bind_qr_url";
@@ -274,6 +276,7 @@ impl PlatformDb {
                 &[
                     (1, "merchants, orders, refunds, idempotency", SCHEMA_V1),
                     (2, "idempotency leases and expiry", idempotency::SCHEMA_V2),
+                    (3, "merchant messages outbox", messages::SCHEMA_V3),
                 ],
             )
             .await
