@@ -192,6 +192,37 @@ impl Platform {
         })
     }
 
+    /// POSTs a text message from `from` with id `msg_id` to `/mp/callback`, signed with the
+    /// embedded emulator's Official Account token; the reply body.
+    pub async fn mp_text(&self, from: &str, content: &str, msg_id: u64) -> String {
+        let token = self
+            .wired
+            .as_ref()
+            .and_then(|w| w.emulator.as_ref())
+            .map(|e| e.config().mp_apps[0].token.expose().to_owned())
+            .expect("an embedded emulator");
+        let timestamp = examples::platform::unix_now().to_string();
+        let nonce = "n0nce";
+        let signature = wechat_mp::message::signature::sign(&[&token, &timestamp, nonce]);
+        let body = format!(
+            "<xml><ToUserName><![CDATA[gh_platform]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
+             <CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>\
+             <Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        );
+        let resp = self
+            .http
+            .post(format!(
+                "{}/mp/callback?signature={signature}&timestamp={timestamp}&nonce={nonce}",
+                self.url
+            ))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.text().await.unwrap()
+    }
+
     pub fn mode(&self) -> examples::providers::Mode {
         self.state.settings.mode
     }
