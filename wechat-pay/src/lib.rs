@@ -18,6 +18,8 @@
 //!   no duplicates).
 //! - [`Params`] — the sorted key/value message all of the above share.
 //! - [`Fen`], [`ApiKey`], [`Error`] — money, the secret key, the one error type.
+//! - [`v3`] — API v3 (RSA signatures, AES-256-GCM resources): keys, request signing, response
+//!   and notification verification; being built out (see its module map).
 //! - `test_util` (feature `test-util`) — a signer that produces valid replies and notifications
 //!   for other crates' tests.
 //!
@@ -97,6 +99,7 @@ pub mod sign;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod types;
+pub mod v3;
 mod wire_enum;
 pub mod xml;
 
