@@ -66,6 +66,27 @@ pub enum Error {
         /// The value received.
         value: String,
     },
+    /// API v3: WeChat Pay answered an error (`{code, message, detail}`) with `status`.
+    #[error("wechat pay v3 error {status} {code}: {message}")]
+    V3Api {
+        /// The HTTP status.
+        status: u16,
+        /// WeChat's `code`.
+        code: crate::v3::V3ErrorCode,
+        /// WeChat's `message`.
+        message: String,
+        /// WeChat's `detail`, when given.
+        detail: Option<serde_json::Value>,
+    },
+    /// API v3: WeChat Pay's signature on a response or notification was not accepted.
+    #[error("wechat pay v3 signature: {0}")]
+    V3Signature(#[from] crate::v3::SignatureError),
+    /// API v3: a key could not be used.
+    #[error("wechat pay v3 key: {0}")]
+    V3Key(#[from] crate::v3::KeyError),
+    /// API v3: an encrypted resource did not decrypt.
+    #[error("wechat pay v3 resource: {0}")]
+    V3Decrypt(#[from] crate::v3::aead::DecryptError),
     /// The client is not configured for this call (missing certificate, bad key…).
     #[error("configuration error: {0}")]
     Config(String),
@@ -93,6 +114,9 @@ impl Error {
         match self {
             Error::Transport(_) => true,
             Error::HttpStatus { status } => *status >= 500,
+            Error::V3Api { status, code, .. } => {
+                *status >= 500 || *status == 429 || code.is_retryable()
+            }
             Error::Business { err_code, .. } => matches!(
                 err_code,
                 ErrCode::SystemError

@@ -24,8 +24,18 @@
 //! `openssl speed rsa2048`.
 
 pub mod aead;
+pub mod api;
+pub mod client;
+mod error;
 pub mod keys;
+pub mod notify;
+pub mod pay_params;
 pub mod signing;
 
+pub use api::*;
+pub use client::{Client, ClientBuilder, Request};
+pub use error::V3ErrorCode;
 pub use keys::{ApiV3Key, KeyError, MerchantKey, WechatPayKey};
+pub use notify::{Envelope, Notification, RefundNotification, TransactionNotification};
+pub use pay_params::{AppParams, JsapiParams};
 pub use signing::{RequestSignature, SignatureError, WechatPaySignature};

@@ -12,3 +12,4 @@ mod notifications;
 mod sandbox;
 mod secrets;
 mod support;
+mod v3;

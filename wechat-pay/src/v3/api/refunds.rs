@@ -1,0 +1,164 @@
+//! Refunds: create, query.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::segment;
+use super::transactions::TransactionRef;
+use crate::Fen;
+use crate::v3::Request;
+use crate::wire_enum::wire_enum;
+
+/// `POST /v3/refund/domestic/refunds`: idempotent by `out_refund_no`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CreateRefund {
+    /// The order.
+    pub order: TransactionRef,
+    /// The refund's number.
+    pub out_refund_no: String,
+    /// The amount to refund.
+    pub refund: Fen,
+    /// The order's amount.
+    pub total: Fen,
+    /// Why (shown to the payer).
+    pub reason: Option<String>,
+    /// Where the refund's notification goes.
+    pub notify_url: Option<String>,
+}
+
+impl CreateRefund {
+    /// A refund of `refund` of an order of `total`.
+    pub fn new(
+        order: TransactionRef,
+        out_refund_no: impl Into<String>,
+        refund: Fen,
+        total: Fen,
+    ) -> Self {
+        CreateRefund {
+            order,
+            out_refund_no: out_refund_no.into(),
+            refund,
+            total,
+            reason: None,
+            notify_url: None,
+        }
+    }
+
+    /// The reason.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The notify URL.
+    pub fn notify_url(mut self, url: impl Into<String>) -> Self {
+        self.notify_url = Some(url.into());
+        self
+    }
+}
+
+wire_enum! {
+    /// A refund's `status`.
+    pub enum RefundStatus {
+        /// Done.
+        Success => "SUCCESS",
+        /// Closed without refunding.
+        Closed => "CLOSED",
+        /// Being processed.
+        Processing => "PROCESSING",
+        /// Abnormal: the money could not reach the payer (use the abnormal-refund API).
+        Abnormal => "ABNORMAL",
+    }
+}
+
+impl<'de> Deserialize<'de> for RefundStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| RefundStatus::from_wire(&s))
+    }
+}
+
+/// A refund's amounts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct RefundAmount {
+    /// The order's amount.
+    pub total: Fen,
+    /// This refund's amount.
+    pub refund: Fen,
+    /// What the payer paid.
+    #[serde(default)]
+    pub payer_total: Option<Fen>,
+    /// What the payer gets back.
+    #[serde(default)]
+    pub payer_refund: Option<Fen>,
+    /// `CNY`.
+    #[serde(default)]
+    pub currency: String,
+}
+
+/// A refund as WeChat Pay has it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct RefundRecord {
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// The refund's number.
+    pub out_refund_no: String,
+    /// WeChat's transaction id.
+    #[serde(default)]
+    pub transaction_id: String,
+    /// The merchant's order number.
+    #[serde(default)]
+    pub out_trade_no: String,
+    /// Where it is.
+    pub status: RefundStatus,
+    /// When done.
+    #[serde(default)]
+    pub success_time: Option<String>,
+    /// The amounts.
+    pub amount: RefundAmount,
+}
+
+impl Request for CreateRefund {
+    type Response = RefundRecord;
+    const METHOD: &'static str = "POST";
+    fn path(&self, _: &str) -> String {
+        "/v3/refund/domestic/refunds".into()
+    }
+    fn body(&self, _: &str) -> Option<Value> {
+        let mut body = json!({
+            "out_refund_no": self.out_refund_no,
+            "amount": {"refund": self.refund, "total": self.total, "currency": "CNY"},
+        });
+        match &self.order {
+            TransactionRef::OutTradeNo(no) => body["out_trade_no"] = json!(no),
+            TransactionRef::TransactionId(id) => body["transaction_id"] = json!(id),
+        }
+        if let Some(r) = &self.reason {
+            body["reason"] = json!(r);
+        }
+        if let Some(u) = &self.notify_url {
+            body["notify_url"] = json!(u);
+        }
+        Some(body)
+    }
+}
+
+/// `GET /v3/refund/domestic/refunds/{out_refund_no}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRefund {
+    /// The refund's number.
+    pub out_refund_no: String,
+}
+
+impl Request for QueryRefund {
+    type Response = RefundRecord;
+    const METHOD: &'static str = "GET";
+    fn path(&self, _: &str) -> String {
+        format!(
+            "/v3/refund/domestic/refunds/{}",
+            segment(&self.out_refund_no)
+        )
+    }
+}

@@ -1,0 +1,320 @@
+//! Payments: create (JSAPI / Mini Program, Native, APP, H5), query, close.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::segment;
+use crate::Fen;
+use crate::v3::Request;
+use crate::wire_enum::wire_enum;
+
+/// An amount in fen, in a currency (`CNY`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Amount {
+    /// The order amount.
+    pub total: Fen,
+    /// What the payer paid (after discounts), in answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_total: Option<Fen>,
+    /// `CNY`.
+    #[serde(default = "cny")]
+    pub currency: String,
+    /// The payer's currency, in answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer_currency: Option<String>,
+}
+
+fn cny() -> String {
+    "CNY".to_owned()
+}
+
+/// Who pays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payer {
+    /// The payer's openid under the order's app id.
+    pub openid: String,
+}
+
+/// What every order carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OrderRequest {
+    /// The app id (Official Account, Mini Program, mobile app).
+    pub app_id: String,
+    /// What is bought (≤ 127 characters).
+    pub description: String,
+    /// The merchant's order number (6–32 characters).
+    pub out_trade_no: String,
+    /// The amount, in fen of CNY.
+    pub total: Fen,
+    /// Where WeChat notifies (https).
+    pub notify_url: String,
+    /// When the order expires (RFC 3339).
+    pub time_expire: Option<time::OffsetDateTime>,
+    /// Business data returned as is.
+    pub attach: Option<String>,
+}
+
+impl OrderRequest {
+    /// An order with the required fields.
+    pub fn new(
+        app_id: impl Into<String>,
+        description: impl Into<String>,
+        out_trade_no: impl Into<String>,
+        total: Fen,
+        notify_url: impl Into<String>,
+    ) -> Self {
+        OrderRequest {
+            app_id: app_id.into(),
+            description: description.into(),
+            out_trade_no: out_trade_no.into(),
+            total,
+            notify_url: notify_url.into(),
+            time_expire: None,
+            attach: None,
+        }
+    }
+
+    /// The expiry.
+    pub fn time_expire(mut self, at: time::OffsetDateTime) -> Self {
+        self.time_expire = Some(at);
+        self
+    }
+
+    fn body(&self, mch_id: &str) -> Value {
+        let mut body = json!({
+            "appid": self.app_id,
+            "mchid": mch_id,
+            "description": self.description,
+            "out_trade_no": self.out_trade_no,
+            "notify_url": self.notify_url,
+            "amount": {"total": self.total, "currency": "CNY"},
+        });
+        if let Some(at) = self.time_expire {
+            let at =
+                at.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+            if let Ok(text) = at.format(&time::format_description::well_known::Rfc3339) {
+                body["time_expire"] = json!(text);
+            }
+        }
+        if let Some(a) = &self.attach {
+            body["attach"] = json!(a);
+        }
+        body
+    }
+}
+
+/// `POST /v3/pay/transactions/jsapi`: an Official Account (JSAPI) or Mini Program payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsapiOrder {
+    /// The order.
+    pub order: OrderRequest,
+    /// The payer's openid under the order's app id.
+    pub openid: String,
+}
+
+/// A prepay id (JSAPI, Mini Program, APP): what the front-end parameters are made from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PrepayId {
+    /// `prepay_id` (valid two hours).
+    pub prepay_id: String,
+}
+
+impl Request for JsapiOrder {
+    type Response = PrepayId;
+    const METHOD: &'static str = "POST";
+    fn path(&self, _: &str) -> String {
+        "/v3/pay/transactions/jsapi".into()
+    }
+    fn body(&self, mch_id: &str) -> Option<Value> {
+        let mut body = self.order.body(mch_id);
+        body["payer"] = json!({"openid": self.openid});
+        Some(body)
+    }
+}
+
+/// `POST /v3/pay/transactions/native`: a QR code to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeOrder(pub OrderRequest);
+
+/// The QR code content of a Native order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CodeUrl {
+    /// `code_url` (`weixin://wxpay/bizpayurl?pr=…`).
+    pub code_url: String,
+}
+
+impl Request for NativeOrder {
+    type Response = CodeUrl;
+    const METHOD: &'static str = "POST";
+    fn path(&self, _: &str) -> String {
+        "/v3/pay/transactions/native".into()
+    }
+    fn body(&self, mch_id: &str) -> Option<Value> {
+        Some(self.0.body(mch_id))
+    }
+}
+
+/// `POST /v3/pay/transactions/app`: a mobile app payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppOrder(pub OrderRequest);
+
+impl Request for AppOrder {
+    type Response = PrepayId;
+    const METHOD: &'static str = "POST";
+    fn path(&self, _: &str) -> String {
+        "/v3/pay/transactions/app".into()
+    }
+    fn body(&self, mch_id: &str) -> Option<Value> {
+        Some(self.0.body(mch_id))
+    }
+}
+
+/// `POST /v3/pay/transactions/h5`: a payment in a mobile browser outside WeChat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct H5Order {
+    /// The order.
+    pub order: OrderRequest,
+    /// The payer's IP address.
+    pub payer_client_ip: String,
+    /// `Wap`, `iOS` or `Android`.
+    pub h5_type: String,
+}
+
+/// Where to send the payer's browser.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct H5Url {
+    /// `h5_url`.
+    pub h5_url: String,
+}
+
+impl Request for H5Order {
+    type Response = H5Url;
+    const METHOD: &'static str = "POST";
+    fn path(&self, _: &str) -> String {
+        "/v3/pay/transactions/h5".into()
+    }
+    fn body(&self, mch_id: &str) -> Option<Value> {
+        let mut body = self.order.body(mch_id);
+        body["scene_info"] = json!({
+            "payer_client_ip": self.payer_client_ip,
+            "h5_info": {"type": self.h5_type},
+        });
+        Some(body)
+    }
+}
+
+/// Which order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransactionRef {
+    /// By the merchant's number.
+    OutTradeNo(String),
+    /// By WeChat's transaction id.
+    TransactionId(String),
+}
+
+/// `GET /v3/pay/transactions/out-trade-no/{no}` or `…/id/{transaction_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryTransaction(pub TransactionRef);
+
+wire_enum! {
+    /// `trade_state`.
+    pub enum TradeState {
+        /// Paid.
+        Success => "SUCCESS",
+        /// Refunded (in part or in full).
+        Refund => "REFUND",
+        /// Not paid.
+        NotPay => "NOTPAY",
+        /// Closed.
+        Closed => "CLOSED",
+        /// Revoked (payment code).
+        Revoked => "REVOKED",
+        /// The payer is paying.
+        UserPaying => "USERPAYING",
+        /// The payment failed.
+        PayError => "PAYERROR",
+    }
+}
+
+impl<'de> Deserialize<'de> for TradeState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| TradeState::from_wire(&s))
+    }
+}
+
+/// An order as WeChat Pay has it (a query's answer, a payment notification's resource).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Transaction {
+    /// `appid`.
+    pub appid: String,
+    /// `mchid`.
+    pub mchid: String,
+    /// The merchant's number.
+    pub out_trade_no: String,
+    /// WeChat's id, once paid.
+    #[serde(default)]
+    pub transaction_id: Option<String>,
+    /// `JSAPI`, `NATIVE`, `APP`, `MWEB`…, once paid.
+    #[serde(default)]
+    pub trade_type: Option<String>,
+    /// Where it is.
+    pub trade_state: TradeState,
+    /// In words.
+    #[serde(default)]
+    pub trade_state_desc: String,
+    /// When paid (RFC 3339).
+    #[serde(default)]
+    pub success_time: Option<String>,
+    /// The payer.
+    #[serde(default)]
+    pub payer: Option<Payer>,
+    /// The amount (in fen of its currency).
+    #[serde(default)]
+    pub amount: Option<Amount>,
+    /// `attach`.
+    #[serde(default)]
+    pub attach: Option<String>,
+}
+
+impl Request for QueryTransaction {
+    type Response = Transaction;
+    const METHOD: &'static str = "GET";
+    fn path(&self, mch_id: &str) -> String {
+        match &self.0 {
+            TransactionRef::OutTradeNo(no) => format!(
+                "/v3/pay/transactions/out-trade-no/{}?mchid={}",
+                segment(no),
+                segment(mch_id)
+            ),
+            TransactionRef::TransactionId(id) => format!(
+                "/v3/pay/transactions/id/{}?mchid={}",
+                segment(id),
+                segment(mch_id)
+            ),
+        }
+    }
+}
+
+/// `POST /v3/pay/transactions/out-trade-no/{no}/close` (answers 204).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseTransaction {
+    /// The merchant's number.
+    pub out_trade_no: String,
+}
+
+impl Request for CloseTransaction {
+    type Response = ();
+    const METHOD: &'static str = "POST";
+    fn path(&self, _: &str) -> String {
+        format!(
+            "/v3/pay/transactions/out-trade-no/{}/close",
+            segment(&self.out_trade_no)
+        )
+    }
+    fn body(&self, mch_id: &str) -> Option<Value> {
+        Some(json!({"mchid": mch_id}))
+    }
+}

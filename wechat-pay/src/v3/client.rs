@@ -1,0 +1,263 @@
+//! [`Client`]: the one funnel of API v3 — sign, send, verify WeChat Pay's signature on the
+//! answer, then decode it (or its `{code, message, detail}` error).
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use super::signing::{RequestSignature, WechatPaySignature};
+use super::{ApiV3Key, MerchantKey, WechatPayKey};
+use crate::Error;
+
+/// WeChat Pay's API v3 gateway.
+pub const DEFAULT_BASE_URL: &str = "https://api.mch.weixin.qq.com";
+
+/// An API v3 endpoint: its method, path (with query) and JSON body, and what it answers.
+pub trait Request {
+    /// What a 2xx answer decodes into (`()` for 204 No Content).
+    type Response: DeserializeOwned;
+    /// `GET` or `POST`.
+    const METHOD: &'static str;
+    /// The path and query, encoded (e.g. `/v3/pay/transactions/out-trade-no/A1?mchid=1900000109`).
+    fn path(&self, mch_id: &str) -> String;
+    /// The JSON body (POST), given the client's merchant id.
+    fn body(&self, mch_id: &str) -> Option<serde_json::Value> {
+        let _ = mch_id;
+        None
+    }
+}
+
+/// An API v3 client: one merchant, shared by every clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    mch_id: String,
+    serial_no: String,
+    key: MerchantKey,
+    api_v3_key: ApiV3Key,
+    /// The WeChat Pay keys responses may be signed with, by id.
+    keys: RwLock<Vec<WechatPayKey>>,
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<String> = self
+            .inner
+            .keys
+            .read()
+            .map(|k| k.iter().map(|k| k.id().to_owned()).collect())
+            .unwrap_or_default();
+        f.debug_struct("v3::Client")
+            .field("mch_id", &self.inner.mch_id)
+            .field("serial_no", &self.inner.serial_no)
+            .field("key", &self.inner.key)
+            .field("api_v3_key", &self.inner.api_v3_key)
+            .field("wechat_pay_keys", &keys)
+            .field("base_url", &self.inner.base_url)
+            .finish()
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    mch_id: String,
+    serial_no: String,
+    key: MerchantKey,
+    api_v3_key: ApiV3Key,
+    keys: Vec<WechatPayKey>,
+    base_url: String,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client for merchant `mch_id` whose API certificate has `merchant_serial_no` and private
+    /// key `merchant_private_key`, with its API v3 key.
+    pub fn builder(
+        mch_id: impl Into<String>,
+        merchant_serial_no: impl Into<String>,
+        merchant_private_key: MerchantKey,
+        api_v3_key: ApiV3Key,
+    ) -> ClientBuilder {
+        ClientBuilder {
+            mch_id: mch_id.into(),
+            serial_no: merchant_serial_no.into(),
+            key: merchant_private_key,
+            api_v3_key,
+            keys: Vec::new(),
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The merchant id.
+    pub fn mch_id(&self) -> &str {
+        &self.inner.mch_id
+    }
+
+    /// The API v3 key (for decrypting notifications).
+    pub fn api_v3_key(&self) -> &ApiV3Key {
+        &self.inner.api_v3_key
+    }
+
+    /// The merchant key (front-end parameters are signed with it).
+    pub(crate) fn merchant_key(&self) -> &MerchantKey {
+        &self.inner.key
+    }
+
+    /// The WeChat Pay key with this id, if known.
+    pub fn wechat_pay_key(&self, id: &str) -> Option<WechatPayKey> {
+        self.inner
+            .keys
+            .read()
+            .ok()
+            .and_then(|keys| keys.iter().find(|k| k.id() == id).cloned())
+    }
+
+    /// Checks WeChat Pay's signature (from `headers`) over `body` now.
+    pub fn verify<'h>(
+        &self,
+        header: impl Fn(&str) -> Option<&'h str>,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        let signature = WechatPaySignature::from_headers(header)?;
+        let key = self.wechat_pay_key(&signature.serial);
+        Ok(signature.verify(body, unix_now(), |_| key.as_ref())?)
+    }
+
+    /// Signs and sends `request`, verifies the answer's signature, and decodes it.
+    pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+        let i = &self.inner;
+        let path = request.path(&i.mch_id);
+        let body = request
+            .body(&i.mch_id)
+            .map(|b| b.to_string())
+            .unwrap_or_default();
+        let nonce = crate::client::nonce()?;
+        let authorization = RequestSignature::sign(
+            &i.key,
+            &i.mch_id,
+            &i.serial_no,
+            R::METHOD,
+            &path,
+            &body,
+            unix_now(),
+            &nonce,
+        )
+        .authorization();
+        let method = reqwest::Method::from_bytes(R::METHOD.as_bytes())
+            .map_err(|e| Error::Config(format!("method {}: {e}", R::METHOD)))?;
+        let mut builder = i
+            .http
+            .request(method, format!("{}{path}", i.base_url))
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if R::METHOD != "GET" {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let response = builder.send().await.map_err(Error::from)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(Error::from)?;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if status.is_success() {
+            // Every answer with a body is verified before it is read.
+            if !bytes.is_empty() {
+                self.verify(header, &bytes)?;
+            }
+            let text = if bytes.is_empty() {
+                &b"null"[..]
+            } else {
+                &bytes[..]
+            };
+            return serde_json::from_slice(text).map_err(|e| Error::decode("body", format!("{e}")));
+        }
+        #[derive(serde::Deserialize)]
+        struct ErrorBody {
+            code: String,
+            #[serde(default)]
+            message: String,
+            #[serde(default)]
+            detail: Option<serde_json::Value>,
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => Err(Error::V3Api {
+                status: status.as_u16(),
+                code: super::V3ErrorCode::from_wire(&e.code),
+                message: e.message,
+                detail: e.detail,
+            }),
+            Err(_) => Err(Error::HttpStatus {
+                status: status.as_u16(),
+            }),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// WeChat Pay's public key and its id (`PUB_KEY_ID_…`), from the merchant platform: the
+    /// key responses and notifications are verified with. Several may be given (during WeChat's
+    /// migration from platform certificates, a certificate's key and the public key).
+    pub fn wechat_pay_key(mut self, key: WechatPayKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// The gateway (default [`DEFAULT_BASE_URL`]); point it at wiremock or the sandbox in tests.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The whole-request timeout (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The client. Refuses to build without a WeChat Pay key to verify answers with.
+    pub fn build(self) -> Result<Client, Error> {
+        if self.mch_id.is_empty() || self.serial_no.is_empty() {
+            return Err(Error::Config(
+                "mch_id and the merchant serial number are required".into(),
+            ));
+        }
+        if self.keys.is_empty() {
+            return Err(Error::Config(
+                "a WeChat Pay public key is required to verify answers".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .user_agent(concat!("wechat-pay-rs/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the http client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                mch_id: self.mch_id,
+                serial_no: self.serial_no,
+                key: self.key,
+                api_v3_key: self.api_v3_key,
+                keys: RwLock::new(self.keys),
+                base_url: self.base_url.trim_end_matches('/').to_owned(),
+                http,
+            }),
+        })
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

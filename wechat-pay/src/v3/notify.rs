@@ -1,0 +1,155 @@
+//! API v3 notifications: verify the headers' signature over the raw body **first**, then decrypt
+//! the `resource` (`AEAD_AES_256_GCM`, the API v3 key) into a typed event. An event type this
+//! crate does not model is kept as JSON, never an error.
+//!
+//! Answer a handled notification with [`reply_success`] (204) and one you could not handle with
+//! [`reply_fail`] (a 5xx with `{"code":"FAIL","message":…}`): WeChat Pay sends it again.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Client, aead, api::RefundAmount, api::RefundStatus, api::Transaction};
+use crate::Error;
+
+/// A notification's envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Envelope {
+    /// The notification's id.
+    pub id: String,
+    /// When created.
+    #[serde(default)]
+    pub create_time: String,
+    /// `TRANSACTION.SUCCESS`, `REFUND.SUCCESS`, …
+    pub event_type: String,
+    /// `encrypt-resource`.
+    #[serde(default)]
+    pub resource_type: String,
+    /// In words.
+    #[serde(default)]
+    pub summary: String,
+    /// The encrypted payload.
+    pub resource: Resource,
+}
+
+/// The encrypted payload.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Resource {
+    /// `transaction`, `refund`, …
+    #[serde(default)]
+    pub original_type: String,
+    /// `AEAD_AES_256_GCM`.
+    pub algorithm: String,
+    /// Base64 ciphertext and tag.
+    pub ciphertext: String,
+    /// Associated data.
+    #[serde(default)]
+    pub associated_data: String,
+    /// The nonce.
+    pub nonce: String,
+}
+
+/// A payment's notification: the transaction as WeChat Pay has it.
+pub type TransactionNotification = Transaction;
+
+/// A refund's notification.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct RefundNotification {
+    /// `mchid`.
+    pub mchid: String,
+    /// The merchant's order number.
+    pub out_trade_no: String,
+    /// WeChat's transaction id.
+    #[serde(default)]
+    pub transaction_id: String,
+    /// The refund's number.
+    pub out_refund_no: String,
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// Where it is.
+    pub refund_status: RefundStatus,
+    /// When done.
+    #[serde(default)]
+    pub success_time: Option<String>,
+    /// The amounts.
+    pub amount: RefundAmount,
+}
+
+/// A verified, decrypted notification.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Notification {
+    /// `TRANSACTION.*`.
+    Transaction(Box<TransactionNotification>),
+    /// `REFUND.*`.
+    Refund(Box<RefundNotification>),
+    /// Another event type, its resource as JSON.
+    Other {
+        /// The event type.
+        event_type: String,
+        /// The decrypted resource.
+        resource: Value,
+    },
+}
+
+impl Client {
+    /// Verifies a notification (its headers through `header`, its raw body) and decrypts it.
+    /// Returns the envelope and the event.
+    pub fn notification<'h>(
+        &self,
+        header: impl Fn(&str) -> Option<&'h str>,
+        body: &[u8],
+    ) -> Result<(Envelope, Notification), Error> {
+        self.verify(header, body)?;
+        decrypt_notification(self.api_v3_key(), body)
+    }
+}
+
+/// Decrypts an already verified notification body with `api_v3_key`.
+pub fn decrypt_notification(
+    api_v3_key: &super::ApiV3Key,
+    body: &[u8],
+) -> Result<(Envelope, Notification), Error> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| Error::decode("notification", e.to_string()))?;
+    let r = &envelope.resource;
+    let plain = aead::decrypt(
+        api_v3_key,
+        &r.algorithm,
+        &r.ciphertext,
+        &r.nonce,
+        &r.associated_data,
+    )?;
+    let decode = |what: &str, e: serde_json::Error| Error::decode(what, e.to_string());
+    let event = if envelope.event_type.starts_with("TRANSACTION.") {
+        Notification::Transaction(Box::new(
+            serde_json::from_str(&plain).map_err(|e| decode("transaction", e))?,
+        ))
+    } else if envelope.event_type.starts_with("REFUND.") {
+        Notification::Refund(Box::new(
+            serde_json::from_str(&plain).map_err(|e| decode("refund", e))?,
+        ))
+    } else {
+        Notification::Other {
+            event_type: envelope.event_type.clone(),
+            resource: serde_json::from_str(&plain).map_err(|e| decode("resource", e))?,
+        }
+    };
+    Ok((envelope, event))
+}
+
+/// The answer to a handled notification: HTTP 204, no body.
+pub fn reply_success() -> (u16, String) {
+    (204, String::new())
+}
+
+/// The answer to a notification that could not be handled (WeChat sends it again): HTTP 500
+/// with `{"code":"FAIL","message":…}`.
+pub fn reply_fail(message: &str) -> (u16, String) {
+    (
+        500,
+        serde_json::json!({"code": "FAIL", "message": message}).to_string(),
+    )
+}

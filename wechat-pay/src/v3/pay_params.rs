@@ -1,0 +1,119 @@
+//! What the front end needs to start an API v3 payment, signed with the merchant key (RSA).
+//!
+//! JSAPI / Mini Program (`wx.requestPayment`): `paySign` over
+//! `appId\ntimeStamp\nnonceStr\npackage\n`, `signType: "RSA"`. APP (`PayReq`): `sign` over
+//! `appid\ntimestamp\nnoncestr\nprepayid\n`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Client, MerchantKey};
+use crate::Error;
+
+/// `wx.requestPayment` / `WeixinJSBridge` parameters for an API v3 prepay id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JsapiParams {
+    /// `appId`.
+    #[serde(rename = "appId")]
+    pub app_id: String,
+    /// `timeStamp` (Unix seconds, a string).
+    #[serde(rename = "timeStamp")]
+    pub time_stamp: String,
+    /// `nonceStr`.
+    #[serde(rename = "nonceStr")]
+    pub nonce_str: String,
+    /// `package`: `prepay_id=…`.
+    pub package: String,
+    /// `signType`: `RSA`.
+    #[serde(rename = "signType")]
+    pub sign_type: String,
+    /// `paySign`.
+    #[serde(rename = "paySign")]
+    pub pay_sign: String,
+}
+
+/// The mobile SDK's `PayReq` parameters for an API v3 prepay id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AppParams {
+    /// `appid`.
+    pub appid: String,
+    /// `partnerid`: the merchant id.
+    pub partnerid: String,
+    /// `prepayid`.
+    pub prepayid: String,
+    /// `package`: `Sign=WXPay`.
+    pub package: String,
+    /// `noncestr`.
+    pub noncestr: String,
+    /// `timestamp`.
+    pub timestamp: String,
+    /// `sign`.
+    pub sign: String,
+}
+
+/// Signs JSAPI parameters at `timestamp` with `nonce_str` (pure: the client supplies both).
+pub fn jsapi_params(
+    key: &MerchantKey,
+    app_id: &str,
+    prepay_id: &str,
+    timestamp: i64,
+    nonce_str: &str,
+) -> JsapiParams {
+    let package = format!("prepay_id={prepay_id}");
+    let message = format!("{app_id}\n{timestamp}\n{nonce_str}\n{package}\n");
+    JsapiParams {
+        app_id: app_id.to_owned(),
+        time_stamp: timestamp.to_string(),
+        nonce_str: nonce_str.to_owned(),
+        package,
+        sign_type: "RSA".to_owned(),
+        pay_sign: key.sign(message.as_bytes()),
+    }
+}
+
+/// Signs APP parameters at `timestamp` with `nonce_str`.
+pub fn app_params(
+    key: &MerchantKey,
+    app_id: &str,
+    mch_id: &str,
+    prepay_id: &str,
+    timestamp: i64,
+    nonce_str: &str,
+) -> AppParams {
+    let message = format!("{app_id}\n{timestamp}\n{nonce_str}\n{prepay_id}\n");
+    AppParams {
+        appid: app_id.to_owned(),
+        partnerid: mch_id.to_owned(),
+        prepayid: prepay_id.to_owned(),
+        package: "Sign=WXPay".to_owned(),
+        noncestr: nonce_str.to_owned(),
+        timestamp: timestamp.to_string(),
+        sign: key.sign(message.as_bytes()),
+    }
+}
+
+impl Client {
+    /// `wx.requestPayment` parameters for `prepay_id` of app `app_id`, signed now.
+    pub fn jsapi_params(&self, app_id: &str, prepay_id: &str) -> Result<JsapiParams, Error> {
+        Ok(jsapi_params(
+            self.merchant_key(),
+            app_id,
+            prepay_id,
+            super::client::unix_now(),
+            &crate::client::nonce()?,
+        ))
+    }
+
+    /// `PayReq` parameters for `prepay_id` of app `app_id`, signed now.
+    pub fn app_params(&self, app_id: &str, prepay_id: &str) -> Result<AppParams, Error> {
+        Ok(app_params(
+            self.merchant_key(),
+            app_id,
+            self.mch_id(),
+            prepay_id,
+            super::client::unix_now(),
+            &crate::client::nonce()?,
+        ))
+    }
+}

@@ -1,0 +1,416 @@
+//! API v3 against wiremock playing WeChat Pay (its signatures made by `test_util::V3Wechat`):
+//! a JSAPI payment end to end, each failure of a response's signature, error bodies, 204s,
+//! refunds, notifications.
+
+use serde_json::{Value, json};
+use wechat_pay::test_util::V3Wechat;
+use wechat_pay::v3::{
+    self, ApiV3Key, Client, CloseTransaction, CreateRefund, JsapiOrder, MerchantKey, Notification,
+    OrderRequest, QueryRefund, QueryTransaction, RefundStatus, SignatureError, TradeState,
+    TransactionRef, V3ErrorCode, WechatPayKey,
+};
+use wechat_pay::{Error, Fen};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const MERCHANT: &str = include_str!("../../testdata/v3/merchant_private_key.pem");
+const MERCHANT_PUBLIC: &str = include_str!("../../testdata/v3/merchant_public_key.pem");
+const WECHATPAY_PRIVATE: &str = include_str!("../../testdata/v3/wechatpay_private_key.pem");
+const WECHATPAY_PUBLIC: &str = include_str!("../../testdata/v3/wechatpay_public_key.pem");
+const KEY_ID: &str = "PUB_KEY_ID_0114232134912410000000000000";
+const MCH: &str = "1900009191";
+const APP: &str = "wxd678efh567hg6787";
+const SERIAL: &str = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C";
+
+fn api_key() -> ApiV3Key {
+    ApiV3Key::new("0123456789abcdefghijABCDEFGHIJ01").unwrap()
+}
+
+fn wechat() -> V3Wechat {
+    V3Wechat::new(WECHATPAY_PRIVATE, KEY_ID, api_key()).unwrap()
+}
+
+fn client(server: &MockServer) -> Client {
+    Client::builder(
+        MCH,
+        SERIAL,
+        MerchantKey::from_pem(MERCHANT).unwrap(),
+        api_key(),
+    )
+    .wechat_pay_key(WechatPayKey::from_pem(KEY_ID, WECHATPAY_PUBLIC).unwrap())
+    .base_url(server.uri())
+    .build()
+    .unwrap()
+}
+
+/// A 200 JSON answer signed by "WeChat Pay" with `headers` (default: now, the right key).
+fn signed(body: &Value, headers: Vec<(&'static str, String)>) -> ResponseTemplate {
+    let mut r = ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json");
+    for (k, v) in headers {
+        r = r.insert_header(k, v.as_str());
+    }
+    r
+}
+
+/// Signed headers, as `V3Wechat` makes them.
+type Headers = Vec<(&'static str, String)>;
+
+/// A header lookup over signed headers.
+fn lookup<'h>(headers: &'h [(&'static str, String)]) -> impl Fn(&str) -> Option<&'h str> {
+    move |name| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Checks the request's `Authorization` against the merchant's public key.
+fn assert_signed_by_merchant(request: &wiremock::Request) {
+    let auth = request
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let fields: std::collections::HashMap<&str, &str> = auth
+        .strip_prefix("WECHATPAY2-SHA256-RSA2048 ")
+        .unwrap()
+        .split(',')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k, v.trim_matches('"'))
+        })
+        .collect();
+    assert_eq!(fields["mchid"], MCH);
+    assert_eq!(fields["serial_no"], SERIAL);
+    let path = match request.url.query() {
+        Some(q) => format!("{}?{q}", request.url.path()),
+        None => request.url.path().to_owned(),
+    };
+    let message = format!(
+        "{}\n{path}\n{}\n{}\n{}\n",
+        request.method,
+        fields["timestamp"],
+        fields["nonce_str"],
+        String::from_utf8_lossy(&request.body)
+    );
+    let merchant = WechatPayKey::from_pem("merchant", MERCHANT_PUBLIC).unwrap();
+    assert!(
+        merchant.verifies(message.as_bytes(), fields["signature"]),
+        "{auth}"
+    );
+}
+
+#[tokio::test]
+async fn a_jsapi_payment_end_to_end() {
+    let server = MockServer::start().await;
+    let prepay = json!({"prepay_id": "wx201410272009395522657a690389285100"});
+    Mock::given(method("POST"))
+        .and(path("/v3/pay/transactions/jsapi"))
+        .respond_with(signed(&prepay, wechat().sign(&prepay.to_string())))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let order = JsapiOrder {
+        order: OrderRequest::new(
+            APP,
+            "Cola",
+            "V3ORDER0001",
+            Fen::new(350),
+            "https://shop.example/notify",
+        ),
+        openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into(),
+    };
+    let created = c.execute(&order).await.unwrap();
+    assert_eq!(created.prepay_id, "wx201410272009395522657a690389285100");
+    let requests = server.received_requests().await.unwrap();
+    assert_signed_by_merchant(&requests[0]);
+    let sent: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(sent["mchid"], MCH);
+    assert_eq!(sent["amount"]["total"], 350, "fen, an integer");
+    assert_eq!(sent["payer"]["openid"], "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o");
+
+    // What wx.requestPayment gets: RSA over appId\ntimeStamp\nnonceStr\npackage\n.
+    let params = c.jsapi_params(APP, &created.prepay_id).unwrap();
+    assert_eq!(params.sign_type, "RSA");
+    let message = format!(
+        "{}\n{}\n{}\n{}\n",
+        params.app_id, params.time_stamp, params.nonce_str, params.package
+    );
+    let merchant = WechatPayKey::from_pem("merchant", MERCHANT_PUBLIC).unwrap();
+    assert!(merchant.verifies(message.as_bytes(), &params.pay_sign));
+
+    // WeChat's notification: verified, decrypted, typed; answered 204.
+    let resource = json!({
+        "appid": APP, "mchid": MCH, "out_trade_no": "V3ORDER0001",
+        "transaction_id": "4200000000000000000000000001", "trade_type": "JSAPI",
+        "trade_state": "SUCCESS", "trade_state_desc": "支付成功",
+        "success_time": "2026-12-03T10:00:00+08:00",
+        "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+        "amount": {"total": 350, "payer_total": 350, "currency": "CNY", "payer_currency": "CNY"},
+    });
+    let (body, headers) = wechat().notification("TRANSACTION.SUCCESS", "transaction", &resource);
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let (envelope, event) = c.notification(header, body.as_bytes()).unwrap();
+    assert_eq!(envelope.event_type, "TRANSACTION.SUCCESS");
+    let Notification::Transaction(t) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(t.trade_state, TradeState::Success);
+    assert_eq!(t.amount.unwrap().total, Fen::new(350));
+    assert_eq!(v3::notify::reply_success(), (204, String::new()));
+}
+
+#[tokio::test]
+async fn each_bad_response_signature_is_its_own_error() {
+    let server = MockServer::start().await;
+    let body = json!({"prepay_id": "wx1"});
+    let text = body.to_string();
+    let now = v3::client::unix_now();
+    let cases: Vec<(&str, Headers, Value)> = vec![
+        (
+            "tampered",
+            wechat().sign(&text),
+            json!({"prepay_id": "wx2"}),
+        ),
+        ("stale", wechat().sign_at(&text, now - 400), body.clone()),
+        (
+            "serial",
+            wechat()
+                .sign(&text)
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "Wechatpay-Serial" {
+                        (k, "PUB_KEY_ID_OTHER".into())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+            body.clone(),
+        ),
+        (
+            "probe",
+            wechat()
+                .sign(&text)
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "Wechatpay-Signature" {
+                        (k, format!("WECHATPAY/SIGNTEST/{v}"))
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
+            body.clone(),
+        ),
+        (
+            "missing",
+            wechat()
+                .sign(&text)
+                .into_iter()
+                .filter(|(k, _)| *k != "Wechatpay-Nonce")
+                .collect(),
+            body.clone(),
+        ),
+    ];
+    let c = client(&server);
+    for (case, headers, served) in cases {
+        server.reset().await;
+        Mock::given(method("GET"))
+            .respond_with(signed(&served, headers))
+            .mount(&server)
+            .await;
+        let e = c
+            .execute(&QueryRefund {
+                out_refund_no: "R1".into(),
+            })
+            .await
+            .unwrap_err();
+        let expected = match case {
+            "tampered" => matches!(e, Error::V3Signature(SignatureError::Mismatch)),
+            "stale" => matches!(e, Error::V3Signature(SignatureError::Stale { .. })),
+            "serial" => matches!(e, Error::V3Signature(SignatureError::UnknownSerial(_))),
+            "probe" => matches!(e, Error::V3Signature(SignatureError::Probe)),
+            _ => matches!(
+                e,
+                Error::V3Signature(SignatureError::MissingHeader("Wechatpay-Nonce"))
+            ),
+        };
+        assert!(expected, "{case}: {e:?}");
+        assert!(!e.is_retryable(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn error_bodies_204s_queries_and_refunds() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    // An error answer: typed code, status, retryable or not.
+    let err = json!({"code": "SYSTEM_ERROR", "message": "系统错误", "detail": {"field": "x"}});
+    Mock::given(method("POST"))
+        .and(path("/v3/refund/domestic/refunds"))
+        .respond_with(ResponseTemplate::new(500).set_body_raw(err.to_string(), "application/json"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let refund = CreateRefund::new(
+        TransactionRef::OutTradeNo("V3ORDER0001".into()),
+        "V3REFUND01",
+        Fen::new(100),
+        Fen::new(350),
+    )
+    .reason("sold out");
+    let e = c.execute(&refund).await.unwrap_err();
+    match &e {
+        Error::V3Api {
+            status,
+            code,
+            detail,
+            ..
+        } => {
+            assert_eq!((*status, code), (500, &V3ErrorCode::SystemError));
+            assert_eq!(detail.as_ref().unwrap()["field"], "x");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.is_retryable());
+    // The same refund again: accepted, processing.
+    let record = json!({
+        "refund_id": "50000000382019052709732678859", "out_refund_no": "V3REFUND01",
+        "transaction_id": "4200000000000000000000000001", "out_trade_no": "V3ORDER0001",
+        "status": "PROCESSING",
+        "amount": {"total": 350, "refund": 100, "payer_total": 350, "payer_refund": 100, "currency": "CNY"},
+    });
+    Mock::given(method("POST"))
+        .and(path("/v3/refund/domestic/refunds"))
+        .respond_with(signed(&record, wechat().sign(&record.to_string())))
+        .mount(&server)
+        .await;
+    let r = c.execute(&refund).await.unwrap();
+    assert_eq!(r.status, RefundStatus::Processing);
+    assert_eq!(r.amount.refund, Fen::new(100));
+    let sent: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[1].body).unwrap();
+    assert_eq!(sent["out_trade_no"], "V3ORDER0001");
+    assert_eq!(
+        sent["amount"],
+        json!({"refund": 100, "total": 350, "currency": "CNY"})
+    );
+
+    // A 204 without a body.
+    Mock::given(method("POST"))
+        .and(path("/v3/pay/transactions/out-trade-no/V3ORDER0002/close"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    c.execute(&CloseTransaction {
+        out_trade_no: "V3ORDER0002".into(),
+    })
+    .await
+    .unwrap();
+    // A query, with mchid in the query string (signed with it).
+    let unpaid = json!({"appid": APP, "mchid": MCH, "out_trade_no": "V3ORDER0002", "trade_state": "NOTPAY", "trade_state_desc": "未支付"});
+    Mock::given(method("GET"))
+        .and(path("/v3/pay/transactions/out-trade-no/V3ORDER0002"))
+        .respond_with(signed(&unpaid, wechat().sign(&unpaid.to_string())))
+        .mount(&server)
+        .await;
+    let q = c
+        .execute(&QueryTransaction(TransactionRef::OutTradeNo(
+            "V3ORDER0002".into(),
+        )))
+        .await
+        .unwrap();
+    assert_eq!(q.trade_state, TradeState::NotPay);
+    let last = server.received_requests().await.unwrap().pop().unwrap();
+    assert_eq!(last.url.query(), Some("mchid=1900009191"));
+    assert_signed_by_merchant(&last);
+}
+
+#[tokio::test]
+async fn notifications_refuse_the_wrong_key_and_tampering_and_keep_unknown_events() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    // A refund notification.
+    let refund = json!({
+        "mchid": MCH, "out_trade_no": "V3ORDER0001", "transaction_id": "42000",
+        "out_refund_no": "V3REFUND01", "refund_id": "50000", "refund_status": "SUCCESS",
+        "success_time": "2026-12-03T10:00:00+08:00",
+        "amount": {"total": 350, "refund": 100, "payer_total": 350, "payer_refund": 100},
+    });
+    let (body, headers) = wechat().notification("REFUND.SUCCESS", "refund", &refund);
+    let (_, event) = c.notification(lookup(&headers), body.as_bytes()).unwrap();
+    assert!(
+        matches!(event, Notification::Refund(r) if r.refund_status == RefundStatus::Success && r.amount.refund == Fen::new(100))
+    );
+    // An event this crate does not model: kept as JSON.
+    let (body, headers) = wechat().notification(
+        "TRANSFER.BILL_FINISHED",
+        "mch_payment",
+        &json!({"out_bill_no": "B1"}),
+    );
+    let (_, event) = c.notification(lookup(&headers), body.as_bytes()).unwrap();
+    assert!(
+        matches!(event, Notification::Other { ref resource, .. } if resource["out_bill_no"] == "B1"),
+        "{event:?}"
+    );
+    // Encrypted with another API v3 key: authentic signature, but it does not decrypt.
+    let other = V3Wechat::new(
+        WECHATPAY_PRIVATE,
+        KEY_ID,
+        ApiV3Key::new("ABCDEFGHIJ0123456789abcdefghij01").unwrap(),
+    )
+    .unwrap();
+    let (body, headers) = other.notification("REFUND.SUCCESS", "refund", &refund);
+    let e = c
+        .notification(lookup(&headers), body.as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::V3Decrypt(v3::aead::DecryptError::Authentication)),
+        "{e:?}"
+    );
+    // A tampered body: refused before anything is decrypted.
+    let (body, headers) = wechat().notification("REFUND.SUCCESS", "refund", &refund);
+    let tampered = body.replace("REFUND.SUCCESS", "REFUND.ABNORMAL");
+    let e = c
+        .notification(lookup(&headers), tampered.as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::V3Signature(SignatureError::Mismatch)),
+        "{e:?}"
+    );
+    let (status, fail) = v3::notify::reply_fail("busy");
+    assert_eq!(status, 500);
+    assert_eq!(
+        serde_json::from_str::<Value>(&fail).unwrap()["code"],
+        "FAIL"
+    );
+}
+
+#[test]
+fn secrets_never_reach_debug_output() {
+    let c = Client::builder(
+        MCH,
+        SERIAL,
+        MerchantKey::from_pem(MERCHANT).unwrap(),
+        api_key(),
+    )
+    .wechat_pay_key(WechatPayKey::from_pem(KEY_ID, WECHATPAY_PUBLIC).unwrap())
+    .build()
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        shown.contains("MerchantKey(***)") && shown.contains("ApiV3Key(***)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("0123456789abcdefghij"), "{shown}");
+    assert!(!shown.contains("BEGIN"), "{shown}");
+}
