@@ -2,6 +2,7 @@
 //! answer, then decode it (or its `{code, message, detail}` error).
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -40,10 +41,30 @@ struct Inner {
     serial_no: String,
     key: MerchantKey,
     api_v3_key: ApiV3Key,
-    /// The WeChat Pay keys responses may be signed with, by id.
+    /// The WeChat Pay keys responses may be signed with, by id: the configured public key(s)
+    /// and, in certificate mode, the downloaded platform certificates' keys.
     keys: RwLock<Vec<WechatPayKey>>,
+    /// Certificate mode: platform certificates are downloaded (at first need, on an unknown
+    /// serial, and when older than `CERTIFICATE_MAX_AGE`), one download at a time.
+    certificates: bool,
+    /// Held while downloading; the number of downloads made and when the last one was (Unix
+    /// seconds), readable without it.
+    refresh: tokio::sync::Mutex<()>,
+    downloads: AtomicU64,
+    downloaded_at: AtomicI64,
     base_url: String,
     http: reqwest::Client,
+}
+
+/// Downloaded certificates older than this are downloaded again at the next need (WeChat
+/// rotates them with overlap; 12 hours is what its SDKs do).
+const CERTIFICATE_MAX_AGE: Duration = Duration::from_secs(12 * 3600);
+
+/// The raw answer of a request.
+struct Raw {
+    status: reqwest::StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: bytes::Bytes,
 }
 
 impl fmt::Debug for Client {
@@ -73,6 +94,7 @@ pub struct ClientBuilder {
     key: MerchantKey,
     api_v3_key: ApiV3Key,
     keys: Vec<WechatPayKey>,
+    certificates: bool,
     base_url: String,
     timeout: Duration,
 }
@@ -92,6 +114,7 @@ impl Client {
             key: merchant_private_key,
             api_v3_key,
             keys: Vec::new(),
+            certificates: false,
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: Duration::from_secs(10),
         }
@@ -121,19 +144,87 @@ impl Client {
             .and_then(|keys| keys.iter().find(|k| k.id() == id).cloned())
     }
 
-    /// Checks WeChat Pay's signature (from `headers`) over `body` now.
-    pub fn verify<'h>(
+    /// Checks WeChat Pay's signature (from `headers`) over `body` now. In certificate mode an
+    /// unknown serial first downloads the certificates (once, whoever else is waiting).
+    pub async fn verify<'h>(
         &self,
         header: impl Fn(&str) -> Option<&'h str>,
         body: &[u8],
     ) -> Result<(), Error> {
         let signature = WechatPaySignature::from_headers(header)?;
+        if self.inner.certificates {
+            self.ensure_certificates(Some(&signature.serial)).await?;
+        }
         let key = self.wechat_pay_key(&signature.serial);
         Ok(signature.verify(body, unix_now(), |_| key.as_ref())?)
     }
 
-    /// Signs and sends `request`, verifies the answer's signature, and decodes it.
-    pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+    /// Certificate mode: downloads the platform certificates if none were, if they are old, or
+    /// if `serial` is not among them — one download at a time; callers that waited for it use
+    /// its result.
+    pub async fn ensure_certificates(&self, serial: Option<&str>) -> Result<(), Error> {
+        let i = &self.inner;
+        let known = |s: Option<&str>| s.is_none_or(|s| self.wechat_pay_key(s).is_some());
+        let fresh = || {
+            i.downloads.load(Ordering::SeqCst) > 0
+                && unix_now() - i.downloaded_at.load(Ordering::SeqCst)
+                    < i64::try_from(CERTIFICATE_MAX_AGE.as_secs()).unwrap_or(i64::MAX)
+        };
+        if fresh() && known(serial) {
+            return Ok(());
+        }
+        let seen = i.downloads.load(Ordering::SeqCst);
+        let _turn = i.refresh.lock().await;
+        // Someone downloaded while this caller waited: use that.
+        if i.downloads.load(Ordering::SeqCst) != seen {
+            return Ok(());
+        }
+        self.download_certificates().await?;
+        i.downloaded_at.store(unix_now(), Ordering::SeqCst);
+        i.downloads.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Downloads, decrypts and checks the platform certificates, and verifies the answer with
+    /// them (the answer is signed by one of the certificates it carries).
+    async fn download_certificates(&self) -> Result<(), Error> {
+        let raw = self
+            .send(&super::certificates::DownloadCertificates)
+            .await?;
+        if !raw.status.is_success() {
+            return Err(error_of(&raw));
+        }
+        let list: super::certificates::CertificateList = serde_json::from_slice(&raw.body)
+            .map_err(|e| Error::decode("certificates", e.to_string()))?;
+        let mut downloaded = Vec::with_capacity(list.data.len());
+        for entry in &list.data {
+            downloaded.push(super::certificates::certificate_key(
+                &self.inner.api_v3_key,
+                entry,
+            )?);
+        }
+        let header = |name: &str| raw.headers.get(name).and_then(|v| v.to_str().ok());
+        let signature = WechatPaySignature::from_headers(header)?;
+        let signer = downloaded
+            .iter()
+            .find(|k| k.id() == signature.serial)
+            .cloned()
+            .or_else(|| self.wechat_pay_key(&signature.serial));
+        signature.verify(&raw.body, unix_now(), |_| signer.as_ref())?;
+        let mut keys = self
+            .inner
+            .keys
+            .write()
+            .map_err(|_| Error::Config("the key store is poisoned".into()))?;
+        for key in downloaded {
+            keys.retain(|k| k.id() != key.id());
+            keys.push(key);
+        }
+        Ok(())
+    }
+
+    /// Signs and sends `request`; the answer as it came.
+    async fn send<R: Request>(&self, request: &R) -> Result<Raw, Error> {
         let i = &self.inner;
         let path = request.path(&i.mch_id);
         let body = request
@@ -167,39 +258,54 @@ impl Client {
         let response = builder.send().await.map_err(Error::from)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(Error::from)?;
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if status.is_success() {
-            // Every answer with a body is verified before it is read.
-            if !bytes.is_empty() {
-                self.verify(header, &bytes)?;
-            }
-            let text = if bytes.is_empty() {
-                &b"null"[..]
-            } else {
-                &bytes[..]
-            };
-            return serde_json::from_slice(text).map_err(|e| Error::decode("body", format!("{e}")));
+        let body = response.bytes().await.map_err(Error::from)?;
+        Ok(Raw {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Signs and sends `request`, verifies the answer's signature, and decodes it.
+    pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+        let raw = self.send(request).await?;
+        if !raw.status.is_success() {
+            return Err(error_of(&raw));
         }
-        #[derive(serde::Deserialize)]
-        struct ErrorBody {
-            code: String,
-            #[serde(default)]
-            message: String,
-            #[serde(default)]
-            detail: Option<serde_json::Value>,
+        // Every answer with a body is verified before it is read.
+        if !raw.body.is_empty() {
+            let header = |name: &str| raw.headers.get(name).and_then(|v| v.to_str().ok());
+            self.verify(header, &raw.body).await?;
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(e) => Err(Error::V3Api {
-                status: status.as_u16(),
-                code: super::V3ErrorCode::from_wire(&e.code),
-                message: e.message,
-                detail: e.detail,
-            }),
-            Err(_) => Err(Error::HttpStatus {
-                status: status.as_u16(),
-            }),
-        }
+        let text = if raw.body.is_empty() {
+            &b"null"[..]
+        } else {
+            &raw.body[..]
+        };
+        serde_json::from_slice(text).map_err(|e| Error::decode("body", format!("{e}")))
+    }
+}
+
+/// An error answer: `{code, message, detail}` with its status, or just the status.
+fn error_of(raw: &Raw) -> Error {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        code: String,
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        detail: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<ErrorBody>(&raw.body) {
+        Ok(e) => Error::V3Api {
+            status: raw.status.as_u16(),
+            code: super::V3ErrorCode::from_wire(&e.code),
+            message: e.message,
+            detail: e.detail,
+        },
+        Err(_) => Error::HttpStatus {
+            status: raw.status.as_u16(),
+        },
     }
 }
 
@@ -209,6 +315,15 @@ impl ClientBuilder {
     /// migration from platform certificates, a certificate's key and the public key).
     pub fn wechat_pay_key(mut self, key: WechatPayKey) -> Self {
         self.keys.push(key);
+        self
+    }
+
+    /// Verify with platform certificates, downloaded from `/v3/certificates` (decrypted with the
+    /// API v3 key) at first need, again on an unknown `Wechatpay-Serial` and when 12 hours old —
+    /// shared by every clone, one download at a time. With a public key as well, both are
+    /// accepted (WeChat's migration from certificates to the public key).
+    pub fn platform_certificates(mut self) -> Self {
+        self.certificates = true;
         self
     }
 
@@ -231,9 +346,10 @@ impl ClientBuilder {
                 "mch_id and the merchant serial number are required".into(),
             ));
         }
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && !self.certificates {
             return Err(Error::Config(
-                "a WeChat Pay public key is required to verify answers".into(),
+                "a WeChat Pay public key (or platform certificates) is required to verify answers"
+                    .into(),
             ));
         }
         let http = reqwest::Client::builder()
@@ -248,6 +364,10 @@ impl ClientBuilder {
                 key: self.key,
                 api_v3_key: self.api_v3_key,
                 keys: RwLock::new(self.keys),
+                certificates: self.certificates,
+                refresh: tokio::sync::Mutex::new(()),
+                downloads: AtomicU64::new(0),
+                downloaded_at: AtomicI64::new(0),
                 base_url: self.base_url.trim_end_matches('/').to_owned(),
                 http,
             }),

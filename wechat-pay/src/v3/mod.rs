@@ -12,6 +12,11 @@
 //!   `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nBODY\n`, and the verification of WeChat's
 //!   signature over `TIMESTAMP\nNONCE\nBODY\n` with its typed failures ([`SignatureError`]:
 //!   missing headers, stale timestamp, unknown serial, mismatch, WeChat's signature probes).
+//! - [`client`] — [`Client`]: sign, send, verify, decode; WeChat Pay's keys from a public key or
+//!   from platform certificates ([`certificates`], downloaded and refreshed single-flight).
+//! - [`api`] — the endpoints, one file per resource (table there); [`pay_params`] — front-end
+//!   parameters (JSAPI / Mini Program, APP); [`notify`] — notifications, verified then
+//!   decrypted into typed events.
 //! - [`aead`] — `AEAD_AES_256_GCM` resources of notifications (and certificates): decrypt, and
 //!   encrypt for test stand-ins.
 //!
@@ -25,6 +30,7 @@
 
 pub mod aead;
 pub mod api;
+pub mod certificates;
 pub mod client;
 mod error;
 pub mod keys;

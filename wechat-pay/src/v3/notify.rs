@@ -97,12 +97,12 @@ pub enum Notification {
 impl Client {
     /// Verifies a notification (its headers through `header`, its raw body) and decrypts it.
     /// Returns the envelope and the event.
-    pub fn notification<'h>(
+    pub async fn notification<'h>(
         &self,
         header: impl Fn(&str) -> Option<&'h str>,
         body: &[u8],
     ) -> Result<(Envelope, Notification), Error> {
-        self.verify(header, body)?;
+        self.verify(header, body).await?;
         decrypt_notification(self.api_v3_key(), body)
     }
 }

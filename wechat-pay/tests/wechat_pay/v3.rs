@@ -158,7 +158,7 @@ async fn a_jsapi_payment_end_to_end() {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    let (envelope, event) = c.notification(header, body.as_bytes()).unwrap();
+    let (envelope, event) = c.notification(header, body.as_bytes()).await.unwrap();
     assert_eq!(envelope.event_type, "TRANSACTION.SUCCESS");
     let Notification::Transaction(t) = event else {
         panic!("{event:?}")
@@ -347,7 +347,10 @@ async fn notifications_refuse_the_wrong_key_and_tampering_and_keep_unknown_event
         "amount": {"total": 350, "refund": 100, "payer_total": 350, "payer_refund": 100},
     });
     let (body, headers) = wechat().notification("REFUND.SUCCESS", "refund", &refund);
-    let (_, event) = c.notification(lookup(&headers), body.as_bytes()).unwrap();
+    let (_, event) = c
+        .notification(lookup(&headers), body.as_bytes())
+        .await
+        .unwrap();
     assert!(
         matches!(event, Notification::Refund(r) if r.refund_status == RefundStatus::Success && r.amount.refund == Fen::new(100))
     );
@@ -357,7 +360,10 @@ async fn notifications_refuse_the_wrong_key_and_tampering_and_keep_unknown_event
         "mch_payment",
         &json!({"out_bill_no": "B1"}),
     );
-    let (_, event) = c.notification(lookup(&headers), body.as_bytes()).unwrap();
+    let (_, event) = c
+        .notification(lookup(&headers), body.as_bytes())
+        .await
+        .unwrap();
     assert!(
         matches!(event, Notification::Other { ref resource, .. } if resource["out_bill_no"] == "B1"),
         "{event:?}"
@@ -372,6 +378,7 @@ async fn notifications_refuse_the_wrong_key_and_tampering_and_keep_unknown_event
     let (body, headers) = other.notification("REFUND.SUCCESS", "refund", &refund);
     let e = c
         .notification(lookup(&headers), body.as_bytes())
+        .await
         .unwrap_err();
     assert!(
         matches!(e, Error::V3Decrypt(v3::aead::DecryptError::Authentication)),
@@ -382,6 +389,7 @@ async fn notifications_refuse_the_wrong_key_and_tampering_and_keep_unknown_event
     let tampered = body.replace("REFUND.SUCCESS", "REFUND.ABNORMAL");
     let e = c
         .notification(lookup(&headers), tampered.as_bytes())
+        .await
         .unwrap_err();
     assert!(
         matches!(e, Error::V3Signature(SignatureError::Mismatch)),
@@ -413,4 +421,138 @@ fn secrets_never_reach_debug_output() {
     );
     assert!(!shown.contains("0123456789abcdefghij"), "{shown}");
     assert!(!shown.contains("BEGIN"), "{shown}");
+}
+
+const CERT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+
+/// WeChat Pay signing as its platform certificate (serial `CERT_SERIAL`).
+fn wechat_as_certificate() -> V3Wechat {
+    V3Wechat::new(WECHATPAY_PRIVATE, CERT_SERIAL, api_key()).unwrap()
+}
+
+/// The `/v3/certificates` answer: the certificate encrypted with the API v3 key, signed by it.
+fn certificates_answer() -> ResponseTemplate {
+    let pem = include_str!("../../testdata/v3/wechatpay_certificate.pem");
+    let ciphertext = v3::aead::encrypt(&api_key(), pem, "a1b2c3d4e5f6", "certificate").unwrap();
+    let body = json!({"data": [{
+        "serial_no": CERT_SERIAL,
+        "effective_time": "2026-01-01T00:00:00+08:00",
+        "expire_time": "2031-01-01T00:00:00+08:00",
+        "encrypt_certificate": {"algorithm": "AEAD_AES_256_GCM", "nonce": "a1b2c3d4e5f6",
+            "associated_data": "certificate", "ciphertext": ciphertext},
+    }]});
+    signed(&body, wechat_as_certificate().sign(&body.to_string()))
+}
+
+fn certificate_client(server: &MockServer) -> Client {
+    Client::builder(
+        MCH,
+        SERIAL,
+        MerchantKey::from_pem(MERCHANT).unwrap(),
+        api_key(),
+    )
+    .platform_certificates()
+    .base_url(server.uri())
+    .build()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn platform_certificates_are_downloaded_once_for_a_hundred_first_calls() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v3/certificates"))
+        .respond_with(certificates_answer())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let record = json!({
+        "refund_id": "50000", "out_refund_no": "R1", "status": "SUCCESS",
+        "amount": {"total": 350, "refund": 350},
+    });
+    Mock::given(method("GET"))
+        .and(path("/v3/refund/domestic/refunds/R1"))
+        .respond_with(signed(
+            &record,
+            wechat_as_certificate().sign(&record.to_string()),
+        ))
+        .mount(&server)
+        .await;
+    let c = certificate_client(&server);
+    let calls = (0..100).map(|_| {
+        let c = c.clone();
+        async move {
+            c.execute(&QueryRefund {
+                out_refund_no: "R1".into(),
+            })
+            .await
+        }
+    });
+    for r in futures_util::future::join_all(calls).await {
+        assert_eq!(r.unwrap().status, RefundStatus::Success);
+    }
+    assert!(c.wechat_pay_key(CERT_SERIAL).is_some());
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn an_unknown_serial_refreshes_the_certificates_then_fails_by_name() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v3/certificates"))
+        .respond_with(certificates_answer())
+        .expect(2)
+        .mount(&server)
+        .await;
+    let c = certificate_client(&server);
+    c.ensure_certificates(None).await.unwrap();
+    // Signed by a key no certificate carries: one more download, then a named failure.
+    let stranger = V3Wechat::new(
+        MERCHANT,
+        "7777777777777777777777777777777777777777",
+        api_key(),
+    )
+    .unwrap();
+    let record = json!({"refund_id": "1", "out_refund_no": "R2", "status": "SUCCESS", "amount": {"total": 1, "refund": 1}});
+    Mock::given(method("GET"))
+        .and(path("/v3/refund/domestic/refunds/R2"))
+        .respond_with(signed(&record, stranger.sign(&record.to_string())))
+        .mount(&server)
+        .await;
+    let e = c
+        .execute(&QueryRefund {
+            out_refund_no: "R2".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::V3Signature(SignatureError::UnknownSerial(ref s)) if s.starts_with("7777")),
+        "{e:?}"
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn a_tampered_certificate_list_is_refused() {
+    let server = MockServer::start().await;
+    let pem = include_str!("../../testdata/v3/wechatpay_certificate.pem");
+    // Encrypted with another API v3 key: it does not decrypt.
+    let other = ApiV3Key::new("ABCDEFGHIJ0123456789abcdefghij01").unwrap();
+    let ciphertext = v3::aead::encrypt(&other, pem, "a1b2c3d4e5f6", "certificate").unwrap();
+    let body = json!({"data": [{"serial_no": CERT_SERIAL, "encrypt_certificate": {
+        "algorithm": "AEAD_AES_256_GCM", "nonce": "a1b2c3d4e5f6", "associated_data": "certificate",
+        "ciphertext": ciphertext}}]});
+    Mock::given(method("GET"))
+        .and(path("/v3/certificates"))
+        .respond_with(signed(
+            &body,
+            wechat_as_certificate().sign(&body.to_string()),
+        ))
+        .mount(&server)
+        .await;
+    let e = certificate_client(&server)
+        .ensure_certificates(None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::V3Decrypt(_)), "{e:?}");
 }
