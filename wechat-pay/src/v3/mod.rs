@@ -20,6 +20,56 @@
 //! - [`aead`] — `AEAD_AES_256_GCM` resources of notifications (and certificates): decrypt, and
 //!   encrypt for test stand-ins.
 //!
+//! # A JSAPI payment, end to end
+//!
+//! ```no_run
+//! # async fn run(notify_headers: &reqwest::header::HeaderMap, notify_body: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! use wechat_pay::Fen;
+//! use wechat_pay::v3::{ApiV3Key, Client, JsapiOrder, MerchantKey, Notification, OrderRequest,
+//!     WechatPayKey, notify};
+//!
+//! // Once: the merchant's API certificate key and serial, the API v3 key, and WeChat Pay's
+//! // public key with its id (or `.platform_certificates()` to download certificates instead).
+//! let client = Client::builder(
+//!     "1900009191",
+//!     "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
+//!     MerchantKey::from_pem(&std::fs::read_to_string("apiclient_key.pem")?)?,
+//!     ApiV3Key::new("your-32-character-api-v3-key-000")?,
+//! )
+//! .wechat_pay_key(WechatPayKey::from_pem(
+//!     "PUB_KEY_ID_0114232134912410000000000000",
+//!     &std::fs::read_to_string("pub_key.pem")?,
+//! )?)
+//! .build()?;
+//!
+//! // 1. Create the order (the answer's signature is verified before it is read).
+//! let order = OrderRequest::new("wxd678efh567hg6787", "Cola", "ORDER-42", Fen::new(350),
+//!     "https://shop.example/notify/wechat");
+//! let created = client
+//!     .execute(&JsapiOrder { order, openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into() })
+//!     .await?;
+//!
+//! // 2. What the page passes to wx.requestPayment (signType "RSA").
+//! let params = client.jsapi_params("wxd678efh567hg6787", &created.prepay_id)?;
+//! let _json = serde_json::to_string(&params)?;
+//!
+//! // 3. WeChat POSTs the result: verify the headers' signature over the raw body, decrypt.
+//! let header = |name: &str| notify_headers.get(name).and_then(|v| v.to_str().ok());
+//! let (status, body) = match client.notification(header, notify_body).await {
+//!     Ok((_, Notification::Transaction(t))) => {
+//!         // check t.out_trade_no and t.amount (integers of fen) against the order, record
+//!         // the payment once (compare-and-set), then:
+//!         notify::reply_success() // 4. 204
+//!     }
+//!     Ok(_) => notify::reply_success(),
+//!     Err(e) => notify::reply_fail(&e.to_string()), // forged, stale, probe: not accepted
+//! };
+//! # let _ = (status, body); Ok(()) }
+//! ```
+//!
+//! The runnable version, against a local stand-in for WeChat Pay:
+//! `cargo run -p wechat-pay --example v3_jsapi_payment`.
+//!
 //! # Cryptography backend
 //!
 //! RSA (PKCS#1 v1.5 with SHA-256, OAEP with SHA-1) and AES-256-GCM come from
