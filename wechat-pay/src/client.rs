@@ -549,7 +549,7 @@ pub(crate) fn decode_reply<T: FromReply>(
     }
 }
 
-fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+pub(crate) fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(data)
         .take(limit as u64 + 1)

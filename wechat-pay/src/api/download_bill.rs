@@ -21,7 +21,7 @@ pub enum BillType {
 }
 
 impl BillType {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BillType::All => "ALL",
             BillType::Success => "SUCCESS",

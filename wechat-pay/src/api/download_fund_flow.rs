@@ -21,7 +21,7 @@ pub enum AccountType {
 }
 
 impl AccountType {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AccountType::Basic => "Basic",
             AccountType::Operation => "Operation",

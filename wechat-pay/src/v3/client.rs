@@ -17,7 +17,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.mch.weixin.qq.com";
 
 /// An API v3 endpoint: its method, path (with query) and JSON body, and what it answers.
 pub trait Request {
-    /// What a 2xx answer decodes into (`()` for 204 No Content).
+    /// What a 2xx answer decodes into ([`super::NoContent`] for 204 No Content).
     type Response: DeserializeOwned;
     /// `GET` or `POST`.
     const METHOD: &'static str;
@@ -27,6 +27,19 @@ pub trait Request {
     fn body(&self, mch_id: &str) -> Option<serde_json::Value> {
         let _ = mch_id;
         None
+    }
+    /// Whether the body carries fields encrypted to WeChat Pay's key (then built with
+    /// [`Request::encrypted_body`], and sent with `Wechatpay-Serial` naming that key).
+    const ENCRYPTS: bool = false;
+    /// The body of a request with encrypted fields: `encrypt` encrypts one (RSA-OAEP to WeChat
+    /// Pay's current key).
+    fn encrypted_body(
+        &self,
+        mch_id: &str,
+        encrypt: &mut dyn FnMut(&str) -> Result<String, Error>,
+    ) -> Result<Option<serde_json::Value>, Error> {
+        let _ = encrypt;
+        Ok(self.body(mch_id))
     }
 }
 
@@ -223,14 +236,32 @@ impl Client {
         Ok(())
     }
 
+    /// The key sensitive fields are encrypted to: the configured public key, else the platform
+    /// certificate downloaded last.
+    fn encryption_key(&self) -> Option<WechatPayKey> {
+        let keys = self.inner.keys.read().ok()?;
+        keys.iter()
+            .find(|k| k.id().starts_with("PUB_KEY_ID_"))
+            .or_else(|| keys.last())
+            .cloned()
+    }
+
     /// Signs and sends `request`; the answer as it came.
     async fn send<R: Request>(&self, request: &R) -> Result<Raw, Error> {
         let i = &self.inner;
         let path = request.path(&i.mch_id);
-        let body = request
-            .body(&i.mch_id)
-            .map(|b| b.to_string())
-            .unwrap_or_default();
+        let mut serial = None;
+        let body = if R::ENCRYPTS {
+            let key = self.encryption_key().ok_or_else(|| {
+                Error::Config("no WeChat Pay key to encrypt sensitive fields with".into())
+            })?;
+            serial = Some(key.id().to_owned());
+            let mut encrypt = |plain: &str| key.encrypt(plain).map_err(Error::from);
+            request.encrypted_body(&i.mch_id, &mut encrypt)?
+        } else {
+            request.body(&i.mch_id)
+        };
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
         let nonce = crate::client::nonce()?;
         let authorization = RequestSignature::sign(
             &i.key,
@@ -250,6 +281,9 @@ impl Client {
             .request(method, format!("{}{path}", i.base_url))
             .header(reqwest::header::AUTHORIZATION, authorization)
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(serial) = serial {
+            builder = builder.header(super::signing::headers::SERIAL, serial);
+        }
         if R::METHOD != "GET" {
             builder = builder
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -266,8 +300,67 @@ impl Client {
         })
     }
 
+    /// Downloads the file of `link` with a signed request (from this client's gateway, whatever
+    /// host the link names), checks its SHA-1 against the link's, and decompresses it.
+    pub async fn download(&self, link: &super::BillLink, gzip: bool) -> Result<Vec<u8>, Error> {
+        let url = reqwest::Url::parse(&link.download_url)
+            .map_err(|e| Error::decode("download_url", e.to_string()))?;
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let raw = self.send(&FileDownload(path)).await?;
+        if !raw.status.is_success() {
+            return Err(error_of(&raw));
+        }
+        if raw.body.len() > crate::client::MAX_BILL_BYTES {
+            return Err(Error::decode("bill", "too large"));
+        }
+        if !link.hash_type.eq_ignore_ascii_case("SHA1") {
+            return Err(Error::decode(
+                "hash_type",
+                format!("unsupported {:?}", link.hash_type),
+            ));
+        }
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &raw.body);
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        if !hex.eq_ignore_ascii_case(link.hash_value.trim()) {
+            return Err(Error::decode(
+                "bill",
+                format!("SHA-1 {hex} is not the announced {}", link.hash_value),
+            ));
+        }
+        if gzip {
+            crate::client::gunzip(&raw.body, crate::client::MAX_BILL_BYTES)
+        } else {
+            Ok(raw.body.to_vec())
+        }
+    }
+
+    /// The trade bill of a day, parsed.
+    pub async fn trade_bill(&self, bill: &super::TradeBill) -> Result<crate::Bill, Error> {
+        let link = self.execute(bill).await?;
+        let file = self.download(&link, bill.gzip).await?;
+        crate::Bill::parse(&String::from_utf8_lossy(&file))
+    }
+
+    /// The fund-flow bill of a day, parsed.
+    pub async fn fund_flow_bill(
+        &self,
+        bill: &super::FundFlowBill,
+    ) -> Result<crate::FundFlow, Error> {
+        let link = self.execute(bill).await?;
+        let file = self.download(&link, bill.gzip).await?;
+        crate::FundFlow::parse(&String::from_utf8_lossy(&file))
+    }
+
     /// Signs and sends `request`, verifies the answer's signature, and decodes it.
     pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+        if R::ENCRYPTS && self.inner.certificates {
+            // Sensitive fields are encrypted to a certificate: have one.
+            self.ensure_certificates(None).await?;
+        }
         let raw = self.send(request).await?;
         if !raw.status.is_success() {
             return Err(error_of(&raw));
@@ -283,6 +376,17 @@ impl Client {
             &raw.body[..]
         };
         serde_json::from_slice(text).map_err(|e| Error::decode("body", format!("{e}")))
+    }
+}
+
+/// A signed GET of a file (the answer is the file, not JSON).
+struct FileDownload(String);
+
+impl Request for FileDownload {
+    type Response = super::NoContent;
+    const METHOD: &'static str = "GET";
+    fn path(&self, _: &str) -> String {
+        self.0.clone()
     }
 }
 

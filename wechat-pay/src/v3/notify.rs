@@ -85,6 +85,8 @@ pub enum Notification {
     Transaction(Box<TransactionNotification>),
     /// `REFUND.*`.
     Refund(Box<RefundNotification>),
+    /// `MCHTRANSFER.*` (a transfer's result).
+    Transfer(Box<super::api::TransferBill>),
     /// Another event type, its resource as JSON.
     Other {
         /// The event type.
@@ -130,6 +132,10 @@ pub fn decrypt_notification(
     } else if envelope.event_type.starts_with("REFUND.") {
         Notification::Refund(Box::new(
             serde_json::from_str(&plain).map_err(|e| decode("refund", e))?,
+        ))
+    } else if envelope.event_type.starts_with("MCHTRANSFER.") {
+        Notification::Transfer(Box::new(
+            serde_json::from_str(&plain).map_err(|e| decode("transfer", e))?,
         ))
     } else {
         Notification::Other {

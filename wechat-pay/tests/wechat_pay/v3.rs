@@ -228,12 +228,7 @@ async fn each_bad_response_signature_is_its_own_error() {
             .respond_with(signed(&served, headers))
             .mount(&server)
             .await;
-        let e = c
-            .execute(&QueryRefund {
-                out_refund_no: "R1".into(),
-            })
-            .await
-            .unwrap_err();
+        let e = c.execute(&QueryRefund::new("R1")).await.unwrap_err();
         let expected = match case {
             "tampered" => matches!(e, Error::V3Signature(SignatureError::Mismatch)),
             "stale" => matches!(e, Error::V3Signature(SignatureError::Stale { .. })),
@@ -481,12 +476,7 @@ async fn platform_certificates_are_downloaded_once_for_a_hundred_first_calls() {
     let c = certificate_client(&server);
     let calls = (0..100).map(|_| {
         let c = c.clone();
-        async move {
-            c.execute(&QueryRefund {
-                out_refund_no: "R1".into(),
-            })
-            .await
-        }
+        async move { c.execute(&QueryRefund::new("R1")).await }
     });
     for r in futures_util::future::join_all(calls).await {
         assert_eq!(r.unwrap().status, RefundStatus::Success);
@@ -519,12 +509,7 @@ async fn an_unknown_serial_refreshes_the_certificates_then_fails_by_name() {
         .respond_with(signed(&record, stranger.sign(&record.to_string())))
         .mount(&server)
         .await;
-    let e = c
-        .execute(&QueryRefund {
-            out_refund_no: "R2".into(),
-        })
-        .await
-        .unwrap_err();
+    let e = c.execute(&QueryRefund::new("R2")).await.unwrap_err();
     assert!(
         matches!(e, Error::V3Signature(SignatureError::UnknownSerial(ref s)) if s.starts_with("7777")),
         "{e:?}"
@@ -555,4 +540,408 @@ async fn a_tampered_certificate_list_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::V3Decrypt(_)), "{e:?}");
+}
+
+type Call =
+    Box<dyn Fn(Client) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>>>>>;
+
+/// Every endpoint: (name, method, path, a call, a valid answer).
+fn endpoints() -> Vec<(&'static str, &'static str, &'static str, Call, Value)> {
+    use wechat_pay::v3::{
+        AbnormalRefund, AbnormalRefundTo, AppOrder, CancelTransfer, CreateTransfer, H5Order,
+        NativeOrder, Partner, PartnerCloseTransaction, PartnerQueryTransaction, QueryTransfer,
+        TradeBill,
+    };
+    fn call<R: v3::Request + Clone + 'static>(r: R) -> Call {
+        Box::new(move |c: Client| {
+            let r = r.clone();
+            Box::pin(async move { c.execute(&r).await.map(|_| ()) })
+        })
+    }
+    let order = || {
+        OrderRequest::new(
+            APP,
+            "Cola",
+            "V3ORDER0003",
+            Fen::new(350),
+            "https://n.example/",
+        )
+    };
+    let prepay = json!({"prepay_id": "wx1"});
+    let transaction =
+        json!({"appid": APP, "mchid": MCH, "out_trade_no": "V3ORDER0003", "trade_state": "NOTPAY"});
+    let refund = json!({"refund_id": "5", "out_refund_no": "R3", "status": "PROCESSING", "amount": {"total": 350, "refund": 350}});
+    let transfer = json!({"out_bill_no": "T1", "transfer_bill_no": "1330000", "state": "ACCEPTED"});
+    let by_no = || TransactionRef::OutTradeNo("V3ORDER0003".into());
+    vec![
+        (
+            "jsapi",
+            "POST",
+            "/v3/pay/transactions/jsapi",
+            call(JsapiOrder {
+                order: order(),
+                openid: "o1".into(),
+            }),
+            prepay.clone(),
+        ),
+        (
+            "native",
+            "POST",
+            "/v3/pay/transactions/native",
+            call(NativeOrder(order())),
+            json!({"code_url": "weixin://wxpay/bizpayurl?pr=1"}),
+        ),
+        (
+            "app",
+            "POST",
+            "/v3/pay/transactions/app",
+            call(AppOrder(order())),
+            prepay.clone(),
+        ),
+        (
+            "h5",
+            "POST",
+            "/v3/pay/transactions/h5",
+            call(H5Order {
+                order: order(),
+                payer_client_ip: "203.0.113.7".into(),
+                h5_type: "Wap".into(),
+            }),
+            json!({"h5_url": "https://wx.tenpay.com/x"}),
+        ),
+        (
+            "query",
+            "GET",
+            "/v3/pay/transactions/out-trade-no/V3ORDER0003",
+            call(QueryTransaction(by_no())),
+            transaction.clone(),
+        ),
+        (
+            "query by id",
+            "GET",
+            "/v3/pay/transactions/id/42000",
+            call(QueryTransaction(TransactionRef::TransactionId(
+                "42000".into(),
+            ))),
+            transaction.clone(),
+        ),
+        (
+            "refund",
+            "POST",
+            "/v3/refund/domestic/refunds",
+            call(CreateRefund::new(
+                by_no(),
+                "R3",
+                Fen::new(350),
+                Fen::new(350),
+            )),
+            refund.clone(),
+        ),
+        (
+            "refund query",
+            "GET",
+            "/v3/refund/domestic/refunds/R3",
+            call(QueryRefund::new("R3")),
+            refund.clone(),
+        ),
+        (
+            "abnormal refund",
+            "POST",
+            "/v3/refund/domestic/refunds/5/apply-abnormal-refund",
+            call(AbnormalRefund {
+                refund_id: "5".into(),
+                out_refund_no: "R3".into(),
+                to: AbnormalRefundTo::UserBankCard,
+                sub_mchid: None,
+            }),
+            refund.clone(),
+        ),
+        (
+            "transfer",
+            "POST",
+            "/v3/fund-app/mch-transfer/transfer-bills",
+            call(
+                CreateTransfer::new(APP, "T1", "1000", "o1", Fen::new(100), "prize")
+                    .user_name("张三"),
+            ),
+            transfer.clone(),
+        ),
+        (
+            "transfer query",
+            "GET",
+            "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/T1",
+            call(QueryTransfer {
+                out_bill_no: "T1".into(),
+            }),
+            transfer.clone(),
+        ),
+        (
+            "transfer cancel",
+            "POST",
+            "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/T1/cancel",
+            call(CancelTransfer {
+                out_bill_no: "T1".into(),
+            }),
+            transfer.clone(),
+        ),
+        (
+            "trade bill",
+            "GET",
+            "/v3/bill/tradebill",
+            call(TradeBill {
+                bill_date: time::macros::date!(2026 - 12 - 01),
+                bill_type: wechat_pay::BillType::All,
+                gzip: false,
+            }),
+            json!({"hash_type": "SHA1", "hash_value": "0", "download_url": "https://api.mch.weixin.qq.com/v3/billdownload/file?token=x"}),
+        ),
+        (
+            "partner jsapi",
+            "POST",
+            "/v3/pay/partner/transactions/jsapi",
+            call(JsapiOrder {
+                order: order().for_sub_merchant(Partner::new("1900000109").sub_appid("wxsub")),
+                openid: "o1".into(),
+            }),
+            prepay.clone(),
+        ),
+        (
+            "partner query",
+            "GET",
+            "/v3/pay/partner/transactions/out-trade-no/V3ORDER0003",
+            call(PartnerQueryTransaction {
+                by: by_no(),
+                sub_mchid: "1900000109".into(),
+            }),
+            json!({"sp_appid": APP, "sp_mchid": MCH, "sub_mchid": "1900000109", "out_trade_no": "V3ORDER0003", "trade_state": "NOTPAY"}),
+        ),
+        (
+            "partner close",
+            "POST",
+            "/v3/pay/partner/transactions/out-trade-no/V3ORDER0003/close",
+            call(PartnerCloseTransaction {
+                out_trade_no: "V3ORDER0003".into(),
+                sub_mchid: "1900000109".into(),
+            }),
+            json!({}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_endpoint_verifies_its_answer_and_names_each_failure() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    let now = v3::client::unix_now();
+    for (name, verb, route, call, answer) in endpoints() {
+        let text = answer.to_string();
+        let replace = |key: &'static str, f: &dyn Fn(String) -> String| -> Headers {
+            wechat()
+                .sign(&text)
+                .into_iter()
+                .map(|(k, v)| if k == key { (k, f(v)) } else { (k, v) })
+                .collect()
+        };
+        let cases: Vec<(&str, ResponseTemplate)> = vec![
+            ("ok", signed(&answer, wechat().sign(&text))),
+            (
+                "tampered",
+                signed(&json!({"tampered": true}), wechat().sign(&text)),
+            ),
+            (
+                "serial",
+                signed(
+                    &answer,
+                    replace("Wechatpay-Serial", &|_| "PUB_KEY_ID_OTHER".into()),
+                ),
+            ),
+            (
+                "stale",
+                signed(&answer, wechat().sign_at(&text, now - 3600)),
+            ),
+            (
+                "probe",
+                signed(
+                    &answer,
+                    replace("Wechatpay-Signature", &|v| {
+                        format!("WECHATPAY/SIGNTEST/{v}")
+                    }),
+                ),
+            ),
+            (
+                "error",
+                ResponseTemplate::new(400).set_body_raw(
+                    json!({"code": "PARAM_ERROR", "message": "参数错误"}).to_string(),
+                    "application/json",
+                ),
+            ),
+        ];
+        for (case, response) in cases {
+            server.reset().await;
+            Mock::given(method(verb))
+                .and(path(route))
+                .respond_with(response)
+                .mount(&server)
+                .await;
+            let result = call(c.clone()).await;
+            let ok = match case {
+                "ok" => result.is_ok(),
+                "tampered" => matches!(result, Err(Error::V3Signature(SignatureError::Mismatch))),
+                "serial" => matches!(
+                    result,
+                    Err(Error::V3Signature(SignatureError::UnknownSerial(_)))
+                ),
+                "stale" => matches!(
+                    result,
+                    Err(Error::V3Signature(SignatureError::Stale { .. }))
+                ),
+                "probe" => matches!(result, Err(Error::V3Signature(SignatureError::Probe))),
+                _ => matches!(
+                    result,
+                    Err(Error::V3Api {
+                        status: 400,
+                        code: V3ErrorCode::ParamError,
+                        ..
+                    })
+                ),
+            };
+            assert!(ok, "{name} / {case}: {result:?}");
+            let requests = server.received_requests().await.unwrap();
+            assert_eq!(requests.len(), 1, "{name} / {case}");
+            assert_signed_by_merchant(&requests[0]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn sensitive_fields_are_encrypted_to_wechat_and_partner_bodies_name_the_sub_merchant() {
+    use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OaepPrivateDecryptingKey, PrivateDecryptingKey};
+    use base64::Engine as _;
+    use wechat_pay::v3::{CreateTransfer, Partner};
+    let server = MockServer::start().await;
+    let c = client(&server);
+    let transfer = json!({"out_bill_no": "T1", "transfer_bill_no": "1330000", "state": "WAIT_USER_CONFIRM", "package_info": "affffddafdfafddffda=="});
+    Mock::given(method("POST"))
+        .and(path("/v3/fund-app/mch-transfer/transfer-bills"))
+        .respond_with(signed(&transfer, wechat().sign(&transfer.to_string())))
+        .mount(&server)
+        .await;
+    let created = c
+        .execute(
+            &CreateTransfer::new(APP, "T1", "1000", "o1", Fen::new(200_000), "prize")
+                .user_name("张三")
+                .report("活动名称", "新会员有礼"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.state, v3::TransferState::WaitUserConfirm);
+    let request = server.received_requests().await.unwrap().remove(0);
+    assert_eq!(
+        request
+            .headers
+            .get("wechatpay-serial")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        KEY_ID,
+        "the key the name was encrypted to"
+    );
+    let sent: Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(sent["transfer_amount"], 200_000);
+    let cipher = sent["user_name"].as_str().unwrap();
+    assert_ne!(cipher, "张三");
+    let block = pem::parse(WECHATPAY_PRIVATE).unwrap();
+    let private =
+        OaepPrivateDecryptingKey::new(PrivateDecryptingKey::from_pkcs8(block.contents()).unwrap())
+            .unwrap();
+    let ct = base64::engine::general_purpose::STANDARD
+        .decode(cipher)
+        .unwrap();
+    let mut out = vec![0u8; private.min_output_size()];
+    let plain = private
+        .decrypt(&OAEP_SHA1_MGF1SHA1, &ct, &mut out, None)
+        .unwrap();
+    assert_eq!(std::str::from_utf8(plain).unwrap(), "张三");
+
+    // Partner mode: sp_ and sub_ fields, the payer under the sub-merchant's app.
+    server.reset().await;
+    let prepay = json!({"prepay_id": "wx2"});
+    Mock::given(method("POST"))
+        .and(path("/v3/pay/partner/transactions/jsapi"))
+        .respond_with(signed(&prepay, wechat().sign(&prepay.to_string())))
+        .mount(&server)
+        .await;
+    c.execute(&JsapiOrder {
+        order: OrderRequest::new(
+            APP,
+            "Cola",
+            "V3ORDER0004",
+            Fen::new(350),
+            "https://n.example/",
+        )
+        .for_sub_merchant(Partner::new("1900000109").sub_appid("wxsubapp")),
+        openid: "o_sub".into(),
+    })
+    .await
+    .unwrap();
+    let sent: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent["sp_mchid"], MCH);
+    assert_eq!(sent["sp_appid"], APP);
+    assert_eq!(sent["sub_mchid"], "1900000109");
+    assert_eq!(sent["sub_appid"], "wxsubapp");
+    assert_eq!(sent["payer"], json!({"sub_openid": "o_sub"}));
+    assert!(sent.get("mchid").is_none());
+}
+
+#[tokio::test]
+async fn bills_are_checked_against_their_hash_and_decompressed() {
+    use std::io::Write as _;
+    use wechat_pay::v3::{BillLink, TradeBill};
+    let server = MockServer::start().await;
+    let c = client(&server);
+    let bill = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n\
+`2026-12-01 10:00:00,`wxd678efh567hg6787,`1900009191,`0,`,`4200000000000000000000000001,`V3ORDER0001,`o1,`JSAPI,`SUCCESS,`CMC,`CNY,`3.50,`0.00,`0,`0,`0.00,`0.00,`,`,`Cola,`,`0.02,`0.60%,`3.50,`0.00,`\n\
+总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n\
+`1,`3.50,`0.00,`0.00,`0.02,`3.50,`0.00\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bill.as_bytes()).unwrap();
+    let file = gz.finish().unwrap();
+    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &file);
+    let hash: String = sha1.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    for (hash_value, good) in [(hash.clone(), true), ("0".repeat(40), false)] {
+        server.reset().await;
+        let link = json!({"hash_type": "SHA1", "hash_value": hash_value,
+            "download_url": "https://api.mch.weixin.qq.com/v3/billdownload/file?token=6XIv5TUPto7pByrTQKhd6kwvyKLG2uY2wMMR8cNXqaA_Cv_isgaUtBzp4QtiozLO"});
+        Mock::given(method("GET"))
+            .and(path("/v3/bill/tradebill"))
+            .respond_with(signed(&link, wechat().sign(&link.to_string())))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v3/billdownload/file"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(file.clone()))
+            .mount(&server)
+            .await;
+        let result = c
+            .trade_bill(&TradeBill {
+                bill_date: time::macros::date!(2026 - 12 - 01),
+                bill_type: wechat_pay::BillType::All,
+                gzip: true,
+            })
+            .await;
+        if good {
+            let bill = result.unwrap();
+            assert_eq!(bill.rows.len(), 1);
+            assert_eq!(bill.rows[0].out_trade_no, "V3ORDER0001");
+            // The file was fetched from this client's gateway, with a signed request.
+            let requests = server.received_requests().await.unwrap();
+            assert_eq!(requests[1].url.path(), "/v3/billdownload/file");
+            assert_signed_by_merchant(&requests[1]);
+        } else {
+            let e = result.unwrap_err();
+            assert!(e.to_string().contains("SHA-1"), "{e}");
+        }
+    }
+    let _: Option<BillLink> = None;
 }

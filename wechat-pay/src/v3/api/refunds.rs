@@ -25,6 +25,8 @@ pub struct CreateRefund {
     pub reason: Option<String>,
     /// Where the refund's notification goes.
     pub notify_url: Option<String>,
+    /// The sub-merchant (service-provider mode).
+    pub sub_mchid: Option<String>,
 }
 
 impl CreateRefund {
@@ -42,7 +44,14 @@ impl CreateRefund {
             total,
             reason: None,
             notify_url: None,
+            sub_mchid: None,
         }
+    }
+
+    /// For a sub-merchant (service-provider mode).
+    pub fn sub_mchid(mut self, sub_mchid: impl Into<String>) -> Self {
+        self.sub_mchid = Some(sub_mchid.into());
+        self
     }
 
     /// The reason.
@@ -141,24 +150,111 @@ impl Request for CreateRefund {
         if let Some(u) = &self.notify_url {
             body["notify_url"] = json!(u);
         }
+        if let Some(s) = &self.sub_mchid {
+            body["sub_mchid"] = json!(s);
+        }
         Some(body)
     }
 }
 
-/// `GET /v3/refund/domestic/refunds/{out_refund_no}`.
+/// `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=…]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryRefund {
     /// The refund's number.
     pub out_refund_no: String,
+    /// The sub-merchant (service-provider mode).
+    pub sub_mchid: Option<String>,
+}
+
+impl QueryRefund {
+    /// The refund `out_refund_no` of this merchant.
+    pub fn new(out_refund_no: impl Into<String>) -> Self {
+        QueryRefund {
+            out_refund_no: out_refund_no.into(),
+            sub_mchid: None,
+        }
+    }
 }
 
 impl Request for QueryRefund {
     type Response = RefundRecord;
     const METHOD: &'static str = "GET";
     fn path(&self, _: &str) -> String {
-        format!(
+        let mut p = format!(
             "/v3/refund/domestic/refunds/{}",
             segment(&self.out_refund_no)
+        );
+        if let Some(s) = &self.sub_mchid {
+            p.push_str(&format!("?sub_mchid={}", segment(s)));
+        }
+        p
+    }
+}
+
+/// Where the money of an abnormal refund goes instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbnormalRefundTo {
+    /// The payer's own bank card (WeChat knows it).
+    UserBankCard,
+    /// A bank card the merchant gives: its bank type, account and holder's name (both
+    /// encrypted on the wire).
+    MerchantBankCard {
+        /// WeChat's bank type code.
+        bank_type: String,
+        /// The account number.
+        bank_account: String,
+        /// The holder's name.
+        real_name: String,
+    },
+}
+
+/// `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund`: a refund whose money
+/// could not reach the payer (`ABNORMAL`), sent another way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbnormalRefund {
+    /// WeChat's refund id.
+    pub refund_id: String,
+    /// The refund's number.
+    pub out_refund_no: String,
+    /// Where to.
+    pub to: AbnormalRefundTo,
+    /// The sub-merchant (service-provider mode).
+    pub sub_mchid: Option<String>,
+}
+
+impl Request for AbnormalRefund {
+    type Response = RefundRecord;
+    const METHOD: &'static str = "POST";
+    const ENCRYPTS: bool = true;
+    fn path(&self, _: &str) -> String {
+        format!(
+            "/v3/refund/domestic/refunds/{}/apply-abnormal-refund",
+            segment(&self.refund_id)
         )
+    }
+    fn encrypted_body(
+        &self,
+        _: &str,
+        encrypt: &mut dyn FnMut(&str) -> Result<String, crate::Error>,
+    ) -> Result<Option<Value>, crate::Error> {
+        let mut body = json!({"out_refund_no": self.out_refund_no});
+        match &self.to {
+            AbnormalRefundTo::UserBankCard => body["type"] = json!("USER_BANK_CARD"),
+            AbnormalRefundTo::MerchantBankCard {
+                bank_type,
+                bank_account,
+                real_name,
+            } => {
+                body["type"] = json!("MERCHANT_BANK_CARD");
+                body["bank_type"] = json!(bank_type);
+                body["bank_account"] = json!(encrypt(bank_account)?);
+                body["real_name"] = json!(encrypt(real_name)?);
+            }
+        }
+        if let Some(s) = &self.sub_mchid {
+            body["sub_mchid"] = json!(s);
+        }
+        Ok(Some(body))
     }
 }

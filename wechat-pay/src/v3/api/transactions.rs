@@ -54,6 +54,34 @@ pub struct OrderRequest {
     pub time_expire: Option<time::OffsetDateTime>,
     /// Business data returned as is.
     pub attach: Option<String>,
+    /// Service-provider (partner) mode: the sub-merchant the order is for (the client's
+    /// merchant is the service provider, `sp_mchid`; `app_id` is then `sp_appid`).
+    pub partner: Option<Partner>,
+}
+
+/// A sub-merchant, for service-provider (partner) mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    /// `sub_mchid`.
+    pub sub_mchid: String,
+    /// `sub_appid`: the sub-merchant's own app, when the payer's openid is under it.
+    pub sub_appid: Option<String>,
+}
+
+impl Partner {
+    /// The sub-merchant `sub_mchid`.
+    pub fn new(sub_mchid: impl Into<String>) -> Self {
+        Partner {
+            sub_mchid: sub_mchid.into(),
+            sub_appid: None,
+        }
+    }
+
+    /// The sub-merchant's app (the payer's openid is then a `sub_openid`).
+    pub fn sub_appid(mut self, app_id: impl Into<String>) -> Self {
+        self.sub_appid = Some(app_id.into());
+        self
+    }
 }
 
 impl OrderRequest {
@@ -73,6 +101,33 @@ impl OrderRequest {
             notify_url: notify_url.into(),
             time_expire: None,
             attach: None,
+            partner: None,
+        }
+    }
+
+    /// For a sub-merchant (service-provider mode).
+    pub fn for_sub_merchant(mut self, partner: Partner) -> Self {
+        self.partner = Some(partner);
+        self
+    }
+
+    /// The path of this order's kind (`jsapi`, `native`…), direct or partner.
+    fn path(&self, kind: &str) -> String {
+        if self.partner.is_some() {
+            format!("/v3/pay/partner/transactions/{kind}")
+        } else {
+            format!("/v3/pay/transactions/{kind}")
+        }
+    }
+
+    /// The payer object for `openid` (`sub_openid` under a sub-merchant's own app).
+    fn payer(&self, openid: &str) -> Value {
+        match &self.partner {
+            Some(Partner {
+                sub_appid: Some(_), ..
+            }) => json!({"sub_openid": openid}),
+            Some(_) => json!({"sp_openid": openid}),
+            None => json!({"openid": openid}),
         }
     }
 
@@ -83,14 +138,25 @@ impl OrderRequest {
     }
 
     fn body(&self, mch_id: &str) -> Value {
-        let mut body = json!({
-            "appid": self.app_id,
-            "mchid": mch_id,
-            "description": self.description,
-            "out_trade_no": self.out_trade_no,
-            "notify_url": self.notify_url,
-            "amount": {"total": self.total, "currency": "CNY"},
-        });
+        let mut body = match &self.partner {
+            None => json!({"appid": self.app_id, "mchid": mch_id}),
+            Some(p) => {
+                let mut b =
+                    json!({"sp_appid": self.app_id, "sp_mchid": mch_id, "sub_mchid": p.sub_mchid});
+                if let Some(sub_appid) = &p.sub_appid {
+                    b["sub_appid"] = json!(sub_appid);
+                }
+                b
+            }
+        };
+        for (k, v) in [
+            ("description", json!(self.description)),
+            ("out_trade_no", json!(self.out_trade_no)),
+            ("notify_url", json!(self.notify_url)),
+            ("amount", json!({"total": self.total, "currency": "CNY"})),
+        ] {
+            body[k] = v;
+        }
         if let Some(at) = self.time_expire {
             let at =
                 at.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
@@ -125,11 +191,11 @@ impl Request for JsapiOrder {
     type Response = PrepayId;
     const METHOD: &'static str = "POST";
     fn path(&self, _: &str) -> String {
-        "/v3/pay/transactions/jsapi".into()
+        self.order.path("jsapi")
     }
     fn body(&self, mch_id: &str) -> Option<Value> {
         let mut body = self.order.body(mch_id);
-        body["payer"] = json!({"openid": self.openid});
+        body["payer"] = self.order.payer(&self.openid);
         Some(body)
     }
 }
@@ -149,7 +215,7 @@ impl Request for NativeOrder {
     type Response = CodeUrl;
     const METHOD: &'static str = "POST";
     fn path(&self, _: &str) -> String {
-        "/v3/pay/transactions/native".into()
+        self.0.path("native")
     }
     fn body(&self, mch_id: &str) -> Option<Value> {
         Some(self.0.body(mch_id))
@@ -164,7 +230,7 @@ impl Request for AppOrder {
     type Response = PrepayId;
     const METHOD: &'static str = "POST";
     fn path(&self, _: &str) -> String {
-        "/v3/pay/transactions/app".into()
+        self.0.path("app")
     }
     fn body(&self, mch_id: &str) -> Option<Value> {
         Some(self.0.body(mch_id))
@@ -193,7 +259,7 @@ impl Request for H5Order {
     type Response = H5Url;
     const METHOD: &'static str = "POST";
     fn path(&self, _: &str) -> String {
-        "/v3/pay/transactions/h5".into()
+        self.order.path("h5")
     }
     fn body(&self, mch_id: &str) -> Option<Value> {
         let mut body = self.order.body(mch_id);
@@ -202,6 +268,16 @@ impl Request for H5Order {
             "h5_info": {"type": self.h5_type},
         });
         Some(body)
+    }
+}
+
+/// The answer of an endpoint that answers 204 No Content (any body is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoContent;
+
+impl<'de> Deserialize<'de> for NoContent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| NoContent)
     }
 }
 
@@ -248,10 +324,15 @@ impl<'de> Deserialize<'de> for TradeState {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct Transaction {
-    /// `appid`.
+    /// `appid` (`sp_appid` in partner mode).
+    #[serde(default, alias = "sp_appid")]
     pub appid: String,
-    /// `mchid`.
+    /// `mchid` (`sp_mchid` in partner mode).
+    #[serde(default, alias = "sp_mchid")]
     pub mchid: String,
+    /// `sub_mchid` (partner mode).
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
     /// The merchant's number.
     pub out_trade_no: String,
     /// WeChat's id, once paid.
@@ -298,6 +379,56 @@ impl Request for QueryTransaction {
     }
 }
 
+/// `GET /v3/pay/partner/transactions/out-trade-no/{no}?sp_mchid=…&sub_mchid=…` (or `…/id/…`):
+/// a sub-merchant's order (service-provider mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerQueryTransaction {
+    /// Which order.
+    pub by: TransactionRef,
+    /// The sub-merchant.
+    pub sub_mchid: String,
+}
+
+impl Request for PartnerQueryTransaction {
+    type Response = Transaction;
+    const METHOD: &'static str = "GET";
+    fn path(&self, mch_id: &str) -> String {
+        let (kind, no) = match &self.by {
+            TransactionRef::OutTradeNo(no) => ("out-trade-no", no),
+            TransactionRef::TransactionId(id) => ("id", id),
+        };
+        format!(
+            "/v3/pay/partner/transactions/{kind}/{}?sp_mchid={}&sub_mchid={}",
+            segment(no),
+            segment(mch_id),
+            segment(&self.sub_mchid)
+        )
+    }
+}
+
+/// `POST /v3/pay/partner/transactions/out-trade-no/{no}/close` (answers 204).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerCloseTransaction {
+    /// The merchant's number.
+    pub out_trade_no: String,
+    /// The sub-merchant.
+    pub sub_mchid: String,
+}
+
+impl Request for PartnerCloseTransaction {
+    type Response = NoContent;
+    const METHOD: &'static str = "POST";
+    fn path(&self, _: &str) -> String {
+        format!(
+            "/v3/pay/partner/transactions/out-trade-no/{}/close",
+            segment(&self.out_trade_no)
+        )
+    }
+    fn body(&self, mch_id: &str) -> Option<Value> {
+        Some(json!({"sp_mchid": mch_id, "sub_mchid": self.sub_mchid}))
+    }
+}
+
 /// `POST /v3/pay/transactions/out-trade-no/{no}/close` (answers 204).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseTransaction {
@@ -306,7 +437,7 @@ pub struct CloseTransaction {
 }
 
 impl Request for CloseTransaction {
-    type Response = ();
+    type Response = NoContent;
     const METHOD: &'static str = "POST";
     fn path(&self, _: &str) -> String {
         format!(
