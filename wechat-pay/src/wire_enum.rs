@@ -2,8 +2,8 @@
 //! because WeChat adds codes without notice and a new code must never make a paid order
 //! undecodable.
 
-/// Declares `enum $name { Variants…, Other(String) }` with `from_wire`, `as_str`, `Display` and
-/// an infallible `FromStr`.
+/// Declares `enum $name { Variants…, Other(String) }` with `from_wire`, `as_str`, `Display`, an
+/// infallible `FromStr` and `Deserialize`.
 macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
@@ -49,6 +49,13 @@ macro_rules! wire_enum {
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Ok($name::from_wire(s))
+            }
+        }
+
+        /// From its wire string (JSON APIs); unknown values become `Other`.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <String as serde::Deserialize>::deserialize(d).map(|s| $name::from_wire(&s))
             }
         }
     };

@@ -81,12 +81,6 @@ wire_enum! {
     }
 }
 
-impl<'de> Deserialize<'de> for RefundStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| RefundStatus::from_wire(&s))
-    }
-}
-
 /// A refund's amounts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]

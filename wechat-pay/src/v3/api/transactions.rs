@@ -314,12 +314,6 @@ wire_enum! {
     }
 }
 
-impl<'de> Deserialize<'de> for TradeState {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| TradeState::from_wire(&s))
-    }
-}
-
 /// An order as WeChat Pay has it (a query's answer, a payment notification's resource).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]

@@ -98,12 +98,6 @@ wire_enum! {
     }
 }
 
-impl<'de> Deserialize<'de> for TransferState {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| TransferState::from_wire(&s))
-    }
-}
-
 /// A transfer as WeChat Pay has it (create, cancel and query answers; its notification).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
