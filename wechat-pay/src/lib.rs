@@ -18,8 +18,8 @@
 //!   no duplicates).
 //! - [`Params`] — the sorted key/value message all of the above share.
 //! - [`Fen`], [`ApiKey`], [`Error`] — money, the secret key, the one error type.
-//! - [`v3`] — API v3 (RSA signatures, AES-256-GCM resources): keys, request signing, response
-//!   and notification verification; being built out (see its module map).
+//! - [`v3`] — API v3 (RSA signatures, AES-256-GCM resources): its own client, endpoints,
+//!   front-end parameters and notifications (see its module map).
 //! - `test_util` (feature `test-util`) — a signer that produces valid replies and notifications
 //!   for other crates' tests.
 //!

@@ -78,4 +78,78 @@ async fn logs_never_show_the_key() {
         "the capture must see our logs: {logs}"
     );
     assert!(!logs.contains(KEY), "the API key leaked into the logs");
+
+    // API v3: neither the API v3 key nor the merchant's private key, whatever happens.
+    let v3_logs = v3_calls(&capture).await;
+    assert!(
+        v3_logs.contains("wechat pay v3 request"),
+        "the capture must see the v3 logs: {v3_logs}"
+    );
+    assert!(
+        !v3_logs.contains(V3_KEY),
+        "the API v3 key leaked into the logs"
+    );
+    let private = include_str!("../testdata/v3/merchant_private_key.pem");
+    for line in private.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(
+            !v3_logs.contains(line),
+            "the private key leaked into the logs"
+        );
+    }
+    assert!(
+        !v3_logs.contains("token=secret-download-token"),
+        "a download token leaked"
+    );
+}
+
+const V3_KEY: &str = "0123456789abcdefghijABCDEFGHIJ01";
+
+async fn v3_calls(capture: &Capture) -> String {
+    use wechat_pay::test_util::V3Wechat;
+    use wechat_pay::v3::{self, ApiV3Key, MerchantKey, QueryRefund, WechatPayKey};
+    capture.0.lock().unwrap().clear();
+    let wechat = V3Wechat::new(
+        include_str!("../testdata/v3/wechatpay_private_key.pem"),
+        "PUB_KEY_ID_1",
+        ApiV3Key::new(V3_KEY).unwrap(),
+    )
+    .unwrap();
+    let server = MockServer::start().await;
+    let body = serde_json::json!({"refund_id": "1", "out_refund_no": "R1", "status": "SUCCESS",
+        "amount": {"total": 1, "refund": 1}})
+    .to_string();
+    let mut answer =
+        wiremock::ResponseTemplate::new(200).set_body_raw(body.clone(), "application/json");
+    for (k, v) in wechat.sign(&body) {
+        answer = answer.insert_header(k, v.as_str());
+    }
+    Mock::given(method("GET"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    let client = v3::Client::builder(
+        "1900009191",
+        "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
+        MerchantKey::from_pem(include_str!("../testdata/v3/merchant_private_key.pem")).unwrap(),
+        ApiV3Key::new(V3_KEY).unwrap(),
+    )
+    .wechat_pay_key(
+        WechatPayKey::from_pem(
+            "PUB_KEY_ID_1",
+            include_str!("../testdata/v3/wechatpay_public_key.pem"),
+        )
+        .unwrap(),
+    )
+    .base_url(server.uri())
+    .build()
+    .unwrap();
+    client.execute(&QueryRefund::new("R1")).await.unwrap();
+    let link: v3::BillLink = serde_json::from_value(serde_json::json!({
+        "hash_type": "SHA1", "hash_value": "00",
+        "download_url": "http://x/v3/billdownload/file?token=secret-download-token",
+    }))
+    .unwrap();
+    let _ = client.download(&link, false).await;
+    tracing::debug!(?client, "the client as Debug");
+    String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
 }

@@ -198,6 +198,35 @@ impl Client {
         Ok(())
     }
 
+    /// Certificate mode: downloads the platform certificates now (waiting for a download in
+    /// progress, if any, then making its own).
+    pub async fn refresh_certificates(&self) -> Result<(), Error> {
+        let i = &self.inner;
+        let _turn = i.refresh.lock().await;
+        self.download_certificates().await?;
+        i.downloaded_at.store(unix_now(), Ordering::SeqCst);
+        i.downloads.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Certificate mode: downloads the platform certificates every `every` in the background
+    /// (WeChat's SDKs use 12 hours), so that a rotation is known before WeChat signs with the new
+    /// certificate. The task ends when every clone of this client is dropped; a failed download
+    /// is logged and tried again at the next tick (an unknown serial still downloads on demand).
+    pub fn spawn_certificate_refresh(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let client = Client { inner };
+                if let Err(e) = client.refresh_certificates().await {
+                    tracing::warn!(error = %e, "platform certificates not refreshed");
+                }
+            }
+        })
+    }
+
     /// Downloads, decrypts and checks the platform certificates, and verifies the answer with
     /// them (the answer is signed by one of the certificates it carries).
     async fn download_certificates(&self) -> Result<(), Error> {
@@ -289,8 +318,20 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let response = builder.send().await.map_err(Error::from)?;
+        let started = std::time::Instant::now();
+        let response = builder.send().await.map_err(|e| {
+            let e = e.without_url();
+            tracing::debug!(method = R::METHOD, path = %path_only(&path), error = %e, "wechat pay v3 request failed");
+            Error::from(e)
+        })?;
         let status = response.status();
+        tracing::debug!(
+            method = R::METHOD,
+            path = %path_only(&path),
+            status = status.as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "wechat pay v3 request"
+        );
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(Error::from)?;
         Ok(Raw {
@@ -377,6 +418,11 @@ impl Client {
         };
         serde_json::from_slice(text).map_err(|e| Error::decode("body", format!("{e}")))
     }
+}
+
+/// A path without its query (a bill download's token stays out of the logs).
+fn path_only(path: &str) -> &str {
+    path.split_once('?').map_or(path, |(p, _)| p)
 }
 
 /// A signed GET of a file (the answer is the file, not JSON).

@@ -945,3 +945,29 @@ async fn bills_are_checked_against_their_hash_and_decompressed() {
     }
     let _: Option<BillLink> = None;
 }
+
+#[tokio::test]
+async fn certificates_are_refreshed_in_the_background_while_a_client_lives() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v3/certificates"))
+        .respond_with(certificates_answer())
+        .mount(&server)
+        .await;
+    let c = certificate_client(&server);
+    let task = c.spawn_certificate_refresh(std::time::Duration::from_millis(50));
+    for _ in 0..100 {
+        if server.received_requests().await.unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(server.received_requests().await.unwrap().len() >= 2);
+    assert!(c.wechat_pay_key(CERT_SERIAL).is_some());
+    drop(c);
+    // With every clone gone, the task ends by itself.
+    tokio::time::timeout(std::time::Duration::from_secs(2), task)
+        .await
+        .expect("the refresh task ends with the client")
+        .unwrap();
+}
