@@ -64,6 +64,36 @@ impl MerchantKey {
         Ok(MerchantKey { pair })
     }
 
+    /// A fresh 2048-bit key (for stand-ins of WeChat Pay, and tests).
+    pub fn generate() -> Result<Self, KeyError> {
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|e| KeyError::Rsa(e.to_string()))?;
+        Ok(MerchantKey { pair })
+    }
+
+    /// The private key as PKCS#8 PEM — a secret: only to write the key file of a key this
+    /// process generated.
+    pub fn export_pkcs8_pem(&self) -> Result<String, KeyError> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let der: Pkcs8V1Der<'static> = self
+            .pair
+            .as_der()
+            .map_err(|e| KeyError::Rsa(e.to_string()))?;
+        Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref())))
+    }
+
+    /// The public key as SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
+    pub fn public_key_pem(&self) -> Result<String, KeyError> {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        use aws_lc_rs::signature::KeyPair as _;
+        let der: PublicKeyX509Der<'static> = self
+            .pair
+            .public_key()
+            .as_der()
+            .map_err(|e| KeyError::Rsa(e.to_string()))?;
+        Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref())))
+    }
+
     /// The base64 RSA-SHA256 (PKCS#1 v1.5) signature of `message`.
     pub fn sign(&self, message: &[u8]) -> String {
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
@@ -241,6 +271,16 @@ mod tests {
         let ours = key.encrypt("张三").unwrap();
         assert_eq!(decrypt(&ours), "张三");
         assert_ne!(key.encrypt("张三").unwrap(), ours, "OAEP is randomized");
+    }
+
+    #[test]
+    fn a_generated_key_exports_and_its_public_key_verifies() {
+        let key = MerchantKey::generate().unwrap();
+        let again = MerchantKey::from_pem(&key.export_pkcs8_pem().unwrap()).unwrap();
+        let public =
+            WechatPayKey::from_pem("PUB_KEY_ID_X", &key.public_key_pem().unwrap()).unwrap();
+        assert!(public.verifies(b"m", &again.sign(b"m")));
+        assert!(!public.verifies(b"m", &MerchantKey::from_pem(MERCHANT).unwrap().sign(b"m")));
     }
 
     #[test]
