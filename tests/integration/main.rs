@@ -14,5 +14,6 @@ mod sandbox_alipay;
 mod sandbox_as_a_dependency;
 mod sandbox_mp;
 mod sandbox_wechat_pay;
+mod sandbox_wechat_pay_v3;
 mod support;
 mod vending;

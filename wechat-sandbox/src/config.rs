@@ -18,6 +18,63 @@ pub struct Merchant {
     pub api_key: ApiKey,
 }
 
+/// A WeChat Pay API v3 merchant:
+/// `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY`.
+#[derive(Debug, Clone)]
+pub struct MerchantV3 {
+    /// The merchant id.
+    pub mch_id: String,
+    /// The app id bound to it.
+    pub app_id: String,
+    /// The serial number of its API certificate (requests name it in `serial_no`).
+    pub serial_no: String,
+    /// Its API certificate's public key: requests are verified with it.
+    pub public_key: wechat_pay::v3::WechatPayKey,
+    /// Its API v3 key: notifications are encrypted with it.
+    pub api_v3_key: wechat_pay::v3::ApiV3Key,
+}
+
+impl MerchantV3 {
+    /// A merchant from its public key PEM and API v3 key.
+    pub fn new(
+        mch_id: impl Into<String>,
+        app_id: impl Into<String>,
+        serial_no: impl Into<String>,
+        public_key_pem: &str,
+        api_v3_key: &str,
+    ) -> Result<Self, String> {
+        let serial_no = serial_no.into();
+        Ok(MerchantV3 {
+            mch_id: mch_id.into(),
+            app_id: app_id.into(),
+            public_key: wechat_pay::v3::WechatPayKey::from_pem(serial_no.clone(), public_key_pem)
+                .map_err(|e| e.to_string())?,
+            serial_no,
+            api_v3_key: wechat_pay::v3::ApiV3Key::new(api_v3_key).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// Parses `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let p = parts(spec, 5, 5, "--merchant-v3")?;
+        let pem =
+            std::fs::read_to_string(&p[3]).map_err(|e| format!("cannot read {}: {e}", p[3]))?;
+        MerchantV3::new(p[0].clone(), p[1].clone(), p[2].clone(), &pem, &p[4])
+    }
+}
+
+/// The sandbox's own WeChat Pay key (v3 answers and notifications are signed with it), its id
+/// (`PUB_KEY_ID_…`) and public key.
+#[derive(Debug, Clone)]
+pub struct WechatPayIdentity {
+    /// The private key.
+    pub key: std::sync::Arc<wechat_pay::v3::MerchantKey>,
+    /// Its id, as a WeChat Pay public key id.
+    pub key_id: String,
+    /// The public key (PEM), for clients.
+    pub public_key_pem: String,
+}
+
 /// A WeChat MP app: `APP_ID,APP_SECRET,TOKEN[,ENCODING_AES_KEY[,CALLBACK_URL]]`.
 #[derive(Debug, Clone)]
 pub struct MpApp {
@@ -50,6 +107,10 @@ pub struct AlipayApp {
 pub struct SandboxConfig {
     /// WeChat Pay merchants.
     pub merchants: Vec<Merchant>,
+    /// WeChat Pay API v3 merchants.
+    pub merchants_v3: Vec<MerchantV3>,
+    /// The sandbox's own WeChat Pay (v3) key.
+    pub wechatpay: WechatPayIdentity,
     /// WeChat MP apps.
     pub mp_apps: Vec<MpApp>,
     /// Alipay apps.

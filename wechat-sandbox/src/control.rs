@@ -12,6 +12,7 @@
 //! | `GET /sandbox/orders` | orders, trades and refunds |
 //! | `GET /sandbox/notifications` | every notification and its delivery attempts |
 //! | `GET /sandbox/alipay-public-key` | the gateway's public key (PEM) |
+//! | `GET /sandbox/wechatpay-public-key` → `{public_key_id, public_key}` | the WeChat Pay (v3) public key and its id |
 //! | `GET /sandbox` | an HTML page listing open orders with pay buttons |
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/notifications", get(notifications))
         .route("/sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/sandbox/alipay-public-key", get(alipay_public_key))
+        .route("/sandbox/wechatpay-public-key", get(wechatpay_public_key))
 }
 
 /// A control error: a status, a stable code (`ORDER_NOT_FOUND`…) and a message. Over HTTP it is
@@ -434,6 +436,11 @@ async fn clear_faults(State(state): State<Arc<SandboxState>>) -> StatusCode {
 
 async fn notifications(State(state): State<Arc<SandboxState>>) -> Response {
     Json(state.notifier.log()).into_response()
+}
+
+async fn wechatpay_public_key(State(state): State<Arc<SandboxState>>) -> Response {
+    let w = &state.config.wechatpay;
+    Json(json!({"public_key_id": w.key_id, "public_key": w.public_key_pem})).into_response()
 }
 
 async fn alipay_public_key(

@@ -73,6 +73,7 @@ pub mod state;
 mod store;
 pub mod tls;
 pub mod wxpay;
+pub mod wxpay_v3;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -81,7 +82,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use wechat_pay::ApiKey;
 
-pub use config::{AlipayApp, Merchant, MpApp, SandboxConfig};
+pub use config::{AlipayApp, Merchant, MerchantV3, MpApp, SandboxConfig};
 pub use control::ControlError;
 pub use faults::{ApiFault, FaultRequest, Faults};
 pub use sandbox::{Sandbox, SandboxBuilder};
@@ -239,6 +240,7 @@ pub fn app(state: Arc<SandboxState>) -> Router {
 pub fn app_with_limits(state: Arc<SandboxState>, limits: &HttpLimits) -> Router {
     let router = Router::new()
         .merge(wxpay::routes(&state))
+        .merge(wxpay_v3::routes())
         .merge(mp::routes(&state))
         .merge(alipay::routes())
         .merge(control::routes());

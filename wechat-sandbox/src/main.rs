@@ -43,6 +43,23 @@ struct Args {
     /// Where to write the gateway's Alipay public key (PEM), for clients to verify with.
     #[arg(long, env = "SANDBOX_ALIPAY_PUBLIC_KEY_OUT")]
     alipay_public_key_out: Option<String>,
+    /// A WeChat Pay API v3 merchant
+    /// `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY` (repeatable;
+    /// `;`-separated in the environment).
+    #[arg(
+        long = "merchant-v3",
+        env = "SANDBOX_MERCHANTS_V3",
+        value_delimiter = ';'
+    )]
+    merchants_v3: Vec<String>,
+    /// The sandbox's own WeChat Pay (v3) private key (PEM) as `PUB_KEY_ID,PATH`; generated at
+    /// start when absent.
+    #[arg(long, env = "SANDBOX_WECHATPAY_KEY")]
+    wechatpay_key: Option<String>,
+    /// Where to write the WeChat Pay public key (PEM) v3 clients verify with (its id is printed
+    /// and served at `/sandbox/wechatpay-public-key`).
+    #[arg(long, env = "SANDBOX_WECHATPAY_PUBLIC_KEY_OUT")]
+    wechatpay_public_key_out: Option<String>,
     /// Divides notification retry intervals (e.g. 1000 turns WeChat's 15 s into 15 ms).
     #[arg(long, env = "SANDBOX_TIME_SCALE", default_value_t = 1.0)]
     time_scale: f64,
@@ -104,6 +121,18 @@ async fn main() {
     for a in mp_apps {
         builder = builder.mp_app(a);
     }
+    for m in parsed(&args.merchants_v3, wechat_sandbox::MerchantV3::parse) {
+        builder = builder.merchant_v3(m);
+    }
+    if let Some(spec) = &args.wechatpay_key {
+        let (id, path) = spec
+            .split_once(',')
+            .unwrap_or_else(|| fail("--wechatpay-key expects PUB_KEY_ID,PATH"));
+        let pem = std::fs::read_to_string(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        let key = wechat_pay::v3::MerchantKey::from_pem(&pem)
+            .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        builder = builder.wechatpay_key(key, id);
+    }
     for a in alipay_apps {
         builder = builder.alipay_app(a.app_id, a.public_key);
     }
@@ -144,6 +173,14 @@ async fn main() {
         std::fs::write(path, pem).unwrap_or_else(|e| fail(format!("{path}: {e}")));
     }
 
+    if let Some(path) = &args.wechatpay_public_key_out {
+        std::fs::write(path, sandbox.wechatpay_public_key().1)
+            .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+    }
+    println!(
+        "  wechat pay v3 public key id: {} (GET /sandbox/wechatpay-public-key)",
+        sandbox.wechatpay_public_key().0
+    );
     if let Some((files, mch_id)) = &https_files {
         println!(
             "  https: CA {} (SSL_CERT_FILE), merchant certificate {} (password {mch_id})",

@@ -28,6 +28,21 @@ pub enum Ack {
     WechatXml,
     /// The text `success` (Alipay).
     AlipayText,
+    /// Any 2xx status (WeChat Pay API v3: 200 or 204).
+    Status2xx,
+}
+
+/// Header names and values.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// Headers made for each attempt (WeChat Pay v3 signs every delivery with its own timestamp).
+#[derive(Clone)]
+pub struct AttemptHeaders(pub Arc<dyn Fn(&str) -> Headers + Send + Sync>);
+
+impl std::fmt::Debug for AttemptHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AttemptHeaders(..)")
+    }
 }
 
 /// One notification and its delivery history.
@@ -79,6 +94,8 @@ pub struct Delivery {
     pub ack: Ack,
     /// Seconds to wait before each attempt.
     pub schedule: &'static [u64],
+    /// Headers signed for each attempt, if the provider signs them (v3).
+    pub headers: Option<AttemptHeaders>,
 }
 
 impl Notifier {
@@ -148,13 +165,16 @@ impl Notifier {
                 _ = self.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            let result = self
+            let mut request = self
                 .http
                 .post(&d.url)
-                .header(reqwest::header::CONTENT_TYPE, d.content_type)
-                .body(d.body.clone())
-                .send()
-                .await;
+                .header(reqwest::header::CONTENT_TYPE, d.content_type);
+            if let Some(AttemptHeaders(sign)) = &d.headers {
+                for (name, value) in sign(&d.body) {
+                    request = request.header(name, value);
+                }
+            }
+            let result = request.body(d.body.clone()).send().await;
             let (acked, summary) = match result {
                 Ok(resp) => {
                     let status = resp.status();
@@ -189,6 +209,7 @@ impl Notifier {
 fn acknowledged(ack: Ack, body: &str) -> bool {
     match ack {
         Ack::AlipayText => body.trim() == "success",
+        Ack::Status2xx => true,
         Ack::WechatXml => wechat_pay::Params::from_xml(body.as_bytes())
             .is_ok_and(|p| p.get("return_code") == Some("SUCCESS")),
     }

@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use wechat_mp::Secret;
 use wechat_pay::ApiKey;
 
-use crate::config::{AlipayApp, Merchant, MpApp, SandboxConfig, random_token};
+use crate::config::{
+    AlipayApp, Merchant, MerchantV3, MpApp, SandboxConfig, WechatPayIdentity, random_token,
+};
 use crate::control::{
     self, CodeKind, CodeRequest, ControlError, MessageFilter, Paid, PayRequest, RefundCompleted,
 };
@@ -26,6 +28,8 @@ use crate::{SandboxError, SandboxState, app_with_limits};
 /// Configures a [`Sandbox`]; see [`Sandbox::builder`].
 pub struct SandboxBuilder {
     merchants: Vec<Merchant>,
+    merchants_v3: Vec<MerchantV3>,
+    wechatpay_key: Option<(wechat_pay::v3::MerchantKey, String)>,
     mp_apps: Vec<MpApp>,
     alipay_apps: Vec<AlipayApp>,
     alipay_key: Option<PrivateKey>,
@@ -67,6 +71,22 @@ impl SandboxBuilder {
             mch_id: mch_id.into(),
             api_key,
         });
+        self
+    }
+
+    /// A WeChat Pay API v3 merchant (repeatable).
+    pub fn merchant_v3(mut self, merchant: MerchantV3) -> Self {
+        self.merchants_v3.push(merchant);
+        self
+    }
+
+    /// The sandbox's own WeChat Pay key and its id (`PUB_KEY_ID_…`); generated when not set.
+    pub fn wechatpay_key(
+        mut self,
+        key: wechat_pay::v3::MerchantKey,
+        key_id: impl Into<String>,
+    ) -> Self {
+        self.wechatpay_key = Some((key, key_id.into()));
         self
     }
 
@@ -181,8 +201,25 @@ impl SandboxBuilder {
             Some(k) => k,
             None => PrivateKey::generate().map_err(key)?,
         };
+        let wechatpay = {
+            let v3 = |e: wechat_pay::v3::KeyError| SandboxError::Key(e.to_string());
+            let (key, key_id) = match self.wechatpay_key {
+                Some(k) => k,
+                None => (
+                    wechat_pay::v3::MerchantKey::generate().map_err(v3)?,
+                    format!("PUB_KEY_ID_{}", crate::state::digits(28)),
+                ),
+            };
+            WechatPayIdentity {
+                public_key_pem: key.public_key_pem().map_err(v3)?,
+                key: Arc::new(key),
+                key_id,
+            }
+        };
         let config = SandboxConfig {
             merchants,
+            merchants_v3: self.merchants_v3,
+            wechatpay,
             mp_apps,
             alipay_apps,
             alipay_key,
@@ -229,6 +266,8 @@ impl Sandbox {
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder {
             merchants: Vec::new(),
+            merchants_v3: Vec::new(),
+            wechatpay_key: None,
             mp_apps: Vec::new(),
             alipay_apps: Vec::new(),
             alipay_key: None,
@@ -335,6 +374,12 @@ impl Sandbox {
     /// Forgets the faults not used yet.
     pub fn clear_faults(&self) {
         self.state.faults.clear();
+    }
+
+    /// The sandbox's WeChat Pay public key id (`PUB_KEY_ID_…`) and key (PEM), for v3 clients.
+    pub fn wechatpay_public_key(&self) -> (String, String) {
+        let w = &self.state.config.wechatpay;
+        (w.key_id.clone(), w.public_key_pem.clone())
     }
 
     /// Every notification sent and its delivery attempts, oldest first.

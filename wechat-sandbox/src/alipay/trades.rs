@@ -286,6 +286,7 @@ pub async fn pay_trade(
             body: notification(state, &trade),
             ack: Ack::AlipayText,
             schedule: ALIPAY_SCHEDULE,
+            headers: None,
         });
     }
     Ok(trade)

@@ -398,7 +398,9 @@ pub async fn pay_order(
         })
         .await;
     // A failed payment is notified too (`result_code=FAIL`), as WeChat documents.
-    {
+    if order.sign_type == "RSA" {
+        crate::wxpay_v3::notification(state, &order);
+    } else {
         if let Some(url) = &order.notify_url {
             state.notifier.send(Delivery {
                 kind: "wechat.payment",
@@ -408,6 +410,7 @@ pub async fn pay_order(
                 body: payment_notification(state, &order),
                 ack: Ack::WechatXml,
                 schedule: WECHAT_SCHEDULE,
+                headers: None,
             });
         }
     }

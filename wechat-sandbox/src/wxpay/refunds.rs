@@ -259,6 +259,7 @@ pub async fn complete_refund(
             body: outer.to_xml(),
             ack: Ack::WechatXml,
             schedule: WECHAT_SCHEDULE,
+            headers: None,
         });
     }
     Ok(refund)

@@ -1,0 +1,174 @@
+//! The project's `wechat_pay::v3` client against the sandbox's v3 gateway: requests verified by
+//! the sandbox with the merchant's key, answers and notifications signed with the sandbox's
+//! WeChat Pay key, notifications encrypted with the merchant's API v3 key.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use serde_json::Value;
+use wechat_pay::Fen;
+use wechat_pay::v3::{
+    ApiV3Key, Client, CloseTransaction, JsapiOrder, MerchantKey, NativeOrder, Notification,
+    OrderRequest, QueryTransaction, TradeState, TransactionRef, V3ErrorCode, WechatPayKey,
+};
+use wechat_sandbox::config::MerchantV3;
+use wechat_sandbox::{Sandbox, control::PayRequest};
+
+use crate::support::{sandbox_builder, start_mp_callbacks, unique};
+
+const MCH: &str = "1900009191";
+const APP: &str = "wxd678efh567hg6787";
+const SERIAL: &str = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C";
+const API_V3_KEY: &str = "0123456789abcdefghijABCDEFGHIJ01";
+const MERCHANT_KEY: &str = include_str!("../../wechat-pay/testdata/v3/merchant_private_key.pem");
+const MERCHANT_PUBLIC: &str = include_str!("../../wechat-pay/testdata/v3/merchant_public_key.pem");
+
+async fn sandbox() -> Sandbox {
+    sandbox_builder(&start_mp_callbacks().await)
+        .merchant_v3(MerchantV3::new(MCH, APP, SERIAL, MERCHANT_PUBLIC, API_V3_KEY).unwrap())
+        .start()
+        .await
+        .unwrap()
+}
+
+fn client(sandbox: &Sandbox, merchant_key: &str) -> Client {
+    let (id, pem) = sandbox.wechatpay_public_key();
+    Client::builder(
+        MCH,
+        SERIAL,
+        MerchantKey::from_pem(merchant_key).unwrap(),
+        ApiV3Key::new(API_V3_KEY).unwrap(),
+    )
+    .wechat_pay_key(WechatPayKey::from_pem(id, &pem).unwrap())
+    .base_url(sandbox.base_url())
+    .build()
+    .unwrap()
+}
+
+type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+/// A notify URL keeping each request's headers and body; answers 204.
+async fn notify_endpoint() -> (String, Received) {
+    let received: Received = Arc::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/notify",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+#[tokio::test]
+async fn a_v3_order_is_created_paid_notified_queried_and_not_closed_once_paid() {
+    let sandbox = sandbox().await;
+    let c = client(&sandbox, MERCHANT_KEY);
+    let (notify_url, received) = notify_endpoint().await;
+    let no = unique("V3N");
+    let created = c
+        .execute(&NativeOrder(OrderRequest::new(
+            APP,
+            "Cola",
+            &no,
+            Fen::new(350),
+            &notify_url,
+        )))
+        .await
+        .unwrap();
+    assert!(created.code_url.starts_with("weixin://wxpay/bizpayurl"));
+    let q = c
+        .execute(&QueryTransaction(TransactionRef::OutTradeNo(no.clone())))
+        .await
+        .unwrap();
+    assert_eq!(q.trade_state, TradeState::NotPay);
+
+    sandbox.pay_with(&PayRequest::new(&no)).await.unwrap();
+    crate::support::eventually(10, "the v3 notification", async || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    let (headers, body) = received.lock().unwrap()[0].clone();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (envelope, event) = c.notification(header, &body).await.unwrap();
+    assert_eq!(envelope.event_type, "TRANSACTION.SUCCESS");
+    let Notification::Transaction(t) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(t.out_trade_no, no);
+    assert_eq!(t.trade_state, TradeState::Success);
+    assert_eq!(t.amount.as_ref().unwrap().total, Fen::new(350));
+    // Acknowledged (204): delivered once.
+    let log = sandbox.notifications();
+    let entry = log.iter().find(|n| n.reference == no).unwrap();
+    assert!(entry.delivered, "{entry:?}");
+
+    let paid = c
+        .execute(&QueryTransaction(TransactionRef::TransactionId(
+            t.transaction_id.clone().unwrap(),
+        )))
+        .await
+        .unwrap();
+    assert_eq!(paid.trade_state, TradeState::Success);
+    let e = c
+        .execute(&CloseTransaction { out_trade_no: no })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            wechat_pay::Error::V3Api {
+                status: 400,
+                code: V3ErrorCode::OrderPaid,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_signed_with_another_key_is_refused_as_wechat_refuses_it() {
+    let sandbox = sandbox().await;
+    let stranger = MerchantKey::generate().unwrap().export_pkcs8_pem().unwrap();
+    let e = client(&sandbox, &stranger)
+        .execute(&JsapiOrder {
+            order: OrderRequest::new(
+                APP,
+                "Cola",
+                unique("V3X"),
+                Fen::new(1),
+                "http://127.0.0.1:9/n",
+            ),
+            openid: "o1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            wechat_pay::Error::V3Api {
+                status: 401,
+                code: V3ErrorCode::SignError,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // The public key and its id, for any v3 client.
+    let key = crate::support::inspect(&sandbox, "/sandbox/wechatpay-public-key").await;
+    let (id, pem) = sandbox.wechatpay_public_key();
+    assert_eq!(key["public_key_id"], Value::String(id));
+    assert_eq!(key["public_key"], Value::String(pem));
+    sandbox.shutdown().await;
+}

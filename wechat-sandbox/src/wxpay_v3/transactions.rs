@@ -1,0 +1,373 @@
+//! `/v3/pay/transactions/…`: create (JSAPI, APP, H5, Native), query, close; and the v3 payment
+//! notification. v3 orders live in the same order book as v2's, marked `sign_type = "RSA"`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{V3Error, authenticate, signed, v3_error};
+use crate::notifier::{Ack, AttemptHeaders, Delivery, WECHAT_SCHEDULE};
+use crate::state::{WxOrder, digits, hex32, key, now, wechat_time};
+use crate::{SandboxState, lock};
+
+/// The request's path and query, as signed.
+fn path_and_query(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
+}
+
+fn param(message: impl Into<String>) -> V3Error {
+    v3_error(StatusCode::BAD_REQUEST, "PARAM_ERROR", message)
+}
+
+/// `POST /v3/pay/transactions/{jsapi|app|h5|native}`.
+pub(super) async fn create(
+    State(state): State<Arc<SandboxState>>,
+    Path(kind): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match create_order(&state, &kind, method.as_str(), &uri, &headers, &body).await {
+        Ok(v) => signed(&state, StatusCode::OK, Some(&v)),
+        Err(e) => e.respond(&state),
+    }
+}
+
+async fn create_order(
+    state: &SandboxState,
+    kind: &str,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, V3Error> {
+    let merchant = authenticate(state, method, &path_and_query(uri), headers, body)?;
+    let trade_type = match kind {
+        "jsapi" => "JSAPI",
+        "app" => "APP",
+        "h5" => "MWEB",
+        "native" => "NATIVE",
+        _ => {
+            return Err(v3_error(
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_EXISTS",
+                "no such API",
+            ));
+        }
+    };
+    let req: Value = serde_json::from_slice(body).map_err(|e| param(format!("body: {e}")))?;
+    let text = |f: &str| req[f].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let need = |f: &str| text(f).ok_or_else(|| param(format!("缺少参数 {f}")));
+    if need("mchid")? != merchant.mch_id {
+        return Err(param("mchid与请求签名的商户号不一致"));
+    }
+    let app_id = need("appid")?;
+    if app_id != merchant.app_id {
+        return Err(v3_error(
+            StatusCode::BAD_REQUEST,
+            "APPID_MCHID_NOT_MATCH",
+            "appid和mch_id不匹配",
+        ));
+    }
+    let out_trade_no = need("out_trade_no")?;
+    if !(6..=32).contains(&out_trade_no.len())
+        || !out_trade_no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*'))
+    {
+        return Err(param("out_trade_no: 6 to 32 letters, digits, _-|*"));
+    }
+    let description = need("description")?;
+    let notify_url = need("notify_url")?;
+    let total = req["amount"]["total"]
+        .as_u64()
+        .filter(|t| *t > 0)
+        .ok_or_else(|| param("amount.total: a positive integer of fen"))?;
+    let openid = req["payer"]["openid"].as_str().map(str::to_owned);
+    if trade_type == "JSAPI" && openid.is_none() {
+        return Err(param("JSAPI下单时 payer.openid 为必填参数"));
+    }
+    let fingerprint = {
+        let mut r = req.clone();
+        r.as_object_mut().map(|o| o.remove("time_expire"));
+        format!("v3:{trade_type}:{r}")
+    };
+    let order = (|| -> Result<WxOrder, V3Error> {
+        let mut wx = lock(&state.wechat);
+        let k = key(&merchant.mch_id, &out_trade_no);
+        let order = match wx.orders.get(&k) {
+            Some(existing) => {
+                match existing.state.as_str() {
+                    "SUCCESS" | "REFUND" => {
+                        return Err(v3_error(
+                            StatusCode::BAD_REQUEST,
+                            "ORDERPAID",
+                            "该订单已支付",
+                        ));
+                    }
+                    "CLOSED" => {
+                        return Err(v3_error(
+                            StatusCode::BAD_REQUEST,
+                            "ORDER_CLOSED",
+                            "该订单已关闭",
+                        ));
+                    }
+                    _ => {}
+                }
+                if existing.fingerprint != fingerprint {
+                    return Err(v3_error(
+                        StatusCode::BAD_REQUEST,
+                        "OUT_TRADE_NO_USED",
+                        "商户订单号重复",
+                    ));
+                }
+                existing.clone()
+            }
+            None => {
+                let at = now();
+                let prepay_id = format!("wx{}{}", wechat_time(at), &hex32()[..18]);
+                let order = WxOrder {
+                    app_id,
+                    mch_id: merchant.mch_id.clone(),
+                    out_trade_no: out_trade_no.clone(),
+                    transaction_id: format!("4200{}{}", &wechat_time(at)[..8], digits(16)),
+                    body: description,
+                    total_fee: total,
+                    trade_type: trade_type.to_owned(),
+                    notify_url: Some(notify_url),
+                    openid,
+                    product_id: None,
+                    attach: text("attach"),
+                    device_info: None,
+                    fee_type: "CNY".to_owned(),
+                    code_url: (trade_type == "NATIVE")
+                        .then(|| format!("weixin://wxpay/bizpayurl?pr={}", &hex32()[..7])),
+                    mweb_url: (trade_type == "MWEB").then(|| {
+                        format!(
+                            "{}/sandbox/h5pay?prepay_id={prepay_id}",
+                            state.config.public_url
+                        )
+                    }),
+                    state: "NOTPAY".to_owned(),
+                    time_expire: text("time_expire"),
+                    created_at: at,
+                    paid_at: None,
+                    sign_type: "RSA".to_owned(),
+                    sandbox_key: false,
+                    fingerprint,
+                    refunded: 0,
+                    prepay_id,
+                };
+                wx.orders.insert(k, order.clone());
+                order
+            }
+        };
+        Ok(order)
+    })()?;
+    state
+        .persist_wechat(&crate::wxpay::Changes {
+            orders: vec![order.clone()],
+            refunds: vec![],
+        })
+        .await;
+    Ok(match trade_type {
+        "NATIVE" => json!({"code_url": order.code_url}),
+        "MWEB" => json!({"h5_url": order.mweb_url}),
+        _ => json!({"prepay_id": order.prepay_id}),
+    })
+}
+
+/// An order as v3 reports it (queries, notifications).
+pub(crate) fn transaction(o: &WxOrder) -> Value {
+    let trade_state_desc = match o.state.as_str() {
+        "SUCCESS" => "支付成功",
+        "REFUND" => "转入退款",
+        "NOTPAY" => "未支付",
+        "CLOSED" => "已关闭",
+        "PAYERROR" => "支付失败",
+        _ => "",
+    };
+    let mut v = json!({
+        "appid": o.app_id,
+        "mchid": o.mch_id,
+        "out_trade_no": o.out_trade_no,
+        "trade_state": o.state,
+        "trade_state_desc": trade_state_desc,
+        "amount": {"total": o.total_fee, "currency": o.fee_type},
+    });
+    if let Some(a) = &o.attach {
+        v["attach"] = json!(a);
+    }
+    if o.paid_at.is_some() {
+        v["transaction_id"] = json!(o.transaction_id);
+        v["trade_type"] = json!(o.trade_type);
+        v["bank_type"] = json!("OTHERS");
+        v["success_time"] = json!(rfc3339(o.paid_at.unwrap_or(o.created_at)));
+        v["payer"] = json!({"openid": o.openid});
+        v["amount"] = json!({"total": o.total_fee, "payer_total": o.total_fee,
+            "currency": o.fee_type, "payer_currency": o.fee_type});
+    }
+    v
+}
+
+fn rfc3339(unix: i64) -> String {
+    let t = wechat_time(unix);
+    // wechat_time is yyyyMMddHHmmss in UTC+8.
+    format!(
+        "{}-{}-{}T{}:{}:{}+08:00",
+        &t[..4],
+        &t[4..6],
+        &t[6..8],
+        &t[8..10],
+        &t[10..12],
+        &t[12..14]
+    )
+}
+
+fn find(
+    state: &SandboxState,
+    mch_id: &str,
+    pick: impl Fn(&WxOrder) -> bool,
+) -> Result<WxOrder, V3Error> {
+    lock(&state.wechat)
+        .orders
+        .values()
+        .find(|o| o.mch_id == mch_id && o.sign_type == "RSA" && pick(o))
+        .cloned()
+        .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))
+}
+
+/// `GET /v3/pay/transactions/out-trade-no/{no}?mchid=…`.
+pub(super) async fn query_by_out_trade_no(
+    State(state): State<Arc<SandboxState>>,
+    Path(no): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"")
+        .and_then(|m| find(&state, &m.mch_id, |o| o.out_trade_no == no));
+    match found {
+        Ok(o) => signed(&state, StatusCode::OK, Some(&transaction(&o))),
+        Err(e) => e.respond(&state),
+    }
+}
+
+/// `GET /v3/pay/transactions/id/{transaction_id}?mchid=…`.
+pub(super) async fn query_by_id(
+    State(state): State<Arc<SandboxState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"").and_then(|m| {
+        find(&state, &m.mch_id, |o| {
+            o.transaction_id == id && o.paid_at.is_some()
+        })
+    });
+    match found {
+        Ok(o) => signed(&state, StatusCode::OK, Some(&transaction(&o))),
+        Err(e) => e.respond(&state),
+    }
+}
+
+/// `POST /v3/pay/transactions/out-trade-no/{no}/close` → 204.
+pub(super) async fn close(
+    State(state): State<Arc<SandboxState>>,
+    Path(no): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let closed =
+        authenticate(&state, "POST", &path_and_query(&uri), &headers, &body).and_then(|m| {
+            let mut wx = lock(&state.wechat);
+            let order = wx
+                .orders
+                .get_mut(&key(&m.mch_id, &no))
+                .filter(|o| o.sign_type == "RSA")
+                .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))?;
+            match order.state.as_str() {
+                "SUCCESS" | "REFUND" => Err(v3_error(
+                    StatusCode::BAD_REQUEST,
+                    "ORDERPAID",
+                    "订单已支付，不能关单",
+                )),
+                _ => {
+                    order.state = "CLOSED".to_owned();
+                    Ok(order.clone())
+                }
+            }
+        });
+    match closed {
+        Ok(order) => {
+            state
+                .persist_wechat(&crate::wxpay::Changes {
+                    orders: vec![order],
+                    refunds: vec![],
+                })
+                .await;
+            signed(&state, StatusCode::NO_CONTENT, None)
+        }
+        Err(e) => e.respond(&state),
+    }
+}
+
+/// Sends the v3 payment notification of a v3 order (paid or failed): JSON, the transaction
+/// encrypted with the merchant's API v3 key, signed again for every attempt.
+pub fn notification(state: &SandboxState, order: &WxOrder) {
+    let Some(url) = &order.notify_url else { return };
+    let Some(merchant) = state
+        .config
+        .merchants_v3
+        .iter()
+        .find(|m| m.mch_id == order.mch_id)
+    else {
+        return;
+    };
+    let nonce: String = hex32().chars().take(12).collect();
+    let plain = transaction(order).to_string();
+    let Ok(ciphertext) =
+        wechat_pay::v3::aead::encrypt(&merchant.api_v3_key, &plain, &nonce, "transaction")
+    else {
+        return;
+    };
+    let (event_type, summary) = if order.state == "SUCCESS" {
+        ("TRANSACTION.SUCCESS", "支付成功")
+    } else {
+        ("TRANSACTION.FAIL", "支付失败")
+    };
+    let body = json!({
+        "id": format!("EV-{}", hex32()),
+        "create_time": rfc3339(now()),
+        "resource_type": "encrypt-resource",
+        "event_type": event_type,
+        "summary": summary,
+        "resource": {
+            "original_type": "transaction",
+            "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": ciphertext,
+            "associated_data": "transaction",
+            "nonce": nonce,
+        },
+    })
+    .to_string();
+    let signer = state.config.wechatpay.clone();
+    state.notifier.send(Delivery {
+        kind: "wechat.payment",
+        reference: order.out_trade_no.clone(),
+        url: url.clone(),
+        content_type: "application/json",
+        body,
+        ack: Ack::Status2xx,
+        schedule: WECHAT_SCHEDULE,
+        headers: Some(AttemptHeaders(Arc::new(move |body: &str| {
+            super::signature_headers(&signer, body)
+        }))),
+    });
+}
