@@ -171,19 +171,8 @@ impl V3Wechat {
     /// The four signature headers for `body`, signed at `timestamp` (what a response or a
     /// notification carries).
     pub fn sign_at(&self, body: &str, timestamp: i64) -> Vec<(&'static str, String)> {
-        use crate::v3::signing::headers;
         let nonce = crate::client::nonce().unwrap_or_else(|_| "0".repeat(32));
-        let message = format!("{timestamp}\n{nonce}\n{body}\n");
-        vec![
-            (headers::SERIAL, self.key_id.clone()),
-            (headers::TIMESTAMP, timestamp.to_string()),
-            (headers::NONCE, nonce),
-            (headers::SIGNATURE, self.key.sign(message.as_bytes())),
-            (
-                headers::SIGNATURE_TYPE,
-                "WECHATPAY2-SHA256-RSA2048".to_owned(),
-            ),
-        ]
+        crate::v3::signing::wechat_pay_headers(&self.key, &self.key_id, body, timestamp, &nonce)
     }
 
     /// The headers for `body`, signed now.

@@ -130,6 +130,29 @@ impl RequestSignature {
     }
 }
 
+/// The headers WeChat Pay puts on a response or notification `body`: signed with `key` (known
+/// to clients as `key_id`) at `timestamp` with `nonce` — for stand-ins of WeChat Pay (the
+/// sandbox, test signers).
+pub fn wechat_pay_headers(
+    key: &MerchantKey,
+    key_id: &str,
+    body: &str,
+    timestamp: i64,
+    nonce: &str,
+) -> Vec<(&'static str, String)> {
+    let message = format!("{timestamp}\n{nonce}\n{body}\n");
+    vec![
+        (headers::SERIAL, key_id.to_owned()),
+        (headers::TIMESTAMP, timestamp.to_string()),
+        (headers::NONCE, nonce.to_owned()),
+        (headers::SIGNATURE, key.sign(message.as_bytes())),
+        (
+            headers::SIGNATURE_TYPE,
+            "WECHATPAY2-SHA256-RSA2048".to_owned(),
+        ),
+    ]
+}
+
 /// WeChat Pay's signature on a response or notification, read from its headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WechatPaySignature {

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use wechat_pay::v3::RequestSignature;
-use wechat_pay::v3::signing::headers;
 
 use crate::SandboxState;
 use crate::config::MerchantV3;
@@ -68,19 +67,7 @@ pub(crate) fn signature_headers(
     w: &crate::config::WechatPayIdentity,
     body: &str,
 ) -> Vec<(&'static str, String)> {
-    let timestamp = now();
-    let nonce = hex32();
-    let message = format!("{timestamp}\n{nonce}\n{body}\n");
-    vec![
-        (headers::SERIAL, w.key_id.clone()),
-        (headers::TIMESTAMP, timestamp.to_string()),
-        (headers::NONCE, nonce),
-        (headers::SIGNATURE, w.key.sign(message.as_bytes())),
-        (
-            headers::SIGNATURE_TYPE,
-            "WECHATPAY2-SHA256-RSA2048".to_owned(),
-        ),
-    ]
+    wechat_pay::v3::signing::wechat_pay_headers(&w.key, &w.key_id, body, now(), &hex32())
 }
 
 /// A signed answer: `status` with a JSON body (or none for 204).
