@@ -9,28 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::{Client, MerchantKey};
 use crate::Error;
 
-/// `wx.requestPayment` / `WeixinJSBridge` parameters for an API v3 prepay id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct JsapiParams {
-    /// `appId`.
-    #[serde(rename = "appId")]
-    pub app_id: String,
-    /// `timeStamp` (Unix seconds, a string).
-    #[serde(rename = "timeStamp")]
-    pub time_stamp: String,
-    /// `nonceStr`.
-    #[serde(rename = "nonceStr")]
-    pub nonce_str: String,
-    /// `package`: `prepay_id=…`.
-    pub package: String,
-    /// `signType`: `RSA`.
-    #[serde(rename = "signType")]
-    pub sign_type: String,
-    /// `paySign`.
-    #[serde(rename = "paySign")]
-    pub pay_sign: String,
-}
+/// `wx.requestPayment` / `WeixinJSBridge` parameters: the same fields as v2's, with
+/// `signType: "RSA"` and an RSA `paySign`.
+pub use crate::JsapiParams;
 
 /// The mobile SDK's `PayReq` parameters for an API v3 prepay id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -897,7 +897,7 @@ async fn sensitive_fields_are_encrypted_to_wechat_and_partner_bodies_name_the_su
 #[tokio::test]
 async fn bills_are_checked_against_their_hash_and_decompressed() {
     use std::io::Write as _;
-    use wechat_pay::v3::{BillLink, TradeBill};
+    use wechat_pay::v3::TradeBill;
     let server = MockServer::start().await;
     let c = client(&server);
     let bill = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注\n\
@@ -943,7 +943,6 @@ async fn bills_are_checked_against_their_hash_and_decompressed() {
             assert!(e.to_string().contains("SHA-1"), "{e}");
         }
     }
-    let _: Option<BillLink> = None;
 }
 
 #[tokio::test]

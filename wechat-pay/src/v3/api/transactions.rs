@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::segment;
 use crate::Fen;
+pub use crate::TradeState;
 use crate::v3::Request;
-use crate::wire_enum::wire_enum;
 
 /// An amount in fen, in a currency (`CNY`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,26 +293,6 @@ pub enum TransactionRef {
 /// `GET /v3/pay/transactions/out-trade-no/{no}` or `…/id/{transaction_id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryTransaction(pub TransactionRef);
-
-wire_enum! {
-    /// `trade_state`.
-    pub enum TradeState {
-        /// Paid.
-        Success => "SUCCESS",
-        /// Refunded (in part or in full).
-        Refund => "REFUND",
-        /// Not paid.
-        NotPay => "NOTPAY",
-        /// Closed.
-        Closed => "CLOSED",
-        /// Revoked (payment code).
-        Revoked => "REVOKED",
-        /// The payer is paying.
-        UserPaying => "USERPAYING",
-        /// The payment failed.
-        PayError => "PAYERROR",
-    }
-}
 
 /// An order as WeChat Pay has it (a query's answer, a payment notification's resource).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
