@@ -19,7 +19,10 @@ pub struct Merchant {
 }
 
 /// A WeChat Pay API v3 merchant:
-/// `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY`.
+/// `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY[,certificates]`.
+/// Answers and notifications to it are signed with the sandbox's WeChat Pay public key
+/// (`PUB_KEY_ID_…`), or — with `certificates` — with its current platform certificate, which
+/// the merchant downloads from `GET /v3/certificates`.
 #[derive(Debug, Clone)]
 pub struct MerchantV3 {
     /// The merchant id.
@@ -32,6 +35,9 @@ pub struct MerchantV3 {
     pub public_key: wechat_pay::v3::WechatPayKey,
     /// Its API v3 key: notifications are encrypted with it.
     pub api_v3_key: wechat_pay::v3::ApiV3Key,
+    /// Platform-certificate mode: signed with the current platform certificate rather than the
+    /// WeChat Pay public key.
+    pub certificates: bool,
 }
 
 impl MerchantV3 {
@@ -51,15 +57,31 @@ impl MerchantV3 {
                 .map_err(|e| e.to_string())?,
             serial_no,
             api_v3_key: wechat_pay::v3::ApiV3Key::new(api_v3_key).map_err(|e| e.to_string())?,
+            certificates: false,
         })
     }
 
-    /// Parses `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY`.
+    /// Platform-certificate mode: answers and notifications are signed with the sandbox's
+    /// current platform certificate (`GET /v3/certificates`), named by its serial number.
+    pub fn with_certificates(mut self) -> Self {
+        self.certificates = true;
+        self
+    }
+
+    /// Parses `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY[,MODE]`
+    /// (`MODE`: `public-key`, the default, or `certificates`).
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let p = parts(spec, 5, 5, "--merchant-v3")?;
+        let p = parts(spec, 5, 6, "--merchant-v3")?;
         let pem =
             std::fs::read_to_string(&p[3]).map_err(|e| format!("cannot read {}: {e}", p[3]))?;
-        MerchantV3::new(p[0].clone(), p[1].clone(), p[2].clone(), &pem, &p[4])
+        let merchant = MerchantV3::new(p[0].clone(), p[1].clone(), p[2].clone(), &pem, &p[4])?;
+        match p.get(5).map(String::as_str) {
+            None | Some("public-key") => Ok(merchant),
+            Some("certificates") => Ok(merchant.with_certificates()),
+            Some(other) => Err(format!(
+                "--merchant-v3: the mode is public-key or certificates, not {other:?}"
+            )),
+        }
     }
 }
 
@@ -124,6 +146,9 @@ pub struct SandboxConfig {
     pub refund_delay: Option<Duration>,
     /// The sandbox's own base URL, for the links it hands out (H5 pay pages, QR contents).
     pub public_url: String,
+    /// The share of v3 notifications preceded by a signature probe (0 to 1): a copy signed
+    /// with a deliberately wrong signature (`WECHATPAY/SIGNTEST/…`), which the app must refuse.
+    pub sign_probe_rate: f64,
 }
 
 fn parts(spec: &str, min: usize, max: usize, what: &str) -> Result<Vec<String>, String> {

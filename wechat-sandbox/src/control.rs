@@ -3,7 +3,9 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /sandbox/pay` `{out_trade_no, result?, open_id?, channel?}` | pay (or fail) a WeChat order or an Alipay trade; sends the notification |
-//! | `POST /sandbox/refund-complete` `{out_refund_no}` | complete a WeChat refund; sends the encrypted refund notification |
+//! | `POST /sandbox/refund-complete` `{out_refund_no, status?}` | end a WeChat refund (`SUCCESS` by default; v3 also `ABNORMAL`, `CLOSED`); sends the encrypted refund notification |
+//! | `POST /sandbox/transfer-confirm` `{out_bill_no, result?}` | the payee confirms a v3 transfer (`SUCCESS` by default, or `FAIL`); sends its notification |
+//! | `POST /sandbox/wechatpay-rotate` → `{serial_no}` | a new platform certificate signs from now on (v3 certificate mode) |
 //! | `POST /sandbox/oauth-code` `{app_id, open_id, scope?}` → `{code}` | mint a web OAuth code |
 //! | `POST /sandbox/js-code` `{app_id, open_id}` → `{js_code}` | mint a Mini Program login code |
 //! | `POST /sandbox/mp-event` `{app_id, open_id, event, …}` | follow / unfollow / scan / text / click, delivered to the app's callback; returns its reply |
@@ -38,6 +40,8 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/pay", post(pay_route))
         .route("/sandbox/pay-form", post(pay_form))
         .route("/sandbox/refund-complete", post(refund_complete))
+        .route("/sandbox/transfer-confirm", post(transfer_confirm))
+        .route("/sandbox/wechatpay-rotate", post(rotate_route))
         .route("/sandbox/oauth-code", post(oauth_code))
         .route("/sandbox/js-code", post(js_code))
         .route("/sandbox/mp-event", post(mp_event_route))
@@ -248,6 +252,8 @@ async fn pay_form(
 #[derive(Debug, Deserialize)]
 struct RefundComplete {
     out_refund_no: String,
+    #[serde(default)]
+    status: Option<wxpay::RefundOutcome>,
 }
 
 /// A completed refund.
@@ -255,7 +261,7 @@ struct RefundComplete {
 pub struct RefundCompleted {
     /// The refund.
     pub out_refund_no: String,
-    /// Its status now (`SUCCESS`).
+    /// Its status now (`SUCCESS`, `ABNORMAL`, `CLOSED`).
     pub status: String,
 }
 
@@ -264,7 +270,16 @@ pub async fn complete_refund(
     state: &SandboxState,
     out_refund_no: &str,
 ) -> Result<RefundCompleted, ControlError> {
-    let r = wxpay::complete_refund(state, out_refund_no)
+    finish_refund(state, out_refund_no, wxpay::RefundOutcome::Success).await
+}
+
+/// A WeChat refund ends as `outcome`; its notification goes out.
+pub async fn finish_refund(
+    state: &SandboxState,
+    out_refund_no: &str,
+    outcome: wxpay::RefundOutcome,
+) -> Result<RefundCompleted, ControlError> {
+    let r = wxpay::finish_refund(state, out_refund_no, outcome)
         .await
         .map_err(|e| error(StatusCode::NOT_FOUND, "REFUND_NOT_FOUND", e.to_string()))?;
     Ok(RefundCompleted {
@@ -277,7 +292,63 @@ async fn refund_complete(
     State(state): State<Arc<SandboxState>>,
     Json(req): Json<RefundComplete>,
 ) -> Result<Json<RefundCompleted>, ControlError> {
-    complete_refund(&state, &req.out_refund_no).await.map(Json)
+    finish_refund(
+        &state,
+        &req.out_refund_no,
+        req.status.unwrap_or(wxpay::RefundOutcome::Success),
+    )
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+struct TransferConfirm {
+    out_bill_no: String,
+    #[serde(default)]
+    result: Option<crate::wxpay_v3::TransferOutcome>,
+}
+
+/// The payee of a v3 transfer confirms it; returns its state now.
+pub async fn finish_transfer(
+    state: &SandboxState,
+    out_bill_no: &str,
+    outcome: crate::wxpay_v3::TransferOutcome,
+) -> Result<String, ControlError> {
+    crate::wxpay_v3::finish_transfer(state, out_bill_no, outcome)
+        .await
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "TRANSFER_NOT_FOUND",
+                format!("no transfer {out_bill_no}"),
+            )
+        })
+}
+
+async fn transfer_confirm(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<TransferConfirm>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    let outcome = req
+        .result
+        .unwrap_or(crate::wxpay_v3::TransferOutcome::Success);
+    let state_now = finish_transfer(&state, &req.out_bill_no, outcome).await?;
+    Ok(Json(
+        json!({"out_bill_no": req.out_bill_no, "state": state_now}),
+    ))
+}
+
+/// A new platform certificate signs from now on; its serial number.
+pub fn rotate(state: &SandboxState) -> Result<String, ControlError> {
+    crate::wxpay_v3::rotate_platform_certificate(state)
+        .map(|c| c.serial_no)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "KEY_ERROR", e))
+}
+
+async fn rotate_route(
+    State(state): State<Arc<SandboxState>>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    rotate(&state).map(|serial_no| Json(json!({"serial_no": serial_no})))
 }
 
 /// A one-time login code for a user of an app.

@@ -2,7 +2,8 @@
 //! answers. Each fault is used a given number of times, in the order they were set.
 //!
 //! - **An API error**: the next calls of an API (`refund`, `refundquery`, `orderquery`,
-//!   `unifiedorder`… — the last part of a WeChat Pay path — an Alipay method such as
+//!   `unifiedorder`… — the last part of a WeChat Pay v2 path — a WeChat Pay v3 path, optionally
+//!   after its method, such as `POST /v3/refund/domestic/refunds`, an Alipay method such as
 //!   `alipay.trade.refund`, or a WeChat MP path's last two parts such as `template/send`)
 //!   answer a business error with `code` (`SYSTEMERROR`, `NOTENOUGH`, `ACQ.SYSTEM_ERROR`, an MP
 //!   `errcode` such as `45009`…), signed as the provider signs it. With `after_processing`, the request
@@ -18,7 +19,8 @@ use serde::{Deserialize, Serialize};
 /// An API error to answer instead of the real one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiFault {
-    /// The API: a WeChat Pay path's last part (`refund`) or an Alipay method.
+    /// The API: a WeChat Pay v2 path's last part (`refund`), a v3 path (`POST /v3/…`) or an
+    /// Alipay method.
     pub api: String,
     /// The provider's error code (WeChat `err_code`, Alipay `sub_code`).
     pub code: String,
@@ -130,8 +132,17 @@ impl Faults {
 
     /// The error code a call of `api` answers at `stage`, if a fault says so (and uses it up).
     pub(crate) fn take_api(&self, api: &str, stage: Stage) -> Option<String> {
+        self.take_api_matching(|a| a == api, stage)
+    }
+
+    /// The error code of the first fault whose `api` `names` accepts, at `stage` (used up).
+    pub(crate) fn take_api_matching(
+        &self,
+        names: impl Fn(&str) -> bool,
+        stage: Stage,
+    ) -> Option<String> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let i = inner.api.iter().position(|f| f.api == api)?;
+        let i = inner.api.iter().position(|f| names(&f.api))?;
         let fault = &mut inner.api[i];
         if (stage == Stage::After) != fault.after_processing {
             return None;

@@ -119,6 +119,7 @@ pub struct SandboxState {
     pub(crate) wechat: Mutex<WechatPayState>,
     pub(crate) mp: Mutex<MpState>,
     pub(crate) alipay: Mutex<AlipayState>,
+    pub(crate) v3: Mutex<wxpay_v3::V3State>,
     /// Outgoing notifications.
     pub notifier: Notifier,
     /// Faults on demand (API errors, lost notifications).
@@ -163,6 +164,7 @@ impl SandboxState {
             wechat: Mutex::new(wechat),
             mp: Mutex::new(MpState::default()),
             alipay: Mutex::new(alipay),
+            v3: Mutex::new(wxpay_v3::V3State::default()),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(5))
                 .build()
@@ -240,7 +242,7 @@ pub fn app(state: Arc<SandboxState>) -> Router {
 pub fn app_with_limits(state: Arc<SandboxState>, limits: &HttpLimits) -> Router {
     let router = Router::new()
         .merge(wxpay::routes(&state))
-        .merge(wxpay_v3::routes())
+        .merge(wxpay_v3::routes(&state))
         .merge(mp::routes(&state))
         .merge(alipay::routes())
         .merge(control::routes());

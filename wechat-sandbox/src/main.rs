@@ -67,6 +67,10 @@ struct Args {
     /// `POST /sandbox/refund-complete`.
     #[arg(long, env = "SANDBOX_REFUND_DELAY_SECS", default_value_t = 5)]
     refund_delay_secs: u64,
+    /// The share (0 to 1) of v3 notifications preceded by a signature probe: a copy signed with
+    /// a deliberately wrong signature (`WECHATPAY/SIGNTEST/…`), which the app must refuse.
+    #[arg(long, env = "SANDBOX_SIGN_PROBE_RATE", default_value_t = 0.0)]
+    sign_probe_rate: f64,
     /// Keep orders and refunds in this SQLite file across restarts.
     #[arg(long, env = "SANDBOX_DB")]
     db: Option<String>,
@@ -114,6 +118,7 @@ async fn main() {
         .refund_delay(
             (args.refund_delay_secs > 0).then(|| Duration::from_secs(args.refund_delay_secs)),
         )
+        .sign_probe_rate(args.sign_probe_rate)
         .limits(args.http.clone());
     for m in &merchants {
         builder = builder.merchant(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone());

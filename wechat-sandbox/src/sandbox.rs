@@ -35,6 +35,7 @@ pub struct SandboxBuilder {
     alipay_key: Option<PrivateKey>,
     time_scale: f64,
     refund_delay: Option<Duration>,
+    sign_probe_rate: f64,
     public_url: Option<String>,
     db: Option<String>,
     limits: HttpLimits,
@@ -51,6 +52,7 @@ impl std::fmt::Debug for SandboxBuilder {
             .field("alipay_apps", &self.alipay_apps)
             .field("time_scale", &self.time_scale)
             .field("refund_delay", &self.refund_delay)
+            .field("sign_probe_rate", &self.sign_probe_rate)
             .field("db", &self.db)
             .field("tls", &self.tls.is_some())
             .field("listen", &self.listen)
@@ -120,6 +122,13 @@ impl SandboxBuilder {
     /// [`Sandbox::complete_refund`].
     pub fn refund_delay(mut self, delay: Option<Duration>) -> Self {
         self.refund_delay = delay;
+        self
+    }
+
+    /// Precedes this share (0 to 1) of v3 notifications with a signature probe: a copy signed
+    /// with a deliberately wrong signature, which the app must refuse (default 0).
+    pub fn sign_probe_rate(mut self, rate: f64) -> Self {
+        self.sign_probe_rate = rate.clamp(0.0, 1.0);
         self
     }
 
@@ -225,6 +234,7 @@ impl SandboxBuilder {
             alipay_key,
             time_scale: self.time_scale,
             refund_delay: self.refund_delay,
+            sign_probe_rate: self.sign_probe_rate,
             public_url: self
                 .public_url
                 .unwrap_or_else(|| url.clone())
@@ -273,6 +283,7 @@ impl Sandbox {
             alipay_key: None,
             time_scale: 1.0,
             refund_delay: None,
+            sign_probe_rate: 0.0,
             public_url: None,
             db: None,
             limits: HttpLimits::default(),
@@ -330,6 +341,32 @@ impl Sandbox {
         out_refund_no: &str,
     ) -> Result<RefundCompleted, ControlError> {
         control::complete_refund(&self.state, out_refund_no).await
+    }
+
+    /// A WeChat refund ends as `outcome` (v3: `ABNORMAL` and `CLOSED` too); its notification
+    /// goes out.
+    pub async fn finish_refund(
+        &self,
+        out_refund_no: &str,
+        outcome: crate::wxpay::RefundOutcome,
+    ) -> Result<RefundCompleted, ControlError> {
+        control::finish_refund(&self.state, out_refund_no, outcome).await
+    }
+
+    /// The payee of a v3 transfer confirms it in WeChat: it succeeds (or fails, as `outcome`
+    /// says) and the transfer notification goes out.
+    pub async fn finish_transfer(
+        &self,
+        out_bill_no: &str,
+        outcome: crate::wxpay_v3::TransferOutcome,
+    ) -> Result<String, ControlError> {
+        control::finish_transfer(&self.state, out_bill_no, outcome).await
+    }
+
+    /// A new platform certificate (a new key, a new serial number) signs from now on; the old
+    /// ones stay listed at `GET /v3/certificates`. Returns the new serial number.
+    pub fn rotate_platform_certificate(&self) -> Result<String, ControlError> {
+        control::rotate(&self.state)
     }
 
     /// A web OAuth code for `open_id` of `app_id` (for `/sns/oauth2/access_token`).

@@ -88,6 +88,9 @@ pub struct WxRefund {
     pub success_at: Option<i64>,
     /// Created under a sandbox prefix.
     pub sandbox_key: bool,
+    /// Made through API v3 (its notification is v3's JSON).
+    #[serde(default)]
+    pub v3: bool,
 }
 
 /// An Alipay trade.

@@ -94,6 +94,32 @@ impl MerchantKey {
         Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref())))
     }
 
+    /// Decrypts a base64 field encrypted to this key's public key with RSAES-OAEP (SHA-1, MGF1
+    /// SHA-1), as sensitive fields are encrypted to WeChat Pay's key — what a stand-in for WeChat
+    /// Pay does with them.
+    pub fn decrypt(&self, ciphertext_b64: &str) -> Result<String, KeyError> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey};
+        let bad = |what: &str| KeyError::Rsa(format!("cannot decrypt: {what}"));
+        let der: Pkcs8V1Der<'static> = self
+            .pair
+            .as_der()
+            .map_err(|e| KeyError::Rsa(e.to_string()))?;
+        let private = OaepPrivateDecryptingKey::new(
+            PrivateDecryptingKey::from_pkcs8(der.as_ref())
+                .map_err(|e| KeyError::Rsa(e.to_string()))?,
+        )
+        .map_err(|e| KeyError::Rsa(e.to_string()))?;
+        let ciphertext = STANDARD
+            .decode(ciphertext_b64.trim())
+            .map_err(|_| bad("not base64"))?;
+        let mut out = vec![0u8; private.min_output_size()];
+        let plain = private
+            .decrypt(&OAEP_SHA1_MGF1SHA1, &ciphertext, &mut out, None)
+            .map_err(|_| bad("not for this key"))?;
+        String::from_utf8(plain.to_vec()).map_err(|_| bad("not UTF-8"))
+    }
+
     /// The base64 RSA-SHA256 (PKCS#1 v1.5) signature of `message`.
     pub fn sign(&self, message: &[u8]) -> String {
         let mut signature = vec![0u8; self.pair.public_modulus_len()];
@@ -270,6 +296,18 @@ mod tests {
         let key = WechatPayKey::from_pem("serial", MERCHANT_PUBLIC).unwrap();
         let ours = key.encrypt("张三").unwrap();
         assert_eq!(decrypt(&ours), "张三");
+        // MerchantKey::decrypt reads both, and refuses what is not for it.
+        let merchant = MerchantKey::from_pem(MERCHANT).unwrap();
+        assert_eq!(merchant.decrypt(&ours).unwrap(), "张三");
+        assert_eq!(
+            merchant
+                .decrypt(include_str!("../../testdata/v3/oaep_alice_to_merchant.b64"))
+                .unwrap(),
+            "Alice"
+        );
+        let other = MerchantKey::generate().unwrap();
+        assert!(other.decrypt(&ours).is_err());
+        assert!(merchant.decrypt("not base64!").is_err());
         assert_ne!(key.encrypt("张三").unwrap(), ours, "OAEP is randomized");
     }
 

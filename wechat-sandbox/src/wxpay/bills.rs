@@ -52,9 +52,7 @@ fn maybe_gzip(text: String, gzip: bool) -> Result<WxReply, WxReply> {
     if !gzip {
         return Ok(WxReply::File(text.into_bytes()));
     }
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(text.as_bytes())
-        .and_then(|()| enc.finish())
+    self::gzip(&text)
         .map(WxReply::File)
         .map_err(|_| protocol("SYSTEMERROR"))
 }
@@ -121,48 +119,67 @@ pub(super) async fn download_bill(
         if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
             return Err(protocol("bill_type参数错误"));
         }
-        let wx = lock(&state.wechat);
-        let mch = req.merchant.mch_id.as_str();
-        let on_day = |t: Option<i64>| t.is_some_and(|t| wechat_time(t).starts_with(&date));
-        let mut rows: Vec<(Vec<String>, i64, i64, u64)> = Vec::new(); // row, paid, refunded, fee
-        if bill_type != "REFUND" {
-            for o in wx.orders.values().filter(|o| o.mch_id == mch && on_day(o.paid_at)) {
-                rows.push((payment_row(o), o.total_fee as i64, 0, o.total_fee));
-            }
-        }
-        if bill_type != "SUCCESS" {
-            for r in wx.refunds.values().filter(|r| r.mch_id == mch && on_day(r.success_at)) {
-                if let Some(o) = wx.orders.get(&crate::state::key(mch, &r.out_trade_no)) {
-                    rows.push((refund_row(o, r), 0, r.refund_fee as i64, 0));
-                }
-            }
-        }
-        if rows.is_empty() {
-            return Err(no_bill());
-        }
-        let mut text = String::from(ALL_HEADER);
-        text.push('\n');
-        let (mut paid, mut refunded, mut fees, mut ordered) = (0i64, 0i64, 0i64, 0u64);
-        for (row, p, r, o) in &rows {
-            text.push_str(&record(row));
-            paid += p;
-            refunded += r;
-            ordered += o;
-            fees += fee(u64::try_from(*p).unwrap_or(0)) - fee(u64::try_from(*r).unwrap_or(0));
-        }
-        text.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
-        text.push_str(&record(&[
-            rows.len().to_string(),
-            yuan(paid),
-            yuan(refunded),
-            "0.00".into(),
-            yuan(fees),
-            yuan(ordered as i64),
-            yuan(refunded),
-        ]));
+        let text = trade_bill(state, &req.merchant.mch_id, &date, bill_type).ok_or_else(no_bill)?;
         maybe_gzip(text, req.optional("tar_type") == Some("GZIP"))
     })
     .await
+}
+
+/// The trade bill of merchant `mch` for `date` (`yyyyMMdd`, UTC+8) with `bill_type` (`ALL`,
+/// `SUCCESS`, `REFUND`); `None` when there is nothing in it (WeChat's "No Bill Exist").
+pub(crate) fn trade_bill(
+    state: &SandboxState,
+    mch: &str,
+    date: &str,
+    bill_type: &str,
+) -> Option<String> {
+    let wx = lock(&state.wechat);
+    let on_day = |t: Option<i64>| t.is_some_and(|t| wechat_time(t).starts_with(date));
+    let mut rows: Vec<(Vec<String>, i64, i64, u64)> = Vec::new(); // row, paid, refunded, fee
+    if bill_type != "REFUND" {
+        for o in wx
+            .orders
+            .values()
+            .filter(|o| o.mch_id == mch && on_day(o.paid_at))
+        {
+            rows.push((payment_row(o), o.total_fee as i64, 0, o.total_fee));
+        }
+    }
+    if bill_type != "SUCCESS" {
+        for r in wx
+            .refunds
+            .values()
+            .filter(|r| r.mch_id == mch && on_day(r.success_at))
+        {
+            if let Some(o) = wx.orders.get(&crate::state::key(mch, &r.out_trade_no)) {
+                rows.push((refund_row(o, r), 0, r.refund_fee as i64, 0));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    let mut text = String::from(ALL_HEADER);
+    text.push('\n');
+    let (mut paid, mut refunded, mut fees, mut ordered) = (0i64, 0i64, 0i64, 0u64);
+    for (row, p, r, o) in &rows {
+        text.push_str(&record(row));
+        paid += p;
+        refunded += r;
+        ordered += o;
+        fees += fee(u64::try_from(*p).unwrap_or(0)) - fee(u64::try_from(*r).unwrap_or(0));
+    }
+    text.push_str("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n");
+    text.push_str(&record(&[
+        rows.len().to_string(),
+        yuan(paid),
+        yuan(refunded),
+        "0.00".into(),
+        yuan(fees),
+        yuan(ordered as i64),
+        yuan(refunded),
+    ]));
+    Some(text)
 }
 
 /// `/pay/downloadfundflow`: HMAC-SHA256 only, like WeChat.
@@ -180,55 +197,98 @@ pub(super) async fn download_fund_flow(
         if !matches!(account, "Basic" | "Operation" | "Fees") {
             return Err(protocol("account_type参数错误"));
         }
-        let wx = lock(&state.wechat);
-        let mch = req.merchant.mch_id.as_str();
-        let on_day = |t: Option<i64>| t.is_some_and(|t| wechat_time(t).starts_with(&date));
-        let mut movements: Vec<(i64, String, String, &str, i64, String)> = Vec::new();
-        for o in wx.orders.values().filter(|o| o.mch_id == mch && on_day(o.paid_at)) {
-            movements.push((o.paid_at.unwrap_or(0), o.transaction_id.clone(), "交易".into(), "收入", o.total_fee as i64, String::new()));
-        }
-        for r in wx.refunds.values().filter(|r| r.mch_id == mch && on_day(r.success_at)) {
-            movements.push((r.success_at.unwrap_or(0), r.refund_id.clone(), "退款".into(), "支出", r.refund_fee as i64, r.out_refund_no.clone()));
-        }
-        if movements.is_empty() || account != "Basic" {
-            return Err(no_bill());
-        }
-        movements.sort_by_key(|m| m.0);
-        let mut text = String::from("记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号\n");
-        let (mut balance, mut income, mut expense, mut n_in, mut n_out) = (0i64, 0i64, 0i64, 0, 0);
-        for (t, no, name, direction, amount, voucher) in &movements {
-            if *direction == "收入" {
-                balance += amount;
-                income += amount;
-                n_in += 1;
-            } else {
-                balance -= amount;
-                expense += amount;
-                n_out += 1;
-            }
-            text.push_str(&record(&[
-                dashed_time(*t),
-                no.clone(),
-                no.clone(),
-                name.clone(),
-                name.clone(),
-                (*direction).to_owned(),
-                yuan(*amount),
-                yuan(balance),
-                "system".into(),
-                String::new(),
-                voucher.clone(),
-            ]));
-        }
-        text.push_str("资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\n");
-        text.push_str(&record(&[
-            movements.len().to_string(),
-            n_in.to_string(),
-            yuan(income),
-            n_out.to_string(),
-            yuan(expense),
-        ]));
+        let text =
+            fund_flow_bill(state, &req.merchant.mch_id, &date, account).ok_or_else(no_bill)?;
         maybe_gzip(text, req.optional("tar_type") == Some("GZIP"))
     })
     .await
+}
+
+/// The fund-flow bill of merchant `mch`'s `account` (`Basic`, `Operation`, `Fees`) for `date`
+/// (`yyyyMMdd`); `None` when there is nothing in it. Only the basic account moves here.
+pub(crate) fn fund_flow_bill(
+    state: &SandboxState,
+    mch: &str,
+    date: &str,
+    account: &str,
+) -> Option<String> {
+    let wx = lock(&state.wechat);
+    let on_day = |t: Option<i64>| t.is_some_and(|t| wechat_time(t).starts_with(date));
+    let mut movements: Vec<(i64, String, String, &str, i64, String)> = Vec::new();
+    for o in wx
+        .orders
+        .values()
+        .filter(|o| o.mch_id == mch && on_day(o.paid_at))
+    {
+        movements.push((
+            o.paid_at.unwrap_or(0),
+            o.transaction_id.clone(),
+            "交易".into(),
+            "收入",
+            o.total_fee as i64,
+            String::new(),
+        ));
+    }
+    for r in wx
+        .refunds
+        .values()
+        .filter(|r| r.mch_id == mch && on_day(r.success_at))
+    {
+        movements.push((
+            r.success_at.unwrap_or(0),
+            r.refund_id.clone(),
+            "退款".into(),
+            "支出",
+            r.refund_fee as i64,
+            r.out_refund_no.clone(),
+        ));
+    }
+    if movements.is_empty() || !account.eq_ignore_ascii_case("Basic") {
+        return None;
+    }
+    movements.sort_by_key(|m| m.0);
+    let mut text = String::from(
+        "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号\n",
+    );
+    let (mut balance, mut income, mut expense, mut n_in, mut n_out) = (0i64, 0i64, 0i64, 0, 0);
+    for (t, no, name, direction, amount, voucher) in &movements {
+        if *direction == "收入" {
+            balance += amount;
+            income += amount;
+            n_in += 1;
+        } else {
+            balance -= amount;
+            expense += amount;
+            n_out += 1;
+        }
+        text.push_str(&record(&[
+            dashed_time(*t),
+            no.clone(),
+            no.clone(),
+            name.clone(),
+            name.clone(),
+            (*direction).to_owned(),
+            yuan(*amount),
+            yuan(balance),
+            "system".into(),
+            String::new(),
+            voucher.clone(),
+        ]));
+    }
+    text.push_str("资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\n");
+    text.push_str(&record(&[
+        movements.len().to_string(),
+        n_in.to_string(),
+        yuan(income),
+        n_out.to_string(),
+        yuan(expense),
+    ]));
+    Some(text)
+}
+
+/// `text`, gzip-compressed.
+pub(crate) fn gzip(text: &str) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text.as_bytes())?;
+    enc.finish()
 }

@@ -6,7 +6,7 @@
 //! WeChat does, `return_code=FAIL` with a message; business failures are signed
 //! `result_code=FAIL` replies with WeChat's `err_code`.
 
-mod bills;
+pub(crate) mod bills;
 mod orders;
 mod refunds;
 
@@ -27,7 +27,8 @@ use crate::faults::Stage;
 use crate::server::TlsClient;
 
 pub use orders::{PayError, pay_order};
-pub use refunds::complete_refund;
+pub(crate) use refunds::schedule_completion;
+pub use refunds::{RefundOutcome, complete_refund, finish_refund};
 
 /// Whether a request came in under a sandbox prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -91,6 +91,7 @@ pub(super) async fn refund(
             created_at: now(),
             success_at: None,
             sandbox_key: req.sandbox,
+            v3: false,
         };
         changes.orders.push(order.clone());
         changes.refunds.push(refund.clone());
@@ -99,19 +100,28 @@ pub(super) async fn refund(
         Ok(WxReply::Ok(refund_fields(&refund)))
     })
     .await;
-    if let (Some(refund), Some(delay)) = (created, state.config.refund_delay) {
-        let state = Arc::clone(&state);
-        let delay = delay.div_f64(state.config.time_scale.max(f64::MIN_POSITIVE));
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = state.shutdown.cancelled() => {}
-                _ = tokio::time::sleep(delay) => {
-                    let _ = complete_refund(&state, &refund.out_refund_no).await;
-                }
-            }
-        });
+    if let Some(refund) = created {
+        schedule_completion(&state, &refund.out_refund_no);
     }
     response
+}
+
+/// Completes the refund by itself after the configured delay (scaled), if there is one.
+pub(crate) fn schedule_completion(state: &Arc<SandboxState>, out_refund_no: &str) {
+    let Some(delay) = state.config.refund_delay else {
+        return;
+    };
+    let state = Arc::clone(state);
+    let out_refund_no = out_refund_no.to_owned();
+    let delay = delay.div_f64(state.config.time_scale.max(f64::MIN_POSITIVE));
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(delay) => {
+                let _ = complete_refund(&state, &out_refund_no).await;
+            }
+        }
+    });
 }
 
 fn refund_fields(r: &WxRefund) -> Params {
@@ -202,29 +212,81 @@ pub async fn complete_refund(
     state: &SandboxState,
     out_refund_no: &str,
 ) -> Result<WxRefund, CompleteRefundError> {
-    let (refund, newly) = {
+    finish_refund(state, out_refund_no, RefundOutcome::Success).await
+}
+
+/// How a refund ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundOutcome {
+    /// The money reached the payer.
+    Success,
+    /// It could not reach the payer (API v3: the merchant applies for an abnormal refund).
+    Abnormal,
+    /// Closed without refunding: the amount can be refunded again.
+    Closed,
+}
+
+impl RefundOutcome {
+    fn status(self) -> &'static str {
+        match self {
+            RefundOutcome::Success => "SUCCESS",
+            RefundOutcome::Abnormal => "ABNORMAL",
+            RefundOutcome::Closed => "CLOSED",
+        }
+    }
+}
+
+/// Ends a refund that is still processing as `outcome` and notifies it (v2's encrypted XML, or
+/// v3's JSON for a v3 refund). A refund already ended is returned unchanged.
+pub async fn finish_refund(
+    state: &SandboxState,
+    out_refund_no: &str,
+    outcome: RefundOutcome,
+) -> Result<WxRefund, CompleteRefundError> {
+    let (refund, order) = {
         let mut wx = lock(&state.wechat);
         let refund = wx
             .refunds
             .values_mut()
             .find(|r| r.out_refund_no == out_refund_no)
             .ok_or_else(|| CompleteRefundError::NotFound(out_refund_no.to_owned()))?;
-        let newly = refund.status != "SUCCESS";
-        if newly {
-            refund.status = "SUCCESS".to_owned();
+        if refund.status != "PROCESSING" {
+            return Ok(refund.clone());
+        }
+        refund.status = outcome.status().to_owned();
+        if outcome == RefundOutcome::Success {
             refund.success_at = Some(now());
         }
-        (refund.clone(), newly)
+        let refund = refund.clone();
+        let order = (outcome == RefundOutcome::Closed)
+            .then(|| {
+                wx.orders
+                    .get_mut(&key(&refund.mch_id, &refund.out_trade_no))
+            })
+            .flatten()
+            .map(|o| {
+                o.refunded = o.refunded.saturating_sub(refund.refund_fee);
+                if o.refunded == 0 {
+                    o.state = "SUCCESS".to_owned();
+                }
+                o.clone()
+            });
+        (refund, order)
     };
-    if !newly {
-        return Ok(refund);
-    }
     state
         .persist_wechat(&Changes {
-            orders: vec![],
+            orders: order.into_iter().collect(),
             refunds: vec![refund.clone()],
         })
         .await;
+    if refund.v3 {
+        crate::wxpay_v3::refund_notification(state, &refund);
+        return Ok(refund);
+    }
+    if refund.status != "SUCCESS" {
+        return Ok(refund);
+    }
     if let (Some(url), Some(key)) = (&refund.notify_url, state.refund_key(&refund)) {
         let mut info = Params::new();
         info.insert("transaction_id", refund.transaction_id.as_str());

@@ -9,20 +9,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{V3Error, authenticate, signed, v3_error};
-use crate::notifier::{Ack, AttemptHeaders, Delivery, WECHAT_SCHEDULE};
+use super::{
+    V3Error, V3Notification, authenticate, notify, param, path_and_query, reply, rfc3339, v3_error,
+};
 use crate::state::{WxOrder, digits, hex32, key, now, wechat_time};
 use crate::{SandboxState, lock};
-
-/// The request's path and query, as signed.
-fn path_and_query(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned())
-}
-
-fn param(message: impl Into<String>) -> V3Error {
-    v3_error(StatusCode::BAD_REQUEST, "PARAM_ERROR", message)
-}
 
 /// `POST /v3/pay/transactions/{jsapi|app|h5|native}`.
 pub(super) async fn create(
@@ -33,10 +24,10 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match create_order(&state, &kind, method.as_str(), &uri, &headers, &body).await {
-        Ok(v) => signed(&state, StatusCode::OK, Some(&v)),
-        Err(e) => e.respond(&state),
-    }
+    let answer = create_order(&state, &kind, method.as_str(), &uri, &headers, &body)
+        .await
+        .map(|v| (StatusCode::OK, Some(v)));
+    reply(&state, &headers, answer)
 }
 
 async fn create_order(
@@ -89,7 +80,10 @@ async fn create_order(
         .as_u64()
         .filter(|t| *t > 0)
         .ok_or_else(|| param("amount.total: a positive integer of fen"))?;
-    let openid = req["payer"]["openid"].as_str().map(str::to_owned);
+    let openid = req["payer"]["openid"]
+        .as_str()
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned);
     if trade_type == "JSAPI" && openid.is_none() {
         return Err(param("JSAPI下单时 payer.openid 为必填参数"));
     }
@@ -216,20 +210,6 @@ pub(crate) fn transaction(o: &WxOrder) -> Value {
     v
 }
 
-fn rfc3339(unix: i64) -> String {
-    let t = wechat_time(unix);
-    // wechat_time is yyyyMMddHHmmss in UTC+8.
-    format!(
-        "{}-{}-{}T{}:{}:{}+08:00",
-        &t[..4],
-        &t[4..6],
-        &t[6..8],
-        &t[8..10],
-        &t[10..12],
-        &t[12..14]
-    )
-}
-
 fn find(
     state: &SandboxState,
     mch_id: &str,
@@ -252,10 +232,11 @@ pub(super) async fn query_by_out_trade_no(
 ) -> Response {
     let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"")
         .and_then(|m| find(&state, &m.mch_id, |o| o.out_trade_no == no));
-    match found {
-        Ok(o) => signed(&state, StatusCode::OK, Some(&transaction(&o))),
-        Err(e) => e.respond(&state),
-    }
+    reply(
+        &state,
+        &headers,
+        found.map(|o| (StatusCode::OK, Some(transaction(&o)))),
+    )
 }
 
 /// `GET /v3/pay/transactions/id/{transaction_id}?mchid=…`.
@@ -270,10 +251,11 @@ pub(super) async fn query_by_id(
             o.transaction_id == id && o.paid_at.is_some()
         })
     });
-    match found {
-        Ok(o) => signed(&state, StatusCode::OK, Some(&transaction(&o))),
-        Err(e) => e.respond(&state),
-    }
+    reply(
+        &state,
+        &headers,
+        found.map(|o| (StatusCode::OK, Some(transaction(&o)))),
+    )
 }
 
 /// `POST /v3/pay/transactions/out-trade-no/{no}/close` → 204.
@@ -304,7 +286,7 @@ pub(super) async fn close(
                 }
             }
         });
-    match closed {
+    let answer = match closed {
         Ok(order) => {
             state
                 .persist_wechat(&crate::wxpay::Changes {
@@ -312,62 +294,33 @@ pub(super) async fn close(
                     refunds: vec![],
                 })
                 .await;
-            signed(&state, StatusCode::NO_CONTENT, None)
+            Ok((StatusCode::NO_CONTENT, None))
         }
-        Err(e) => e.respond(&state),
-    }
+        Err(e) => Err(e),
+    };
+    reply(&state, &headers, answer)
 }
 
 /// Sends the v3 payment notification of a v3 order (paid or failed): JSON, the transaction
 /// encrypted with the merchant's API v3 key, signed again for every attempt.
 pub fn notification(state: &SandboxState, order: &WxOrder) {
     let Some(url) = &order.notify_url else { return };
-    let Some(merchant) = state
-        .config
-        .merchants_v3
-        .iter()
-        .find(|m| m.mch_id == order.mch_id)
-    else {
-        return;
-    };
-    let nonce: String = hex32().chars().take(12).collect();
-    let plain = transaction(order).to_string();
-    let Ok(ciphertext) =
-        wechat_pay::v3::aead::encrypt(&merchant.api_v3_key, &plain, &nonce, "transaction")
-    else {
-        return;
-    };
     let (event_type, summary) = if order.state == "SUCCESS" {
         ("TRANSACTION.SUCCESS", "支付成功")
     } else {
         ("TRANSACTION.FAIL", "支付失败")
     };
-    let body = json!({
-        "id": format!("EV-{}", hex32()),
-        "create_time": rfc3339(now()),
-        "resource_type": "encrypt-resource",
-        "event_type": event_type,
-        "summary": summary,
-        "resource": {
-            "original_type": "transaction",
-            "algorithm": "AEAD_AES_256_GCM",
-            "ciphertext": ciphertext,
-            "associated_data": "transaction",
-            "nonce": nonce,
+    notify(
+        state,
+        &order.mch_id,
+        V3Notification {
+            kind: "wechat.payment",
+            reference: &order.out_trade_no,
+            url,
+            event_type,
+            summary,
+            original_type: "transaction",
+            plain: transaction(order),
         },
-    })
-    .to_string();
-    let signer = state.config.wechatpay.clone();
-    state.notifier.send(Delivery {
-        kind: "wechat.payment",
-        reference: order.out_trade_no.clone(),
-        url: url.clone(),
-        content_type: "application/json",
-        body,
-        ack: Ack::Status2xx,
-        schedule: WECHAT_SCHEDULE,
-        headers: Some(AttemptHeaders(Arc::new(move |body: &str| {
-            super::signature_headers(&signer, body)
-        }))),
-    });
+    );
 }
