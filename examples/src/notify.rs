@@ -12,7 +12,7 @@ use aggregate_pay::{NotifyOutcome, NotifyProcessor};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
@@ -67,18 +67,29 @@ async fn process<T: HasNotifyProcessor>(state: &T, channel: &str, raw: RawNotify
         .into_response()
 }
 
+/// The request's headers, for channels that sign in them (WeChat Pay API v3).
+fn headers(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 async fn payment<T: HasNotifyProcessor>(
     State(state): State<Arc<T>>,
     Path(channel): Path<String>,
+    map: HeaderMap,
     body: Bytes,
 ) -> Response {
-    process(state.as_ref(), &channel, RawNotify::payment(body.to_vec())).await
+    let raw = RawNotify::payment(body.to_vec()).with_headers(headers(&map));
+    process(state.as_ref(), &channel, raw).await
 }
 
 async fn refund<T: HasNotifyProcessor>(
     State(state): State<Arc<T>>,
     Path(channel): Path<String>,
+    map: HeaderMap,
     body: Bytes,
 ) -> Response {
-    process(state.as_ref(), &channel, RawNotify::refund(body.to_vec())).await
+    let raw = RawNotify::refund(body.to_vec()).with_headers(headers(&map));
+    process(state.as_ref(), &channel, raw).await
 }

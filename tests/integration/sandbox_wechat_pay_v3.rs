@@ -13,21 +13,15 @@ use wechat_pay::v3::{
     ApiV3Key, Client, CloseTransaction, JsapiOrder, MerchantKey, NativeOrder, Notification,
     OrderRequest, QueryTransaction, TradeState, TransactionRef, V3ErrorCode, WechatPayKey,
 };
-use wechat_sandbox::config::MerchantV3;
 use wechat_sandbox::{Sandbox, control::PayRequest};
 
-use crate::support::{sandbox_builder, start_mp_callbacks, unique};
-
-const MCH: &str = "1900009191";
-const APP: &str = "wxd678efh567hg6787";
-const SERIAL: &str = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C";
-const API_V3_KEY: &str = "0123456789abcdefghijABCDEFGHIJ01";
-const MERCHANT_KEY: &str = include_str!("../../wechat-pay/testdata/v3/merchant_private_key.pem");
-const MERCHANT_PUBLIC: &str = include_str!("../../wechat-pay/testdata/v3/merchant_public_key.pem");
+use crate::support::{
+    APP_ID as APP, V3_API_KEY, V3_MCH_ID, V3_MERCHANT_KEY as MERCHANT_KEY, V3_SERIAL,
+    sandbox_builder, start_mp_callbacks, unique,
+};
 
 async fn sandbox() -> Sandbox {
     sandbox_builder(&start_mp_callbacks().await)
-        .merchant_v3(MerchantV3::new(MCH, APP, SERIAL, MERCHANT_PUBLIC, API_V3_KEY).unwrap())
         .start()
         .await
         .unwrap()
@@ -36,10 +30,10 @@ async fn sandbox() -> Sandbox {
 fn client(sandbox: &Sandbox, merchant_key: &str) -> Client {
     let (id, pem) = sandbox.wechatpay_public_key();
     Client::builder(
-        MCH,
-        SERIAL,
+        V3_MCH_ID,
+        V3_SERIAL,
         MerchantKey::from_pem(merchant_key).unwrap(),
-        ApiV3Key::new(API_V3_KEY).unwrap(),
+        ApiV3Key::new(V3_API_KEY).unwrap(),
     )
     .wechat_pay_key(WechatPayKey::from_pem(id, &pem).unwrap())
     .base_url(sandbox.base_url())

@@ -32,6 +32,32 @@ pub const MP_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 pub const ALIPAY_APP_ID: &str = "2021000000000042";
 
+/// The sandbox's WeChat Pay API v3 merchant (its app is [`APP_ID`]).
+pub const V3_MCH_ID: &str = "1900009191";
+pub const V3_SERIAL: &str = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C";
+pub const V3_API_KEY: &str = "0123456789abcdefghijABCDEFGHIJ01";
+pub const V3_MERCHANT_KEY: &str =
+    include_str!("../../wechat-pay/testdata/v3/merchant_private_key.pem");
+pub const V3_MERCHANT_PUBLIC: &str =
+    include_str!("../../wechat-pay/testdata/v3/merchant_public_key.pem");
+/// A v3 merchant in platform-certificate mode (the sandbox signs to it with certificates).
+pub const V3_CERT_MCH_ID: &str = "1900009192";
+
+/// The v3 merchant's client, verifying with the sandbox's WeChat Pay public key.
+pub fn v3_client(sandbox: &Sandbox) -> wechat_pay::v3::Client {
+    let (id, pem) = sandbox.wechatpay_public_key();
+    wechat_pay::v3::Client::builder(
+        V3_MCH_ID,
+        V3_SERIAL,
+        wechat_pay::v3::MerchantKey::from_pem(V3_MERCHANT_KEY).unwrap(),
+        wechat_pay::v3::ApiV3Key::new(V3_API_KEY).unwrap(),
+    )
+    .wechat_pay_key(wechat_pay::v3::WechatPayKey::from_pem(id, &pem).unwrap())
+    .base_url(sandbox.base_url())
+    .build()
+    .unwrap()
+}
+
 pub fn alipay_app_key() -> AlipayPrivateKey {
     AlipayPrivateKey::from_pem(include_str!("../../alipay/testdata/app_private_key.pem")).unwrap()
 }
@@ -45,6 +71,7 @@ pub fn alipay_gateway_public_key() -> AlipayPublicKey {
 pub struct Received {
     pub path: String,
     pub body: String,
+    pub headers: Vec<(String, String)>,
 }
 
 type ReceiverState = (Arc<Mutex<Vec<Received>>>, Arc<AtomicUsize>);
@@ -65,11 +92,16 @@ impl Receiver {
         async fn wechat(
             State((log, refuse)): State<ReceiverState>,
             uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
             body: Bytes,
         ) -> String {
             log.lock().unwrap().push(Received {
                 path: uri.path().to_owned(),
                 body: String::from_utf8_lossy(&body).into_owned(),
+                headers: headers
+                    .iter()
+                    .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                    .collect(),
             });
             let refused = refuse
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -210,6 +242,27 @@ pub fn sandbox_builder(mp_callbacks: &str) -> SandboxBuilder {
     Sandbox::builder()
         .merchant(APP_ID, MCH_ID, ApiKey::new(KEY))
         .merchant(MINI_APP_ID, MCH_ID, ApiKey::new(KEY))
+        .merchant_v3(
+            wechat_sandbox::MerchantV3::new(
+                V3_MCH_ID,
+                APP_ID,
+                V3_SERIAL,
+                V3_MERCHANT_PUBLIC,
+                V3_API_KEY,
+            )
+            .unwrap(),
+        )
+        .merchant_v3(
+            wechat_sandbox::MerchantV3::new(
+                V3_CERT_MCH_ID,
+                APP_ID,
+                V3_SERIAL,
+                V3_MERCHANT_PUBLIC,
+                V3_API_KEY,
+            )
+            .unwrap()
+            .with_certificates(),
+        )
         // The test merchant's app is an Official Account too (web login, template messages).
         .mp_app(MpApp::new(
             APP_ID,
@@ -249,6 +302,42 @@ pub fn wechat_credentials(gateway_url: &str) -> examples::providers::ProviderArg
 }
 
 /// [`wechat_credentials`] and the Official Account's secret: buyers can log in on the web.
+/// WeChat Pay API v3 credentials of the sandbox's v3 merchant (key files written to a temporary
+/// directory), with the Official Account login, pointed at `gateway`: with the sandbox's WeChat
+/// Pay public key, or (`certificates`) the certificate-mode merchant, whose client downloads the
+/// platform certificates.
+pub fn wechat_v3_credentials_with_login(
+    gateway: &Sandbox,
+    certificates: bool,
+) -> examples::providers::ProviderArgs {
+    let dir = std::env::temp_dir().join(unique("v3-keys-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("apiclient_key.pem");
+    std::fs::write(&key, V3_MERCHANT_KEY).unwrap();
+    let (id, pem) = gateway.wechatpay_public_key();
+    let public = dir.join("pub_key.pem");
+    std::fs::write(&public, pem).unwrap();
+    let url = gateway.base_url();
+    examples::providers::ProviderArgs {
+        wechat_api_key: None,
+        wechat_pay_api: "v3".into(),
+        wechat_mch_id: Some(
+            if certificates {
+                V3_CERT_MCH_ID
+            } else {
+                V3_MCH_ID
+            }
+            .into(),
+        ),
+        wechat_api_v3_key: Some(V3_API_KEY.into()),
+        wechat_private_key: Some(key.display().to_string()),
+        wechat_cert_serial: Some(V3_SERIAL.into()),
+        wechat_pay_public_key: (!certificates).then(|| public.display().to_string()),
+        wechat_pay_public_key_id: (!certificates).then_some(id),
+        ..wechat_credentials_with_login(url)
+    }
+}
+
 pub fn wechat_credentials_with_login(gateway_url: &str) -> examples::providers::ProviderArgs {
     examples::providers::ProviderArgs {
         wechat_app_secret: Some(MP_SECRET.into()),

@@ -258,13 +258,16 @@ pub enum NotifyKind {
     Refund,
 }
 
-/// A notification as received: the raw body, exactly as POSTed.
+/// A notification as received: the raw body, exactly as POSTed, and the request's headers
+/// (WeChat Pay API v3 signs in headers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawNotify {
     /// Payment or refund.
     pub kind: NotifyKind,
     /// The body.
     pub body: Vec<u8>,
+    /// The request's headers (names as received).
+    pub headers: Vec<(String, String)>,
 }
 
 impl RawNotify {
@@ -273,6 +276,7 @@ impl RawNotify {
         RawNotify {
             kind: NotifyKind::Payment,
             body: body.into(),
+            headers: Vec::new(),
         }
     }
 
@@ -281,7 +285,22 @@ impl RawNotify {
         RawNotify {
             kind: NotifyKind::Refund,
             body: body.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// With the request's headers.
+    pub fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -28,6 +28,31 @@ pub struct ProviderArgs {
     /// WeChat Pay API key (v2).
     #[arg(long, env = "WECHAT_API_KEY")]
     pub wechat_api_key: Option<SecretSetting>,
+    /// The WeChat Pay API: `v2` (XML, the API key, the merchant certificate for refunds) or `v3`
+    /// (JSON, the merchant's private key and certificate serial, the API v3 key).
+    #[arg(long, env = "WECHAT_PAY_API", default_value = "v2")]
+    pub wechat_pay_api: String,
+    /// API v3: the API v3 key (32 characters; notifications and certificates are encrypted with
+    /// it).
+    #[arg(long, env = "WECHAT_API_V3_KEY")]
+    pub wechat_api_v3_key: Option<SecretSetting>,
+    /// API v3: the merchant's API certificate private key (`apiclient_key.pem`, a path).
+    #[arg(long, env = "WECHAT_PRIVATE_KEY")]
+    pub wechat_private_key: Option<String>,
+    /// API v3: the serial number of the merchant's API certificate.
+    #[arg(long, env = "WECHAT_CERT_SERIAL")]
+    pub wechat_cert_serial: Option<String>,
+    /// API v3: the WeChat Pay public key (`pub_key.pem`, a path), with its id; without both,
+    /// WeChat Pay's platform certificates are downloaded (and refreshed every 12 hours).
+    #[arg(long, env = "WECHAT_PAY_PUBLIC_KEY")]
+    pub wechat_pay_public_key: Option<String>,
+    /// API v3: the id of `WECHAT_PAY_PUBLIC_KEY` (`PUB_KEY_ID_…`).
+    #[arg(long, env = "WECHAT_PAY_PUBLIC_KEY_ID")]
+    pub wechat_pay_public_key_id: Option<String>,
+    /// Demo mode: the API the embedded WeChat Pay emulator and the demo merchant speak (`v2` or
+    /// `v3`).
+    #[arg(long, env = "DEMO_WECHAT_API", default_value = "v2")]
+    pub demo_wechat_api: String,
     /// WeChat Pay signature: `MD5` or `HMAC-SHA256`.
     #[arg(long, env = "WECHAT_SIGN_TYPE", default_value = "MD5")]
     pub wechat_sign_type: String,

@@ -18,13 +18,14 @@ use std::sync::Arc;
 use aggregate_pay::Channels;
 use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
 use aggregate_pay::channels::sandbox::SandboxChannel;
-use aggregate_pay::channels::wechat::WechatChannel;
+use aggregate_pay::channels::wechat::{WechatApi, WechatChannel};
 use alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 
 pub use args::{ProviderArgs, redact_url};
 pub use choice::{ChoiceError, channel_for, resolve};
 pub use plan::{
-    AlipayPlan, CertificateSource, LivePlan, Mode, MpPlan, Plan, ProviderConfigError, WechatPayPlan,
+    AlipayPlan, CertificateSource, LivePlan, Mode, MpPlan, Plan, ProviderConfigError, V3Plan,
+    WechatPayApi, WechatPayPlan,
 };
 
 use crate::settings::SecretSetting;
@@ -42,10 +43,10 @@ pub const DEMO_MCH_ID: &str = "1900000109";
 pub struct Providers {
     /// Demo or live.
     pub mode: Mode,
-    /// WeChat Pay for the Official Account's app id (the `wechat` channel), when on.
-    pub wechat_pay: Option<wechat_pay::Client>,
-    /// WeChat Pay for the Mini Program's app id (the `wechat_mini` channel), when on.
-    pub wechat_pay_mini: Option<wechat_pay::Client>,
+    /// WeChat Pay (v2 or v3) for the Official Account's app id (the `wechat` channel), when on.
+    pub wechat_pay: Option<WechatApi>,
+    /// WeChat Pay (v2 or v3) for the Mini Program's app id (the `wechat_mini` channel), when on.
+    pub wechat_pay_mini: Option<WechatApi>,
     /// Alipay, when on.
     pub alipay: Option<AlipayClient>,
     /// WeChat MP for the Official Account (web login, template messages), when on.
@@ -124,6 +125,42 @@ fn certificate(
     }
 }
 
+/// The API v3 client of a live merchant: its private key and the WeChat Pay public key read
+/// from their files, or platform certificates downloaded on first use and every 12 hours.
+fn v3_client(
+    mch_id: &str,
+    base_url: &str,
+    p: &V3Plan,
+) -> Result<wechat_pay::v3::Client, ProviderConfigError> {
+    let text = |name: &'static str, path: &str| {
+        String::from_utf8(read(name, path)?)
+            .map_err(|_| invalid(name)(format!("{path} is not a PEM file")))
+    };
+    let key = wechat_pay::v3::MerchantKey::from_pem(&text("WECHAT_PRIVATE_KEY", &p.private_key)?)
+        .map_err(|e| invalid("WECHAT_PRIVATE_KEY")(e.to_string()))?;
+    let api_v3_key = wechat_pay::v3::ApiV3Key::new(p.api_v3_key.expose())
+        .map_err(|e| invalid("WECHAT_API_V3_KEY")(e.to_string()))?;
+    let builder = wechat_pay::v3::Client::builder(mch_id, p.serial.clone(), key, api_v3_key)
+        .base_url(base_url);
+    let builder = match &p.public_key {
+        Some((path, id)) => builder.wechat_pay_key(
+            wechat_pay::v3::WechatPayKey::from_pem(
+                id.clone(),
+                &text("WECHAT_PAY_PUBLIC_KEY", path)?,
+            )
+            .map_err(|e| invalid("WECHAT_PAY_PUBLIC_KEY")(e.to_string()))?,
+        ),
+        None => builder.platform_certificates(),
+    };
+    let client = builder
+        .build()
+        .map_err(|e| invalid("WeChat Pay")(e.to_string()))?;
+    if p.public_key.is_none() {
+        client.spawn_certificate_refresh(std::time::Duration::from_secs(12 * 3600));
+    }
+    Ok(client)
+}
+
 /// Connects the providers the plan turns on. In demo mode the emulator starts in process and
 /// delivers its Official Account events to `mp_callback_url`; `token_store` shares the MP access
 /// token between instances.
@@ -137,7 +174,7 @@ pub async fn connect(
         None => mp,
     };
     match plan {
-        Plan::Demo { sign_type } => demo(*sign_type, mp_callback_url, with_store).await,
+        Plan::Demo { sign_type, api } => demo(*sign_type, *api, mp_callback_url, with_store).await,
         Plan::Live(live) => {
             let LivePlan {
                 sign_type,
@@ -146,11 +183,24 @@ pub async fn connect(
                 mini,
                 alipay,
             } = live.as_ref();
-            // One merchant, one client per app id (the certificate serves both).
+            // One merchant, one client per app id (the certificate serves both); over API v3 one
+            // client serves both apps.
+            let v3 = match wechat_pay {
+                Some(WechatPayPlan {
+                    v3: Some(v3),
+                    mch_id,
+                    base_url,
+                    ..
+                }) => Some(v3_client(mch_id, base_url, v3)?),
+                _ => None,
+            };
             let pay_client = |app_id: &Option<String>| -> Result<_, ProviderConfigError> {
                 let (Some(p), Some(app_id)) = (wechat_pay, app_id) else {
                     return Ok(None);
                 };
+                if let Some(client) = &v3 {
+                    return Ok(Some(WechatApi::v3(client.clone(), app_id.clone())));
+                }
                 let mut builder = wechat_pay::Client::builder(
                     app_id.clone(),
                     p.mch_id.clone(),
@@ -163,7 +213,7 @@ pub async fn connect(
                 }
                 builder
                     .build()
-                    .map(Some)
+                    .map(|c| Some(WechatApi::V2(c)))
                     .map_err(|e| invalid("WeChat Pay")(e.to_string()))
             };
             let wechat_pay_mini =
@@ -221,6 +271,7 @@ pub async fn connect(
 /// real one might).
 async fn demo(
     sign_type: wechat_pay::SignType,
+    api: WechatPayApi,
     mp_callback_url: Option<&str>,
     with_store: impl Fn(wechat_mp::ClientBuilder) -> wechat_mp::ClientBuilder,
 ) -> Result<Providers, ProviderConfigError> {
@@ -237,7 +288,17 @@ async fn demo(
     // One merchant with two apps, as every real vending operator has.
     let api_key =
         wechat_pay::ApiKey::new(crate::random::token(16).map_err(|e| emulator_error(&e))?);
-    let emulator = Sandbox::builder()
+    let v3 = match api {
+        WechatPayApi::V2 => None,
+        WechatPayApi::V3 => Some(DemoV3::new().map_err(|e| emulator_error(&e))?),
+    };
+    let mut builder = Sandbox::builder();
+    if let Some(v3) = &v3 {
+        for app in [DEMO_OFFICIAL_APP_ID, DEMO_MINI_APP_ID] {
+            builder = builder.merchant_v3(v3.merchant(app).map_err(|e| emulator_error(&e))?);
+        }
+    }
+    let emulator = builder
         .merchant(DEMO_OFFICIAL_APP_ID, DEMO_MCH_ID, api_key.clone())
         .merchant(DEMO_MINI_APP_ID, DEMO_MCH_ID, api_key.clone())
         .mp_app(official)
@@ -247,12 +308,19 @@ async fn demo(
         .await
         .map_err(|e| emulator_error(&e))?;
     let c = emulator.config();
-    let pay_client = |app_id: &str| {
-        wechat_pay::Client::builder(app_id, DEMO_MCH_ID, api_key.clone())
+    let v3_client = v3
+        .as_ref()
+        .map(|v3| v3.client(&emulator))
+        .transpose()
+        .map_err(|e| emulator_error(&e))?;
+    let pay_client = |app_id: &str| match &v3_client {
+        Some(client) => Ok(WechatApi::v3(client.clone(), app_id)),
+        None => wechat_pay::Client::builder(app_id, DEMO_MCH_ID, api_key.clone())
             .base_url(emulator.base_url())
             .sign_type(sign_type)
             .build()
-            .map_err(|e| emulator_error(&e))
+            .map(WechatApi::V2)
+            .map_err(|e| emulator_error(&e)),
     };
     let mp_client = |app: &MpApp| {
         with_store(
@@ -284,4 +352,55 @@ async fn demo(
         emulator: Some(emulator),
         test_money_secret: Some(crate::random::token(16).map_err(|e| emulator_error(&e))?),
     })
+}
+
+/// The demo merchant's API v3 credentials, made at start: its key pair, certificate serial and
+/// API v3 key.
+struct DemoV3 {
+    key_pem: String,
+    public_pem: String,
+    serial: String,
+    api_v3_key: String,
+}
+
+impl DemoV3 {
+    fn new() -> Result<Self, String> {
+        let key = wechat_pay::v3::MerchantKey::generate().map_err(|e| e.to_string())?;
+        Ok(DemoV3 {
+            key_pem: key.export_pkcs8_pem().map_err(|e| e.to_string())?,
+            public_pem: key.public_key_pem().map_err(|e| e.to_string())?,
+            serial: crate::random::token(20)
+                .map_err(|e| e.to_string())?
+                .to_ascii_uppercase(),
+            api_v3_key: crate::random::token(16).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// The emulator's merchant for `app_id`.
+    fn merchant(&self, app_id: &str) -> Result<wechat_sandbox::MerchantV3, String> {
+        wechat_sandbox::MerchantV3::new(
+            DEMO_MCH_ID,
+            app_id,
+            self.serial.clone(),
+            &self.public_pem,
+            &self.api_v3_key,
+        )
+    }
+
+    /// The merchant's client, verifying with the emulator's WeChat Pay public key.
+    fn client(&self, emulator: &Sandbox) -> Result<wechat_pay::v3::Client, String> {
+        let (id, pem) = emulator.wechatpay_public_key();
+        wechat_pay::v3::Client::builder(
+            DEMO_MCH_ID,
+            self.serial.clone(),
+            wechat_pay::v3::MerchantKey::from_pem(&self.key_pem).map_err(|e| e.to_string())?,
+            wechat_pay::v3::ApiV3Key::new(&self.api_v3_key).map_err(|e| e.to_string())?,
+        )
+        .wechat_pay_key(
+            wechat_pay::v3::WechatPayKey::from_pem(id, &pem).map_err(|e| e.to_string())?,
+        )
+        .base_url(emulator.base_url())
+        .build()
+        .map_err(|e| e.to_string())
+    }
 }

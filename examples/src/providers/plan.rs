@@ -115,6 +115,42 @@ pub enum CertificateSource {
     },
 }
 
+/// The WeChat Pay API a merchant speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WechatPayApi {
+    /// API v2: XML, the API key; refunds need the merchant certificate.
+    V2,
+    /// API v3: JSON, the merchant's private key, the API v3 key, WeChat Pay's public key or
+    /// platform certificates.
+    V3,
+}
+
+impl WechatPayApi {
+    fn parse(name: &'static str, value: &str) -> Result<Self, ProviderConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "v2" => Ok(WechatPayApi::V2),
+            "v3" => Ok(WechatPayApi::V3),
+            other => Err(ProviderConfigError::Invalid {
+                name,
+                detail: format!("must be v2 or v3, not {other:?}"),
+            }),
+        }
+    }
+}
+
+/// Live WeChat Pay API v3 credentials.
+#[derive(Debug, Clone)]
+pub struct V3Plan {
+    /// The API v3 key.
+    pub api_v3_key: SecretSetting,
+    /// The merchant's private key (a path).
+    pub private_key: String,
+    /// The serial number of the merchant's API certificate.
+    pub serial: String,
+    /// The WeChat Pay public key (a path) and its id; `None`: platform certificates.
+    pub public_key: Option<(String, String)>,
+}
+
 /// Live WeChat Pay: one merchant, for one or both apps.
 #[derive(Debug, Clone)]
 pub struct WechatPayPlan {
@@ -128,8 +164,10 @@ pub struct WechatPayPlan {
     pub api_key: wechat_pay::ApiKey,
     /// Gateway.
     pub base_url: String,
-    /// The merchant certificate (required over `https://`).
+    /// The merchant certificate (API v2; required over `https://`).
     pub certificate: Option<CertificateSource>,
+    /// API v3 (instead of v2's API key and certificate), when `WECHAT_PAY_API=v3`.
+    pub v3: Option<V3Plan>,
 }
 
 /// Live WeChat MP.
@@ -182,8 +220,10 @@ pub struct LivePlan {
 pub enum Plan {
     /// The embedded emulator, test money.
     Demo {
-        /// The WeChat Pay signature type the emulated merchant uses.
+        /// The WeChat Pay signature type the emulated merchant uses (v2).
         sign_type: wechat_pay::SignType,
+        /// The API the emulated merchant speaks (`DEMO_WECHAT_API`).
+        api: WechatPayApi,
     },
     /// The configured providers only.
     Live(Box<LivePlan>),
@@ -256,7 +296,7 @@ fn sign_type(value: &str) -> Result<wechat_pay::SignType, ProviderConfigError> {
 }
 
 impl ProviderArgs {
-    fn settings(&self) -> [Setting<'_>; 19] {
+    fn settings(&self) -> [Setting<'_>; 24] {
         [
             ("WECHAT_APP_ID", self.wechat_app_id.as_deref()),
             ("WECHAT_MINI_APP_ID", self.wechat_mini_app_id.as_deref()),
@@ -272,6 +312,20 @@ impl ProviderArgs {
                 self.wechat_api_key.as_ref().map(SecretSetting::expose),
             ),
             ("WECHAT_PAY_BASE_URL", self.wechat_pay_base_url.as_deref()),
+            (
+                "WECHAT_API_V3_KEY",
+                self.wechat_api_v3_key.as_ref().map(SecretSetting::expose),
+            ),
+            ("WECHAT_PRIVATE_KEY", self.wechat_private_key.as_deref()),
+            ("WECHAT_CERT_SERIAL", self.wechat_cert_serial.as_deref()),
+            (
+                "WECHAT_PAY_PUBLIC_KEY",
+                self.wechat_pay_public_key.as_deref(),
+            ),
+            (
+                "WECHAT_PAY_PUBLIC_KEY_ID",
+                self.wechat_pay_public_key_id.as_deref(),
+            ),
             ("WECHAT_CERT_P12", self.wechat_cert_p12.as_deref()),
             (
                 "WECHAT_CERT_PASSWORD",
@@ -305,9 +359,47 @@ impl ProviderArgs {
         ]
     }
 
+    /// The API v3 credentials, checked: a 32-byte API v3 key, the public key with its id or
+    /// neither.
+    fn v3_plan(&self) -> Result<V3Plan, ProviderConfigError> {
+        let api_v3_key = self.wechat_api_v3_key.clone().unwrap_or_default();
+        wechat_pay::v3::ApiV3Key::new(api_v3_key.expose()).map_err(|e| {
+            ProviderConfigError::Invalid {
+                name: "WECHAT_API_V3_KEY",
+                detail: e.to_string(),
+            }
+        })?;
+        let public_key = match (&self.wechat_pay_public_key, &self.wechat_pay_public_key_id) {
+            (Some(path), Some(id)) => Some((path.clone(), id.clone())),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                let (set, missing) = if self.wechat_pay_public_key.is_some() {
+                    ("WECHAT_PAY_PUBLIC_KEY", "WECHAT_PAY_PUBLIC_KEY_ID")
+                } else {
+                    ("WECHAT_PAY_PUBLIC_KEY_ID", "WECHAT_PAY_PUBLIC_KEY")
+                };
+                return Err(ProviderConfigError::Partial {
+                    provider: "the WeChat Pay public key",
+                    set: set.into(),
+                    missing: format!(
+                        "{missing} (or unset both to use WeChat Pay's platform certificates)"
+                    ),
+                });
+            }
+        };
+        Ok(V3Plan {
+            api_v3_key,
+            private_key: self.wechat_private_key.clone().unwrap_or_default(),
+            serial: self.wechat_cert_serial.clone().unwrap_or_default(),
+            public_key,
+        })
+    }
+
     /// Decides the mode and checks that every provider is configured completely or not at all.
     pub fn plan(&self) -> Result<Plan, ProviderConfigError> {
         let sign_type = sign_type(&self.wechat_sign_type)?;
+        let api = WechatPayApi::parse("WECHAT_PAY_API", &self.wechat_pay_api)?;
+        let demo_api = WechatPayApi::parse("DEMO_WECHAT_API", &self.demo_wechat_api)?;
         let settings = self.settings();
         if let Some((name, _)) = settings
             .iter()
@@ -316,7 +408,10 @@ impl ProviderArgs {
             return Err(ProviderConfigError::Empty(name));
         }
         if settings.iter().all(|(_, v)| v.is_none()) {
-            return Ok(Plan::Demo { sign_type });
+            return Ok(Plan::Demo {
+                sign_type,
+                api: demo_api,
+            });
         }
         let setting = |name: &'static str| -> Setting<'_> {
             let value = settings
@@ -329,21 +424,49 @@ impl ProviderArgs {
 
         let app_id = setting("WECHAT_APP_ID");
         let mini_app_id = setting("WECHAT_MINI_APP_ID");
-        let pay_triggers = [
-            setting("WECHAT_MCH_ID"),
+        let v2_only = [
             setting("WECHAT_API_KEY"),
-            setting("WECHAT_PAY_BASE_URL"),
             setting("WECHAT_CERT_P12"),
             setting("WECHAT_CERT_PASSWORD"),
             setting("WECHAT_CERT_PEM"),
             setting("WECHAT_KEY_PEM"),
         ];
+        let v3_only = [
+            setting("WECHAT_API_V3_KEY"),
+            setting("WECHAT_PRIVATE_KEY"),
+            setting("WECHAT_CERT_SERIAL"),
+            setting("WECHAT_PAY_PUBLIC_KEY"),
+            setting("WECHAT_PAY_PUBLIC_KEY_ID"),
+        ];
+        // One API or the other: settings of the other API are a mistake, not ignored.
+        let (own, other, switch) = match api {
+            WechatPayApi::V2 => (&v2_only, &v3_only, "set WECHAT_PAY_API=v3 to use them"),
+            WechatPayApi::V3 => (&v3_only, &v2_only, "unset them (WECHAT_PAY_API is v3)"),
+        };
+        let stray = names(other, true);
+        if !stray.is_empty() {
+            return Err(ProviderConfigError::Invalid {
+                name: "WECHAT_PAY_API",
+                detail: format!(
+                    "{} {} settings of the other WeChat Pay API: {switch}",
+                    stray.join(", "),
+                    if stray.len() == 1 { "is a" } else { "are" },
+                ),
+            });
+        }
+        let mut pay_triggers = vec![setting("WECHAT_MCH_ID"), setting("WECHAT_PAY_BASE_URL")];
+        pay_triggers.extend_from_slice(own);
+        let required: Vec<Setting<'_>> = match api {
+            WechatPayApi::V2 => vec![setting("WECHAT_MCH_ID"), setting("WECHAT_API_KEY")],
+            WechatPayApi::V3 => vec![
+                setting("WECHAT_MCH_ID"),
+                setting("WECHAT_API_V3_KEY"),
+                setting("WECHAT_PRIVATE_KEY"),
+                setting("WECHAT_CERT_SERIAL"),
+            ],
+        };
         let no_app = app_id.1.is_none() && mini_app_id.1.is_none();
-        let pay_on = match group(
-            "WeChat Pay",
-            &pay_triggers,
-            &[setting("WECHAT_MCH_ID"), setting("WECHAT_API_KEY")],
-        ) {
+        let pay_on = match group("WeChat Pay", &pay_triggers, &required) {
             // Say everything that is missing at once, the app id included.
             Err(ProviderConfigError::Partial {
                 provider,
@@ -472,9 +595,16 @@ impl ProviderArgs {
                 || wechat_pay::client::DEFAULT_BASE_URL.to_owned(),
                 |(_, u)| u,
             );
-            if http_url("WECHAT_PAY_BASE_URL", &base_url)? && certificate.is_none() {
-                return Err(ProviderConfigError::CertificateRequired { base_url });
-            }
+            let https = http_url("WECHAT_PAY_BASE_URL", &base_url)?;
+            let v3 = match api {
+                WechatPayApi::V2 => {
+                    if https && certificate.is_none() {
+                        return Err(ProviderConfigError::CertificateRequired { base_url });
+                    }
+                    None
+                }
+                WechatPayApi::V3 => Some(self.v3_plan()?),
+            };
             Some(WechatPayPlan {
                 app_id: self.wechat_app_id.clone(),
                 mini_app_id: self.wechat_mini_app_id.clone(),
@@ -487,6 +617,7 @@ impl ProviderArgs {
                 ),
                 base_url,
                 certificate,
+                v3,
             })
         } else {
             None
@@ -574,13 +705,21 @@ mod tests {
         };
         for (k, v) in pairs {
             let secret = Some(SecretSetting::from(*v));
-            let v = Some((*v).to_owned());
+            let raw = (*v).to_owned();
+            let v = Some(raw.clone());
             match *k {
                 "WECHAT_APP_ID" => a.wechat_app_id = v,
                 "WECHAT_MINI_APP_ID" => a.wechat_mini_app_id = v,
                 "WECHAT_MINI_APP_SECRET" => a.wechat_mini_app_secret = secret,
                 "WECHAT_MCH_ID" => a.wechat_mch_id = v,
                 "WECHAT_API_KEY" => a.wechat_api_key = secret,
+                "WECHAT_PAY_API" => a.wechat_pay_api = raw,
+                "WECHAT_API_V3_KEY" => a.wechat_api_v3_key = secret,
+                "WECHAT_PRIVATE_KEY" => a.wechat_private_key = v,
+                "WECHAT_CERT_SERIAL" => a.wechat_cert_serial = v,
+                "WECHAT_PAY_PUBLIC_KEY" => a.wechat_pay_public_key = v,
+                "WECHAT_PAY_PUBLIC_KEY_ID" => a.wechat_pay_public_key_id = v,
+                "DEMO_WECHAT_API" => a.demo_wechat_api = raw,
                 "WECHAT_PAY_BASE_URL" => a.wechat_pay_base_url = v,
                 "WECHAT_CERT_P12" => a.wechat_cert_p12 = v,
                 "WECHAT_CERT_PASSWORD" => a.wechat_cert_password = secret,
@@ -612,6 +751,113 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(plan) => panic!("expected an error, got {plan:?}"),
         }
+    }
+
+    const V3: [(&str, &str); 7] = [
+        ("WECHAT_PAY_API", "v3"),
+        ("WECHAT_APP_ID", "wx1"),
+        ("WECHAT_MCH_ID", "1000"),
+        ("WECHAT_API_V3_KEY", "0123456789abcdefghijABCDEFGHIJ01"),
+        ("WECHAT_PRIVATE_KEY", "/keys/apiclient_key.pem"),
+        (
+            "WECHAT_CERT_SERIAL",
+            "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
+        ),
+        ("WECHAT_PAY_BASE_URL", "https://api.mch.weixin.qq.com"),
+    ];
+
+    fn with(
+        base: &[(&'static str, &'static str)],
+        more: &[(&'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str)> {
+        let mut all: Vec<_> = base
+            .iter()
+            .filter(|(k, _)| more.iter().all(|(m, _)| m != k))
+            .copied()
+            .collect();
+        all.extend_from_slice(more);
+        all
+    }
+
+    #[test]
+    fn api_v3_is_live_without_a_merchant_certificate_and_never_mixed_with_v2() {
+        // Platform certificates (no public key): complete; https needs no mTLS certificate.
+        let Plan::Live(live) = args(&V3).plan().unwrap() else {
+            panic!("live expected")
+        };
+        let v3 = live.wechat_pay.unwrap().v3.unwrap();
+        assert!(v3.public_key.is_none());
+        let both = with(
+            &V3,
+            &[
+                ("WECHAT_PAY_PUBLIC_KEY", "/keys/pub_key.pem"),
+                (
+                    "WECHAT_PAY_PUBLIC_KEY_ID",
+                    "PUB_KEY_ID_0114232134912410000000000000",
+                ),
+            ],
+        );
+        let Plan::Live(live) = args(&both).plan().unwrap() else {
+            panic!("live expected")
+        };
+        assert_eq!(
+            live.wechat_pay.unwrap().v3.unwrap().public_key.unwrap().1,
+            "PUB_KEY_ID_0114232134912410000000000000"
+        );
+        // Half of the public key.
+        let e = error(&with(
+            &V3,
+            &[("WECHAT_PAY_PUBLIC_KEY", "/keys/pub_key.pem")],
+        ));
+        assert!(e.contains("WECHAT_PAY_PUBLIC_KEY_ID"), "{e}");
+        // Missing credentials are named.
+        let partial: Vec<_> = V3
+            .iter()
+            .filter(|(k, _)| *k != "WECHAT_CERT_SERIAL")
+            .copied()
+            .collect();
+        let e = error(&partial);
+        assert!(
+            e.contains("missing") || e.contains("set WECHAT_CERT_SERIAL"),
+            "{e}"
+        );
+        assert!(e.contains("WECHAT_CERT_SERIAL"), "{e}");
+        // A v2 setting with v3, or a v3 setting without WECHAT_PAY_API=v3, is refused.
+        let e = error(&with(&V3, &[("WECHAT_API_KEY", "k")]));
+        assert!(
+            e.contains("WECHAT_API_KEY") && e.contains("other WeChat Pay API"),
+            "{e}"
+        );
+        let e = error(&with(
+            &STAGING,
+            &[("WECHAT_API_V3_KEY", "0123456789abcdefghijABCDEFGHIJ01")],
+        ));
+        assert!(e.contains("WECHAT_PAY_API=v3"), "{e}");
+        // A key of the wrong length, an unknown API.
+        let e = error(&with(&V3, &[("WECHAT_API_V3_KEY", "short")]));
+        assert!(e.contains("WECHAT_API_V3_KEY"), "{e}");
+        let e = error(&with(&V3, &[("WECHAT_PAY_API", "v4")]));
+        assert!(e.contains("WECHAT_PAY_API") && e.contains("v4"), "{e}");
+    }
+
+    #[test]
+    fn demo_mode_speaks_the_api_it_is_told() {
+        assert!(matches!(
+            args(&[]).plan().unwrap(),
+            Plan::Demo {
+                api: WechatPayApi::V2,
+                ..
+            }
+        ));
+        assert!(matches!(
+            args(&[("DEMO_WECHAT_API", "v3")]).plan().unwrap(),
+            Plan::Demo {
+                api: WechatPayApi::V3,
+                ..
+            }
+        ));
+        let e = error(&[("DEMO_WECHAT_API", "v9")]);
+        assert!(e.contains("DEMO_WECHAT_API"), "{e}");
     }
 
     #[test]

@@ -428,3 +428,65 @@ async fn client_app(p: &Platform, view: &merchant_client::PaymentView) -> String
         .unwrap()
         .merchant_id
 }
+
+/// The open API over WeChat Pay API v3 (`DEMO_WECHAT_API=v3`): a Native payment paid at the
+/// emulator (v3 notification), refunded in part through v3 (the refund notification ends it),
+/// the merchant told of both.
+#[tokio::test]
+async fn the_open_api_takes_wechat_payments_over_api_v3() {
+    let mut providers = examples::platform::config::PlatformConfig::embedded().providers;
+    providers.demo_wechat_api = "v3".into();
+    let p = Platform::start(Options {
+        providers: Some(providers),
+        ..Options::default()
+    })
+    .await;
+    let endpoint = MerchantEndpoint::start().await;
+    let creds = p.register(&endpoint.url).await;
+    let client = p.client(&creds);
+    let created = client
+        .create_payment(&CreatePayment::new("v3-order-1", 880, "Tea").channel("wechat"))
+        .await
+        .unwrap();
+    assert_eq!(created.method.as_deref(), Some("wechat_native"));
+    assert_eq!(created.pay.as_ref().unwrap()["type"], "qr_code");
+    let no = p.platform_no(&creds.app_id, "v3-order-1").await;
+    let (status, body) = crate::support::control_at(
+        &p.emulator_url,
+        "/sandbox/pay",
+        &json!({"out_trade_no": no}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(
+        15,
+        "the payment paid through the v3 notification",
+        async || client.get_payment("v3-order-1").await.unwrap().status == "PAID",
+    )
+    .await;
+    let refund = client
+        .create_refund(&CreateRefund::new("v3-order-1", "v3-refund-1", 300))
+        .await
+        .unwrap();
+    assert_eq!(refund.amount, 300);
+    eventually(20, "the v3 refund to succeed", async || {
+        client.get_refund("v3-refund-1").await.unwrap().status == "SUCCEEDED"
+    })
+    .await;
+    let log = crate::support::inspect_at(&p.emulator_url, "/sandbox/orders").await;
+    let order = log["wechat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["out_trade_no"] == no.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(order["sign_type"], "RSA", "made through API v3: {order}");
+    assert_eq!(order["refunded"], 300);
+    eventually(15, "callbacks", async || {
+        endpoint.accepted("payment.succeeded").len() == 1
+            && endpoint.accepted("refund.succeeded").len() == 1
+    })
+    .await;
+    p.stop().await;
+}

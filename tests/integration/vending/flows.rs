@@ -415,13 +415,7 @@ pub async fn wechat_refund_notification_lost(v: &Vending) {
 
 async fn wechat_vend_failure_refunded(v: &Vending) -> String {
     let (machine, sku) = ("VM0002", 6);
-    let (status, order) = v
-        .post(
-            "/api/orders",
-            json!({"inner_code": machine, "sku_id": sku, "channel": "wechat"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order = v.order_on(machine, sku, "wechat").await;
     assert_eq!(order["pay"]["type"], "qr_code", "{order}");
     let no = order_no(&order);
     v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
@@ -442,4 +436,36 @@ async fn wechat_vend_failure_refunded(v: &Vending) -> String {
     v.wait_for(&no, "REFUNDED", 20).await;
     assert_eq!(payment_status(v, &no).await, PaymentStatus::Refunded);
     no
+}
+
+/// The buyer pays at WeChat just as the order expires, and the payment notification is lost:
+/// the server's close at WeChat answers "already paid" (WeChat never lets a closed order be
+/// paid), so the payment is recorded from WeChat's answer and the order vends — the money is
+/// neither lost nor kept without the item.
+pub async fn wechat_paid_as_the_order_expires_vends(v: &Vending, timeout_secs: u64) {
+    let (machine, sku) = ("VM0003", 5);
+    let vends_before = v.vend_commands();
+    let order = v.order_on(machine, sku, "wechat").await;
+    let no = order_no(&order);
+    v.emulator(
+        "/sandbox/faults",
+        json!({"drop_notifications": "wechat.payment"}),
+    )
+    .await;
+    v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
+        .await;
+    let done = v.wait_for(&no, "COMPLETED", timeout_secs + 20).await;
+    assert!(done["vend_at"].is_i64(), "{done}");
+    assert_eq!(payment_status(v, &no).await, PaymentStatus::Paid);
+    assert_eq!(v.vend_commands(), vends_before + 1);
+    let log = crate::support::inspect_at(&v.emulator_url, "/sandbox/notifications").await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "wechat.payment"
+                && n["reference"] == no.as_str()
+                && n["attempts"] == 0),
+        "the payment notification never went out: {log}"
+    );
 }

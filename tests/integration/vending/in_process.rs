@@ -177,3 +177,62 @@ async fn sweep_refunds_a_failed_vend_left_without_refund() {
     assert_eq!(refunded["refund_no"], format!("R{no}"));
     v.stop().await;
 }
+
+/// Demo mode on WeChat Pay API v3 (`DEMO_WECHAT_API=v3`): the embedded emulator and the demo
+/// merchant speak v3.
+fn on_v3(options: Options) -> Options {
+    let mut providers = examples::vending::config::VendingConfig::embedded().providers;
+    providers.demo_wechat_api = "v3".into();
+    Options {
+        providers: Some(providers),
+        ..options
+    }
+}
+
+/// Buying through a WeChat Pay v3 order: RSA-signed `wx.requestPayment` parameters, the v3
+/// payment notification verified from its headers, COMPLETED.
+#[tokio::test]
+async fn on_api_v3_a_mini_program_buyer_pays_with_wechat() {
+    let v = Vending::start(on_v3(Options::default())).await;
+    flows::wechat_mini_program_buyer(&v).await;
+    let log = crate::support::inspect_at(&v.emulator_url, "/sandbox/orders").await;
+    assert!(
+        !log["wechat"].as_array().unwrap().is_empty()
+            && log["wechat"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["sign_type"] == "RSA"),
+        "every order went through API v3: {log}"
+    );
+    v.stop().await;
+}
+
+/// A failed vend on v3: refunded through `/v3/refund/domestic/refunds`, the v3 refund
+/// notification ends it REFUNDED; and with that notification lost, the reconciler's v3 refund
+/// query does.
+#[tokio::test]
+async fn on_api_v3_a_vend_failure_is_refunded_even_when_the_refund_notification_is_lost() {
+    let v = Vending::start(on_v3(Options {
+        fail_rate: 1.0,
+        reconcile: Some((1, 1)),
+        ..Options::default()
+    }))
+    .await;
+    flows::wechat_vend_failure_refund_notification(&v).await;
+    flows::wechat_refund_notification_lost(&v).await;
+    v.stop().await;
+}
+
+/// A payment made at WeChat just as the order expires, its notification lost: the close at
+/// WeChat (v3 `ORDERPAID`) finds it, and the order vends.
+#[tokio::test]
+async fn on_api_v3_a_payment_made_as_the_order_expires_vends() {
+    let v = Vending::start(on_v3(Options {
+        order_timeout_secs: 2,
+        ..Options::default()
+    }))
+    .await;
+    flows::wechat_paid_as_the_order_expires_vends(&v, 2).await;
+    v.stop().await;
+}

@@ -10,13 +10,21 @@ use serde_json::{Value, json};
 use wechat_sandbox::Sandbox;
 
 use super::{Options, Vending};
-use crate::support::{start_gateway, wechat_credentials, wechat_credentials_with_login};
+use crate::support::{
+    start_gateway, wechat_credentials, wechat_credentials_with_login,
+    wechat_v3_credentials_with_login,
+};
 
 /// A live server whose operator added a seller and gave it the machines (what
 /// `vending-server seller add` and `machine assign` do).
 async fn live(gateway: &Sandbox) -> Vending {
+    live_with(gateway, wechat_credentials_with_login(gateway.base_url())).await
+}
+
+/// The same with `providers`.
+async fn live_with(gateway: &Sandbox, providers: ProviderArgs) -> Vending {
     let v = Vending::start(Options {
-        providers: Some(wechat_credentials_with_login(gateway.base_url())),
+        providers: Some(providers),
         gateway_url: Some(gateway.base_url().to_owned()),
         simulate_machines: Some(true),
         ..Options::default()
@@ -98,13 +106,7 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
     // The refused orders locked nothing: a WeChat order on the same machine, by a buyer who
     // logged in with the Official Account, is a JSAPI payment through the gateway, paid there,
     // and vends.
-    let (status, order) = v
-        .post(
-            "/api/orders",
-            json!({"inner_code": "VM0001", "sku_id": 1, "channel": "wechat"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order = v.order_on("VM0001", 1, "wechat").await;
     assert_eq!(order["pay"]["type"], "wechat_jsapi", "{order}");
     let no = order["order_no"].as_str().unwrap().to_owned();
     v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
@@ -115,6 +117,31 @@ async fn live_mode_takes_no_test_money_and_offers_only_what_is_configured() {
     let metrics = v.text("/metrics").await;
     assert!(!metrics.contains(&no), "{metrics}");
     v.stop().await;
+    gateway.shutdown().await;
+}
+
+/// Live on WeChat Pay API v3, both ways of knowing WeChat Pay's key: the public key from a
+/// file, or platform certificates downloaded by the client. A buyer's WeChat order is a v3
+/// JSAPI payment (RSA-signed parameters), paid at the gateway, notified in v3, and vends.
+#[tokio::test]
+async fn live_mode_on_api_v3_sells_with_the_public_key_or_platform_certificates() {
+    let gateway = start_gateway().await;
+    for certificates in [false, true] {
+        let v = live_with(
+            &gateway,
+            wechat_v3_credentials_with_login(&gateway, certificates),
+        )
+        .await;
+        assert_eq!(v.mode(), Mode::Live);
+        let order = v.order_on("VM0001", 1, "wechat").await;
+        assert_eq!(order["pay"]["type"], "wechat_jsapi", "{order}");
+        assert_eq!(order["pay"]["params"]["signType"], "RSA", "{order}");
+        let no = order["order_no"].as_str().unwrap().to_owned();
+        v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
+            .await;
+        v.wait_for(&no, "COMPLETED", 20).await;
+        v.stop().await;
+    }
     gateway.shutdown().await;
 }
 
@@ -178,6 +205,25 @@ async fn live_mode_refuses_half_configured_providers_at_start_up() {
     empty.wechat_api_key = Some("".into());
     let e = refused(empty, Some(true)).await;
     assert!(e.contains("WECHAT_API_KEY is set but empty"), "{e}");
+
+    // API v3: a key file that is not there, a v2 key beside the v3 settings, half the public
+    // key — each refused, by name.
+    let v3 = wechat_v3_credentials_with_login(&gateway, false);
+    let mut missing_file = v3.clone();
+    missing_file.wechat_private_key = Some("/nonexistent/apiclient_key.pem".into());
+    let e = refused(missing_file, Some(true)).await;
+    assert!(e.contains("WECHAT_PRIVATE_KEY"), "{e}");
+    let mut mixed = v3.clone();
+    mixed.wechat_api_key = Some(crate::support::KEY.into());
+    let e = refused(mixed, Some(true)).await;
+    assert!(
+        e.contains("WECHAT_API_KEY") && e.contains("WECHAT_PAY_API"),
+        "{e}"
+    );
+    let mut half = v3;
+    half.wechat_pay_public_key_id = None;
+    let e = refused(half, Some(true)).await;
+    assert!(e.contains("WECHAT_PAY_PUBLIC_KEY_ID"), "{e}");
     gateway.shutdown().await;
 }
 

@@ -443,10 +443,15 @@ impl Vending {
 
     /// Creates a sandbox-paid order; asserts 201.
     pub async fn order(&self, machine: &str, sku_id: i64) -> Value {
+        self.order_on(machine, sku_id, "sandbox").await
+    }
+
+    /// An order paid through `channel`, as the default buyer (created, or the test fails).
+    pub async fn order_on(&self, machine: &str, sku_id: i64, channel: &str) -> Value {
         let (status, order) = self
             .post(
                 "/api/orders",
-                json!({"inner_code": machine, "sku_id": sku_id, "channel": "sandbox"}),
+                json!({"inner_code": machine, "sku_id": sku_id, "channel": channel}),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{order}");

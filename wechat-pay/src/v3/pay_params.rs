@@ -4,8 +4,6 @@
 //! `appId\ntimeStamp\nnonceStr\npackage\n`, `signType: "RSA"`. APP (`PayReq`): `sign` over
 //! `appid\ntimestamp\nnoncestr\nprepayid\n`.
 
-use serde::{Deserialize, Serialize};
-
 use super::{Client, MerchantKey};
 use crate::Error;
 
@@ -13,25 +11,9 @@ use crate::Error;
 /// `signType: "RSA"` and an RSA `paySign`.
 pub use crate::JsapiParams;
 
-/// The mobile SDK's `PayReq` parameters for an API v3 prepay id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct AppParams {
-    /// `appid`.
-    pub appid: String,
-    /// `partnerid`: the merchant id.
-    pub partnerid: String,
-    /// `prepayid`.
-    pub prepayid: String,
-    /// `package`: `Sign=WXPay`.
-    pub package: String,
-    /// `noncestr`.
-    pub noncestr: String,
-    /// `timestamp`.
-    pub timestamp: String,
-    /// `sign`.
-    pub sign: String,
-}
+/// The mobile SDK's `PayReq` parameters: the same fields as v2's, with `signType: "RSA"` and
+/// an RSA `sign`.
+pub use crate::AppParams;
 
 /// Signs JSAPI parameters at `timestamp` with `nonce_str` (pure: the client supplies both).
 pub fn jsapi_params(
@@ -70,6 +52,7 @@ pub fn app_params(
         package: "Sign=WXPay".to_owned(),
         noncestr: nonce_str.to_owned(),
         timestamp: timestamp.to_string(),
+        sign_type: "RSA".to_owned(),
         sign: key.sign(message.as_bytes()),
     }
 }

@@ -242,6 +242,15 @@ pub(crate) fn authenticate(
     Ok(merchant.clone())
 }
 
+/// Whether `app_id` is bound to merchant `mch_id` (a merchant may be configured once per app).
+pub(crate) fn app_bound(state: &SandboxState, mch_id: &str, app_id: &str) -> bool {
+    state
+        .config
+        .merchants_v3
+        .iter()
+        .any(|m| m.mch_id == mch_id && m.app_id == app_id)
+}
+
 /// A request, authenticated: the merchant and the JSON body (`{}` when empty).
 pub(crate) struct Authenticated {
     pub merchant: MerchantV3,

@@ -59,7 +59,7 @@ async fn create_order(
         return Err(param("mchid与请求签名的商户号不一致"));
     }
     let app_id = need("appid")?;
-    if app_id != merchant.app_id {
+    if !super::app_bound(state, &merchant.mch_id, &app_id) {
         return Err(v3_error(
             StatusCode::BAD_REQUEST,
             "APPID_MCHID_NOT_MATCH",

@@ -86,7 +86,7 @@ pub(super) async fn create(
         let req = authenticated(&state, &method, &uri, &headers, &body)?;
         let b = &req.body;
         let app_id = text(b, "appid")?;
-        if app_id != req.merchant.app_id {
+        if !super::app_bound(&state, &req.merchant.mch_id, &app_id) {
             return Err(v3_error(
                 StatusCode::BAD_REQUEST,
                 "APPID_MCHID_NOT_MATCH",

@@ -1,37 +1,90 @@
-//! The `wechat` channel, over the `wechat-pay` client: JSAPI, Mini Program, Native, H5 and APP
-//! payments; refunds complete asynchronously with an encrypted notification.
+//! The `wechat` channel: JSAPI, Mini Program, Native, H5 and APP payments; refunds complete
+//! asynchronously with an encrypted notification. It speaks API v2 (`v2`, XML, the API key) or
+//! API v3 (`v3`, JSON, RSA signatures, the API v3 key), as the merchant is configured
+//! ([`WechatApi`]); both behave the same to the service.
 
 mod transformers;
+mod v2;
+mod v3;
 
 use async_trait::async_trait;
-use wechat_pay::{
-    Client, CloseOrder, ErrCode, Error as WxError, NotifyReply, OrderId, OrderQuery, Refund,
-    RefundQuery, RefundQueryBy,
-};
 
 use super::{
     AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, CreatePayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
-    RefundRequest,
+    CloseOutcome, CreatePayment, PayAction, PaymentChannel, RawNotify, RefundRequest,
 };
-use crate::{ChannelError, PayMethod, RefundStatus};
+use crate::{ChannelError, PayMethod};
+
+/// The WeChat Pay API a channel speaks.
+#[derive(Debug, Clone)]
+pub enum WechatApi {
+    /// API v2: the client holds the app id, merchant id and API key.
+    V2(wechat_pay::Client),
+    /// API v3: the merchant's client and the app id payments are made under.
+    V3 {
+        /// The client.
+        client: wechat_pay::v3::Client,
+        /// The app id (Official Account, Mini Program or mobile app).
+        app_id: String,
+    },
+}
+
+impl WechatApi {
+    /// API v3 for app `app_id` under `client`'s merchant.
+    pub fn v3(client: wechat_pay::v3::Client, app_id: impl Into<String>) -> Self {
+        WechatApi::V3 {
+            client,
+            app_id: app_id.into(),
+        }
+    }
+
+    /// The app id.
+    pub fn app_id(&self) -> &str {
+        match self {
+            WechatApi::V2(c) => c.app_id(),
+            WechatApi::V3 { app_id, .. } => app_id,
+        }
+    }
+
+    /// The merchant id.
+    pub fn mch_id(&self) -> &str {
+        match self {
+            WechatApi::V2(c) => c.mch_id(),
+            WechatApi::V3 { client, .. } => client.mch_id(),
+        }
+    }
+
+    /// `v2` or `v3`.
+    pub fn version(&self) -> &'static str {
+        match self {
+            WechatApi::V2(_) => "v2",
+            WechatApi::V3 { .. } => "v3",
+        }
+    }
+}
+
+impl From<wechat_pay::Client> for WechatApi {
+    fn from(client: wechat_pay::Client) -> Self {
+        WechatApi::V2(client)
+    }
+}
 
 /// WeChat Pay as a channel: one app id (Official Account, Mini Program or mobile app) under a
 /// merchant. A merchant with several apps registers one channel per app, each under its own id.
 #[derive(Debug, Clone)]
 pub struct WechatChannel {
     id: String,
-    client: Client,
+    api: WechatApi,
     account: String,
     capabilities: Capabilities,
 }
 
 impl WechatChannel {
-    /// The channel `wechat` over `client`, with every WeChat method (whose app id and merchant
-    /// id are the channel's account).
-    pub fn new(client: Client) -> Self {
+    /// The channel `wechat` over `api` (a v2 client, or [`WechatApi::v3`]), with every WeChat
+    /// method (whose app id and merchant id are the channel's account).
+    pub fn new(api: impl Into<WechatApi>) -> Self {
         Self::with_methods(
-            client,
+            api.into(),
             "wechat",
             vec![
                 PayMethod::WechatJsapi,
@@ -45,9 +98,9 @@ impl WechatChannel {
 
     /// The channel `wechat` for an Official Account app: JSAPI (in WeChat's browser), Native
     /// (QR), H5 and APP.
-    pub fn official_account(client: Client) -> Self {
+    pub fn official_account(api: impl Into<WechatApi>) -> Self {
         Self::with_methods(
-            client,
+            api.into(),
             "wechat",
             vec![
                 PayMethod::WechatJsapi,
@@ -59,15 +112,19 @@ impl WechatChannel {
     }
 
     /// The channel `wechat_mini` for a Mini Program app: Mini Program payments.
-    pub fn mini_program(client: Client) -> Self {
-        Self::with_methods(client, "wechat_mini", vec![PayMethod::WechatMiniProgram])
+    pub fn mini_program(api: impl Into<WechatApi>) -> Self {
+        Self::with_methods(
+            api.into(),
+            "wechat_mini",
+            vec![PayMethod::WechatMiniProgram],
+        )
     }
 
-    fn with_methods(client: Client, id: &str, methods: Vec<PayMethod>) -> Self {
+    fn with_methods(api: WechatApi, id: &str, methods: Vec<PayMethod>) -> Self {
         WechatChannel {
             id: id.to_owned(),
-            account: format!("{}/{}", client.app_id(), client.mch_id()),
-            client,
+            account: format!("{}/{}", api.app_id(), api.mch_id()),
+            api,
             capabilities: Capabilities {
                 methods,
                 partial_refunds: true,
@@ -82,9 +139,9 @@ impl WechatChannel {
         self
     }
 
-    /// The underlying client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The API it speaks, and its client.
+    pub fn api(&self) -> &WechatApi {
+        &self.api
     }
 }
 
@@ -107,69 +164,31 @@ impl PaymentChannel for WechatChannel {
     }
 
     async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
-        let order = transformers::unified_order(request)?;
-        let created = self
-            .client
-            .execute(&order)
-            .await
-            .map_err(transformers::error)?;
-        transformers::pay_action(&self.client, request.method, created)
+        match &self.api {
+            WechatApi::V2(c) => v2::create(c, request).await,
+            WechatApi::V3 { client, app_id } => v3::create(client, app_id, request).await,
+        }
     }
 
     async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
-        match self
-            .client
-            .execute(&OrderQuery::new(OrderId::OutTradeNo(
-                out_trade_no.to_owned(),
-            )))
-            .await
-        {
-            Ok(q) => Ok(transformers::payment_state(&q)),
-            Err(WxError::Business {
-                err_code: ErrCode::OrderNotExist,
-                ..
-            }) => Ok(ChannelPaymentState::NotFound),
-            Err(e) => Err(transformers::error(e)),
+        match &self.api {
+            WechatApi::V2(c) => v2::query(c, out_trade_no).await,
+            WechatApi::V3 { client, .. } => v3::query(client, out_trade_no).await,
         }
     }
 
     async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
-        match self.client.execute(&CloseOrder::new(out_trade_no)).await {
-            Ok(_) => Ok(CloseOutcome::Closed),
-            Err(WxError::Business {
-                err_code: ErrCode::OrderPaid,
-                ..
-            }) => Ok(CloseOutcome::AlreadyPaid),
-            Err(WxError::Business {
-                err_code: ErrCode::OrderClosed | ErrCode::OrderNotExist,
-                ..
-            }) => Ok(CloseOutcome::Closed),
-            Err(e) => Err(transformers::error(e)),
+        match &self.api {
+            WechatApi::V2(c) => v2::close(c, out_trade_no).await,
+            WechatApi::V3 { client, .. } => v3::close(client, out_trade_no).await,
         }
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
-        let mut refund = Refund::new(
-            OrderId::OutTradeNo(request.out_trade_no.clone()),
-            request.out_refund_no.clone(),
-            request.total,
-            request.amount,
-        );
-        if let Some(reason) = &request.reason {
-            refund = refund.refund_desc(reason.clone());
+        match &self.api {
+            WechatApi::V2(c) => v2::refund(c, request).await,
+            WechatApi::V3 { client, .. } => v3::refund(client, request).await,
         }
-        if let Some(url) = &request.notify_url {
-            refund = refund.notify_url(url.clone());
-        }
-        let r = self
-            .client
-            .execute(&refund)
-            .await
-            .map_err(transformers::refund_error)?;
-        Ok(ChannelRefund {
-            status: RefundStatus::Pending,
-            channel_refund_id: Some(r.refund_id),
-        })
     }
 
     async fn query_refund(
@@ -177,88 +196,23 @@ impl PaymentChannel for WechatChannel {
         _out_trade_no: &str,
         out_refund_no: &str,
     ) -> Result<Option<ChannelRefund>, ChannelError> {
-        let q = match self
-            .client
-            .execute(&RefundQuery::new(RefundQueryBy::OutRefundNo(
-                out_refund_no.to_owned(),
-            )))
-            .await
-        {
-            Ok(q) => q,
-            Err(WxError::Business {
-                err_code: ErrCode::RefundNotExist,
-                ..
-            }) => return Ok(None),
-            Err(e) => return Err(transformers::error(e)),
-        };
-        let record = q
-            .refunds
-            .into_iter()
-            .find(|r| r.out_refund_no == out_refund_no)
-            .ok_or_else(|| {
-                ChannelError::Decode(format!("refund {out_refund_no} missing from the answer"))
-            })?;
-        Ok(Some(ChannelRefund {
-            status: transformers::refund_status(&record.refund_status),
-            channel_refund_id: Some(record.refund_id),
-        }))
+        match &self.api {
+            WechatApi::V2(c) => v2::query_refund(c, out_refund_no).await,
+            WechatApi::V3 { client, .. } => v3::query_refund(client, out_refund_no).await,
+        }
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {
-        match raw.kind {
-            NotifyKind::Payment => match self.client.verify_payment_notification(&raw.body).await {
-                Ok(n) => Ok(ChannelNotification::Payment {
-                    account: format!("{}/{}", n.app_id, n.mch_id),
-                    out_trade_no: n.out_trade_no,
-                    transaction_id: n.transaction_id,
-                    amount: n.total_fee,
-                    currency: n.fee_type.unwrap_or_else(|| "CNY".to_owned()),
-                    status: NotifiedStatus::Paid,
-                }),
-                // Authentic, and the payment failed: recorded (and so acknowledged).
-                Err(WxError::PaymentFailed(f)) => Ok(ChannelNotification::Payment {
-                    account: format!("{}/{}", f.app_id, f.mch_id),
-                    out_trade_no: f.out_trade_no,
-                    transaction_id: f.transaction_id.unwrap_or_default(),
-                    amount: f.total_fee.unwrap_or_default(),
-                    currency: f
-                        .raw
-                        .get("fee_type")
-                        .filter(|c| !c.is_empty())
-                        .unwrap_or("CNY")
-                        .to_owned(),
-                    status: NotifiedStatus::Failed,
-                }),
-                Err(e) => Err(transformers::notify_error(e)),
-            },
-            NotifyKind::Refund => {
-                let n = self
-                    .client
-                    .decrypt_refund_notification(&raw.body)
-                    .await
-                    .map_err(transformers::notify_error)?;
-                Ok(ChannelNotification::Refund {
-                    account: format!("{}/{}", n.app_id, n.mch_id),
-                    out_trade_no: n.out_trade_no,
-                    out_refund_no: n.out_refund_no,
-                    channel_refund_id: n.refund_id,
-                    amount: n.refund_fee,
-                    succeeded: transformers::refund_status(&n.refund_status)
-                        == RefundStatus::Succeeded,
-                })
-            }
+        match &self.api {
+            WechatApi::V2(c) => v2::verify_notify(c, raw).await,
+            WechatApi::V3 { client, .. } => v3::verify_notify(client, &self.account, raw).await,
         }
     }
 
     fn ack(&self, outcome: &AckOutcome) -> AckBody {
-        let reply = match outcome {
-            AckOutcome::Accepted => NotifyReply::success(),
-            AckOutcome::Retry(reason) => NotifyReply::fail(reason.clone()),
-        };
-        AckBody {
-            status: 200,
-            content_type: "text/xml; charset=utf-8",
-            body: reply.to_xml(),
+        match &self.api {
+            WechatApi::V2(_) => v2::ack(outcome),
+            WechatApi::V3 { .. } => v3::ack(outcome),
         }
     }
 }

@@ -1,0 +1,175 @@
+//! The `wechat` channel over API v2 (XML, MD5 / HMAC-SHA256): unified order, order query, close,
+//! refund and refund query; notifications verified with the API key, acknowledged in XML.
+
+use wechat_pay::{
+    Client, CloseOrder, ErrCode, Error as WxError, NotifyReply, OrderId, OrderQuery, Refund,
+    RefundQuery, RefundQueryBy,
+};
+
+use super::transformers;
+use crate::channels::{
+    AckBody, AckOutcome, ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome,
+    CreatePayment, NotifiedStatus, NotifyKind, PayAction, RawNotify, RefundRequest,
+};
+use crate::{ChannelError, RefundStatus};
+
+pub(super) async fn create(
+    client: &Client,
+    request: &CreatePayment,
+) -> Result<PayAction, ChannelError> {
+    let order = transformers::unified_order(request)?;
+    let created = client.execute(&order).await.map_err(transformers::error)?;
+    transformers::pay_action(client, request.method, created)
+}
+
+pub(super) async fn query(
+    client: &Client,
+    out_trade_no: &str,
+) -> Result<ChannelPaymentState, ChannelError> {
+    match client
+        .execute(&OrderQuery::new(OrderId::OutTradeNo(
+            out_trade_no.to_owned(),
+        )))
+        .await
+    {
+        Ok(q) => Ok(transformers::payment_state(&q)),
+        Err(WxError::Business {
+            err_code: ErrCode::OrderNotExist,
+            ..
+        }) => Ok(ChannelPaymentState::NotFound),
+        Err(e) => Err(transformers::error(e)),
+    }
+}
+
+pub(super) async fn close(
+    client: &Client,
+    out_trade_no: &str,
+) -> Result<CloseOutcome, ChannelError> {
+    match client.execute(&CloseOrder::new(out_trade_no)).await {
+        Ok(_) => Ok(CloseOutcome::Closed),
+        Err(WxError::Business {
+            err_code: ErrCode::OrderPaid,
+            ..
+        }) => Ok(CloseOutcome::AlreadyPaid),
+        Err(WxError::Business {
+            err_code: ErrCode::OrderClosed | ErrCode::OrderNotExist,
+            ..
+        }) => Ok(CloseOutcome::Closed),
+        Err(e) => Err(transformers::error(e)),
+    }
+}
+
+pub(super) async fn refund(
+    client: &Client,
+    request: &RefundRequest,
+) -> Result<ChannelRefund, ChannelError> {
+    let mut refund = Refund::new(
+        OrderId::OutTradeNo(request.out_trade_no.clone()),
+        request.out_refund_no.clone(),
+        request.total,
+        request.amount,
+    );
+    if let Some(reason) = &request.reason {
+        refund = refund.refund_desc(reason.clone());
+    }
+    if let Some(url) = &request.notify_url {
+        refund = refund.notify_url(url.clone());
+    }
+    let r = client
+        .execute(&refund)
+        .await
+        .map_err(transformers::refund_error)?;
+    Ok(ChannelRefund {
+        status: RefundStatus::Pending,
+        channel_refund_id: Some(r.refund_id),
+    })
+}
+
+pub(super) async fn query_refund(
+    client: &Client,
+    out_refund_no: &str,
+) -> Result<Option<ChannelRefund>, ChannelError> {
+    let q = match client
+        .execute(&RefundQuery::new(RefundQueryBy::OutRefundNo(
+            out_refund_no.to_owned(),
+        )))
+        .await
+    {
+        Ok(q) => q,
+        Err(WxError::Business {
+            err_code: ErrCode::RefundNotExist,
+            ..
+        }) => return Ok(None),
+        Err(e) => return Err(transformers::error(e)),
+    };
+    let record = q
+        .refunds
+        .into_iter()
+        .find(|r| r.out_refund_no == out_refund_no)
+        .ok_or_else(|| {
+            ChannelError::Decode(format!("refund {out_refund_no} missing from the answer"))
+        })?;
+    Ok(Some(ChannelRefund {
+        status: transformers::refund_status(&record.refund_status),
+        channel_refund_id: Some(record.refund_id),
+    }))
+}
+
+pub(super) async fn verify_notify(
+    client: &Client,
+    raw: &RawNotify,
+) -> Result<ChannelNotification, ChannelError> {
+    match raw.kind {
+        NotifyKind::Payment => match client.verify_payment_notification(&raw.body).await {
+            Ok(n) => Ok(ChannelNotification::Payment {
+                account: format!("{}/{}", n.app_id, n.mch_id),
+                out_trade_no: n.out_trade_no,
+                transaction_id: n.transaction_id,
+                amount: n.total_fee,
+                currency: n.fee_type.unwrap_or_else(|| "CNY".to_owned()),
+                status: NotifiedStatus::Paid,
+            }),
+            // Authentic, and the payment failed: recorded (and so acknowledged).
+            Err(WxError::PaymentFailed(f)) => Ok(ChannelNotification::Payment {
+                account: format!("{}/{}", f.app_id, f.mch_id),
+                out_trade_no: f.out_trade_no,
+                transaction_id: f.transaction_id.unwrap_or_default(),
+                amount: f.total_fee.unwrap_or_default(),
+                currency: f
+                    .raw
+                    .get("fee_type")
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("CNY")
+                    .to_owned(),
+                status: NotifiedStatus::Failed,
+            }),
+            Err(e) => Err(transformers::notify_error(e)),
+        },
+        NotifyKind::Refund => {
+            let n = client
+                .decrypt_refund_notification(&raw.body)
+                .await
+                .map_err(transformers::notify_error)?;
+            Ok(ChannelNotification::Refund {
+                account: format!("{}/{}", n.app_id, n.mch_id),
+                out_trade_no: n.out_trade_no,
+                out_refund_no: n.out_refund_no,
+                channel_refund_id: n.refund_id,
+                amount: n.refund_fee,
+                succeeded: transformers::refund_status(&n.refund_status) == RefundStatus::Succeeded,
+            })
+        }
+    }
+}
+
+pub(super) fn ack(outcome: &AckOutcome) -> AckBody {
+    let reply = match outcome {
+        AckOutcome::Accepted => NotifyReply::success(),
+        AckOutcome::Retry(reason) => NotifyReply::fail(reason.clone()),
+    };
+    AckBody {
+        status: 200,
+        content_type: "text/xml; charset=utf-8",
+        body: reply.to_xml(),
+    }
+}
