@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Points a third-party WeChat Pay v2 client (Python `wechatpy`, from PyPI) at a freshly started
-# `wechat-sandbox` binary and runs wechatpy_check.py. Called by .ci/run.
+# Points third-party WeChat Pay clients (Python `wechatpy` for API v2 and `wechatpayv3` for API v3,
+# pinned, from PyPI) at freshly started `wechat-sandbox` binaries and runs wechatpy_check.py and
+# wechatpayv3_check.py. Called by .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -9,7 +10,7 @@ venv="${WECHATPY_VENV:-$root/target/wechatpy-venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check wechatpy==1.8.18 cryptography
+"$venv/bin/pip" install --quiet --disable-pip-version-check wechatpy==1.8.18 wechatpayv3==2.0.4 cryptography==46.0.3
 
 cargo build --quiet -p wechat-sandbox --bin wechat-sandbox
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -17,9 +18,28 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
   --merchant "wx2421b1c4370ec43b,10000100,192006250b4c09247ec02edce69f6a2d" \
   --time-scale 1000 --refund-delay-secs 0 > "$root/target/wechat-sandbox-third-party.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+pid3=
+trap 'kill $pid $pid3 2>/dev/null || true' EXIT
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+    sleep 0.1
+  done
+}
+wait_port "$port"
 "$venv/bin/python" "$here/wechatpy_check.py" "http://127.0.0.1:$port"
+
+# API v3: the merchant's keys are the v3 test vectors' (wechat-pay/testdata/v3); every
+# notification comes with a signature probe, which the SDK must refuse.
+keys="$root/wechat-pay/testdata/v3"
+mch=1900009191 app=wxd678efh567hg6787 serial=1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C
+v3key=0123456789abcdefghijABCDEFGHIJ01
+port3=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$root/target/debug/wechat-sandbox" --listen "127.0.0.1:$port3" \
+  --merchant-v3 "$mch,$app,$serial,$keys/merchant_public_key.pem,$v3key" \
+  --sign-probe-rate 1 --time-scale 1000 --refund-delay-secs 0 \
+  > "$root/target/wechat-sandbox-third-party-v3.log" 2>&1 &
+pid3=$!
+wait_port "$port3"
+"$venv/bin/python" "$here/wechatpayv3_check.py" "http://127.0.0.1:$port3" \
+  "$mch" "$app" "$serial" "$keys/merchant_private_key.pem" "$v3key"

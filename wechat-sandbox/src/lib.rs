@@ -1,4 +1,4 @@
-//! A local emulator of WeChat Pay (API v2), WeChat MP (Official Account / Mini Program) and
+//! A local emulator of WeChat Pay (API v2 and v3), WeChat MP (Official Account / Mini Program) and
 //! Alipay, with real signatures, real state and real asynchronous notifications (retried on the
 //! providers' schedules), so payment code can be developed and tested without a merchant account.
 //! A binary (`cargo run -p wechat-sandbox`) and a library: any Rust service can start one inside
@@ -49,7 +49,9 @@
 //!   [`SandboxBuilder`].
 //! - [`config`] — merchants, MP apps and Alipay apps (and the binary's `A,B,C` specs).
 //! - `wxpay` — the WeChat Pay v2 gateway at its real paths and under `/sandboxnew`,
-//!   `/xdc/apiv2sandbox`; `mp` — the MP API and user events POSTed to the app's callback;
+//!   `/xdc/apiv2sandbox`; [`wxpay_v3`] — the WeChat Pay v3 gateway (transactions, refunds,
+//!   bills, transfers, certificates; a file per group); `mp` — the MP API and user events
+//!   POSTed to the app's callback;
 //!   `alipay` — `/gateway.do`.
 //! - [`control`] — act as the paying user / WeChat user, and look inside (`/sandbox/*` over
 //!   HTTP, the same operations as functions).

@@ -30,6 +30,14 @@ pub enum KeyError {
     ApiV3KeyLength(usize),
 }
 
+/// PEM with `\n` line endings, as WeChat's key files have (some SDKs read nothing else).
+fn pem_lf(tag: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(tag, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
 /// The merchant's API certificate private key (`apiclient_key.pem`): signs every request. Never
 /// printed.
 pub struct MerchantKey {
@@ -79,7 +87,7 @@ impl MerchantKey {
             .pair
             .as_der()
             .map_err(|e| KeyError::Rsa(e.to_string()))?;
-        Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref())))
+        Ok(pem_lf("PRIVATE KEY", der.as_ref()))
     }
 
     /// The public key as SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
@@ -91,7 +99,7 @@ impl MerchantKey {
             .public_key()
             .as_der()
             .map_err(|e| KeyError::Rsa(e.to_string()))?;
-        Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref())))
+        Ok(pem_lf("PUBLIC KEY", der.as_ref()))
     }
 
     /// Decrypts a base64 field encrypted to this key's public key with RSAES-OAEP (SHA-1, MGF1
@@ -315,8 +323,12 @@ mod tests {
     fn a_generated_key_exports_and_its_public_key_verifies() {
         let key = MerchantKey::generate().unwrap();
         let again = MerchantKey::from_pem(&key.export_pkcs8_pem().unwrap()).unwrap();
-        let public =
-            WechatPayKey::from_pem("PUB_KEY_ID_X", &key.public_key_pem().unwrap()).unwrap();
+        let public_pem = key.public_key_pem().unwrap();
+        assert!(
+            public_pem.starts_with("-----BEGIN PUBLIC KEY-----\n") && !public_pem.contains('\r'),
+            "{public_pem}"
+        );
+        let public = WechatPayKey::from_pem("PUB_KEY_ID_X", &public_pem).unwrap();
         assert!(public.verifies(b"m", &again.sign(b"m")));
         assert!(!public.verifies(b"m", &MerchantKey::from_pem(MERCHANT).unwrap().sign(b"m")));
     }
