@@ -162,6 +162,7 @@ mod tests {
             "--amqp-url=amqp://guest:amqp-pass-456@mq:5672/%2f",
             "--redis-url=redis://:redis-pass-789@cache:6379",
             "--wechat-api-key=wx-key-0123456789abcdef0123456789",
+            "--wechat-api-v3-key=v3-key-0123456789abcdefghijABCD",
             "--wechat-app-secret=app-secret-42",
             "--wechat-mp-aes-key=aes-key-42",
             "--wechat-mp-token=mp-token-42",
@@ -175,6 +176,7 @@ mod tests {
             "amqp-pass-456",
             "redis-pass-789",
             "wx-key-0123456789abcdef0123456789",
+            "v3-key-0123456789abcdefghijABCD",
             "app-secret-42",
             "aes-key-42",
             "mp-token-42",
@@ -187,5 +189,9 @@ mod tests {
         assert!(shown.contains("10000100"), "{shown}");
         assert!(shown.contains("postgres://shop:***@db/vending"), "{shown}");
         assert!(shown.contains("wechat_api_key: Some(\"***\")"), "{shown}");
+        assert!(
+            shown.contains("wechat_api_v3_key: Some(\"***\")"),
+            "{shown}"
+        );
     }
 }
