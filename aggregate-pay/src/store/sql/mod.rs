@@ -40,11 +40,13 @@ mod writer;
 
 mod commit;
 mod dedicated;
+mod group;
 mod reconcile;
 mod rows;
 mod schema;
 
 use self::dedicated::Dedicated;
+use self::group::GroupCommit;
 use self::rows::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,8 @@ pub struct SqlStore {
     /// SQLite: commits and outbox writes go through one writer that groups them (see
     /// [`writer`]).
     writer: Option<Writer>,
+    /// PostgreSQL: payment-only commits of a moment go in one statement (see [`group`]).
+    group: Option<GroupCommit>,
     /// SQLite: this store's writes take turns here, in a fair async queue, rather than in
     /// SQLite's busy handler (which sleeps whole milliseconds between tries).
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
@@ -121,6 +125,7 @@ impl SqlStore {
             pool,
             dialect,
             writer: None,
+            group: None,
             write_gate: (dialect == Dialect::Sqlite).then(Arc::default),
             by_id: None,
             by_out_trade_no: None,
@@ -129,8 +134,10 @@ impl SqlStore {
         store.migrate().await?;
         // The background tasks work on a plain copy (no writer, no batching of its own).
         let plain = store.clone();
-        if dialect == Dialect::Sqlite {
-            store.writer = Some(Writer::start(&plain));
+        match dialect {
+            Dialect::Sqlite => store.writer = Some(Writer::start(&plain)),
+            Dialect::Postgres => store.group = Some(GroupCommit::start(&plain)),
+            Dialect::Mysql => {}
         }
         store.by_id = Some(PaymentLookups::start(&plain, Key::Id));
         store.by_out_trade_no = Some(PaymentLookups::start(&plain, Key::OutTradeNo));
@@ -280,7 +287,10 @@ impl PaymentStore for SqlStore {
         match &self.writer {
             Some(writer) => writer.commit(change).await,
             None if self.dialect == Dialect::Postgres && change.refund.is_none() => {
-                self.commit_in_one_statement(&change).await
+                match &self.group {
+                    Some(group) => group.commit(change).await,
+                    None => self.commit_in_one_statement(&change).await,
+                }
             }
             None => {
                 let mut conn = self.pool.acquire().await.map_err(db)?;

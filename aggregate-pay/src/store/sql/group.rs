@@ -1,0 +1,215 @@
+//! PostgreSQL group commit: the payment-only changes of a moment (a burst of notifications)
+//! written together, in **one statement** — one round trip, one transaction, one flush of the
+//! log — instead of one each.
+//!
+//! Changes queue here; a task takes whatever has queued (up to [`GROUP_MAX`], one change per
+//! payment: a second change to the same payment waits for the next group) and writes it while
+//! the next group gathers, with up to [`IN_FLIGHT`] groups in flight on the pool's connections.
+//! Each change is still decided on its own: the compare-and-set on the payment's version updates
+//! those still at their expected version, and only their events are stored (in the same
+//! statement, so a change's events exist exactly when its payment moved). If the statement fails
+//! as a whole, each change of the group is written alone, so that one bad change fails alone.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, Row as _};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::{Args, EVENT_COLUMNS, EventRow, SqlStore, amount, db, json, millis, now_millis};
+use crate::StoreError;
+use crate::store::hand_off::leased_until;
+use crate::store::{Change, Commit};
+
+/// Changes per statement at most.
+const GROUP_MAX: usize = 256;
+
+/// Groups written at once (each on a connection of its own).
+const IN_FLIGHT: usize = 4;
+
+type Reply = oneshot::Sender<Result<Commit, StoreError>>;
+
+/// The handle of the group-commit task.
+#[derive(Debug, Clone)]
+pub(super) struct GroupCommit {
+    queue: mpsc::Sender<(Change, Reply)>,
+}
+
+/// A change's payment as the statement reads it: what it must be (id, version) and what it
+/// becomes.
+#[derive(serde::Serialize)]
+struct PaymentRow<'a> {
+    id: &'a str,
+    version: i64,
+    status: &'a str,
+    channel_transaction_id: Option<&'a str>,
+    refunded_amount: i64,
+    needs_review: i64,
+    open_id: Option<&'a str>,
+    metadata: String,
+    paid_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+impl GroupCommit {
+    /// Starts the task over `store` (a plain copy: no group commit of its own) on the current
+    /// Tokio runtime. It stops when the last handle is dropped.
+    pub(super) fn start(store: &SqlStore) -> Self {
+        let (queue, mut requests) = mpsc::channel::<(Change, Reply)>(4096);
+        let store = store.clone();
+        tokio::spawn(async move {
+            let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+            let mut held: VecDeque<(Change, Reply)> = VecDeque::new();
+            loop {
+                let first = match held.pop_front() {
+                    Some(r) => r,
+                    None => match requests.recv().await {
+                        Some(r) => r,
+                        None => return,
+                    },
+                };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                // Gather while waiting for the slot made the queue grow.
+                let mut ids = HashSet::new();
+                ids.insert(first.0.payment.id.0.clone());
+                let mut group = vec![first];
+                let mut again = VecDeque::new();
+                while group.len() < GROUP_MAX {
+                    let next = match held.pop_front() {
+                        Some(r) => r,
+                        None => match requests.try_recv() {
+                            Ok(r) => r,
+                            Err(_) => break,
+                        },
+                    };
+                    if ids.insert(next.0.payment.id.0.clone()) {
+                        group.push(next);
+                    } else {
+                        again.push_back(next);
+                    }
+                }
+                again.extend(held.drain(..));
+                held = again;
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store.write_group(group).await;
+                    drop(slot);
+                });
+            }
+        });
+        GroupCommit { queue }
+    }
+
+    /// Applies `change` (see [`crate::store::PaymentStore::commit`]).
+    pub(super) async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
+        let stopped = || StoreError::Unavailable("the group commit stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((change, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl SqlStore {
+    /// Writes one group and answers each change.
+    async fn write_group(&self, group: Vec<(Change, Reply)>) {
+        let mut group = group;
+        if group.len() == 1 {
+            if let Some((change, reply)) = group.pop() {
+                let _ = reply.send(self.commit_in_one_statement(&change).await);
+            }
+            return;
+        }
+        let (changes, replies): (Vec<Change>, Vec<Reply>) = group.into_iter().unzip();
+        let (now, at) = now_millis();
+        let reserved = self
+            .hand_off
+            .reserve(changes.iter().map(|c| c.events.len()).sum());
+        let locked_until = millis(leased_until(reserved.as_ref(), at));
+        match self.commit_group(&changes, now, locked_until).await {
+            Ok(updated) => {
+                for (reply, change) in replies.into_iter().zip(&changes) {
+                    let _ = reply.send(Ok(if updated.contains(&change.payment.id.0) {
+                        Commit::Committed
+                    } else {
+                        Commit::Conflict
+                    }));
+                }
+                if let Some(r) = reserved {
+                    let committed = changes
+                        .into_iter()
+                        .filter(|c| updated.contains(&c.payment.id.0));
+                    r.hand_over(committed.flat_map(|c| c.events), at);
+                }
+            }
+            Err(_) => {
+                drop(reserved);
+                for (reply, change) in replies.into_iter().zip(&changes) {
+                    let _ = reply.send(self.commit_in_one_statement(change).await);
+                }
+            }
+        }
+    }
+
+    /// The compare-and-set update of every change's payment and the events of those updated,
+    /// in one statement; the ids of the payments updated.
+    async fn commit_group(
+        &self,
+        changes: &[Change],
+        now: i64,
+        locked_until: i64,
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut payments = Vec::with_capacity(changes.len());
+        let mut events = Vec::with_capacity(changes.len());
+        for c in changes {
+            let p = &c.payment;
+            payments.push(PaymentRow {
+                id: &p.id.0,
+                version: p.version,
+                status: p.status.as_str(),
+                channel_transaction_id: p.channel_transaction_id.as_deref(),
+                refunded_amount: amount(p.refunded_amount)?,
+                needs_review: i64::from(p.needs_review),
+                open_id: p.open_id.as_deref(),
+                metadata: p.metadata.to_string(),
+                paid_at: p.paid_at.map(millis),
+                expires_at: p.expires_at.map(millis),
+            });
+            events.extend(c.events.iter().map(|e| EventRow::new(e, p.version)));
+        }
+        let mut args = Args::default();
+        args.add(now)
+            .add(json(&payments)?)
+            .add(locked_until)
+            .add(json(&events)?);
+        let q = format!(
+            "WITH v AS (SELECT * FROM json_to_recordset($2::json) AS v(id text, version bigint, \
+             status text, channel_transaction_id text, refunded_amount bigint, \
+             needs_review bigint, open_id text, metadata text, paid_at bigint, \
+             expires_at bigint)), \
+             updated AS (UPDATE payments SET updated_at = $1, status = v.status, \
+             channel_transaction_id = v.channel_transaction_id, \
+             refunded_amount = v.refunded_amount, needs_review = v.needs_review, \
+             open_id = v.open_id, metadata = v.metadata, paid_at = v.paid_at, \
+             expires_at = v.expires_at, version = payments.version + 1 \
+             FROM v WHERE payments.id = v.id AND payments.version = v.version \
+             RETURNING payments.id), \
+             recorded AS (INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) \
+             SELECT e.id, e.kind, e.payment_id, e.payload, $1, 'PENDING', 0, NULL, $1, $3 \
+             FROM json_to_recordset($4::json) AS e(id text, kind text, payment_id text, \
+             payload text) WHERE e.payment_id IN (SELECT id FROM updated)) \
+             SELECT id FROM updated"
+        );
+        let rows = sqlx::query_with(AssertSqlSafe(q), args.finish()?)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(db))
+            .collect()
+    }
+}
