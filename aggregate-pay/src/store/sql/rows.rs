@@ -48,6 +48,48 @@ impl<'a> EventRow<'a> {
     }
 }
 
+/// A change's payment as a row of a JSON batch: what it must be (id, version) and what it
+/// becomes.
+#[derive(serde::Serialize)]
+pub(super) struct PaymentRow<'a> {
+    id: &'a str,
+    version: i64,
+    status: &'a str,
+    channel_transaction_id: Option<&'a str>,
+    refunded_amount: i64,
+    needs_review: i64,
+    open_id: Option<&'a str>,
+    metadata: String,
+    paid_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+/// The payments and the events of `changes` as rows of JSON batches (the SQLite writer's trip,
+/// PostgreSQL's group commit).
+pub(super) fn batch_rows(
+    changes: &[crate::store::Change],
+) -> Result<(Vec<PaymentRow<'_>>, Vec<EventRow<'_>>), StoreError> {
+    let mut payments = Vec::with_capacity(changes.len());
+    let mut events = Vec::with_capacity(changes.len());
+    for c in changes {
+        let p = &c.payment;
+        payments.push(PaymentRow {
+            id: &p.id.0,
+            version: p.version,
+            status: p.status.as_str(),
+            channel_transaction_id: p.channel_transaction_id.as_deref(),
+            refunded_amount: amount(p.refunded_amount)?,
+            needs_review: i64::from(p.needs_review),
+            open_id: p.open_id.as_deref(),
+            metadata: p.metadata.to_string(),
+            paid_at: p.paid_at.map(millis),
+            expires_at: p.expires_at.map(millis),
+        });
+        events.extend(c.events.iter().map(|e| EventRow::new(e, p.version)));
+    }
+    Ok((payments, events))
+}
+
 /// Rows for a statement that unpacks them from one JSON array (SQLite's `json_each`,
 /// PostgreSQL's `json_to_recordset`).
 pub(super) fn json(rows: &impl serde::Serialize) -> Result<String, StoreError> {

@@ -18,11 +18,7 @@ use std::time::Duration;
 use sqlx::{AssertSqlSafe, Executor as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
-use serde::Serialize;
-
-use super::{
-    Args, Dedicated, EVENT_COLUMNS, EventRow, SqlStore, amount, db, json, millis, now_millis,
-};
+use super::{Args, Dedicated, EVENT_COLUMNS, SqlStore, batch_rows, db, json, millis, now_millis};
 use crate::StoreError;
 use crate::store::hand_off::leased_until;
 use crate::store::{Change, Commit};
@@ -162,21 +158,6 @@ struct Written {
     updated: HashSet<String>,
     /// Per claim, the events it won.
     claimed: HashMap<usize, Vec<String>>,
-}
-
-/// A change's payment in the trip's JSON: what it must be (id, version) and what it becomes.
-#[derive(Serialize)]
-struct PaymentRow<'a> {
-    id: &'a str,
-    version: i64,
-    status: &'a str,
-    channel_transaction_id: Option<&'a str>,
-    refunded_amount: i64,
-    needs_review: i64,
-    open_id: Option<&'a str>,
-    metadata: String,
-    paid_at: Option<i64>,
-    expires_at: Option<i64>,
 }
 
 impl SqlStore {
@@ -343,24 +324,7 @@ impl SqlStore {
         stamp: Stamp,
     ) -> Result<Written, StoreError> {
         let now = stamp.now;
-        let mut payments = Vec::with_capacity(changes.len());
-        let mut events = Vec::with_capacity(changes.len());
-        for c in changes {
-            let p = &c.payment;
-            payments.push(PaymentRow {
-                id: &p.id.0,
-                version: p.version,
-                status: p.status.as_str(),
-                channel_transaction_id: p.channel_transaction_id.as_deref(),
-                refunded_amount: amount(p.refunded_amount)?,
-                needs_review: i64::from(p.needs_review),
-                open_id: p.open_id.as_deref(),
-                metadata: p.metadata.to_string(),
-                paid_at: p.paid_at.map(millis),
-                expires_at: p.expires_at.map(millis),
-            });
-            events.extend(c.events.iter().map(|e| EventRow::new(e, p.version)));
-        }
+        let (payments, events) = batch_rows(changes)?;
 
         let mut sql = format!(
             "BEGIN; \
