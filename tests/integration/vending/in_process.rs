@@ -178,6 +178,54 @@ async fn sweep_refunds_a_failed_vend_left_without_refund() {
     v.stop().await;
 }
 
+/// The sweep's refund query (two indexed scans since issue 20) finds failed vends and refunds
+/// asked for but unfinished, oldest first, and nothing else.
+#[tokio::test]
+async fn refunds_due_are_failed_vends_and_unfinished_refunds_only() {
+    let url = sqlite_file();
+    let v = Vending::start(Options {
+        database_url: Some(url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let mut nos = Vec::new();
+    for (machine, sku, sql) in [
+        (
+            "VM0001",
+            1,
+            "UPDATE vm_orders SET status = 'VEND_FAILED', updated_at = updated_at - 300 WHERE order_no = ?",
+        ),
+        (
+            "VM0002",
+            2,
+            "UPDATE vm_orders SET status = 'INVALID', refund_no = 'R' || order_no, updated_at = updated_at - 200 WHERE order_no = ?",
+        ),
+        (
+            "VM0003",
+            5,
+            "UPDATE vm_orders SET status = 'REFUNDED', refund_no = 'R' || order_no, updated_at = updated_at - 100 WHERE order_no = ?",
+        ),
+    ] {
+        let order = v.order(machine, sku).await;
+        let no = order["order_no"].as_str().unwrap().to_owned();
+        rewrite_order(&url, sql, &no).await;
+        nos.push(no);
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let due: Vec<String> = v
+        .state
+        .orders
+        .db()
+        .refunds_due(now - 30, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.order_no)
+        .collect();
+    assert_eq!(due, [nos[0].clone(), nos[1].clone()]);
+    v.stop().await;
+}
+
 /// Demo mode on WeChat Pay API v3 (`DEMO_WECHAT_API=v3`): the embedded emulator and the demo
 /// merchant speak v3.
 fn on_v3(options: Options) -> Options {

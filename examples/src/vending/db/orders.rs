@@ -340,13 +340,18 @@ impl VendingDb {
         rows.iter().map(order_from).collect()
     }
 
-    /// Orders whose refund is due but not done, last changed at or before `before`.
+    /// Orders whose refund is due but not done, last changed at or before `before`. Two indexed
+    /// scans (failed vends by status, refunded orders by refund number), so that the sweep does
+    /// not read every order a year of sales left behind.
     pub async fn refunds_due(&self, before: i64, limit: i64) -> DbResult<Vec<Order>> {
         let rows = sqlx::query(self.q(&format!(
-            "SELECT {ORDER_COLUMNS} FROM vm_orders WHERE (refund_no IS NOT NULL OR status = 'VEND_FAILED') \
-             AND status <> 'REFUNDED' \
-             AND updated_at <= ? ORDER BY updated_at LIMIT ?"
+            "SELECT {ORDER_COLUMNS} FROM vm_orders WHERE status = 'VEND_FAILED' AND updated_at <= ? \
+             UNION ALL \
+             SELECT {ORDER_COLUMNS} FROM vm_orders WHERE refund_no IS NOT NULL \
+             AND status <> 'REFUNDED' AND status <> 'VEND_FAILED' AND updated_at <= ? \
+             ORDER BY updated_at LIMIT ?"
         )))
+        .bind(before)
         .bind(before)
         .bind(limit)
         .fetch_all(self.pool())

@@ -110,6 +110,11 @@ CREATE INDEX vm_machines_by_owner ON vm_machines (owner);
 CREATE INDEX vm_orders_by_machine ON vm_orders (inner_code, created_at);
 ";
 
+/// Orders with a refund, found by the sweep without reading the others.
+pub(super) const SCHEMA_V4: &str = "
+CREATE INDEX vm_orders_by_refund ON vm_orders (refund_no);
+";
+
 /// Every migration, in order.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "machines, skus, slots, orders", SCHEMA_V1),
@@ -119,4 +124,5 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sellers, audit, machine owners and secrets, settings",
         SCHEMA_V3,
     ),
+    (4, "orders by refund number", SCHEMA_V4),
 ];
