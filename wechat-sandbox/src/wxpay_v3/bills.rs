@@ -97,6 +97,26 @@ fn gzip_asked(q: &HashMap<String, String>) -> Result<bool, V3Error> {
     }
 }
 
+/// A bill request: authenticated, its date and compression read, the file made by `make` (from
+/// the merchant id and the `yyyyMMdd` date; `Ok(None)`: no bill) and published.
+fn bill_link(
+    state: &SandboxState,
+    q: &HashMap<String, String>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    make: impl FnOnce(&str, &str) -> Result<Option<String>, V3Error>,
+) -> Answer {
+    let req = authenticated(state, method, uri, headers, &Bytes::new())?;
+    let date = bill_date(q)?;
+    let gzip = gzip_asked(q)?;
+    let text = make(&req.merchant.mch_id, &date)?.ok_or_else(no_bill)?;
+    Ok((
+        StatusCode::OK,
+        Some(publish(state, &req.merchant.mch_id, &text, gzip)?),
+    ))
+}
+
 /// `GET /v3/bill/tradebill?bill_date=…[&bill_type=ALL|SUCCESS|REFUND][&tar_type=GZIP]`.
 pub(super) async fn trade_bill(
     State(state): State<Arc<SandboxState>>,
@@ -105,21 +125,13 @@ pub(super) async fn trade_bill(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let answer: Answer =
-        authenticated(&state, &method, &uri, &headers, &Bytes::new()).and_then(|req| {
-            let date = bill_date(&q)?;
-            let bill_type = q.get("bill_type").map_or("ALL", String::as_str);
-            if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
-                return Err(param(format!("bill_type {bill_type} 无效")));
-            }
-            let gzip = gzip_asked(&q)?;
-            let text = bills::trade_bill(&state, &req.merchant.mch_id, &date, bill_type)
-                .ok_or_else(no_bill)?;
-            Ok((
-                StatusCode::OK,
-                Some(publish(&state, &req.merchant.mch_id, &text, gzip)?),
-            ))
-        });
+    let answer = bill_link(&state, &q, &method, &uri, &headers, |mch, date| {
+        let bill_type = q.get("bill_type").map_or("ALL", String::as_str);
+        if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
+            return Err(param(format!("bill_type {bill_type} 无效")));
+        }
+        Ok(bills::trade_bill(&state, mch, date, bill_type))
+    });
     reply(&state, &headers, answer)
 }
 
@@ -131,21 +143,13 @@ pub(super) async fn fund_flow_bill(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let answer: Answer =
-        authenticated(&state, &method, &uri, &headers, &Bytes::new()).and_then(|req| {
-            let date = bill_date(&q)?;
-            let account = q.get("account_type").map_or("BASIC", String::as_str);
-            if !matches!(account, "BASIC" | "OPERATION" | "FEES") {
-                return Err(param(format!("account_type {account} 无效")));
-            }
-            let gzip = gzip_asked(&q)?;
-            let text = bills::fund_flow_bill(&state, &req.merchant.mch_id, &date, account)
-                .ok_or_else(no_bill)?;
-            Ok((
-                StatusCode::OK,
-                Some(publish(&state, &req.merchant.mch_id, &text, gzip)?),
-            ))
-        });
+    let answer = bill_link(&state, &q, &method, &uri, &headers, |mch, date| {
+        let account = q.get("account_type").map_or("BASIC", String::as_str);
+        if !matches!(account, "BASIC" | "OPERATION" | "FEES") {
+            return Err(param(format!("account_type {account} 无效")));
+        }
+        Ok(bills::fund_flow_bill(&state, mch, date, account))
+    });
     reply(&state, &headers, answer)
 }
 

@@ -84,10 +84,8 @@ fn new_certificate() -> Result<PlatformCertificate, String> {
     let pkcs8 = key.export_pkcs8_pem().map_err(|e| e.to_string())?;
     let pair = KeyPair::from_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
         .map_err(|e| e.to_string())?;
-    let mut serial: Vec<u8> = crate::state::digits(20)
-        .bytes()
-        .map(|b| b.wrapping_mul(37))
-        .collect();
+    let mut serial = [0u8; 20];
+    getrandom::fill(&mut serial).map_err(|e| e.to_string())?;
     // A positive DER integer with no leading zero byte.
     serial[0] = 0x10 | (serial[0] & 0x6f);
     let serial_no: String = serial.iter().map(|b| format!("{b:02X}")).collect();

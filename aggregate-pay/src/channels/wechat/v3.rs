@@ -250,12 +250,7 @@ pub(super) async fn verify_notify(
     let (envelope, event) = client
         .notification(|name| raw.header(name), &raw.body)
         .await
-        .map_err(|e| match e {
-            WxError::V3Signature(_) | WxError::V3Decrypt(_) => {
-                ChannelError::Signature(e.to_string())
-            }
-            other => error(other),
-        })?;
+        .map_err(error)?;
     match (raw.kind, event) {
         (NotifyKind::Payment, Notification::Transaction(t)) => {
             let amount = t.amount.ok_or_else(|| {

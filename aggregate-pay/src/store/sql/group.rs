@@ -100,8 +100,7 @@ impl GroupCommit {
 
 impl SqlStore {
     /// Writes one group and answers each change.
-    async fn write_group(&self, group: Vec<(Change, Reply)>) {
-        let mut group = group;
+    async fn write_group(&self, mut group: Vec<(Change, Reply)>) {
         if group.len() == 1 {
             if let Some((change, reply)) = group.pop() {
                 let _ = reply.send(self.commit_in_one_statement(&change).await);
