@@ -24,8 +24,17 @@
 //! The process's resident memory is reported idle (after start-up and the payments to notify
 //! are made) and at the end of each round: it holds the server, the load generator and the
 //! prepared notification bodies, so it bounds the server's from above.
+//!
+//! `-- --instances N` (or `BENCH_INSTANCES=N`) measures `vending-server` itself instead: N
+//! processes of one deployment on PostgreSQL, Redis, RabbitMQ and MQTT (`BENCH_*_URL` or the
+//! `TEST_*_URL` the tests use), each notification to one of them and one in ten to all at once,
+//! then checks that every payment, event and vend happened exactly once; each server's memory
+//! and CPU are its own process's (see `notify_throughput/instances.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "notify_throughput/instances.rs"]
+mod instances;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,9 +66,10 @@ struct Server {
     runtime: tokio::runtime::Runtime,
 }
 
-/// The process's resident memory (`VmRSS`), when Linux's `/proc` tells it.
-fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// The resident memory (`VmRSS`) of process `pid` (`self` for this one), when Linux's `/proc`
+/// tells it.
+fn rss_mib(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))?
@@ -72,7 +82,7 @@ fn rss_mib() -> Option<f64> {
 }
 
 fn rss() -> String {
-    rss_mib().map_or_else(|| "?".into(), |m| format!("{m:.0} MiB"))
+    rss_mib("self").map_or_else(|| "?".into(), |m| format!("{m:.0} MiB"))
 }
 
 /// Rows inserted per statement while preloading.
@@ -212,11 +222,11 @@ fn start_server(database_url: &str, notifications: usize, preload_rows: u64) -> 
     }
 }
 
-/// CPU time this process (server and load generator) has used, all threads, when Linux's
-/// `/proc` tells it.
-fn cpu_time() -> Option<Duration> {
+/// CPU time process `pid` (`self`: this one, the server and the load generator) has used, all
+/// its threads, when Linux's `/proc` tells it.
+fn cpu_time(pid: &str) -> Option<Duration> {
     let mut total = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
         total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
     }
@@ -269,24 +279,27 @@ impl Loader {
         }
     }
 
-    /// Sends every request in `work` with `concurrency` in flight; latency of each.
-    fn load(&self, url: &str, work: Vec<Option<String>>) -> Report {
+    /// Sends every request in `work` (a notification body, or `None` for `/healthz`, to the
+    /// server `urls[i]`) with `concurrency` in flight; latency of each.
+    fn load(&self, urls: &[String], work: Vec<(usize, Option<String>)>) -> Report {
         let (client, concurrency) = (&self.client, self.concurrency);
+        let urls = Arc::new(urls.to_vec());
         self.runtime.block_on(async move {
             let work = Arc::new(std::sync::Mutex::new(work.into_iter().enumerate()));
             let total = work.lock().unwrap().len();
-            let cpu_start = cpu_time();
+            let cpu_start = cpu_time("self");
             let start = Instant::now();
             let mut workers = Vec::new();
             for _ in 0..concurrency {
-                let (client, work, url) = (client.clone(), work.clone(), url.to_owned());
+                let (client, work, urls) = (client.clone(), work.clone(), urls.clone());
                 workers.push(tokio::spawn(async move {
                     let mut latencies = Vec::new();
                     let mut failures = 0;
                     loop {
-                        let Some((_, item)) = work.lock().unwrap().next() else {
+                        let Some((_, (target, item))) = work.lock().unwrap().next() else {
                             break;
                         };
+                        let url = &urls[target];
                         let t = Instant::now();
                         let ok = match item {
                             Some(body) => match client
@@ -324,7 +337,7 @@ impl Loader {
                 failures += f;
             }
             let elapsed = start.elapsed();
-            let cpu_per_request = match (cpu_start, cpu_time()) {
+            let cpu_per_request = match (cpu_start, cpu_time("self")) {
                 #[allow(clippy::cast_possible_truncation)]
                 (Some(a), Some(b)) => b.checked_sub(a).map(|d| d / all.len().max(1) as u32),
                 _ => None,
@@ -390,14 +403,16 @@ fn bench(
     // the machine in the same state.
     let loader = Loader::new(concurrency);
     let (warm_up, measured) = server.bodies.split_at(WARM_UP);
-    loader.load(&server.url, vec![None; WARM_UP]);
-    loader.load(&server.url, warm_up.iter().cloned().map(Some).collect());
+    let urls = [server.url.clone()];
+    let to_server = |bodies: &[String]| bodies.iter().map(|b| (0, Some(b.clone()))).collect();
+    loader.load(&urls, vec![(0, None); WARM_UP]);
+    loader.load(&urls, to_server(warm_up));
     let mut ratios = Vec::new();
     let mut p99s = Vec::new();
     for round in measured.chunks(notifications) {
-        let healthz = loader.load(&server.url, vec![None; notifications * 4]);
+        let healthz = loader.load(&urls, vec![(0, None); notifications * 4]);
         print("GET /healthz", &healthz);
-        let notify = loader.load(&server.url, round.iter().cloned().map(Some).collect());
+        let notify = loader.load(&urls, to_server(round));
         print("POST /notify/wechat", &notify);
         assert_eq!(
             notify.failures, 0,
@@ -440,6 +455,18 @@ fn main() {
         .or_else(|| env("BENCH_PRELOAD"))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let instances: usize = args
+        .iter()
+        .position(|a| a == "--instances")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .or_else(|| env("BENCH_INSTANCES"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if instances > 0 {
+        instances::bench(notifications, rounds, concurrency, instances);
+        return;
+    }
     let only = env("BENCH_ENGINE");
     let run = |engine: &str| {
         only.as_deref()

@@ -272,3 +272,115 @@ async fn a_storage_failure_acks_fail_and_the_retry_succeeds() {
         );
     }
 }
+
+/// Two instances commit the same changes to the same payments at once, one of them in reverse
+/// order, so that their group statements hold the same payments in different orders. They lock
+/// them in id order, so PostgreSQL never has a deadlock to break — each one cost a second (its
+/// `deadlock_timeout`) and a failed group written again change by change.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_group_commits_never_deadlock_on_postgresql() {
+    use aggregate_pay::store::{Change, Commit};
+    use sqlx::{AnyConnection, Connection, Row};
+    let Some(url) = crate::support::engine_url("TEST_POSTGRES_URL") else {
+        return;
+    };
+    let db_url = crate::support::fresh_database(&url).await;
+    let name = db_url.rsplit('/').next().unwrap().to_owned();
+    let one = Arc::new(
+        aggregate_pay::store::SqlStore::connect(&db_url)
+            .await
+            .unwrap(),
+    );
+    let other = Arc::new(
+        aggregate_pay::store::SqlStore::connect(&db_url)
+            .await
+            .unwrap(),
+    );
+    // A table with a history, as in production: the update then finds its payments through
+    // the index, in the order of its input (on a tiny table it scans, always in one order).
+    sqlx::query(
+        "INSERT INTO payments (id, out_trade_no, channel, channel_account, method, amount, \
+         currency, subject, status, channel_transaction_id, refunded_amount, needs_review, \
+         open_id, metadata, created_at, updated_at, paid_at, expires_at, version, \
+         reconcile_after) SELECT 'old-' || i, 'OLD' || i, 'sandbox', 'sandbox-account', \
+         'sandbox', 100, 'CNY', 'old', 'PAID', NULL, 0, 0, NULL, '{}', 0, 0, 0, NULL, 2, 0 \
+         FROM generate_series(1, 20000) AS i",
+    )
+    .execute(one.pool())
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE payments")
+        .execute(one.pool())
+        .await
+        .unwrap();
+    let store: Arc<dyn PaymentStore> = one.clone();
+    let (_, _, payments) = sandbox(&store);
+    let mut paid = Vec::new();
+    for _ in 0..1000 {
+        let no = unique("D");
+        let (mut payment, _) = payments
+            .create(NewPayment::new(
+                &no,
+                Fen::new(100),
+                "Gum",
+                PayMethod::Sandbox,
+                "http://n",
+            ))
+            .await
+            .unwrap();
+        payment.status = PaymentStatus::Paid;
+        paid.push(payment);
+    }
+    let mut tasks = Vec::new();
+    for (store, order) in [
+        (one.clone(), paid.clone()),
+        (other.clone(), paid.iter().rev().cloned().collect()),
+    ] {
+        for payment in order {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .commit(Change {
+                        payment,
+                        refund: None,
+                        events: Vec::new(),
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    let mut committed = 0;
+    for t in tasks {
+        if t.await.unwrap() == Commit::Committed {
+            committed += 1;
+        }
+    }
+    assert_eq!(
+        committed,
+        paid.len(),
+        "one of the two changes of each payment"
+    );
+    // The server processes report their statistics as they end: end them, then read.
+    one.pool().close().await;
+    other.pool().close().await;
+    let mut conn = AnyConnection::connect(&url).await.unwrap();
+    let mut deadlocks = 0i64;
+    for _ in 0..10 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let _ = sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(&mut conn)
+            .await;
+        deadlocks = sqlx::query("SELECT deadlocks FROM pg_stat_database WHERE datname = $1")
+            .bind(name.clone())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get(0);
+        if deadlocks > 0 {
+            break;
+        }
+    }
+    assert_eq!(deadlocks, 0, "group commits deadlocked each other");
+}

@@ -23,7 +23,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// A new, empty database next to the one `url` names (PostgreSQL / MySQL).
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-async fn fresh_database(url: &str) -> String {
+pub async fn fresh_database(url: &str) -> String {
     use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
     sqlx::any::install_default_drivers();
     let mut conn = AnyConnection::connect(url).await.unwrap();

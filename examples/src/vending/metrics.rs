@@ -33,6 +33,7 @@ struct NotifyLabels {
 pub struct Metrics {
     registry: Registry,
     orders: Family<StatusLabel, Gauge>,
+    orders_ended: Family<StatusLabel, Counter>,
     notifications: Family<NotifyLabels, Counter>,
     vend_latency: Histogram,
     vend_commands: Counter,
@@ -52,7 +53,17 @@ impl Metrics {
         let orders = Family::<StatusLabel, Gauge>::default();
         let notifications = Family::<NotifyLabels, Counter>::default();
         let vend_latency = Histogram::new(exponential_buckets(0.05, 2.0, 12));
-        registry.register("vending_orders", "Orders by status", orders.clone());
+        registry.register(
+            "vending_orders",
+            "Open orders by status (CREATED, PAID, VENDING), as the database has them",
+            orders.clone(),
+        );
+        let orders_ended = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "vending_orders_ended",
+            "Orders this instance moved to an ending status, by that status",
+            orders_ended.clone(),
+        );
         registry.register(
             "vending_notifications",
             "Channel notifications by outcome",
@@ -78,6 +89,7 @@ impl Metrics {
         Metrics {
             registry,
             orders,
+            orders_ended,
             notifications,
             vend_latency,
             vend_commands,
@@ -123,6 +135,15 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts an order this instance ended (moved to a status that is not open).
+    pub fn order_ended(&self, status: crate::vending::db::OrderStatus) {
+        self.orders_ended
+            .get_or_create(&StatusLabel {
+                status: status.as_str().to_owned(),
+            })
+            .inc();
+    }
+
     /// Counts a vend-out command sent.
     pub fn vend_command(&self) {
         self.vend_commands.inc();
@@ -138,10 +159,10 @@ impl Metrics {
         self.vend_latency.observe(latency.as_secs_f64());
     }
 
-    /// The text exposition, with the order counts as of now.
-    pub fn render(&self, orders_by_status: &[(String, i64)]) -> String {
-        for status in crate::vending::db::OrderStatus::ALL {
-            let n = orders_by_status
+    /// The text exposition, with the open orders' counts as of now.
+    pub fn render(&self, open_by_status: &[(String, i64)]) -> String {
+        for status in crate::vending::db::OrderStatus::OPEN {
+            let n = open_by_status
                 .iter()
                 .find(|(s, _)| s == status.as_str())
                 .map_or(0, |(_, n)| *n);

@@ -3,7 +3,10 @@
 //! `machine-sim` logic.
 
 use axum::http::StatusCode;
-use examples::vending::machines::{Topics, VendResult, mqtt_options, signing};
+use examples::vending::machines::{
+    MachineLink, MqttMachines, SimBehaviour, Topics, VendCommand, VendResult, mqtt_options,
+    serve_simulator, signing,
+};
 use serde_json::{Value, json};
 
 use super::{Options, Vending, flows};
@@ -215,4 +218,72 @@ async fn forged_results_over_mqtt_change_nothing() {
     let _ = client.disconnect().await;
     pump.abort();
     v.stop().await;
+}
+
+/// A burst of vend-out commands over the real broker, as a busy deployment sends them: every
+/// command reaches its machine and every answer comes back. (At QoS 2, rumqttc lost some of
+/// them at this rate, and each lost one was an order failed and refunded after a vend.)
+#[tokio::test]
+async fn a_burst_of_vend_commands_over_mqtt_loses_none() {
+    let Some([mqtt]) = engine_urls(["TEST_MQTT_URL"]) else {
+        return;
+    };
+    const COMMANDS: usize = 3_000;
+    let topics = Topics::new(&unique("burst-"));
+    let stop = tokio_util::sync::CancellationToken::new();
+    serve_simulator(
+        &mqtt,
+        topics.clone(),
+        SimBehaviour {
+            latency: std::time::Duration::from_millis(5),
+            fail_rate: 0.0,
+        },
+        None,
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let (results, mut received) = tokio::sync::mpsc::channel(64);
+    let server = MqttMachines::connect(&mqtt, topics, results, stop.clone())
+        .await
+        .unwrap();
+    // The server's subscription is in place before the first answer can come.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut answered = std::collections::HashSet::new();
+    // A stalled client must fail the test, not hang it.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        // Sent while the answers are read, as the server reads them.
+        let sending = tokio::spawn(async move {
+            for i in 0..COMMANDS {
+                let command = VendCommand {
+                    order_no: format!("B{i:05}"),
+                    inner_code: format!("VM{:04}", 1 + i % 3),
+                    sku_id: 1,
+                    slot_no: "A1".into(),
+                    timeout_secs: 60,
+                    requested_at_ms: 0,
+                    ts: None,
+                    sig: None,
+                };
+                server.vend_out(&command).await.unwrap();
+            }
+        });
+        while answered.len() < COMMANDS {
+            match tokio::time::timeout(std::time::Duration::from_secs(20), received.recv()).await {
+                Ok(Some(r)) => {
+                    assert!(r.result.success, "{:?}", r.result);
+                    answered.insert(r.result.order_no);
+                }
+                _ => break,
+            }
+        }
+        sending.await.unwrap();
+    })
+    .await;
+    stop.cancel();
+    assert_eq!(
+        answered.len(),
+        COMMANDS,
+        "vend-out commands or their answers were lost on the way"
+    );
 }

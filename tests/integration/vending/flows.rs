@@ -101,12 +101,24 @@ pub async fn buy_completes(v: &Vending) {
         .await
         .unwrap();
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("vending_orders{status=\"COMPLETED\"}") && !l.ends_with(" 0")),
+        metrics.lines().any(
+            |l| l.starts_with("vending_orders_ended_total{status=\"COMPLETED\"}")
+                && !l.ends_with(" 0")
+        ),
         "{metrics}"
     );
     assert!(metrics.contains("vending_vend_latency_seconds_count"));
+    // The gauge is of open orders (an index range); the history is never counted per scrape.
+    for open in ["CREATED", "PAID", "VENDING"] {
+        assert!(
+            metrics.contains(&format!("vending_orders{{status=\"{open}\"}}")),
+            "{metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains("vending_orders{status=\"COMPLETED\"}"),
+        "{metrics}"
+    );
 }
 
 /// The last item of a slot: bought, then the SKU is gone from the list and a new order is 409

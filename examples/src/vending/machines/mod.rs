@@ -1,8 +1,11 @@
 //! Talking to the machines: a vend-out command goes out, a result comes back later.
 //!
-//! - `mqtt` — [`MqttMachines`]: commands on `{root}/{inner_code}/vendout` (QoS 2, JSON
-//!   [`VendCommand`]); results on `{root}/{inner_code}/vendout/result` (JSON [`VendResult`]).
-//!   [`serve_simulator`] is what the `machine-sim` binary runs: machines answering like real ones.
+//! - `mqtt` — [`MqttMachines`]: commands on `{root}/{inner_code}/vendout` (QoS 1, JSON
+//!   [`VendCommand`]); results on `{root}/{inner_code}/vendout/result` (QoS 1, JSON
+//!   [`VendResult`]). Both may arrive twice: the server applies a result once (a compare-and-set
+//!   on the order), a machine vends an order once ([`Handled`]: a repeated command gets the first
+//!   answer again). [`serve_simulator`] is what the `machine-sim` binary runs: machines answering
+//!   like real ones.
 //! - `simulated` — [`SimulatedMachines`]: the same behaviour in process, no broker.
 //! - [`signing`] — a machine with a secret signs its results (and the server its commands).
 //!
@@ -17,6 +20,7 @@ mod simulated;
 pub use mqtt::{MqttMachines, mqtt_options, serve_simulator};
 pub use simulated::SimulatedMachines;
 
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -165,9 +169,93 @@ impl SimBehaviour {
     }
 }
 
+/// What a machine remembers of the orders it was told to vend, so that a command delivered twice
+/// (MQTT's at-least-once) vends once: the last `capacity` orders, oldest forgotten first.
+#[derive(Debug)]
+pub struct Handled {
+    capacity: usize,
+    answers: HashMap<String, Option<VendResult>>,
+    order: VecDeque<String>,
+}
+
+/// What to do with a command, given what the machine remembers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// A new order: vend it.
+    New,
+    /// Being vended now: the answer is on its way.
+    InProgress,
+    /// Vended already: send this answer again (the first may have been lost).
+    Answered(VendResult),
+}
+
+impl Handled {
+    /// Remembers up to `capacity` orders.
+    pub fn new(capacity: usize) -> Self {
+        Handled {
+            capacity: capacity.max(1),
+            answers: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// The command for `order_no` arrived: whether to vend, wait or answer again.
+    pub fn begin(&mut self, order_no: &str) -> Seen {
+        match self.answers.get(order_no) {
+            Some(Some(answer)) => return Seen::Answered(answer.clone()),
+            Some(None) => return Seen::InProgress,
+            None => {}
+        }
+        if self.order.len() >= self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.answers.remove(&oldest);
+            }
+        }
+        self.answers.insert(order_no.to_owned(), None);
+        self.order.push_back(order_no.to_owned());
+        Seen::New
+    }
+
+    /// The vend of `result.order_no` ended with `result`.
+    pub fn finish(&mut self, result: &VendResult) {
+        if let Some(slot) = self.answers.get_mut(&result.order_no) {
+            *slot = Some(result.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn result(order_no: &str, success: bool) -> VendResult {
+        VendResult {
+            order_no: order_no.into(),
+            success,
+            error: None,
+            inner_code: Some("VM0001".into()),
+            ts: None,
+            sig: None,
+        }
+    }
+
+    #[test]
+    fn a_command_delivered_twice_vends_once_and_is_answered_again() {
+        let mut handled = Handled::new(2);
+        assert_eq!(handled.begin("V1"), Seen::New);
+        // The duplicate arrives while the motor turns: nothing more to do.
+        assert_eq!(handled.begin("V1"), Seen::InProgress);
+        let first = result("V1", false);
+        handled.finish(&first);
+        // After it: the same answer again, not a second vend (nor a new failure roll).
+        assert_eq!(handled.begin("V1"), Seen::Answered(first.clone()));
+        assert_eq!(handled.begin("V2"), Seen::New);
+        handled.finish(&result("V2", true));
+        // Bounded: a third order forgets the oldest.
+        assert_eq!(handled.begin("V3"), Seen::New);
+        assert_eq!(handled.begin("V2"), Seen::Answered(result("V2", true)));
+        assert_eq!(handled.begin("V1"), Seen::New);
+    }
 
     #[test]
     fn a_result_topic_names_its_machine() {

@@ -216,10 +216,15 @@ impl OrderService {
         to: OrderStatus,
         stamp: Stamp<'_>,
     ) -> Result<bool, OrderError> {
-        self.db
+        let moved = self
+            .db
             .transition(order_no, from, to, now(), stamp)
             .await
-            .map_err(internal)
+            .map_err(internal)?;
+        if moved && !to.is_open() {
+            self.metrics.order_ended(to);
+        }
+        Ok(moved)
     }
 
     /// Moves `order` from `from` to an ending status and frees its machine.

@@ -152,6 +152,7 @@ impl OrderService {
         }
         if result.success {
             if self.db.complete(&order, now()).await.map_err(internal)? {
+                self.metrics.order_ended(OrderStatus::Completed);
                 self.release(&order).await;
                 self.publish(&order.order_no).await;
             }
@@ -271,7 +272,11 @@ impl OrderService {
             .map_err(internal)?;
         // Each change is a compare-and-set: of two callers racing, one tells the buyer.
         let tell = if refunded >= order.amount {
-            self.db.refunded(order_no, now()).await.map_err(internal)?
+            let ended = self.db.refunded(order_no, now()).await.map_err(internal)?;
+            if ended {
+                self.metrics.order_ended(OrderStatus::Refunded);
+            }
+            ended
         } else {
             more
         };

@@ -75,7 +75,7 @@ async fn metrics(State(state): State<Arc<VendingState>>) -> impl IntoResponse {
     let counts = state
         .orders
         .db()
-        .count_by_status()
+        .count_open_by_status()
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "order counts unavailable");
