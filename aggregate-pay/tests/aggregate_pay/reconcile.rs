@@ -98,6 +98,13 @@ async fn fresh_payments_are_left_alone() {
     }
 }
 
+/// Waits until the clock has moved on: "stale after zero" means made before now, and the SQL
+/// stores keep milliseconds, so a refund made in the reconciler's millisecond is not stale yet
+/// (a fast machine made this test fail once).
+async fn a_moment_later() {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+}
+
 /// The reconciler as the refund tests run it: everything stale at once, no backoff.
 fn eager(channels: &aggregate_pay::Channels, store: &Arc<dyn PaymentStore>) -> Reconciler {
     Reconciler::new(channels.clone(), store.clone(), Duration::ZERO)
@@ -147,6 +154,7 @@ async fn a_refund_without_a_definitive_answer_stays_pending_and_is_settled_once(
                 PaymentStatus::Refunding,
                 "{what}"
             );
+            a_moment_later().await;
             let report = reconciler.run_once().await.unwrap();
             assert!(report.refunds_succeeded >= 1, "{what}: {report:?}");
             let r = payments.get_refund(&no).await.unwrap();
@@ -213,6 +221,7 @@ async fn a_refund_waiting_for_the_balance_is_left_alone_until_then() {
             .defer_refund(&no, OffsetDateTime::now_utc() - Duration::from_secs(1))
             .await
             .unwrap();
+        a_moment_later().await;
         let report = reconciler.run_once().await.unwrap();
         assert_eq!(report.refunds_succeeded, 1, "{engine}: {report:?}");
         assert_eq!(

@@ -354,12 +354,15 @@ impl VendingDb {
 
     /// Orders whose refund is due but not done, last changed at or before `before`. Two indexed
     /// scans (failed vends by status, refunded orders by refund number), so that the sweep does
-    /// not read every order a year of sales left behind.
+    /// not read every order a year of sales left behind. `refund_no > ''` rather than `IS NOT
+    /// NULL` (the same orders: a refund number is never empty): SQLite's planner, seeing the
+    /// refund index almost all NULL, skip-scanned the status index for `IS NOT NULL` instead —
+    /// 267 ms at a million orders against 0.05 ms for the range.
     pub async fn refunds_due(&self, before: i64, limit: i64) -> DbResult<Vec<Order>> {
         let rows = sqlx::query(self.q(&format!(
             "SELECT {ORDER_COLUMNS} FROM vm_orders WHERE status = 'VEND_FAILED' AND updated_at <= ? \
              UNION ALL \
-             SELECT {ORDER_COLUMNS} FROM vm_orders WHERE refund_no IS NOT NULL \
+             SELECT {ORDER_COLUMNS} FROM vm_orders WHERE refund_no > '' \
              AND status <> 'REFUNDED' AND status <> 'VEND_FAILED' AND updated_at <= ? \
              ORDER BY updated_at LIMIT ?"
         )))
