@@ -12,8 +12,9 @@
 //! caches filled), so that what is measured is the requests, not the start.
 //!
 //! `cargo bench -p examples --bench notify_throughput` — SQLite, then PostgreSQL when
-//! `BENCH_POSTGRES_URL` (or `TEST_POSTGRES_URL`) names a server (a fresh database is created
-//! there). `BENCH_NOTIFICATIONS` sets the notifications per round (default 10000),
+//! `BENCH_POSTGRES_URL` (or `TEST_POSTGRES_URL`) names a server, then MySQL / MariaDB when
+//! `BENCH_MYSQL_URL` (or `TEST_MYSQL_URL`) does (a fresh database is created on each);
+//! `BENCH_ENGINE=sqlite|postgresql|mysql` runs one. `BENCH_NOTIFICATIONS` sets the notifications per round (default 10000),
 //! `BENCH_ROUNDS` the rounds (default 3: `/healthz` then notifications, each round; the medians
 //! are reported, this machine's speed drifts from one second to the next),
 //! `BENCH_CONCURRENCY` the connections (default 200).
@@ -96,6 +97,17 @@ async fn preload(url: &str, n: u64) {
     }
     let started = Instant::now();
     let mut conn = AnyConnection::connect(url).await.unwrap();
+    let mysql = url.starts_with("mysql");
+    if mysql {
+        // `||` concatenates, as on the other two, and a chunk's recursive series may be long.
+        conn.execute(
+            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PIPES_AS_CONCAT'), \
+             max_recursive_iterations = 1000000000",
+        )
+        .await
+        .unwrap();
+    }
+    let integer = if mysql { "SIGNED" } else { "BIGINT" };
     let year_ms: i64 = 365 * 24 * 3600 * 1000;
     let now_ms = i64::try_from(
         std::time::SystemTime::now()
@@ -111,7 +123,7 @@ async fn preload(url: &str, n: u64) {
     while from < n {
         let to = (from + PRELOAD_CHUNK).min(n);
         let series = format!(
-            "WITH RECURSIVE s(i) AS (SELECT CAST({from} AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i + 1 < {to})"
+            "WITH RECURSIVE s(i) AS (SELECT CAST({from} AS {integer}) UNION ALL SELECT i + 1 FROM s WHERE i + 1 < {to})"
         );
         let t = format!("({t0} + i * {step})");
         for q in [
@@ -131,6 +143,10 @@ async fn preload(url: &str, n: u64) {
     }
     if url.starts_with("postgres") {
         conn.execute("ANALYZE").await.unwrap();
+    } else if mysql {
+        conn.execute("ANALYZE TABLE payments, outbox, vm_orders")
+            .await
+            .unwrap();
     } else {
         conn.execute("ANALYZE").await.unwrap();
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -487,29 +503,43 @@ fn main() {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
-    if !run("postgresql") {
-        return;
-    }
-
-    match env("BENCH_POSTGRES_URL").or_else(|| env("TEST_POSTGRES_URL")) {
-        Some(url) => {
-            let fresh = tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(fresh_postgres(&url));
-            bench(
-                "PostgreSQL",
-                &fresh,
-                notifications,
-                rounds,
-                concurrency,
-                preload_rows,
-            );
+    for (engine, name, vars) in [
+        (
+            "postgresql",
+            "PostgreSQL",
+            ["BENCH_POSTGRES_URL", "TEST_POSTGRES_URL"],
+        ),
+        (
+            "mysql",
+            "MySQL / MariaDB",
+            ["BENCH_MYSQL_URL", "TEST_MYSQL_URL"],
+        ),
+    ] {
+        if !run(engine) {
+            continue;
         }
-        None => println!("PostgreSQL: set BENCH_POSTGRES_URL (or TEST_POSTGRES_URL) to measure it"),
+        match env(vars[0]).or_else(|| env(vars[1])) {
+            Some(url) => {
+                let fresh = tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(fresh_database(&url));
+                bench(
+                    name,
+                    &fresh,
+                    notifications,
+                    rounds,
+                    concurrency,
+                    preload_rows,
+                );
+            }
+            None => println!("{name}: set {} (or {}) to measure it", vars[0], vars[1]),
+        }
     }
 }
 
-async fn fresh_postgres(url: &str) -> String {
+/// A new database on the server at `url` (PostgreSQL or MySQL), named as the tests name theirs
+/// (`.ci/run` drops those earlier runs left).
+async fn fresh_database(url: &str) -> String {
     use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
     sqlx::any::install_default_drivers();
     let mut conn = AnyConnection::connect(url).await.unwrap();

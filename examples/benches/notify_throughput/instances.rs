@@ -33,7 +33,7 @@ use wechat_pay::ApiKey;
 use wechat_pay::test_util::TestSigner;
 use wechat_sandbox::{MpApp, Sandbox};
 
-use super::{Loader, WARM_UP, cpu_time, fresh_postgres, print, random_hex, rss_mib};
+use super::{Loader, WARM_UP, cpu_time, fresh_database, print, random_hex, rss_mib};
 
 const APP_ID: &str = "wxbench0000000001";
 const MCH_ID: &str = "1900000109";
@@ -433,7 +433,7 @@ pub fn bench(notifications: usize, rounds: usize, concurrency: usize, instances:
             .start()
             .await
             .unwrap();
-        let database = fresh_postgres(&engines.postgres).await;
+        let database = fresh_database(&engines.postgres).await;
         let topics = Topics::new(&prefix);
         serve_simulator(
             &engines.mqtt,
