@@ -1,6 +1,8 @@
-//! PostgreSQL group commit: the payment-only changes of a moment (a burst of notifications)
-//! written together, in **one statement** — one round trip, one transaction, one flush of the
-//! log — instead of one each.
+//! Group commit on PostgreSQL and MySQL: the payment-only changes of a moment (a burst of
+//! notifications) written together — one transaction, one flush of the log — instead of one
+//! each. On PostgreSQL in **one statement** (one round trip); on MySQL, which has no
+//! `UPDATE … RETURNING`, as the steps of one transaction (each change's compare-and-set in id
+//! order, then every event in one insert).
 //!
 //! Changes queue here; a task takes whatever has queued (up to [`GROUP_MAX`], one change per
 //! payment: a second change to the same payment waits for the next group) and writes it while
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, Row as _};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::{Args, EVENT_COLUMNS, SqlStore, batch_rows, db, json, millis, now_millis};
+use super::{Args, Dialect, EVENT_COLUMNS, SqlStore, batch_rows, db, json, millis, now_millis};
 use crate::StoreError;
 use crate::store::hand_off::leased_until;
 use crate::store::{Change, Commit};
@@ -106,13 +108,26 @@ impl GroupCommit {
 }
 
 impl SqlStore {
+    /// One payment-only change, committed on its own: one statement on PostgreSQL, a
+    /// transaction of its own on MySQL.
+    pub(super) async fn commit_one(&self, change: &Change) -> Result<Commit, StoreError> {
+        if self.dialect == Dialect::Postgres {
+            return self.commit_in_one_statement(change).await;
+        }
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        self.commit_alone(&mut conn, change).await
+    }
+
     /// Writes one group and answers each change.
     async fn write_group(&self, mut group: Vec<(Change, Reply)>) {
         if group.len() == 1 {
             if let Some((change, reply)) = group.pop() {
-                let _ = reply.send(self.commit_in_one_statement(&change).await);
+                let _ = reply.send(self.commit_one(&change).await);
             }
             return;
+        }
+        if self.dialect != Dialect::Postgres {
+            return self.write_group_in_steps(group).await;
         }
         let (changes, replies): (Vec<Change>, Vec<Reply>) = group.into_iter().unzip();
         let (now, at) = now_millis();
@@ -139,7 +154,31 @@ impl SqlStore {
             Err(_) => {
                 drop(reserved);
                 for (reply, change) in replies.into_iter().zip(&changes) {
-                    let _ = reply.send(self.commit_in_one_statement(change).await);
+                    let _ = reply.send(self.commit_one(change).await);
+                }
+            }
+        }
+    }
+
+    /// MySQL: the group as the steps of one transaction, in payment id order (two groups holding
+    /// the same payments lock them in the same order, so they wait for each other instead of
+    /// deadlocking); if the transaction fails as a whole, each change is written alone.
+    async fn write_group_in_steps(&self, mut group: Vec<(Change, Reply)>) {
+        group.sort_by(|a, b| a.0.payment.id.0.cmp(&b.0.payment.id.0));
+        let (changes, replies): (Vec<Change>, Vec<Reply>) = group.into_iter().unzip();
+        let written = match self.pool.acquire().await {
+            Ok(mut conn) => self.commit_in_steps(&mut conn, &changes).await,
+            Err(e) => Err(db(e)),
+        };
+        match written {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(_) => {
+                for (reply, change) in replies.into_iter().zip(&changes) {
+                    let _ = reply.send(self.commit_one(change).await);
                 }
             }
         }

@@ -136,8 +136,7 @@ impl SqlStore {
         let plain = store.clone();
         match dialect {
             Dialect::Sqlite => store.writer = Some(Writer::start(&plain)),
-            Dialect::Postgres => store.group = Some(GroupCommit::start(&plain)),
-            Dialect::Mysql => {}
+            Dialect::Postgres | Dialect::Mysql => store.group = Some(GroupCommit::start(&plain)),
         }
         store.by_id = Some(PaymentLookups::start(&plain, Key::Id));
         store.by_out_trade_no = Some(PaymentLookups::start(&plain, Key::OutTradeNo));
@@ -286,10 +285,10 @@ impl PaymentStore for SqlStore {
     async fn commit(&self, change: Change) -> Result<Commit, StoreError> {
         match &self.writer {
             Some(writer) => writer.commit(change).await,
-            None if self.dialect == Dialect::Postgres && change.refund.is_none() => {
+            None if self.dialect != Dialect::Sqlite && change.refund.is_none() => {
                 match &self.group {
                     Some(group) => group.commit(change).await,
-                    None => self.commit_in_one_statement(&change).await,
+                    None => self.commit_one(&change).await,
                 }
             }
             None => {
