@@ -82,8 +82,22 @@ fn rss_mib(pid: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn rss() -> String {
-    rss_mib("self").map_or_else(|| "?".into(), |m| format!("{m:.0} MiB"))
+/// [`rss_mib`] for printing.
+fn rss(pid: &str) -> String {
+    rss_mib(pid).map_or_else(|| "?".into(), |m| format!("{m:.0} MiB"))
+}
+
+/// Prints the medians of the rounds' notify / healthz ratios and p99s (sorting them); `goals`
+/// is added to the line.
+fn print_medians(ratios: &mut [f64], p99s: &mut [Duration], goals: &str) {
+    ratios.sort_by(f64::total_cmp);
+    p99s.sort();
+    println!(
+        "median of {}: notify / healthz = {:.0}%, notify p99 = {:.2} ms{goals}",
+        ratios.len(),
+        100.0 * ratios[ratios.len() / 2],
+        p99s[p99s.len() / 2].as_secs_f64() * 1e3
+    );
 }
 
 /// Rows inserted per statement while preloading.
@@ -413,7 +427,7 @@ fn bench(
         "== {engine} ({concurrency} concurrent connections, {rounds} rounds, {preload_rows} rows preloaded)"
     );
     let server = start_server(database_url, WARM_UP + notifications * rounds, preload_rows);
-    println!("resident memory, idle: {}", rss());
+    println!("resident memory, idle: {}", rss("self"));
     // Warm-up (the connections opened, the statements prepared), then rounds of the ceiling
     // (the same server's /healthz) and the notifications, one after the other, so that both see
     // the machine in the same state.
@@ -434,16 +448,14 @@ fn bench(
             notify.failures, 0,
             "every notification must be acknowledged"
         );
-        println!("resident memory, end of round: {}", rss());
+        println!("resident memory, end of round: {}", rss("self"));
         ratios.push(notify.rate() / healthz.rate());
         p99s.push(notify.p99);
     }
-    ratios.sort_by(f64::total_cmp);
-    p99s.sort();
-    println!(
-        "median of {rounds}: notify / healthz = {:.0}%, notify p99 = {:.2} ms   (goals: SQLite >= 40% and p99 < 25 ms; PostgreSQL >= 25% and p99 < 40 ms)",
-        100.0 * ratios[ratios.len() / 2],
-        p99s[p99s.len() / 2].as_secs_f64() * 1e3
+    print_medians(
+        &mut ratios,
+        &mut p99s,
+        "   (goals: SQLite >= 40% and p99 < 25 ms; PostgreSQL >= 25% and p99 < 40 ms)",
     );
     let under = p99s.iter().filter(|p| p.as_millis() < 25).count();
     println!("rounds with p99 < 25 ms: {under} of {rounds}");
@@ -463,22 +475,18 @@ fn main() {
         .unwrap_or(3)
         .max(1);
     let args: Vec<String> = std::env::args().collect();
-    let preload_rows: u64 = args
-        .iter()
-        .position(|a| a == "--preload")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .or_else(|| env("BENCH_PRELOAD"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let instances: usize = args
-        .iter()
-        .position(|a| a == "--instances")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .or_else(|| env("BENCH_INSTANCES"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    // `-- --flag N`, else the environment variable, else 0.
+    let option = |flag: &str, var: &str| -> u64 {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .or_else(|| env(var))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let preload_rows = option("--preload", "BENCH_PRELOAD");
+    let instances = usize::try_from(option("--instances", "BENCH_INSTANCES")).unwrap_or(0);
     if instances > 0 {
         instances::bench(notifications, rounds, concurrency, instances);
         return;

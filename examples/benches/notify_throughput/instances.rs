@@ -33,7 +33,7 @@ use wechat_pay::ApiKey;
 use wechat_pay::test_util::TestSigner;
 use wechat_sandbox::{MpApp, Sandbox};
 
-use super::{Loader, WARM_UP, cpu_time, fresh_database, print, random_hex, rss_mib};
+use super::{Loader, WARM_UP, cpu_time, fresh_database, print, print_medians, random_hex, rss};
 
 const APP_ID: &str = "wxbench0000000001";
 const MCH_ID: &str = "1900000109";
@@ -76,7 +76,7 @@ impl Instance {
     }
 
     fn rss(&self) -> String {
-        rss_mib(&self.pid().to_string()).map_or_else(|| "?".into(), |m| format!("{m:.0} MiB"))
+        rss(&self.pid().to_string())
     }
 }
 
@@ -518,13 +518,7 @@ pub fn bench(notifications: usize, rounds: usize, concurrency: usize, instances:
         ratios.push(notify.rate() / healthz.rate());
         p99s.push(notify.p99);
     }
-    ratios.sort_by(f64::total_cmp);
-    p99s.sort();
-    println!(
-        "median of {rounds}: notify / healthz = {:.0}%, notify p99 = {:.2} ms",
-        100.0 * ratios[ratios.len() / 2],
-        p99s[p99s.len() / 2].as_secs_f64() * 1e3
-    );
+    print_medians(&mut ratios, &mut p99s, "");
 
     // Exactly once, checked.
     #[allow(clippy::cast_possible_wrap)]
