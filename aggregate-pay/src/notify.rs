@@ -147,12 +147,13 @@ impl NotifyProcessor {
                     )));
                 }
                 let now = OffsetDateTime::now_utc();
+                let id = payment.id.clone();
                 let applied = match status {
                     NotifiedStatus::Paid => {
                         transitions::apply_to_payment(
                             self.store.as_ref(),
-                            &payment.id,
-                            Some(payment.clone()),
+                            &id,
+                            Some(payment),
                             |p| transitions::paid(p, &transaction_id, amount, &currency, now),
                         )
                         .await?
@@ -165,8 +166,8 @@ impl NotifyProcessor {
                         };
                         match transitions::apply_to_payment(
                             self.store.as_ref(),
-                            &payment.id,
-                            Some(payment.clone()),
+                            &id,
+                            Some(payment),
                             |p| transitions::ended(p, target),
                         )
                         .await?

@@ -70,11 +70,8 @@ pub(crate) fn paid(
     next.status = PaymentStatus::Paid;
     next.channel_transaction_id = Some(transaction_id.to_owned());
     next.paid_at = Some(now);
-    let event = NewEvent::new(EventKind::PaymentSucceeded, p.id.clone(), {
-        let mut shown = next.clone();
-        shown.version += 1;
-        shown.to_json()
-    });
+    // The payload shows the payment as it will be once committed (it carries no version).
+    let event = NewEvent::new(EventKind::PaymentSucceeded, p.id.clone(), next.to_json());
     (
         Decision::Commit(Box::new(Change {
             payment: next,

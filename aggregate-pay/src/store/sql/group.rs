@@ -186,6 +186,13 @@ impl SqlStore {
 
     /// The compare-and-set update of every change's payment and the events of those updated,
     /// in one statement; the ids of the payments updated.
+    ///
+    /// The payments are found by their key as `id = ANY(ARRAY(…))`, which the planner always
+    /// reads through the primary key: with `id IN (SELECT id FROM v)` or a join on `v` it
+    /// estimated the group at 100 rows and, on a table of some thousands of payments whose
+    /// statistics were not fresh, scanned every payment twice per group (the locks, the
+    /// update) — on the benchmark's 12,000 payments, 468 sequential scans reading 5.6 million
+    /// rows for 10,000 notifications.
     async fn commit_group(
         &self,
         changes: &[Change],
@@ -203,15 +210,15 @@ impl SqlStore {
              status text, channel_transaction_id text, refunded_amount bigint, \
              needs_review bigint, open_id text, metadata text, paid_at bigint, \
              expires_at bigint)), \
-             locked AS MATERIALIZED (SELECT id FROM payments WHERE id IN (SELECT id FROM v) \
+             locked AS MATERIALIZED (SELECT id FROM payments WHERE id = ANY(ARRAY(SELECT id FROM v)) \
              ORDER BY id FOR UPDATE), \
              updated AS (UPDATE payments SET updated_at = $1, status = v.status, \
              channel_transaction_id = v.channel_transaction_id, \
              refunded_amount = v.refunded_amount, needs_review = v.needs_review, \
              open_id = v.open_id, metadata = v.metadata, paid_at = v.paid_at, \
              expires_at = v.expires_at, version = payments.version + 1 \
-             FROM v WHERE payments.id = v.id AND payments.version = v.version \
-             AND payments.id IN (SELECT id FROM locked) RETURNING payments.id), \
+             FROM v WHERE payments.id = ANY(ARRAY(SELECT id FROM locked)) \
+             AND payments.id = v.id AND payments.version = v.version RETURNING payments.id), \
              recorded AS (INSERT INTO outbox ({EVENT_COLUMNS}, locked_until) \
              SELECT e.id, e.kind, e.payment_id, e.payload, $1, 'PENDING', 0, NULL, $1, $3 \
              FROM json_to_recordset($4::json) AS e(id text, kind text, payment_id text, \
