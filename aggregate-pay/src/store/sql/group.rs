@@ -118,6 +118,14 @@ impl SqlStore {
         self.commit_alone(&mut conn, change).await
     }
 
+    /// A group whose transaction failed as a whole: each change written alone, so that one bad
+    /// change fails alone.
+    async fn commit_each_alone(&self, replies: Vec<Reply>, changes: &[Change]) {
+        for (reply, change) in replies.into_iter().zip(changes) {
+            let _ = reply.send(self.commit_one(change).await);
+        }
+    }
+
     /// Writes one group and answers each change.
     async fn write_group(&self, mut group: Vec<(Change, Reply)>) {
         if group.len() == 1 {
@@ -153,9 +161,7 @@ impl SqlStore {
             }
             Err(_) => {
                 drop(reserved);
-                for (reply, change) in replies.into_iter().zip(&changes) {
-                    let _ = reply.send(self.commit_one(change).await);
-                }
+                self.commit_each_alone(replies, &changes).await;
             }
         }
     }
@@ -176,11 +182,7 @@ impl SqlStore {
                     let _ = reply.send(Ok(result));
                 }
             }
-            Err(_) => {
-                for (reply, change) in replies.into_iter().zip(&changes) {
-                    let _ = reply.send(self.commit_one(change).await);
-                }
-            }
+            Err(_) => self.commit_each_alone(replies, &changes).await,
         }
     }
 
