@@ -4,7 +4,7 @@ use crate::{PaymentId, PaymentStatus};
 
 /// What a channel reports when it cannot do what was asked. Declines and states are values in
 /// the channel's answers; these are errors.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChannelError {
     /// The channel could not be reached (retrying later may work).
@@ -54,6 +54,33 @@ impl ChannelError {
             self,
             ChannelError::Transport(_) | ChannelError::Unavailable { .. }
         )
+    }
+
+    /// Whether this is a definitive "no": the channel refused the request for good
+    /// ([`ChannelError::Rejected`]) or the channel cannot do it at all
+    /// ([`ChannelError::Unsupported`]) — either way nothing was done. Everything else leaves
+    /// the outcome unknown: a transport error, a temporary refusal, and also an answer that
+    /// failed verification or decoding (the provider may well have done it) or a configuration
+    /// the operator has yet to fix. Money is only ever settled on a refusal or a verified
+    /// answer.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ChannelError::Rejected { .. } | ChannelError::Unsupported(_)
+        )
+    }
+
+    /// `CODE: message`, as a refund's `last_error` records it.
+    pub fn summary(&self) -> String {
+        match self {
+            ChannelError::Unavailable { code, message, .. }
+            | ChannelError::Rejected { code, message } => format!("{code}: {message}"),
+            ChannelError::Transport(m) => format!("TRANSPORT: {m}"),
+            ChannelError::Signature(m) => format!("UNVERIFIED_ANSWER: {m}"),
+            ChannelError::Decode(m) => format!("UNDECODABLE_ANSWER: {m}"),
+            ChannelError::Unsupported(m) => format!("UNSUPPORTED: {m}"),
+            ChannelError::Config(m) => format!("CONFIGURATION: {m}"),
+        }
     }
 
     /// How long the channel asked to wait before the same request, if it said.
@@ -133,6 +160,14 @@ pub enum Error {
         id: PaymentId,
         /// Its state.
         status: PaymentStatus,
+    },
+    /// The refund is not in a state that allows this.
+    #[error("refund {out_refund_no} is {status}")]
+    RefundState {
+        /// The refund.
+        out_refund_no: String,
+        /// Its state.
+        status: crate::RefundStatus,
     },
     /// The request is invalid (amount, missing openid…).
     #[error("invalid request: {0}")]

@@ -22,6 +22,9 @@ pub enum EventKind {
     RefundSucceeded,
     /// `refund.failed`: a refund failed.
     RefundFailed,
+    /// `refund.abnormal`: the channel took a refund but could not deliver the money; the
+    /// merchant must resolve it (the amount stays counted as being refunded).
+    RefundAbnormal,
     /// `payment.amount_mismatch`: the channel reported another amount; the payment is flagged.
     PaymentAmountMismatch,
     /// Anything else (kept as stored).
@@ -37,6 +40,7 @@ impl EventKind {
             EventKind::PaymentFailed => "payment.failed",
             EventKind::RefundSucceeded => "refund.succeeded",
             EventKind::RefundFailed => "refund.failed",
+            EventKind::RefundAbnormal => "refund.abnormal",
             EventKind::PaymentAmountMismatch => "payment.amount_mismatch",
             EventKind::Other(s) => s,
         }
@@ -50,6 +54,7 @@ impl EventKind {
             "payment.failed" => EventKind::PaymentFailed,
             "refund.succeeded" => EventKind::RefundSucceeded,
             "refund.failed" => EventKind::RefundFailed,
+            "refund.abnormal" => EventKind::RefundAbnormal,
             "payment.amount_mismatch" => EventKind::PaymentAmountMismatch,
             other => EventKind::Other(other.to_owned()),
         }

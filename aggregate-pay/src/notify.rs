@@ -18,7 +18,7 @@ use crate::channels::{
 };
 use crate::store::PaymentStore;
 use crate::transitions::{self, Applied};
-use crate::{PaymentStatus, StoreError};
+use crate::{PaymentStatus, RefundStatus, StoreError};
 
 /// What happened to a notification (for logs and metrics; the channel only sees the ack).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +189,7 @@ impl NotifyProcessor {
                 channel_refund_id,
                 amount,
                 account: notified_account,
-                succeeded,
+                status,
                 ..
             } => {
                 let Some(refund) = self.store.refund(&out_refund_no).await? else {
@@ -205,25 +205,34 @@ impl NotifyProcessor {
                         "refund {out_refund_no} is not this channel account's"
                     )));
                 }
-                if succeeded && amount != refund.amount {
+                // Money that moved (or left for the payer) must be the amount asked, exactly.
+                if status != RefundStatus::Failed && amount != refund.amount {
                     return Ok(NotifyOutcome::Rejected(format!(
                         "refund {out_refund_no}: {} fen reported, {} fen asked",
                         amount.as_u64(),
                         refund.amount.as_u64()
                     )));
                 }
+                let note = match status {
+                    RefundStatus::Abnormal => Some(ABNORMAL_NOTE.to_owned()),
+                    RefundStatus::Failed => {
+                        Some("CLOSED: the channel closed the refund".to_owned())
+                    }
+                    _ => None,
+                };
                 let applied =
                     transitions::apply(
                         self.store.as_ref(),
                         &payment.id,
                         |p, refunds| match refunds.iter().find(|r| r.out_refund_no == out_refund_no)
                         {
-                            Some(r) => transitions::refund_finished(
+                            Some(r) => transitions::refund_moved(
                                 p,
                                 r,
                                 refunds,
-                                succeeded,
+                                status,
                                 Some(channel_refund_id.clone()),
+                                note.clone(),
                             ),
                             None => (transitions::Decision::Nothing, Applied::Unchanged),
                         },
@@ -237,3 +246,8 @@ impl NotifyProcessor {
         }
     }
 }
+
+/// What an abnormal refund's `last_error` says: what happened and what the merchant does.
+pub(crate) const ABNORMAL_NOTE: &str = "ABNORMAL: the money could not reach the payer (a closed \
+     or frozen card); resolve it: send it to a bank card of the payer's or to the merchant's \
+     account (WeChat Pay API v3's abnormal refund), or on the provider's merchant platform";

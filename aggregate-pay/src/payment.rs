@@ -102,12 +102,30 @@ impl PaymentStatus {
 status_enum! {
     /// Where a refund is.
     pub enum RefundStatus {
-        /// Requested, not confirmed.
+        /// Requested, not confirmed: sent, or to be sent again with the same number.
         Pending => "PENDING",
+        /// The channel took the refund but could not deliver the money (WeChat v3 `ABNORMAL`,
+        /// v2 `CHANGE`: the payer's card was closed, say). The money has left the merchant's
+        /// hands for this refund: it stays counted as being refunded until the merchant
+        /// resolves it and the channel says `SUCCESS` or `CLOSED`.
+        Abnormal => "ABNORMAL",
         /// The money is back with the payer.
         Succeeded => "SUCCEEDED",
-        /// The refund failed.
+        /// The channel refused it for good: no money moved (its code in `last_error`).
         Failed => "FAILED",
+    }
+}
+
+impl RefundStatus {
+    /// Whether the refund has not ended: its amount is counted as being refunded, the payment
+    /// stays REFUNDING, and the reconciler keeps asking the channel about it.
+    pub fn is_open(self) -> bool {
+        matches!(self, RefundStatus::Pending | RefundStatus::Abnormal)
+    }
+
+    /// Whether nothing can change it any more.
+    pub fn is_final(self) -> bool {
+        !self.is_open()
     }
 }
 
@@ -277,6 +295,10 @@ pub struct Refund {
     /// Where the channel sends the refund's notification (kept so that sending the refund
     /// again is the same request).
     pub notify_url: Option<String>,
+    /// Why it is not settled yet (a pending refund: the last temporary error, an answer that
+    /// could not be verified; an abnormal one: what the channel said) or why it failed (the
+    /// channel's definitive code), as `CODE: message`.
+    pub last_error: Option<String>,
     /// When requested.
     pub created_at: OffsetDateTime,
     /// When last changed.
@@ -284,6 +306,30 @@ pub struct Refund {
 }
 
 impl Refund {
+    /// A new PENDING refund of `amount` of payment `payment_id`, numbered `out_refund_no`,
+    /// requested `at` (for stores and tests; services create refunds with
+    /// [`Payments::refund`](crate::Payments::refund)).
+    pub fn new(
+        payment_id: PaymentId,
+        out_refund_no: impl Into<String>,
+        amount: Fen,
+        at: OffsetDateTime,
+    ) -> Self {
+        Refund {
+            id: crate::sortable_id("ref_"),
+            payment_id,
+            out_refund_no: out_refund_no.into(),
+            amount,
+            status: RefundStatus::Pending,
+            channel_refund_id: None,
+            reason: None,
+            notify_url: None,
+            last_error: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     /// The event payload describing this refund.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -294,6 +340,7 @@ impl Refund {
             "status": self.status.as_str(),
             "channel_refund_id": self.channel_refund_id,
             "reason": self.reason,
+            "last_error": self.last_error,
         })
     }
 }

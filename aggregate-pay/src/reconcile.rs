@@ -4,7 +4,7 @@
 //!   as a notification would (same transitions, same events); closes payments past their expiry,
 //!   at the channel first. The least recently looked at go first, so however many old payments
 //!   wait, a new one gets its turn.
-//! - **Refunds** still PENDING after a while: [`Payments::settle_refund`] queries the channel,
+//! - **Refunds** still open (PENDING, or ABNORMAL until the merchant resolves them) after a while: [`Payments::settle_refund`] queries the channel,
 //!   applies a final answer (with its events: a lost refund notification still ends the refund),
 //!   and sends the refund again with the same number when the channel has no record of it. A
 //!   refund that is still processing or got no definitive answer is looked at again after a
@@ -45,8 +45,12 @@ pub struct ReconcileReport {
     pub refunds_succeeded: usize,
     /// Refunds found failed (a definitive answer).
     pub refunds_failed: usize,
-    /// Refunds without a definitive answer yet (processing, or the channel said "not now").
+    /// Refunds without a definitive answer yet (processing, abnormal, or the channel said "not
+    /// now").
     pub refunds_unsettled: usize,
+    /// Of those, refunds the channel took but could not deliver (the merchant must resolve
+    /// them).
+    pub refunds_abnormal: usize,
 }
 
 /// The reconciler.
@@ -149,6 +153,10 @@ impl Reconciler {
                 return Ok(());
             }
             Ok(RefundProgress::Processing) => None,
+            Ok(RefundProgress::Abnormal(_)) => {
+                report.refunds_abnormal += 1;
+                None
+            }
             Ok(RefundProgress::Unsettled(e)) => {
                 tracing::warn!(refund = %no, attempts = claim.attempts, error = %e, "refund still unsettled");
                 e.retry_after()
@@ -165,8 +173,8 @@ impl Reconciler {
         // A wait the channel asked for may already be recorded by the resend; the later wins.
         let until = OffsetDateTime::now_utc() + wait;
         let current = self.store.refund(no).await?;
-        if current.is_some_and(|r| r.status == RefundStatus::Pending) {
-            self.store.defer_refund(no, until).await?;
+        if current.is_some_and(|r| r.status.is_open()) {
+            self.store.defer_refund(no, Some(until), None).await?;
         }
         Ok(())
     }

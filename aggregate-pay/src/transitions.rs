@@ -106,10 +106,10 @@ pub(crate) fn ended(p: &Payment, status: PaymentStatus) -> (Decision, Applied) {
 }
 
 /// The status a paid payment has given its refunds.
-fn after_refunds(p: &Payment, refunded: Fen, others_pending: bool) -> PaymentStatus {
+fn after_refunds(p: &Payment, refunded: Fen, refunds_open: bool) -> PaymentStatus {
     if refunded >= p.amount {
         PaymentStatus::Refunded
-    } else if others_pending {
+    } else if refunds_open {
         PaymentStatus::Refunding
     } else if refunded > Fen::ZERO {
         PaymentStatus::PartiallyRefunded
@@ -118,43 +118,60 @@ fn after_refunds(p: &Payment, refunded: Fen, others_pending: bool) -> PaymentSta
     }
 }
 
-/// A refund finished (`succeeded` or not), with the payment's other refunds.
-pub(crate) fn refund_finished(
+/// The channel says where a refund is now (`to`), with the payment's refunds.
+///
+/// - PENDING → ABNORMAL: the money left the merchant but did not reach the payer; the refund
+///   stays open (its amount counted as being refunded, the payment REFUNDING) until the merchant
+///   resolves it — never back to PAID.
+/// - PENDING or ABNORMAL → SUCCEEDED: the amount is counted as refunded.
+/// - PENDING or ABNORMAL → FAILED: closed, nothing moved; `note` says why.
+/// - Anything about a refund already final, the same state again, or "processing" for an
+///   abnormal refund (a resolution under way): nothing.
+pub(crate) fn refund_moved(
     p: &Payment,
     refund: &Refund,
-    others: &[Refund],
-    succeeded: bool,
+    refunds: &[Refund],
+    to: RefundStatus,
     channel_refund_id: Option<String>,
+    note: Option<String>,
 ) -> (Decision, Applied) {
-    if refund.status != RefundStatus::Pending {
+    if refund.status.is_final() || to == refund.status || to == RefundStatus::Pending {
         return (Decision::Nothing, Applied::Unchanged);
     }
-    let others_pending = others
+    let others_open = refunds
         .iter()
-        .any(|r| r.out_refund_no != refund.out_refund_no && r.status == RefundStatus::Pending);
+        .any(|r| r.out_refund_no != refund.out_refund_no && r.status.is_open());
     let mut next = p.clone();
     let mut r = refund.clone();
     r.channel_refund_id = channel_refund_id.or(r.channel_refund_id);
     r.updated_at = OffsetDateTime::now_utc();
-    let kind = if succeeded {
-        r.status = RefundStatus::Succeeded;
-        next.refunded_amount = p
-            .refunded_amount
-            .checked_add(refund.amount)
-            .unwrap_or(p.amount);
-        EventKind::RefundSucceeded
-    } else {
-        r.status = RefundStatus::Failed;
-        EventKind::RefundFailed
+    r.status = to;
+    let kind = match to {
+        RefundStatus::Succeeded => {
+            next.refunded_amount = p
+                .refunded_amount
+                .checked_add(refund.amount)
+                .unwrap_or(p.amount);
+            r.last_error = None;
+            EventKind::RefundSucceeded
+        }
+        RefundStatus::Abnormal => {
+            r.last_error = note.or(r.last_error);
+            EventKind::RefundAbnormal
+        }
+        RefundStatus::Failed | RefundStatus::Pending => {
+            r.last_error = note.or(r.last_error);
+            EventKind::RefundFailed
+        }
     };
-    next.status = after_refunds(p, next.refunded_amount, others_pending);
+    next.status = after_refunds(p, next.refunded_amount, others_open || to.is_open());
     let payload = serde_json::json!({"refund": r.to_json(), "payment": next.to_json()});
     (
         Decision::Commit(Box::new(Change {
             payment: next,
             refund: Some(RefundChange::Update {
                 refund: r,
-                expected: RefundStatus::Pending,
+                expected: refund.status,
             }),
             events: vec![NewEvent::new(kind, p.id.clone(), payload)],
         })),
@@ -271,6 +288,7 @@ mod tests {
             channel_refund_id: None,
             reason: None,
             notify_url: None,
+            last_error: None,
             created_at: now,
             updated_at: now,
         }
@@ -380,12 +398,13 @@ mod tests {
     fn refunds_move_the_payment_by_what_was_refunded_and_what_is_pending() {
         let mut p = payment(1000, PaymentStatus::Refunding);
         let part = refund("R1", 300, RefundStatus::Pending);
-        let (d, _) = refund_finished(
+        let (d, _) = refund_moved(
             &p,
             &part,
             std::slice::from_ref(&part),
-            true,
+            RefundStatus::Succeeded,
             Some("C1".into()),
+            None,
         );
         let c = change(d);
         assert_eq!(c.payment.status, PaymentStatus::PartiallyRefunded);
@@ -402,30 +421,135 @@ mod tests {
 
         // Another refund still pending: the payment is still refunding.
         let other = refund("R2", 100, RefundStatus::Pending);
-        let (d, _) = refund_finished(&p, &part, &[part.clone(), other], true, None);
+        let (d, _) = refund_moved(
+            &p,
+            &part,
+            &[part.clone(), other],
+            RefundStatus::Succeeded,
+            None,
+            None,
+        );
         assert_eq!(change(d).payment.status, PaymentStatus::Refunding);
 
         // The rest: fully refunded.
         p.refunded_amount = Fen::new(300);
         let rest = refund("R3", 700, RefundStatus::Pending);
-        let (d, _) = refund_finished(&p, &rest, std::slice::from_ref(&rest), true, None);
+        let (d, _) = refund_moved(
+            &p,
+            &rest,
+            std::slice::from_ref(&rest),
+            RefundStatus::Succeeded,
+            None,
+            None,
+        );
         let c = change(d);
         assert_eq!(c.payment.status, PaymentStatus::Refunded);
         assert_eq!(c.payment.refunded_amount, Fen::new(1000));
 
         // A failed refund moves no money.
         let failed = refund("R4", 100, RefundStatus::Pending);
-        let (d, _) = refund_finished(&p, &failed, std::slice::from_ref(&failed), false, None);
+        let (d, _) = refund_moved(
+            &p,
+            &failed,
+            std::slice::from_ref(&failed),
+            RefundStatus::Failed,
+            None,
+            Some("REFUNDCLOSE: closed".into()),
+        );
         let c = change(d);
+        match &c.refund {
+            Some(RefundChange::Update { refund, .. }) => {
+                assert_eq!(refund.last_error.as_deref(), Some("REFUNDCLOSE: closed"));
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(c.payment.refunded_amount, Fen::new(300));
         assert_eq!(c.payment.status, PaymentStatus::PartiallyRefunded);
         assert_eq!(kinds(&c), [EventKind::RefundFailed]);
 
         // A refund that already finished: nothing.
         let done = refund("R1", 300, RefundStatus::Succeeded);
-        let (d, applied) = refund_finished(&p, &done, &[], true, None);
-        assert!(matches!(d, Decision::Nothing));
-        assert_eq!(applied, Applied::Unchanged);
+        for to in [
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+            RefundStatus::Abnormal,
+        ] {
+            let (d, applied) = refund_moved(&p, &done, &[], to, None, None);
+            assert!(matches!(d, Decision::Nothing), "{to:?}");
+            assert_eq!(applied, Applied::Unchanged);
+        }
+    }
+
+    #[test]
+    fn an_abnormal_refund_stays_counted_until_success_or_close_settles_it() {
+        let p = payment(300, PaymentStatus::Refunding);
+        let r = refund("R1", 300, RefundStatus::Pending);
+        let (d, applied) = refund_moved(
+            &p,
+            &r,
+            std::slice::from_ref(&r),
+            RefundStatus::Abnormal,
+            Some("W1".into()),
+            Some("ABNORMAL: the card is closed".into()),
+        );
+        assert_eq!(applied, Applied::Changed);
+        let c = change(d);
+        assert_eq!(kinds(&c), [EventKind::RefundAbnormal]);
+        assert_eq!(
+            c.payment.status,
+            PaymentStatus::Refunding,
+            "never PAID again while the money is out"
+        );
+        assert_eq!(c.payment.refunded_amount, Fen::ZERO);
+        let abnormal = match &c.refund {
+            Some(RefundChange::Update { refund, expected }) => {
+                assert_eq!(*expected, RefundStatus::Pending);
+                assert_eq!(refund.status, RefundStatus::Abnormal);
+                refund.clone()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert!(abnormal.status.is_open());
+
+        // Still abnormal, or processing again after the merchant applied: nothing changes.
+        for to in [RefundStatus::Abnormal, RefundStatus::Pending] {
+            let (d, _) = refund_moved(&c.payment, &abnormal, &[], to, None, None);
+            assert!(matches!(d, Decision::Nothing), "{to:?}");
+        }
+
+        // WeChat's later SUCCESS: the money counts.
+        let (d, applied) = refund_moved(
+            &c.payment,
+            &abnormal,
+            std::slice::from_ref(&abnormal),
+            RefundStatus::Succeeded,
+            None,
+            None,
+        );
+        assert_eq!(applied, Applied::Changed);
+        let done = change(d);
+        assert_eq!(done.payment.status, PaymentStatus::Refunded);
+        assert_eq!(done.payment.refunded_amount, Fen::new(300));
+        assert_eq!(kinds(&done), [EventKind::RefundSucceeded]);
+        match &done.refund {
+            Some(RefundChange::Update { expected, .. }) => {
+                assert_eq!(*expected, RefundStatus::Abnormal)
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // Or CLOSED: nothing moved, the payment is PAID again only now.
+        let (d, _) = refund_moved(
+            &c.payment,
+            &abnormal,
+            std::slice::from_ref(&abnormal),
+            RefundStatus::Failed,
+            None,
+            Some("CLOSED: closed".into()),
+        );
+        let closed = change(d);
+        assert_eq!(closed.payment.status, PaymentStatus::Paid);
+        assert_eq!(kinds(&closed), [EventKind::RefundFailed]);
     }
 
     #[tokio::test]

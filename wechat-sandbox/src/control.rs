@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/pay", post(pay_route))
         .route("/sandbox/pay-form", post(pay_form))
         .route("/sandbox/refund-complete", post(refund_complete))
+        .route("/sandbox/refund-resolve", post(refund_resolve))
         .route("/sandbox/transfer-confirm", post(transfer_confirm))
         .route("/sandbox/wechatpay-rotate", post(rotate_route))
         .route("/sandbox/oauth-code", post(oauth_code))
@@ -299,6 +300,35 @@ async fn refund_complete(
     )
     .await
     .map(Json)
+}
+
+/// The merchant resolves an abnormal WeChat refund on the merchant platform: it is PROCESSING
+/// again (then `complete_refund` ends it). Returns its status now.
+pub async fn resolve_refund_on_platform(
+    state: &SandboxState,
+    out_refund_no: &str,
+) -> Result<RefundCompleted, ControlError> {
+    let r = wxpay::resolve_on_platform(state, out_refund_no)
+        .await
+        .map_err(|e| error(StatusCode::NOT_FOUND, "REFUND_NOT_FOUND", e.to_string()))?;
+    Ok(RefundCompleted {
+        out_refund_no: r.out_refund_no,
+        status: r.status,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundResolve {
+    out_refund_no: String,
+}
+
+async fn refund_resolve(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<RefundResolve>,
+) -> Result<Json<RefundCompleted>, ControlError> {
+    resolve_refund_on_platform(&state, &req.out_refund_no)
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,12 +9,24 @@
 //!   `errcode` such as `45009`…), signed as the provider signs it. With `after_processing`, the request
 //!   is carried out first and only its answer is replaced: the provider did it, the merchant
 //!   never heard.
+//! - **An answer that cannot be verified** (code [`BAD_SIGNATURE`]): the request is carried
+//!   out and answered as usual, but the answer's signature is broken (WeChat Pay v2's `sign`,
+//!   v3's `Wechatpay-Signature`, Alipay's `sign`) — the provider did it, the merchant cannot
+//!   trust the answer that says so.
+//! - **Alipay's `fund_change = N` for a refund that moved nothing** (code [`FUND_CHANGE_N`] on
+//!   `alipay.trade.refund`): `10000` with `fund_change = N`, and no refund made.
 //! - **Lost notifications**: the next notifications of a kind (`wechat.payment`,
 //!   `wechat.refund`, `alipay.payment`) are never sent; the delivery log shows them dropped.
 
 use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
+
+/// The fault code that carries a request out and breaks its answer's signature.
+pub const BAD_SIGNATURE: &str = "BAD_SIGNATURE";
+
+/// The fault code that answers an Alipay refund `10000` with `fund_change = N`, making nothing.
+pub const FUND_CHANGE_N: &str = "FUND_CHANGE_N";
 
 /// An API error to answer instead of the real one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

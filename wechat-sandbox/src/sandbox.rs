@@ -353,6 +353,15 @@ impl Sandbox {
         control::finish_refund(&self.state, out_refund_no, outcome).await
     }
 
+    /// The merchant resolves an abnormal WeChat refund on the merchant platform: PROCESSING
+    /// again, to be ended by [`Sandbox::complete_refund`].
+    pub async fn resolve_refund_on_platform(
+        &self,
+        out_refund_no: &str,
+    ) -> Result<RefundCompleted, ControlError> {
+        control::resolve_refund_on_platform(&self.state, out_refund_no).await
+    }
+
     /// The payee of a v3 transfer confirms it in WeChat: it succeeds (or fails, as `outcome`
     /// says) and the transfer notification goes out.
     pub async fn finish_transfer(

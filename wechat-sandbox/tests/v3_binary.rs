@@ -415,7 +415,7 @@ async fn every_v3_endpoint_answers_the_projects_client() {
         .execute(&AbnormalRefund {
             refund_id: abnormal.refund_id.clone(),
             out_refund_no: abnormal_no.clone(),
-            to: AbnormalRefundTo::MerchantBankCard {
+            to: AbnormalRefundTo::UserBankCard {
                 bank_type: "ICBC_DEBIT".into(),
                 bank_account: "6222000011112222".into(),
                 real_name: "张三".into(),

@@ -243,7 +243,8 @@ impl RefundRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChannelRefund {
-    /// Where it is.
+    /// Where it is: `Pending` (accepted, processing), `Abnormal` (taken, but the money could
+    /// not reach the payer), `Succeeded`, or `Failed` (closed: nothing moved).
     pub status: RefundStatus,
     /// The channel's refund id.
     pub channel_refund_id: Option<String>,
@@ -349,9 +350,51 @@ pub enum ChannelNotification {
         amount: Fen,
         /// The channel account it was sent for.
         account: String,
-        /// Whether the refund succeeded.
-        succeeded: bool,
+        /// Where the refund is now (`Succeeded`, `Abnormal`, `Failed` for closed).
+        status: RefundStatus,
     },
+}
+
+/// Where the money of an abnormal refund goes instead (WeChat Pay API v3's abnormal refund).
+/// `Debug` masks the card's account and holder.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbnormalRefundResolution {
+    /// To a debit card of the payer's (the payer tells the merchant which).
+    PayerBankCard {
+        /// The provider's bank type code (`ICBC_DEBIT`…).
+        bank_type: String,
+        /// The card's account number.
+        bank_account: String,
+        /// The card holder's name.
+        real_name: String,
+    },
+    /// To the merchant's own settlement account; the merchant then pays the payer another way.
+    MerchantBankAccount,
+}
+
+impl fmt::Debug for AbnormalRefundResolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AbnormalRefundResolution::PayerBankCard { bank_type, .. } => f
+                .debug_struct("PayerBankCard")
+                .field("bank_type", bank_type)
+                .field("bank_account", &"***")
+                .field("real_name", &"***")
+                .finish(),
+            AbnormalRefundResolution::MerchantBankAccount => f.write_str("MerchantBankAccount"),
+        }
+    }
+}
+
+impl AbnormalRefundResolution {
+    /// `payer_bank_card` or `merchant_bank_account`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AbnormalRefundResolution::PayerBankCard { .. } => "payer_bank_card",
+            AbnormalRefundResolution::MerchantBankAccount => "merchant_bank_account",
+        }
+    }
 }
 
 /// How a notification was handled, to tell the channel.
@@ -412,6 +455,22 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
         out_trade_no: &str,
         out_refund_no: &str,
     ) -> Result<Option<ChannelRefund>, ChannelError>;
+
+    /// Sends an abnormal refund's money another way (`refund` is the channel's refund id).
+    /// Channels without such an API say how the merchant resolves it instead
+    /// ([`ChannelError::Unsupported`]).
+    async fn resolve_abnormal_refund(
+        &self,
+        out_refund_no: &str,
+        channel_refund_id: &str,
+        to: &AbnormalRefundResolution,
+    ) -> Result<ChannelRefund, ChannelError> {
+        let _ = (out_refund_no, channel_refund_id, to);
+        Err(ChannelError::Unsupported(format!(
+            "{} has no API for abnormal refunds: resolve it on the provider's merchant platform",
+            self.id()
+        )))
+    }
 
     /// Verifies and decodes a notification.
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError>;

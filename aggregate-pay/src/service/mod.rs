@@ -4,7 +4,7 @@
 
 mod refunds;
 
-pub use refunds::RefundProgress;
+pub use refunds::{RefundProgress, UNVERIFIED_FAILURE};
 
 use std::collections::HashMap;
 use std::sync::Arc;

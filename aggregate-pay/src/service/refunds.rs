@@ -7,24 +7,35 @@
 //! |---|---|
 //! | done | SUCCEEDED (the payment REFUNDED, or back to PAID / partly refunded) |
 //! | accepted, processing | PENDING until its notification or a query says how it ended |
-//! | a final refusal (bad amount, order too old…) | FAILED: no money moved |
-//! | a temporary error, an unknown code, a timeout, no answer | PENDING: sent again later with the **same** `out_refund_no` (idempotent at the channel), after the wait the channel asked for (a balance to top up waits longer) |
+//! | taken, but the money could not reach the payer (WeChat `ABNORMAL` / `CHANGE`) | ABNORMAL: still counted as being refunded, until the merchant resolves it ([`Payments::resolve_abnormal_refund`]) and the channel says SUCCESS or CLOSED |
+//! | a refusal from the channel's table of definitive codes (bad amount, order too old…) | FAILED with that code: no money moved |
+//! | anything else: a temporary error (`SYSTEMERROR`, `INVALID_REQ_TOO_MUCH`, 429, 5xx…), an unknown code, a timeout, an answer that fails verification or decoding | PENDING with the reason (`last_error`): queried, and sent again with the **same** `out_refund_no` (idempotent at the channel) after the wait the channel asked for |
 //!
-//! [`Reconciler`](crate::Reconciler) drives every refund still PENDING after a while through
+//! While a refund is open (PENDING or ABNORMAL) its amount is not refundable again: no second
+//! refund number can be issued for the same money.
+//!
+//! [`Reconciler`](crate::Reconciler) drives every open refund through
 //! [`Payments::settle_refund`]: it queries the channel, applies a final state, and sends the
 //! refund again when the channel has no record of it.
-
-use std::time::Duration;
+//!
+//! Refunds recorded FAILED before refusals were told apart from temporary errors (schema
+//! version 4) were re-opened as PENDING with `last_error` starting [`UNVERIFIED_FAILURE`]: the
+//! reconciler asks the channel what became of each; one the channel never received is sent
+//! again only if no later refund of the payment replaced it.
 
 use time::OffsetDateTime;
 
 use super::Payments;
-use crate::channels::RefundRequest;
+use crate::channels::{AbnormalRefundResolution, ChannelRefund, RefundRequest};
 use crate::store::{Change, Commit, RefundChange};
 use crate::transitions::{self, Applied};
 use crate::{ChannelError, Error, Fen, PaymentId, PaymentStatus, Refund, RefundStatus};
 
-/// What one step on a pending refund did.
+/// How `last_error` starts on a refund recorded FAILED by an older version without a definitive
+/// answer (re-opened by the schema's version 4).
+pub const UNVERIFIED_FAILURE: &str = "UNVERIFIED_FAILURE";
+
+/// What one step on an open refund did.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RefundProgress {
@@ -32,8 +43,11 @@ pub enum RefundProgress {
     Finished(Refund),
     /// The channel has it and has not finished it: its notification, or a later query, ends it.
     Processing,
-    /// Nothing was decided: the channel could not be reached or said "not now". It stays
-    /// PENDING and is sent again with the same number later.
+    /// The channel took it but the money could not reach the payer: the merchant must resolve
+    /// it ([`Payments::resolve_abnormal_refund`]).
+    Abnormal(Refund),
+    /// Nothing was decided: the channel could not be reached, said "not now", or gave an answer
+    /// that could not be trusted. It stays PENDING and is sent again with the same number later.
     Unsettled(ChannelError),
 }
 
@@ -82,9 +96,10 @@ impl Payments {
                 });
             }
             let refunds = self.store.refunds_of(id).await?;
+            // Open refunds (pending, abnormal) hold their money: never refundable twice.
             let pending = refunds
                 .iter()
-                .filter(|r| r.status == RefundStatus::Pending)
+                .filter(|r| r.status.is_open())
                 .fold(Fen::ZERO, |a, r| a.checked_add(r.amount).unwrap_or(a));
             if amount > payment.refundable(pending) {
                 return Err(Error::Invalid(format!(
@@ -93,19 +108,14 @@ impl Payments {
                     payment.refundable(pending).as_u64()
                 )));
             }
-            let now = OffsetDateTime::now_utc();
-            let refund = Refund {
-                id: crate::sortable_id("ref_"),
-                payment_id: payment.id.clone(),
-                out_refund_no: out_refund_no.to_owned(),
+            let mut refund = Refund::new(
+                payment.id.clone(),
+                out_refund_no,
                 amount,
-                status: RefundStatus::Pending,
-                channel_refund_id: None,
-                reason: reason.clone(),
-                notify_url: notify_url.clone(),
-                created_at: now,
-                updated_at: now,
-            };
+                OffsetDateTime::now_utc(),
+            );
+            refund.reason = reason.clone();
+            refund.notify_url = notify_url.clone();
             let mut next = payment.clone();
             next.status = PaymentStatus::Refunding;
             let change = Change {
@@ -131,14 +141,16 @@ impl Payments {
 
     async fn send_refund(&self, refund: Refund) -> Result<Refund, Error> {
         match self.submit(&refund).await? {
-            Sent::Progress(RefundProgress::Finished(r)) => Ok(r),
-            Sent::Progress(RefundProgress::Processing) => Ok(refund),
+            Sent::Progress(RefundProgress::Finished(r) | RefundProgress::Abnormal(r)) => Ok(r),
+            Sent::Progress(RefundProgress::Processing) => {
+                self.get_refund(&refund.out_refund_no).await
+            }
             Sent::Progress(RefundProgress::Unsettled(e)) => {
                 tracing::warn!(
                     refund = %refund.out_refund_no, error = %e,
                     "refund not settled; it stays pending and is sent again later"
                 );
-                Ok(refund)
+                self.get_refund(&refund.out_refund_no).await
             }
             Sent::Refused(_, e) => Err(e.into()),
         }
@@ -157,39 +169,59 @@ impl Payments {
             notify_url: refund.notify_url.clone(),
         };
         Ok(match channel.refund(&request).await {
-            // Accepted; the notification (or the reconciler) completes it.
-            Ok(r) if r.status == RefundStatus::Pending => {
-                Sent::Progress(RefundProgress::Processing)
-            }
-            Ok(r) => Sent::Progress(RefundProgress::Finished(
-                self.finish_refund(
-                    refund,
-                    r.status == RefundStatus::Succeeded,
-                    r.channel_refund_id,
-                )
-                .await?,
-            )),
-            Err(e) if e.is_retryable() => {
-                if let Some(wait) = e.retry_after() {
-                    self.defer_refund(&refund.out_refund_no, wait).await?;
-                }
+            Ok(answer) => Sent::Progress(self.apply_answer(refund, answer).await?),
+            // Refused outright, by a code the channel's table says is final: no money moved.
+            Err(e) if e.is_refusal() => Sent::Refused(
+                self.move_refund(refund, RefundStatus::Failed, None, Some(e.summary()))
+                    .await?,
+                e,
+            ),
+            // Anything else decides nothing: the refund stays pending, with the reason.
+            Err(e) => {
+                self.unsettled(&refund.out_refund_no, &e).await?;
                 Sent::Progress(RefundProgress::Unsettled(e))
             }
-            // Refused outright: no money moved.
-            Err(e) => Sent::Refused(self.finish_refund(refund, false, None).await?, e),
         })
     }
 
-    async fn defer_refund(&self, out_refund_no: &str, wait: Duration) -> Result<(), Error> {
-        let until = OffsetDateTime::now_utc() + wait;
-        Ok(self.store.defer_refund(out_refund_no, until).await?)
+    /// Records why a refund is not settled, and the wait the channel asked for.
+    async fn unsettled(&self, out_refund_no: &str, e: &ChannelError) -> Result<(), Error> {
+        let until = e.retry_after().map(|wait| OffsetDateTime::now_utc() + wait);
+        Ok(self
+            .store
+            .defer_refund(out_refund_no, until, Some(&e.summary()))
+            .await?)
     }
 
-    pub(crate) async fn finish_refund(
+    /// Applies what the channel says of a refund (an answer to sending it, or to a query).
+    async fn apply_answer(
         &self,
         refund: &Refund,
-        succeeded: bool,
+        answer: ChannelRefund,
+    ) -> Result<RefundProgress, Error> {
+        let note = match answer.status {
+            RefundStatus::Pending => return Ok(RefundProgress::Processing),
+            RefundStatus::Abnormal => Some(crate::notify::ABNORMAL_NOTE.to_owned()),
+            RefundStatus::Failed => Some("CLOSED: the channel closed the refund".to_owned()),
+            RefundStatus::Succeeded => None,
+        };
+        let moved = self
+            .move_refund(refund, answer.status, answer.channel_refund_id, note)
+            .await?;
+        Ok(match moved.status {
+            RefundStatus::Abnormal => RefundProgress::Abnormal(moved),
+            RefundStatus::Pending => RefundProgress::Processing,
+            _ => RefundProgress::Finished(moved),
+        })
+    }
+
+    /// Moves a refund to `to` (see `transitions::refund_moved`) and returns it as it stands.
+    async fn move_refund(
+        &self,
+        refund: &Refund,
+        to: RefundStatus,
         channel_refund_id: Option<String>,
+        note: Option<String>,
     ) -> Result<Refund, Error> {
         let out_refund_no = refund.out_refund_no.clone();
         let applied =
@@ -197,22 +229,20 @@ impl Payments {
                 self.store.as_ref(),
                 &refund.payment_id,
                 |p, refunds| match refunds.iter().find(|r| r.out_refund_no == out_refund_no) {
-                    Some(r) => transitions::refund_finished(
+                    Some(r) => transitions::refund_moved(
                         p,
                         r,
                         refunds,
-                        succeeded,
+                        to,
                         channel_refund_id.clone(),
+                        note.clone(),
                     ),
                     None => (transitions::Decision::Nothing, Applied::Unchanged),
                 },
             )
             .await?;
-        tracing::debug!(refund = %out_refund_no, ?applied, "refund finished");
-        self.store
-            .refund(&out_refund_no)
-            .await?
-            .ok_or(Error::RefundNotFound(out_refund_no))
+        tracing::debug!(refund = %out_refund_no, ?applied, to = %to, "refund moved");
+        self.get_refund(&out_refund_no).await
     }
 
     /// Every refund of a payment, in the order they were asked for.
@@ -228,23 +258,23 @@ impl Payments {
             .ok_or_else(|| Error::RefundNotFound(out_refund_no.to_owned()))
     }
 
-    /// Asks the channel about a pending refund and applies the answer; returns the refund as it
+    /// Asks the channel about an open refund and applies the answer; returns the refund as it
     /// stands (see [`Payments::settle_refund`] for the step itself).
     pub async fn sync_refund(&self, out_refund_no: &str) -> Result<Refund, Error> {
         match self.settle_refund(out_refund_no).await? {
-            RefundProgress::Finished(r) => Ok(r),
+            RefundProgress::Finished(r) | RefundProgress::Abnormal(r) => Ok(r),
             RefundProgress::Processing | RefundProgress::Unsettled(_) => {
                 self.get_refund(out_refund_no).await
             }
         }
     }
 
-    /// One step towards a final state for a pending refund: asks the channel where it is,
-    /// applies a final answer, and sends it again (same number) when the channel has no record
-    /// of it. A refund already final is returned as it is.
+    /// One step towards a final state for an open refund: asks the channel where it is, applies
+    /// a verified answer, and sends a pending refund again (same number) when the channel has
+    /// no record of it. A refund already final is returned as it is.
     pub async fn settle_refund(&self, out_refund_no: &str) -> Result<RefundProgress, Error> {
         let refund = self.get_refund(out_refund_no).await?;
-        if refund.status != RefundStatus::Pending {
+        if refund.status.is_final() {
             return Ok(RefundProgress::Finished(refund));
         }
         let payment = self.get(&refund.payment_id).await?;
@@ -254,16 +284,34 @@ impl Payments {
             .await
         {
             Ok(found) => found,
-            Err(e) if e.is_retryable() => return Ok(RefundProgress::Unsettled(e)),
+            Err(e) if !e.is_refusal() => {
+                self.unsettled(out_refund_no, &e).await?;
+                return Ok(RefundProgress::Unsettled(e));
+            }
             Err(e) => return Err(e.into()),
         };
         match found {
-            Some(r) if r.status == RefundStatus::Pending => Ok(RefundProgress::Processing),
-            Some(r) => Ok(RefundProgress::Finished(
-                self.finish_refund(
+            Some(answer) => self.apply_answer(&refund, answer).await,
+            // The channel had it (it answered ABNORMAL): never a second one.
+            None if refund.status == RefundStatus::Abnormal => {
+                Ok(RefundProgress::Unsettled(ChannelError::Unavailable {
+                    code: "REFUND_NOT_FOUND".into(),
+                    message: "the channel no longer finds an abnormal refund".into(),
+                    retry_after: None,
+                }))
+            }
+            // Failed under an older version without a definitive answer, and never received
+            // by the channel: sent again only if nothing replaced it since.
+            None if self.replaced(&refund).await? => Ok(RefundProgress::Finished(
+                self.move_refund(
                     &refund,
-                    r.status == RefundStatus::Succeeded,
-                    r.channel_refund_id,
+                    RefundStatus::Failed,
+                    None,
+                    Some(
+                        "NOT_AT_CHANNEL: the channel never received it, and a later refund \
+                         replaced it"
+                            .to_owned(),
+                    ),
                 )
                 .await?,
             )),
@@ -275,6 +323,63 @@ impl Payments {
                     RefundProgress::Finished(r)
                 }
             }),
+        }
+    }
+
+    /// Whether `refund` is one re-opened from an unverified failure that a later refund of the
+    /// same payment replaced (sending it again could refund the same money twice).
+    async fn replaced(&self, refund: &Refund) -> Result<bool, Error> {
+        if !refund
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(UNVERIFIED_FAILURE))
+        {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .refunds_of(&refund.payment_id)
+            .await?
+            .iter()
+            .any(|r| r.out_refund_no != refund.out_refund_no && r.created_at >= refund.created_at))
+    }
+
+    /// Sends an abnormal refund's money another way — to a bank card of the payer's, or to the
+    /// merchant's account — where the channel has an API for it (WeChat Pay API v3). The refund
+    /// stays ABNORMAL (its money still counted as being refunded) until the channel says
+    /// SUCCESS or CLOSED, by notification or query.
+    pub async fn resolve_abnormal_refund(
+        &self,
+        out_refund_no: &str,
+        to: &AbnormalRefundResolution,
+    ) -> Result<Refund, Error> {
+        let refund = self.get_refund(out_refund_no).await?;
+        if refund.status != RefundStatus::Abnormal {
+            return Err(Error::RefundState {
+                out_refund_no: out_refund_no.to_owned(),
+                status: refund.status,
+            });
+        }
+        let channel_refund_id = refund.channel_refund_id.clone().ok_or_else(|| {
+            Error::Invalid(format!(
+                "refund {out_refund_no} has no channel refund id yet"
+            ))
+        })?;
+        let payment = self.get(&refund.payment_id).await?;
+        let channel = self.channel(&payment.channel)?;
+        let answer = channel
+            .resolve_abnormal_refund(out_refund_no, &channel_refund_id, to)
+            .await?;
+        let note = format!(
+            "ABNORMAL: sent again ({}); waiting for the channel's SUCCESS or CLOSED",
+            to.as_str()
+        );
+        self.store
+            .defer_refund(out_refund_no, None, Some(&note))
+            .await?;
+        match self.apply_answer(&refund, answer).await? {
+            RefundProgress::Finished(r) | RefundProgress::Abnormal(r) => Ok(r),
+            _ => self.get_refund(out_refund_no).await,
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::hand_off::{HandOff, leased_until};
 use super::{Change, Commit, Insert, PaymentStore, RefundChange, RefundClaim};
 use crate::events::{EventStatus, OutboxEvent};
-use crate::{Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
+use crate::{Payment, PaymentId, PaymentStatus, Refund, StoreError};
 
 /// Payments, refunds and the outbox in memory.
 #[derive(Debug, Default)]
@@ -171,7 +171,7 @@ impl PaymentStore for MemoryStore {
         let mut due: Vec<(Option<(OffsetDateTime, u32)>, Refund)> = s
             .refunds
             .values()
-            .filter(|r| r.status == RefundStatus::Pending && r.created_at < stale_before)
+            .filter(|r| r.status.is_open() && r.created_at < stale_before)
             .map(|r| (state(&s, &r.out_refund_no), r.clone()))
             .filter(|(st, _)| st.is_none_or(|(t, _)| t <= now))
             .collect();
@@ -190,10 +190,21 @@ impl PaymentStore for MemoryStore {
     async fn defer_refund(
         &self,
         out_refund_no: &str,
-        until: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        last_error: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut s = self.lock();
-        if s.refunds.contains_key(out_refund_no) {
+        let Some(refund) = s
+            .refunds
+            .get_mut(out_refund_no)
+            .filter(|r| r.status.is_open())
+        else {
+            return Ok(());
+        };
+        if let Some(e) = last_error {
+            refund.last_error = Some(e.to_owned());
+        }
+        if let Some(until) = until {
             let entry = s
                 .refund_reconcile
                 .entry(out_refund_no.to_owned())

@@ -119,9 +119,9 @@ pub trait PaymentStore: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError>;
 
-    /// Claims up to `limit` PENDING refunds requested before `stale_before` and not deferred
-    /// past `now`, for `lease` (least recently looked at first, so none starves): concurrent
-    /// reconcilers get different refunds. Each claim counts as an attempt.
+    /// Claims up to `limit` open refunds (PENDING or ABNORMAL) requested before `stale_before`
+    /// and not deferred past `now`, for `lease` (least recently looked at first, so none
+    /// starves): concurrent reconcilers get different refunds. Each claim counts as an attempt.
     async fn claim_refunds_for_reconciliation(
         &self,
         stale_before: OffsetDateTime,
@@ -130,11 +130,14 @@ pub trait PaymentStore: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> Result<Vec<RefundClaim>, StoreError>;
 
-    /// Leaves a PENDING refund alone until `until` (a backoff, or the wait a channel asked for).
+    /// On an open refund (PENDING or ABNORMAL): leaves it alone until `until`, when given (a
+    /// backoff, or the wait a channel asked for), and records `last_error`, when given (why it
+    /// is not settled yet). A final refund is left as it is.
     async fn defer_refund(
         &self,
         out_refund_no: &str,
-        until: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        last_error: Option<&str>,
     ) -> Result<(), StoreError>;
 
     /// Claims up to `limit` outbox events due at `now`, for `lease`.

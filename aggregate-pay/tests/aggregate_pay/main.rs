@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod locks;
+mod migrations;
 mod notify;
 mod outbox;
 mod rabbit;

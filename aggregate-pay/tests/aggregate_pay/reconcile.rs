@@ -138,17 +138,32 @@ async fn a_refund_without_a_definitive_answer_stays_pending_and_is_settled_once(
                 },
                 false,
             ),
+            // An answer that cannot be trusted says nothing about whether the money moved.
+            (
+                ChannelError::Signature("the answer's signature does not match".into()),
+                true,
+            ),
+            (ChannelError::Decode("refund_id missing".into()), true),
+            (
+                ChannelError::Config("no merchant certificate".into()),
+                false,
+            ),
         ];
         for (error, made) in cases {
             let what = format!("{engine}: {error} (made: {made})");
             let p = paid_payment(&payments, &channel, &processor, "RF", 500).await;
-            channel.fail_next_refund(error, made);
+            channel.fail_next_refund(error.clone(), made);
             let no = unique("R");
             let r = payments
                 .refund(&p.id, &no, Fen::new(500), None, None)
                 .await
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(r.status, RefundStatus::Pending, "{what}");
+            assert_eq!(
+                r.last_error.as_deref(),
+                Some(error.summary().as_str()),
+                "{what}: the reason is kept"
+            );
             assert_eq!(
                 payments.get(&p.id).await.unwrap().status,
                 PaymentStatus::Refunding,
@@ -218,7 +233,11 @@ async fn a_refund_waiting_for_the_balance_is_left_alone_until_then() {
         assert_eq!(channel.refunded(&p.out_trade_no), Some(Fen::ZERO));
         // Half an hour later (the wait moved back to now):
         store
-            .defer_refund(&no, OffsetDateTime::now_utc() - Duration::from_secs(1))
+            .defer_refund(
+                &no,
+                Some(OffsetDateTime::now_utc() - Duration::from_secs(1)),
+                None,
+            )
             .await
             .unwrap();
         a_moment_later().await;
@@ -318,5 +337,140 @@ async fn every_pending_payment_gets_its_turn_however_many_wait() {
             reconciler.run_once().await.unwrap();
         }
         assert!(rounds >= 2, "{engine}: the old ones come first ({rounds})");
+    }
+}
+
+/// Issue 27, finding 2: a refund answer that fails verification was taken as a refusal, the
+/// refund FAILED, and a second refund number could be issued for the same money.
+#[tokio::test]
+async fn an_unverifiable_refund_answer_holds_the_money_and_no_second_number_is_accepted() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels.clone(), store.clone());
+        let p = paid_payment(&payments, &channel, &processor, "UV", 300).await;
+        // The provider made the refund; its answer does not verify.
+        channel.fail_next_refund(
+            ChannelError::Signature("the answer's signature does not match".into()),
+            true,
+        );
+        let first = unique("R");
+        let r = payments
+            .refund(&p.id, &first, Fen::new(300), None, None)
+            .await
+            .unwrap();
+        assert_eq!(r.status, RefundStatus::Pending, "{engine}: not a refusal");
+        // The attacker's move (or a confused operator's): the same money under a new number.
+        let second = payments
+            .refund(&p.id, &unique("R"), Fen::new(300), None, None)
+            .await;
+        assert!(
+            matches!(second, Err(aggregate_pay::Error::Invalid(_))),
+            "{engine}: {second:?}"
+        );
+        assert_eq!(channel.refunded(&p.out_trade_no), Some(Fen::new(300)));
+        // The reconciler asks the channel, which has it: settled once, never sent twice.
+        a_moment_later().await;
+        let report = eager(&channels, &store).run_once().await.unwrap();
+        assert_eq!(report.refunds_succeeded, 1, "{engine}: {report:?}");
+        assert_eq!(
+            payments.get_refund(&first).await.unwrap().status,
+            RefundStatus::Succeeded
+        );
+        let payment = payments.get(&p.id).await.unwrap();
+        assert_eq!(payment.status, PaymentStatus::Refunded, "{engine}");
+        assert_eq!(payment.refunded_amount, Fen::new(300));
+        assert_eq!(
+            channel.refunded(&p.out_trade_no),
+            Some(Fen::new(300)),
+            "{engine}: one refund at the provider"
+        );
+    }
+}
+
+/// The refund as schema version 4 leaves one that an older version recorded FAILED: re-opened,
+/// its payment REFUNDING (written here through the store, as the migration writes it in SQL).
+async fn reopened_failure(
+    store: &Arc<dyn PaymentStore>,
+    payments: &aggregate_pay::Payments,
+    payment: &aggregate_pay::Payment,
+    out_refund_no: &str,
+    amount: u64,
+) {
+    use aggregate_pay::store::{Change, Commit, RefundChange};
+    let now = OffsetDateTime::now_utc();
+    let mut refund =
+        aggregate_pay::Refund::new(payment.id.clone(), out_refund_no, Fen::new(amount), now);
+    refund.last_error = Some(format!(
+        "{}: recorded FAILED before refusals were told from temporary errors",
+        aggregate_pay::service::UNVERIFIED_FAILURE
+    ));
+    let current = payments.get(&payment.id).await.unwrap();
+    let mut next = current.clone();
+    next.status = PaymentStatus::Refunding;
+    let committed = store
+        .commit(Change {
+            payment: next,
+            refund: Some(RefundChange::Insert(refund)),
+            events: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(committed, Commit::Committed);
+}
+
+/// Issue 27, finding 1 (refunds already lost): a refund an older version recorded FAILED on a
+/// temporary error is picked up again — sent with the same number when the channel never got
+/// it and nothing replaced it, settled when the channel has it, and left failed (verified) when
+/// a later refund of the payment replaced it.
+#[tokio::test]
+async fn refunds_failed_by_an_older_version_are_checked_again() {
+    for (engine, store) in stores().await {
+        let (channel, channels, payments) = sandbox(&store);
+        let processor = NotifyProcessor::new(channels.clone(), store.clone());
+        let reconciler = eager(&channels, &store);
+
+        // Never reached the channel, nothing replaced it: sent again, the buyer is refunded.
+        let lost = paid_payment(&payments, &channel, &processor, "OL", 350).await;
+        let lost_no = unique("R");
+        reopened_failure(&store, &payments, &lost, &lost_no, 350).await;
+
+        // Replaced by a later refund of the same money: never sent twice.
+        let replaced = paid_payment(&payments, &channel, &processor, "OR", 300).await;
+        let replaced_no = unique("R");
+        reopened_failure(&store, &payments, &replaced, &replaced_no, 100).await;
+        a_moment_later().await;
+        let later = payments
+            .refund(&replaced.id, &unique("R"), Fen::new(100), None, None)
+            .await
+            .unwrap();
+        assert_eq!(later.status, RefundStatus::Succeeded, "{engine}");
+
+        a_moment_later().await;
+        let report = reconciler.run_once().await.unwrap();
+        assert_eq!(report.refunds_checked, 2, "{engine}: {report:?}");
+        let r = payments.get_refund(&lost_no).await.unwrap();
+        assert_eq!(r.status, RefundStatus::Succeeded, "{engine}: {r:?}");
+        assert_eq!(channel.refunded(&lost.out_trade_no), Some(Fen::new(350)));
+        assert_eq!(
+            payments.get(&lost.id).await.unwrap().status,
+            PaymentStatus::Refunded
+        );
+
+        let r = payments.get_refund(&replaced_no).await.unwrap();
+        assert_eq!(r.status, RefundStatus::Failed, "{engine}: {r:?}");
+        assert!(
+            r.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("NOT_AT_CHANNEL")),
+            "{engine}: {r:?}"
+        );
+        assert_eq!(
+            channel.refunded(&replaced.out_trade_no),
+            Some(Fen::new(100)),
+            "{engine}: the replaced refund was not made again"
+        );
+        let p = payments.get(&replaced.id).await.unwrap();
+        assert_eq!(p.status, PaymentStatus::PartiallyRefunded, "{engine}");
+        assert_eq!(p.refunded_amount, Fen::new(100));
     }
 }

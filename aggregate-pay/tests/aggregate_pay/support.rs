@@ -146,8 +146,13 @@ impl PaymentStore for Flaky {
             .claim_refunds_for_reconciliation(s, n, l, lim)
             .await
     }
-    async fn defer_refund(&self, no: &str, until: OffsetDateTime) -> Result<(), StoreError> {
-        self.inner.defer_refund(no, until).await
+    async fn defer_refund(
+        &self,
+        no: &str,
+        until: Option<OffsetDateTime>,
+        last_error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inner.defer_refund(no, until, last_error).await
     }
     async fn claim_events(
         &self,

@@ -651,7 +651,7 @@ fn endpoints() -> Vec<(&'static str, &'static str, &'static str, Call, Value)> {
             call(AbnormalRefund {
                 refund_id: "5".into(),
                 out_refund_no: "R3".into(),
-                to: AbnormalRefundTo::UserBankCard,
+                to: AbnormalRefundTo::MerchantBankCard,
                 sub_mchid: None,
             }),
             refund.clone(),

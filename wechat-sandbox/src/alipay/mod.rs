@@ -21,7 +21,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::SandboxState;
-use crate::faults::Stage;
+use crate::faults::{BAD_SIGNATURE, FUND_CHANGE_N, Stage};
 
 pub use trades::{PayTradeError, pay_trade};
 
@@ -101,20 +101,51 @@ async fn gateway(
     } else {
         response_key(&method)
     };
+    let mut unverifiable = false;
     let reply = match verify(&state, params) {
         Err(reply) => reply,
         Ok(req) => match state.faults.take_api(&req.method, Stage::Before) {
-            Some(code) => AliReply::Injected(code),
-            None => {
+            Some(code) if code == FUND_CHANGE_N => trades::unchanged_refund(&state, &req),
+            Some(code) if code != BAD_SIGNATURE => AliReply::Injected(code),
+            before => {
+                unverifiable = before.is_some();
                 let reply = trades::dispatch(&state, &req).await;
                 match state.faults.take_api(&req.method, Stage::After) {
+                    Some(code) if code == BAD_SIGNATURE => {
+                        unverifiable = true;
+                        reply
+                    }
                     Some(code) => AliReply::Injected(code),
                     None => reply,
                 }
             }
         },
     };
-    signed(&state, &key, reply)
+    let response = signed(&state, &key, reply);
+    if unverifiable {
+        with_broken_sign(response).await
+    } else {
+        response
+    }
+}
+
+/// The same answer signed over something else: its `sign` no longer matches.
+async fn with_broken_sign(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let marker = "\"sign\":\"";
+    let broken = match text.rfind(marker) {
+        Some(at) => {
+            let i = at + marker.len();
+            let first = if text[i..].starts_with('A') { "B" } else { "A" };
+            format!("{}{first}{}", &text[..i], &text[i + 1..])
+        }
+        None => text,
+    };
+    Response::from_parts(parts, axum::body::Body::from(broken))
 }
 
 fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliRequest, AliReply> {

@@ -219,6 +219,23 @@ fn refund(state: &SandboxState, req: &AliRequest) -> Result<AliReply, AliReply> 
     Ok(reply(t.refunded_fen, "Y"))
 }
 
+/// `alipay.trade.refund` answered `10000` with `fund_change = N` although nothing moved (a fault):
+/// what Alipay's documentation warns a merchant to confirm with a refund query.
+pub(super) fn unchanged_refund(state: &SandboxState, req: &AliRequest) -> AliReply {
+    let mut ali = lock(&state.alipay);
+    match find(&mut ali.trades, req) {
+        Ok(t) => AliReply::Ok(json!({
+            "trade_no": t.trade_no,
+            "out_trade_no": t.out_trade_no,
+            "buyer_logon_id": "san***@sandbox.com",
+            "fund_change": "N",
+            "refund_fee": yuan(t.refunded_fen),
+            "gmt_refund_pay": dashed_time(now()),
+        })),
+        Err(reply) => reply,
+    }
+}
+
 fn refund_query(state: &SandboxState, req: &AliRequest) -> Result<AliReply, AliReply> {
     let mut ali = lock(&state.alipay);
     let (out_trade_no, trade_no, total) = {

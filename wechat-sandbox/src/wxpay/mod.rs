@@ -23,12 +23,12 @@ use wechat_pay::{ApiKey, Params, SignType};
 
 use super::SandboxState;
 use super::config::Merchant;
-use crate::faults::Stage;
+use crate::faults::{BAD_SIGNATURE, Stage};
 use crate::server::TlsClient;
 
 pub use orders::{PayError, pay_order};
 pub(crate) use refunds::schedule_completion;
-pub use refunds::{RefundOutcome, complete_refund, finish_refund};
+pub use refunds::{RefundOutcome, complete_refund, finish_refund, resolve_on_platform};
 
 /// Whether a request came in under a sandbox prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +112,11 @@ async fn faults(
         // Not even a valid request: the endpoint answers it as usual.
         Err(_) => None,
     };
+    let mut unverifiable = false;
     if let Some(code) = state.faults.take_api(&api, Stage::Before) {
-        if let Some(response) = injected(code) {
+        if code == BAD_SIGNATURE {
+            unverifiable = true;
+        } else if let Some(response) = injected(code) {
             return response;
         }
     }
@@ -124,9 +127,32 @@ async fn faults(
         ))
         .await;
     match state.faults.take_api(&api, Stage::After) {
+        Some(code) if code == BAD_SIGNATURE => with_broken_sign(response).await,
         Some(code) => injected(code).unwrap_or(response),
+        None if unverifiable => with_broken_sign(response).await,
         None => response,
     }
+}
+
+/// The same answer, its `sign` no longer matching (the first hex digit changed).
+async fn with_broken_sign(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return protocol_response("sandbox fault: unreadable answer");
+    };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let broken = match text.find("<sign>") {
+        Some(at) => {
+            let mut i = at + "<sign>".len();
+            if text[i..].starts_with("<![CDATA[") {
+                i += "<![CDATA[".len();
+            }
+            let first = if text[i..].starts_with('0') { "1" } else { "0" };
+            format!("{}{first}{}", &text[..i], &text[i + 1..])
+        }
+        None => text,
+    };
+    Response::from_parts(parts, axum::body::Body::from(broken))
 }
 
 /// The sandbox key of a merchant: what `getsignkey` hands out and what prefixed requests are

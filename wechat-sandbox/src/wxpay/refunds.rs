@@ -183,7 +183,7 @@ pub(super) async fn refund_query(
                 format!("settlement_refund_fee_{n}"),
                 r.refund_fee.to_string(),
             );
-            p.insert(format!("refund_status_{n}"), r.status.as_str());
+            p.insert(format!("refund_status_{n}"), v2_status(&r.status));
             p.insert(
                 format!("refund_account_{n}"),
                 "REFUND_SOURCE_UNSETTLED_FUNDS",
@@ -215,6 +215,35 @@ pub async fn complete_refund(
     finish_refund(state, out_refund_no, RefundOutcome::Success).await
 }
 
+/// The merchant resolved an abnormal refund on the merchant platform (API v2's only way; v3
+/// has the abnormal-refund call too): it is PROCESSING again, to end like any refund. A refund
+/// that is not abnormal is returned unchanged.
+pub async fn resolve_on_platform(
+    state: &SandboxState,
+    out_refund_no: &str,
+) -> Result<WxRefund, CompleteRefundError> {
+    let refund = {
+        let mut wx = lock(&state.wechat);
+        let refund = wx
+            .refunds
+            .values_mut()
+            .find(|r| r.out_refund_no == out_refund_no)
+            .ok_or_else(|| CompleteRefundError::NotFound(out_refund_no.to_owned()))?;
+        if refund.status != "ABNORMAL" {
+            return Ok(refund.clone());
+        }
+        refund.status = "PROCESSING".to_owned();
+        refund.clone()
+    };
+    state
+        .persist_wechat(&Changes {
+            orders: vec![],
+            refunds: vec![refund.clone()],
+        })
+        .await;
+    Ok(refund)
+}
+
 /// How a refund ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -225,6 +254,15 @@ pub enum RefundOutcome {
     Abnormal,
     /// Closed without refunding: the amount can be refunded again.
     Closed,
+}
+
+/// A refund status as API v2 names it (`CHANGE` for abnormal, `REFUNDCLOSE` for closed).
+fn v2_status(status: &str) -> &str {
+    match status {
+        "ABNORMAL" => "CHANGE",
+        "CLOSED" => "REFUNDCLOSE",
+        other => other,
+    }
 }
 
 impl RefundOutcome {
@@ -284,9 +322,7 @@ pub async fn finish_refund(
         crate::wxpay_v3::refund_notification(state, &refund);
         return Ok(refund);
     }
-    if refund.status != "SUCCESS" {
-        return Ok(refund);
-    }
+    // API v2 notifies every end: SUCCESS, CHANGE (abnormal) and REFUNDCLOSE.
     if let (Some(url), Some(key)) = (&refund.notify_url, state.refund_key(&refund)) {
         let mut info = Params::new();
         info.insert("transaction_id", refund.transaction_id.as_str());
@@ -296,11 +332,10 @@ pub async fn finish_refund(
         info.insert("total_fee", refund.total_fee.to_string());
         info.insert("refund_fee", refund.refund_fee.to_string());
         info.insert("settlement_refund_fee", refund.refund_fee.to_string());
-        info.insert("refund_status", "SUCCESS");
-        info.insert(
-            "success_time",
-            dashed_time(refund.success_at.unwrap_or_else(now)),
-        );
+        info.insert("refund_status", v2_status(&refund.status));
+        if let Some(at) = refund.success_at {
+            info.insert("success_time", dashed_time(at));
+        }
         info.insert("refund_recv_accout", "支付用户的零钱");
         info.insert("refund_account", "REFUND_SOURCE_UNSETTLED_FUNDS");
         info.insert("refund_request_source", "API");

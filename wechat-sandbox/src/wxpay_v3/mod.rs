@@ -39,7 +39,7 @@ use wechat_pay::v3::RequestSignature;
 
 use crate::SandboxState;
 use crate::config::MerchantV3;
-use crate::faults::Stage;
+use crate::faults::{BAD_SIGNATURE, Stage};
 use crate::notifier::{Ack, AttemptHeaders, Delivery, WECHAT_SCHEDULE};
 use crate::state::{hex32, now, wechat_time};
 
@@ -442,9 +442,13 @@ async fn faults(
         )
     };
     let names = |api: &str| fault_names(api, &parts.method, &path);
+    let mut unverifiable = false;
     if authentic() {
         if let Some(code) = state.faults.take_api_matching(names, Stage::Before) {
-            return injected(code);
+            if code != BAD_SIGNATURE {
+                return injected(code);
+            }
+            unverifiable = true;
         }
     }
     let headers = parts.headers.clone();
@@ -459,6 +463,8 @@ async fn faults(
         .faults
         .take_api_matching(|api| fault_names(api, &method, &path), Stage::After)
     {
+        Some(code) if code == BAD_SIGNATURE => with_broken_signature(response),
+        None if unverifiable => with_broken_signature(response),
         Some(code) => reply(
             &state,
             &headers,
@@ -470,6 +476,18 @@ async fn faults(
         ),
         None => response,
     }
+}
+
+/// The same answer with a `Wechatpay-Signature` of the right shape that does not match.
+fn with_broken_signature(mut response: Response) -> Response {
+    use base64::Engine as _;
+    let forged = base64::engine::general_purpose::STANDARD.encode([0x5a_u8; 256]);
+    if let Ok(v) = HeaderValue::from_str(&forged) {
+        response
+            .headers_mut()
+            .insert(wechat_pay::v3::signing::headers::SIGNATURE, v);
+    }
+    response
 }
 
 #[cfg(test)]

@@ -202,7 +202,9 @@ pub(super) async fn query(
 }
 
 /// `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund`: an `ABNORMAL` refund
-/// is sent again, to the payer's bank card or one the merchant names (encrypted fields).
+/// is sent again: to a bank card of the payer's that the merchant names (`USER_BANK_CARD`, with
+/// `bank_type` and the encrypted `bank_account` and `real_name`), or to the merchant's own
+/// settlement account (`MERCHANT_BANK_CARD`).
 pub(super) async fn abnormal(
     State(state): State<Arc<SandboxState>>,
     Path(refund_id): Path<String>,
@@ -216,14 +218,14 @@ pub(super) async fn abnormal(
         let b = &req.body;
         let out_refund_no = text(b, "out_refund_no")?;
         match text(b, "type")?.as_str() {
-            "USER_BANK_CARD" => {}
-            "MERCHANT_BANK_CARD" => {
+            "USER_BANK_CARD" => {
                 text(b, "bank_type")?;
                 for field in ["bank_account", "real_name"] {
                     let value = text(b, field)?;
                     decrypt_field(&state, &headers, &value)?;
                 }
             }
+            "MERCHANT_BANK_CARD" => {}
             other => return Err(param(format!("type {other} 无效"))),
         }
         let mut wx = lock(&state.wechat);

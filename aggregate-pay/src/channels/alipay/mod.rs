@@ -141,12 +141,23 @@ impl PaymentChannel for AlipayChannel {
             .execute(&request)
             .await
             .map_err(transformers::refund_error)?;
-        // Alipay refunds are synchronous: a `10000` answer (fund_change Y, or N for a retry of
-        // a refund already made) means done.
-        Ok(ChannelRefund {
-            status: RefundStatus::Succeeded,
-            channel_refund_id: Some(done.trade_no),
-        })
+        // Alipay refunds are synchronous, but only `fund_change = Y` says money moved for this
+        // request. `N` is also what a retry of a refund already made answers — and what a
+        // request that moved nothing answers: Alipay's advice is to query the refund before
+        // counting it. Until the query confirms it, it is pending (queried again later).
+        if done.fund_change.as_deref() == Some("Y") {
+            return Ok(ChannelRefund {
+                status: RefundStatus::Succeeded,
+                channel_refund_id: Some(done.trade_no),
+            });
+        }
+        Ok(self
+            .query_refund(&r.out_trade_no, &r.out_refund_no)
+            .await?
+            .unwrap_or(ChannelRefund {
+                status: RefundStatus::Pending,
+                channel_refund_id: Some(done.trade_no),
+            }))
     }
 
     async fn query_refund(

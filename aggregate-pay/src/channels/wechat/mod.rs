@@ -10,8 +10,9 @@ mod v3;
 use async_trait::async_trait;
 
 use super::{
-    AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, CreatePayment, PayAction, PaymentChannel, RawNotify, RefundRequest,
+    AbnormalRefundResolution, AckBody, AckOutcome, Capabilities, ChannelNotification,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, CreatePayment, PayAction, PaymentChannel,
+    RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod};
 
@@ -199,6 +200,25 @@ impl PaymentChannel for WechatChannel {
         match &self.api {
             WechatApi::V2(c) => v2::query_refund(c, out_refund_no).await,
             WechatApi::V3 { client, .. } => v3::query_refund(client, out_refund_no).await,
+        }
+    }
+
+    async fn resolve_abnormal_refund(
+        &self,
+        out_refund_no: &str,
+        channel_refund_id: &str,
+        to: &AbnormalRefundResolution,
+    ) -> Result<ChannelRefund, ChannelError> {
+        match &self.api {
+            // API v2 has no such call: WeChat's answer is the merchant platform's page.
+            WechatApi::V2(_) => Err(ChannelError::Unsupported(
+                "WeChat Pay API v2 has no abnormal-refund call: resolve it on the merchant \
+                 platform (pay.weixin.qq.com, 交易中心 → 退款管理 → 异常退款)"
+                    .into(),
+            )),
+            WechatApi::V3 { client, .. } => {
+                v3::resolve_abnormal_refund(client, out_refund_no, channel_refund_id, to).await
+            }
         }
     }
 

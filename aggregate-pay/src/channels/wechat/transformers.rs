@@ -89,11 +89,13 @@ pub(super) fn payment_state(q: &OrderQueryResponse) -> ChannelPaymentState {
     }
 }
 
-/// A refund state.
+/// A refund state: `CHANGE` (the money could not reach the payer; resolved on the merchant
+/// platform) is abnormal — still counted as being refunded, never a failure.
 pub(super) fn refund_status(s: &WxRefundStatus) -> RefundStatus {
     match s {
         WxRefundStatus::Success => RefundStatus::Succeeded,
-        WxRefundStatus::RefundClose | WxRefundStatus::Change => RefundStatus::Failed,
+        WxRefundStatus::RefundClose => RefundStatus::Failed,
+        WxRefundStatus::Change => RefundStatus::Abnormal,
         _ => RefundStatus::Pending,
     }
 }
@@ -128,10 +130,16 @@ pub(super) fn error(e: WxError) -> ChannelError {
 /// How long to wait after `NOTENOUGH` (the merchant's balance must be topped up first).
 pub(super) const BALANCE_WAIT: Duration = Duration::from_secs(30 * 60);
 
-/// A refund error. Only the codes WeChat documents as final for a refund are definitive; the
-/// rest — `SYSTEMERROR`, `BIZERR_NEED_RETRY`, `FREQUENCY_LIMITED`, `NOTENOUGH` (after
-/// [`BALANCE_WAIT`]) and any code this crate does not know — leave the refund pending, to be
-/// sent again with the same `out_refund_no`.
+/// How long to wait after a rate limit (`INVALID_REQ_TOO_MUCH`: "retry after a minute";
+/// `FREQUENCY_LIMITED`; refunds of one order must also be a minute apart).
+pub(super) const RATE_WAIT: Duration = Duration::from_secs(60);
+
+/// A refund error. Only the codes WeChat documents as final for a refund are definitive (the
+/// table below); the rest — `SYSTEMERROR`, `BIZERR_NEED_RETRY`, `INVALID_REQ_TOO_MUCH` and
+/// `FREQUENCY_LIMITED` (after [`RATE_WAIT`]), `NOTENOUGH` (after [`BALANCE_WAIT`]) and any code
+/// this crate does not know — leave the refund pending, to be sent again with the same
+/// `out_refund_no`. So do errors that are not WeChat's answer at all (a transport error, an
+/// answer whose signature does not verify): WeChat may have made the refund.
 pub(super) fn refund_error(e: WxError) -> ChannelError {
     let Some(code) = e.err_code() else {
         return error(e);
@@ -157,20 +165,19 @@ pub(super) fn refund_error(e: WxError) -> ChannelError {
             | ErrCode::InvalidRequest
     ) || matches!(code, ErrCode::Other(c) if DEFINITIVE_REFUND_CODES.contains(&c.as_str()));
     if definitive {
-        error(e)
-    } else {
-        let wait = (*code == ErrCode::NotEnough).then_some(BALANCE_WAIT);
-        unavailable(e, wait)
+        return error(e);
     }
+    let wait = match code {
+        ErrCode::NotEnough => Some(BALANCE_WAIT),
+        ErrCode::FrequencyLimited => Some(RATE_WAIT),
+        ErrCode::Other(c) if c == "INVALID_REQ_TOO_MUCH" => Some(RATE_WAIT),
+        _ => None,
+    };
+    unavailable(e, wait)
 }
 
 /// Final refund codes the `ErrCode` enum keeps as `Other`.
-const DEFINITIVE_REFUND_CODES: &[&str] = &[
-    "INVALID_REQ_TOO_MUCH",
-    "TRADE_STATE_ERROR",
-    "CERT_ERROR",
-    "REFUND_FEE_INVALID",
-];
+const DEFINITIVE_REFUND_CODES: &[&str] = &["TRADE_STATE_ERROR", "CERT_ERROR", "REFUND_FEE_INVALID"];
 
 fn unavailable(e: WxError, retry_after: Option<Duration>) -> ChannelError {
     match e {
@@ -209,12 +216,7 @@ mod tests {
 
     #[test]
     fn only_final_refund_codes_are_definitive() {
-        for code in [
-            "SYSTEMERROR",
-            "BIZERR_NEED_RETRY",
-            "FREQUENCY_LIMITED",
-            "SOMETHING_NEW",
-        ] {
+        for code in ["SYSTEMERROR", "BIZERR_NEED_RETRY", "SOMETHING_NEW"] {
             let e = refund_error(business(code));
             assert!(
                 matches!(&e, ChannelError::Unavailable { code: c, retry_after: None, .. } if c == code),
@@ -224,12 +226,13 @@ mod tests {
         let e = refund_error(business("NOTENOUGH"));
         assert_eq!(e.retry_after(), Some(BALANCE_WAIT), "{e:?}");
         assert!(e.is_retryable());
-        for code in [
-            "ERROR",
-            "TRADE_OVERDUE",
-            "INVALID_REQ_TOO_MUCH",
-            "USER_ACCOUNT_ABNORMAL",
-        ] {
+        // "Retry after a minute" is not a refusal: finding 1 of issue 27.
+        for code in ["INVALID_REQ_TOO_MUCH", "FREQUENCY_LIMITED"] {
+            let e = refund_error(business(code));
+            assert!(!e.is_refusal(), "{code}: {e:?}");
+            assert_eq!(e.retry_after(), Some(RATE_WAIT), "{code}: {e:?}");
+        }
+        for code in ["ERROR", "TRADE_OVERDUE", "USER_ACCOUNT_ABNORMAL"] {
             let e = refund_error(business(code));
             assert!(
                 matches!(&e, ChannelError::Rejected { code: c, .. } if c == code),
@@ -240,12 +243,39 @@ mod tests {
             refund_error(WxError::HttpStatus { status: 502 }),
             ChannelError::Transport(_)
         ));
+        // An answer that does not verify or decode may hide a refund WeChat made.
+        for e in [
+            WxError::Signature(wechat_pay::SignatureError::Mismatch),
+            WxError::Decode {
+                field: "refund_id".into(),
+                reason: "missing".into(),
+            },
+        ] {
+            let e = refund_error(e);
+            assert!(!e.is_refusal(), "{e:?}");
+        }
         assert!(matches!(
             refund_error(WxError::Protocol {
                 return_msg: "签名错误".into()
             }),
             ChannelError::Rejected { .. }
         ));
+    }
+
+    #[test]
+    fn change_is_abnormal_not_failed() {
+        assert_eq!(
+            refund_status(&WxRefundStatus::Change),
+            RefundStatus::Abnormal
+        );
+        assert_eq!(
+            refund_status(&WxRefundStatus::RefundClose),
+            RefundStatus::Failed
+        );
+        assert_eq!(
+            refund_status(&WxRefundStatus::Processing),
+            RefundStatus::Pending
+        );
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub(super) async fn verify_notify(
                 out_refund_no: n.out_refund_no,
                 channel_refund_id: n.refund_id,
                 amount: n.refund_fee,
-                succeeded: transformers::refund_status(&n.refund_status) == RefundStatus::Succeeded,
+                status: transformers::refund_status(&n.refund_status),
             })
         }
     }

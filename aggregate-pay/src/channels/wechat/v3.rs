@@ -5,15 +5,16 @@
 
 use wechat_pay::Error as WxError;
 use wechat_pay::v3::{
-    AppOrder, Client, CloseTransaction, CreateRefund, H5Order, JsapiOrder, NativeOrder,
-    Notification, OrderRequest, QueryRefund, QueryTransaction, RefundStatus as V3RefundStatus,
-    TradeState, TransactionRef, V3ErrorCode,
+    AbnormalRefund, AbnormalRefundTo, AppOrder, Client, CloseTransaction, CreateRefund, H5Order,
+    JsapiOrder, NativeOrder, Notification, OrderRequest, QueryRefund, QueryTransaction,
+    RefundStatus as V3RefundStatus, TradeState, TransactionRef, V3ErrorCode,
 };
 
-use super::transformers::{self, BALANCE_WAIT};
+use super::transformers::{self, BALANCE_WAIT, RATE_WAIT};
 use crate::channels::{
-    AckBody, AckOutcome, ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome,
-    CreatePayment, NotifiedStatus, NotifyKind, PayAction, RawNotify, RefundRequest,
+    AbnormalRefundResolution, AckBody, AckOutcome, ChannelNotification, ChannelPaymentState,
+    ChannelRefund, CloseOutcome, CreatePayment, NotifiedStatus, NotifyKind, PayAction, RawNotify,
+    RefundRequest,
 };
 use crate::{ChannelError, PayMethod, RefundStatus};
 
@@ -45,10 +46,11 @@ pub(super) fn error(e: WxError) -> ChannelError {
     }
 }
 
-/// A refund error. Only codes that say the refund can never be made are definitive; the rest —
-/// `SYSTEM_ERROR`, `FREQUENCY_LIMITED`, `BANKERROR`, `NOT_ENOUGH` (after [`BALANCE_WAIT`]) and any
-/// code this crate does not know — leave the refund pending, to be sent again with the same
-/// `out_refund_no`.
+/// A refund error. Only codes that say the refund can never be made are definitive (the table
+/// below); the rest — `SYSTEM_ERROR`, `FREQUENCY_LIMITED` and 429 (after [`RATE_WAIT`]),
+/// `BANKERROR`, `NOT_ENOUGH` (after [`BALANCE_WAIT`]), any 5xx and any code this crate does not
+/// know — leave the refund pending, to be sent again with the same `out_refund_no`. So does an
+/// answer whose signature does not verify: WeChat may have made the refund.
 pub(super) fn refund_error(e: WxError) -> ChannelError {
     let Some(code) = v3_code(&e) else {
         return error(e);
@@ -68,7 +70,13 @@ pub(super) fn refund_error(e: WxError) -> ChannelError {
     if definitive {
         return error(e);
     }
-    let wait = (*code == V3ErrorCode::NotEnough).then_some(BALANCE_WAIT);
+    let wait = match (code, &e) {
+        (V3ErrorCode::NotEnough, _) => Some(BALANCE_WAIT),
+        (V3ErrorCode::FrequencyLimited, _) | (_, WxError::V3Api { status: 429, .. }) => {
+            Some(RATE_WAIT)
+        }
+        _ => None,
+    };
     match e {
         WxError::V3Api { code, message, .. } => ChannelError::Unavailable {
             code: code.to_string(),
@@ -196,13 +204,48 @@ pub(super) async fn close(
     }
 }
 
+/// A refund state: `ABNORMAL` (the money could not reach the payer) waits for the merchant to
+/// apply for an abnormal refund — still counted as being refunded, never a failure.
 fn refund_status(s: &V3RefundStatus) -> RefundStatus {
     match s {
         V3RefundStatus::Success => RefundStatus::Succeeded,
         V3RefundStatus::Closed => RefundStatus::Failed,
-        // ABNORMAL waits for the merchant to apply for an abnormal refund: not final.
+        V3RefundStatus::Abnormal => RefundStatus::Abnormal,
         _ => RefundStatus::Pending,
     }
+}
+
+pub(super) async fn resolve_abnormal_refund(
+    client: &Client,
+    out_refund_no: &str,
+    refund_id: &str,
+    to: &AbnormalRefundResolution,
+) -> Result<ChannelRefund, ChannelError> {
+    let to = match to {
+        AbnormalRefundResolution::PayerBankCard {
+            bank_type,
+            bank_account,
+            real_name,
+        } => AbnormalRefundTo::UserBankCard {
+            bank_type: bank_type.clone(),
+            bank_account: bank_account.clone(),
+            real_name: real_name.clone(),
+        },
+        AbnormalRefundResolution::MerchantBankAccount => AbnormalRefundTo::MerchantBankCard,
+    };
+    let r = client
+        .execute(&AbnormalRefund {
+            refund_id: refund_id.to_owned(),
+            out_refund_no: out_refund_no.to_owned(),
+            to,
+            sub_mchid: None,
+        })
+        .await
+        .map_err(error)?;
+    Ok(ChannelRefund {
+        status: refund_status(&r.status),
+        channel_refund_id: Some(r.refund_id),
+    })
 }
 
 pub(super) async fn refund(
@@ -281,7 +324,7 @@ pub(super) async fn verify_notify(
             out_refund_no: r.out_refund_no,
             channel_refund_id: r.refund_id,
             amount: r.amount.refund,
-            succeeded: r.refund_status == V3RefundStatus::Success,
+            status: refund_status(&r.refund_status),
         }),
         (kind, _) => Err(ChannelError::Decode(format!(
             "{} is not a {kind:?} notification",
@@ -317,11 +360,7 @@ mod tests {
 
     #[test]
     fn only_final_v3_refund_codes_are_definitive() {
-        for (status, code) in [
-            (500, "SYSTEM_ERROR"),
-            (429, "FREQUENCY_LIMITED"),
-            (400, "SOMETHING_NEW"),
-        ] {
+        for (status, code) in [(500, "SYSTEM_ERROR"), (400, "SOMETHING_NEW")] {
             let e = refund_error(api(status, code));
             assert!(
                 matches!(&e, ChannelError::Unavailable { code: c, retry_after: None, .. } if c == code),
@@ -330,6 +369,22 @@ mod tests {
         }
         let e = refund_error(api(403, "NOT_ENOUGH"));
         assert_eq!(e.retry_after(), Some(BALANCE_WAIT), "{e:?}");
+        for (status, code) in [(429, "FREQUENCY_LIMITED"), (429, "RATELIMIT_EXCEEDED")] {
+            let e = refund_error(api(status, code));
+            assert!(!e.is_refusal(), "{code}: {e:?}");
+            assert_eq!(e.retry_after(), Some(RATE_WAIT), "{code}: {e:?}");
+        }
+        assert!(
+            !refund_error(WxError::V3Signature(
+                wechat_pay::v3::SignatureError::Mismatch
+            ))
+            .is_refusal(),
+            "an answer that does not verify may hide a refund WeChat made"
+        );
+        assert_eq!(
+            refund_status(&V3RefundStatus::Abnormal),
+            RefundStatus::Abnormal
+        );
         for code in ["PARAM_ERROR", "INVALID_REQUEST", "RESOURCE_NOT_EXISTS"] {
             let e = refund_error(api(400, code));
             assert!(

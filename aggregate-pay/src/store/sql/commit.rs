@@ -45,7 +45,7 @@ impl SqlStore {
             None => {}
             Some(RefundChange::Insert(r)) => {
                 let q = format!(
-                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 );
                 let inserted = sqlx::query(self.sql(&q))
                     .bind(r.id.clone())
@@ -56,6 +56,7 @@ impl SqlStore {
                     .bind(r.channel_refund_id.clone())
                     .bind(r.reason.clone())
                     .bind(r.notify_url.clone())
+                    .bind(r.last_error.clone())
                     .bind(millis(r.created_at))
                     .bind(millis(r.updated_at))
                     .execute(&mut *conn)
@@ -71,11 +72,12 @@ impl SqlStore {
                 expected,
             }) => {
                 let done = sqlx::query(self.sql(
-                    "UPDATE refunds SET status = ?, channel_refund_id = ?, updated_at = ? \
-                     WHERE out_refund_no = ? AND status = ?",
+                    "UPDATE refunds SET status = ?, channel_refund_id = ?, last_error = ?, \
+                     updated_at = ? WHERE out_refund_no = ? AND status = ?",
                 ))
                 .bind(r.status.as_str().to_owned())
                 .bind(r.channel_refund_id.clone())
+                .bind(r.last_error.clone())
                 .bind(now)
                 .bind(r.out_refund_no.clone())
                 .bind(expected.as_str().to_owned())

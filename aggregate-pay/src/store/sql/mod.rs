@@ -327,13 +327,17 @@ impl PaymentStore for SqlStore {
     async fn defer_refund(
         &self,
         out_refund_no: &str,
-        until: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        last_error: Option<&str>,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
         sqlx::query(self.sql(
-            "UPDATE refunds SET reconcile_after = ? WHERE out_refund_no = ? AND status = 'PENDING'",
+            "UPDATE refunds SET reconcile_after = COALESCE(?, reconcile_after), \
+             last_error = COALESCE(?, last_error) \
+             WHERE out_refund_no = ? AND status IN ('PENDING', 'ABNORMAL')",
         ))
-        .bind(millis(until))
+        .bind(until.map(millis))
+        .bind(last_error.map(str::to_owned))
         .bind(out_refund_no.to_owned())
         .execute(&self.pool)
         .await

@@ -59,7 +59,7 @@ impl SqlStore {
     ) -> Result<Vec<RefundClaim>, StoreError> {
         let _turn = self.write_turn().await;
         let q = format!(
-            "SELECT {REFUND_COLUMNS}, reconcile_after, attempts FROM refunds WHERE status = 'PENDING' \
+            "SELECT {REFUND_COLUMNS}, reconcile_after, attempts FROM refunds WHERE status IN ('PENDING', 'ABNORMAL') \
              AND created_at < ? AND reconcile_after <= ? ORDER BY reconcile_after, created_at LIMIT ?"
         );
         let rows = sqlx::query(self.sql(&q))

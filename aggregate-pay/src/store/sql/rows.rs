@@ -130,7 +130,7 @@ pub(super) fn corrupt(e: impl std::fmt::Display) -> StoreError {
 pub(super) const PAYMENT_COLUMNS: &str = "id, out_trade_no, channel, channel_account, method, amount, currency, subject, status, \
      channel_transaction_id, refunded_amount, needs_review, open_id, metadata, created_at, updated_at, paid_at, \
      expires_at, version";
-pub(super) const REFUND_COLUMNS: &str = "id, payment_id, out_refund_no, amount, status, channel_refund_id, reason, notify_url, created_at, updated_at";
+pub(super) const REFUND_COLUMNS: &str = "id, payment_id, out_refund_no, amount, status, channel_refund_id, reason, notify_url, last_error, created_at, updated_at";
 pub(super) const EVENT_COLUMNS: &str =
     "id, kind, payment_id, payload, created_at, status, attempts, last_error, next_attempt_at";
 
@@ -194,6 +194,7 @@ pub(super) fn refund_from(row: &AnyRow) -> Result<Refund, StoreError> {
         channel_refund_id: row.try_get("channel_refund_id").map_err(db)?,
         reason: row.try_get("reason").map_err(db)?,
         notify_url: row.try_get("notify_url").map_err(db)?,
+        last_error: row.try_get("last_error").map_err(db)?,
         created_at: from_millis(row.try_get("created_at").map_err(db)?),
         updated_at: from_millis(row.try_get("updated_at").map_err(db)?),
     })

@@ -74,6 +74,20 @@ CREATE INDEX refunds_reconcile ON refunds (status, reconcile_after);
 CREATE INDEX payments_reconcile ON payments (status, reconcile_after);
 ";
 
+/// Refunds say why they are not settled (or why they failed), and can be ABNORMAL. A refund an
+/// older version recorded FAILED may have failed on a temporary error or an answer it could not
+/// verify (and the provider may have made it): each is re-opened, its payment REFUNDING again,
+/// for the reconciler to ask the channel what became of it (`service/refunds.rs`).
+const SCHEMA_V4: &str = "
+ALTER TABLE refunds ADD COLUMN last_error TEXT;
+UPDATE refunds SET status = 'PENDING', reconcile_after = 0, attempts = 0,
+    last_error = 'UNVERIFIED_FAILURE: recorded FAILED before refusals were told from temporary errors; asking the channel'
+    WHERE status = 'FAILED';
+UPDATE payments SET status = 'REFUNDING', version = version + 1
+    WHERE status IN ('PAID', 'PARTIALLY_REFUNDED')
+    AND id IN (SELECT payment_id FROM refunds WHERE status = 'PENDING');
+";
+
 impl SqlStore {
     /// Migrates the store's own tables (`aggregate_pay_migrations`).
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
@@ -83,6 +97,11 @@ impl SqlStore {
                 (1, "payments, refunds, outbox", SCHEMA_V1),
                 (2, "outbox claim token", SCHEMA_V2),
                 (3, "refund reconciliation", SCHEMA_V3),
+                (
+                    4,
+                    "refund errors, abnormal refunds, failures re-checked",
+                    SCHEMA_V4,
+                ),
             ],
         )
         .await

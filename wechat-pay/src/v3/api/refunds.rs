@@ -185,22 +185,23 @@ impl Request for QueryRefund {
     }
 }
 
-/// Where the money of an abnormal refund goes instead.
+/// Where the money of an abnormal refund goes instead (WeChat's `type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AbnormalRefundTo {
-    /// The payer's own bank card (WeChat knows it).
-    UserBankCard,
-    /// A bank card the merchant gives: its bank type, account and holder's name (both
-    /// encrypted on the wire).
-    MerchantBankCard {
-        /// WeChat's bank type code.
+    /// `USER_BANK_CARD`: a debit card of the payer's, which the merchant names (WeChat needs
+    /// its bank, account and holder; the account and name are encrypted on the wire).
+    UserBankCard {
+        /// WeChat's bank type code (`ICBC_DEBIT`, `CMB_DEBIT`…).
         bank_type: String,
-        /// The account number.
+        /// The card's account number.
         bank_account: String,
-        /// The holder's name.
+        /// The card holder's name.
         real_name: String,
     },
+    /// `MERCHANT_BANK_CARD`: the merchant's own settlement bank account (the merchant then
+    /// pays the payer some other way).
+    MerchantBankCard,
 }
 
 /// `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund`: a refund whose money
@@ -234,17 +235,17 @@ impl Request for AbnormalRefund {
     ) -> Result<Option<Value>, crate::Error> {
         let mut body = json!({"out_refund_no": self.out_refund_no});
         match &self.to {
-            AbnormalRefundTo::UserBankCard => body["type"] = json!("USER_BANK_CARD"),
-            AbnormalRefundTo::MerchantBankCard {
+            AbnormalRefundTo::UserBankCard {
                 bank_type,
                 bank_account,
                 real_name,
             } => {
-                body["type"] = json!("MERCHANT_BANK_CARD");
+                body["type"] = json!("USER_BANK_CARD");
                 body["bank_type"] = json!(bank_type);
                 body["bank_account"] = json!(encrypt(bank_account)?);
                 body["real_name"] = json!(encrypt(real_name)?);
             }
+            AbnormalRefundTo::MerchantBankCard => body["type"] = json!("MERCHANT_BANK_CARD"),
         }
         if let Some(s) = &self.sub_mchid {
             body["sub_mchid"] = json!(s);
