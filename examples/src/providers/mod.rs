@@ -64,6 +64,22 @@ pub struct Providers {
 }
 
 impl Providers {
+    /// The WeChat Pay API v3 clients in use, one per merchant (for their metrics).
+    pub fn v3_clients(&self) -> Vec<wechat_pay::v3::Client> {
+        let mut clients: Vec<wechat_pay::v3::Client> = Vec::new();
+        for api in [&self.wechat_pay, &self.wechat_pay_mini]
+            .into_iter()
+            .flatten()
+        {
+            if let WechatApi::V3 { client, .. } = api {
+                if !clients.iter().any(|c| c.mch_id() == client.mch_id()) {
+                    clients.push(client.clone());
+                }
+            }
+        }
+        clients
+    }
+
     /// The payment channels to register: `wechat` (the Official Account), `wechat_mini` (the
     /// Mini Program) and `alipay` when on and, in demo mode only, the in-process test-money
     /// `sandbox` channel (returned too: its "pay" button pays through it).

@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format: orders by status (counted at scrape time),
 //! channel notifications by outcome, vend-out commands sent, vend latency (command sent →
-//! machine's answer), machine results dropped (by reason).
+//! machine's answer), machine results dropped (by reason), WeChat Pay platform-certificate
+//! downloads (by merchant; a few a day, however many forged notifications arrive).
 
 use std::time::Duration;
 
@@ -23,6 +24,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MerchantLabel {
+    mch_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotifyLabels {
     channel: String,
     outcome: String,
@@ -38,6 +44,9 @@ pub struct Metrics {
     vend_latency: Histogram,
     vend_commands: Counter,
     rejected_results: Family<ReasonLabel, Counter>,
+    certificate_downloads: Family<MerchantLabel, Gauge>,
+    /// The WeChat Pay API v3 clients whose certificate downloads are reported.
+    v3_clients: Vec<wechat_pay::v3::Client>,
 }
 
 impl Default for Metrics {
@@ -86,6 +95,12 @@ impl Metrics {
             "Machine results dropped: wrong machine, unsigned, stale or badly signed",
             rejected_results.clone(),
         );
+        let certificate_downloads = Family::<MerchantLabel, Gauge>::default();
+        registry.register(
+            "vending_wechat_certificate_downloads",
+            "WeChat Pay platform-certificate downloads this instance tried, by merchant",
+            certificate_downloads.clone(),
+        );
         Metrics {
             registry,
             orders,
@@ -94,7 +109,15 @@ impl Metrics {
             vend_latency,
             vend_commands,
             rejected_results,
+            certificate_downloads,
+            v3_clients: Vec::new(),
         }
+    }
+
+    /// Reports the certificate downloads of these API v3 clients (one per merchant).
+    pub fn watch_certificates(mut self, clients: Vec<wechat_pay::v3::Client>) -> Self {
+        self.v3_clients = clients;
+        self
     }
 
     /// Counts a machine result that was dropped, by why.
@@ -171,6 +194,13 @@ impl Metrics {
                     status: status.as_str().to_owned(),
                 })
                 .set(n);
+        }
+        for client in &self.v3_clients {
+            self.certificate_downloads
+                .get_or_create(&MerchantLabel {
+                    mch_id: client.mch_id().to_owned(),
+                })
+                .set(i64::try_from(client.certificate_downloads()).unwrap_or(i64::MAX));
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

@@ -211,7 +211,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
     }
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new().watch_certificates(providers.v3_clients()));
 
     let delivery = Delivery::connect(
         config.amqp_url.as_deref(),

@@ -17,12 +17,12 @@ use crate::support::{
 
 /// A live server whose operator added a seller and gave it the machines (what
 /// `vending-server seller add` and `machine assign` do).
-async fn live(gateway: &Sandbox) -> Vending {
+pub(super) async fn live(gateway: &Sandbox) -> Vending {
     live_with(gateway, wechat_credentials_with_login(gateway.base_url())).await
 }
 
 /// The same with `providers`.
-async fn live_with(gateway: &Sandbox, providers: ProviderArgs) -> Vending {
+pub(super) async fn live_with(gateway: &Sandbox, providers: ProviderArgs) -> Vending {
     let v = Vending::start(Options {
         providers: Some(providers),
         gateway_url: Some(gateway.base_url().to_owned()),

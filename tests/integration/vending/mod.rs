@@ -4,6 +4,7 @@
 //! Redis + RabbitMQ + Mosquitto (with the `machine-sim` logic answering over MQTT).
 
 mod access;
+mod attacks;
 mod engines;
 mod flows;
 mod in_process;

@@ -65,9 +65,17 @@ struct Inner {
     refresh: tokio::sync::Mutex<()>,
     downloads: AtomicU64,
     downloaded_at: AtomicI64,
+    /// Downloads tried (made or failed), and when the last one on demand started (Unix
+    /// milliseconds): downloads on demand are at most one per `download_interval`.
+    attempts: AtomicU64,
+    attempted_at: AtomicI64,
+    download_interval: Duration,
     base_url: String,
     http: reqwest::Client,
 }
+
+/// At most one certificate download on demand per this long, by default.
+pub const DEFAULT_DOWNLOAD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Downloaded certificates older than this are downloaded again at the next need (WeChat
 /// rotates them with overlap; 12 hours is what its SDKs do).
@@ -108,6 +116,7 @@ pub struct ClientBuilder {
     api_v3_key: ApiV3Key,
     keys: Vec<WechatPayKey>,
     certificates: bool,
+    download_interval: Duration,
     base_url: String,
     timeout: Duration,
 }
@@ -128,6 +137,7 @@ impl Client {
             api_v3_key,
             keys: Vec::new(),
             certificates: false,
+            download_interval: DEFAULT_DOWNLOAD_INTERVAL,
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: Duration::from_secs(10),
         }
@@ -158,7 +168,12 @@ impl Client {
     }
 
     /// Checks WeChat Pay's signature (from `headers`) over `body` now. In certificate mode an
-    /// unknown serial first downloads the certificates (once, whoever else is waiting).
+    /// unknown serial first downloads the certificates (once, whoever else is waiting) — but
+    /// only for a message that passes every check needing no key (the headers, a fresh
+    /// timestamp, not a probe, a signature of the right shape: see
+    /// [`WechatPaySignature::check_form`]), and at most once per download interval
+    /// ([`ClientBuilder::certificate_download_interval`]): a forged notification cannot make
+    /// the merchant's credentials download certificates at will.
     pub async fn verify<'h>(
         &self,
         header: impl Fn(&str) -> Option<&'h str>,
@@ -166,6 +181,7 @@ impl Client {
     ) -> Result<(), Error> {
         let signature = WechatPaySignature::from_headers(header)?;
         if self.inner.certificates {
+            signature.check_form(unix_now())?;
             self.ensure_certificates(Some(&signature.serial)).await?;
         }
         let key = self.wechat_pay_key(&signature.serial);
@@ -173,8 +189,9 @@ impl Client {
     }
 
     /// Certificate mode: downloads the platform certificates if none were, if they are old, or
-    /// if `serial` is not among them — one download at a time; callers that waited for it use
-    /// its result.
+    /// if `serial` is not among them — one download at a time, callers that waited for it using
+    /// its result, and none if one started less than the download interval ago (the caller then
+    /// meets the keys as they are: an unknown serial stays unknown).
     pub async fn ensure_certificates(&self, serial: Option<&str>) -> Result<(), Error> {
         let i = &self.inner;
         let known = |s: Option<&str>| s.is_none_or(|s| self.wechat_pay_key(s).is_some());
@@ -192,17 +209,35 @@ impl Client {
         if i.downloads.load(Ordering::SeqCst) != seen {
             return Ok(());
         }
-        self.download_certificates().await?;
-        i.downloaded_at.store(unix_now(), Ordering::SeqCst);
-        i.downloads.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        let now = unix_millis();
+        let since = now.saturating_sub(i.attempted_at.load(Ordering::SeqCst));
+        if i.attempts.load(Ordering::SeqCst) > 0
+            && u128::try_from(since).unwrap_or(0) < i.download_interval.as_millis()
+        {
+            tracing::debug!("platform certificates downloaded recently; not again yet");
+            return Ok(());
+        }
+        i.attempted_at.store(now, Ordering::SeqCst);
+        self.download_now().await
     }
 
     /// Certificate mode: downloads the platform certificates now (waiting for a download in
-    /// progress, if any, then making its own).
+    /// progress, if any, then making its own), whenever the last one was.
     pub async fn refresh_certificates(&self) -> Result<(), Error> {
+        let _turn = self.inner.refresh.lock().await;
+        self.download_now().await
+    }
+
+    /// How many certificate downloads this client (and its clones) tried, made or failed —
+    /// for a metric: in normal operation a few a day.
+    pub fn certificate_downloads(&self) -> u64 {
+        self.inner.attempts.load(Ordering::SeqCst)
+    }
+
+    /// Downloads (the caller holds `refresh`), counting the attempt.
+    async fn download_now(&self) -> Result<(), Error> {
         let i = &self.inner;
-        let _turn = i.refresh.lock().await;
+        i.attempts.fetch_add(1, Ordering::SeqCst);
         self.download_certificates().await?;
         i.downloaded_at.store(unix_now(), Ordering::SeqCst);
         i.downloads.fetch_add(1, Ordering::SeqCst);
@@ -477,6 +512,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Certificate mode: at most one download on demand (first need, an unknown serial, old
+    /// certificates) per `interval` (default one minute), whatever asks for it. WeChat limits
+    /// the merchant's downloads; a burst of messages with an unknown serial must not spend them.
+    pub fn certificate_download_interval(mut self, interval: Duration) -> Self {
+        self.download_interval = interval;
+        self
+    }
+
     /// The gateway (default [`DEFAULT_BASE_URL`]); point it at wiremock or the sandbox in tests.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
@@ -518,11 +561,21 @@ impl ClientBuilder {
                 refresh: tokio::sync::Mutex::new(()),
                 downloads: AtomicU64::new(0),
                 downloaded_at: AtomicI64::new(0),
+                attempts: AtomicU64::new(0),
+                attempted_at: AtomicI64::new(0),
+                download_interval: self.download_interval,
                 base_url: self.base_url.trim_end_matches('/').to_owned(),
                 http,
             }),
         })
     }
+}
+
+/// Unix milliseconds now.
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Unix seconds now.

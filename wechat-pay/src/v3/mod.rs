@@ -89,7 +89,7 @@ pub mod pay_params;
 pub mod signing;
 
 pub use api::*;
-pub use client::{Client, ClientBuilder, Request};
+pub use client::{Client, ClientBuilder, DEFAULT_DOWNLOAD_INTERVAL, Request};
 pub use error::V3ErrorCode;
 pub use keys::{ApiV3Key, KeyError, MerchantKey, WechatPayKey};
 pub use notify::{Envelope, Notification, RefundNotification, TransactionNotification};

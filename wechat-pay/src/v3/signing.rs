@@ -24,6 +24,9 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 /// The prefix of WeChat Pay's signature probes.
 pub const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
 
+/// The length of an RSA-2048 signature (`WECHATPAY2-SHA256-RSA2048`).
+const RSA_2048_SIGNATURE_BYTES: usize = 256;
+
 /// Header names.
 pub mod headers {
     /// Which WeChat Pay key signed (`PUB_KEY_ID_…` or a certificate serial); on a request, which
@@ -61,6 +64,9 @@ pub enum SignatureError {
     /// No known key has this id (after a refresh, when the client refreshes).
     #[error("unknown Wechatpay-Serial {0:?}")]
     UnknownSerial(String),
+    /// `Wechatpay-Signature` is not the base64 of an RSA-2048 signature (256 bytes).
+    #[error("Wechatpay-Signature is not an RSA-2048 signature")]
+    Malformed,
     /// A WeChat Pay signature probe (`WECHATPAY/SIGNTEST/…`): never valid.
     #[error("a signature probe (WECHATPAY/SIGNTEST/), refused")]
     Probe,
@@ -199,15 +205,11 @@ impl WechatPaySignature {
         m
     }
 
-    /// Checks the signature over `body` at `now` (Unix seconds) with the key `key_for` finds by
-    /// `Wechatpay-Serial`: a probe, a stale timestamp, an unknown serial and a mismatch are each
-    /// their own error, in that order.
-    pub fn verify<'k>(
-        &self,
-        body: &[u8],
-        now: i64,
-        key_for: impl FnOnce(&str) -> Option<&'k WechatPayKey>,
-    ) -> Result<(), SignatureError> {
+    /// Everything that can be checked at `now` without a key: not a probe, the timestamp within
+    /// [`MAX_CLOCK_SKEW_SECS`], and a signature of the right shape (base64 of 256 bytes, an
+    /// RSA-2048 signature). A client checks these before it downloads certificates for an
+    /// unknown serial, so that nobody without a signed message can make it download.
+    pub fn check_form(&self, now: i64) -> Result<(), SignatureError> {
         if self.signature.starts_with(PROBE_PREFIX) {
             return Err(SignatureError::Probe);
         }
@@ -217,6 +219,23 @@ impl WechatPaySignature {
                 now,
             });
         }
+        use base64::Engine as _;
+        match base64::engine::general_purpose::STANDARD.decode(self.signature.trim()) {
+            Ok(bytes) if bytes.len() == RSA_2048_SIGNATURE_BYTES => Ok(()),
+            _ => Err(SignatureError::Malformed),
+        }
+    }
+
+    /// Checks the signature over `body` at `now` (Unix seconds) with the key `key_for` finds by
+    /// `Wechatpay-Serial`: a probe, a stale timestamp, a malformed signature, an unknown serial
+    /// and a mismatch are each their own error, in that order.
+    pub fn verify<'k>(
+        &self,
+        body: &[u8],
+        now: i64,
+        key_for: impl FnOnce(&str) -> Option<&'k WechatPayKey>,
+    ) -> Result<(), SignatureError> {
+        self.check_form(now)?;
         let key = key_for(&self.serial)
             .ok_or_else(|| SignatureError::UnknownSerial(self.serial.clone()))?;
         if key.verifies(&self.message(body), &self.signature) {
@@ -329,6 +348,27 @@ mod tests {
         let mut probe = sig.clone();
         probe.signature = format!("{PROBE_PREFIX}{}", sig.signature);
         assert_eq!(probe.verify(&body, now, find), Err(SignatureError::Probe));
+        // Not an RSA-2048 signature: refused without looking for a key.
+        use base64::Engine as _;
+        for junk in [
+            "not base64!".to_owned(),
+            base64::engine::general_purpose::STANDARD.encode([7u8; 255]),
+            base64::engine::general_purpose::STANDARD.encode([7u8; 512]),
+        ] {
+            let mut malformed = other.clone();
+            malformed.signature = junk;
+            assert_eq!(
+                malformed.check_form(now),
+                Err(SignatureError::Malformed),
+                "{}",
+                malformed.signature
+            );
+            assert_eq!(
+                malformed.verify(&body, now, |_| panic!("no key is looked for")),
+                Err(SignatureError::Malformed)
+            );
+        }
+        assert_eq!(other.check_form(now), Ok(()), "the right shape, any serial");
         // Missing and malformed headers.
         assert_eq!(
             WechatPaySignature::from_headers(|_| None),

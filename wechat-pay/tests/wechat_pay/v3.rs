@@ -440,6 +440,10 @@ fn certificates_answer() -> ResponseTemplate {
 }
 
 fn certificate_client(server: &MockServer) -> Client {
+    certificate_client_every(server, v3::DEFAULT_DOWNLOAD_INTERVAL)
+}
+
+fn certificate_client_every(server: &MockServer, interval: std::time::Duration) -> Client {
     Client::builder(
         MCH,
         SERIAL,
@@ -447,9 +451,99 @@ fn certificate_client(server: &MockServer) -> Client {
         api_key(),
     )
     .platform_certificates()
+    .certificate_download_interval(interval)
     .base_url(server.uri())
     .build()
     .unwrap()
+}
+
+/// Issue 27, finding 4: any unauthenticated POST with an unknown `Wechatpay-Serial` made the
+/// client download certificates with the merchant's credentials (20 forged requests, 20
+/// downloads). Now what needs no key is checked first, and downloads on demand are at most one
+/// a minute.
+#[tokio::test]
+async fn forged_notifications_cannot_make_the_client_download_certificates() {
+    use base64::Engine as _;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v3/certificates"))
+        .respond_with(certificates_answer())
+        .mount(&server)
+        .await;
+    let c = certificate_client(&server);
+    c.ensure_certificates(None).await.unwrap();
+    assert_eq!(c.certificate_downloads(), 1);
+    let now = v3::client::unix_now();
+    let body = br#"{"id":"forged","event_type":"TRANSACTION.SUCCESS"}"#;
+    let forged = |serial: String, timestamp: i64, signature: String| {
+        vec![
+            ("Wechatpay-Serial".to_owned(), serial),
+            ("Wechatpay-Timestamp".to_owned(), timestamp.to_string()),
+            ("Wechatpay-Nonce".to_owned(), "n".to_owned()),
+            ("Wechatpay-Signature".to_owned(), signature),
+        ]
+    };
+    fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    let right_shape = base64::engine::general_purpose::STANDARD.encode([9u8; 256]);
+    // Refused before any key is needed: stale, probes, junk signatures.
+    for (serial, ts, sig) in [
+        (format!("{:040}", 1), now - 3600, right_shape.clone()),
+        (
+            format!("{:040}", 2),
+            now,
+            format!("WECHATPAY/SIGNTEST/{right_shape}"),
+        ),
+        (format!("{:040}", 3), now, "forged".to_owned()),
+        (
+            format!("{:040}", 4),
+            now,
+            base64::engine::general_purpose::STANDARD.encode([9u8; 16]),
+        ),
+    ] {
+        let headers = forged(serial, ts, sig);
+        let e = c.verify(|n| find(&headers, n), body).await.unwrap_err();
+        assert!(matches!(e, Error::V3Signature(_)), "{e:?}");
+    }
+    assert_eq!(c.certificate_downloads(), 1, "no download for those");
+    // 100 of the right shape, fresh, each with a new unknown serial, one after another (as an
+    // attacker sends them), then 100 at once.
+    for i in 0..100 {
+        let headers = forged(format!("{i:040X}"), now, right_shape.clone());
+        let r = c.verify(|n| find(&headers, n), body).await;
+        assert!(
+            matches!(r, Err(Error::V3Signature(SignatureError::UnknownSerial(_)))),
+            "{r:?}"
+        );
+    }
+    let attempts = (100..200).map(|i| {
+        let c = c.clone();
+        let headers = forged(format!("{i:040X}"), now, right_shape.clone());
+        async move { c.verify(|n| find(&headers, n), body).await }
+    });
+    for r in futures_util::future::join_all(attempts).await {
+        assert!(
+            matches!(r, Err(Error::V3Signature(SignatureError::UnknownSerial(_)))),
+            "{r:?}"
+        );
+    }
+    assert!(
+        c.certificate_downloads() <= 2,
+        "at most one download more: {}",
+        c.certificate_downloads()
+    );
+    let made = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v3/certificates")
+        .count();
+    assert!(made <= 2, "{made} downloads");
 }
 
 #[tokio::test]
@@ -494,7 +588,7 @@ async fn an_unknown_serial_refreshes_the_certificates_then_fails_by_name() {
         .expect(2)
         .mount(&server)
         .await;
-    let c = certificate_client(&server);
+    let c = certificate_client_every(&server, std::time::Duration::ZERO);
     c.ensure_certificates(None).await.unwrap();
     // Signed by a key no certificate carries: one more download, then a named failure.
     let stranger = V3Wechat::new(
