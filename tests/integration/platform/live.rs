@@ -160,6 +160,14 @@ async fn live_notify_urls_cannot_reach_into_the_platforms_network() {
         "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
         "http://[::1]/callback".to_owned(),
         "http://10.0.0.8/callback".to_owned(),
+        // Issue 27, finding 8: translated and special-purpose addresses (each was 201).
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/".to_owned(),
+        "http://[2002:a9fe:a9fe::1]/callback".to_owned(),
+        "http://[::169.254.169.254]/callback".to_owned(),
+        "http://[::ffff:0:169.254.169.254]/callback".to_owned(),
+        "http://[fec0::1]/callback".to_owned(),
+        "http://[100::1]/callback".to_owned(),
+        "http://198.18.0.1/callback".to_owned(),
     ] {
         let (status, body) = register(&url).await;
         assert_eq!(status, 422, "{url}: {body}");
