@@ -25,6 +25,12 @@ pub enum Error {
     /// An inbound message or URL check failed signature verification.
     #[error("signature verification failed")]
     Signature,
+    /// A plaintext inbound message in safe mode: only encrypted messages with a `msg_signature`
+    /// over their ciphertext are accepted (a plaintext signature covers no body).
+    #[error(
+        "a plaintext message in safe mode: only encrypt_type=aes with msg_signature is accepted"
+    )]
+    Unencrypted,
     /// An inbound message's timestamp is outside the accepted window (a replay, or a clock far
     /// off).
     #[error("stale timestamp {timestamp} (now {now}, window {window_secs} s)")]

@@ -111,6 +111,11 @@ pub struct PlatformConfig {
     /// How long the chatbot may take before the reply is sent later instead.
     #[arg(long, env = "CHATBOT_TIMEOUT_MS", default_value_t = 4000)]
     pub chatbot_timeout_ms: u64,
+    /// With `WECHAT_MP_AES_KEY`, also accept plaintext callbacks (WeChat's compatible mode, for
+    /// the switch to safe mode only: a plaintext signature covers no body). Off: safe mode
+    /// accepts encrypted messages only.
+    #[arg(long, env = "WECHAT_MP_COMPATIBLE_MODE", default_value_t = false)]
+    pub wechat_mp_compatible_mode: bool,
     /// When pending payments and refunds are looked up at their channel.
     #[command(flatten)]
     pub reconcile: Reconciliation,

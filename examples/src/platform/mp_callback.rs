@@ -138,7 +138,11 @@ pub fn build(
     let mut builder =
         Callback::builder(mp.app_id(), wechat_mp::Secret::new(token.expose())).router(router);
     if let Some(key) = aes_key {
+        // Safe mode: encrypted messages only, unless the operator asked for compatible mode.
         builder = builder.encoding_aes_key(wechat_mp::Secret::new(key.expose()));
+        if config.wechat_mp_compatible_mode {
+            builder = builder.compatible_mode();
+        }
     }
     // WeChat re-sends a message it got no answer to; with several instances, the copy may reach
     // another one: a shared (Redis) deduper drops it there too.

@@ -72,10 +72,28 @@ pub struct Callback {
     app_id: String,
     token: Secret,
     aes_key: Option<AesKey>,
+    mode: MessageMode,
     window: Duration,
     dedupe_ttl: Duration,
     deduper: Arc<dyn Deduper>,
     router: Router,
+}
+
+/// Which messages the endpoint accepts, as the Official Account's "message encryption mode" is
+/// set in its server configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageMode {
+    /// 明文模式: plaintext only (no EncodingAESKey configured). The signature covers the token,
+    /// timestamp and nonce — not the body.
+    Plain,
+    /// 兼容模式: plaintext and encrypted both — only while switching to safe mode, and only when
+    /// asked for ([`CallbackBuilder::compatible_mode`]): a plaintext message's signature covers
+    /// no body, so one `(timestamp, nonce, signature)` seen anywhere forges any message for the
+    /// replay window.
+    Compatible,
+    /// 安全模式: encrypted only, each with a `msg_signature` over its ciphertext (the default
+    /// with an EncodingAESKey). A plaintext message is refused ([`Error::Unencrypted`]).
+    Safe,
 }
 
 /// Configures a [`Callback`].
@@ -84,15 +102,25 @@ pub struct CallbackBuilder {
     app_id: String,
     token: Secret,
     aes_key: Option<Secret>,
+    compatible: bool,
     window: Duration,
     deduper: Option<Arc<dyn Deduper>>,
     router: Router,
 }
 
 impl CallbackBuilder {
-    /// The EncodingAESKey, for safe mode (and compatible mode).
+    /// The EncodingAESKey: safe mode, where only encrypted messages are accepted (see
+    /// [`MessageMode`]).
     pub fn encoding_aes_key(mut self, key: Secret) -> Self {
         self.aes_key = Some(key);
+        self
+    }
+
+    /// Compatible mode: plaintext messages accepted beside encrypted ones (needs the
+    /// EncodingAESKey). Only for the switch from plaintext to safe mode: plaintext signatures
+    /// cover no body.
+    pub fn compatible_mode(mut self) -> Self {
+        self.compatible = true;
         self
     }
 
@@ -119,7 +147,18 @@ impl CallbackBuilder {
         if self.token.expose().is_empty() {
             return Err(Error::Config("the callback token is empty".into()));
         }
+        let mode = match (&self.aes_key, self.compatible) {
+            (None, false) => MessageMode::Plain,
+            (None, true) => {
+                return Err(Error::Config(
+                    "compatible mode needs the EncodingAESKey".into(),
+                ));
+            }
+            (Some(_), true) => MessageMode::Compatible,
+            (Some(_), false) => MessageMode::Safe,
+        };
         Ok(Callback {
+            mode,
             aes_key: self
                 .aes_key
                 .as_ref()
@@ -151,10 +190,16 @@ impl Callback {
             app_id: app_id.into(),
             token,
             aes_key: None,
+            compatible: false,
             window: Duration::from_secs(300),
             deduper: None,
             router: Router::new(),
         }
+    }
+
+    /// Which messages it accepts.
+    pub fn mode(&self) -> MessageMode {
+        self.mode
     }
 
     /// The server-URL check: returns `echostr` (the response body) if the signature is right.
@@ -192,6 +237,9 @@ impl Callback {
         }
         let token = self.token.expose();
         let encrypted = query.encrypt_type.as_deref() == Some("aes");
+        if !encrypted && self.mode == MessageMode::Safe {
+            return Err(Error::Unencrypted);
+        }
         let fields = if encrypted {
             let key = self.aes_key.as_ref().ok_or_else(|| {
                 Error::Config("an encrypted message arrived but no EncodingAESKey is set".into())

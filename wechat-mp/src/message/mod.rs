@@ -19,7 +19,7 @@ pub mod signature;
 mod types;
 mod xml;
 
-pub use callback::{Callback, CallbackBuilder, CallbackQuery, EMPTY_REPLY, UrlCheck};
+pub use callback::{Callback, CallbackBuilder, CallbackQuery, EMPTY_REPLY, MessageMode, UrlCheck};
 pub use crypto::AesKey;
 #[cfg(feature = "redis")]
 pub use dedupe::RedisDeduper;

@@ -39,8 +39,13 @@ fn msg(kind_fields: &str) -> String {
     )
 }
 
-/// A callback whose fallback records every message it sees and answers "seen".
+/// A callback whose fallback records every message it sees and answers "seen" — in compatible
+/// mode (plaintext and encrypted both, as while switching to safe mode).
 fn recording() -> (Callback, Arc<Mutex<Vec<IncomingMessage>>>) {
+    recording_in(true)
+}
+
+fn recording_in(compatible: bool) -> (Callback, Arc<Mutex<Vec<IncomingMessage>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let router = Router::new().fallback(move |m: IncomingMessage| {
@@ -50,12 +55,47 @@ fn recording() -> (Callback, Arc<Mutex<Vec<IncomingMessage>>>) {
             Reply::text("seen")
         }
     });
-    let cb = Callback::builder(APP_ID, Secret::new(TOKEN))
+    let mut builder = Callback::builder(APP_ID, Secret::new(TOKEN))
         .encoding_aes_key(Secret::new(AES_KEY))
-        .router(router)
-        .build()
-        .unwrap();
+        .router(router);
+    if compatible {
+        builder = builder.compatible_mode();
+    }
+    let cb = builder.build().unwrap();
     (cb, seen)
+}
+
+/// Issue 27, finding 9: with the EncodingAESKey set, plaintext callbacks were still accepted;
+/// their signature covers no body, so one `(timestamp, nonce, signature)` from any access log
+/// forged any event for five minutes (a forged SCAN bound an attacker's openid to a merchant).
+/// In safe mode (the default with a key) the same forgery is refused; encrypted ones pass.
+#[tokio::test]
+async fn safe_mode_refuses_plaintext_so_a_seen_signature_forges_nothing() {
+    let (cb, seen) = recording_in(false);
+    assert_eq!(cb.mode(), wechat_mp::message::MessageMode::Safe);
+    // A signature triple as it appears in any access log, over a body of the attacker's choice.
+    let forged = msg(
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
+         <EventKey><![CDATA[bind_merchant_42]]></EventKey>",
+    )
+    .replace("[oUser]", "[oForgedPlain]");
+    let e = cb
+        .handle_at(&plain_query(NOW), forged.as_bytes(), NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unencrypted), "{e:?}");
+    assert!(seen.lock().unwrap().is_empty(), "no handler ran");
+    // The same event encrypted and signed over its ciphertext, as WeChat sends it: accepted.
+    let (query, body) = encrypted_request(&forged, APP_ID, false);
+    cb.handle_at(&query, body.as_bytes(), NOW).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Compatible mode needs asking for, and a key.
+    assert!(
+        Callback::builder(APP_ID, Secret::new(TOKEN))
+            .compatible_mode()
+            .build()
+            .is_err()
+    );
 }
 
 type BodyCheck = Box<dyn Fn(&MessageBody) -> bool>;
