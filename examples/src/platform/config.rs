@@ -111,6 +111,10 @@ pub struct PlatformConfig {
     /// How long the chatbot may take before the reply is sent later instead.
     #[arg(long, env = "CHATBOT_TIMEOUT_MS", default_value_t = 4000)]
     pub chatbot_timeout_ms: u64,
+    /// How long a merchant's WeChat binding code works (seconds, 60 to 30 days); each code binds
+    /// once.
+    #[arg(long, env = "BIND_CODE_TTL_SECS", default_value_t = 600)]
+    pub bind_code_ttl_secs: u32,
     /// With `WECHAT_MP_AES_KEY`, also accept plaintext callbacks (WeChat's compatible mode, for
     /// the switch to safe mode only: a plaintext signature covers no body). Off: safe mode
     /// accepts encrypted messages only.

@@ -71,6 +71,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// The embedded emulator's URL (the cashier links to it), when it runs.
     pub emulator_url: Option<String>,
+    /// How long a merchant's binding code works (single-use).
+    pub bind_code_ttl_secs: u32,
 }
 
 /// Everything the handlers share.

@@ -52,8 +52,11 @@ pub fn build(
                         _ => Reply::Empty,
                     };
                 };
-                match db.bind(&scene, &m.from_user).await {
-                    Ok(Some(merchant)) => {
+                match db
+                    .bind(&scene, &m.from_user, crate::platform::unix_now())
+                    .await
+                {
+                    Ok(Ok(merchant)) => {
                         let message =
                             wechat_mp::TemplateMessage::new(m.from_user.clone(), template)
                                 .field("first", "Onboarding approved")
@@ -67,7 +70,17 @@ pub fn build(
                             merchant.name
                         ))
                     }
-                    Ok(None) => Reply::text("This binding code is no longer valid."),
+                    Ok(Err(why)) => {
+                        // A second scan of a used code is someone else holding the QR.
+                        tracing::warn!(
+                            scene = %scene, open_id = %m.from_user, refused = ?why,
+                            "binding scan refused"
+                        );
+                        Reply::text(
+                            "This binding code is no longer valid: ask for a new one to bind \
+                             this WeChat.",
+                        )
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "binding failed");
                         Reply::text("Binding failed, please scan again.")

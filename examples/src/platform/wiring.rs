@@ -210,6 +210,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
             onboarding_template: Some(config.template_onboarding_approved.clone()),
             cors_origins: config.cors_origins.clone(),
             emulator_url: emulator.as_ref().map(|e| e.base_url().to_owned()),
+            bind_code_ttl_secs: config.bind_code_ttl_secs,
         },
         db,
         store,

@@ -54,7 +54,10 @@ async fn scanning_the_binding_code_binds_the_merchants_wechat() {
         .await;
     assert_eq!(status, 200, "{binding}");
     let scene = binding["scene"].as_str().unwrap();
-    assert!(binding["expires_in"].as_u64().unwrap() <= 30 * 24 * 3600);
+    assert!(
+        binding["expires_in"].as_u64().unwrap() <= 600,
+        "short-lived: {binding}"
+    );
     let page = p
         .http
         .get(binding["bind_page"].as_str().unwrap())
@@ -201,5 +204,95 @@ async fn other_text_goes_to_the_chatbot_with_a_deadline() {
             .any(|m| m["kind"] == "custom" && m["body"].to_string().contains("bot: slow question"))
     })
     .await;
+    p.stop().await;
+}
+
+/// Issue 27, finding 10: a merchant's binding QR worked again for 30 days, and a second scan
+/// silently replaced the bound WeChat — whoever saw the QR took over the merchant's payment
+/// notices. Now a code binds once; a second scan is refused (and logged), and rebinding is the
+/// admin issuing a new code.
+#[tokio::test]
+async fn a_binding_code_binds_once_and_a_second_scan_is_refused() {
+    let p = Platform::start(Options::default()).await;
+    let endpoint = MerchantEndpoint::start().await;
+    let creds = p.register(&endpoint.url).await;
+    let (status, binding) = p
+        .admin(
+            "POST",
+            &format!("/admin/merchants/{}/binding", creds.app_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{binding}");
+    let scan = |open_id: &'static str, ticket: Value| {
+        let p = &p;
+        async move {
+            user_action(
+                p,
+                json!({"app_id": EMULATOR_MP_APP, "open_id": open_id, "event": "scan", "ticket": ticket}),
+            )
+            .await["reply_content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    let bound_to = async || {
+        p.state
+            .db
+            .merchant(&creds.app_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .open_id
+    };
+    let reply = scan("o_owner", binding["ticket"].clone()).await;
+    assert!(reply.contains("Bound to merchant"), "{reply}");
+    assert_eq!(bound_to().await.as_deref(), Some("o_owner"));
+
+    // Someone who saw the QR scans it too.
+    let reply = scan("o_attacker", binding["ticket"].clone()).await;
+    assert!(reply.contains("no longer valid"), "{reply}");
+    assert_eq!(
+        bound_to().await.as_deref(),
+        Some("o_owner"),
+        "the owner's WeChat stays bound"
+    );
+
+    // Rebinding is explicit: a new code from the admin; the old one stays dead.
+    let (_, again) = p
+        .admin(
+            "POST",
+            &format!("/admin/merchants/{}/binding", creds.app_id),
+            None,
+        )
+        .await;
+    let reply = scan("o_attacker", binding["ticket"].clone()).await;
+    assert!(reply.contains("no longer valid"), "{reply}");
+    let reply = scan("o_new_phone", again["ticket"].clone()).await;
+    assert!(reply.contains("Bound to merchant"), "{reply}");
+    assert_eq!(bound_to().await.as_deref(), Some("o_new_phone"));
+
+    // A code past its time binds nobody.
+    let (_, late) = p
+        .admin(
+            "POST",
+            &format!("/admin/merchants/{}/binding", creds.app_id),
+            None,
+        )
+        .await;
+    let merchant = p.state.db.merchant(&creds.app_id).await.unwrap().unwrap();
+    let scene = merchant.bind_scene.unwrap();
+    assert_eq!(
+        p.state
+            .db
+            .bind(&scene, "o_late", examples::platform::unix_now() + 601)
+            .await
+            .unwrap()
+            .err(),
+        Some(examples::platform::db::BindRefused::Expired)
+    );
+    drop(late);
+    assert_eq!(bound_to().await.as_deref(), Some("o_new_phone"));
     p.stop().await;
 }

@@ -267,6 +267,24 @@ const MERCHANT_COLUMNS: &str = "app_id, name, credit_code, notify_url, status, s
 const ORDER_COLUMNS: &str = "merchant_id, out_trade_no, platform_no, token, amount, subject, method, open_id, \
      expires_at, metadata, payment_id, pay_action, closed";
 
+/// Binding codes are single-use and short-lived: each records when it expires and when it was
+/// used. Codes issued before (no expiry) no longer bind anyone.
+const SCHEMA_V4: &str = "
+ALTER TABLE merchants ADD COLUMN bind_expires_at BIGINT;
+ALTER TABLE merchants ADD COLUMN bind_used_at BIGINT;
+";
+
+/// Why a scan did not bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindRefused {
+    /// No merchant has this code (never issued, or replaced by a newer one).
+    Unknown,
+    /// The code was scanned once already: single-use.
+    Used,
+    /// The code is past its time.
+    Expired,
+}
+
 impl PlatformDb {
     /// The platform tables next to `store`'s, migrated.
     pub async fn new(store: SqlStore) -> DbResult<Self> {
@@ -277,6 +295,7 @@ impl PlatformDb {
                     (1, "merchants, orders, refunds, idempotency", SCHEMA_V1),
                     (2, "idempotency leases and expiry", idempotency::SCHEMA_V2),
                     (3, "merchant messages outbox", messages::SCHEMA_V3),
+                    (4, "single-use binding codes", SCHEMA_V4),
                 ],
             )
             .await
@@ -363,26 +382,65 @@ impl PlatformDb {
     }
 
     /// Sets the binding scene and what its QR code encodes.
-    pub async fn set_binding(&self, app_id: &str, scene: &str, qr_url: &str) -> DbResult<()> {
-        sqlx::query(self.q("UPDATE merchants SET bind_scene = ?, bind_qr_url = ? WHERE app_id = ?"))
-            .bind(scene.to_owned())
-            .bind(qr_url.to_owned())
-            .bind(app_id.to_owned())
-            .execute(self.store.pool())
-            .await
-            .map(|_| ())
-            .map_err(e)
+    /// Issues the merchant's binding code `scene` (its QR encodes `qr_url`), usable once until
+    /// `expires_at` (Unix seconds); any earlier code stops working.
+    pub async fn set_binding(
+        &self,
+        app_id: &str,
+        scene: &str,
+        qr_url: &str,
+        expires_at: i64,
+    ) -> DbResult<()> {
+        sqlx::query(self.q(
+            "UPDATE merchants SET bind_scene = ?, bind_qr_url = ?, bind_expires_at = ?, \
+             bind_used_at = NULL WHERE app_id = ?",
+        ))
+        .bind(scene.to_owned())
+        .bind(qr_url.to_owned())
+        .bind(expires_at)
+        .bind(app_id.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map(|_| ())
+        .map_err(e)
     }
 
-    /// Binds `open_id` to the merchant with `scene`; returns the merchant.
-    pub async fn bind(&self, scene: &str, open_id: &str) -> DbResult<Option<Merchant>> {
-        sqlx::query(self.q("UPDATE merchants SET open_id = ? WHERE bind_scene = ?"))
-            .bind(open_id.to_owned())
-            .bind(scene.to_owned())
-            .execute(self.store.pool())
-            .await
-            .map_err(e)?;
-        self.merchant_by_scene(scene).await
+    /// Binds `open_id` to the merchant whose code is `scene`, if the code is unused and not
+    /// expired at `now` (one compare-and-set: of two scans at once, one binds); returns the
+    /// merchant, or why not.
+    pub async fn bind(
+        &self,
+        scene: &str,
+        open_id: &str,
+        now: i64,
+    ) -> DbResult<Result<Merchant, BindRefused>> {
+        let done = sqlx::query(self.q("UPDATE merchants SET open_id = ?, bind_used_at = ? \
+             WHERE bind_scene = ? AND bind_used_at IS NULL AND bind_expires_at > ?"))
+        .bind(open_id.to_owned())
+        .bind(now)
+        .bind(scene.to_owned())
+        .bind(now)
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?;
+        let Some(merchant) = self.merchant_by_scene(scene).await? else {
+            return Ok(Err(BindRefused::Unknown));
+        };
+        if done.rows_affected() == 1 {
+            return Ok(Ok(merchant));
+        }
+        let used: Option<i64> =
+            sqlx::query_scalar(self.q("SELECT bind_used_at FROM merchants WHERE bind_scene = ?"))
+                .bind(scene.to_owned())
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(e)?
+                .flatten();
+        Ok(Err(if used.is_some() {
+            BindRefused::Used
+        } else {
+            BindRefused::Expired
+        }))
     }
 
     /// Clears `open_id` wherever it is bound.

@@ -236,8 +236,11 @@ async fn enable(
     set_status(&state, &app_id, MerchantStatus::Active).await
 }
 
-/// `POST /admin/merchants/{app_id}/binding`: a fresh temporary QR code (30 days) whose scene
-/// binds the scanner's WeChat to the merchant, and the page that shows it.
+/// `POST /admin/merchants/{app_id}/binding`: a fresh temporary QR code whose scene binds the
+/// scanner's WeChat to the merchant — once, within `BIND_CODE_TTL_SECS` (10 minutes by
+/// default) — and the page that shows it. Issuing one is the explicit act of (re)binding: the
+/// merchant's earlier code stops working, and the next scan of this one replaces the bound
+/// WeChat.
 async fn binding(
     _: Admin,
     State(state): State<Arc<PlatformState>>,
@@ -252,16 +255,18 @@ async fn binding(
         )
     })?;
     let scene = format!("bind_{}", token(12)?);
+    let ttl = state
+        .settings
+        .bind_code_ttl_secs
+        .clamp(60, MAX_TEMPORARY_SECONDS);
     let ticket = mp
-        .create_qrcode(
-            QrLifetime::Temporary(MAX_TEMPORARY_SECONDS),
-            &QrScene::Str(scene.clone()),
-        )
+        .create_qrcode(QrLifetime::Temporary(ttl), &QrScene::Str(scene.clone()))
         .await
         .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, "MP_FAILED", e.to_string()))?;
+    let expires_at = crate::platform::unix_now() + i64::from(ttl);
     state
         .db
-        .set_binding(&app_id, &scene, &ticket.url)
+        .set_binding(&app_id, &scene, &ticket.url, expires_at)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(json!({
