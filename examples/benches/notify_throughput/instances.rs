@@ -265,6 +265,8 @@ async fn make_orders(
             paid_at: None,
             vend_at: None,
             ended_at: None,
+            seller: None,
+            refund_issue: None,
         };
         let (orders, signer, notify_url) = (orders.clone(), signer.clone(), notify_url.clone());
         pending.push(async move {

@@ -22,6 +22,12 @@ pub enum AccountError {
     /// No such seller.
     #[error("no seller {0:?}")]
     NotFound(String),
+    /// A seller with the demo seller's login that demo mode did not make: left alone.
+    #[error(
+        "a seller {0:?} exists that demo mode did not create; demo mode leaves it alone (run the \
+         demo on a database of its own)"
+    )]
+    NotDemo(String),
     /// The password was refused.
     #[error(transparent)]
     Password(#[from] PasswordError),
@@ -88,21 +94,26 @@ pub async fn set_enabled(db: &VendingDb, login: &str, enabled: bool) -> Result<(
 }
 
 /// Demo mode: the demo seller, with a password made for this run, owning every machine that
-/// belongs to nobody.
+/// belongs to nobody. Only an account demo mode made is ever touched: an operator's seller
+/// called `demo` keeps its password ([`AccountError::NotDemo`]).
 pub async fn demo_seller(db: &VendingDb) -> Result<DemoSeller, AccountError> {
     let password = crate::random::token(8).map_err(PasswordError::from)?;
     let hash = password::hash(password.clone()).await?;
-    if !db.set_seller_password(DEMO_SELLER, &hash).await? {
+    if !db.set_demo_seller_password(DEMO_SELLER, &hash).await? {
         let seller = Seller {
             login: DEMO_SELLER.to_owned(),
-            password_hash: hash,
+            password_hash: hash.clone(),
             enabled: true,
             demo: true,
             created_at: crate::platform::unix_now(),
         };
         match db.add_seller(&seller).await {
-            // Another instance made it meanwhile: set ours.
-            Err(StoreError::Conflict(_)) => set_password(db, DEMO_SELLER, &password).await?,
+            // Another instance made it meanwhile (ours to set), or an operator did (not ours).
+            Err(StoreError::Conflict(_)) => {
+                if !db.set_demo_seller_password(DEMO_SELLER, &hash).await? {
+                    return Err(AccountError::NotDemo(DEMO_SELLER.to_owned()));
+                }
+            }
             other => other?,
         }
     }
@@ -140,7 +151,10 @@ mod tests {
             shown.contains("alice") && !shown.contains("argon2id"),
             "{shown}"
         );
-        let keys = crate::vending::auth::SessionKeys::new("session-secret-0123456789abcdefghij");
+        let keys = crate::vending::auth::SessionKeys::new(
+            "session-secret-0123456789abcdefghij",
+            crate::providers::Mode::Demo,
+        );
         assert!(!format!("{keys:?}").contains("session-secret"));
     }
 }

@@ -6,8 +6,8 @@
 //!   its local broadcast — so a dashboard on instance A sees an order paid on instance B.
 //!
 //! The feed is a view, not a record: a change that cannot be published is logged and the
-//! dashboard catches up from its snapshot when it reconnects. Each change names its machine, so
-//! each dashboard forwards only its seller's.
+//! dashboard catches up from its snapshot when it reconnects. Each change names its order's
+//! seller, so each dashboard forwards only its seller's.
 
 use std::sync::Arc;
 
@@ -26,8 +26,11 @@ use tokio_util::sync::CancellationToken;
 /// One order change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedEvent {
-    /// The machine of the order (whose seller may see it).
+    /// The machine of the order.
     pub inner_code: String,
+    /// The order's seller: the only one whose dashboards see it.
+    #[serde(default)]
+    pub seller: Option<String>,
     /// The message for the dashboard (JSON text).
     pub message: String,
 }

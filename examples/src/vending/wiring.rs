@@ -152,6 +152,16 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
             if disabled > 0 {
                 tracing::warn!("live mode: the demo seller of an earlier demo run was disabled");
             }
+            let released = db
+                .release_demo_machines()
+                .await
+                .map_err(|e| fail("database")(e.to_string()))?;
+            if released > 0 {
+                tracing::warn!(
+                    machines = released,
+                    "live mode: the demo seller's machines belong to nobody until assigned"
+                );
+            }
             None
         }
     };
@@ -310,7 +320,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         buyers,
         metrics,
         sessions: Sessions::new(
-            SessionKeys::new(&session_secret),
+            SessionKeys::new(&session_secret, mode),
             Duration::from_secs(config.access.session_ttl_secs.max(60)),
             Duration::from_secs(config.access.seller_session_ttl_secs.max(60)),
             secure_cookies,

@@ -4,6 +4,7 @@
 //! a cookie cannot be ridden from another site.
 
 use axum::http::StatusCode;
+use examples::providers::Mode;
 use examples::vending::auth::{Audience, Claims, SessionKeys};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ fn no(order: &Value) -> String {
 }
 
 fn token(aud: Audience, sub: &str, exp: i64, ctx: &str) -> String {
-    SessionKeys::new(SECRET).sign(&Claims {
+    SessionKeys::new(SECRET, Mode::Demo).sign(&Claims {
         aud,
         sub: sub.into(),
         exp,
@@ -128,12 +129,13 @@ async fn buyers_reach_only_their_own_orders_and_sessions_cannot_be_forged() {
     );
 
     // Forged, altered, expired and misdirected tokens.
-    let forged = SessionKeys::new("not-the-servers-secret-0123456789abcdef").sign(&Claims {
-        aud: Audience::Buyer,
-        sub: alice.open_id.clone(),
-        exp: now() + 3600,
-        ctx: Some("demo".into()),
-    });
+    let forged =
+        SessionKeys::new("not-the-servers-secret-0123456789abcdef", Mode::Demo).sign(&Claims {
+            aud: Audience::Buyer,
+            sub: alice.open_id.clone(),
+            exp: now() + 3600,
+            ctx: Some("demo".into()),
+        });
     let (payload, sig) = mallory.token.split_once('.').unwrap();
     let altered = format!("{}x.{sig}", &payload[..payload.len() - 1]);
     let expired = token(Audience::Buyer, &alice.open_id, now() - 1, "demo");

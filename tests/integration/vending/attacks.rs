@@ -1,7 +1,9 @@
 //! The attacker's second pass (issue 27), against a live server with `wechat-sandbox` standing
 //! in for WeChat: each test is the attack, and fails for the attacker.
 
+use axum::http::StatusCode;
 use base64::Engine as _;
+use serde_json::json;
 
 use super::live::live_with;
 use crate::support::{start_gateway, wechat_v3_credentials_with_login};
@@ -61,4 +63,166 @@ async fn forged_notifications_with_unknown_serials_make_at_most_one_certificate_
     );
     v.stop().await;
     gateway.shutdown().await;
+}
+
+/// Finding 11: after a machine was reassigned, its new owner could refund the previous
+/// seller's orders (ownership was checked against the machine's current owner). An order now
+/// records its seller; only they refund it, see it, and hear of it.
+#[tokio::test]
+async fn a_reassigned_machines_new_owner_cannot_refund_the_old_owners_order() {
+    let v = super::Vending::start(super::Options::default()).await;
+    let (alice_login, alice) = v.new_seller(&["VM0003"]).await;
+    let (status, order) = v
+        .post(
+            "/api/orders",
+            json!({"inner_code": "VM0003", "sku_id": 5, "channel": "wechat"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
+        .await;
+    v.wait_for(&no, "COMPLETED", 20).await;
+    assert_eq!(order["seller"], alice_login.as_str(), "{order}");
+
+    // The operator gives VM0003 to Mallory.
+    let (mallory_login, mallory) = v.new_seller(&[]).await;
+    assert!(
+        v.state
+            .orders
+            .db()
+            .assign_machine("VM0003", &mallory_login)
+            .await
+            .unwrap()
+    );
+    let refund = json!({"amount": 650, "reason": "mine now"});
+    let (status, answer) = v
+        .seller_call(
+            Some(&mallory),
+            "POST",
+            &format!("/api/seller/orders/{no}/refund"),
+            Some(refund.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(answer["code"], "ORDER_NOT_FOUND");
+    let (_, listed) = v
+        .seller_call(Some(&mallory), "GET", "/api/seller/orders", None)
+        .await;
+    assert!(
+        !listed.to_string().contains(&no),
+        "not in the new owner's list: {listed}"
+    );
+    assert_eq!(v.order_view(&no).await["refunded"], 0, "nothing moved");
+
+    // Alice still can: the order is hers.
+    let (status, answer) = v
+        .seller_call(
+            Some(&alice),
+            "POST",
+            &format!("/api/seller/orders/{no}/refund"),
+            Some(json!({"amount": 650, "reason": "broken can"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    v.stop().await;
+}
+
+/// Finding 5: demo mode left doors open in live mode on the same database — without
+/// `SESSION_SECRET` the stored secret survived, so a demo-login token (7 days, app `demo`) was
+/// a live buyer session with no WeChat login; the demo seller's machines stayed for sale; a
+/// demo start reset the password of any seller called `demo`.
+#[tokio::test]
+async fn live_mode_trusts_nothing_a_demo_run_left_in_the_same_database() {
+    let path = std::env::temp_dir().join(format!("{}.db", crate::support::unique("demo-live-")));
+    let database_url = format!("sqlite://{}?mode=rwc", path.display());
+    let demo = super::Vending::start(super::Options {
+        database_url: Some(database_url.clone()),
+        ..super::Options::default()
+    })
+    .await;
+    let buyer = demo.buyer.clone().unwrap();
+    let seller = demo.demo_seller().await;
+    let (status, _) = demo.get_as(Some(&buyer), "/api/orders").await;
+    assert_eq!(status, StatusCode::OK, "a demo session in demo mode");
+    demo.stop().await;
+
+    // The same database goes live (no SESSION_SECRET: the stored one is used).
+    let gateway = start_gateway().await;
+    let live = super::Vending::start(super::Options {
+        database_url: Some(database_url.clone()),
+        providers: Some(crate::support::wechat_credentials_with_login(
+            gateway.base_url(),
+        )),
+        gateway_url: Some(gateway.base_url().to_owned()),
+        simulate_machines: Some(true),
+        ..super::Options::default()
+    })
+    .await;
+    let (status, answer) = live.get_as(Some(&buyer), "/api/orders").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let (status, answer) = live
+        .seller_call(Some(&seller), "GET", "/api/seller/orders", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    // The demo seller's machines are nobody's: not for sale until the operator assigns them.
+    let shopper = live.buyer.clone().unwrap();
+    let (status, answer) = live
+        .post_as(
+            Some(&shopper),
+            "/api/orders",
+            json!({"inner_code": "VM0001", "sku_id": 1, "channel": "wechat"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let machine = live
+        .state
+        .orders
+        .db()
+        .machine("VM0001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(machine.owner, None);
+    live.stop().await;
+    gateway.shutdown().await;
+
+    // An operator's seller called `demo` on a database a demo then starts on: left alone.
+    let path = std::env::temp_dir().join(format!("{}.db", crate::support::unique("demo-op-")));
+    let database_url = format!("sqlite://{}?mode=rwc", path.display());
+    {
+        let sql = aggregate_pay::store::SqlStore::connect(&database_url)
+            .await
+            .unwrap();
+        let db = examples::vending::db::VendingDb::new(sql).await.unwrap();
+        examples::vending::accounts::add_seller(&db, "demo", "the-operators-password")
+            .await
+            .unwrap();
+    }
+    let refused = super::Vending::try_start(super::Options {
+        database_url: Some(database_url.clone()),
+        ..super::Options::default()
+    })
+    .await;
+    let e = match refused {
+        Ok(v) => {
+            v.stop().await;
+            panic!("demo mode took over the operator's seller");
+        }
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("did not create"), "{e}");
+    let sql = aggregate_pay::store::SqlStore::connect(&database_url)
+        .await
+        .unwrap();
+    let db = examples::vending::db::VendingDb::new(sql).await.unwrap();
+    let kept = db.seller("demo").await.unwrap().unwrap();
+    assert!(
+        examples::vending::auth::password::verify(
+            "the-operators-password".into(),
+            Some(kept.password_hash)
+        )
+        .await,
+        "the operator's password still works"
+    );
 }

@@ -5,6 +5,10 @@
 //! seconds) and a little context (`ctx`: the buyer's app, the seller's password generation, the
 //! OAuth return path). Nothing is stored: every instance with the same secret checks every
 //! token. The secret is `SESSION_SECRET`, or one generated once and kept in the database.
+//!
+//! Tokens are bound to the mode that signed them: a demo-mode token (a demo buyer's login, the
+//! demo seller's session) never verifies in live mode on the same database and secret, nor a
+//! live one in demo mode.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,10 +57,11 @@ pub enum TokenError {
     Expired,
 }
 
-/// The key sessions are signed with.
+/// The key sessions are signed with, for one mode.
 #[derive(Clone)]
 pub struct SessionKeys {
     key: Vec<u8>,
+    domain: Vec<u8>,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -65,19 +70,20 @@ impl std::fmt::Debug for SessionKeys {
     }
 }
 
-/// Separates these MACs from any other use of the same secret.
-const DOMAIN: &[u8] = b"vending-session-v1.";
+/// Separates these MACs from any other use of the same secret (the mode follows).
+const DOMAIN: &str = "vending-session-v1.";
 
 impl SessionKeys {
-    /// Keys from the secret.
-    pub fn new(secret: &str) -> Self {
+    /// Keys from the secret, for the tokens of `mode`.
+    pub fn new(secret: &str, mode: crate::providers::Mode) -> Self {
         SessionKeys {
             key: secret.as_bytes().to_vec(),
+            domain: format!("{DOMAIN}{}.", mode.as_str()).into_bytes(),
         }
     }
 
     fn mac(&self, payload: &str) -> [u8; 32] {
-        crate::mac::sign(&self.key, &[DOMAIN, payload.as_bytes()].concat())
+        crate::mac::sign(&self.key, &[&self.domain, payload.as_bytes()].concat())
     }
 
     /// The token of `claims`.
@@ -95,7 +101,11 @@ impl SessionKeys {
             .decode(tag)
             .map_err(|_| TokenError::Malformed)?;
         // The signature first: nothing of a forged token is read.
-        if !crate::mac::verify(&self.key, &[DOMAIN, payload.as_bytes()].concat(), &tag) {
+        if !crate::mac::verify(
+            &self.key,
+            &[&self.domain, payload.as_bytes()].concat(),
+            &tag,
+        ) {
             return Err(TokenError::BadSignature);
         }
         let json = URL_SAFE_NO_PAD
@@ -115,6 +125,7 @@ impl SessionKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::Mode;
 
     fn claims(aud: Audience, exp: i64) -> Claims {
         Claims {
@@ -127,7 +138,7 @@ mod tests {
 
     #[test]
     fn a_token_verifies_once_signed_and_only_for_its_audience_and_time() {
-        let keys = SessionKeys::new("a-secret-of-at-least-thirty-two-chars");
+        let keys = SessionKeys::new("a-secret-of-at-least-thirty-two-chars", Mode::Live);
         let token = keys.sign(&claims(Audience::Buyer, 1_000));
         assert_eq!(
             keys.verify(&token, Audience::Buyer, 999),
@@ -145,8 +156,8 @@ mod tests {
 
     #[test]
     fn forged_altered_and_foreign_tokens_are_refused() {
-        let keys = SessionKeys::new("a-secret-of-at-least-thirty-two-chars");
-        let other = SessionKeys::new("another-secret-of-thirty-two-chars!!");
+        let keys = SessionKeys::new("a-secret-of-at-least-thirty-two-chars", Mode::Live);
+        let other = SessionKeys::new("another-secret-of-thirty-two-chars!!", Mode::Live);
         let token = keys.sign(&claims(Audience::Buyer, 1_000));
         assert_eq!(
             other.verify(&token, Audience::Buyer, 1),
@@ -164,5 +175,25 @@ mod tests {
         for junk in ["", ".", "abc", "abc.def", "!!.!!"] {
             assert!(keys.verify(junk, Audience::Buyer, 1).is_err(), "{junk:?}");
         }
+    }
+
+    /// Issue 27, finding 5: a demo-login token (7 days) was a valid live buyer session on the
+    /// same database, the stored secret surviving the switch. Same secret, other mode: refused.
+    #[test]
+    fn a_token_of_one_mode_never_verifies_in_the_other() {
+        let secret = "a-secret-of-at-least-thirty-two-chars";
+        let demo = SessionKeys::new(secret, Mode::Demo);
+        let live = SessionKeys::new(secret, Mode::Live);
+        let from_demo = demo.sign(&claims(Audience::Buyer, 1_000));
+        assert!(demo.verify(&from_demo, Audience::Buyer, 1).is_ok());
+        assert_eq!(
+            live.verify(&from_demo, Audience::Buyer, 1),
+            Err(TokenError::BadSignature)
+        );
+        let from_live = live.sign(&claims(Audience::Seller, 1_000));
+        assert_eq!(
+            demo.verify(&from_live, Audience::Seller, 1),
+            Err(TokenError::BadSignature)
+        );
     }
 }

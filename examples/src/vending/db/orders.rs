@@ -167,10 +167,17 @@ pub struct Order {
     pub vend_at: Option<i64>,
     /// Unix seconds.
     pub ended_at: Option<i64>,
+    /// The seller it was sold for (the machine's owner then): only they refund it.
+    pub seller: Option<String>,
+    /// A refund that needs the seller (JSON: `{out_refund_no, status, what_to_do}`), while it
+    /// does.
+    #[serde(skip)]
+    pub refund_issue: Option<String>,
 }
 
 const ORDER_COLUMNS: &str = "order_no, inner_code, sku_id, sku_name, slot_no, amount, channel, method, open_id, buyer_app, status, \
-     payment_id, pay_action, lock_token, refund_no, refunded, reason, created_at, updated_at, paid_at, vend_at, ended_at";
+     payment_id, pay_action, lock_token, refund_no, refunded, reason, created_at, updated_at, paid_at, vend_at, ended_at, \
+     seller, refund_issue";
 
 fn order_from(r: &AnyRow) -> DbResult<Order> {
     let status: String = r.try_get("status")?;
@@ -208,6 +215,8 @@ fn order_from(r: &AnyRow) -> DbResult<Order> {
         paid_at: r.try_get("paid_at")?,
         vend_at: r.try_get("vend_at")?,
         ended_at: r.try_get("ended_at")?,
+        seller: r.try_get("seller")?,
+        refund_issue: r.try_get("refund_issue")?,
     })
 }
 
@@ -228,7 +237,7 @@ impl VendingDb {
     /// Records a new order (CREATED).
     pub async fn insert_order(&self, o: &Order) -> DbResult<()> {
         sqlx::query(self.q(&format!(
-            "INSERT INTO vm_orders ({ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO vm_orders ({ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )))
         .bind(o.order_no.clone())
         .bind(o.inner_code.clone())
@@ -252,6 +261,8 @@ impl VendingDb {
         .bind(o.paid_at)
         .bind(o.vend_at)
         .bind(o.ended_at)
+        .bind(o.seller.clone())
+        .bind(o.refund_issue.clone())
         .execute(self.pool())
         .await
         .map(|_| ())
@@ -295,17 +306,34 @@ impl VendingDb {
     }
 
     /// The newest orders on a seller's machines.
-    pub async fn recent_orders_of_seller(&self, owner: &str, limit: i64) -> DbResult<Vec<Order>> {
+    pub async fn recent_orders_of_seller(&self, seller: &str, limit: i64) -> DbResult<Vec<Order>> {
         let rows = sqlx::query(self.q(&format!(
-            "SELECT {ORDER_COLUMNS} FROM vm_orders \
-             WHERE inner_code IN (SELECT inner_code FROM vm_machines WHERE owner = ?) \
+            "SELECT {ORDER_COLUMNS} FROM vm_orders WHERE seller = ? \
              ORDER BY created_at DESC, order_no DESC LIMIT ?"
         )))
-        .bind(owner.to_owned())
+        .bind(seller.to_owned())
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(order_from).collect()
+    }
+
+    /// Shows (or, with `None`, clears) a refund of the order that needs its seller.
+    pub async fn set_refund_issue(
+        &self,
+        order_no: &str,
+        issue: Option<&str>,
+        now: i64,
+    ) -> DbResult<()> {
+        sqlx::query(
+            self.q("UPDATE vm_orders SET refund_issue = ?, updated_at = ? WHERE order_no = ?"),
+        )
+        .bind(issue.map(str::to_owned))
+        .bind(now)
+        .bind(order_no.to_owned())
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Records how much of the order was refunded so far (never less than before).

@@ -115,6 +115,17 @@ pub(super) const SCHEMA_V4: &str = "
 CREATE INDEX vm_orders_by_refund ON vm_orders (refund_no);
 ";
 
+/// Orders record their seller (the machine's owner when the order was made): a refund is the
+/// order's seller's to make, whoever owns the machine later. Orders made before are given the
+/// machine's owner of now, the best that is known. And an order shows an abnormal refund (the
+/// money could not reach the buyer) with what to do.
+pub(super) const SCHEMA_V5: &str = "
+ALTER TABLE vm_orders ADD COLUMN seller VARCHAR(64);
+ALTER TABLE vm_orders ADD COLUMN refund_issue TEXT;
+UPDATE vm_orders SET seller = (SELECT owner FROM vm_machines m WHERE m.inner_code = vm_orders.inner_code);
+CREATE INDEX vm_orders_by_seller ON vm_orders (seller, created_at);
+";
+
 /// Every migration, in order.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "machines, skus, slots, orders", SCHEMA_V1),
@@ -125,4 +136,5 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         SCHEMA_V3,
     ),
     (4, "orders by refund number", SCHEMA_V4),
+    (5, "orders' sellers and refund issues", SCHEMA_V5),
 ];

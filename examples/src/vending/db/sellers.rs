@@ -135,6 +135,33 @@ impl VendingDb {
         Ok(r.rows_affected())
     }
 
+    /// Live mode: the machines the demo seller of an earlier demo run held belong to nobody
+    /// again (not for sale until the operator assigns them); how many.
+    pub async fn release_demo_machines(&self) -> DbResult<u64> {
+        let r = sqlx::query(self.q("UPDATE vm_machines SET owner = NULL \
+             WHERE owner IN (SELECT login FROM vm_sellers WHERE demo = 1)"))
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Sets the password hash of the demo seller `login` (and enables it) — only if demo mode
+    /// made that account; whether it did.
+    pub async fn set_demo_seller_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+    ) -> DbResult<bool> {
+        let r = sqlx::query(self.q(
+            "UPDATE vm_sellers SET password_hash = ?, enabled = 1 WHERE login = ? AND demo = 1",
+        ))
+        .bind(password_hash.to_owned())
+        .bind(login.to_owned())
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Sets a seller's password hash (and enables it); whether the seller exists.
     pub async fn set_seller_password(&self, login: &str, password_hash: &str) -> DbResult<bool> {
         let r = sqlx::query(

@@ -121,6 +121,9 @@ impl OrderService {
             paid_at: None,
             vend_at: None,
             ended_at: None,
+            // Sold for the machine's owner now: a later owner never refunds this order.
+            seller: machine.owner.clone(),
+            refund_issue: None,
         };
         if let Err(e) = self.db.insert_order(&order).await {
             let _ = self.locks.release(&guard).await;

@@ -190,6 +190,7 @@ impl OrderService {
                 self.feed
                     .publish(FeedEvent {
                         inner_code: order.inner_code.clone(),
+                        seller: order.seller.clone(),
                         message: json!({"type": "order", "order": Self::view(&order)}).to_string(),
                     })
                     .await;

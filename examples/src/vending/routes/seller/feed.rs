@@ -8,7 +8,6 @@
 //! answers nothing (not even the pings sent every `WS_PING_SECS`) for `WS_IDLE_TIMEOUT_SECS` is
 //! dropped.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,11 +84,6 @@ async fn stream(
 ) {
     // Subscribe first so nothing between the snapshot and the stream is missed.
     let mut changes = state.orders.subscribe();
-    // The seller's machines as of now; a machine given to them later shows after a reconnect.
-    let machines: HashSet<String> = match state.orders.db().machines_of(seller).await {
-        Ok(ms) => ms.into_iter().map(|m| m.inner_code).collect(),
-        Err(_) => return,
-    };
     let snapshot = match recent_orders(&state, seller).await {
         Ok(orders) => json!({"type": "snapshot", "orders": orders}).to_string(),
         Err(_) => return,
@@ -105,12 +99,12 @@ async fn stream(
     loop {
         tokio::select! {
             change = changes.recv() => match change {
-                Ok(event) if machines.contains(&event.inner_code) => {
+                Ok(event) if event.seller.as_deref() == Some(seller) => {
                     if socket.send(Message::Text(event.message.into())).await.is_err() {
                         return;
                     }
                 }
-                // Another seller's machine.
+                // Another seller's order.
                 Ok(_) => {}
                 // Too slow to keep up: tell the page to reload its snapshot.
                 Err(RecvError::Lagged(_)) => {

@@ -45,17 +45,20 @@ async fn own_machine(
         .ok_or_else(|| AppError::not_found("MACHINE_NOT_FOUND", "no such machine"))
 }
 
-/// An order on one of the seller's machines; anyone else's is "not found".
+/// An order sold for the seller (recorded when it was made: the machine's owner then, whoever
+/// owns the machine now); anyone else's is "not found".
 async fn own_order(
     state: &VendingState,
     seller: &SellerSession,
     order_no: &str,
 ) -> Result<Order, AppError> {
-    let order = state.orders.get(order_no).await?;
-    own_machine(state, seller, &order.inner_code)
-        .await
-        .map_err(|_| AppError::not_found("ORDER_NOT_FOUND", "no such order"))?;
-    Ok(order)
+    match state.orders.get(order_no).await {
+        Ok(order) if order.seller.as_deref() == Some(seller.login.as_str()) => Ok(order),
+        Ok(_) | Err(crate::vending::orders::OrderError::OrderNotFound) => {
+            Err(AppError::not_found("ORDER_NOT_FOUND", "no such order"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Records what the seller did.
