@@ -67,6 +67,7 @@ pub async fn add_seller(db: &VendingDb, login: &str, password: &str) -> Result<(
         enabled: true,
         demo: false,
         created_at: crate::platform::unix_now(),
+        session_epoch: 0,
     };
     match db.add_seller(&seller).await {
         Err(StoreError::Conflict(_)) => Err(AccountError::Exists(login.to_owned())),
@@ -106,6 +107,7 @@ pub async fn demo_seller(db: &VendingDb) -> Result<DemoSeller, AccountError> {
             enabled: true,
             demo: true,
             created_at: crate::platform::unix_now(),
+            session_epoch: 0,
         };
         match db.add_seller(&seller).await {
             // Another instance made it meanwhile (ours to set), or an operator did (not ours).
@@ -145,6 +147,7 @@ mod tests {
             enabled: true,
             demo: false,
             created_at: 0,
+            session_epoch: 0,
         };
         let shown = format!("{seller:?}");
         assert!(

@@ -141,6 +141,11 @@ pub struct FeedLimits {
     /// Seconds without any message (pongs included) after which a dashboard is dropped.
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub ws_idle_timeout_secs: u64,
+    /// Seconds between checks that an open dashboard's session still stands (the seller not
+    /// disabled, the password unchanged, no logout): a revoked seller's feeds close within this,
+    /// on every instance.
+    #[arg(long, env = "WS_SESSION_CHECK_SECS", default_value_t = 2)]
+    pub ws_session_check_secs: u64,
 }
 
 impl VendingConfig {

@@ -226,3 +226,93 @@ async fn live_mode_trusts_nothing_a_demo_run_left_in_the_same_database() {
         "the operator's password still works"
     );
 }
+
+/// Waits up to `secs` for the feed to close; whether it did (a close frame, or the end).
+async fn closes_within<S>(socket: &mut S, secs: u64) -> bool
+where
+    S: futures_util::StreamExt<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return false,
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Finding 6: `/ws/seller` checked the session only when it opened — after `seller disable
+/// alice`, her open socket still received the next order with the buyer's openid. Disabling a
+/// seller, changing the password or logging out now closes that seller's feeds on every instance
+/// within seconds (two instances on one database here).
+#[tokio::test]
+async fn a_revoked_sellers_open_feeds_close_on_every_instance_within_seconds() {
+    let path = std::env::temp_dir().join(format!("{}.db", crate::support::unique("revoke-")));
+    let database_url = format!("sqlite://{}?mode=rwc", path.display());
+    let options = || super::Options {
+        database_url: Some(database_url.clone()),
+        ..super::Options::default()
+    };
+    let a = super::Vending::start(options()).await;
+    let b = super::Vending::start(options()).await;
+    let db = a.state.orders.db();
+    let revocations: [(&str, &str); 3] = [
+        ("disabled", "alice"),
+        ("password changed", "carol"),
+        ("logged out", "dave"),
+    ];
+    for (how, login) in revocations {
+        examples::vending::accounts::add_seller(db, login, "a-seller-password")
+            .await
+            .unwrap();
+        let cookie = a.seller_login(login, "a-seller-password").await;
+        let (mut on_a, _) = tokio_tungstenite::connect_async(a.dashboard_request(Some(&cookie)))
+            .await
+            .unwrap();
+        let (mut on_b, _) = tokio_tungstenite::connect_async(b.dashboard_request(Some(&cookie)))
+            .await
+            .unwrap();
+        assert!(!closes_within(&mut on_a, 3).await, "{how}: open before");
+        match how {
+            "disabled" => examples::vending::accounts::set_enabled(db, login, false)
+                .await
+                .unwrap(),
+            "password changed" => {
+                examples::vending::accounts::set_password(db, login, "another-password-1")
+                    .await
+                    .unwrap()
+            }
+            _ => {
+                let (status, _) = b
+                    .seller_call(Some(&cookie), "POST", "/api/seller/logout", None)
+                    .await;
+                assert_eq!(status, StatusCode::NO_CONTENT);
+            }
+        }
+        assert!(
+            closes_within(&mut on_a, 5).await,
+            "{how}: instance A's feed"
+        );
+        assert!(
+            closes_within(&mut on_b, 5).await,
+            "{how}: instance B's feed"
+        );
+        let (status, _) = a
+            .seller_call(Some(&cookie), "GET", "/api/seller/orders", None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{how}: the session is over"
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -48,11 +48,14 @@ pub struct Buyer {
     pub expires_at: i64,
 }
 
-/// A seller with a valid session, enabled, whose password did not change since logging in.
+/// A seller with a valid session, enabled, whose password did not change and who did not log
+/// out since logging in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SellerSession {
     /// The seller's login.
     pub login: String,
+    /// The session's claims (checked again while a dashboard stays open).
+    pub claims: Claims,
 }
 
 /// Why a request is not authenticated.
@@ -106,10 +109,19 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
 }
 
-/// A short fingerprint of a seller's password hash: a session signed under an older password
-/// stops working when the password changes.
-pub fn password_generation(seller: &Seller) -> String {
-    hex::encode(&Sha256::digest(seller.password_hash.as_bytes())[..8])
+/// A short fingerprint of a seller's password hash and session epoch: a session signed under an
+/// older password, or before a logout, stops working.
+pub fn session_generation(seller: &Seller) -> String {
+    let mut h = Sha256::new();
+    h.update(seller.password_hash.as_bytes());
+    h.update(seller.session_epoch.to_be_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Whether `claims` (a seller session's) still stand for `seller`: enabled, the same password,
+/// no logout since. Checked on every request and, for an open dashboard, every few seconds.
+pub fn seller_session_stands(seller: &Seller, claims: &Claims) -> bool {
+    seller.enabled && claims.ctx.as_deref() == Some(session_generation(seller).as_str())
 }
 
 impl Sessions {
@@ -142,7 +154,7 @@ impl Sessions {
             aud: Audience::Seller,
             sub: seller.login.clone(),
             exp,
-            ctx: Some(password_generation(seller)),
+            ctx: Some(session_generation(seller)),
         });
         (token, exp)
     }
@@ -296,12 +308,12 @@ impl FromRequestParts<Arc<VendingState>> for SellerSession {
             .await
             .map_err(AppError::internal)?
             .ok_or(AuthError::Revoked)?;
-        let current = password_generation(&seller);
-        if !seller.enabled || claims.ctx.as_deref() != Some(current.as_str()) {
+        if !seller_session_stands(&seller, &claims) {
             return Err(AuthError::Revoked.into());
         }
         Ok(SellerSession {
             login: seller.login,
+            claims,
         })
     }
 }

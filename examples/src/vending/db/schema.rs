@@ -117,9 +117,11 @@ CREATE INDEX vm_orders_by_refund ON vm_orders (refund_no);
 
 /// Orders record their seller (the machine's owner when the order was made): a refund is the
 /// order's seller's to make, whoever owns the machine later. Orders made before are given the
-/// machine's owner of now, the best that is known. And an order shows an abnormal refund (the
-/// money could not reach the buyer) with what to do.
+/// machine's owner of now, the best that is known. An order shows an abnormal refund (the
+/// money could not reach the buyer) with what to do. A seller's session epoch moves on logout:
+/// every session of that seller ends, its open dashboards included.
 pub(super) const SCHEMA_V5: &str = "
+ALTER TABLE vm_sellers ADD COLUMN session_epoch BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE vm_orders ADD COLUMN seller VARCHAR(64);
 ALTER TABLE vm_orders ADD COLUMN refund_issue TEXT;
 UPDATE vm_orders SET seller = (SELECT owner FROM vm_machines m WHERE m.inner_code = vm_orders.inner_code);
@@ -136,5 +138,9 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         SCHEMA_V3,
     ),
     (4, "orders by refund number", SCHEMA_V4),
-    (5, "orders' sellers and refund issues", SCHEMA_V5),
+    (
+        5,
+        "orders' sellers, refund issues, seller session epochs",
+        SCHEMA_V5,
+    ),
 ];

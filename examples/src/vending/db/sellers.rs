@@ -21,6 +21,8 @@ pub struct Seller {
     pub demo: bool,
     /// Unix seconds.
     pub created_at: i64,
+    /// Moves on each logout: sessions signed under an earlier epoch end.
+    pub session_epoch: i64,
 }
 
 impl std::fmt::Debug for Seller {
@@ -68,6 +70,7 @@ fn seller_from(r: &AnyRow) -> DbResult<Seller> {
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         demo: r.try_get::<i64, _>("demo")? != 0,
         created_at: r.try_get("created_at")?,
+        session_epoch: r.try_get("session_epoch")?,
     })
 }
 
@@ -77,19 +80,20 @@ fn json_column(r: &AnyRow, column: &str) -> DbResult<Option<Value>> {
         .transpose()
 }
 
-const SELLER_COLUMNS: &str = "login, password_hash, enabled, demo, created_at";
+const SELLER_COLUMNS: &str = "login, password_hash, enabled, demo, created_at, session_epoch";
 
 impl VendingDb {
     /// Adds a seller (a conflict if the login is taken).
     pub async fn add_seller(&self, seller: &Seller) -> DbResult<()> {
         sqlx::query(self.q(&format!(
-            "INSERT INTO vm_sellers ({SELLER_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO vm_sellers ({SELLER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
         )))
         .bind(seller.login.clone())
         .bind(seller.password_hash.clone())
         .bind(i64::from(seller.enabled))
         .bind(i64::from(seller.demo))
         .bind(seller.created_at)
+        .bind(seller.session_epoch)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -133,6 +137,17 @@ impl VendingDb {
                 .execute(self.pool())
                 .await?;
         Ok(r.rows_affected())
+    }
+
+    /// Ends every session of `login` (a logout): its epoch moves on.
+    pub async fn end_seller_sessions(&self, login: &str) -> DbResult<()> {
+        sqlx::query(
+            self.q("UPDATE vm_sellers SET session_epoch = session_epoch + 1 WHERE login = ?"),
+        )
+        .bind(login.to_owned())
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Live mode: the machines the demo seller of an earlier demo run held belong to nobody

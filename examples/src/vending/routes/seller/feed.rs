@@ -7,12 +7,17 @@
 //! from a dashboard larger than `WS_MAX_MESSAGE_BYTES` closes that socket, and a dashboard that
 //! answers nothing (not even the pings sent every `WS_PING_SECS`) for `WS_IDLE_TIMEOUT_SECS` is
 //! dropped.
+//!
+//! A dashboard lives no longer than its session: every `WS_SESSION_CHECK_SECS` it is checked
+//! again against the database (the seller enabled, the password unchanged, no logout since),
+//! so disabling a seller, changing the password or logging out closes that seller's feeds on
+//! every instance within seconds — with a close frame saying why.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,7 +27,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::AppError;
 use crate::vending::VendingState;
-use crate::vending::auth::SellerSession;
+use crate::vending::auth::{SellerSession, seller_session_stands};
 use crate::vending::config::FeedLimits;
 use crate::vending::orders::OrderService;
 
@@ -71,17 +76,31 @@ async fn feed(
     ws.max_message_size(limits.ws_max_message_bytes)
         .max_frame_size(limits.ws_max_message_bytes)
         .on_upgrade(move |socket| async move {
-            stream(state, socket, &limits, &seller.login).await;
+            stream(state, socket, &limits, &seller).await;
             drop(slot);
         })
+}
+
+/// Whether the dashboard's session still stands (a database error counts as no: revocation
+/// must not wait for the database to answer).
+async fn still_stands(state: &VendingState, session: &SellerSession) -> bool {
+    match state.orders.db().seller(&session.login).await {
+        Ok(Some(seller)) => seller_session_stands(&seller, &session.claims),
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "seller session not checked; the dashboard is closed");
+            false
+        }
+    }
 }
 
 async fn stream(
     state: Arc<VendingState>,
     mut socket: WebSocket,
     limits: &FeedLimits,
-    seller: &str,
+    session: &SellerSession,
 ) {
+    let seller = session.login.as_str();
     // Subscribe first so nothing between the snapshot and the stream is missed.
     let mut changes = state.orders.subscribe();
     let snapshot = match recent_orders(&state, seller).await {
@@ -95,9 +114,23 @@ async fn stream(
     let mut ping = tokio::time::interval(Duration::from_secs(limits.ws_ping_secs.max(1)));
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
+    let mut check = tokio::time::interval(Duration::from_secs(limits.ws_session_check_secs.max(1)));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.tick().await;
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
+            _ = check.tick() => {
+                if !still_stands(&state, session).await {
+                    let close = CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "session revoked".into(),
+                    };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                    tracing::info!(seller, "seller session revoked; dashboard closed");
+                    return;
+                }
+            }
             change = changes.recv() => match change {
                 Ok(event) if event.seller.as_deref() == Some(seller) => {
                     if socket.send(Message::Text(event.message.into())).await.is_err() {

@@ -1,5 +1,6 @@
 //! Seller login: `GET /seller/login` (the page), `POST /api/seller/login {login, password}` (a
-//! session cookie: HttpOnly, SameSite=Strict), `POST /api/seller/logout`, `GET /api/seller/me`,
+//! session cookie: HttpOnly, SameSite=Strict), `POST /api/seller/logout` (ends every session of
+//! the seller, open dashboards included), `GET /api/seller/me`,
 //! and `GET /seller` — the dashboard with a session, the login page without.
 //!
 //! Logins are rate-limited per client address and per login; a wrong password, an unknown login
@@ -95,15 +96,28 @@ async fn login(
         .into_response())
 }
 
-async fn logout(State(state): State<Arc<VendingState>>) -> Response {
-    (
+/// Logs the seller out everywhere: every session of theirs ends (their epoch moves on), and
+/// their open dashboards close within seconds, on every instance.
+async fn logout(
+    State(state): State<Arc<VendingState>>,
+    seller: Result<SellerSession, AppError>,
+) -> Result<Response, AppError> {
+    if let Ok(seller) = seller {
+        state
+            .orders
+            .db()
+            .end_seller_sessions(&seller.login)
+            .await
+            .map_err(AppError::internal)?;
+    }
+    Ok((
         [(
             header::SET_COOKIE,
             state.sessions.clear_cookie(SELLER_COOKIE, true),
         )],
         StatusCode::NO_CONTENT,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn me(seller: SellerSession) -> Json<Value> {
