@@ -123,6 +123,15 @@ pub struct AccessSettings {
     /// nobody else's is believed.
     #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
+    /// Per-address limits count IPv4 clients by this many leading bits (one address by default).
+    #[arg(long, env = "RATE_LIMIT_IPV4_PREFIX", default_value_t = 32,
+          value_parser = clap::value_parser!(u8).range(8..=32))]
+    pub rate_limit_ipv4_prefix: u8,
+    /// Per-address limits count IPv6 clients by this many leading bits (a /64 by default: one
+    /// subscriber's network, every address of which they can use).
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(16..=128))]
+    pub rate_limit_ipv6_prefix: u8,
 }
 
 /// Limits of the seller dashboard's WebSocket feed.

@@ -73,6 +73,8 @@ pub struct VendingSettings {
     pub rate_per_min: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// How much of a client's address names its network for the limits.
+    pub rate_prefixes: crate::client_addr::NetworkPrefixes,
 }
 
 /// Everything the handlers share.

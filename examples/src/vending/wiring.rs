@@ -313,6 +313,10 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
             metrics_on_main: config.metrics_listen.is_none(),
             rate_per_min: config.access.order_rate_per_min.max(1),
             trusted_proxies: config.access.trusted_proxies.clone(),
+            rate_prefixes: crate::client_addr::NetworkPrefixes {
+                v4: config.access.rate_limit_ipv4_prefix,
+                v6: config.access.rate_limit_ipv6_prefix,
+            },
         },
         orders,
         processor,

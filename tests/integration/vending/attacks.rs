@@ -316,3 +316,54 @@ async fn a_revoked_sellers_open_feeds_close_on_every_instance_within_seconds() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Finding 7: per-address limits were per IPv6 address, and one ordinary /64 holds 2^64 of
+/// them: 14 addresses gave 14 logins and no 429, each unknown-name seller login costing an
+/// argon2id hash. Clients are now counted by /64; 20 addresses of one /64 meet the limit.
+#[tokio::test]
+async fn twenty_addresses_of_one_ipv6_64_share_one_limit() {
+    let v = super::Vending::start(super::Options {
+        trusted_proxies: Some("127.0.0.1".into()),
+        order_rate_per_min: 10,
+        ..super::Options::default()
+    })
+    .await;
+    let login_from = |address: String, login: String| {
+        let v = &v;
+        async move {
+            v.http
+                .post(format!("{}/api/seller/login", v.url))
+                .header("x-forwarded-for", address)
+                .json(&json!({"login": login, "password": "not-the-password"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        // A new address of the same /64 and a new (unknown) login each time.
+        statuses
+            .push(login_from(format!("2001:db8:ab:cd::{:x}", i + 1), format!("nobody{i}")).await);
+    }
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(refused, 10, "{statuses:?}");
+    // Another network is not held back by that one.
+    assert_eq!(
+        login_from("2001:db8:ab:ce::1".into(), "somebody".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    v.stop().await;
+}

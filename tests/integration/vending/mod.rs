@@ -51,6 +51,8 @@ pub struct Options {
     /// `ORDER_RATE_PER_MIN`: high by default, every test runs from one address.
     pub order_rate_per_min: u32,
     pub session_secret: Option<String>,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: Option<String>,
     /// Every demo machine's secret (and the MQTT simulator's).
     pub machine_secret: Option<String>,
     /// Redis, RabbitMQ and MQTT names shared with another instance (one deployment).
@@ -78,6 +80,7 @@ impl Default for Options {
             metrics_listen: None,
             order_rate_per_min: 10_000,
             session_secret: None,
+            trusted_proxies: None,
             machine_secret: None,
             shared_prefix: None,
             reconcile: None,
@@ -157,6 +160,9 @@ impl Vending {
         }
         config.access.order_rate_per_min = options.order_rate_per_min;
         config.access.session_secret = options.session_secret.clone().map(Into::into);
+        if let Some(proxies) = &options.trusted_proxies {
+            config.access.trusted_proxies = proxies.parse().unwrap();
+        }
 
         // Real machines: the `machine-sim` logic on the broker, under this run's topic root.
         let simulator = match &options.mqtt_url {

@@ -1,7 +1,9 @@
-//! Rate limits on what anyone can start: orders (per buyer and per client address) and logins
-//! (per client address), `ORDER_RATE_PER_MIN` each, counted in Redis when it is configured so
-//! every instance counts together. A limiter that cannot count refuses (503): an unlimited
-//! moment is the one an attacker waits for.
+//! Rate limits on what anyone can start: orders (per buyer and per client network) and logins
+//! (per client network; seller logins per login name too), `ORDER_RATE_PER_MIN` each, counted in
+//! Redis when it is configured so every instance counts together. A client network is its
+//! address for IPv4 and its /64 for IPv6 (`RATE_LIMIT_IPV4_PREFIX`, `RATE_LIMIT_IPV6_PREFIX`):
+//! anyone with an ordinary IPv6 line holds 2^64 addresses. A limiter that cannot count refuses
+//! (503): an unlimited moment is the one an attacker waits for.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,19 +13,26 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 
+use crate::client_addr::NetworkPrefixes;
 use crate::error::AppError;
 use crate::vending::VendingState;
 
-/// The client's address (see `crate::client_addr`), when known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub Option<IpAddr>);
+/// The client's network (see `crate::client_addr`: its address, or its /64 for IPv6), when
+/// known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<String>);
 
 impl ClientAddr {
-    /// The rate-limit key of this address.
+    /// The network of `ip` under `prefixes`.
+    pub fn of(ip: Option<IpAddr>, prefixes: NetworkPrefixes) -> Self {
+        ClientAddr(ip.map(|ip| prefixes.network(ip)))
+    }
+
+    /// The rate-limit key of this client network.
     pub fn key(&self, what: &str) -> String {
-        match self.0 {
-            Some(ip) => format!("{what}:addr:{ip}"),
-            None => format!("{what}:addr:unknown"),
+        match &self.0 {
+            Some(net) => format!("{what}:net:{net}"),
+            None => format!("{what}:net:unknown"),
         }
     }
 }
@@ -35,7 +44,10 @@ impl FromRequestParts<Arc<VendingState>> for ClientAddr {
         parts: &mut Parts,
         state: &Arc<VendingState>,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(state.settings.trusted_proxies.client(parts)))
+        Ok(ClientAddr::of(
+            state.settings.trusted_proxies.client(parts),
+            state.settings.rate_prefixes,
+        ))
     }
 }
 

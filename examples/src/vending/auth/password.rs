@@ -1,9 +1,30 @@
 //! Seller passwords: argon2id (v19, 19 MiB, 2 passes — OWASP's minimum) with a random salt,
-//! stored as a PHC string. Hashing runs off the async threads. A login for an unknown seller
-//! still pays for one verification, so timing does not say which logins exist.
+//! stored as a PHC string. Hashing runs off the async threads, at most one per core at a time
+//! in the whole process (a flood of logins queues instead of taking every core and 19 MiB
+//! each). A login for an unknown seller still pays for one verification, so timing does not say
+//! which logins exist.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+/// Password hashes computed at once, process-wide (one per core).
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(hashing_limit()));
+
+/// How many hashes may run at once in this process: one per core.
+pub fn hashing_limit() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(1)
+}
+
+/// Runs `work` (a hash) on a blocking thread once a hashing permit is free.
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let _permit = HASHING.acquire().await;
+    tokio::task::spawn_blocking(work).await
+}
 
 /// The shortest password accepted.
 pub const MIN_LENGTH: usize = 10;
@@ -39,7 +60,7 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
     acceptable(&password)?;
     let mut salt = [0u8; 16];
     crate::random::fill(&mut salt)?;
-    tokio::task::spawn_blocking(move || {
+    bounded(move || {
         Argon2::default()
             .hash_password_with_salt(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -59,7 +80,7 @@ pub async fn verify(password: String, hash: Option<String>) -> bool {
     }
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| DECOY.to_owned());
-    let matched = tokio::task::spawn_blocking(move || {
+    let matched = bounded(move || {
         Argon2::default()
             .verify_password(password.as_bytes(), hash.as_str())
             .is_ok()
@@ -93,5 +114,32 @@ mod tests {
         ));
         // The decoy is a real argon2id hash: an unknown login costs a full verification.
         assert!(argon2::password_hash::phc::PasswordHash::new(DECOY).is_ok());
+    }
+
+    /// Issue 27, finding 7: every unknown-name login cost an argon2id hash, as many at once as
+    /// requests came. Now at most one per core runs, whatever arrives.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn at_most_one_hash_per_core_runs_at_once() {
+        let capacity = hashing_limit();
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let jobs = (0..capacity * 4 + 4).map(|_| {
+            let (running, most) = (running.clone(), most.clone());
+            tokio::spawn(bounded(move || {
+                use std::sync::atomic::Ordering::SeqCst;
+                let now = running.fetch_add(1, SeqCst) + 1;
+                most.fetch_max(now, SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, SeqCst);
+            }))
+        });
+        for j in futures_util::future::join_all(jobs).await {
+            j.unwrap().unwrap();
+        }
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            most <= capacity,
+            "{most} hashes at once, capacity {capacity}"
+        );
     }
 }
