@@ -131,6 +131,19 @@ impl From<aggregate_pay::Error> for AppError {
                 "CHANNEL_REJECTED",
                 format!("{code}: {message}"),
             ),
+            Error::Channel(ChannelError::Unavailable { code, message, .. }) => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CHANNEL_UNAVAILABLE",
+                format!("{code}: {message}"),
+            ),
+            // The channel cannot do it at all (an abnormal refund on WeChat Pay API v2): the
+            // message says where it is done instead.
+            Error::Channel(ChannelError::Unsupported(m)) => {
+                AppError::unprocessable("CHANNEL_UNSUPPORTED", m)
+            }
+            Error::RefundState { status, .. } => {
+                AppError::conflict("REFUND_STATE", format!("the refund is {status}"))
+            }
             other => AppError::internal(other),
         }
     }

@@ -15,6 +15,8 @@
 //!   accept loop and HTTP limits the emulator uses too).
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
 //!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
+//! - [`abnormal_refund`] — the request both servers take to resolve an abnormal refund (the
+//!   money could not reach the buyer).
 //! - [`html`] — what the pages share (escaping, QR codes as SVG); [`mac`] — HMAC-SHA256 for what
 //!   the servers sign themselves; [`random`] — every token and secret (a failing random source is
 //!   an error, never a predictable value); [`client_addr`] — the client's address (trusted
@@ -25,6 +27,7 @@
 //! Each binary has a thin `main.rs` (parse config, call `vending::run` / `platform::run`; both
 //! end through [`running`]); everything testable lives here.
 
+pub mod abnormal_refund;
 pub mod client_addr;
 pub mod error;
 pub mod html;

@@ -158,8 +158,13 @@ pub struct RefundView {
     pub out_trade_no: String,
     /// The amount in fen.
     pub amount: u64,
-    /// `PENDING`, `SUCCEEDED`, `FAILED`.
+    /// `PENDING` (sent, or to be sent again with the same number), `ABNORMAL` (taken, but the
+    /// money could not reach the buyer: the platform's operator resolves it), `SUCCEEDED`,
+    /// `FAILED` (refused for good: nothing moved).
     pub status: String,
+    /// Why it is not settled yet, why it failed, or (ABNORMAL) what happened and what to do.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// The open-API client of one merchant. Cheap to clone; `Debug` never shows the secret or salt.

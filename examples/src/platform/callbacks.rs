@@ -168,10 +168,12 @@ impl EventHandler for MerchantCallbacks {
                 .await
                 .map_err(HandlerError::retry)?
                 .map(|r| r.out_refund_no);
+            // `reason`: why a refund failed, or (ABNORMAL) what happened and what to do.
             data["refund"] = json!({
                 "out_refund_no": merchant_no,
                 "amount": refund["amount"],
                 "status": refund["status"],
+                "reason": refund["last_error"],
             });
         }
         // The merchant's WeChat message: queued first (once per event), sent by its own

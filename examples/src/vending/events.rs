@@ -36,7 +36,14 @@ impl EventHandler for PaymentEvents {
                     order = order_no,
                     "a refund failed at the channel; it needs a person"
                 );
-                Ok(())
+                self.orders.refresh_refund_issue(order_no).await
+            }
+            EventKind::RefundAbnormal => {
+                tracing::error!(
+                    order = order_no,
+                    "a refund could not reach the buyer; the seller must resolve it"
+                );
+                self.orders.refresh_refund_issue(order_no).await
             }
             EventKind::PaymentAmountMismatch => {
                 tracing::error!(

@@ -367,3 +367,119 @@ async fn twenty_addresses_of_one_ipv6_64_share_one_limit() {
     );
     v.stop().await;
 }
+
+/// Finding 3, on the vending server (live, WeChat Pay API v3): `REFUND.ABNORMAL` made the
+/// refund FAILED and the payment PAID again, and WeChat's later `REFUND.SUCCESS` was ignored.
+/// Now the order shows the seller what to do, the seller resolves it, and SUCCESS ends it
+/// REFUNDED with the money counted.
+#[tokio::test]
+async fn an_abnormal_refund_is_shown_to_the_seller_resolved_and_settled() {
+    let gateway = start_gateway().await;
+    let v = live_with(&gateway, wechat_v3_credentials_with_login(&gateway, false)).await;
+    let seller = v.seller_login("operator", "operator-password-1").await;
+    let order = v.order_on("VM0001", 1, "wechat").await;
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
+        .await;
+    v.wait_for(&no, "COMPLETED", 20).await;
+    let amount = order["amount"].as_u64().unwrap();
+
+    let (status, answer) = v
+        .seller_call(
+            Some(&seller),
+            "POST",
+            &format!("/api/seller/orders/{no}/refund"),
+            Some(json!({"amount": amount, "reason": "the can was dented"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let refund_no = answer["refund"]["out_refund_no"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(answer["refund"]["status"], "PENDING", "{answer}");
+
+    // WeChat cannot deliver it: REFUND.ABNORMAL reaches /notify/wechat/refund.
+    v.emulator(
+        "/sandbox/refund-complete",
+        json!({"out_refund_no": refund_no, "status": "ABNORMAL"}),
+    )
+    .await;
+    let mut issues = serde_json::Value::Null;
+    crate::support::eventually(10, "the order shows the abnormal refund", async || {
+        let (_, listed) = v
+            .seller_call(Some(&seller), "GET", "/api/seller/orders", None)
+            .await;
+        issues = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["order_no"] == no.as_str())
+            .map(|o| o["refund_issues"].clone())
+            .unwrap_or_default();
+        issues.as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(issues[0]["out_refund_no"], refund_no.as_str(), "{issues}");
+    assert!(
+        issues[0]["what_to_do"]
+            .as_str()
+            .unwrap()
+            .contains("resolve"),
+        "{issues}"
+    );
+    let payment_id = v.state.orders.get(&no).await.unwrap().payment_id.unwrap();
+    let payments = v.state.orders.payments();
+    let payment = payments
+        .get(&aggregate_pay::PaymentId(payment_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        payment.status,
+        aggregate_pay::PaymentStatus::Refunding,
+        "never PAID again while the money is out"
+    );
+
+    // Another seller cannot touch it; the owner sends it to the buyer's card.
+    let (_, mallory) = v.new_seller(&[]).await;
+    let resolve = format!("/api/seller/orders/{no}/refunds/{refund_no}/resolve");
+    let card = json!({"to": "payer_bank_card", "bank_type": "ICBC_DEBIT",
+                      "bank_account": "6222000011112222", "real_name": "张三"});
+    let (status, _) = v
+        .seller_call(Some(&mallory), "POST", &resolve, Some(card.clone()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, answer) = v
+        .seller_call(Some(&seller), "POST", &resolve, Some(card))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, audit) = v
+        .seller_call(Some(&seller), "GET", "/api/seller/audit", None)
+        .await;
+    assert!(
+        !audit.to_string().contains("6222000011112222"),
+        "the card is never recorded: {audit}"
+    );
+
+    // WeChat's SUCCESS now settles it.
+    v.emulator(
+        "/sandbox/refund-complete",
+        json!({"out_refund_no": refund_no}),
+    )
+    .await;
+    let done = v.wait_for(&no, "REFUNDED", 20).await;
+    assert_eq!(done["refunded"], amount, "{done}");
+    let payment = payments
+        .get(&aggregate_pay::PaymentId(payment_id))
+        .await
+        .unwrap();
+    assert_eq!(payment.refunded_amount.as_u64(), amount);
+    crate::support::eventually(10, "the issue is cleared", async || {
+        v.order_view(&no).await["refund_issues"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    })
+    .await;
+    v.stop().await;
+    gateway.shutdown().await;
+}

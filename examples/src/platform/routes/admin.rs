@@ -34,6 +34,10 @@ pub fn routes() -> Router<Arc<PlatformState>> {
         .route("/admin/merchants/{app_id}/disable", post(disable))
         .route("/admin/merchants/{app_id}/enable", post(enable))
         .route("/admin/merchants/{app_id}/binding", post(binding))
+        .route(
+            "/admin/merchants/{app_id}/refunds/{out_refund_no}/resolve",
+            post(resolve_refund),
+        )
         .route("/admin/dead-letters", get(dead_letters))
         .route("/admin/dead-letters/{id}/redeliver", post(redeliver))
 }
@@ -275,6 +279,38 @@ async fn binding(
         "qr_url": ticket.url,
         "expires_in": ticket.expire_seconds,
         "bind_page": format!("{}/bind/{scene}", state.settings.public_url),
+    })))
+}
+
+/// `POST /admin/merchants/{app_id}/refunds/{out_refund_no}/resolve`: an ABNORMAL refund (the
+/// money could not reach the buyer: a closed card, say) sent again — to a debit card of the
+/// buyer's, or to the merchant's settlement account — where the channel has the call (WeChat
+/// Pay API v3); elsewhere the answer says where it is done (422 `CHANNEL_UNSUPPORTED`). The
+/// refund stays ABNORMAL, its money counted as being refunded, until the channel says SUCCESS
+/// or CLOSED (the merchant hears of it by callback).
+async fn resolve_refund(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path((app_id, out_refund_no)): Path<(String, String)>,
+    AppJson(req): AppJson<crate::abnormal_refund::ResolveAbnormalRefund>,
+) -> Result<Json<Value>, AppError> {
+    let kind = req.kind();
+    let to = req.checked()?;
+    let record = state
+        .db
+        .refund(&app_id, &out_refund_no)
+        .await
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::not_found("REFUND_NOT_FOUND", "no such refund"))?;
+    let refund = state
+        .payments
+        .resolve_abnormal_refund(&record.platform_refund_no, &to)
+        .await?;
+    tracing::info!(merchant = %app_id, refund = %out_refund_no, to = kind, "abnormal refund resolved");
+    Ok(Json(json!({
+        "out_refund_no": record.out_refund_no,
+        "status": refund.status,
+        "reason": refund.last_error,
     })))
 }
 

@@ -366,8 +366,12 @@ async fn create_refund(
     .await
 }
 
-fn refund_view(record: &RefundRecord, status: &str) -> Value {
+/// A refund as merchants see it; `reason` says why it failed or, while ABNORMAL, what happened
+/// and what to do.
+fn refund_view(record: &RefundRecord, refund: &aggregate_pay::Refund) -> Value {
+    let status = refund.status.as_str();
     json!({
+        "reason": refund.last_error,
         "out_refund_no": record.out_refund_no,
         "out_trade_no": record.out_trade_no,
         "amount": record.amount,
@@ -429,7 +433,7 @@ async fn do_create_refund(state: &Arc<PlatformState>, signed: &SignedMerchant) -
             Error::Invalid(m) => AppError::bad_request("REFUND_INVALID", m),
             other => other.into(),
         })?;
-    Ok((StatusCode::OK, refund_view(&record, refund.status.as_str())))
+    Ok((StatusCode::OK, refund_view(&record, &refund)))
 }
 
 /// `GET /v1/refunds/{out_refund_no}`.
@@ -450,5 +454,5 @@ async fn get_refund(
         .payments
         .get_refund(&record.platform_refund_no)
         .await?;
-    Ok(Json(refund_view(&record, refund.status.as_str())))
+    Ok(Json(refund_view(&record, &refund)))
 }

@@ -181,7 +181,35 @@ impl OrderService {
             .as_deref()
             .and_then(|a| serde_json::from_str::<Value>(a).ok())
             .unwrap_or(Value::Null);
+        // Refunds that need the seller (ABNORMAL), with what to do.
+        v["refund_issues"] = order
+            .refund_issue
+            .as_deref()
+            .and_then(|i| serde_json::from_str::<Value>(i).ok())
+            .unwrap_or(Value::Array(Vec::new()));
         v
+    }
+
+    /// Sends an abnormal refund of the seller's `order` another way (see
+    /// `aggregate_pay::Payments::resolve_abnormal_refund`): the refund must be one of the order's.
+    pub async fn resolve_abnormal_refund(
+        &self,
+        order: &Order,
+        out_refund_no: &str,
+        to: &aggregate_pay::channels::AbnormalRefundResolution,
+    ) -> Result<aggregate_pay::Refund, OrderError> {
+        let refund = self.payments.get_refund(out_refund_no).await?;
+        if order.payment_id.as_deref() != Some(refund.payment_id.0.as_str()) {
+            return Err(OrderError::Payment(Error::RefundNotFound(
+                out_refund_no.to_owned(),
+            )));
+        }
+        let refund = self
+            .payments
+            .resolve_abnormal_refund(out_refund_no, to)
+            .await?;
+        self.refresh_refund_issue(&order.order_no).await?;
+        Ok(refund)
     }
 
     pub(super) async fn publish(&self, order_no: &str) {

@@ -30,15 +30,16 @@ impl OrderService {
             .iter()
             .filter(|r| r.out_refund_no.starts_with(&prefix))
             .collect();
-        let refund_no = match ours.iter().find(|r| r.status == RefundStatus::Pending) {
+        let refund_no = match ours.iter().find(|r| r.status.is_open()) {
             // The same refund again (a retry after a timeout, a second click).
             Some(pending) if pending.amount == amount => pending.out_refund_no.clone(),
             Some(_) => return Err(OrderError::RefundInProgress),
             None => format!("{prefix}{}", ours.len() + 1),
         };
+        // Open refunds (pending, or abnormal: taken, not delivered) hold their money.
         let pending = refunds
             .iter()
-            .filter(|r| r.status == RefundStatus::Pending && r.out_refund_no != refund_no)
+            .filter(|r| r.status.is_open() && r.out_refund_no != refund_no)
             .fold(Fen::ZERO, |sum, r| sum.checked_add(r.amount).unwrap_or(sum));
         let refunded = refunds
             .iter()

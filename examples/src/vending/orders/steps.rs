@@ -250,9 +250,43 @@ impl OrderService {
         Ok(())
     }
 
+    /// Shows on the order the refunds that need its seller (ABNORMAL: the money could not reach
+    /// the buyer), with what to do; clears it once none does. Publishes a change.
+    pub async fn refresh_refund_issue(&self, order_no: &str) -> Result<(), OrderError> {
+        let order = self.get(order_no).await?;
+        let Some(payment_id) = &order.payment_id else {
+            return Ok(());
+        };
+        let abnormal: Vec<serde_json::Value> = self
+            .payments
+            .refunds(&PaymentId(payment_id.clone()))
+            .await?
+            .iter()
+            .filter(|r| r.status == RefundStatus::Abnormal)
+            .map(|r| {
+                serde_json::json!({
+                    "out_refund_no": r.out_refund_no,
+                    "amount": r.amount.as_u64(),
+                    "status": r.status,
+                    "what_to_do": r.last_error,
+                })
+            })
+            .collect();
+        let issue = (!abnormal.is_empty()).then(|| serde_json::Value::from(abnormal).to_string());
+        if issue != order.refund_issue {
+            self.db
+                .set_refund_issue(order_no, issue.as_deref(), now())
+                .await
+                .map_err(internal)?;
+            self.publish(order_no).await;
+        }
+        Ok(())
+    }
+
     /// Money went back (a refund event, or a refund the channel answered at once): the order
     /// records how much; all of it ends the order REFUNDED. The buyer hears of each refund once.
     pub async fn on_refunded(&self, order_no: &str) -> Result<(), OrderError> {
+        self.refresh_refund_issue(order_no).await?;
         let order = self.get(order_no).await?;
         let Some(payment_id) = &order.payment_id else {
             return Ok(());

@@ -1,6 +1,8 @@
-//! A seller's actions on the orders of their machines: refund a completed order, all or part,
-//! with a reason (`POST /api/seller/orders/{no}/refund {amount, reason}`), and cancel one still
-//! waiting for payment (`POST /api/seller/orders/{no}/cancel {reason?}`). Each is recorded.
+//! A seller's actions on their orders: refund a completed order, all or part, with a reason
+//! (`POST /api/seller/orders/{no}/refund {amount, reason}`), cancel one still waiting for
+//! payment (`POST /api/seller/orders/{no}/cancel {reason?}`), and resolve a refund that could
+//! not reach the buyer (`POST /api/seller/orders/{no}/refunds/{refund_no}/resolve {to, …}`,
+//! see `crate::abnormal_refund`). Each is recorded (never the buyer's card details).
 
 use std::sync::Arc;
 
@@ -23,6 +25,40 @@ pub fn routes() -> Router<Arc<VendingState>> {
     Router::new()
         .route("/api/seller/orders/{order_no}/refund", post(refund))
         .route("/api/seller/orders/{order_no}/cancel", post(cancel))
+        .route(
+            "/api/seller/orders/{order_no}/refunds/{refund_no}/resolve",
+            post(resolve_refund),
+        )
+}
+
+async fn resolve_refund(
+    State(state): State<Arc<VendingState>>,
+    seller: SellerSession,
+    Path((order_no, refund_no)): Path<(String, String)>,
+    AppJson(req): AppJson<crate::abnormal_refund::ResolveAbnormalRefund>,
+) -> Result<Json<Value>, AppError> {
+    let order = own_order(&state, &seller, &order_no).await?;
+    let kind = req.kind();
+    let to = req.checked()?;
+    let refund = state
+        .orders
+        .resolve_abnormal_refund(&order, &refund_no, &to)
+        .await?;
+    record(
+        &state,
+        &seller,
+        "resolve_refund",
+        &order_no,
+        None,
+        Some(json!({"out_refund_no": refund_no, "to": kind, "status": refund.status})),
+    )
+    .await?;
+    Ok(Json(json!({
+        "out_refund_no": refund.out_refund_no,
+        "status": refund.status,
+        "what_to_do": refund.last_error,
+        "order": OrderService::view(&state.orders.get(&order_no).await?),
+    })))
 }
 
 /// What the audit keeps of an order.
