@@ -90,7 +90,10 @@ impl Running {
         )
         .base_url(self.url.clone());
         let builder = if certificates {
-            builder.platform_certificates()
+            // At most one download on demand a second (a minute by default).
+            builder
+                .platform_certificates()
+                .certificate_download_interval(std::time::Duration::from_secs(1))
         } else {
             let key = self.get("/sandbox/wechatpay-public-key").await;
             builder.wechat_pay_key(
@@ -620,7 +623,9 @@ async fn certificate_mode_follows_a_platform_certificate_rotation_without_a_rest
         .await;
     let new_serial = rotated["serial_no"].as_str().unwrap().to_owned();
     assert!(!serials(&c, &new_serial));
-    // Answers are signed with the new certificate from now on; the same client follows.
+    // Answers are signed with the new certificate from now on; the same client follows, once
+    // its download interval allows another download (here a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let q = c
         .execute(&QueryTransaction(TransactionRef::OutTradeNo(no.clone())))
         .await
