@@ -25,22 +25,27 @@
 //!
 //! # What is final
 //!
-//! Only a definitive answer from the channel ends a payment or a refund. A timeout, a transport
-//! error, a temporary provider error (`SYSTEMERROR`, `FREQUENCY_LIMITED`, `ACQ.SYSTEM_ERROR`…) or
-//! a code this crate does not know is [`ChannelError::Unavailable`] or
-//! [`ChannelError::Transport`] ([`ChannelError::is_retryable`]): the money stays PENDING and the
-//! [`Reconciler`] finishes it.
+//! Only a definitive answer from the channel ends a payment or a refund: a refusal from the
+//! channel's own table of final codes ([`ChannelError::is_refusal`]), or an answer whose
+//! signature verified. A timeout, a transport error, a temporary provider error (`SYSTEMERROR`,
+//! `FREQUENCY_LIMITED`, `INVALID_REQ_TOO_MUCH`, `ACQ.SYSTEM_ERROR`…), a code this crate does not
+//! know, and an answer that fails verification or decoding are *unknown*: the money stays
+//! PENDING (the refund's `last_error` says why) and the [`Reconciler`] finishes it.
 //!
 //! A refund's life: PENDING (recorded before the channel is asked, the payment REFUNDING) →
-//! SUCCEEDED when the channel says it is done (at once, by its notification, or by a query) or
-//! FAILED when the channel refused it for good (nothing moved; the amount can be refunded
-//! again). Without a definitive answer it stays PENDING and is sent again **with the same
-//! `out_refund_no`** — idempotent at the channel, so never twice — after the channel's wait (a
-//! balance to top up: 30 minutes) or a backoff of 30 s doubling to an hour. A caller that gets a
-//! PENDING refund waits for its `refund.succeeded` / `refund.failed` event; it never retries
-//! with a new number. Payments created without an expiry get one per method
-//! ([`service::DEFAULT_EXPIRY`], [`Payments::expire_after`]), so every pending payment ends in
-//! the end.
+//! SUCCEEDED when the channel says it is done (at once, by its notification, or by a query),
+//! ABNORMAL when the channel took it but could not deliver the money (WeChat v3 `ABNORMAL`, v2
+//! `CHANGE`: still counted as being refunded, the payment never PAID again, until the merchant
+//! resolves it with [`Payments::resolve_abnormal_refund`] and the channel says SUCCESS or
+//! CLOSED), or FAILED when the channel refused it for good (nothing moved; the amount can be
+//! refunded again). Without a definitive answer it stays PENDING and is sent again **with the
+//! same `out_refund_no`** — idempotent at the channel, so never twice — after the channel's wait
+//! (a balance to top up: 30 minutes; a rate limit: a minute) or a backoff of 30 s doubling to an
+//! hour. While a refund is open its money cannot be refunded under another number. A caller
+//! that gets a PENDING refund waits for its `refund.succeeded` / `refund.failed` /
+//! `refund.abnormal` event; it never retries with a new number. Payments created without an
+//! expiry get one per method ([`service::DEFAULT_EXPIRY`], [`Payments::expire_after`]), so every
+//! pending payment ends in the end.
 //!
 //! # Configuring WeChat and Alipay, and mounting the notify processor
 //!
