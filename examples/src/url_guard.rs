@@ -42,47 +42,24 @@ enum Verdict {
 /// The IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its updates), plus multicast
 /// and the limited broadcast: every range refused, whatever the registry says of its global
 /// reachability (no merchant's callback lives in an AS112 server or a 6to4 relay).
+#[rustfmt::skip]
 const IPV4_SPECIAL: &[(Ipv4Addr, u8, &str)] = &[
     (Ipv4Addr::new(0, 0, 0, 0), 8, "this network"),
     (Ipv4Addr::new(10, 0, 0, 0), 8, "private"),
-    (
-        Ipv4Addr::new(100, 64, 0, 0),
-        10,
-        "shared address space (carrier NAT)",
-    ),
+    (Ipv4Addr::new(100, 64, 0, 0), 10, "shared address space (carrier NAT)"),
     (Ipv4Addr::new(127, 0, 0, 0), 8, "loopback"),
-    (
-        Ipv4Addr::new(169, 254, 0, 0),
-        16,
-        "link-local (cloud metadata)",
-    ),
+    (Ipv4Addr::new(169, 254, 0, 0), 16, "link-local (cloud metadata)"),
     (Ipv4Addr::new(172, 16, 0, 0), 12, "private"),
     (Ipv4Addr::new(192, 0, 0, 0), 24, "IETF protocol assignments"),
-    (
-        Ipv4Addr::new(192, 0, 2, 0),
-        24,
-        "documentation (TEST-NET-1)",
-    ),
+    (Ipv4Addr::new(192, 0, 2, 0), 24, "documentation (TEST-NET-1)"),
     (Ipv4Addr::new(192, 31, 196, 0), 24, "AS112-v4"),
     (Ipv4Addr::new(192, 52, 193, 0), 24, "AMT"),
     (Ipv4Addr::new(192, 88, 99, 0), 24, "6to4 relay anycast"),
     (Ipv4Addr::new(192, 168, 0, 0), 16, "private"),
-    (
-        Ipv4Addr::new(192, 175, 48, 0),
-        24,
-        "AS112 direct delegation",
-    ),
+    (Ipv4Addr::new(192, 175, 48, 0), 24, "AS112 direct delegation"),
     (Ipv4Addr::new(198, 18, 0, 0), 15, "benchmarking"),
-    (
-        Ipv4Addr::new(198, 51, 100, 0),
-        24,
-        "documentation (TEST-NET-2)",
-    ),
-    (
-        Ipv4Addr::new(203, 0, 113, 0),
-        24,
-        "documentation (TEST-NET-3)",
-    ),
+    (Ipv4Addr::new(198, 51, 100, 0), 24, "documentation (TEST-NET-2)"),
+    (Ipv4Addr::new(203, 0, 113, 0), 24, "documentation (TEST-NET-3)"),
     (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
     (Ipv4Addr::new(240, 0, 0, 0), 4, "reserved"),
     (Ipv4Addr::new(255, 255, 255, 255), 32, "limited broadcast"),
@@ -90,117 +67,28 @@ const IPV4_SPECIAL: &[(Ipv4Addr, u8, &str)] = &[
 
 /// The IANA IPv6 Special-Purpose Address Registry, the deprecated site-local and IPv4-compatible
 /// forms, and multicast. Translation ranges are judged by the IPv4 address they carry.
+#[rustfmt::skip]
 const IPV6_SPECIAL: &[(Ipv6Addr, u8, Verdict, &str)] = &[
     (Ipv6Addr::UNSPECIFIED, 128, Verdict::Refuse, "unspecified"),
     (Ipv6Addr::LOCALHOST, 128, Verdict::Refuse, "loopback"),
-    (
-        v6([0, 0, 0, 0, 0, 0xffff, 0, 0]),
-        96,
-        Verdict::Embedded(last_32),
-        "IPv4-mapped",
-    ),
-    (
-        v6([0, 0, 0, 0, 0xffff, 0, 0, 0]),
-        96,
-        Verdict::Embedded(last_32),
-        "IPv4-translated (SIIT)",
-    ),
-    (
-        Ipv6Addr::UNSPECIFIED,
-        96,
-        Verdict::Embedded(last_32),
-        "IPv4-compatible (deprecated)",
-    ),
-    (
-        v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0]),
-        96,
-        Verdict::Embedded(last_32),
-        "NAT64 well-known prefix",
-    ),
-    (
-        v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0]),
-        48,
-        Verdict::Refuse,
-        "local-use IPv4/IPv6 translation",
-    ),
-    (
-        v6([0x100, 0, 0, 0, 0, 0, 0, 0]),
-        64,
-        Verdict::Refuse,
-        "discard-only",
-    ),
-    (
-        v6([0x100, 0, 0, 1, 0, 0, 0, 0]),
-        64,
-        Verdict::Refuse,
-        "dummy prefix",
-    ),
-    (
-        v6([0x2001, 0, 0, 0, 0, 0, 0, 0]),
-        32,
-        Verdict::Embedded(teredo_client),
-        "Teredo",
-    ),
-    (
-        v6([0x2001, 0, 0, 0, 0, 0, 0, 0]),
-        23,
-        Verdict::Refuse,
-        "IETF protocol assignments",
-    ),
-    (
-        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]),
-        32,
-        Verdict::Refuse,
-        "documentation",
-    ),
-    (
-        v6([0x2002, 0, 0, 0, 0, 0, 0, 0]),
-        16,
-        Verdict::Embedded(six_to_four),
-        "6to4",
-    ),
-    (
-        v6([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0]),
-        48,
-        Verdict::Refuse,
-        "AS112 direct delegation",
-    ),
-    (
-        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0]),
-        20,
-        Verdict::Refuse,
-        "documentation",
-    ),
-    (
-        v6([0x5f00, 0, 0, 0, 0, 0, 0, 0]),
-        16,
-        Verdict::Refuse,
-        "segment routing (SRv6) SIDs",
-    ),
-    (
-        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0]),
-        7,
-        Verdict::Refuse,
-        "unique local",
-    ),
-    (
-        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]),
-        10,
-        Verdict::Refuse,
-        "link-local",
-    ),
-    (
-        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0]),
-        10,
-        Verdict::Refuse,
-        "site-local (deprecated)",
-    ),
-    (
-        v6([0xff00, 0, 0, 0, 0, 0, 0, 0]),
-        8,
-        Verdict::Refuse,
-        "multicast",
-    ),
+    (v6([0, 0, 0, 0, 0, 0xffff, 0, 0]), 96, Verdict::Embedded(last_32), "IPv4-mapped"),
+    (v6([0, 0, 0, 0, 0xffff, 0, 0, 0]), 96, Verdict::Embedded(last_32), "IPv4-translated (SIIT)"),
+    (Ipv6Addr::UNSPECIFIED, 96, Verdict::Embedded(last_32), "IPv4-compatible (deprecated)"),
+    (v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0]), 96, Verdict::Embedded(last_32), "NAT64 well-known prefix"),
+    (v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0]), 48, Verdict::Refuse, "local-use IPv4/IPv6 translation"),
+    (v6([0x100, 0, 0, 0, 0, 0, 0, 0]), 64, Verdict::Refuse, "discard-only"),
+    (v6([0x100, 0, 0, 1, 0, 0, 0, 0]), 64, Verdict::Refuse, "dummy prefix"),
+    (v6([0x2001, 0, 0, 0, 0, 0, 0, 0]), 32, Verdict::Embedded(teredo_client), "Teredo"),
+    (v6([0x2001, 0, 0, 0, 0, 0, 0, 0]), 23, Verdict::Refuse, "IETF protocol assignments"),
+    (v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]), 32, Verdict::Refuse, "documentation"),
+    (v6([0x2002, 0, 0, 0, 0, 0, 0, 0]), 16, Verdict::Embedded(six_to_four), "6to4"),
+    (v6([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0]), 48, Verdict::Refuse, "AS112 direct delegation"),
+    (v6([0x3fff, 0, 0, 0, 0, 0, 0, 0]), 20, Verdict::Refuse, "documentation"),
+    (v6([0x5f00, 0, 0, 0, 0, 0, 0, 0]), 16, Verdict::Refuse, "segment routing (SRv6) SIDs"),
+    (v6([0xfc00, 0, 0, 0, 0, 0, 0, 0]), 7, Verdict::Refuse, "unique local"),
+    (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 10, Verdict::Refuse, "link-local"),
+    (v6([0xfec0, 0, 0, 0, 0, 0, 0, 0]), 10, Verdict::Refuse, "site-local (deprecated)"),
+    (v6([0xff00, 0, 0, 0, 0, 0, 0, 0]), 8, Verdict::Refuse, "multicast"),
 ];
 
 const fn v6(s: [u16; 8]) -> Ipv6Addr {

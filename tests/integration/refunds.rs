@@ -73,6 +73,18 @@ async fn setup_with(v3: bool) -> Setup {
     }
 }
 
+/// The whole of `p` refunded again under a new number: refused while a refund of it is open.
+async fn second_number_refused(s: &Setup, p: &Payment, what: &str) {
+    let second = s
+        .payments
+        .refund(&p.id, &unique("R"), p.amount, None, None)
+        .await;
+    assert!(
+        matches!(second, Err(Error::Invalid(_))),
+        "{what}: {second:?}"
+    );
+}
+
 /// The wait a refund was given (a rate limit, a balance) is over.
 async fn wait_over(s: &Setup, out_refund_no: &str) {
     s.store
@@ -354,14 +366,7 @@ async fn an_unverifiable_refund_answer_is_queried_and_never_refunded_twice() {
             "{api}: the provider made it"
         );
         // The same money under a second number: refused while the first is open.
-        let second = s
-            .payments
-            .refund(&p.id, &unique("R"), Fen::new(500), None, None)
-            .await;
-        assert!(
-            matches!(second, Err(Error::Invalid(_))),
-            "{api}: {second:?}"
-        );
+        second_number_refused(&s, &p, api).await;
         if list == "wechat_refunds" {
             s.sandbox.complete_refund(&no).await.unwrap();
         }
@@ -474,14 +479,7 @@ async fn an_abnormal_refund_stays_counted_and_a_later_success_settles_it() {
             PaymentStatus::Refunding,
             "v3 {v3}: never PAID again while the money is out"
         );
-        let again = s
-            .payments
-            .refund(&p.id, &unique("R"), Fen::new(500), None, None)
-            .await;
-        assert!(
-            matches!(again, Err(Error::Invalid(_))),
-            "v3 {v3}: {again:?}"
-        );
+        second_number_refused(&s, &p, &format!("v3 {v3}")).await;
 
         let to = AbnormalRefundResolution::PayerBankCard {
             bank_type: "ICBC_DEBIT".into(),

@@ -215,6 +215,17 @@ pub async fn complete_refund(
     finish_refund(state, out_refund_no, RefundOutcome::Success).await
 }
 
+/// The refund numbered `out_refund_no`.
+fn refund_mut<'a>(
+    wx: &'a mut crate::state::WechatPayState,
+    out_refund_no: &str,
+) -> Result<&'a mut WxRefund, CompleteRefundError> {
+    wx.refunds
+        .values_mut()
+        .find(|r| r.out_refund_no == out_refund_no)
+        .ok_or_else(|| CompleteRefundError::NotFound(out_refund_no.to_owned()))
+}
+
 /// The merchant resolved an abnormal refund on the merchant platform (API v2's only way; v3
 /// has the abnormal-refund call too): it is PROCESSING again, to end like any refund. A refund
 /// that is not abnormal is returned unchanged.
@@ -224,11 +235,7 @@ pub async fn resolve_on_platform(
 ) -> Result<WxRefund, CompleteRefundError> {
     let refund = {
         let mut wx = lock(&state.wechat);
-        let refund = wx
-            .refunds
-            .values_mut()
-            .find(|r| r.out_refund_no == out_refund_no)
-            .ok_or_else(|| CompleteRefundError::NotFound(out_refund_no.to_owned()))?;
+        let refund = refund_mut(&mut wx, out_refund_no)?;
         if refund.status != "ABNORMAL" {
             return Ok(refund.clone());
         }
@@ -284,11 +291,7 @@ pub async fn finish_refund(
 ) -> Result<WxRefund, CompleteRefundError> {
     let (refund, order) = {
         let mut wx = lock(&state.wechat);
-        let refund = wx
-            .refunds
-            .values_mut()
-            .find(|r| r.out_refund_no == out_refund_no)
-            .ok_or_else(|| CompleteRefundError::NotFound(out_refund_no.to_owned()))?;
+        let refund = refund_mut(&mut wx, out_refund_no)?;
         if refund.status != "PROCESSING" {
             return Ok(refund.clone());
         }
