@@ -232,6 +232,24 @@ impl OrderService {
             )
             .await
             .map_err(internal)?;
+        // Made already (a repeat, the sweep): the reconciler sends an open one again, at the
+        // pace the channel asked for — never the sweep every 30 s.
+        match self.payments.get_refund(&refund_no).await {
+            Ok(existing) => {
+                match existing.status {
+                    RefundStatus::Succeeded => self.on_refunded(&order.order_no).await?,
+                    RefundStatus::Failed => tracing::error!(
+                        order = %order.order_no, refund = %refund_no,
+                        reason = existing.last_error.as_deref().unwrap_or_default(),
+                        "the refund of this order was refused; it needs a person"
+                    ),
+                    _ => {}
+                }
+                return Ok(());
+            }
+            Err(aggregate_pay::Error::RefundNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         let notify_url = self.refund_notify_url(order);
         let refund = self
             .payments
