@@ -1,4 +1,4 @@
-//! The merchant quick start (README): register with a running `pay-platform`, take a payment
+//! The merchant quick start (docs/pay-platform.md): register with a running `pay-platform`, take a payment
 //! through the open API with `merchant-client`, pay it in the sandbox, and receive and verify the
 //! signed callback.
 //!

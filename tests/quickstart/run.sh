@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's merchant quick start, as written: pay-platform with embedded defaults, then the
+# The merchant quick start (docs/pay-platform.md), as written: pay-platform with embedded defaults, then the
 # merchant_quickstart example against it (register, pay, verified callback, refund).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
