@@ -1,13 +1,25 @@
 //! The `wechat` channel: JSAPI, Mini Program, Native, H5 and APP payments; refunds complete
-//! asynchronously with an encrypted notification. It speaks API v2 (`v2`, XML, the API key) or
-//! API v3 (`v3`, JSON, RSA signatures, the API v3 key), as the merchant is configured
-//! ([`WechatApi`]); both behave the same to the service.
+//! asynchronously with an encrypted notification. Two implementations of [`PaymentChannel`], one
+//! per API, each with its wire conversions in its own `transformers.rs`:
+//!
+//! - [`WechatV2Channel`] (`v2/`) — API v2: XML, MD5 / HMAC-SHA256, the API key;
+//! - [`WechatV3Channel`] (`v3/`) — API v3: JSON, RSA signatures, the API v3 key.
+//!
+//! Both behave the same to the service. What they truly share lives here: the identity a channel
+//! is registered with (id, account, methods), how long to wait after a rate limit or a balance to
+//! top up, and what a client error that is not WeChat's answer means. [`WechatChannel`] is the
+//! one to register: it picks the implementation from the merchant's [`WechatApi`], once.
 
-mod transformers;
 mod v2;
 mod v3;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
+
+pub use v2::WechatV2Channel;
+pub use v3::WechatV3Channel;
 
 use super::{
     AbnormalRefundResolution, AckBody, AckOutcome, Capabilities, ChannelNotification,
@@ -70,14 +82,55 @@ impl From<wechat_pay::Client> for WechatApi {
     }
 }
 
-/// WeChat Pay as a channel: one app id (Official Account, Mini Program or mobile app) under a
-/// merchant. A merchant with several apps registers one channel per app, each under its own id.
+/// Who a WeChat channel is: its id, its account (`{app_id}/{mch_id}`) and what it can do.
 #[derive(Debug, Clone)]
-pub struct WechatChannel {
+pub(crate) struct Identity {
     id: String,
-    api: WechatApi,
     account: String,
     capabilities: Capabilities,
+}
+
+/// How long to wait after `NOTENOUGH` / `NOT_ENOUGH` (the merchant's balance must be topped up
+/// first).
+pub(crate) const BALANCE_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// How long to wait after a rate limit (`INVALID_REQ_TOO_MUCH`: "retry after a minute";
+/// `FREQUENCY_LIMITED`, 429; refunds of one order must also be a minute apart).
+pub(crate) const RATE_WAIT: Duration = Duration::from_secs(60);
+
+/// A client error that is not WeChat's answer to the request: the transport, an HTTP status
+/// without WeChat's body, the configuration, an answer that does not decode. Only the transport
+/// is retryable here; each API maps WeChat's own answers first.
+pub(crate) fn client_error(e: wechat_pay::Error) -> ChannelError {
+    use wechat_pay::Error as WxError;
+    match e {
+        WxError::Transport(_) | WxError::HttpStatus { .. } => {
+            ChannelError::Transport(e.to_string())
+        }
+        WxError::Config(m) => ChannelError::Config(m),
+        other => ChannelError::Decode(other.to_string()),
+    }
+}
+
+/// A required openid, or the refusal that says it is missing.
+pub(crate) fn open_id(r: &CreatePayment) -> Result<String, ChannelError> {
+    r.open_id
+        .clone()
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| ChannelError::Rejected {
+            code: "OPENID_REQUIRED".into(),
+            message: format!("{} needs the payer's openid", r.method),
+        })
+}
+
+/// WeChat Pay as a channel: one app id (Official Account, Mini Program or mobile app) under a
+/// merchant, over the merchant's API. A merchant with several apps registers one channel per
+/// app, each under its own id.
+#[derive(Debug, Clone)]
+pub struct WechatChannel {
+    api: WechatApi,
+    identity: Identity,
+    inner: Arc<dyn PaymentChannel>,
 }
 
 impl WechatChannel {
@@ -122,22 +175,42 @@ impl WechatChannel {
     }
 
     fn with_methods(api: WechatApi, id: &str, methods: Vec<PayMethod>) -> Self {
-        WechatChannel {
+        let identity = Identity {
             id: id.to_owned(),
             account: format!("{}/{}", api.app_id(), api.mch_id()),
-            api,
             capabilities: Capabilities {
                 methods,
                 partial_refunds: true,
                 refund_notifications: true,
             },
+        };
+        Self::over(api, identity)
+    }
+
+    /// The implementation for `api`, chosen here once.
+    fn over(api: WechatApi, identity: Identity) -> Self {
+        let inner: Arc<dyn PaymentChannel> = match &api {
+            WechatApi::V2(client) => {
+                Arc::new(WechatV2Channel::new(client.clone(), identity.clone()))
+            }
+            WechatApi::V3 { client, app_id } => Arc::new(WechatV3Channel::new(
+                client.clone(),
+                app_id.clone(),
+                identity.clone(),
+            )),
+        };
+        WechatChannel {
+            api,
+            identity,
+            inner,
         }
     }
 
     /// The same channel registered under `id` (its notifications arrive at `/notify/{id}`).
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = id.into();
-        self
+    pub fn with_id(self, id: impl Into<String>) -> Self {
+        let mut identity = self.identity;
+        identity.id = id.into();
+        Self::over(self.api, identity)
     }
 
     /// The API it speaks, and its client.
@@ -149,58 +222,43 @@ impl WechatChannel {
 #[async_trait]
 impl PaymentChannel for WechatChannel {
     fn id(&self) -> &str {
-        &self.id
+        self.inner.id()
     }
 
     fn label(&self) -> &str {
-        "WeChat Pay"
+        self.inner.label()
     }
 
     fn account(&self) -> &str {
-        &self.account
+        self.inner.account()
     }
 
     fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+        self.inner.capabilities()
     }
 
     async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
-        match &self.api {
-            WechatApi::V2(c) => v2::create(c, request).await,
-            WechatApi::V3 { client, app_id } => v3::create(client, app_id, request).await,
-        }
+        self.inner.create(request).await
     }
 
     async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
-        match &self.api {
-            WechatApi::V2(c) => v2::query(c, out_trade_no).await,
-            WechatApi::V3 { client, .. } => v3::query(client, out_trade_no).await,
-        }
+        self.inner.query(out_trade_no).await
     }
 
     async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
-        match &self.api {
-            WechatApi::V2(c) => v2::close(c, out_trade_no).await,
-            WechatApi::V3 { client, .. } => v3::close(client, out_trade_no).await,
-        }
+        self.inner.close(out_trade_no).await
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
-        match &self.api {
-            WechatApi::V2(c) => v2::refund(c, request).await,
-            WechatApi::V3 { client, .. } => v3::refund(client, request).await,
-        }
+        self.inner.refund(request).await
     }
 
     async fn query_refund(
         &self,
-        _out_trade_no: &str,
+        out_trade_no: &str,
         out_refund_no: &str,
     ) -> Result<Option<ChannelRefund>, ChannelError> {
-        match &self.api {
-            WechatApi::V2(c) => v2::query_refund(c, out_refund_no).await,
-            WechatApi::V3 { client, .. } => v3::query_refund(client, out_refund_no).await,
-        }
+        self.inner.query_refund(out_trade_no, out_refund_no).await
     }
 
     async fn resolve_abnormal_refund(
@@ -209,30 +267,16 @@ impl PaymentChannel for WechatChannel {
         channel_refund_id: &str,
         to: &AbnormalRefundResolution,
     ) -> Result<ChannelRefund, ChannelError> {
-        match &self.api {
-            // API v2 has no such call: WeChat's answer is the merchant platform's page.
-            WechatApi::V2(_) => Err(ChannelError::Unsupported(
-                "WeChat Pay API v2 has no abnormal-refund call: resolve it on the merchant \
-                 platform (pay.weixin.qq.com, 交易中心 → 退款管理 → 异常退款)"
-                    .into(),
-            )),
-            WechatApi::V3 { client, .. } => {
-                v3::resolve_abnormal_refund(client, out_refund_no, channel_refund_id, to).await
-            }
-        }
+        self.inner
+            .resolve_abnormal_refund(out_refund_no, channel_refund_id, to)
+            .await
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {
-        match &self.api {
-            WechatApi::V2(c) => v2::verify_notify(c, raw).await,
-            WechatApi::V3 { client, .. } => v3::verify_notify(client, &self.account, raw).await,
-        }
+        self.inner.verify_notify(raw).await
     }
 
     fn ack(&self, outcome: &AckOutcome) -> AckBody {
-        match &self.api {
-            WechatApi::V2(_) => v2::ack(outcome),
-            WechatApi::V3 { .. } => v3::ack(outcome),
-        }
+        self.inner.ack(outcome)
     }
 }

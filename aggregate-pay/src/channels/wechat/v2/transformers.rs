@@ -1,4 +1,4 @@
-//! WeChat Pay's wire values ↔ the channel vocabulary.
+//! WeChat Pay API v2's wire values ↔ the channel vocabulary, and its refund codes that are final.
 
 use std::time::Duration;
 
@@ -7,22 +7,14 @@ use wechat_pay::{
     Trade, TradeState, UnifiedOrder, UnifiedOrderResponse,
 };
 
+use crate::channels::wechat::{BALANCE_WAIT, RATE_WAIT, client_error, open_id};
 use crate::channels::{ChannelPaymentState, CreatePayment, PayAction};
 use crate::{ChannelError, PayMethod, RefundStatus};
 
 /// The unified order for a payment request.
 pub(super) fn unified_order(r: &CreatePayment) -> Result<UnifiedOrder, ChannelError> {
-    let open_id = || {
-        r.open_id
-            .clone()
-            .filter(|o| !o.is_empty())
-            .ok_or_else(|| ChannelError::Rejected {
-                code: "OPENID_REQUIRED".into(),
-                message: format!("{} needs the payer's openid", r.method),
-            })
-    };
     let trade = match r.method {
-        PayMethod::WechatJsapi | PayMethod::WechatMiniProgram => Trade::jsapi(open_id()?),
+        PayMethod::WechatJsapi | PayMethod::WechatMiniProgram => Trade::jsapi(open_id(r)?),
         PayMethod::WechatNative => Trade::native(r.out_trade_no.clone()),
         PayMethod::WechatApp => Trade::App,
         PayMethod::WechatH5 => Trade::Mweb {
@@ -107,9 +99,6 @@ pub(super) fn error(e: WxError) -> ChannelError {
         return unavailable(e, None);
     }
     match e {
-        WxError::Transport(_) | WxError::HttpStatus { .. } => {
-            ChannelError::Transport(e.to_string())
-        }
         WxError::Business {
             err_code,
             err_code_des,
@@ -122,17 +111,9 @@ pub(super) fn error(e: WxError) -> ChannelError {
             message: return_msg,
         },
         WxError::Signature(_) => ChannelError::Signature(e.to_string()),
-        WxError::Config(m) => ChannelError::Config(m),
-        other => ChannelError::Decode(other.to_string()),
+        other => client_error(other),
     }
 }
-
-/// How long to wait after `NOTENOUGH` (the merchant's balance must be topped up first).
-pub(super) const BALANCE_WAIT: Duration = Duration::from_secs(30 * 60);
-
-/// How long to wait after a rate limit (`INVALID_REQ_TOO_MUCH`: "retry after a minute";
-/// `FREQUENCY_LIMITED`; refunds of one order must also be a minute apart).
-pub(super) const RATE_WAIT: Duration = Duration::from_secs(60);
 
 /// A refund error. Only the codes WeChat documents as final for a refund are definitive (the
 /// table below); the rest — `SYSTEMERROR`, `BIZERR_NEED_RETRY`, `INVALID_REQ_TOO_MUCH` and

@@ -1,31 +1,31 @@
 //! The `wechat` channel over API v2 (XML, MD5 / HMAC-SHA256): unified order, order query, close,
-//! refund and refund query; notifications verified with the API key, acknowledged in XML.
+//! refund and refund query; notifications verified with the API key, acknowledged in XML. Wire
+//! values and the refund codes that are final: `transformers.rs`.
+
+mod transformers;
+
+use async_trait::async_trait;
 
 use wechat_pay::{
     Client, CloseOrder, ErrCode, Error as WxError, NotifyReply, OrderId, OrderQuery, Refund,
     RefundQuery, RefundQueryBy,
 };
 
-use super::transformers;
+use super::Identity;
 use crate::channels::{
-    AckBody, AckOutcome, ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome,
-    CreatePayment, NotifiedStatus, NotifyKind, PayAction, RawNotify, RefundRequest,
+    AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
+    CloseOutcome, CreatePayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
+    RefundRequest,
 };
 use crate::{ChannelError, RefundStatus};
 
-pub(super) async fn create(
-    client: &Client,
-    request: &CreatePayment,
-) -> Result<PayAction, ChannelError> {
+async fn create(client: &Client, request: &CreatePayment) -> Result<PayAction, ChannelError> {
     let order = transformers::unified_order(request)?;
     let created = client.execute(&order).await.map_err(transformers::error)?;
     transformers::pay_action(client, request.method, created)
 }
 
-pub(super) async fn query(
-    client: &Client,
-    out_trade_no: &str,
-) -> Result<ChannelPaymentState, ChannelError> {
+async fn query(client: &Client, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
     match client
         .execute(&OrderQuery::new(OrderId::OutTradeNo(
             out_trade_no.to_owned(),
@@ -41,10 +41,7 @@ pub(super) async fn query(
     }
 }
 
-pub(super) async fn close(
-    client: &Client,
-    out_trade_no: &str,
-) -> Result<CloseOutcome, ChannelError> {
+async fn close(client: &Client, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
     match client.execute(&CloseOrder::new(out_trade_no)).await {
         Ok(_) => Ok(CloseOutcome::Closed),
         Err(WxError::Business {
@@ -59,10 +56,7 @@ pub(super) async fn close(
     }
 }
 
-pub(super) async fn refund(
-    client: &Client,
-    request: &RefundRequest,
-) -> Result<ChannelRefund, ChannelError> {
+async fn refund(client: &Client, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
     let mut refund = Refund::new(
         OrderId::OutTradeNo(request.out_trade_no.clone()),
         request.out_refund_no.clone(),
@@ -85,7 +79,7 @@ pub(super) async fn refund(
     })
 }
 
-pub(super) async fn query_refund(
+async fn query_refund(
     client: &Client,
     out_refund_no: &str,
 ) -> Result<Option<ChannelRefund>, ChannelError> {
@@ -115,7 +109,7 @@ pub(super) async fn query_refund(
     }))
 }
 
-pub(super) async fn verify_notify(
+async fn verify_notify(
     client: &Client,
     raw: &RawNotify,
 ) -> Result<ChannelNotification, ChannelError> {
@@ -162,7 +156,7 @@ pub(super) async fn verify_notify(
     }
 }
 
-pub(super) fn ack(outcome: &AckOutcome) -> AckBody {
+fn ack(outcome: &AckOutcome) -> AckBody {
     let reply = match outcome {
         AckOutcome::Accepted => NotifyReply::success(),
         AckOutcome::Retry(reason) => NotifyReply::fail(reason.clone()),
@@ -171,5 +165,83 @@ pub(super) fn ack(outcome: &AckOutcome) -> AckBody {
         status: 200,
         content_type: "text/xml; charset=utf-8",
         body: reply.to_xml(),
+    }
+}
+
+/// WeChat Pay API v2 as a channel (register it through [`super::WechatChannel`]).
+#[derive(Debug, Clone)]
+pub struct WechatV2Channel {
+    client: Client,
+    identity: Identity,
+}
+
+impl WechatV2Channel {
+    pub(super) fn new(client: Client, identity: Identity) -> Self {
+        WechatV2Channel { client, identity }
+    }
+}
+
+#[async_trait]
+impl PaymentChannel for WechatV2Channel {
+    fn id(&self) -> &str {
+        &self.identity.id
+    }
+
+    fn label(&self) -> &str {
+        "WeChat Pay"
+    }
+
+    fn account(&self) -> &str {
+        &self.identity.account
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.identity.capabilities
+    }
+
+    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+        create(&self.client, request).await
+    }
+
+    async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
+        query(&self.client, out_trade_no).await
+    }
+
+    async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
+        close(&self.client, out_trade_no).await
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
+        refund(&self.client, request).await
+    }
+
+    async fn query_refund(
+        &self,
+        _out_trade_no: &str,
+        out_refund_no: &str,
+    ) -> Result<Option<ChannelRefund>, ChannelError> {
+        query_refund(&self.client, out_refund_no).await
+    }
+
+    /// API v2 has no such call: WeChat's answer is the merchant platform's page.
+    async fn resolve_abnormal_refund(
+        &self,
+        _out_refund_no: &str,
+        _channel_refund_id: &str,
+        _to: &crate::channels::AbnormalRefundResolution,
+    ) -> Result<ChannelRefund, ChannelError> {
+        Err(ChannelError::Unsupported(
+            "WeChat Pay API v2 has no abnormal-refund call: resolve it on the merchant platform \
+             (pay.weixin.qq.com, 交易中心 → 退款管理 → 异常退款)"
+                .into(),
+        ))
+    }
+
+    async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {
+        verify_notify(&self.client, raw).await
+    }
+
+    fn ack(&self, outcome: &AckOutcome) -> AckBody {
+        ack(outcome)
     }
 }
