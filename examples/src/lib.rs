@@ -19,8 +19,8 @@
 //!   money could not reach the buyer).
 //! - [`html`] — what the pages share (escaping, QR codes as SVG); [`mac`] — HMAC-SHA256 for what
 //!   the servers sign themselves; [`random`] — every token and secret (a failing random source is
-//!   an error, never a predictable value); [`client_addr`] — the client's address (trusted
-//!   proxies only).
+//!   an error, never a predictable value); [`client_addr`] — the client's network (trusted
+//!   proxies only); [`clock`] — Unix seconds, read in one place.
 //! - [`vending`] — the vending-machine order server: buyer and seller sessions, machines,
 //!   orders, vend-out over MQTT, timeouts, refunds, the buyer page and the seller dashboard.
 //!
@@ -29,6 +29,7 @@
 
 pub mod abnormal_refund;
 pub mod client_addr;
+pub mod clock;
 pub mod error;
 pub mod html;
 pub mod mac;

@@ -63,7 +63,7 @@ impl FromRequest<Arc<PlatformState>> for SignedMerchant {
             .await
             .map_err(AppError::internal)?
             .ok_or_else(|| AppError::unauthorized("APP_UNKNOWN", "no merchant with this app id"))?;
-        let now = super::unix_now();
+        let now = crate::clock::unix_now();
         let ts: i64 = timestamp.parse().map_err(|_| {
             AppError::unauthorized("TIMESTAMP_INVALID", "X-Timestamp must be Unix seconds")
         })?;

@@ -186,7 +186,7 @@ impl EventHandler for MerchantCallbacks {
                         &merchant.app_id,
                         open_id,
                         &data,
-                        super::unix_now(),
+                        crate::clock::unix_now(),
                     )
                     .await
                     .map_err(HandlerError::retry)?;
@@ -201,7 +201,7 @@ impl EventHandler for MerchantCallbacks {
         .to_string();
         // During a rotation's grace period, signed with both secrets (the new one first): a
         // merchant still on the old secret keeps accepting callbacks until it ends.
-        let now = super::unix_now();
+        let now = crate::clock::unix_now();
         let mut secrets = vec![&merchant.secret];
         if let Some(previous) = merchant.previous_secret.as_ref().filter(|_| {
             merchant

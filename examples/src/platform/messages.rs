@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::db::{PlatformDb, QueuedMessage};
-use super::unix_now;
+use crate::clock::unix_now;
 
 /// WeChat errors no retry can fix: an invalid openid, a user who unfollowed, an unknown
 /// template.

@@ -108,10 +108,6 @@ impl crate::notify::HasNotifyProcessor for PlatformState {
 }
 
 /// Unix seconds now.
-pub fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 /// The HTTP service.
 pub fn app(state: Arc<PlatformState>) -> Router {
     let cors = if state.settings.cors_origins.iter().any(|o| o == "*") {

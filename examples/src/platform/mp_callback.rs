@@ -53,7 +53,7 @@ pub fn build(
                     };
                 };
                 match db
-                    .bind(&scene, &m.from_user, crate::platform::unix_now())
+                    .bind(&scene, &m.from_user, crate::clock::unix_now())
                     .await
                 {
                     Ok(Ok(merchant)) => {

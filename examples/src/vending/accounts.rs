@@ -66,7 +66,7 @@ pub async fn add_seller(db: &VendingDb, login: &str, password: &str) -> Result<(
         password_hash: password::hash(password.to_owned()).await?,
         enabled: true,
         demo: false,
-        created_at: crate::platform::unix_now(),
+        created_at: crate::clock::unix_now(),
         session_epoch: 0,
     };
     match db.add_seller(&seller).await {
@@ -106,7 +106,7 @@ pub async fn demo_seller(db: &VendingDb) -> Result<DemoSeller, AccountError> {
             password_hash: hash.clone(),
             enabled: true,
             demo: true,
-            created_at: crate::platform::unix_now(),
+            created_at: crate::clock::unix_now(),
             session_epoch: 0,
         };
         match db.add_seller(&seller).await {

@@ -286,7 +286,7 @@ async fn a_binding_code_binds_once_and_a_second_scan_is_refused() {
     assert_eq!(
         p.state
             .db
-            .bind(&scene, "o_late", examples::platform::unix_now() + 601)
+            .bind(&scene, "o_late", examples::clock::unix_now() + 601)
             .await
             .unwrap()
             .err(),

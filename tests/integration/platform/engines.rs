@@ -99,7 +99,7 @@ async fn two_instances_share_the_work_without_duplicates() {
     );
     // WeChat re-sends an Official Account message it got no answer to; the copy that reaches
     // the other instance is dropped there (the deduper is Redis).
-    let msg_id = 6_000_000_000_000_000_000 + u64::try_from(examples::platform::unix_now()).unwrap();
+    let msg_id = 6_000_000_000_000_000_000 + u64::try_from(examples::clock::unix_now()).unwrap();
     let first = a.mp_text("o_mp_dedupe_user", "help", msg_id).await;
     assert!(first.contains("binding QR code"), "{first}");
     let copy = b.mp_text("o_mp_dedupe_user", "help", msg_id).await;

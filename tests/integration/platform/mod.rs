@@ -201,7 +201,7 @@ impl Platform {
             .and_then(|w| w.emulator.as_ref())
             .map(|e| e.config().mp_apps[0].token.expose().to_owned())
             .expect("an embedded emulator");
-        let timestamp = examples::platform::unix_now().to_string();
+        let timestamp = examples::clock::unix_now().to_string();
         let nonce = "n0nce";
         let signature = wechat_mp::message::signature::sign(&[&token, &timestamp, nonce]);
         let body = format!(

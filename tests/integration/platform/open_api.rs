@@ -233,7 +233,7 @@ async fn a_key_left_by_a_killed_request_is_taken_over_after_its_lease() {
     let hash = hex::encode(Sha256::digest(
         [b"POST /v1/payments\n".as_slice(), &body].concat(),
     ));
-    let now = examples::platform::unix_now();
+    let now = examples::clock::unix_now();
     let reserved = p
         .state
         .db

@@ -13,10 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wechat_mp::qrcode::{MAX_TEMPORARY_SECONDS, QrLifetime, QrScene};
 
+use crate::clock::unix_now;
 use crate::error::{AppError, AppJson};
+use crate::platform::PlatformState;
 use crate::platform::auth::Admin;
 use crate::platform::db::{Merchant, MerchantStatus};
-use crate::platform::{PlatformState, unix_now};
 use crate::random::token;
 use crate::url_guard::OutboundError;
 use crate::workers::Delivery;
@@ -267,7 +268,7 @@ async fn binding(
         .create_qrcode(QrLifetime::Temporary(ttl), &QrScene::Str(scene.clone()))
         .await
         .map_err(|e| AppError::new(StatusCode::BAD_GATEWAY, "MP_FAILED", e.to_string()))?;
-    let expires_at = crate::platform::unix_now() + i64::from(ttl);
+    let expires_at = crate::clock::unix_now() + i64::from(ttl);
     state
         .db
         .set_binding(&app_id, &scene, &ticket.url, expires_at)

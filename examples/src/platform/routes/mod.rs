@@ -67,7 +67,7 @@ pub fn payment_view(state: &PlatformState, order: &Order, payment: Option<&Payme
         "out_trade_no": order.out_trade_no,
         "amount": order.amount,
         "subject": order.subject,
-        "status": order_status(order, payment, super::unix_now()),
+        "status": order_status(order, payment, crate::clock::unix_now()),
         "channel": payment.map(|p| p.channel.clone()),
         "method": order.method,
         "refunded_amount": payment.map_or(0, |p| p.refunded_amount.as_u64()),
@@ -106,7 +106,7 @@ pub async fn start_payment(
             ));
         }
     }
-    let now = super::unix_now();
+    let now = crate::clock::unix_now();
     if order.closed {
         return Err(AppError::conflict("INVALID_STATE", "the payment is closed"));
     }

@@ -27,10 +27,11 @@ use super::{
     answer, payment_of, payment_view, refund_notify_url, resolve_method, start_payment,
     valid_number,
 };
+use crate::clock::unix_now;
 use crate::error::AppError;
+use crate::platform::PlatformState;
 use crate::platform::auth::SignedMerchant;
 use crate::platform::db::{Idempotent, Order, RefundRecord};
-use crate::platform::{PlatformState, unix_now};
 use crate::random::token;
 
 /// The longest a payment may stay open: 30 days.

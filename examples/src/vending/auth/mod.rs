@@ -102,7 +102,7 @@ pub struct Sessions {
 }
 
 fn now() -> i64 {
-    crate::platform::unix_now()
+    crate::clock::unix_now()
 }
 
 fn secs(d: Duration) -> i64 {

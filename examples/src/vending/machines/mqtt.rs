@@ -173,8 +173,7 @@ pub async fn serve_simulator(
                         continue;
                     };
                     if let Some(secret) = &secret {
-                        if let Err(why) =
-                            verify_command(secret, &command, crate::platform::unix_now())
+                        if let Err(why) = verify_command(secret, &command, crate::clock::unix_now())
                         {
                             tracing::warn!(order = %command.order_no, %why, "vend-out command ignored");
                             continue;
@@ -205,7 +204,7 @@ pub async fn serve_simulator(
                                 secret,
                                 &mut result,
                                 &command.inner_code,
-                                crate::platform::unix_now(),
+                                crate::clock::unix_now(),
                             );
                         }
                         tracing::info!(order = %command.order_no, machine = %command.inner_code, success = result.success, "vend");

@@ -43,7 +43,7 @@ impl MachineLink for SimulatedMachines {
                     &secret,
                     &mut result,
                     &command.inner_code,
-                    crate::platform::unix_now(),
+                    crate::clock::unix_now(),
                 ),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "simulated machine: secret unavailable"),

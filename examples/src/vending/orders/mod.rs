@@ -110,7 +110,7 @@ pub struct OrderService {
 }
 
 fn now() -> i64 {
-    crate::platform::unix_now()
+    crate::clock::unix_now()
 }
 
 fn internal(e: impl std::fmt::Display) -> OrderError {

@@ -43,7 +43,7 @@ fn started(state: &VendingState, open_id: &str, app: BuyerApp, set_cookie: bool)
         let cookie = state.sessions.cookie(
             BUYER_COOKIE,
             &token,
-            expires_at - crate::platform::unix_now(),
+            expires_at - crate::clock::unix_now(),
             false,
         );
         ([(header::SET_COOKIE, cookie)], body).into_response()
@@ -167,7 +167,7 @@ async fn oauth_callback(
     let (session, expires_at) = state
         .sessions
         .buyer_token(&token.openid, BuyerApp::OfficialAccount);
-    let ttl = expires_at - crate::platform::unix_now();
+    let ttl = expires_at - crate::clock::unix_now();
     let mut response = Redirect::to(&return_path).into_response();
     let headers = response.headers_mut();
     headers.append(

@@ -70,7 +70,7 @@ async fn record(
     before: Option<Value>,
     after: Option<Value>,
 ) -> Result<(), AppError> {
-    let at = crate::platform::unix_now();
+    let at = crate::clock::unix_now();
     // Sortable by time to the nanosecond, unique by the random tail.
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     let entry = AuditEntry {

@@ -86,7 +86,7 @@ async fn login(
     let cookie = state.sessions.cookie(
         SELLER_COOKIE,
         &token,
-        expires_at - crate::platform::unix_now(),
+        expires_at - crate::clock::unix_now(),
         true,
     );
     Ok((
