@@ -195,14 +195,7 @@ fn start_server(database_url: &str, notifications: usize, preload_rows: u64) -> 
         // Served as `vending-server` serves (its accept loop and limits).
         let limits = config.http.clone();
         tokio::spawn(async move {
-            wechat_sandbox::server::serve(
-                listener,
-                app(state),
-                &limits,
-                None,
-                std::future::pending(),
-            )
-            .await
+            http_serve::serve(listener, app(state), &limits, None, std::future::pending()).await
         });
 
         // Payments to notify about, created through the emulator as the order API would.

@@ -60,4 +60,4 @@ pub fn exit_with(program: &str, message: impl std::fmt::Display) -> ! {
 }
 
 /// Resolves on Ctrl-C or SIGTERM: the programs shut down gracefully on either.
-pub use wechat_sandbox::server::shutdown_signal;
+pub use http_serve::shutdown_signal;

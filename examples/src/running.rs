@@ -1,11 +1,11 @@
 //! What both server binaries do around their own wiring: bind the listener, serve until Ctrl-C or
 //! SIGTERM, then stop the background workers and the embedded emulator, in that order.
 
+use http_serve::{HttpLimits, serve};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use wechat_sandbox::Sandbox;
-use wechat_sandbox::server::{HttpLimits, serve};
 
 /// Binds `addr`; the error names the address.
 pub async fn bind(addr: &str) -> Result<TcpListener, String> {

@@ -355,11 +355,11 @@ pub async fn start_gateway() -> Sandbox {
 pub fn serve_in_background(
     listener: tokio::net::TcpListener,
     app: Router,
-    limits: wechat_sandbox::server::HttpLimits,
+    limits: http_serve::HttpLimits,
     stop: tokio_util::sync::CancellationToken,
 ) {
     tokio::spawn(async move {
-        wechat_sandbox::server::serve(listener, app, &limits, None, stop.cancelled_owned()).await;
+        http_serve::serve(listener, app, &limits, None, stop.cancelled_owned()).await;
     });
 }
 

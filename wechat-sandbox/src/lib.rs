@@ -60,7 +60,7 @@
 //! - [`tls`] — HTTPS with client certificates, as WeChat's gateway: a CA made on the spot and a
 //!   merchant certificate (`--tls-dir`, [`SandboxBuilder::tls`]).
 //! - [`server`] — the accept loop it serves with (header-read and request timeouts, body limit,
-//!   connection cap, TLS), public so that services can serve the same way.
+//!   connection cap, TLS): the `http-serve` crate, which the servers use directly.
 
 pub mod alipay;
 pub mod config;
@@ -70,7 +70,8 @@ pub mod mp;
 pub mod notifier;
 mod page;
 pub mod sandbox;
-pub mod server;
+/// Serving with limits and graceful shutdown (the `http-serve` crate, shared with the servers).
+pub use http_serve as server;
 pub mod state;
 mod store;
 pub mod tls;

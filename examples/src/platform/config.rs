@@ -5,7 +5,7 @@ use clap::Parser;
 use crate::providers::ProviderArgs;
 use crate::settings::{ConnectionUrl, SecretSetting};
 use crate::workers::Reconciliation;
-use wechat_sandbox::server::HttpLimits;
+use http_serve::HttpLimits;
 
 /// The aggregate payment platform for merchants.
 #[derive(Clone, Debug, Parser)]

@@ -41,7 +41,7 @@ use db::{KeyTimes, PlatformDb};
 
 use crate::providers::Mode;
 use crate::url_guard::OutboundPolicy;
-use wechat_sandbox::server::HttpLimits;
+use http_serve::HttpLimits;
 
 /// The largest request body by default (`MAX_BODY_BYTES`).
 pub const DEFAULT_MAX_BODY: usize = 256 * 1024;

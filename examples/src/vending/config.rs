@@ -7,7 +7,7 @@ use crate::client_addr::TrustedProxies;
 use crate::providers::ProviderArgs;
 use crate::settings::{ConnectionUrl, SecretSetting};
 use crate::workers::Reconciliation;
-use wechat_sandbox::server::HttpLimits;
+use http_serve::HttpLimits;
 
 /// The vending-machine order server.
 #[derive(Clone, Debug, Parser)]

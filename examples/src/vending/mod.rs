@@ -49,7 +49,7 @@ use metrics::Metrics;
 use orders::OrderService;
 
 use crate::providers::Mode;
-use wechat_sandbox::server::HttpLimits;
+use http_serve::HttpLimits;
 
 /// The largest request body by default (`MAX_BODY_BYTES`).
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;

@@ -1,7 +1,7 @@
 //! What the `vending-server` binary runs: wire, start the workers, say where everything is (the
 //! mode first), serve until Ctrl-C or SIGTERM, then stop the workers and the emulator.
 
-use wechat_sandbox::server::serve;
+use http_serve::serve;
 
 use super::config::VendingConfig;
 use super::{app, metrics_app, wiring};

@@ -7,9 +7,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use examples::vending::config::VendingConfig;
 use futures_util::{SinkExt, StreamExt};
+use http_serve::HttpLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
-use wechat_sandbox::server::HttpLimits;
 
 use super::{Options, Vending};
 

@@ -21,9 +21,9 @@ use examples::vending::machines::{SimBehaviour, Topics, serve_simulator};
 use examples::vending::wiring::{Wired, WiringError, wire};
 use examples::vending::{VendingState, app};
 use examples::workers::Delivery;
+use http_serve::HttpLimits;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use wechat_sandbox::server::HttpLimits;
 
 use crate::support::{
     control_at, emulator_url, eventually, get_text, messages_to, serve_in_background, unique,

@@ -1,4 +1,6 @@
-//! Serving a `Router` with the limits every server here shares (both servers and the sandbox):
+//! Serving an axum `Router` with the limits every server here shares (`pay-platform`,
+//! `vending-server` and the `wechat-sandbox` emulator), in a crate of its own so that a
+//! production server needs nothing of the emulator to serve:
 //! a client has [`HttpLimits::header_read_timeout_secs`] to send a request's headers (a slow or
 //! idle connection is closed, so nobody can hold connections open for free), a request has
 //! [`HttpLimits::request_timeout_secs`] to be answered (408 after), every route has a body limit
