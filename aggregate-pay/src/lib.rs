@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! Take payments through WeChat Pay, Alipay or the sandbox behind one strategy trait, and be
 //! told exactly once when a payment succeeds — even when the channel's notification is retried,
 //! arrives twice at once on two instances, or never arrives.
@@ -7,7 +8,10 @@
 //! - [`channels`] — [`PaymentChannel`] (the strategy: create, query, close, refund, query a
 //!   refund, verify a notification, acknowledge) and [`Channels`] (pick by id or pay method);
 //!   one folder per channel: `wechat`, `alipay` (feature `alipay`), `sandbox` (the reference).
-//! - [`payment`] — [`Payment`], [`Refund`], their states and the transitions allowed.
+//! - [`payment`] — [`Payment`], [`Refund`], their states; `transitions` — the only state changes
+//!   they allow, decided in one place for notifications, the reconciler and the service.
+//! - [`events`] — the outbox events a change records ([`EventKind`]: `payment.succeeded`,
+//!   `refund.abnormal`…).
 //! - [`service`] — [`Payments`]: create / get / close / refund / sync, idempotent by number;
 //!   `service/refunds.rs` — the refund life cycle (below).
 //! - [`notify`] — [`NotifyProcessor`]: the fixed verify → decode → load → check amount →
@@ -22,6 +26,8 @@
 //!   sends unsettled refunds again; safe on every instance at once.
 //! - [`lock`], [`nonce`], [`rate_limit`] — owner-token locks, replay protection and fixed-window
 //!   rate limits (memory; Redis with `redis`).
+//! - [`ChannelError`], [`StoreError`], [`Error`] (`error`) — what channels, stores and the
+//!   service fail with.
 //!
 //! # What is final
 //!

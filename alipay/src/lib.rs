@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! The Alipay open platform (RSA2): signed requests, verified answers and notifications, money
 //! as integers of fen, keys that never print. A protocol crate: it depends on no sibling.
 //!
@@ -12,7 +13,8 @@
 //! - [`sign`] — the canonical string, RSA2 (SHA256withRSA, PKCS#1 v1.5) and the keys (PEM or
 //!   the bare base64 Alipay's key tool writes). RSA comes from the `rsa` crate (RustCrypto,
 //!   constant-time private-key operations).
-//! - [`Fen`] — money; [`Error`] — the one error type ([`SubCode`] for Alipay's `sub_code`).
+//! - [`Fen`] — money (`money`); [`Error`] — the one error type (`error`; [`SubCode`] for
+//!   Alipay's `sub_code`).
 //! - `test_util` (feature `test-util`) — a signer that plays Alipay, for other crates' tests.
 //!
 //! # A QR payment, end to end

@@ -24,8 +24,11 @@
 //! - [`vending`] — the vending-machine order server: buyer and seller sessions, machines,
 //!   orders, vend-out over MQTT, timeouts, refunds, the buyer page and the seller dashboard.
 //!
-//! Each binary has a thin `main.rs` (parse config, call `vending::run` / `platform::run`; both
-//! end through [`running`]); everything testable lives here.
+//! - [`error`] — `AppError`, the one `{code, message}` answer both servers give; [`settings`] —
+//!   connection URLs and secrets that never print.
+//!
+//! Each binary has a thin main (`src/bin/`: parse config, call `vending::run` /
+//! `platform::run`; both end through [`running`]); everything testable lives here.
 
 pub mod abnormal_refund;
 pub mod client_addr;

@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! Serving an axum `Router` with the limits every server here shares (`pay-platform`,
 //! `vending-server` and the `wechat-sandbox` emulator), in a crate of its own so that a
 //! production server needs nothing of the emulator to serve:

@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! The pay platform's open API, for merchants: the signing scheme (documented in [`signing`]
 //! precisely enough for any language), an async [`Client`] with typed calls, and the helpers to
 //! verify the platform's callbacks and drop their duplicates.
@@ -11,7 +12,8 @@
 //! - [`callbacks`] — [`Callbacks::handle`]: verify a callback (several secrets during a
 //!   rotation), run your handler once per event, record it handled only when it succeeded.
 //! - [`replay`] — [`NonceStore`] (the platform's replayed-nonce check) with an in-memory store.
-//! - [`Secret`], [`Error`] — credentials that never print; the one error type.
+//! - [`Secret`], [`Error`] — credentials that never print (`secret`); the one error type
+//!   (`error`).
 //!
 //! # Example
 //!

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod channel_contract;
+mod layout;
 mod mutual_tls;
 mod notifications;
 mod platform;

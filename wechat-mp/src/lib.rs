@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! WeChat Official Account and Mini Program APIs: a shared, single-flight access token, web
 //! OAuth, Mini Program login, template / subscribe / customer-service messages, QR codes with
 //! scenes, menus, follower info, and the inbound message endpoint with its router.
@@ -14,7 +15,7 @@
 //! - [`qrcode`], [`menu`], [`user`] — QR codes with scenes, the custom menu, follower info.
 //! - [`message`] — the inbound endpoint: [`message::Callback`], [`message::Router`], decoding,
 //!   safe mode, dedupe, replies.
-//! - [`Secret`], [`Error`] — secrets that never print; the one error type.
+//! - [`Secret`], [`Error`] — secrets that never print (`secret`); the one error type (`error`).
 //!
 //! # Examples
 //!

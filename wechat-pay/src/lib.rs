@@ -1,23 +1,27 @@
-//! WeChat Pay API v2: signed XML requests, verified replies and notifications, refund
-//! notification decryption and the front-end payment parameters — correct to the byte, with
-//! money as integers and secrets that never print.
+#![doc = include_str!("../README.md")]
+//! WeChat Pay API v2 (this module tree) and API v3 ([`v3`]): signed requests, verified replies
+//! and notifications, refund notification decryption and the front-end payment parameters —
+//! correct to the byte, with money as integers and secrets that never print.
 //!
 //! # Module map
 //!
 //! - [`client`] — [`Client`] and its builder: the one funnel (`execute`) that signs, sends,
 //!   checks `return_code`, verifies the reply's signature and checks `result_code`; sandbox mode;
-//!   the client certificate for refund / reverse / fund flow.
+//!   the client certificate for refund / reverse / fund flow (`cert`: the `.p12` or PEM pair).
 //! - [`api`] — one file per merchant endpoint: each request type knows its path and parameters,
 //!   each response type how to decode a verified reply.
 //! - [`notify`] — payment notifications (verified over every field received), refund
-//!   notifications (`req_info` decryption), and the replies WeChat expects.
+//!   notifications (`req_info` decryption, in `refund_crypto`), and the replies WeChat expects.
 //! - [`pay_params`] — what the front end needs: `wx.requestPayment` (JSAPI / Mini Program) and
 //!   APP `PayReq` parameters.
 //! - [`sign`] — the canonical string, `MD5` and `HMAC-SHA256`, constant-time verification.
 //! - [`xml`] — the flat `<xml>` format with hard limits (size, no DTD/entities, no nesting,
 //!   no duplicates).
-//! - [`Params`] — the sorted key/value message all of the above share.
-//! - [`Fen`], [`ApiKey`], [`Error`] — money, the secret key, the one error type.
+//! - [`Params`] (`params`) — the sorted key/value message all of the above share; `types` — the
+//!   wire values they share ([`TradeState`], [`RefundStatus`], [`OrderId`]…), each enum keeping
+//!   unknown values (`wire_enum`: the one macro that makes them).
+//! - [`Fen`], [`ApiKey`], [`Error`] — money (`money`), the secret key (`secret`), the one error
+//!   type (`error`).
 //! - [`v3`] — API v3 (RSA signatures, AES-256-GCM resources): its own client, endpoints,
 //!   front-end parameters and notifications (see its module map).
 //! - `test_util` (feature `test-util`) — a signer that produces valid replies and notifications

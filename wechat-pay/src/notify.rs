@@ -4,7 +4,7 @@
 //! A payment notification is verified over **every field received**, including fields this crate
 //! does not model (`coupon_fee_0`, `sub_*`, whatever WeChat adds next), because the signature
 //! covers them all. A missing `sign` is a failure, never a skip. The amount is decoded as an
-//! integer [`Fen`](crate::Fen) and must be compared with the order's as an integer.
+//! integer [`Fen`] and must be compared with the order's as an integer.
 //!
 //! WeChat v2 notifications carry no signed timestamp, so unlike webhook schemes with a tolerance
 //! window there is no clock to inject: the same notification is re-sent for up to 24 hours and

@@ -1,3 +1,4 @@
+#![doc = include_str!("../README.md")]
 //! A local emulator of WeChat Pay (API v2 and v3), WeChat MP (Official Account / Mini Program) and
 //! Alipay, with real signatures, real state and real asynchronous notifications (retried on the
 //! providers' schedules), so payment code can be developed and tested without a merchant account.
@@ -56,6 +57,9 @@
 //! - [`control`] — act as the paying user / WeChat user, and look inside (`/sandbox/*` over
 //!   HTTP, the same operations as functions).
 //! - [`notifier`] — notifications with the providers' retry schedules.
+//! - [`faults`] — faults on demand: an API's error, a lost answer, a broken signature, a lost
+//!   notification.
+//! - `page` — the `/sandbox` page listing open orders with pay buttons.
 //! - [`state`] — what the sandbox remembers; `store` keeps orders in SQLite (`--db`).
 //! - [`tls`] — HTTPS with client certificates, as WeChat's gateway: a CA made on the spot and a
 //!   merchant certificate (`--tls-dir`, [`SandboxBuilder::tls`]).

@@ -1,6 +1,6 @@
 //! Outbox delivery over RabbitMQ (feature `rabbitmq`), for any number of instances.
 //!
-//! - [`RabbitPublisher`] is an [`EventHandler`] for the [`Dispatcher`](crate::Dispatcher): it
+//! - [`RabbitPublisher`] is an [`EventHandler`](crate::EventHandler) for the [`Dispatcher`](crate::Dispatcher): it
 //!   publishes each outbox event (persistent, `message_id` = event id) to a topic exchange and
 //!   counts it delivered only once the broker confirms it. A batch is published in one go and
 //!   its confirms awaited together.

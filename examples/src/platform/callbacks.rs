@@ -62,7 +62,7 @@ impl MerchantCallbacks {
     }
 
     /// At most `n` callbacks in flight to one merchant (per instance); the others wait for a
-    /// turn no longer than [`TURN_WAIT`], then count as a failed attempt (retried later), so a
+    /// turn no longer than `TURN_WAIT`, then count as a failed attempt (retried later), so a
     /// slow or hanging merchant never holds up another's callbacks.
     pub fn per_merchant(mut self, n: usize) -> Self {
         self.per_merchant = n.max(1);

@@ -225,7 +225,7 @@ fn opt_number<T: std::str::FromStr>(
 }
 
 impl IncomingMessage {
-    /// Decodes a plaintext inbound message body (see [`super::xml`] limits). Signatures and
+    /// Decodes a plaintext inbound message body (see `message::xml` limits). Signatures and
     /// decryption are [`super::Callback`]'s job; this only decodes.
     pub fn from_xml(body: &[u8]) -> Result<Self, Error> {
         Self::from_fields(super::xml::decode(body)?)
