@@ -291,17 +291,17 @@ pub fn sandbox_builder(mp_callbacks: &str) -> SandboxBuilder {
 /// WeChat Pay credentials of the sandbox's test merchant (and nothing else), pointed at the
 /// sandbox at `gateway_url`: a server configured with them runs in live mode (staging).
 pub fn wechat_credentials(gateway_url: &str) -> examples::providers::ProviderArgs {
-    examples::providers::ProviderArgs {
-        wechat_app_id: Some(APP_ID.into()),
-        wechat_mch_id: Some(MCH_ID.into()),
-        wechat_api_key: Some(KEY.into()),
-        wechat_pay_base_url: Some(gateway_url.to_owned()),
-        wechat_sign_type: "MD5".into(),
-        ..examples::providers::ProviderArgs::default()
-    }
+    let mut p = examples::providers::ProviderArgs::default();
+    p.wechat_mp.wechat_app_id = Some(APP_ID.into());
+    p.wechat_pay.wechat_mch_id = Some(MCH_ID.into());
+    p.wechat_pay.wechat_api_key = Some(KEY.into());
+    p.wechat_pay.wechat_pay_base_url = Some(gateway_url.to_owned());
+    p.wechat_pay.wechat_sign_type = "MD5".into();
+    p.wechat_pay.wechat_pay_api = "v2".into();
+    p.wechat_pay.demo_wechat_api = "v2".into();
+    p
 }
 
-/// [`wechat_credentials`] and the Official Account's secret: buyers can log in on the web.
 /// WeChat Pay API v3 credentials of the sandbox's v3 merchant (key files written to a temporary
 /// directory), with the Official Account login, pointed at `gateway`: with the sandbox's WeChat
 /// Pay public key, or (`certificates`) the certificate-mode merchant, whose client downloads the
@@ -317,33 +317,32 @@ pub fn wechat_v3_credentials_with_login(
     let (id, pem) = gateway.wechatpay_public_key();
     let public = dir.join("pub_key.pem");
     std::fs::write(&public, pem).unwrap();
-    let url = gateway.base_url();
-    examples::providers::ProviderArgs {
-        wechat_api_key: None,
-        wechat_pay_api: "v3".into(),
-        wechat_mch_id: Some(
-            if certificates {
-                V3_CERT_MCH_ID
-            } else {
-                V3_MCH_ID
-            }
-            .into(),
-        ),
-        wechat_api_v3_key: Some(V3_API_KEY.into()),
-        wechat_private_key: Some(key.display().to_string()),
-        wechat_cert_serial: Some(V3_SERIAL.into()),
-        wechat_pay_public_key: (!certificates).then(|| public.display().to_string()),
-        wechat_pay_public_key_id: (!certificates).then_some(id),
-        ..wechat_credentials_with_login(url)
-    }
+    let mut p = wechat_credentials_with_login(gateway.base_url());
+    let pay = &mut p.wechat_pay;
+    pay.wechat_api_key = None;
+    pay.wechat_pay_api = "v3".into();
+    pay.wechat_mch_id = Some(
+        if certificates {
+            V3_CERT_MCH_ID
+        } else {
+            V3_MCH_ID
+        }
+        .into(),
+    );
+    pay.wechat_api_v3_key = Some(V3_API_KEY.into());
+    pay.wechat_private_key = Some(key.display().to_string());
+    pay.wechat_cert_serial = Some(V3_SERIAL.into());
+    pay.wechat_pay_public_key = (!certificates).then(|| public.display().to_string());
+    pay.wechat_pay_public_key_id = (!certificates).then_some(id);
+    p
 }
 
+/// [`wechat_credentials`] and the Official Account's secret: buyers can log in on the web.
 pub fn wechat_credentials_with_login(gateway_url: &str) -> examples::providers::ProviderArgs {
-    examples::providers::ProviderArgs {
-        wechat_app_secret: Some(MP_SECRET.into()),
-        wechat_mp_base_url: Some(gateway_url.to_owned()),
-        ..wechat_credentials(gateway_url)
-    }
+    let mut p = wechat_credentials(gateway_url);
+    p.wechat_mp.wechat_app_secret = Some(MP_SECRET.into());
+    p.wechat_mp.wechat_mp_base_url = Some(gateway_url.to_owned());
+    p
 }
 
 /// A standalone sandbox for a live server to talk to (its staging gateway).

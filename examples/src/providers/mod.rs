@@ -4,14 +4,25 @@
 //! servers flatten [`ProviderArgs`] into their configuration, call [`connect`], and register
 //! [`Providers::channels`].
 //!
-//! - `args` — the settings (flags and environment variables).
-//! - `choice` — which registered channel and method a request pays with (by id and by the
-//!   channels' declared methods, never by a channel's name).
-//! - `plan` — demo or live, and the checks that refuse a half-configured provider.
+//! One file per provider, each with its clap settings group, a typed `plan()` that names any
+//! missing, empty or conflicting variable, and its live and demo constructors:
+//!
+//! - [`wechat_pay`] — WeChat Pay (API v2 or v3, the merchant certificate);
+//! - [`wechat_mp`] — the Official Account and the Mini Program (their app ids are WeChat Pay's
+//!   too);
+//! - [`alipay`] — Alipay.
+//!
+//! This file only decides the mode and puts the providers together; `common` holds what the
+//! provider files share (the error, the all-or-nothing rule, URLs, keys); `choice` picks which
+//! registered channel and method a request pays with (by id and declared methods, never by a
+//! channel's name). A new provider is a file here, one field in [`ProviderArgs`], one line in
+//! [`ProviderArgs::plan`], [`connect`] and [`Providers::channels`].
 
-mod args;
+pub mod alipay;
 mod choice;
-mod plan;
+mod common;
+pub mod wechat_mp;
+pub mod wechat_pay;
 
 use std::sync::Arc;
 
@@ -19,17 +30,18 @@ use aggregate_pay::Channels;
 use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::channels::wechat::{WechatApi, WechatChannel};
-use alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
+use clap::Args;
+use wechat_sandbox::Sandbox;
 
-pub use args::{ProviderArgs, redact_url};
+pub use self::alipay::{AlipayArgs, AlipayPlan};
+pub use self::wechat_mp::{MpPlan, MpPlans, WechatApps, WechatMpArgs};
+pub use self::wechat_pay::{CertificateSource, V3Plan, WechatPayApi, WechatPayArgs, WechatPayPlan};
+pub use crate::settings::redact_url;
 pub use choice::{ChoiceError, channel_for, resolve};
-pub use plan::{
-    AlipayPlan, CertificateSource, LivePlan, Mode, MpPlan, Plan, ProviderConfigError, V3Plan,
-    WechatPayApi, WechatPayPlan,
-};
+pub use common::ProviderConfigError;
 
 use crate::settings::SecretSetting;
-use wechat_sandbox::{MpApp, Sandbox};
+use common::{empty, emulator_error};
 
 /// The demo merchant's Official Account (the emulator knows it).
 pub const DEMO_OFFICIAL_APP_ID: &str = "wxsandbox00000001";
@@ -37,6 +49,124 @@ pub const DEMO_OFFICIAL_APP_ID: &str = "wxsandbox00000001";
 pub const DEMO_MINI_APP_ID: &str = "wxsandboxmini0001";
 /// The demo merchant.
 pub const DEMO_MCH_ID: &str = "1900000109";
+
+/// Provider credentials and endpoints, one group per provider. With none of them set a server
+/// runs in demo mode. Secrets are [`SecretSetting`]s: `Debug` shows whether each is set, never
+/// the secret.
+#[derive(Clone, Default, Debug, Args)]
+pub struct ProviderArgs {
+    /// WeChat Pay.
+    #[command(flatten)]
+    pub wechat_pay: WechatPayArgs,
+    /// The WeChat apps (Official Account, Mini Program).
+    #[command(flatten)]
+    pub wechat_mp: WechatMpArgs,
+    /// Alipay.
+    #[command(flatten)]
+    pub alipay: AlipayArgs,
+}
+
+/// How a server runs, decided once at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No provider credential: the embedded emulator and test money only.
+    Demo,
+    /// Provider credentials: real money, no emulator, no test money.
+    Live,
+}
+
+impl Mode {
+    /// `demo` or `live`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Demo => "demo",
+            Mode::Live => "live",
+        }
+    }
+
+    /// Whether this is demo mode.
+    pub fn is_demo(self) -> bool {
+        self == Mode::Demo
+    }
+
+    /// The first line a server prints.
+    pub fn banner(self) -> &'static str {
+        match self {
+            Mode::Demo => {
+                "DEMO MODE: test money only (embedded WeChat Pay / WeChat MP / Alipay emulator; \
+                 set provider credentials to go live)"
+            }
+            Mode::Live => "LIVE MODE: real money (configured providers only; no test money)",
+        }
+    }
+}
+
+/// The providers live mode turns on; the others are off.
+#[derive(Debug, Clone)]
+pub struct LivePlan {
+    /// WeChat Pay, when configured.
+    pub wechat_pay: Option<WechatPayPlan>,
+    /// WeChat MP, each app when configured.
+    pub mp: MpPlans,
+    /// Alipay, when configured.
+    pub alipay: Option<AlipayPlan>,
+}
+
+/// The providers a server runs with.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// The embedded emulator, test money.
+    Demo {
+        /// The WeChat Pay signature type the emulated merchant uses (v2).
+        sign_type: ::wechat_pay::SignType,
+        /// The API the emulated merchant speaks (`DEMO_WECHAT_API`).
+        api: WechatPayApi,
+    },
+    /// The configured providers only.
+    Live(Box<LivePlan>),
+}
+
+impl Plan {
+    /// Demo or live.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Plan::Demo { .. } => Mode::Demo,
+            Plan::Live(_) => Mode::Live,
+        }
+    }
+}
+
+impl ProviderArgs {
+    /// Decides the mode — demo when no provider setting is set at all — and, live, asks each
+    /// provider for its part: complete or off, never half.
+    pub fn plan(&self) -> Result<Plan, ProviderConfigError> {
+        let sign_type = self.wechat_pay.sign_type()?;
+        let demo_api = self.wechat_pay.demo_api()?;
+        let mut settings = self.wechat_pay.settings();
+        settings.extend(self.wechat_mp.settings());
+        settings.extend(self.alipay.settings());
+        if let Some(name) = empty(&settings) {
+            return Err(ProviderConfigError::Empty(name));
+        }
+        if settings.iter().all(|(_, v)| v.is_none()) {
+            return Ok(Plan::Demo {
+                sign_type,
+                api: demo_api,
+            });
+        }
+        let wechat_pay = self.wechat_pay.plan(self.wechat_mp.apps())?;
+        let mp = self.wechat_mp.plan(wechat_pay.is_some())?;
+        let alipay = self.alipay.plan()?;
+        if wechat_pay.is_none() && alipay.is_none() {
+            return Err(ProviderConfigError::NoPaymentProvider);
+        }
+        Ok(Plan::Live(Box::new(LivePlan {
+            wechat_pay,
+            mp,
+            alipay,
+        })))
+    }
+}
 
 /// The connected providers.
 #[derive(Debug)]
@@ -50,9 +180,9 @@ pub struct Providers {
     /// Alipay, when on.
     pub alipay: Option<AlipayClient>,
     /// WeChat MP for the Official Account (web login, template messages), when on.
-    pub mp: Option<wechat_mp::Client>,
+    pub mp: Option<::wechat_mp::Client>,
     /// WeChat MP for the Mini Program (`jscode2session`, subscribe messages), when on.
-    pub mini: Option<wechat_mp::Client>,
+    pub mini: Option<::wechat_mp::Client>,
     /// The Official Account's callback token, when known.
     pub mp_token: Option<SecretSetting>,
     /// The Official Account's EncodingAESKey, when set.
@@ -65,8 +195,8 @@ pub struct Providers {
 
 impl Providers {
     /// The WeChat Pay API v3 clients in use, one per merchant (for their metrics).
-    pub fn v3_clients(&self) -> Vec<wechat_pay::v3::Client> {
-        let mut clients: Vec<wechat_pay::v3::Client> = Vec::new();
+    pub fn v3_clients(&self) -> Vec<::wechat_pay::v3::Client> {
+        let mut clients: Vec<::wechat_pay::v3::Client> = Vec::new();
         for api in [&self.wechat_pay, &self.wechat_pay_mini]
             .into_iter()
             .flatten()
@@ -105,318 +235,188 @@ impl Providers {
     }
 }
 
-/// Reads a key given inline (PEM / base64) or as a file path.
-fn key_text(name: &'static str, value: &str) -> Result<String, ProviderConfigError> {
-    if value.contains("-----BEGIN") || !std::path::Path::new(value).exists() {
-        Ok(value.to_owned())
-    } else {
-        std::fs::read_to_string(value)
-            .map_err(|e| invalid(name)(format!("cannot read {value}: {e}")))
-    }
-}
-
-fn invalid(name: &'static str) -> impl Fn(String) -> ProviderConfigError {
-    move |detail| ProviderConfigError::Invalid { name, detail }
-}
-
-fn read(name: &'static str, path: &str) -> Result<Vec<u8>, ProviderConfigError> {
-    std::fs::read(path).map_err(|e| invalid(name)(format!("cannot read {path}: {e}")))
-}
-
-fn certificate(
-    source: &CertificateSource,
-    mch_id: &str,
-) -> Result<wechat_pay::ClientCertificate, ProviderConfigError> {
-    match source {
-        CertificateSource::Pkcs12 { path, password } => wechat_pay::ClientCertificate::from_pkcs12(
-            &read("WECHAT_CERT_P12", path)?,
-            password.as_ref().map_or(mch_id, SecretSetting::expose),
-        )
-        .map_err(|e| invalid("WECHAT_CERT_P12")(e.to_string())),
-        CertificateSource::Pem { cert, key } => wechat_pay::ClientCertificate::from_pem(
-            &read("WECHAT_CERT_PEM", cert)?,
-            &read("WECHAT_KEY_PEM", key)?,
-        )
-        .map_err(|e| invalid("WECHAT_CERT_PEM")(e.to_string())),
-    }
-}
-
-/// The API v3 client of a live merchant: its private key and the WeChat Pay public key read
-/// from their files, or platform certificates downloaded on first use and every 12 hours.
-fn v3_client(
-    mch_id: &str,
-    base_url: &str,
-    p: &V3Plan,
-) -> Result<wechat_pay::v3::Client, ProviderConfigError> {
-    let text = |name: &'static str, path: &str| {
-        String::from_utf8(read(name, path)?)
-            .map_err(|_| invalid(name)(format!("{path} is not a PEM file")))
-    };
-    let key = wechat_pay::v3::MerchantKey::from_pem(&text("WECHAT_PRIVATE_KEY", &p.private_key)?)
-        .map_err(|e| invalid("WECHAT_PRIVATE_KEY")(e.to_string()))?;
-    let api_v3_key = wechat_pay::v3::ApiV3Key::new(p.api_v3_key.expose())
-        .map_err(|e| invalid("WECHAT_API_V3_KEY")(e.to_string()))?;
-    let builder = wechat_pay::v3::Client::builder(mch_id, p.serial.clone(), key, api_v3_key)
-        .base_url(base_url);
-    let builder = match &p.public_key {
-        Some((path, id)) => builder.wechat_pay_key(
-            wechat_pay::v3::WechatPayKey::from_pem(
-                id.clone(),
-                &text("WECHAT_PAY_PUBLIC_KEY", path)?,
-            )
-            .map_err(|e| invalid("WECHAT_PAY_PUBLIC_KEY")(e.to_string()))?,
-        ),
-        None => builder.platform_certificates(),
-    };
-    let client = builder
-        .build()
-        .map_err(|e| invalid("WeChat Pay")(e.to_string()))?;
-    if p.public_key.is_none() {
-        client.spawn_certificate_refresh(std::time::Duration::from_secs(12 * 3600));
-    }
-    Ok(client)
-}
-
 /// Connects the providers the plan turns on. In demo mode the emulator starts in process and
 /// delivers its Official Account events to `mp_callback_url`; `token_store` shares the MP access
 /// token between instances.
 pub async fn connect(
     plan: &Plan,
     mp_callback_url: Option<&str>,
-    token_store: Option<Arc<dyn wechat_mp::TokenStore>>,
+    token_store: Option<Arc<dyn ::wechat_mp::TokenStore>>,
 ) -> Result<Providers, ProviderConfigError> {
-    let with_store = |mp: wechat_mp::ClientBuilder| match &token_store {
-        Some(store) => mp.token_store(store.clone()),
-        None => mp,
-    };
-    match plan {
-        Plan::Demo { sign_type, api } => demo(*sign_type, *api, mp_callback_url, with_store).await,
-        Plan::Live(live) => {
-            let LivePlan {
-                sign_type,
-                wechat_pay,
-                mp,
-                mini,
-                alipay,
-            } = live.as_ref();
-            // One merchant, one client per app id (the certificate serves both); over API v3 one
-            // client serves both apps.
-            let v3 = match wechat_pay {
-                Some(WechatPayPlan {
-                    v3: Some(v3),
-                    mch_id,
-                    base_url,
-                    ..
-                }) => Some(v3_client(mch_id, base_url, v3)?),
-                _ => None,
-            };
-            let pay_client = |app_id: &Option<String>| -> Result<_, ProviderConfigError> {
-                let (Some(p), Some(app_id)) = (wechat_pay, app_id) else {
-                    return Ok(None);
-                };
-                if let Some(client) = &v3 {
-                    return Ok(Some(WechatApi::v3(client.clone(), app_id.clone())));
-                }
-                let mut builder = wechat_pay::Client::builder(
-                    app_id.clone(),
-                    p.mch_id.clone(),
-                    p.api_key.clone(),
-                )
-                .base_url(p.base_url.clone())
-                .sign_type(*sign_type);
-                if let Some(source) = &p.certificate {
-                    builder = builder.certificate(certificate(source, &p.mch_id)?);
-                }
-                builder
-                    .build()
-                    .map(|c| Some(WechatApi::V2(c)))
-                    .map_err(|e| invalid("WeChat Pay")(e.to_string()))
-            };
-            let wechat_pay_mini =
-                pay_client(&wechat_pay.as_ref().and_then(|p| p.mini_app_id.clone()))?;
-            let wechat_pay = pay_client(&wechat_pay.as_ref().and_then(|p| p.app_id.clone()))?;
-            let mp_client = |p: &MpPlan| {
-                with_store(
-                    wechat_mp::Client::builder(p.app_id.clone(), p.secret.clone())
-                        .base_url(p.base_url.clone()),
-                )
-                .build()
-                .map_err(|e| invalid("WeChat MP")(e.to_string()))
-            };
-            let mini = mini.as_ref().map(mp_client).transpose()?;
-            let alipay = match alipay {
-                None => None,
-                Some(p) => Some(
-                    AlipayClient::builder(
-                        p.app_id.clone(),
-                        AlipayPrivateKey::from_pem(&key_text(
-                            "ALIPAY_PRIVATE_KEY",
-                            p.private_key.expose(),
-                        )?)
-                        .map_err(|e| invalid("ALIPAY_PRIVATE_KEY")(e.to_string()))?,
-                        AlipayPublicKey::from_pem(&key_text("ALIPAY_PUBLIC_KEY", &p.public_key)?)
-                            .map_err(|e| invalid("ALIPAY_PUBLIC_KEY")(e.to_string()))?,
-                    )
-                    .seller_id(p.seller_id.clone())
-                    .base_url(p.gateway.clone())
-                    .build()
-                    .map_err(|e| invalid("Alipay")(e.to_string()))?,
-                ),
-            };
-            let (mp, mp_token, mp_aes_key) = match mp {
-                None => (None, None, None),
-                Some(p) => (Some(mp_client(p)?), p.token.clone(), p.aes_key.clone()),
-            };
-            Ok(Providers {
-                mode: Mode::Live,
-                wechat_pay,
-                wechat_pay_mini,
-                alipay,
-                mp,
-                mini,
-                mp_token,
-                mp_aes_key,
-                emulator: None,
-                test_money_secret: None,
-            })
+    let live = match plan {
+        Plan::Demo { sign_type, api } => {
+            return demo(*sign_type, *api, mp_callback_url, token_store.as_ref()).await;
         }
-    }
+        Plan::Live(live) => live,
+    };
+    let (wechat_pay, wechat_pay_mini) = match &live.wechat_pay {
+        Some(p) => wechat_pay::connect(p)?,
+        None => (None, None),
+    };
+    let mp = wechat_mp::connect(&live.mp, token_store.as_ref())?;
+    Ok(Providers {
+        mode: Mode::Live,
+        wechat_pay,
+        wechat_pay_mini,
+        alipay: live.alipay.as_ref().map(alipay::connect).transpose()?,
+        mp: mp.official,
+        mini: mp.mini,
+        mp_token: mp.token,
+        mp_aes_key: mp.aes_key,
+        emulator: None,
+        test_money_secret: None,
+    })
 }
 
 /// Demo mode: every provider is the emulator, started here (refunds complete after 5 s, as a
-/// real one might).
+/// real one might) with each provider's demo identities.
 async fn demo(
-    sign_type: wechat_pay::SignType,
+    sign_type: ::wechat_pay::SignType,
     api: WechatPayApi,
     mp_callback_url: Option<&str>,
-    with_store: impl Fn(wechat_mp::ClientBuilder) -> wechat_mp::ClientBuilder,
+    token_store: Option<&Arc<dyn ::wechat_mp::TokenStore>>,
 ) -> Result<Providers, ProviderConfigError> {
-    let emulator_error = |e: &dyn std::fmt::Display| ProviderConfigError::Emulator(e.to_string());
-    let random = |n| -> Result<_, ProviderConfigError> {
-        crate::random::token(n)
-            .map(wechat_mp::Secret::new)
-            .map_err(|e| emulator_error(&e))
-    };
-    let mut official = MpApp::new(DEMO_OFFICIAL_APP_ID, random(16)?, random(8)?);
-    if let Some(url) = mp_callback_url {
-        official = official.callback_url(url);
-    }
-    // One merchant with two apps, as every real vending operator has.
-    let api_key =
-        wechat_pay::ApiKey::new(crate::random::token(16).map_err(|e| emulator_error(&e))?);
-    let v3 = match api {
-        WechatPayApi::V2 => None,
-        WechatPayApi::V3 => Some(DemoV3::new().map_err(|e| emulator_error(&e))?),
-    };
-    let mut builder = Sandbox::builder();
-    if let Some(v3) = &v3 {
-        for app in [DEMO_OFFICIAL_APP_ID, DEMO_MINI_APP_ID] {
-            builder = builder.merchant_v3(v3.merchant(app).map_err(|e| emulator_error(&e))?);
-        }
+    let apps = [DEMO_OFFICIAL_APP_ID, DEMO_MINI_APP_ID];
+    let merchant = wechat_pay::DemoMerchant::new(DEMO_MCH_ID, api, sign_type)?;
+    let mut builder = merchant.register(Sandbox::builder(), &apps)?;
+    for app in wechat_mp::demo_apps(DEMO_OFFICIAL_APP_ID, DEMO_MINI_APP_ID, mp_callback_url)? {
+        builder = builder.mp_app(app);
     }
     let emulator = builder
-        .merchant(DEMO_OFFICIAL_APP_ID, DEMO_MCH_ID, api_key.clone())
-        .merchant(DEMO_MINI_APP_ID, DEMO_MCH_ID, api_key.clone())
-        .mp_app(official)
-        .mp_app(MpApp::new(DEMO_MINI_APP_ID, random(16)?, random(8)?))
         .refund_delay(Some(std::time::Duration::from_secs(5)))
         .start()
         .await
         .map_err(|e| emulator_error(&e))?;
-    let c = emulator.config();
-    let v3_client = v3
-        .as_ref()
-        .map(|v3| v3.client(&emulator))
-        .transpose()
-        .map_err(|e| emulator_error(&e))?;
-    let pay_client = |app_id: &str| match &v3_client {
-        Some(client) => Ok(WechatApi::v3(client.clone(), app_id)),
-        None => wechat_pay::Client::builder(app_id, DEMO_MCH_ID, api_key.clone())
-            .base_url(emulator.base_url())
-            .sign_type(sign_type)
-            .build()
-            .map(WechatApi::V2)
-            .map_err(|e| emulator_error(&e)),
-    };
-    let mp_client = |app: &MpApp| {
-        with_store(
-            wechat_mp::Client::builder(app.app_id.clone(), app.app_secret.clone())
-                .base_url(emulator.base_url()),
-        )
-        .build()
-        .map_err(|e| emulator_error(&e))
-    };
-    let ali = &c.alipay_apps[0];
-    let app_key = emulator
-        .demo_alipay_app_key()
-        .cloned()
-        .ok_or_else(|| ProviderConfigError::Emulator("no demo Alipay app key".into()))?;
-    let alipay = AlipayClient::builder(ali.app_id.clone(), app_key, emulator.alipay_public_key())
-        .seller_id(ali.seller_id.clone())
-        .base_url(emulator.base_url())
-        .build()
-        .map_err(|e| emulator_error(&e))?;
+    let mp = wechat_mp::demo(&emulator, token_store)?;
     Ok(Providers {
         mode: Mode::Demo,
-        wechat_pay: Some(pay_client(DEMO_OFFICIAL_APP_ID)?),
-        wechat_pay_mini: Some(pay_client(DEMO_MINI_APP_ID)?),
-        alipay: Some(alipay),
-        mp: Some(mp_client(&c.mp_apps[0])?),
-        mini: Some(mp_client(&c.mp_apps[1])?),
-        mp_token: Some(c.mp_apps[0].token.expose().into()),
-        mp_aes_key: None,
-        emulator: Some(emulator),
+        wechat_pay: Some(merchant.client(&emulator, DEMO_OFFICIAL_APP_ID)?),
+        wechat_pay_mini: Some(merchant.client(&emulator, DEMO_MINI_APP_ID)?),
+        alipay: Some(alipay::demo(&emulator)?),
+        mp: mp.official,
+        mini: mp.mini,
+        mp_token: mp.token,
+        mp_aes_key: mp.aes_key,
         test_money_secret: Some(crate::random::token(16).map_err(|e| emulator_error(&e))?),
+        emulator: Some(emulator),
     })
 }
 
-/// The demo merchant's API v3 credentials, made at start: its key pair, certificate serial and
-/// API v3 key.
-struct DemoV3 {
-    key_pem: String,
-    public_pem: String,
-    serial: String,
-    api_v3_key: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl DemoV3 {
-    fn new() -> Result<Self, String> {
-        let key = wechat_pay::v3::MerchantKey::generate().map_err(|e| e.to_string())?;
-        Ok(DemoV3 {
-            key_pem: key.export_pkcs8_pem().map_err(|e| e.to_string())?,
-            public_pem: key.public_key_pem().map_err(|e| e.to_string())?,
-            serial: crate::random::token(20)
-                .map_err(|e| e.to_string())?
-                .to_ascii_uppercase(),
-            api_v3_key: crate::random::token(16).map_err(|e| e.to_string())?,
-        })
+    fn args(pairs: &[(&str, &str)]) -> ProviderArgs {
+        let mut a = ProviderArgs::default();
+        a.wechat_pay.wechat_sign_type = "MD5".into();
+        for (k, v) in pairs {
+            let raw = (*v).to_owned();
+            let v = Some(raw.clone());
+            match *k {
+                "WECHAT_APP_ID" => a.wechat_mp.wechat_app_id = v,
+                "WECHAT_APP_SECRET" => a.wechat_mp.wechat_app_secret = v.map(Into::into),
+                "WECHAT_MINI_APP_ID" => a.wechat_mp.wechat_mini_app_id = v,
+                "WECHAT_MINI_APP_SECRET" => a.wechat_mp.wechat_mini_app_secret = v.map(Into::into),
+                "WECHAT_MP_AES_KEY" => a.wechat_mp.wechat_mp_aes_key = v.map(Into::into),
+                "WECHAT_MCH_ID" => a.wechat_pay.wechat_mch_id = v,
+                "WECHAT_API_KEY" => a.wechat_pay.wechat_api_key = v.map(Into::into),
+                "WECHAT_PAY_BASE_URL" => a.wechat_pay.wechat_pay_base_url = v,
+                "WECHAT_SIGN_TYPE" => a.wechat_pay.wechat_sign_type = raw,
+                "DEMO_WECHAT_API" => a.wechat_pay.demo_wechat_api = raw,
+                "ALIPAY_GATEWAY_URL" => a.alipay.alipay_gateway_url = v,
+                other => panic!("unknown setting {other}"),
+            }
+        }
+        a
     }
 
-    /// The emulator's merchant for `app_id`.
-    fn merchant(&self, app_id: &str) -> Result<wechat_sandbox::MerchantV3, String> {
-        wechat_sandbox::MerchantV3::new(
-            DEMO_MCH_ID,
-            app_id,
-            self.serial.clone(),
-            &self.public_pem,
-            &self.api_v3_key,
-        )
+    const STAGING: [(&str, &str); 4] = [
+        ("WECHAT_APP_ID", "wx1"),
+        ("WECHAT_MCH_ID", "1000"),
+        ("WECHAT_API_KEY", "k"),
+        ("WECHAT_PAY_BASE_URL", "http://127.0.0.1:9100"),
+    ];
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        match args(pairs).plan() {
+            Err(e) => e.to_string(),
+            Ok(plan) => panic!("expected an error, got {plan:?}"),
+        }
     }
 
-    /// The merchant's client, verifying with the emulator's WeChat Pay public key.
-    fn client(&self, emulator: &Sandbox) -> Result<wechat_pay::v3::Client, String> {
-        let (id, pem) = emulator.wechatpay_public_key();
-        wechat_pay::v3::Client::builder(
-            DEMO_MCH_ID,
-            self.serial.clone(),
-            wechat_pay::v3::MerchantKey::from_pem(&self.key_pem).map_err(|e| e.to_string())?,
-            wechat_pay::v3::ApiV3Key::new(&self.api_v3_key).map_err(|e| e.to_string())?,
-        )
-        .wechat_pay_key(
-            wechat_pay::v3::WechatPayKey::from_pem(id, &pem).map_err(|e| e.to_string())?,
-        )
-        .base_url(emulator.base_url())
-        .build()
-        .map_err(|e| e.to_string())
+    #[test]
+    fn nothing_set_is_demo_speaking_the_api_it_is_told() {
+        assert!(matches!(
+            args(&[]).plan().unwrap(),
+            Plan::Demo {
+                api: WechatPayApi::V2,
+                ..
+            }
+        ));
+        assert!(matches!(
+            args(&[("DEMO_WECHAT_API", "v3")]).plan().unwrap(),
+            Plan::Demo {
+                api: WechatPayApi::V3,
+                ..
+            }
+        ));
+        assert!(error(&[("DEMO_WECHAT_API", "v9")]).contains("DEMO_WECHAT_API"));
+        // A bad sign type is refused in demo mode too.
+        assert!(error(&[("WECHAT_SIGN_TYPE", "SHA1")]).contains("WECHAT_SIGN_TYPE"));
+    }
+
+    #[test]
+    fn any_credential_is_live_with_only_the_configured_providers() {
+        let Plan::Live(live) = args(&STAGING).plan().unwrap() else {
+            panic!("live expected")
+        };
+        assert_eq!(live.wechat_pay.unwrap().base_url, "http://127.0.0.1:9100");
+        assert!(
+            live.mp.official.is_none(),
+            "no app secret: MP is off, not emulated"
+        );
+        assert!(
+            live.alipay.is_none(),
+            "no Alipay keys: Alipay is off, not emulated"
+        );
+        // An empty value anywhere is refused, not ignored.
+        assert!(error(&[("WECHAT_API_KEY", "")]).contains("WECHAT_API_KEY is set but empty"));
+    }
+
+    #[test]
+    fn the_decisions_across_providers() {
+        // An app id alone: neither WeChat Pay nor MP, both named.
+        let e = error(&[("WECHAT_APP_ID", "wx1")]);
+        assert!(
+            e.contains("WECHAT_API_KEY") && e.contains("WECHAT_APP_SECRET"),
+            "{e}"
+        );
+        // WeChat MP alone takes no money.
+        let mp_only = [("WECHAT_APP_ID", "wx1"), ("WECHAT_APP_SECRET", "s")];
+        assert!(error(&mp_only).contains("payment provider"));
+        // Alipay's gateway alone is a partial Alipay.
+        assert!(
+            error(&[("ALIPAY_GATEWAY_URL", "http://127.0.0.1:1/gateway.do")])
+                .contains("ALIPAY_APP_ID")
+        );
+        // Two apps under one merchant: WeChat Pay for the Mini Program alone, its logins too.
+        let Plan::Live(live) = args(&[
+            ("WECHAT_MINI_APP_ID", "wxmini"),
+            ("WECHAT_MINI_APP_SECRET", "s"),
+            ("WECHAT_MCH_ID", "1000"),
+            ("WECHAT_API_KEY", "k"),
+            ("WECHAT_PAY_BASE_URL", "http://127.0.0.1:9100"),
+        ])
+        .plan()
+        .unwrap() else {
+            panic!("live expected")
+        };
+        let pay = live.wechat_pay.unwrap();
+        assert_eq!(
+            (pay.app_id, pay.mini_app_id.as_deref()),
+            (None, Some("wxmini"))
+        );
+        assert!(live.mp.official.is_none());
+        assert_eq!(live.mp.mini.unwrap().app_id, "wxmini");
     }
 }

@@ -169,10 +169,11 @@ impl Platform {
             None => {
                 let p = &config.providers;
                 (
-                    p.wechat_app_id.clone().unwrap_or_default(),
-                    p.wechat_mch_id.clone().unwrap_or_default(),
+                    p.wechat_mp.wechat_app_id.clone().unwrap_or_default(),
+                    p.wechat_pay.wechat_mch_id.clone().unwrap_or_default(),
                     wechat_pay::ApiKey::new(
-                        p.wechat_api_key
+                        p.wechat_pay
+                            .wechat_api_key
                             .as_ref()
                             .map(|k| k.expose().to_owned())
                             .unwrap_or_default(),

@@ -435,7 +435,7 @@ async fn client_app(p: &Platform, view: &merchant_client::PaymentView) -> String
 #[tokio::test]
 async fn the_open_api_takes_wechat_payments_over_api_v3() {
     let mut providers = examples::platform::config::PlatformConfig::embedded().providers;
-    providers.demo_wechat_api = "v3".into();
+    providers.wechat_pay.demo_wechat_api = "v3".into();
     let p = Platform::start(Options {
         providers: Some(providers),
         ..Options::default()

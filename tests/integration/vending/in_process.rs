@@ -230,7 +230,7 @@ async fn refunds_due_are_failed_vends_and_unfinished_refunds_only() {
 /// merchant speak v3.
 fn on_v3(options: Options) -> Options {
     let mut providers = examples::vending::config::VendingConfig::embedded().providers;
-    providers.demo_wechat_api = "v3".into();
+    providers.wechat_pay.demo_wechat_api = "v3".into();
     Options {
         providers: Some(providers),
         ..options

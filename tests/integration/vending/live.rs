@@ -176,12 +176,12 @@ async fn live_mode_refuses_half_configured_providers_at_start_up() {
     );
 
     let mut no_key = full.clone();
-    no_key.wechat_api_key = None;
+    no_key.wechat_pay.wechat_api_key = None;
     let e = refused(no_key, Some(true)).await;
     assert!(e.contains("WECHAT_API_KEY"), "{e}");
 
     let mut alipay_id_only = VendingConfig::embedded().providers;
-    alipay_id_only.alipay_app_id = Some("2021000000000042".into());
+    alipay_id_only.alipay.alipay_app_id = Some("2021000000000042".into());
     let e = refused(alipay_id_only, Some(true)).await;
     assert!(
         e.contains("Alipay") && e.contains("ALIPAY_PRIVATE_KEY"),
@@ -190,7 +190,7 @@ async fn live_mode_refuses_half_configured_providers_at_start_up() {
 
     // WeChat's own gateway is https: refunds need the merchant certificate.
     let mut real_gateway = full.clone();
-    real_gateway.wechat_pay_base_url = None;
+    real_gateway.wechat_pay.wechat_pay_base_url = None;
     let e = refused(real_gateway, Some(true)).await;
     assert!(
         e.contains("WECHAT_CERT_P12") && e.contains("WECHAT_KEY_PEM"),
@@ -202,7 +202,7 @@ async fn live_mode_refuses_half_configured_providers_at_start_up() {
     assert!(e.contains("MQTT_URL"), "{e}");
 
     let mut empty = full;
-    empty.wechat_api_key = Some("".into());
+    empty.wechat_pay.wechat_api_key = Some("".into());
     let e = refused(empty, Some(true)).await;
     assert!(e.contains("WECHAT_API_KEY is set but empty"), "{e}");
 
@@ -210,18 +210,18 @@ async fn live_mode_refuses_half_configured_providers_at_start_up() {
     // key — each refused, by name.
     let v3 = wechat_v3_credentials_with_login(&gateway, false);
     let mut missing_file = v3.clone();
-    missing_file.wechat_private_key = Some("/nonexistent/apiclient_key.pem".into());
+    missing_file.wechat_pay.wechat_private_key = Some("/nonexistent/apiclient_key.pem".into());
     let e = refused(missing_file, Some(true)).await;
     assert!(e.contains("WECHAT_PRIVATE_KEY"), "{e}");
     let mut mixed = v3.clone();
-    mixed.wechat_api_key = Some(crate::support::KEY.into());
+    mixed.wechat_pay.wechat_api_key = Some(crate::support::KEY.into());
     let e = refused(mixed, Some(true)).await;
     assert!(
         e.contains("WECHAT_API_KEY") && e.contains("WECHAT_PAY_API"),
         "{e}"
     );
     let mut half = v3;
-    half.wechat_pay_public_key_id = None;
+    half.wechat_pay.wechat_pay_public_key_id = None;
     let e = refused(half, Some(true)).await;
     assert!(e.contains("WECHAT_PAY_PUBLIC_KEY_ID"), "{e}");
     gateway.shutdown().await;
