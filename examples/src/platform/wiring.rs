@@ -140,32 +140,10 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
 
-    // Nonces: Redis shared by every instance, or this process's memory.
-    let nonces: Arc<dyn aggregate_pay::nonce::NonceStore> = match &config.redis_url {
-        Some(url) => Arc::new(
-            aggregate_pay::nonce::RedisNonceStore::connect(url, "pay-platform:nonce:")
-                .await
-                .map_err(|e| fail("redis")(e.to_string()))?,
-        ),
-        None => Arc::new(aggregate_pay::nonce::MemoryNonceStore::new()),
-    };
-    let nonces: Arc<dyn merchant_client::NonceStore> = Arc::new(Nonces(nonces));
+    let nonces = nonces(config).await?;
 
     let mp_callback = match (&mp, mp_token) {
-        (Some(mp), Some(token)) => {
-            let deduper: Option<Arc<dyn wechat_mp::message::Deduper>> = match &config.redis_url {
-                Some(url) => Some(Arc::new(
-                    wechat_mp::message::RedisDeduper::connect(url, "pay-platform:mp:")
-                        .await
-                        .map_err(|e| fail("redis")(e.to_string()))?,
-                )),
-                None => None,
-            };
-            Some(Arc::new(
-                super::mp_callback::build(config, &db, mp, token, mp_aes, deduper)
-                    .map_err(WiringError)?,
-            ))
-        }
+        (Some(mp), Some(token)) => Some(mp_callback(config, &db, mp, token, mp_aes).await?),
         _ => None,
     };
 
@@ -195,24 +173,16 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
             retries.max_attempts,
         )
     });
+    let emulator_url = emulator.as_ref().map(|e| e.base_url().to_owned());
     let state = Arc::new(PlatformState {
-        settings: Settings {
+        settings: settings(
+            config,
             mode,
             outbound,
-            http: config.http.clone(),
             public_url,
-            admin_token: Secret::new(admin_token),
-            signature_window: Duration::from_secs(config.signature_window_secs),
-            secret_grace: Duration::from_secs(config.secret_grace_secs),
-            idempotency: KeyTimes {
-                lease: Duration::from_secs(config.idempotency_lease_secs.max(1)),
-                ttl: Duration::from_secs(config.idempotency_ttl_secs.max(1)),
-            },
-            onboarding_template: Some(config.template_onboarding_approved.clone()),
-            cors_origins: config.cors_origins.clone(),
-            emulator_url: emulator.as_ref().map(|e| e.base_url().to_owned()),
-            bind_code_ttl_secs: config.bind_code_ttl_secs,
-        },
+            admin_token,
+            emulator_url,
+        ),
         db,
         store,
         payments,
@@ -234,6 +204,71 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         channels,
         config: config.clone(),
     })
+}
+
+/// The Official Account's callback, deduping WeChat's re-deliveries in Redis when every
+/// instance shares it.
+async fn mp_callback(
+    config: &PlatformConfig,
+    db: &PlatformDb,
+    mp: &wechat_mp::Client,
+    token: SecretSetting,
+    aes_key: Option<SecretSetting>,
+) -> Result<Arc<wechat_mp::message::Callback>, WiringError> {
+    let deduper: Option<Arc<dyn wechat_mp::message::Deduper>> = match &config.redis_url {
+        Some(url) => Some(Arc::new(
+            wechat_mp::message::RedisDeduper::connect(url, "pay-platform:mp:")
+                .await
+                .map_err(|e| fail("redis")(e.to_string()))?,
+        )),
+        None => None,
+    };
+    Ok(Arc::new(
+        super::mp_callback::build(config, db, mp, token, aes_key, deduper).map_err(WiringError)?,
+    ))
+}
+
+/// Nonces of signed requests: Redis shared by every instance, or this process's memory.
+async fn nonces(
+    config: &PlatformConfig,
+) -> Result<Arc<dyn merchant_client::NonceStore>, WiringError> {
+    let nonces: Arc<dyn aggregate_pay::nonce::NonceStore> = match &config.redis_url {
+        Some(url) => Arc::new(
+            aggregate_pay::nonce::RedisNonceStore::connect(url, "pay-platform:nonce:")
+                .await
+                .map_err(|e| fail("redis")(e.to_string()))?,
+        ),
+        None => Arc::new(aggregate_pay::nonce::MemoryNonceStore::new()),
+    };
+    Ok(Arc::new(Nonces(nonces)))
+}
+
+/// What the handlers read.
+fn settings(
+    config: &PlatformConfig,
+    mode: crate::providers::Mode,
+    outbound: OutboundPolicy,
+    public_url: String,
+    admin_token: String,
+    emulator_url: Option<String>,
+) -> Settings {
+    Settings {
+        mode,
+        outbound,
+        http: config.http.clone(),
+        public_url,
+        admin_token: Secret::new(admin_token),
+        signature_window: Duration::from_secs(config.signature_window_secs),
+        secret_grace: Duration::from_secs(config.secret_grace_secs),
+        idempotency: KeyTimes {
+            lease: Duration::from_secs(config.idempotency_lease_secs.max(1)),
+            ttl: Duration::from_secs(config.idempotency_ttl_secs.max(1)),
+        },
+        onboarding_template: Some(config.template_onboarding_approved.clone()),
+        cors_origins: config.cors_origins.clone(),
+        emulator_url,
+        bind_code_ttl_secs: config.bind_code_ttl_secs,
+    }
 }
 
 /// When merchant callbacks are retried (the same in process and over RabbitMQ).

@@ -92,27 +92,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         .plan()
         .map_err(|e| WiringError(e.to_string()))?;
     let mode = plan.mode();
-    let simulate = match (config.simulate_machines, &config.mqtt_url, mode) {
-        (Some(true), Some(_), _) => {
-            return Err(WiringError(
-                "SIMULATE_MACHINES=true and MQTT_URL exclude each other".into(),
-            ));
-        }
-        (Some(false), None, _) => {
-            return Err(WiringError(
-                "SIMULATE_MACHINES=false needs MQTT_URL (the machines' broker)".into(),
-            ));
-        }
-        (None, None, Mode::Live) => {
-            return Err(WiringError(
-                "live mode needs the machines: set MQTT_URL (or SIMULATE_MACHINES=true for \
-                 staging, where no item leaves a machine)"
-                    .into(),
-            ));
-        }
-        (_, Some(_), _) => false,
-        (_, None, _) => true,
-    };
+    let simulate = machines_simulated(config, mode)?;
     let shutdown = CancellationToken::new();
 
     let sql = SqlStore::connect(&config.database_url)
@@ -122,85 +102,10 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         .await
         .map_err(|e| fail("database")(e.to_string()))?;
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
-    let session_secret = match &config.access.session_secret {
-        Some(s) if s.expose().len() >= 32 => s.expose().to_owned(),
-        Some(_) => {
-            return Err(WiringError(
-                "SESSION_SECRET needs at least 32 characters".into(),
-            ));
-        }
-        // One secret for every instance: the first to start writes it.
-        None => db
-            .shared_setting("session_secret", || {
-                crate::random::token(32)
-                    .map_err(|e| aggregate_pay::StoreError::Other(e.to_string()))
-            })
-            .await
-            .map_err(|e| fail("database")(e.to_string()))?,
-    };
-    let demo_seller = match mode {
-        Mode::Demo => Some(
-            accounts::demo_seller(&db)
-                .await
-                .map_err(|e| fail("demo seller")(e.to_string()))?,
-        ),
-        Mode::Live => {
-            let disabled = db
-                .disable_demo_sellers()
-                .await
-                .map_err(|e| fail("database")(e.to_string()))?;
-            if disabled > 0 {
-                tracing::warn!("live mode: the demo seller of an earlier demo run was disabled");
-            }
-            let released = db
-                .release_demo_machines()
-                .await
-                .map_err(|e| fail("database")(e.to_string()))?;
-            if released > 0 {
-                tracing::warn!(
-                    machines = released,
-                    "live mode: the demo seller's machines belong to nobody until assigned"
-                );
-            }
-            None
-        }
-    };
+    let session_secret = session_secret(config, &db).await?;
+    let demo_seller = demo_seller(mode, &db).await?;
 
-    type Shared = (
-        Arc<dyn LockManager>,
-        Option<Arc<dyn wechat_mp::TokenStore>>,
-        Arc<dyn RateLimiter>,
-    );
-    let (locks, token_store, limiter): Shared = match &config.redis_url {
-        Some(url) => {
-            let redis = |e: aggregate_pay::StoreError| fail("redis")(e.to_string());
-            (
-                Arc::new(
-                    RedisLockManager::connect(url, &format!("{}lock:", config.redis_prefix))
-                        .await
-                        .map_err(redis)?,
-                ),
-                Some(Arc::new(
-                    wechat_mp::token::RedisTokenStore::connect_with_prefix(
-                        url,
-                        &config.redis_prefix,
-                    )
-                    .await
-                    .map_err(|e| fail("redis")(e.to_string()))?,
-                )),
-                Arc::new(
-                    RedisRateLimiter::connect(url, &format!("{}rate:", config.redis_prefix))
-                        .await
-                        .map_err(redis)?,
-                ),
-            )
-        }
-        None => (
-            Arc::new(MemoryLockManager::new()),
-            None,
-            Arc::new(MemoryRateLimiter::new()),
-        ),
-    };
+    let (locks, token_store, limiter) = shared(config).await?;
 
     let providers = crate::providers::connect(&plan, None, token_store)
         .await
@@ -235,23 +140,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         vend: Duration::from_secs(config.vend_timeout_secs.max(1)),
         retry: Duration::from_secs(5),
     };
-    let (delays, runner, rabbit_delays): (Arc<dyn Delays>, DelayRunner, Option<RabbitDelays>) =
-        match &delivery {
-            Delivery::Rabbit { connection, .. } => {
-                let d = RabbitDelays::new(connection, &config.amqp_prefix, waits)
-                    .await
-                    .map_err(WiringError)?;
-                (
-                    Arc::new(d.clone()),
-                    DelayRunner::Rabbit(d.clone(), connection.clone()),
-                    Some(d),
-                )
-            }
-            Delivery::InProcess => {
-                let (d, rx) = InProcessDelays::new(waits);
-                (Arc::new(d.clone()), DelayRunner::InProcess(rx, d), None)
-            }
-        };
+    let (delays, runner, rabbit_delays) = delays(&delivery, config, waits).await?;
 
     let feed = super::feed::connect(
         match &delivery {
@@ -265,26 +154,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
     .map_err(WiringError)?;
 
     let (results_tx, results_rx) = mpsc::channel(1024);
-    let machines: Arc<dyn MachineLink> = match &config.mqtt_url {
-        Some(url) if !simulate => Arc::new(
-            MqttMachines::connect(
-                url,
-                Topics::new(&config.mqtt_topic_root),
-                results_tx,
-                shutdown.clone(),
-            )
-            .await
-            .map_err(WiringError)?,
-        ),
-        _ => Arc::new(SimulatedMachines::new(
-            SimBehaviour {
-                latency: Duration::from_millis(config.sim_latency_ms),
-                fail_rate: config.sim_fail_rate.clamp(0.0, 1.0),
-            },
-            results_tx,
-            db.clone(),
-        )),
-    };
+    let machines = machines(config, simulate, results_tx, shutdown.clone(), &db).await?;
 
     let orders = Arc::new(OrderService::new(
         db,
@@ -303,21 +173,9 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         metrics.clone(),
         feed,
     ));
+    let emulator_url = providers.emulator.as_ref().map(|e| e.base_url().to_owned());
     let state = Arc::new(VendingState {
-        settings: VendingSettings {
-            mode,
-            public_url,
-            emulator_url: providers.emulator.as_ref().map(|e| e.base_url().to_owned()),
-            http: config.http.clone(),
-            feed: config.feed.clone(),
-            metrics_on_main: config.metrics_listen.is_none(),
-            rate_per_min: config.access.order_rate_per_min.max(1),
-            trusted_proxies: config.access.trusted_proxies.clone(),
-            rate_prefixes: crate::client_addr::NetworkPrefixes {
-                v4: config.access.rate_limit_ipv4_prefix,
-                v6: config.access.rate_limit_ipv6_prefix,
-            },
-        },
+        settings: settings(config, mode, public_url, emulator_url),
         orders,
         processor,
         sandbox,
@@ -348,6 +206,202 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         delays: Some(runner),
         vend_results: Some(results_rx),
     })
+}
+
+/// Whether the machines are simulated: without `MQTT_URL` in demo mode, or when staging says so
+/// (`SIMULATE_MACHINES=true`); live mode without `MQTT_URL` must say so.
+fn machines_simulated(config: &VendingConfig, mode: Mode) -> Result<bool, WiringError> {
+    Ok(match (config.simulate_machines, &config.mqtt_url, mode) {
+        (Some(true), Some(_), _) => {
+            return Err(WiringError(
+                "SIMULATE_MACHINES=true and MQTT_URL exclude each other".into(),
+            ));
+        }
+        (Some(false), None, _) => {
+            return Err(WiringError(
+                "SIMULATE_MACHINES=false needs MQTT_URL (the machines' broker)".into(),
+            ));
+        }
+        (None, None, Mode::Live) => {
+            return Err(WiringError(
+                "live mode needs the machines: set MQTT_URL (or SIMULATE_MACHINES=true for \
+                 staging, where no item leaves a machine)"
+                    .into(),
+            ));
+        }
+        (_, Some(_), _) => false,
+        (_, None, _) => true,
+    })
+}
+
+/// `SESSION_SECRET`, or one secret for every instance: the first to start writes it.
+async fn session_secret(config: &VendingConfig, db: &VendingDb) -> Result<String, WiringError> {
+    Ok(match &config.access.session_secret {
+        Some(s) if s.expose().len() >= 32 => s.expose().to_owned(),
+        Some(_) => {
+            return Err(WiringError(
+                "SESSION_SECRET needs at least 32 characters".into(),
+            ));
+        }
+        // One secret for every instance: the first to start writes it.
+        None => db
+            .shared_setting("session_secret", || {
+                crate::random::token(32)
+                    .map_err(|e| aggregate_pay::StoreError::Other(e.to_string()))
+            })
+            .await
+            .map_err(|e| fail("database")(e.to_string()))?,
+    })
+}
+
+/// Demo mode's seller; live mode disables the one an earlier demo run left, and frees its
+/// machines.
+async fn demo_seller(mode: Mode, db: &VendingDb) -> Result<Option<DemoSeller>, WiringError> {
+    Ok(match mode {
+        Mode::Demo => Some(
+            accounts::demo_seller(db)
+                .await
+                .map_err(|e| fail("demo seller")(e.to_string()))?,
+        ),
+        Mode::Live => {
+            let disabled = db
+                .disable_demo_sellers()
+                .await
+                .map_err(|e| fail("database")(e.to_string()))?;
+            if disabled > 0 {
+                tracing::warn!("live mode: the demo seller of an earlier demo run was disabled");
+            }
+            let released = db
+                .release_demo_machines()
+                .await
+                .map_err(|e| fail("database")(e.to_string()))?;
+            if released > 0 {
+                tracing::warn!(
+                    machines = released,
+                    "live mode: the demo seller's machines belong to nobody until assigned"
+                );
+            }
+            None
+        }
+    })
+}
+
+/// Locks, the MP access token's store and the rate limiter: in Redis (every instance shares
+/// them) or in this process.
+type Shared = (
+    Arc<dyn LockManager>,
+    Option<Arc<dyn wechat_mp::TokenStore>>,
+    Arc<dyn RateLimiter>,
+);
+
+async fn shared(config: &VendingConfig) -> Result<Shared, WiringError> {
+    Ok(match &config.redis_url {
+        Some(url) => {
+            let redis = |e: aggregate_pay::StoreError| fail("redis")(e.to_string());
+            (
+                Arc::new(
+                    RedisLockManager::connect(url, &format!("{}lock:", config.redis_prefix))
+                        .await
+                        .map_err(redis)?,
+                ),
+                Some(Arc::new(
+                    wechat_mp::token::RedisTokenStore::connect_with_prefix(
+                        url,
+                        &config.redis_prefix,
+                    )
+                    .await
+                    .map_err(|e| fail("redis")(e.to_string()))?,
+                )),
+                Arc::new(
+                    RedisRateLimiter::connect(url, &format!("{}rate:", config.redis_prefix))
+                        .await
+                        .map_err(redis)?,
+                ),
+            )
+        }
+        None => (
+            Arc::new(MemoryLockManager::new()),
+            None,
+            Arc::new(MemoryRateLimiter::new()),
+        ),
+    })
+}
+
+/// Order and vend timeouts: RabbitMQ queues with a TTL, or in-process timers.
+async fn delays(
+    delivery: &Delivery,
+    config: &VendingConfig,
+    waits: Waits,
+) -> Result<(Arc<dyn Delays>, DelayRunner, Option<RabbitDelays>), WiringError> {
+    Ok(match delivery {
+        Delivery::Rabbit { connection, .. } => {
+            let d = RabbitDelays::new(connection, &config.amqp_prefix, waits)
+                .await
+                .map_err(WiringError)?;
+            (
+                Arc::new(d.clone()),
+                DelayRunner::Rabbit(d.clone(), connection.clone()),
+                Some(d),
+            )
+        }
+        Delivery::InProcess => {
+            let (d, rx) = InProcessDelays::new(waits);
+            (Arc::new(d.clone()), DelayRunner::InProcess(rx, d), None)
+        }
+    })
+}
+
+/// The machines: over MQTT, or simulated in process.
+async fn machines(
+    config: &VendingConfig,
+    simulate: bool,
+    results_tx: mpsc::Sender<Received>,
+    shutdown: CancellationToken,
+    db: &VendingDb,
+) -> Result<Arc<dyn MachineLink>, WiringError> {
+    Ok(match &config.mqtt_url {
+        Some(url) if !simulate => Arc::new(
+            MqttMachines::connect(
+                url,
+                Topics::new(&config.mqtt_topic_root),
+                results_tx,
+                shutdown,
+            )
+            .await
+            .map_err(WiringError)?,
+        ),
+        _ => Arc::new(SimulatedMachines::new(
+            SimBehaviour {
+                latency: Duration::from_millis(config.sim_latency_ms),
+                fail_rate: config.sim_fail_rate.clamp(0.0, 1.0),
+            },
+            results_tx,
+            db.clone(),
+        )),
+    })
+}
+
+/// What the handlers read.
+fn settings(
+    config: &VendingConfig,
+    mode: Mode,
+    public_url: String,
+    emulator_url: Option<String>,
+) -> VendingSettings {
+    VendingSettings {
+        mode,
+        public_url,
+        emulator_url,
+        http: config.http.clone(),
+        feed: config.feed.clone(),
+        metrics_on_main: config.metrics_listen.is_none(),
+        rate_per_min: config.access.order_rate_per_min.max(1),
+        trusted_proxies: config.access.trusted_proxies.clone(),
+        rate_prefixes: crate::client_addr::NetworkPrefixes {
+            v4: config.access.rate_limit_ipv4_prefix,
+            v6: config.access.rate_limit_ipv6_prefix,
+        },
+    }
 }
 
 impl Wired {
