@@ -134,55 +134,15 @@ impl NotifyProcessor {
                 account: notified_account,
                 status,
             } => {
-                let Some(payment) = self.store.payment_by_out_trade_no(&out_trade_no).await? else {
-                    return Ok(NotifyOutcome::Unknown(format!("no payment {out_trade_no}")));
+                let payment = PaymentFact {
+                    out_trade_no,
+                    transaction_id,
+                    amount,
+                    currency,
+                    account: notified_account,
+                    status,
                 };
-                if payment.channel != channel_id
-                    || notified_account != account
-                    || payment.channel_account != account
-                {
-                    return Ok(NotifyOutcome::Rejected(format!(
-                        "payment {out_trade_no} belongs to {}/{}, the notification to {channel_id}/{notified_account}",
-                        payment.channel, payment.channel_account
-                    )));
-                }
-                let now = OffsetDateTime::now_utc();
-                let id = payment.id.clone();
-                let applied = match status {
-                    NotifiedStatus::Paid => {
-                        transitions::apply_to_payment(
-                            self.store.as_ref(),
-                            &id,
-                            Some(payment),
-                            |p| transitions::paid(p, &transaction_id, amount, &currency, now),
-                        )
-                        .await?
-                    }
-                    NotifiedStatus::Closed | NotifiedStatus::Failed => {
-                        let target = if status == NotifiedStatus::Closed {
-                            PaymentStatus::Closed
-                        } else {
-                            PaymentStatus::Failed
-                        };
-                        match transitions::apply_to_payment(
-                            self.store.as_ref(),
-                            &id,
-                            Some(payment),
-                            |p| transitions::ended(p, target),
-                        )
-                        .await?
-                        {
-                            Applied::Unchanged => return Ok(NotifyOutcome::Ignored),
-                            other => other,
-                        }
-                    }
-                    NotifiedStatus::Pending => return Ok(NotifyOutcome::Ignored),
-                };
-                Ok(match applied {
-                    Applied::Changed => NotifyOutcome::Applied,
-                    Applied::Unchanged => NotifyOutcome::Duplicate,
-                    Applied::Flagged => NotifyOutcome::AmountMismatch,
-                })
+                self.record_payment(channel_id, account, payment).await
             }
             ChannelNotification::Refund {
                 out_refund_no,
@@ -192,59 +152,158 @@ impl NotifyProcessor {
                 status,
                 ..
             } => {
-                let Some(refund) = self.store.refund(&out_refund_no).await? else {
-                    return Ok(NotifyOutcome::Unknown(format!("no refund {out_refund_no}")));
+                let refund = RefundFact {
+                    out_refund_no,
+                    channel_refund_id,
+                    amount,
+                    account: notified_account,
+                    status,
                 };
-                let Some(payment) = self.store.payment(&refund.payment_id).await? else {
-                    return Ok(NotifyOutcome::Unknown(format!(
-                        "no payment for refund {out_refund_no}"
-                    )));
-                };
-                if payment.channel != channel_id || notified_account != account {
-                    return Ok(NotifyOutcome::Rejected(format!(
-                        "refund {out_refund_no} is not this channel account's"
-                    )));
-                }
-                // Money that moved (or left for the payer) must be the amount asked, exactly.
-                if status != RefundStatus::Failed && amount != refund.amount {
-                    return Ok(NotifyOutcome::Rejected(format!(
-                        "refund {out_refund_no}: {} fen reported, {} fen asked",
-                        amount.as_u64(),
-                        refund.amount.as_u64()
-                    )));
-                }
-                let note = match status {
-                    RefundStatus::Abnormal => Some(ABNORMAL_NOTE.to_owned()),
-                    RefundStatus::Failed => {
-                        Some("CLOSED: the channel closed the refund".to_owned())
-                    }
-                    _ => None,
-                };
-                let applied =
-                    transitions::apply(
-                        self.store.as_ref(),
-                        &payment.id,
-                        |p, refunds| match refunds.iter().find(|r| r.out_refund_no == out_refund_no)
-                        {
-                            Some(r) => transitions::refund_moved(
-                                p,
-                                r,
-                                refunds,
-                                status,
-                                Some(channel_refund_id.clone()),
-                                note.clone(),
-                            ),
-                            None => (transitions::Decision::Nothing, Applied::Unchanged),
-                        },
-                    )
-                    .await?;
-                Ok(match applied {
-                    Applied::Changed => NotifyOutcome::Applied,
-                    _ => NotifyOutcome::Duplicate,
-                })
+                self.record_refund(channel_id, account, refund).await
             }
         }
     }
+
+    /// A payment notification: the payment's account and amount checked, then its state.
+    async fn record_payment(
+        &self,
+        channel_id: &str,
+        account: &str,
+        fact: PaymentFact,
+    ) -> Result<NotifyOutcome, StoreError> {
+        let PaymentFact {
+            out_trade_no,
+            transaction_id,
+            amount,
+            currency,
+            account: notified_account,
+            status,
+        } = fact;
+        let Some(payment) = self.store.payment_by_out_trade_no(&out_trade_no).await? else {
+            return Ok(NotifyOutcome::Unknown(format!("no payment {out_trade_no}")));
+        };
+        if payment.channel != channel_id
+            || notified_account != account
+            || payment.channel_account != account
+        {
+            return Ok(NotifyOutcome::Rejected(format!(
+                "payment {out_trade_no} belongs to {}/{}, the notification to {channel_id}/{notified_account}",
+                payment.channel, payment.channel_account
+            )));
+        }
+        let now = OffsetDateTime::now_utc();
+        let id = payment.id.clone();
+        let applied = match status {
+            NotifiedStatus::Paid => {
+                transitions::apply_to_payment(self.store.as_ref(), &id, Some(payment), |p| {
+                    transitions::paid(p, &transaction_id, amount, &currency, now)
+                })
+                .await?
+            }
+            NotifiedStatus::Closed | NotifiedStatus::Failed => {
+                let target = if status == NotifiedStatus::Closed {
+                    PaymentStatus::Closed
+                } else {
+                    PaymentStatus::Failed
+                };
+                match transitions::apply_to_payment(self.store.as_ref(), &id, Some(payment), |p| {
+                    transitions::ended(p, target)
+                })
+                .await?
+                {
+                    Applied::Unchanged => return Ok(NotifyOutcome::Ignored),
+                    other => other,
+                }
+            }
+            NotifiedStatus::Pending => return Ok(NotifyOutcome::Ignored),
+        };
+        Ok(match applied {
+            Applied::Changed => NotifyOutcome::Applied,
+            Applied::Unchanged => NotifyOutcome::Duplicate,
+            Applied::Flagged => NotifyOutcome::AmountMismatch,
+        })
+    }
+
+    /// A refund notification: the refund's account and amount checked, then its state.
+    async fn record_refund(
+        &self,
+        channel_id: &str,
+        account: &str,
+        fact: RefundFact,
+    ) -> Result<NotifyOutcome, StoreError> {
+        let RefundFact {
+            out_refund_no,
+            channel_refund_id,
+            amount,
+            account: notified_account,
+            status,
+        } = fact;
+        let Some(refund) = self.store.refund(&out_refund_no).await? else {
+            return Ok(NotifyOutcome::Unknown(format!("no refund {out_refund_no}")));
+        };
+        let Some(payment) = self.store.payment(&refund.payment_id).await? else {
+            return Ok(NotifyOutcome::Unknown(format!(
+                "no payment for refund {out_refund_no}"
+            )));
+        };
+        if payment.channel != channel_id || notified_account != account {
+            return Ok(NotifyOutcome::Rejected(format!(
+                "refund {out_refund_no} is not this channel account's"
+            )));
+        }
+        // Money that moved (or left for the payer) must be the amount asked, exactly.
+        if status != RefundStatus::Failed && amount != refund.amount {
+            return Ok(NotifyOutcome::Rejected(format!(
+                "refund {out_refund_no}: {} fen reported, {} fen asked",
+                amount.as_u64(),
+                refund.amount.as_u64()
+            )));
+        }
+        let note = match status {
+            RefundStatus::Abnormal => Some(ABNORMAL_NOTE.to_owned()),
+            RefundStatus::Failed => Some("CLOSED: the channel closed the refund".to_owned()),
+            _ => None,
+        };
+        let applied =
+            transitions::apply(self.store.as_ref(), &payment.id, |p, refunds| match refunds
+                .iter()
+                .find(|r| r.out_refund_no == out_refund_no)
+            {
+                Some(r) => transitions::refund_moved(
+                    p,
+                    r,
+                    refunds,
+                    status,
+                    Some(channel_refund_id.clone()),
+                    note.clone(),
+                ),
+                None => (transitions::Decision::Nothing, Applied::Unchanged),
+            })
+            .await?;
+        Ok(match applied {
+            Applied::Changed => NotifyOutcome::Applied,
+            _ => NotifyOutcome::Duplicate,
+        })
+    }
+}
+
+/// What a payment notification says, once verified.
+struct PaymentFact {
+    out_trade_no: String,
+    transaction_id: String,
+    amount: crate::Fen,
+    currency: String,
+    account: String,
+    status: NotifiedStatus,
+}
+
+/// What a refund notification says, once verified.
+struct RefundFact {
+    out_refund_no: String,
+    channel_refund_id: String,
+    amount: crate::Fen,
+    account: String,
+    status: RefundStatus,
 }
 
 /// What an abnormal refund's `last_error` says: what happened and what the merchant does.
