@@ -8,10 +8,11 @@
 //! - [`channels`] — [`PaymentChannel`] (the strategy: create, query, close, refund, query a
 //!   refund, verify a notification, acknowledge) and [`Channels`] (pick by id or pay method);
 //!   one folder per channel: `wechat`, `alipay` (feature `alipay`), `sandbox` (the reference).
-//! - [`payment`] — [`Payment`], [`Refund`], their states; `transitions` — the only state changes
+//! - [`payment`] — [`NewPayment`] (what creating one takes), [`Payment`], [`Refund`], their
+//!   states; `transitions` — the only state changes
 //!   they allow, decided in one place for notifications, the reconciler and the service.
 //! - [`events`] — the outbox events a change records ([`EventKind`]: `payment.succeeded`,
-//!   `refund.abnormal`…).
+//!   `refund.abnormal`…), each with its typed [`EventData`] (the payment, the refund).
 //! - [`service`] — [`Payments`]: create / get / close / refund / sync, idempotent by number;
 //!   `service/refunds.rs` — the refund life cycle (below).
 //! - [`notify`] — [`NotifyProcessor`]: the fixed verify → decode → load → check amount →
@@ -110,7 +111,8 @@
 //! impl EventHandler for ShipTheOrder {
 //!     async fn handle(&self, event: &OutboxEvent) -> Result<(), aggregate_pay::HandlerError> {
 //!         if event.kind == EventKind::PaymentSucceeded {
-//!             // ship order event.payload["out_trade_no"], once per event.id
+//!             let order_no = &event.data.payment.out_trade_no;
+//!             // ship `order_no`, once per event.id
 //!         }
 //!         Ok(())
 //!     }
@@ -176,12 +178,12 @@ mod transitions;
 
 pub use channels::{Channels, PayAction, PaymentChannel};
 pub use error::{ChannelError, Error, StoreError};
-pub use events::{EventKind, OutboxEvent};
+pub use events::{EventData, EventKind, OutboxEvent};
 pub use notify::{Handled, NotifyOutcome, NotifyProcessor};
 pub use outbox::{Dispatcher, EventHandler, HandlerError, RetryPolicy};
-pub use payment::{PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
+pub use payment::{NewPayment, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
 pub use reconcile::{ReconcileReport, Reconciler};
-pub use service::{NewPayment, Payments};
+pub use service::Payments;
 pub use store::{MemoryStore, PaymentStore};
 pub use transitions::Applied;
 /// Money: an integer count of fen (shared with `wechat-pay`).

@@ -200,6 +200,87 @@ impl fmt::Display for PayMethod {
     }
 }
 
+/// A payment to create: what [`Payments::create`](crate::Payments::create) takes and what a
+/// channel's [`create`](crate::PaymentChannel::create) receives.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NewPayment {
+    /// The number the channel will know it by (unique).
+    pub out_trade_no: String,
+    /// The amount (more than zero).
+    pub amount: Fen,
+    /// What is bought.
+    pub subject: String,
+    /// How the payer pays (picks the channel).
+    pub method: PayMethod,
+    /// The payer's IP.
+    pub client_ip: String,
+    /// The payer's openid (WeChat JSAPI / Mini Program).
+    pub open_id: Option<String>,
+    /// When the payment expires (by default, per method: see [`Payments::expire_after`]).
+    pub expires_at: Option<OffsetDateTime>,
+    /// Where the channel notifies.
+    pub notify_url: String,
+    /// Where the payer's browser returns.
+    pub return_url: Option<String>,
+    /// Business data kept with the payment.
+    pub metadata: serde_json::Value,
+}
+
+impl NewPayment {
+    /// A payment with the required fields.
+    pub fn new(
+        out_trade_no: impl Into<String>,
+        amount: Fen,
+        subject: impl Into<String>,
+        method: PayMethod,
+        notify_url: impl Into<String>,
+    ) -> Self {
+        NewPayment {
+            out_trade_no: out_trade_no.into(),
+            amount,
+            subject: subject.into(),
+            method,
+            client_ip: "127.0.0.1".to_owned(),
+            open_id: None,
+            expires_at: None,
+            notify_url: notify_url.into(),
+            return_url: None,
+            metadata: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// The payer's openid.
+    pub fn open_id(mut self, open_id: impl Into<String>) -> Self {
+        self.open_id = Some(open_id.into());
+        self
+    }
+
+    /// The payer's IP.
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.client_ip = ip.into();
+        self
+    }
+
+    /// The expiry.
+    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// The return URL.
+    pub fn return_url(mut self, url: impl Into<String>) -> Self {
+        self.return_url = Some(url.into());
+        self
+    }
+
+    /// Business data.
+    pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
 /// A payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -245,26 +326,6 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// The event payload describing this payment.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "payment_id": self.id.0,
-            "out_trade_no": self.out_trade_no,
-            "channel": self.channel,
-            "method": self.method.as_str(),
-            "amount": self.amount.as_u64(),
-            "currency": self.currency,
-            "subject": self.subject,
-            "status": self.status.as_str(),
-            "channel_transaction_id": self.channel_transaction_id,
-            "refunded_amount": self.refunded_amount.as_u64(),
-            "needs_review": self.needs_review,
-            "metadata": self.metadata,
-            "created_at": self.created_at.unix_timestamp(),
-            "paid_at": self.paid_at.map(OffsetDateTime::unix_timestamp),
-        })
-    }
-
     /// What is left to refund, counting refunds still pending.
     pub fn refundable(&self, pending_refunds: Fen) -> Fen {
         self.amount
@@ -329,19 +390,32 @@ impl Refund {
             updated_at: at,
         }
     }
+}
 
-    /// The event payload describing this refund.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "refund_id": self.id,
-            "payment_id": self.payment_id.0,
-            "out_refund_no": self.out_refund_no,
-            "amount": self.amount.as_u64(),
-            "status": self.status.as_str(),
-            "channel_refund_id": self.channel_refund_id,
-            "reason": self.reason,
-            "last_error": self.last_error,
-        })
+/// A payment `pay_1` (`A1`) of `amount` fen, `status`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_payment(amount: u64, status: PaymentStatus) -> Payment {
+    let now = OffsetDateTime::now_utc();
+    Payment {
+        id: PaymentId("pay_1".into()),
+        out_trade_no: "A1".into(),
+        channel: "sandbox".into(),
+        channel_account: "shop".into(),
+        method: PayMethod::Sandbox,
+        amount: Fen::new(amount),
+        currency: "CNY".into(),
+        subject: "Cola".into(),
+        status,
+        channel_transaction_id: None,
+        refunded_amount: Fen::ZERO,
+        needs_review: false,
+        open_id: None,
+        metadata: serde_json::Value::Null,
+        created_at: now,
+        updated_at: now,
+        paid_at: None,
+        expires_at: None,
+        version: 1,
     }
 }
 

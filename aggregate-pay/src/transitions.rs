@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::events::{EventKind, NewEvent};
+use crate::events::{AmountMismatch, EventData, EventKind, NewEvent};
 use crate::store::{Change, Commit, PaymentStore, RefundChange};
 use crate::{Fen, Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
 
@@ -41,23 +41,21 @@ pub(crate) fn paid(
         }
         let mut next = p.clone();
         next.needs_review = true;
-        let payload = serde_json::json!({
-            "payment": p.to_json(),
-            "expected_amount": p.amount.as_u64(),
-            "reported_amount": amount.as_u64(),
-            "expected_currency": p.currency,
-            "reported_currency": currency,
-            "channel_transaction_id": transaction_id,
-        });
+        let data = EventData::mismatch(
+            &next,
+            AmountMismatch {
+                expected_amount: p.amount,
+                reported_amount: amount,
+                expected_currency: p.currency.clone(),
+                reported_currency: currency.to_owned(),
+                channel_transaction_id: transaction_id.to_owned(),
+            },
+        );
         return (
             Decision::Commit(Box::new(Change {
                 payment: next,
                 refund: None,
-                events: vec![NewEvent::new(
-                    EventKind::PaymentAmountMismatch,
-                    p.id.clone(),
-                    payload,
-                )],
+                events: vec![NewEvent::new(EventKind::PaymentAmountMismatch, data)],
             })),
             Applied::Flagged,
         );
@@ -70,8 +68,8 @@ pub(crate) fn paid(
     next.status = PaymentStatus::Paid;
     next.channel_transaction_id = Some(transaction_id.to_owned());
     next.paid_at = Some(now);
-    // The payload shows the payment as it will be once committed (it carries no version).
-    let event = NewEvent::new(EventKind::PaymentSucceeded, p.id.clone(), next.to_json());
+    // The event shows the payment as it will be once committed (it carries no version).
+    let event = NewEvent::new(EventKind::PaymentSucceeded, EventData::payment(&next));
     (
         Decision::Commit(Box::new(Change {
             payment: next,
@@ -94,7 +92,7 @@ pub(crate) fn ended(p: &Payment, status: PaymentStatus) -> (Decision, Applied) {
     };
     let mut next = p.clone();
     next.status = status;
-    let event = NewEvent::new(kind, p.id.clone(), next.to_json());
+    let event = NewEvent::new(kind, EventData::payment(&next));
     (
         Decision::Commit(Box::new(Change {
             payment: next,
@@ -165,7 +163,7 @@ pub(crate) fn refund_moved(
         }
     };
     next.status = after_refunds(p, next.refunded_amount, others_open || to.is_open());
-    let payload = serde_json::json!({"refund": r.to_json(), "payment": next.to_json()});
+    let data = EventData::refund(&next, &r);
     (
         Decision::Commit(Box::new(Change {
             payment: next,
@@ -173,7 +171,7 @@ pub(crate) fn refund_moved(
                 refund: r,
                 expected: refund.status,
             }),
-            events: vec![NewEvent::new(kind, p.id.clone(), payload)],
+            events: vec![NewEvent::new(kind, data)],
         })),
         Applied::Changed,
     )
@@ -249,33 +247,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::PayMethod;
+    use crate::payment::test_payment as payment;
     use crate::store::MemoryStore;
-
-    fn payment(amount: u64, status: PaymentStatus) -> Payment {
-        let now = OffsetDateTime::now_utc();
-        Payment {
-            id: PaymentId("pay_1".into()),
-            out_trade_no: "A1".into(),
-            channel: "sandbox".into(),
-            channel_account: "shop".into(),
-            method: PayMethod::Sandbox,
-            amount: Fen::new(amount),
-            currency: "CNY".into(),
-            subject: "Cola".into(),
-            status,
-            channel_transaction_id: None,
-            refunded_amount: Fen::ZERO,
-            needs_review: false,
-            open_id: None,
-            metadata: serde_json::Value::Null,
-            created_at: now,
-            updated_at: now,
-            paid_at: None,
-            expires_at: None,
-            version: 1,
-        }
-    }
 
     fn refund(no: &str, amount: u64, status: RefundStatus) -> Refund {
         let now = OffsetDateTime::now_utc();
@@ -317,7 +290,7 @@ mod tests {
         assert_eq!(c.payment.paid_at, Some(now));
         assert_eq!(kinds(&c), [EventKind::PaymentSucceeded]);
         // The event shows the payment as it will be once committed.
-        assert_eq!(c.events[0].payload["status"], "PAID");
+        assert_eq!(c.events[0].data.payment.status, PaymentStatus::Paid);
 
         let mut already = c.payment;
         already.status = PaymentStatus::Paid;
@@ -350,8 +323,14 @@ mod tests {
         assert_eq!(c.payment.status, PaymentStatus::Pending, "not paid");
         assert!(c.payment.needs_review);
         assert_eq!(kinds(&c), [EventKind::PaymentAmountMismatch]);
-        assert_eq!(c.events[0].payload["expected_amount"], 350);
-        assert_eq!(c.events[0].payload["reported_amount"], 1);
+        let mismatch = c.events[0]
+            .data
+            .mismatch
+            .as_ref()
+            .expect("what was reported");
+        assert_eq!(mismatch.expected_amount, Fen::new(350));
+        assert_eq!(mismatch.reported_amount, Fen::new(1));
+        assert!(c.events[0].data.payment.needs_review, "shown as held");
 
         let (d, applied) = paid(
             &c.payment,
@@ -373,7 +352,12 @@ mod tests {
         assert_eq!(applied, Applied::Flagged);
         let c = change(d);
         assert_eq!(c.payment.status, PaymentStatus::Pending, "not paid");
-        assert_eq!(c.events[0].payload["reported_currency"], "USD");
+        let mismatch = c.events[0]
+            .data
+            .mismatch
+            .as_ref()
+            .expect("what was reported");
+        assert_eq!(mismatch.reported_currency, "USD");
     }
 
     #[test]

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 use aggregate_pay::events::NewEvent;
 use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher, Topology, connect};
 use aggregate_pay::store::SqlStore;
-use aggregate_pay::{EventHandler, EventKind, OutboxEvent, PaymentId};
+use aggregate_pay::{EventData, EventHandler, EventKind, OutboxEvent};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use examples::platform::callback_data::PaymentTag;
 use examples::platform::callbacks::MerchantCallbacks;
 use examples::platform::db::{Merchant, PlatformDb};
 use examples::random::token;
@@ -56,15 +57,19 @@ async fn endpoint() -> (String, Arc<AtomicUsize>) {
 fn events(merchant: &str, n: usize) -> Vec<OutboxEvent> {
     (0..n)
         .map(|i| {
-            let event = NewEvent::new(
-                EventKind::PaymentSucceeded,
-                PaymentId(format!("pay_{i}")),
-                json!({
-                    "amount": 1000, "status": "PAID", "channel": "sandbox", "method": "sandbox",
-                    "channel_transaction_id": format!("sbx{i}"), "refunded_amount": 0,
-                    "metadata": {"merchant_id": merchant, "out_trade_no": format!("order-{i}"), "merchant_metadata": null},
-                }),
-            );
+            let tag = PaymentTag {
+                merchant_id: merchant.to_owned(),
+                out_trade_no: format!("order-{i}"),
+                merchant_metadata: serde_json::Value::Null,
+            };
+            let data: EventData = serde_json::from_value(json!({"payment": {
+                "payment_id": format!("pay_{i}"), "out_trade_no": format!("P{i}"),
+                "channel": "sandbox", "method": "sandbox", "amount": 1000, "currency": "CNY",
+                "subject": "bench", "status": "PAID", "channel_transaction_id": format!("sbx{i}"),
+                "refunded_amount": 0, "metadata": tag.to_metadata(), "created_at": 0,
+            }}))
+            .unwrap();
+            let event = NewEvent::new(EventKind::PaymentSucceeded, data);
             OutboxEvent::pending(&event, time::OffsetDateTime::now_utc())
         })
         .collect()

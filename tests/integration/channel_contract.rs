@@ -8,10 +8,10 @@ use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::channels::wechat::{WechatApi, WechatChannel};
 use aggregate_pay::channels::{
-    AckOutcome, ChannelNotification, ChannelPaymentState, CloseOutcome, CreatePayment,
-    NotifiedStatus, RawNotify, RefundRequest,
+    AckOutcome, ChannelNotification, ChannelPaymentState, CloseOutcome, NotifiedStatus, RawNotify,
+    RefundRequest,
 };
-use aggregate_pay::{ChannelError, Fen, PayMethod, PaymentChannel, RefundStatus};
+use aggregate_pay::{ChannelError, Fen, NewPayment, PayMethod, PaymentChannel, RefundStatus};
 use async_trait::async_trait;
 use wechat_sandbox::Sandbox;
 
@@ -84,7 +84,7 @@ async fn contract(
         .take(32)
         .collect();
     let req =
-        CreatePayment::new(&no, Fen::new(123), "Contract", method, notify_url).open_id("oContract");
+        NewPayment::new(&no, Fen::new(123), "Contract", method, notify_url).open_id("oContract");
 
     // Create, idempotently; the same number with another amount is refused.
     channel

@@ -47,9 +47,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use time::OffsetDateTime;
 
-use crate::{ChannelError, Fen, PayMethod, RefundStatus};
+use crate::{ChannelError, Fen, NewPayment, PayMethod, RefundStatus};
 
 /// What a channel can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,77 +61,6 @@ pub struct Capabilities {
     /// Whether refunds complete asynchronously with a notification (otherwise the refund call
     /// answers the outcome).
     pub refund_notifications: bool,
-}
-
-/// What the channel needs to create a payment.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct CreatePayment {
-    /// The number the channel will know it by.
-    pub out_trade_no: String,
-    /// The amount.
-    pub amount: Fen,
-    /// What is bought (shown to the payer).
-    pub subject: String,
-    /// How the payer pays.
-    pub method: PayMethod,
-    /// The payer's IP address.
-    pub client_ip: String,
-    /// The payer's openid (WeChat JSAPI / Mini Program).
-    pub open_id: Option<String>,
-    /// When the payment can no longer be made.
-    pub expires_at: Option<OffsetDateTime>,
-    /// Where the channel sends the payment notification.
-    pub notify_url: String,
-    /// Where the payer's browser returns (page / H5 payments).
-    pub return_url: Option<String>,
-}
-
-impl CreatePayment {
-    /// A request with the required fields.
-    pub fn new(
-        out_trade_no: impl Into<String>,
-        amount: Fen,
-        subject: impl Into<String>,
-        method: PayMethod,
-        notify_url: impl Into<String>,
-    ) -> Self {
-        CreatePayment {
-            out_trade_no: out_trade_no.into(),
-            amount,
-            subject: subject.into(),
-            method,
-            client_ip: "127.0.0.1".to_owned(),
-            open_id: None,
-            expires_at: None,
-            notify_url: notify_url.into(),
-            return_url: None,
-        }
-    }
-
-    /// The payer's IP.
-    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
-        self.client_ip = ip.into();
-        self
-    }
-
-    /// The payer's openid.
-    pub fn open_id(mut self, open_id: impl Into<String>) -> Self {
-        self.open_id = Some(open_id.into());
-        self
-    }
-
-    /// The expiry.
-    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
-        self.expires_at = Some(at);
-        self
-    }
-
-    /// The return URL.
-    pub fn return_url(mut self, url: impl Into<String>) -> Self {
-        self.return_url = Some(url.into());
-        self
-    }
 }
 
 /// What the front end does to pay: serialized as `{"type": "…", …}`.
@@ -436,7 +364,7 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
 
     /// Creates the payment at the channel; returns what the front end does. Calling it again
     /// with the same request returns the same action (channels are idempotent by number).
-    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError>;
+    async fn create(&self, request: &NewPayment) -> Result<PayAction, ChannelError>;
 
     /// Asks the channel where a payment is.
     async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError>;

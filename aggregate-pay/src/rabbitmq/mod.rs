@@ -30,8 +30,8 @@ pub use consumer::RabbitConsumer;
 pub use publisher::RabbitPublisher;
 pub use topology::{Topology, bind_queue, declare_exchange, declare_queue};
 
-use crate::events::{EventKind, EventStatus, OutboxEvent};
-use crate::{PaymentId, StoreError};
+use crate::StoreError;
+use crate::events::OutboxEvent;
 
 pub(crate) const ATTEMPTS_HEADER: &str = "x-attempts";
 pub(crate) const LAST_ERROR_HEADER: &str = "x-last-error";
@@ -99,18 +99,5 @@ pub(crate) fn failures(properties: &BasicProperties) -> (u32, Option<String>) {
 
 pub(crate) fn decode(delivery: &lapin::message::Delivery) -> Option<OutboxEvent> {
     let (attempts, last_error) = failures(&delivery.properties);
-    let v: serde_json::Value = serde_json::from_slice(&delivery.data).ok()?;
-    let created = v["created_at"].as_i64().unwrap_or(0);
-    let created = time::OffsetDateTime::from_unix_timestamp(created).ok()?;
-    Some(OutboxEvent {
-        id: v["id"].as_str()?.to_owned(),
-        kind: EventKind::parse(v["type"].as_str()?),
-        payment_id: PaymentId(v["payment_id"].as_str()?.to_owned()),
-        payload: v["data"].clone(),
-        created_at: created,
-        status: EventStatus::Pending,
-        attempts,
-        last_error,
-        next_attempt_at: created,
-    })
+    OutboxEvent::from_wire(&delivery.data, attempts, last_error).ok()
 }

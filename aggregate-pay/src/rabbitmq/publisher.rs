@@ -31,13 +31,13 @@ impl RabbitPublisher {
     }
 
     async fn publish(&self, event: &OutboxEvent) -> Result<PublisherConfirm, String> {
-        let body = event.to_json().to_string();
+        let body = event.to_wire();
         self.channel
             .basic_publish(
                 self.topology.exchange.as_str().into(),
                 event.kind.as_str().into(),
                 BasicPublishOptions::default(),
-                body.as_bytes(),
+                &body,
                 properties(&event.id, 0),
             )
             .await

@@ -12,92 +12,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::channels::{
-    ChannelPaymentState, Channels, CloseOutcome, CreatePayment, PayAction, PaymentChannel,
-};
+use crate::channels::{ChannelPaymentState, Channels, CloseOutcome, PayAction, PaymentChannel};
 use crate::store::{Insert, PaymentStore};
 use crate::transitions;
-use crate::{Error, Fen, PayMethod, Payment, PaymentId, PaymentStatus};
-
-/// A payment to create.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct NewPayment {
-    /// The number the channel will know it by (unique).
-    pub out_trade_no: String,
-    /// The amount (more than zero).
-    pub amount: Fen,
-    /// What is bought.
-    pub subject: String,
-    /// How the payer pays (picks the channel).
-    pub method: PayMethod,
-    /// The payer's IP.
-    pub client_ip: String,
-    /// The payer's openid (WeChat JSAPI / Mini Program).
-    pub open_id: Option<String>,
-    /// When the payment expires (by default, per method: see [`Payments::expire_after`]).
-    pub expires_at: Option<OffsetDateTime>,
-    /// Where the channel notifies.
-    pub notify_url: String,
-    /// Where the payer's browser returns.
-    pub return_url: Option<String>,
-    /// Business data kept with the payment.
-    pub metadata: serde_json::Value,
-}
-
-impl NewPayment {
-    /// A payment with the required fields.
-    pub fn new(
-        out_trade_no: impl Into<String>,
-        amount: Fen,
-        subject: impl Into<String>,
-        method: PayMethod,
-        notify_url: impl Into<String>,
-    ) -> Self {
-        NewPayment {
-            out_trade_no: out_trade_no.into(),
-            amount,
-            subject: subject.into(),
-            method,
-            client_ip: "127.0.0.1".to_owned(),
-            open_id: None,
-            expires_at: None,
-            notify_url: notify_url.into(),
-            return_url: None,
-            metadata: serde_json::Value::Object(Default::default()),
-        }
-    }
-
-    /// The payer's openid.
-    pub fn open_id(mut self, open_id: impl Into<String>) -> Self {
-        self.open_id = Some(open_id.into());
-        self
-    }
-
-    /// The payer's IP.
-    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
-        self.client_ip = ip.into();
-        self
-    }
-
-    /// The expiry.
-    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
-        self.expires_at = Some(at);
-        self
-    }
-
-    /// The return URL.
-    pub fn return_url(mut self, url: impl Into<String>) -> Self {
-        self.return_url = Some(url.into());
-        self
-    }
-
-    /// Business data.
-    pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
-        self.metadata = metadata;
-        self
-    }
-}
+use crate::{Error, Fen, NewPayment, PayMethod, Payment, PaymentId, PaymentStatus};
 
 /// How long a payment created without an expiry stays payable, unless set per method with
 /// [`Payments::expire_after`]: two hours, WeChat Pay's own default. Every payment has an expiry
@@ -220,18 +138,11 @@ impl Payments {
                 p
             }
         };
-        let mut create = CreatePayment::new(
-            payment.out_trade_no.clone(),
-            payment.amount,
-            payment.subject.clone(),
-            payment.method,
-            req.notify_url,
-        )
-        .client_ip(req.client_ip);
-        create.open_id = payment.open_id.clone();
-        create.expires_at = payment.expires_at;
-        create.return_url = req.return_url;
-        let action = channel.create(&create).await?;
+        // The same request again: a payment created before keeps its openid and expiry.
+        let mut req = req;
+        req.open_id = payment.open_id.clone();
+        req.expires_at = payment.expires_at;
+        let action = channel.create(&req).await?;
         Ok((payment, action))
     }
 

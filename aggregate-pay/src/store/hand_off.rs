@@ -98,14 +98,14 @@ impl Reserved {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::PaymentId;
-    use crate::events::EventKind;
+    use crate::PaymentStatus;
+    use crate::events::{EventData, EventKind};
+    use crate::payment::test_payment;
 
     fn event() -> NewEvent {
         NewEvent::new(
             EventKind::PaymentSucceeded,
-            PaymentId("pay_1".into()),
-            serde_json::json!({}),
+            EventData::payment(&test_payment(1, PaymentStatus::Paid)),
         )
     }
 

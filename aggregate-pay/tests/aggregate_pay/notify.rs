@@ -170,7 +170,9 @@ async fn an_amount_mismatch_is_flagged_never_paid() {
         let events = events_of(&store, &payment.id).await;
         assert_eq!(events.len(), 1, "{engine}: one alert, however many copies");
         assert_eq!(events[0].kind, EventKind::PaymentAmountMismatch);
-        assert_eq!(events[0].payload["reported_amount"], 349);
+        let mismatch = events[0].data.mismatch.as_ref().expect("what was reported");
+        assert_eq!(mismatch.reported_amount, Fen::new(349), "{engine}");
+        assert_eq!(mismatch.expected_amount, payment.amount, "{engine}");
     }
 }
 

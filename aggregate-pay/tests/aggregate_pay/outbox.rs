@@ -311,8 +311,8 @@ async fn a_running_dispatcher_gets_committed_events_without_polling() {
         let seen = recorder.seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "{engine}: {seen:?}");
         assert_eq!(
-            seen[1].payload,
-            crate::support::events_of(&store, &after.id).await[0].payload
+            seen[1].data,
+            crate::support::events_of(&store, &after.id).await[0].data
         );
         shutdown.cancel();
         running.await.unwrap();

@@ -273,16 +273,13 @@ async fn make_orders(
             orders.db().insert_order(&order).await.unwrap();
             let (payment, action) = orders
                 .payments()
-                .create(
-                    NewPayment::new(
-                        order.order_no.clone(),
-                        order.amount,
-                        "bench",
-                        PayMethod::WechatNative,
-                        notify_url,
-                    )
-                    .metadata(serde_json::json!({"order_no": order.order_no})),
-                )
+                .create(NewPayment::new(
+                    order.order_no.clone(),
+                    order.amount,
+                    "bench",
+                    PayMethod::WechatNative,
+                    notify_url,
+                ))
                 .await
                 .unwrap();
             orders

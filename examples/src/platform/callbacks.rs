@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use super::callback_data::{CallbackBody, CallbackData, CallbackRefund, PaymentTag};
+use super::db::{Merchant, PlatformDb};
+use crate::url_guard::OutboundPolicy;
 use aggregate_pay::{EventHandler, EventKind, HandlerError, OutboxEvent};
 use async_trait::async_trait;
 use merchant_client::signing::{self, headers};
-use serde_json::{Value, json};
-
-use super::db::{Merchant, PlatformDb};
-use crate::url_guard::OutboundPolicy;
 
 /// How long a merchant's record (notify URL, secret) is reused between callbacks: a burst of
 /// callbacks costs one lookup, and a changed URL or rotated secret is used within a second.
@@ -104,15 +103,6 @@ impl MerchantCallbacks {
     }
 }
 
-/// The payment inside an event's payload (refund events carry it under `payment`).
-fn payment_of(event: &OutboxEvent) -> &Value {
-    if event.payload.get("payment").is_some() {
-        &event.payload["payment"]
-    } else {
-        &event.payload
-    }
-}
-
 #[async_trait]
 impl EventHandler for MerchantCallbacks {
     /// The batch's callbacks at once (each merchant within its limit): one merchant's slow
@@ -128,12 +118,11 @@ impl EventHandler for MerchantCallbacks {
             tracing::error!(event = %event.id, payment = %event.payment_id.0, "amount mismatch held for review");
             return Ok(());
         }
-        let payment = payment_of(event);
-        let meta = &payment["metadata"];
-        let Some(merchant_id) = meta["merchant_id"].as_str() else {
+        let Some(tag) = PaymentTag::of(&event.data.payment) else {
             // Not a platform payment: nothing to deliver.
             return Ok(());
         };
+        let merchant_id = tag.merchant_id.as_str();
         let slots = self.slots_of(merchant_id);
         let _turn = tokio::time::timeout(TURN_WAIT, slots.acquire())
             .await
@@ -149,32 +138,16 @@ impl EventHandler for MerchantCallbacks {
             tracing::warn!(merchant = merchant_id, event = %event.id, "event for an unknown merchant dropped");
             return Ok(());
         };
-        let mut data = json!({
-            "out_trade_no": meta["out_trade_no"],
-            "amount": payment["amount"],
-            "status": payment["status"],
-            "channel": payment["channel"],
-            "method": payment["method"],
-            "channel_transaction_id": payment["channel_transaction_id"],
-            "refunded_amount": payment["refunded_amount"],
-            "paid_at": payment["paid_at"],
-            "metadata": meta["merchant_metadata"],
-        });
-        if let Some(refund) = event.payload.get("refund") {
-            let platform_no = refund["out_refund_no"].as_str().unwrap_or_default();
+        let mut data = CallbackData::new(&tag, &event.data.payment);
+        if let Some(refund) = &event.data.refund {
             let merchant_no = self
                 .db
-                .refund_by_platform_no(platform_no)
+                .refund_by_platform_no(&refund.out_refund_no)
                 .await
                 .map_err(HandlerError::retry)?
                 .map(|r| r.out_refund_no);
             // `reason`: why a refund failed, or (ABNORMAL) what happened and what to do.
-            data["refund"] = json!({
-                "out_refund_no": merchant_no,
-                "amount": refund["amount"],
-                "status": refund["status"],
-                "reason": refund["last_error"],
-            });
+            data.refund = Some(CallbackRefund::new(refund, merchant_no));
         }
         // The merchant's WeChat message: queued first (once per event), sent by its own
         // consumer whether or not this callback gets through.
@@ -192,13 +165,13 @@ impl EventHandler for MerchantCallbacks {
                     .map_err(HandlerError::retry)?;
             }
         }
-        let body = json!({
-            "id": event.id,
-            "type": event.kind.as_str(),
-            "created_at": event.created_at.unix_timestamp(),
-            "data": data,
+        let body = serde_json::to_vec(&CallbackBody {
+            id: &event.id,
+            kind: event.kind.as_str(),
+            created_at: event.created_at.unix_timestamp(),
+            data: &data,
         })
-        .to_string();
+        .map_err(HandlerError::retry)?;
         // During a rotation's grace period, signed with both secrets (the new one first): a
         // merchant still on the old secret keeps accepting callbacks until it ends.
         let now = crate::clock::unix_now();
@@ -210,7 +183,7 @@ impl EventHandler for MerchantCallbacks {
         }) {
             secrets.push(previous);
         }
-        let signature = signing::sign_callback_with_all(&secrets, now, body.as_bytes());
+        let signature = signing::sign_callback_with_all(&secrets, now, &body);
         // The URL was checked at registration; what it names or resolves to may have changed.
         self.outbound
             .check(&merchant.notify_url)

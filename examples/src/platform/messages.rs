@@ -86,19 +86,13 @@ impl MerchantMessages {
 
     async fn send(&self, m: &QueuedMessage) -> Result<(), (String, bool)> {
         let data = &m.payload;
-        let amount = data["amount"]
-            .as_u64()
-            .map(|f| wechat_pay::Fen::new(f).to_yuan_string())
-            .unwrap_or_default();
+        let amount = data.amount.to_yuan_string();
         let message = wechat_mp::TemplateMessage::new(m.open_id.clone(), self.template.clone())
             .client_msg_id(m.event_id.clone())
             .field("first", "Payment received")
-            .field(
-                "keyword1",
-                data["out_trade_no"].as_str().unwrap_or_default(),
-            )
+            .field("keyword1", data.out_trade_no.as_str())
             .field_colored("keyword2", format!("¥{amount}"), "#173177")
-            .field("remark", data["channel"].as_str().unwrap_or_default());
+            .field("remark", data.channel.as_str());
         match self.mp.send_template(&message).await {
             Ok(_) => Ok(()),
             Err(e) => {

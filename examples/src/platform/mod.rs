@@ -7,7 +7,8 @@
 //!   Official Account callback), `bind` (the binding page).
 //! - [`auth`] — `SignedMerchant` and `Admin` extractors (errors are `crate::error::AppError`).
 //! - [`db`] — merchants, orders, refunds, idempotency keys, queued merchant messages;
-//!   [`callbacks`] — merchant callbacks, as the outbox's event handler; [`messages`] — the
+//!   [`callbacks`] — merchant callbacks, as the outbox's event handler ([`callback_data`]: what
+//!   they say, and the platform's tag on a payment); [`messages`] — the
 //!   merchant's "payment received" WeChat messages, their own outbox consumer.
 //! - [`mp_callback`] — the Official Account callback (binding by QR scene, keyword replies, the
 //!   chatbot).
@@ -16,6 +17,7 @@
 //! runs (wire, workers, serve, shut down).
 
 pub mod auth;
+pub mod callback_data;
 pub mod callbacks;
 pub mod config;
 pub mod db;

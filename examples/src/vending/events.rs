@@ -24,10 +24,8 @@ impl PaymentEvents {
 #[async_trait]
 impl EventHandler for PaymentEvents {
     async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
-        let payment = event.payload.get("payment").unwrap_or(&event.payload);
-        let Some(order_no) = OrderService::order_of_payment(payment) else {
-            return Ok(());
-        };
+        // The payment's number is the order's (out_trade_no is unique in the store).
+        let order_no = event.data.payment.out_trade_no.as_str();
         let result = match &event.kind {
             EventKind::PaymentSucceeded => self.orders.on_paid(order_no).await,
             EventKind::RefundSucceeded => self.orders.on_refunded(order_no).await,

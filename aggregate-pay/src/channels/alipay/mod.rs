@@ -14,7 +14,7 @@ use alipay::{
 
 use super::{
     AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, CreatePayment, NotifyKind, PayAction, PaymentChannel, RawNotify, RefundRequest,
+    CloseOutcome, NewPayment, NotifyKind, PayAction, PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod, RefundStatus};
 use transformers::{error, from_alipay, is, to_alipay};
@@ -77,7 +77,7 @@ impl PaymentChannel for AlipayChannel {
         &self.capabilities
     }
 
-    async fn create(&self, r: &CreatePayment) -> Result<PayAction, ChannelError> {
+    async fn create(&self, r: &NewPayment) -> Result<PayAction, ChannelError> {
         if let Some(page) = transformers::checkout(r) {
             return transformers::checkout_action(&self.client, r, &page);
         }

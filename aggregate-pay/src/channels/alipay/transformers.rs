@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use alipay::{Error as AliError, Product, SubCode, TradePagePay, TradeStatus};
 
-use crate::channels::{ChannelPaymentState, CreatePayment, NotifiedStatus, PayAction};
+use crate::channels::{ChannelPaymentState, NewPayment, NotifiedStatus, PayAction};
 use crate::{ChannelError, Fen, PayMethod};
 
 /// Fen, as the alipay crate counts it.
@@ -97,7 +97,7 @@ pub(super) fn is(e: &AliError, sub_code: &SubCode) -> bool {
 }
 
 /// The checkout of a page, mobile-web or app payment.
-pub(super) fn checkout(r: &CreatePayment) -> Option<TradePagePay> {
+pub(super) fn checkout(r: &NewPayment) -> Option<TradePagePay> {
     let product = match r.method {
         PayMethod::AlipayPage => Product::Desktop,
         PayMethod::AlipayWap => Product::MobileWeb,
@@ -118,7 +118,7 @@ pub(super) fn checkout(r: &CreatePayment) -> Option<TradePagePay> {
 /// What the front end does with a signed checkout.
 pub(super) fn checkout_action(
     client: &alipay::Client,
-    r: &CreatePayment,
+    r: &NewPayment,
     page: &TradePagePay,
 ) -> Result<PayAction, ChannelError> {
     Ok(match r.method {

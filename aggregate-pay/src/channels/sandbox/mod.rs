@@ -15,7 +15,7 @@ use wechat_pay::{ApiKey, Params, SignType};
 
 use super::{
     AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, CreatePayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
+    CloseOutcome, NewPayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
     RefundRequest,
 };
 use crate::{ChannelError, Fen, PayMethod, RefundStatus};
@@ -230,7 +230,7 @@ impl PaymentChannel for SandboxChannel {
     /// A real channel calls its provider here and must be idempotent by `out_trade_no`: a retry
     /// with the same request returns the same action; the same number with another amount is a
     /// refusal, never a second charge.
-    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+    async fn create(&self, request: &NewPayment) -> Result<PayAction, ChannelError> {
         if request.method != PayMethod::Sandbox {
             return Err(ChannelError::Unsupported(format!(
                 "method {}",

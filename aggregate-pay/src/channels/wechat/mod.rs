@@ -23,7 +23,7 @@ pub use v3::WechatV3Channel;
 
 use super::{
     AbnormalRefundResolution, AckBody, AckOutcome, Capabilities, ChannelNotification,
-    ChannelPaymentState, ChannelRefund, CloseOutcome, CreatePayment, PayAction, PaymentChannel,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, PayAction, PaymentChannel,
     RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod};
@@ -113,7 +113,7 @@ pub(crate) fn client_error(e: wechat_pay::Error) -> ChannelError {
 }
 
 /// A required openid, or the refusal that says it is missing.
-pub(crate) fn open_id(r: &CreatePayment) -> Result<String, ChannelError> {
+pub(crate) fn open_id(r: &NewPayment) -> Result<String, ChannelError> {
     r.open_id
         .clone()
         .filter(|o| !o.is_empty())
@@ -237,7 +237,7 @@ impl PaymentChannel for WechatChannel {
         self.inner.capabilities()
     }
 
-    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+    async fn create(&self, request: &NewPayment) -> Result<PayAction, ChannelError> {
         self.inner.create(request).await
     }
 

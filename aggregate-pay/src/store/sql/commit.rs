@@ -110,7 +110,7 @@ impl SqlStore {
                     .bind(e.id.clone())
                     .bind(e.kind.as_str().to_owned())
                     .bind(e.payment_id.0.clone())
-                    .bind(e.payload.to_string())
+                    .bind(e.stored_data())
                     .bind(now)
                     .bind(EventStatus::Pending.as_str().to_owned())
                     .bind(0i64)

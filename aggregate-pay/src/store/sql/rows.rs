@@ -42,7 +42,7 @@ impl<'a> EventRow<'a> {
             id: &e.id,
             kind: e.kind.as_str(),
             payment_id: &e.payment_id.0,
-            payload: e.payload.to_string(),
+            payload: e.stored_data(),
             version,
         }
     }
@@ -208,7 +208,7 @@ pub(super) fn event_from(row: &AnyRow) -> Result<OutboxEvent, StoreError> {
         id: row.try_get("id").map_err(db)?,
         kind: EventKind::parse(&kind),
         payment_id: PaymentId(row.try_get("payment_id").map_err(db)?),
-        payload: serde_json::from_str(&payload).map_err(corrupt)?,
+        data: serde_json::from_str(&payload).map_err(corrupt)?,
         created_at: from_millis(row.try_get("created_at").map_err(db)?),
         status: EventStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown event status {status}")))?,

@@ -6,6 +6,7 @@
 use sqlx::Row;
 
 use super::{DbResult, PlatformDb, e, unique_violation};
+use crate::platform::callback_data::CallbackData;
 
 pub(super) const SCHEMA_V3: &str = "
 CREATE TABLE merchant_messages (
@@ -62,7 +63,7 @@ pub struct QueuedMessage {
     /// The merchant's bound WeChat user.
     pub open_id: String,
     /// What the message says (the callback's `data`).
-    pub payload: serde_json::Value,
+    pub payload: CallbackData,
     /// Where it is.
     pub status: MessageStatus,
     /// Attempts so far (this claim included, for a claimed message).
@@ -93,7 +94,7 @@ impl PlatformDb {
         event_id: &str,
         merchant_id: &str,
         open_id: &str,
-        payload: &serde_json::Value,
+        payload: &CallbackData,
         now: i64,
     ) -> DbResult<bool> {
         let inserted = sqlx::query(self.q(
@@ -103,7 +104,7 @@ impl PlatformDb {
         .bind(event_id.to_owned())
         .bind(merchant_id.to_owned())
         .bind(open_id.to_owned())
-        .bind(payload.to_string())
+        .bind(serde_json::to_string(payload).map_err(e)?)
         .bind(now)
         .bind(now)
         .execute(self.store.pool())

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::PlatformState;
+use super::callback_data::PaymentTag;
 use super::db::Order;
 use crate::error::AppError;
 
@@ -126,11 +127,14 @@ pub async fn start_payment(
         method,
         crate::notify::payment_url(&state.settings.public_url, &channel),
     )
-    .metadata(json!({
-        "merchant_id": order.merchant_id,
-        "out_trade_no": order.out_trade_no,
-        "merchant_metadata": serde_json::from_str::<Value>(&order.metadata).unwrap_or(Value::Null),
-    }));
+    .metadata(
+        PaymentTag {
+            merchant_id: order.merchant_id.clone(),
+            out_trade_no: order.out_trade_no.clone(),
+            merchant_metadata: serde_json::from_str(&order.metadata).unwrap_or(Value::Null),
+        }
+        .to_metadata(),
+    );
     if let Some(open_id) = &order.open_id {
         request = request.open_id(open_id.clone());
     }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use aggregate_pay::{Fen, NewPayment, PayMethod};
-use serde_json::json;
 
 use super::super::db::{BuyerApp, MachineStatus, Order, OrderStatus};
 use super::super::delays::{DueJob, DueKind, Wait};
@@ -136,8 +135,7 @@ impl OrderService {
             format!("{} ({})", order.sku_name, order.inner_code),
             method,
             crate::notify::payment_url(&self.settings.public_url, channel.id()),
-        )
-        .metadata(json!({"order_no": order.order_no}));
+        );
         if let Some(o) = payer_open_id {
             payment = payment.open_id(o);
         }

@@ -330,11 +330,6 @@ impl OrderService {
             .get(&order.channel)
             .and_then(|c| crate::notify::refund_url(&self.settings.public_url, c.as_ref()))
     }
-
-    /// The order a payment belongs to.
-    pub fn order_of_payment(payment: &Value) -> Option<&str> {
-        payment["metadata"]["order_no"].as_str()
-    }
 }
 
 #[async_trait::async_trait]

@@ -14,12 +14,12 @@ use wechat_pay::{
 use super::Identity;
 use crate::channels::{
     AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, CreatePayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
+    CloseOutcome, NewPayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
     RefundRequest,
 };
 use crate::{ChannelError, RefundStatus};
 
-async fn create(client: &Client, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+async fn create(client: &Client, request: &NewPayment) -> Result<PayAction, ChannelError> {
     let order = transformers::unified_order(request)?;
     let created = client.execute(&order).await.map_err(transformers::error)?;
     transformers::pay_action(client, request.method, created)
@@ -199,7 +199,7 @@ impl PaymentChannel for WechatV2Channel {
         &self.identity.capabilities
     }
 
-    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+    async fn create(&self, request: &NewPayment) -> Result<PayAction, ChannelError> {
         create(&self.client, request).await
     }
 

@@ -8,11 +8,11 @@ use wechat_pay::{
 };
 
 use crate::channels::wechat::{BALANCE_WAIT, RATE_WAIT, client_error, open_id};
-use crate::channels::{ChannelPaymentState, CreatePayment, PayAction};
+use crate::channels::{ChannelPaymentState, NewPayment, PayAction};
 use crate::{ChannelError, PayMethod, RefundStatus};
 
 /// The unified order for a payment request.
-pub(super) fn unified_order(r: &CreatePayment) -> Result<UnifiedOrder, ChannelError> {
+pub(super) fn unified_order(r: &NewPayment) -> Result<UnifiedOrder, ChannelError> {
     let trade = match r.method {
         PayMethod::WechatJsapi | PayMethod::WechatMiniProgram => Trade::jsapi(open_id(r)?),
         PayMethod::WechatNative => Trade::native(r.out_trade_no.clone()),

@@ -16,7 +16,7 @@ use wechat_pay::v3::{
 
 use crate::channels::{
     AbnormalRefundResolution, AckBody, AckOutcome, Capabilities, ChannelNotification,
-    ChannelPaymentState, ChannelRefund, CloseOutcome, CreatePayment, NotifyKind, PayAction,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifyKind, PayAction,
     PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod};
@@ -24,11 +24,7 @@ use transformers::{error, refund_error, refund_status, v3_code};
 
 use super::{Identity, open_id};
 
-async fn create(
-    client: &Client,
-    app_id: &str,
-    r: &CreatePayment,
-) -> Result<PayAction, ChannelError> {
+async fn create(client: &Client, app_id: &str, r: &NewPayment) -> Result<PayAction, ChannelError> {
     let mut order = OrderRequest::new(
         app_id,
         r.subject.chars().take(127).collect::<String>(),
@@ -261,7 +257,7 @@ impl PaymentChannel for WechatV3Channel {
         &self.identity.capabilities
     }
 
-    async fn create(&self, request: &CreatePayment) -> Result<PayAction, ChannelError> {
+    async fn create(&self, request: &NewPayment) -> Result<PayAction, ChannelError> {
         create(&self.client, &self.app_id, request).await
     }
 
