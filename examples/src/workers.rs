@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aggregate_pay::rabbitmq::{RabbitConsumer, RabbitPublisher, Topology};
-use aggregate_pay::{Channels, Dispatcher, EventHandler, PaymentStore, Reconciler, RetryPolicy};
+use aggregate_pay::{
+    Channels, Dispatcher, EventHandler, PaymentStore, Reconciler, RetryPolicy, StoreError,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,15 +33,11 @@ impl Delivery {
         url: Option<&str>,
         prefix: &str,
         policy: &RetryPolicy,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StoreError> {
         match url {
             None => Ok(Delivery::InProcess),
             Some(url) => Ok(Delivery::Rabbit {
-                connection: Arc::new(
-                    aggregate_pay::rabbitmq::connect(url)
-                        .await
-                        .map_err(|e| format!("rabbitmq: {e}"))?,
-                ),
+                connection: Arc::new(aggregate_pay::rabbitmq::connect(url).await?),
                 topology: Topology::with_schedule(
                     prefix,
                     &(1..policy.max_attempts.max(2))
@@ -62,7 +60,7 @@ pub async fn spawn_event_delivery(
     prefetch: u16,
     parallel_batches: usize,
     shutdown: &CancellationToken,
-) -> Result<Vec<JoinHandle<()>>, String> {
+) -> Result<Vec<JoinHandle<()>>, StoreError> {
     let mut tasks = Vec::new();
     match delivery {
         Delivery::InProcess => {
@@ -79,11 +77,7 @@ pub async fn spawn_event_delivery(
             connection,
             topology,
         } => {
-            let publisher = Arc::new(
-                RabbitPublisher::new(connection, topology.clone())
-                    .await
-                    .map_err(|e| format!("rabbitmq: {e}"))?,
-            );
+            let publisher = Arc::new(RabbitPublisher::new(connection, topology.clone()).await?);
             let relay = Dispatcher::new(store, publisher)
                 .batch(500)
                 .linger(Duration::from_millis(10));
@@ -93,8 +87,7 @@ pub async fn spawn_event_delivery(
             }));
             let consumer =
                 RabbitConsumer::new(connection, topology.clone(), policy.max_attempts, prefetch)
-                    .await
-                    .map_err(|e| format!("rabbitmq: {e}"))?;
+                    .await?;
             let stop = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = consumer.run(handler, stop).await {

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::signing;
-use crate::{Error, Secret};
+use crate::{BoxError, Error, Secret, StoreError};
 
 /// Where an event stands in a [`HandledEvents`] store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +49,11 @@ pub enum Claim {
 #[async_trait]
 pub trait HandledEvents: Send + Sync + fmt::Debug {
     /// Takes event `id` for handling for `lease`, unless it is handled or taken.
-    async fn claim(&self, id: &str, lease: Duration) -> Result<Claim, String>;
+    async fn claim(&self, id: &str, lease: Duration) -> Result<Claim, StoreError>;
     /// Records event `id` as handled, remembered for `keep`.
-    async fn handled(&self, id: &str, keep: Duration) -> Result<(), String>;
+    async fn handled(&self, id: &str, keep: Duration) -> Result<(), StoreError>;
     /// Gives a claim back without handling it: the next delivery takes it.
-    async fn release(&self, id: &str) -> Result<(), String>;
+    async fn release(&self, id: &str) -> Result<(), StoreError>;
 }
 
 /// [`HandledEvents`] in this process's memory.
@@ -71,7 +71,7 @@ impl MemoryHandledEvents {
 
 #[async_trait]
 impl HandledEvents for MemoryHandledEvents {
-    async fn claim(&self, id: &str, lease: Duration) -> Result<Claim, String> {
+    async fn claim(&self, id: &str, lease: Duration) -> Result<Claim, StoreError> {
         let now = Instant::now();
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         events.retain(|_, (_, until)| *until > now);
@@ -85,7 +85,7 @@ impl HandledEvents for MemoryHandledEvents {
         }
     }
 
-    async fn handled(&self, id: &str, keep: Duration) -> Result<(), String> {
+    async fn handled(&self, id: &str, keep: Duration) -> Result<(), StoreError> {
         let until = Instant::now() + keep;
         self.events
             .lock()
@@ -94,7 +94,7 @@ impl HandledEvents for MemoryHandledEvents {
         Ok(())
     }
 
-    async fn release(&self, id: &str) -> Result<(), String> {
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
         let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         if events.get(id).is_some_and(|(done, _)| !done) {
             events.remove(id);
@@ -165,10 +165,9 @@ impl Callbacks {
             self.tolerance,
             crate::unix_now(),
         )?;
-        let event: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| Error::Decode(e.to_string()))?;
+        let event: serde_json::Value = serde_json::from_slice(body).map_err(Error::Decode)?;
         if event["id"].as_str().is_none_or(str::is_empty) {
-            return Err(Error::Decode("the event has no id".into()));
+            return Err(Error::NoEventId);
         }
         Ok(event)
     }
@@ -185,32 +184,24 @@ impl Callbacks {
     where
         F: FnOnce(serde_json::Value) -> Fut,
         Fut: Future<Output = Result<(), E>>,
-        E: fmt::Display,
+        E: Into<BoxError>,
     {
         let event = self.verify(signature_header, body)?;
         let id = event["id"].as_str().unwrap_or_default().to_owned();
-        match self
-            .events
-            .claim(&id, self.lease)
-            .await
-            .map_err(Error::Transport)?
-        {
+        match self.events.claim(&id, self.lease).await? {
             Claim::Handled => return Ok(Handled::Duplicate),
             Claim::Busy => return Err(Error::InProgress(id)),
             Claim::Taken => {}
         }
         match handler(event).await {
             Ok(()) => {
-                self.events
-                    .handled(&id, self.keep)
-                    .await
-                    .map_err(Error::Transport)?;
+                self.events.handled(&id, self.keep).await?;
                 Ok(Handled::Done)
             }
             Err(e) => {
                 // Best effort: if this fails too, the lease runs out on its own.
                 let _ = self.events.release(&id).await;
-                Err(Error::Handler(e.to_string()))
+                Err(Error::Handler(e.into()))
             }
         }
     }
@@ -245,7 +236,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(e, Error::Handler(ref m) if m == "database down"),
+            matches!(e, Error::Handler(ref m) if m.to_string() == "database down"),
             "{e:?}"
         );
         let mut runs = 0;
@@ -269,15 +260,52 @@ mod tests {
         assert_eq!(again, Handled::Duplicate);
     }
 
+    /// A store that cannot be reached.
+    #[derive(Debug)]
+    struct Down;
+
+    #[async_trait]
+    impl HandledEvents for Down {
+        async fn claim(&self, _: &str, _: Duration) -> Result<Claim, StoreError> {
+            Err(StoreError::new(std::io::Error::other("connection refused")))
+        }
+        async fn handled(&self, _: &str, _: Duration) -> Result<(), StoreError> {
+            Err(StoreError::new("unreachable"))
+        }
+        async fn release(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_an_error_with_its_cause_and_the_handler_does_not_run() {
+        let secret = Secret::new("whsec_new");
+        let callbacks = Callbacks::new(secret.clone(), Arc::new(Down));
+        let (header, body) = delivery(&[&secret]);
+        let e = callbacks
+            .handle(&header, &body, |_| async {
+                panic!("not run without a claim") as Result<(), String>
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Store(_)), "{e:?}");
+        assert_eq!(e.to_string(), "the store failed: connection refused");
+        let cause = std::error::Error::source(&e).expect("the store's own error");
+        assert!(
+            cause.downcast_ref::<std::io::Error>().is_some(),
+            "{cause:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_delivery_in_progress_holds_the_event() {
         let (callbacks, secret) = callbacks();
         let (header, body) = delivery(&[&secret]);
         let events = Arc::clone(&callbacks.events);
-        assert_eq!(
+        assert!(matches!(
             events.claim("evt_1", Duration::from_secs(60)).await,
             Ok(Claim::Taken)
-        );
+        ));
         let e = callbacks
             .handle(&header, &body, |_| async { Ok::<_, String>(()) })
             .await

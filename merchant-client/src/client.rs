@@ -300,12 +300,12 @@ impl Client {
         let resp = req
             .send()
             .await
-            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+            .map_err(|e| Error::Transport(e.without_url()))?;
         let status = resp.status().as_u16();
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+            .map_err(|e| Error::Transport(e.without_url()))?;
         if !(200..300).contains(&status) {
             return Err(match serde_json::from_slice::<ApiError>(&bytes) {
                 Ok(e) => Error::Api {
@@ -320,7 +320,7 @@ impl Client {
                 },
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(Error::Decode)
     }
 
     fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, Error> {

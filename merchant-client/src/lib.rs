@@ -12,8 +12,8 @@
 //! - [`callbacks`] — [`Callbacks::handle`]: verify a callback (several secrets during a
 //!   rotation), run your handler once per event, record it handled only when it succeeded.
 //! - [`replay`] — [`NonceStore`] (the platform's replayed-nonce check) with an in-memory store.
-//! - [`Secret`], [`Error`] — credentials that never print (`secret`); the one error type
-//!   (`error`).
+//! - [`Secret`], [`Error`] — credentials that never print (`secret`); the errors (`error`:
+//!   [`Error`] for calls, [`StoreError`] for the stores you plug in).
 //!
 //! # Example
 //!
@@ -34,7 +34,7 @@
 //! recorded as handled only when the handler succeeded, so a failure is retried, never lost.
 //!
 //! ```
-//! # async fn ship(order: &str) -> Result<(), String> { Ok(()) }
+//! # async fn ship(order: &str) -> Result<(), std::io::Error> { Ok(()) }
 //! # async fn run(header: &str, body: &[u8]) -> u16 {
 //! use std::sync::Arc;
 //! use merchant_client::{Callbacks, Error, Handled, MemoryHandledEvents, Secret};
@@ -46,12 +46,12 @@
 //!         if event["type"] == "payment.succeeded" {
 //!             ship(event["data"]["out_trade_no"].as_str().unwrap_or_default()).await?;
 //!         }
-//!         Ok::<_, String>(())
+//!         Ok::<_, std::io::Error>(())
 //!     })
 //!     .await;
 //! match outcome {
 //!     Ok(Handled::Done | Handled::Duplicate) => 200,
-//!     Err(Error::Signature(_) | Error::Decode(_)) => 400, // not from the platform
+//!     Err(Error::Signature(_) | Error::Decode(_) | Error::NoEventId) => 400, // not from the platform
 //!     Err(_) => 503,                                      // handler failed or busy: sent again
 //! }
 //! # }
@@ -66,7 +66,7 @@ pub mod signing;
 
 pub use callbacks::{Callbacks, Claim, Handled, HandledEvents, MemoryHandledEvents};
 pub use client::{Client, ClientBuilder, CreatePayment, CreateRefund, PaymentView, RefundView};
-pub use error::Error;
+pub use error::{BoxError, Error, StoreError};
 pub use replay::{MemoryNonceStore, NonceStore};
 pub use secret::Secret;
 

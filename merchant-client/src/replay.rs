@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use crate::StoreError;
+
 /// Says whether a key is new.
 #[async_trait]
 pub trait NonceStore: Send + Sync + fmt::Debug {
     /// Records `key` for `ttl`; `true` the first time, `false` for a repeat within `ttl`.
-    async fn first_seen(&self, key: &str, ttl: Duration) -> Result<bool, String>;
+    async fn first_seen(&self, key: &str, ttl: Duration) -> Result<bool, StoreError>;
 }
 
 /// In-process memory of keys (one instance).
@@ -37,7 +39,7 @@ impl MemoryNonceStore {
 
 #[async_trait]
 impl NonceStore for MemoryNonceStore {
-    async fn first_seen(&self, key: &str, ttl: Duration) -> Result<bool, String> {
+    async fn first_seen(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
         let now = Instant::now();
         let mut guard = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let Seen { until, order } = &mut *guard;

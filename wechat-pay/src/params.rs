@@ -92,8 +92,8 @@ impl Params {
         self.entries.push(Entry { prefix, key, value });
     }
 
-    /// Sorts decoded fields; `Err(key)` if a key appears twice.
-    pub(crate) fn finish(mut self) -> Result<Self, String> {
+    /// Sorts decoded fields; an error naming the key if one appears twice.
+    pub(crate) fn finish(mut self) -> Result<Self, crate::xml::XmlError> {
         let buf = self.buf.as_bytes();
         self.entries.sort_unstable_by(|a, b| {
             a.prefix
@@ -105,7 +105,9 @@ impl Params {
             .windows(2)
             .find(|w| self.slice(w[0].key) == self.slice(w[1].key))
         {
-            return Err(self.slice(w[0].key).to_owned());
+            return Err(crate::xml::XmlError::DuplicateField(
+                self.slice(w[0].key).to_owned(),
+            ));
         }
         Ok(self)
     }
@@ -373,7 +375,10 @@ mod tests {
             d.push_raw(k);
             d.push_entry((ks, d.mark()), (d.mark(), d.mark()));
         }
-        assert_eq!(d.finish().unwrap_err(), "x");
+        assert_eq!(
+            d.finish().unwrap_err(),
+            crate::xml::XmlError::DuplicateField("x".into())
+        );
     }
 
     #[test]

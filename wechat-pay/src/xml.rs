@@ -373,7 +373,7 @@ fn decode(text: &str, roots: &[&str]) -> Result<Params, XmlError> {
     if !sc.at_end() {
         return Err(XmlError::StrayContent);
     }
-    params.finish().map_err(XmlError::DuplicateField)
+    params.finish()
 }
 
 /// Resolves the five predefined entities and character references; anything else is refused.

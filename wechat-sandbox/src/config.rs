@@ -7,6 +7,61 @@ use ::alipay::{PrivateKey as AlipayPrivateKey, PublicKey as AlipayPublicKey};
 use wechat_mp::Secret;
 use wechat_pay::ApiKey;
 
+/// Why a `--merchant`, `--merchant-v3`, `--mp-app` or `--alipay-app` spec was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Too few or too many values, or a required one empty.
+    #[error("{flag} expects {min} to {max} comma-separated values, got {spec:?}")]
+    Shape {
+        /// The flag.
+        flag: &'static str,
+        /// The fewest values.
+        min: usize,
+        /// The most values.
+        max: usize,
+        /// What was given.
+        spec: String,
+    },
+    /// A file it names cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key it gives or names is not a valid key.
+    #[error("{what}: {source}")]
+    Key {
+        /// Which key.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `--merchant-v3`'s mode is neither `public-key` nor `certificates`.
+    #[error("--merchant-v3: the mode is public-key or certificates, not {0:?}")]
+    Mode(String),
+}
+
+impl ConfigError {
+    fn key(what: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ConfigError::Key {
+            what: what.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}
+
+fn read(path: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// A WeChat Pay merchant: `APP_ID,MCH_ID,API_KEY`.
 #[derive(Debug, Clone)]
 pub struct Merchant {
@@ -48,15 +103,16 @@ impl MerchantV3 {
         serial_no: impl Into<String>,
         public_key_pem: &str,
         api_v3_key: &str,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ConfigError> {
         let serial_no = serial_no.into();
         Ok(MerchantV3 {
             mch_id: mch_id.into(),
             app_id: app_id.into(),
             public_key: wechat_pay::v3::WechatPayKey::from_pem(serial_no.clone(), public_key_pem)
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| ConfigError::key("the merchant's public key", e))?,
             serial_no,
-            api_v3_key: wechat_pay::v3::ApiV3Key::new(api_v3_key).map_err(|e| e.to_string())?,
+            api_v3_key: wechat_pay::v3::ApiV3Key::new(api_v3_key)
+                .map_err(|e| ConfigError::key("the API v3 key", e))?,
             certificates: false,
         })
     }
@@ -70,17 +126,14 @@ impl MerchantV3 {
 
     /// Parses `MCH_ID,APP_ID,MERCHANT_SERIAL,MERCHANT_PUBLIC_KEY_PEM_PATH,API_V3_KEY[,MODE]`
     /// (`MODE`: `public-key`, the default, or `certificates`).
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
         let p = parts(spec, 5, 6, "--merchant-v3")?;
-        let pem =
-            std::fs::read_to_string(&p[3]).map_err(|e| format!("cannot read {}: {e}", p[3]))?;
+        let pem = read(&p[3])?;
         let merchant = MerchantV3::new(p[0].clone(), p[1].clone(), p[2].clone(), &pem, &p[4])?;
         match p.get(5).map(String::as_str) {
             None | Some("public-key") => Ok(merchant),
             Some("certificates") => Ok(merchant.with_certificates()),
-            Some(other) => Err(format!(
-                "--merchant-v3: the mode is public-key or certificates, not {other:?}"
-            )),
+            Some(other) => Err(ConfigError::Mode(other.to_owned())),
         }
     }
 }
@@ -151,19 +204,27 @@ pub struct SandboxConfig {
     pub sign_probe_rate: f64,
 }
 
-fn parts(spec: &str, min: usize, max: usize, what: &str) -> Result<Vec<String>, String> {
+fn parts(
+    spec: &str,
+    min: usize,
+    max: usize,
+    flag: &'static str,
+) -> Result<Vec<String>, ConfigError> {
     let p: Vec<String> = spec.split(',').map(|s| s.trim().to_owned()).collect();
     if p.len() < min || p.len() > max || p.iter().take(min).any(String::is_empty) {
-        return Err(format!(
-            "{what} expects {min} to {max} comma-separated values, got {spec:?}"
-        ));
+        return Err(ConfigError::Shape {
+            flag,
+            min,
+            max,
+            spec: spec.to_owned(),
+        });
     }
     Ok(p)
 }
 
 impl Merchant {
     /// Parses `APP_ID,MCH_ID,API_KEY`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
         let p = parts(spec, 3, 3, "--merchant")?;
         Ok(Merchant {
             app_id: p[0].clone(),
@@ -199,7 +260,7 @@ impl MpApp {
     }
 
     /// Parses `APP_ID,APP_SECRET,TOKEN[,ENCODING_AES_KEY[,CALLBACK_URL]]`.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
         let p = parts(spec, 3, 5, "--mp-app")?;
         let opt = |i: usize| p.get(i).filter(|s| !s.is_empty()).cloned();
         Ok(MpApp {
@@ -233,13 +294,12 @@ impl AlipayApp {
     }
 
     /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID]`, reading the key file.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
         let p = parts(spec, 2, 3, "--alipay-app")?;
-        let pem =
-            std::fs::read_to_string(&p[1]).map_err(|e| format!("cannot read {}: {e}", p[1]))?;
+        let pem = read(&p[1])?;
         let mut app = AlipayApp::new(
             p[0].clone(),
-            AlipayPublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", p[1]))?,
+            AlipayPublicKey::from_pem(&pem).map_err(|e| ConfigError::key(&p[1], e))?,
         );
         if let Some(seller_id) = p.get(2) {
             app.seller_id = seller_id.clone();
@@ -276,6 +336,16 @@ mod tests {
         assert!(a.encoding_aes_key.is_none());
         assert_eq!(a.callback_url.as_deref(), Some("http://cb"));
         assert!(MpApp::parse("wx1,,token").is_err());
-        assert!(AlipayApp::parse("2021,/nonexistent.pem").is_err());
+        assert!(matches!(
+            AlipayApp::parse("2021,/nonexistent.pem"),
+            Err(ConfigError::Read { .. })
+        ));
+        assert!(matches!(
+            Merchant::parse("wx1,10000100"),
+            Err(ConfigError::Shape {
+                flag: "--merchant",
+                ..
+            })
+        ));
     }
 }

@@ -372,7 +372,13 @@ async fn transfer_confirm(
 pub fn rotate(state: &SandboxState) -> Result<String, ControlError> {
     crate::wxpay_v3::rotate_platform_certificate(state)
         .map(|c| c.serial_no)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "KEY_ERROR", e))
+        .map_err(|e| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "KEY_ERROR",
+                e.to_string(),
+            )
+        })
 }
 
 async fn rotate_route(

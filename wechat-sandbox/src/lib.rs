@@ -89,7 +89,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use wechat_pay::ApiKey;
 
-pub use config::{AlipayApp, Merchant, MerchantV3, MpApp, SandboxConfig};
+pub use config::{AlipayApp, ConfigError, Merchant, MerchantV3, MpApp, SandboxConfig};
 pub use control::ControlError;
 pub use faults::{ApiFault, FaultRequest, Faults};
 pub use sandbox::{Sandbox, SandboxBuilder};

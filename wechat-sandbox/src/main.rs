@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use alipay::PrivateKey as AlipayPrivateKey;
 use clap::Parser;
-use wechat_sandbox::Sandbox;
-use wechat_sandbox::config::{AlipayApp, Merchant, MpApp};
+use wechat_sandbox::config::{AlipayApp, ConfigError, Merchant, MpApp};
 use wechat_sandbox::server::{HttpLimits, shutdown_signal};
 use wechat_sandbox::tls::GatewayPki;
+use wechat_sandbox::{Sandbox, SandboxBuilder};
 
 /// A local WeChat Pay v2 / WeChat MP / Alipay emulator with real signatures and notifications.
 #[derive(Debug, Parser)]
@@ -86,7 +86,7 @@ struct Args {
 }
 
 /// Parses every `spec`, or exits saying which is wrong.
-fn parsed<T>(specs: &[String], parse: fn(&str) -> Result<T, String>) -> Vec<T> {
+fn parsed<T>(specs: &[String], parse: fn(&str) -> Result<T, ConfigError>) -> Vec<T> {
     specs
         .iter()
         .map(|s| parse(s))
@@ -109,50 +109,7 @@ async fn main() {
         .init();
     let args = Args::parse();
     let merchants: Vec<Merchant> = parsed(&args.merchants, Merchant::parse);
-    let mp_apps: Vec<MpApp> = parsed(&args.mp_apps, MpApp::parse);
-    let alipay_apps: Vec<AlipayApp> = parsed(&args.alipay_apps, AlipayApp::parse);
-
-    let mut builder = Sandbox::builder()
-        .listen(args.listen.clone())
-        .time_scale(args.time_scale)
-        .refund_delay(
-            (args.refund_delay_secs > 0).then(|| Duration::from_secs(args.refund_delay_secs)),
-        )
-        .sign_probe_rate(args.sign_probe_rate)
-        .limits(args.http.clone());
-    for m in &merchants {
-        builder = builder.merchant(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone());
-    }
-    for a in mp_apps {
-        builder = builder.mp_app(a);
-    }
-    for m in parsed(&args.merchants_v3, wechat_sandbox::MerchantV3::parse) {
-        builder = builder.merchant_v3(m);
-    }
-    if let Some(spec) = &args.wechatpay_key {
-        let (id, path) = spec
-            .split_once(',')
-            .unwrap_or_else(|| fail("--wechatpay-key expects PUB_KEY_ID,PATH"));
-        let pem = std::fs::read_to_string(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
-        let key = wechat_pay::v3::MerchantKey::from_pem(&pem)
-            .unwrap_or_else(|e| fail(format!("{path}: {e}")));
-        builder = builder.wechatpay_key(key, id);
-    }
-    for a in alipay_apps {
-        builder = builder.alipay_app(a.app_id, a.public_key);
-    }
-    if let Some(url) = &args.public_url {
-        builder = builder.public_url(url.clone());
-    }
-    if let Some(path) = &args.db {
-        builder = builder.db(path.clone());
-    }
-    if let Some(path) = &args.alipay_key {
-        let pem = std::fs::read_to_string(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
-        builder = builder.alipay_key(
-            AlipayPrivateKey::from_pem(&pem).unwrap_or_else(|e| fail(format!("{path}: {e}"))),
-        );
-    }
+    let mut builder = configured(&args, &merchants);
     let mut https_files = None;
     if let Some(dir) = &args.tls_dir {
         // The certificate's name is the first merchant's id (the demo one's when none is given).
@@ -169,7 +126,69 @@ async fn main() {
         builder = builder.tls(pki.acceptor().unwrap_or_else(|e| fail(e)));
     }
     let sandbox = builder.start().await.unwrap_or_else(|e| fail(e));
-    let config = sandbox.config();
+    write_public_keys(&args, &sandbox);
+    if let Some((files, mch_id)) = &https_files {
+        println!(
+            "  https: CA {} (SSL_CERT_FILE), merchant certificate {} (password {mch_id})",
+            files.ca.display(),
+            files.merchant_p12.display()
+        );
+    }
+    print_credentials(&args, &sandbox);
+
+    shutdown_signal().await;
+    println!("wechat-sandbox: shutting down");
+    sandbox.shutdown().await;
+}
+
+/// The sandbox the command line describes (merchants, apps, keys, timing, limits).
+fn configured(args: &Args, merchants: &[Merchant]) -> SandboxBuilder {
+    let mut builder = Sandbox::builder()
+        .listen(args.listen.clone())
+        .time_scale(args.time_scale)
+        .refund_delay(
+            (args.refund_delay_secs > 0).then(|| Duration::from_secs(args.refund_delay_secs)),
+        )
+        .sign_probe_rate(args.sign_probe_rate)
+        .limits(args.http.clone());
+    for m in merchants {
+        builder = builder.merchant(m.app_id.clone(), m.mch_id.clone(), m.api_key.clone());
+    }
+    for a in parsed(&args.mp_apps, MpApp::parse) {
+        builder = builder.mp_app(a);
+    }
+    for m in parsed(&args.merchants_v3, wechat_sandbox::MerchantV3::parse) {
+        builder = builder.merchant_v3(m);
+    }
+    if let Some(spec) = &args.wechatpay_key {
+        let (id, path) = spec
+            .split_once(',')
+            .unwrap_or_else(|| fail("--wechatpay-key expects PUB_KEY_ID,PATH"));
+        let pem = std::fs::read_to_string(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        let key = wechat_pay::v3::MerchantKey::from_pem(&pem)
+            .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        builder = builder.wechatpay_key(key, id);
+    }
+    for a in parsed(&args.alipay_apps, AlipayApp::parse) {
+        builder = builder.alipay_app(a.app_id, a.public_key);
+    }
+    if let Some(url) = &args.public_url {
+        builder = builder.public_url(url.clone());
+    }
+    if let Some(path) = &args.db {
+        builder = builder.db(path.clone());
+    }
+    if let Some(path) = &args.alipay_key {
+        let pem = std::fs::read_to_string(path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        builder = builder.alipay_key(
+            AlipayPrivateKey::from_pem(&pem).unwrap_or_else(|e| fail(format!("{path}: {e}"))),
+        );
+    }
+    builder
+}
+
+/// Writes the gateway's public keys where the command line asks, for clients to load.
+fn write_public_keys(args: &Args, sandbox: &Sandbox) {
     if let Some(path) = &args.alipay_public_key_out {
         let pem = sandbox
             .alipay_public_key()
@@ -177,7 +196,6 @@ async fn main() {
             .unwrap_or_else(|e| fail(e));
         std::fs::write(path, pem).unwrap_or_else(|e| fail(format!("{path}: {e}")));
     }
-
     if let Some(path) = &args.wechatpay_public_key_out {
         std::fs::write(path, sandbox.wechatpay_public_key().1)
             .unwrap_or_else(|e| fail(format!("{path}: {e}")));
@@ -186,16 +204,14 @@ async fn main() {
         "  wechat pay v3 public key id: {} (GET /sandbox/wechatpay-public-key)",
         sandbox.wechatpay_public_key().0
     );
-    if let Some((files, mch_id)) = &https_files {
-        println!(
-            "  https: CA {} (SSL_CERT_FILE), merchant certificate {} (password {mch_id})",
-            files.ca.display(),
-            files.merchant_p12.display()
-        );
-    }
+}
+
+/// Where the sandbox listens and, for what the command line did not give, the demo
+/// credentials a client needs (sandbox credentials: printing them is the point).
+fn print_credentials(args: &Args, sandbox: &Sandbox) {
+    let config = sandbox.config();
     println!("wechat-sandbox listening on {}", sandbox.base_url());
     println!("  control page:  {}/sandbox", sandbox.base_url());
-    // These are sandbox credentials, printed so that a client can be pointed at the sandbox.
     if args.merchants.is_empty() {
         let m = &config.merchants[0];
         println!(
@@ -225,8 +241,4 @@ async fn main() {
         "  alipay gateway public key: {}/sandbox/alipay-public-key",
         sandbox.base_url()
     );
-
-    shutdown_signal().await;
-    println!("wechat-sandbox: shutting down");
-    sandbox.shutdown().await;
 }

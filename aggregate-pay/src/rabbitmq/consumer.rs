@@ -216,7 +216,7 @@ impl RabbitConsumer {
                     )
                     .await
                     .map_err(amqp)?;
-                confirmed(confirm.await).map_err(StoreError::Unavailable)?;
+                confirmed(confirm.await).map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(Settled::Ack)
             }
         }

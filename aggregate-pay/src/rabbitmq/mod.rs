@@ -68,12 +68,25 @@ pub(crate) fn failed_properties(id: &str, attempts: u32, error: Option<&str>) ->
         .with_headers(headers)
 }
 
-pub(crate) fn confirmed(c: Result<Confirmation, lapin::Error>) -> Result<(), String> {
-    match c {
-        Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => Ok(()),
-        Ok(Confirmation::Ack(Some(_))) => Err("unroutable: returned by the broker".into()),
-        Ok(Confirmation::Nack(_)) => Err("the broker did not accept the message".into()),
-        Err(e) => Err(e.to_string()),
+/// Why the broker did not take a message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PublishError {
+    /// The connection or channel failed.
+    #[error("the broker cannot be reached: {0}")]
+    Amqp(#[from] lapin::Error),
+    /// No queue was bound for it.
+    #[error("unroutable: returned by the broker")]
+    Returned,
+    /// The broker refused it.
+    #[error("the broker did not accept the message")]
+    Nacked,
+}
+
+pub(crate) fn confirmed(c: Result<Confirmation, lapin::Error>) -> Result<(), PublishError> {
+    match c? {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(PublishError::Returned),
+        Confirmation::Nack(_) => Err(PublishError::Nacked),
     }
 }
 

@@ -30,7 +30,7 @@ impl RabbitPublisher {
         Ok(RabbitPublisher { channel, topology })
     }
 
-    async fn publish(&self, event: &OutboxEvent) -> Result<PublisherConfirm, String> {
+    async fn publish(&self, event: &OutboxEvent) -> Result<PublisherConfirm, PublishError> {
         let body = event.to_wire();
         self.channel
             .basic_publish(
@@ -41,15 +41,15 @@ impl RabbitPublisher {
                 properties(&event.id, 0),
             )
             .await
-            .map_err(|e| e.to_string())
+            .map_err(PublishError::Amqp)
     }
 }
 
 #[async_trait]
 impl EventHandler for RabbitPublisher {
     async fn handle(&self, event: &OutboxEvent) -> Result<(), HandlerError> {
-        let confirm = self.publish(event).await.map_err(HandlerError::Retry)?;
-        confirmed(confirm.await).map_err(HandlerError::Retry)
+        let confirm = self.publish(event).await.map_err(HandlerError::retry)?;
+        confirmed(confirm.await).map_err(HandlerError::retry)
     }
 
     async fn handle_batch(&self, events: &[OutboxEvent]) -> Vec<Result<(), HandlerError>> {
@@ -59,8 +59,8 @@ impl EventHandler for RabbitPublisher {
         let mut results = Vec::with_capacity(events.len());
         for p in pending {
             results.push(match p {
-                Ok(confirm) => confirmed(confirm.await).map_err(HandlerError::Retry),
-                Err(e) => Err(HandlerError::Retry(e)),
+                Ok(confirm) => confirmed(confirm.await).map_err(HandlerError::retry),
+                Err(e) => Err(HandlerError::retry(e)),
             });
         }
         results

@@ -303,7 +303,7 @@ impl Topology {
             )
             .await
             .map_err(amqp)?;
-        confirmed(confirm.await).map_err(StoreError::Unavailable)?;
+        confirmed(confirm.await).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(true)
     }
 }

@@ -18,8 +18,12 @@ async fn main() {
     examples::init_tracing();
     let mut config = VendingConfig::parse();
     let done = match config.command.take() {
-        Some(command) => examples::vending::commands::run(command, &config).await,
-        None => examples::vending::run::run(config).await,
+        Some(command) => examples::vending::commands::run(command, &config)
+            .await
+            .map_err(examples::running::BoxError::from),
+        None => examples::vending::run::run(config)
+            .await
+            .map_err(examples::running::BoxError::from),
     };
     if let Err(e) = done {
         examples::exit_with("vending-server", e);

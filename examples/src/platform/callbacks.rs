@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use super::callback_data::{CallbackBody, CallbackData, CallbackRefund, PaymentTag};
 use super::db::{Merchant, PlatformDb};
 use crate::url_guard::OutboundPolicy;
-use aggregate_pay::{EventHandler, EventKind, HandlerError, OutboxEvent};
+use aggregate_pay::{EventHandler, EventKind, HandlerError, OutboxEvent, StoreError};
 use async_trait::async_trait;
 use merchant_client::signing::{self, headers};
 
@@ -77,7 +77,7 @@ impl MerchantCallbacks {
         )
     }
 
-    async fn merchant(&self, app_id: &str) -> Result<Option<Merchant>, String> {
+    async fn merchant(&self, app_id: &str) -> Result<Option<Merchant>, StoreError> {
         let now = Instant::now();
         {
             let cache = self

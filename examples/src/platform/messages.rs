@@ -51,7 +51,7 @@ impl MerchantMessages {
     }
 
     /// Sends what is due; returns how many were sent.
-    pub async fn run_once(&self) -> Result<usize, String> {
+    pub async fn run_once(&self) -> Result<usize, aggregate_pay::StoreError> {
         let now = unix_now();
         let due = self.db.claim_messages(now, 60, 50).await?;
         let mut sent = 0;

@@ -11,6 +11,7 @@ use wechat_mp::message::{Callback, Event, EventKind, IncomingMessage, MessageBod
 
 use super::config::PlatformConfig;
 use super::db::PlatformDb;
+use crate::running::StartError;
 use crate::settings::SecretSetting;
 
 /// The Official Account callback: binding by QR scene, keyword replies, an optional chatbot.
@@ -21,72 +22,11 @@ pub fn build(
     token: SecretSetting,
     aes_key: Option<SecretSetting>,
     deduper: Option<Arc<dyn wechat_mp::message::Deduper>>,
-) -> Result<Callback, String> {
-    let keywords: HashMap<String, String> = match &config.keywords_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("keywords file: {e}"))?;
-            serde_json::from_str(&text).map_err(|e| format!("keywords file: {e}"))?
-        }
-        None => HashMap::from([
-            (
-                "help".to_owned(),
-                "Scan your binding QR code to receive payment notices here.".to_owned(),
-            ),
-            (
-                "帮助".to_owned(),
-                "扫描商户绑定二维码即可在此接收收款通知。".to_owned(),
-            ),
-        ]),
-    };
+) -> Result<Callback, StartError> {
     let bind = |db: PlatformDb, mp: wechat_mp::Client, template: String| {
         move |m: IncomingMessage| {
             let (db, mp, template) = (db.clone(), mp.clone(), template.clone());
-            async move {
-                let Some(scene) = m
-                    .event_key()
-                    .filter(|s| s.starts_with("bind_"))
-                    .map(str::to_owned)
-                else {
-                    return match m.body {
-                        MessageBody::Event(Event::Subscribe { .. }) => Reply::text("Welcome!"),
-                        _ => Reply::Empty,
-                    };
-                };
-                match db
-                    .bind(&scene, &m.from_user, crate::clock::unix_now())
-                    .await
-                {
-                    Ok(Ok(merchant)) => {
-                        let message =
-                            wechat_mp::TemplateMessage::new(m.from_user.clone(), template)
-                                .field("first", "Onboarding approved")
-                                .field("keyword1", merchant.name.clone())
-                                .field("keyword2", merchant.app_id.clone());
-                        if let Err(e) = mp.send_template(&message).await {
-                            tracing::warn!(error = %e, "onboarding template message not sent");
-                        }
-                        Reply::text(format!(
-                            "Bound to merchant {}. Payment notices will arrive here.",
-                            merchant.name
-                        ))
-                    }
-                    Ok(Err(why)) => {
-                        // A second scan of a used code is someone else holding the QR.
-                        tracing::warn!(
-                            scene = %scene, open_id = %m.from_user, refused = ?why,
-                            "binding scan refused"
-                        );
-                        Reply::text(
-                            "This binding code is no longer valid: ask for a new one to bind \
-                             this WeChat.",
-                        )
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "binding failed");
-                        Reply::text("Binding failed, please scan again.")
-                    }
-                }
-            }
+            async move { on_scan(&db, &mp, template, m).await }
         }
     };
     let template = config.template_onboarding_approved.clone();
@@ -106,7 +46,7 @@ pub fn build(
                 Reply::Empty
             }
         });
-    for (keyword, reply) in keywords {
+    for (keyword, reply) in keywords(config)? {
         router = router.keyword(keyword, move |_| {
             let reply = reply.clone();
             async move { Reply::text(reply) }
@@ -118,31 +58,7 @@ pub fn build(
         router = router.fallback_with_deadline(
             move |m: IncomingMessage| {
                 let (http, url) = (http.clone(), url.clone());
-                async move {
-                    let Some(text) = m.text() else {
-                        return Reply::Empty;
-                    };
-                    let asked = http
-                        .post(&url)
-                        .json_body(&serde_json::json!({"open_id": m.from_user, "text": text}))
-                        .send()
-                        .await;
-                    match asked {
-                        Ok(r) => match r
-                            .text()
-                            .await
-                            .ok()
-                            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                        {
-                            Some(v) => v["reply"].as_str().map(Reply::text).unwrap_or_default(),
-                            None => Reply::Empty,
-                        },
-                        Err(e) => {
-                            tracing::warn!(error = %e.without_url(), "chatbot unreachable");
-                            Reply::Empty
-                        }
-                    }
-                }
+                async move { ask_chatbot(&http, &url, m).await }
             },
             Duration::from_millis(config.chatbot_timeout_ms),
             Arc::new(mp.clone()),
@@ -162,7 +78,110 @@ pub fn build(
     if let Some(deduper) = deduper {
         builder = builder.deduper(deduper);
     }
-    builder.build().map_err(|e| format!("mp callback: {e}"))
+    builder
+        .build()
+        .map_err(StartError::backend("the Official Account callback"))
+}
+
+/// The keyword replies: `KEYWORDS_FILE` (a JSON object), or a help text in two languages.
+fn keywords(config: &PlatformConfig) -> Result<HashMap<String, String>, StartError> {
+    Ok(match &config.keywords_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(StartError::backend("keywords file"))?;
+            serde_json::from_str(&text).map_err(StartError::backend("keywords file"))?
+        }
+        None => HashMap::from([
+            (
+                "help".to_owned(),
+                "Scan your binding QR code to receive payment notices here.".to_owned(),
+            ),
+            (
+                "帮助".to_owned(),
+                "扫描商户绑定二维码即可在此接收收款通知。".to_owned(),
+            ),
+        ]),
+    })
+}
+
+/// A subscription or scan: with a binding scene (`bind_…`), binds the user to its merchant
+/// (the code is single-use) and tells the merchant by template message.
+async fn on_scan(
+    db: &PlatformDb,
+    mp: &wechat_mp::Client,
+    template: String,
+    m: IncomingMessage,
+) -> Reply {
+    let Some(scene) = m
+        .event_key()
+        .filter(|s| s.starts_with("bind_"))
+        .map(str::to_owned)
+    else {
+        return match m.body {
+            MessageBody::Event(Event::Subscribe { .. }) => Reply::text("Welcome!"),
+            _ => Reply::Empty,
+        };
+    };
+    match db
+        .bind(&scene, &m.from_user, crate::clock::unix_now())
+        .await
+    {
+        Ok(Ok(merchant)) => {
+            let message = wechat_mp::TemplateMessage::new(m.from_user.clone(), template)
+                .field("first", "Onboarding approved")
+                .field("keyword1", merchant.name.clone())
+                .field("keyword2", merchant.app_id.clone());
+            if let Err(e) = mp.send_template(&message).await {
+                tracing::warn!(error = %e, "onboarding template message not sent");
+            }
+            Reply::text(format!(
+                "Bound to merchant {}. Payment notices will arrive here.",
+                merchant.name
+            ))
+        }
+        Ok(Err(why)) => {
+            // A second scan of a used code is someone else holding the QR.
+            tracing::warn!(
+                scene = %scene, open_id = %m.from_user, refused = ?why,
+                "binding scan refused"
+            );
+            Reply::text(
+                "This binding code is no longer valid: ask for a new one to bind this WeChat.",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "binding failed");
+            Reply::text("Binding failed, please scan again.")
+        }
+    }
+}
+
+/// Asks the chatbot at `url` for a text message's reply (`{"reply": …}`); nothing if it does
+/// not answer in time or sensibly.
+async fn ask_chatbot(http: &reqwest::Client, url: &str, m: IncomingMessage) -> Reply {
+    let Some(text) = m.text() else {
+        return Reply::Empty;
+    };
+    let asked = http
+        .post(url)
+        .json_body(&serde_json::json!({"open_id": m.from_user, "text": text}))
+        .send()
+        .await;
+    match asked {
+        Ok(r) => match r
+            .text()
+            .await
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        {
+            Some(v) => v["reply"].as_str().map(Reply::text).unwrap_or_default(),
+            None => Reply::Empty,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e.without_url(), "chatbot unreachable");
+            Reply::Empty
+        }
+    }
 }
 
 /// `reqwest` has its `json` feature off here; send JSON by hand.

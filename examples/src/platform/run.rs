@@ -5,23 +5,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::PlatformConfig;
 use super::{app, wiring};
-use crate::running::{Running, bind};
+use crate::running::{Running, StartError, bind};
 
 /// Runs the platform until a shutdown signal; an error is why it could not start.
-pub async fn run(config: PlatformConfig) -> Result<(), String> {
+pub async fn run(config: PlatformConfig) -> Result<(), StartError> {
     let listener = bind(&config.listen).await?;
     let public_url = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    let wired = wiring::wire(&config, &public_url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let wired = wiring::wire(&config, &public_url).await?;
     let shutdown = CancellationToken::new();
-    let workers = wired
-        .spawn_workers(shutdown.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let workers = wired.spawn_workers(shutdown.clone()).await?;
 
     println!("{}", wired.mode.banner());
     println!("pay-platform listening on {public_url}");

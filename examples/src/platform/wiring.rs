@@ -18,19 +18,11 @@ use super::messages::MerchantMessages;
 use super::{PlatformState, Settings};
 use crate::clock::unix_now;
 use crate::providers::Mode;
+use crate::running::StartError;
 use crate::settings::SecretSetting;
 use crate::url_guard::OutboundPolicy;
 use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
 use wechat_sandbox::Sandbox;
-
-/// Why the platform could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct WiringError(pub String);
-
-fn fail(what: &str) -> impl Fn(String) -> WiringError + '_ {
-    move |e| WiringError(format!("{what}: {e}"))
-}
 
 /// A wired platform: its state, and what runs in the background.
 #[derive(Debug)]
@@ -56,8 +48,15 @@ struct Nonces(Arc<dyn aggregate_pay::nonce::NonceStore>);
 
 #[async_trait]
 impl merchant_client::NonceStore for Nonces {
-    async fn first_seen(&self, key: &str, ttl: Duration) -> Result<bool, String> {
-        self.0.first_seen(key, ttl).await.map_err(|e| e.to_string())
+    async fn first_seen(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<bool, merchant_client::StoreError> {
+        self.0
+            .first_seen(key, ttl)
+            .await
+            .map_err(merchant_client::StoreError::new)
     }
 }
 
@@ -69,34 +68,29 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 fn admin_token(
     configured: Option<&str>,
     mode: Mode,
-) -> Result<(String, Option<String>), WiringError> {
+) -> Result<(String, Option<String>), StartError> {
     match configured {
         Some(t) if t.chars().count() >= MIN_ADMIN_TOKEN_LEN => Ok((t.to_owned(), None)),
-        Some(t) => Err(WiringError(format!(
-            "ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LEN} characters (it has {}); \
-             generate one with `openssl rand -hex 32`",
-            t.chars().count()
-        ))),
-        None if mode == Mode::Live => Err(WiringError(format!(
-            "live mode needs ADMIN_TOKEN (at least {MIN_ADMIN_TOKEN_LEN} characters; \
-             `openssl rand -hex 32`)"
-        ))),
+        Some(t) => Err(StartError::AdminTokenTooShort {
+            min: MIN_ADMIN_TOKEN_LEN,
+            has: t.chars().count(),
+        }),
+        None if mode == Mode::Live => Err(StartError::Refused(
+            "live mode needs ADMIN_TOKEN (at least 32 characters; `openssl rand -hex 32`)",
+        )),
         None => {
             let generated = crate::random::token(MIN_ADMIN_TOKEN_LEN / 2)
-                .map_err(|e| WiringError(e.to_string()))?;
+                .map_err(StartError::backend("random source"))?;
             Ok((generated.clone(), Some(generated)))
         }
     }
 }
 
 /// Builds the platform from `config`, serving at `public_url`.
-pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, WiringError> {
+pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, StartError> {
     let public_url = public_url.trim_end_matches('/').to_owned();
     // Decided first, before anything is opened: a half-configured live platform never starts.
-    let plan = config
-        .providers
-        .plan()
-        .map_err(|e| WiringError(e.to_string()))?;
+    let plan = config.providers.plan()?;
     let mode = plan.mode();
     let (admin_token, generated_admin_token) =
         admin_token(config.admin_token.as_ref().map(SecretSetting::expose), mode)?;
@@ -108,10 +102,10 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
     // Database: payments + outbox (aggregate-pay) and the platform's tables, one pool.
     let sql = SqlStore::connect(&config.database_url)
         .await
-        .map_err(|e| fail("database")(e.to_string()))?;
+        .map_err(StartError::backend("database"))?;
     let db = PlatformDb::new(sql.clone())
         .await
-        .map_err(fail("database"))?;
+        .map_err(StartError::backend("database"))?;
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
 
     // Providers: real credentials, or the embedded emulator speaking the same protocols.
@@ -119,7 +113,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         Some(url) => Some(Arc::new(
             wechat_mp::token::RedisTokenStore::connect_with_prefix(url, "pay-platform:")
                 .await
-                .map_err(|e| fail("redis")(e.to_string()))?,
+                .map_err(StartError::backend("redis"))?,
         )),
         None => None,
     };
@@ -128,8 +122,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         Some(&format!("{public_url}/mp/callback")),
         token_store,
     )
-    .await
-    .map_err(|e| WiringError(e.to_string()))?;
+    .await?;
     let (channels, sandbox) = providers.channels("pay-platform");
     let (mp, mp_token, mp_aes, emulator) = (
         providers.mp,
@@ -153,7 +146,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, Wi
         &callback_policy(config),
     )
     .await
-    .map_err(WiringError)?;
+    .map_err(StartError::backend("rabbitmq"))?;
 
     let callbacks = Arc::new(
         MerchantCallbacks::new(
@@ -214,29 +207,29 @@ async fn mp_callback(
     mp: &wechat_mp::Client,
     token: SecretSetting,
     aes_key: Option<SecretSetting>,
-) -> Result<Arc<wechat_mp::message::Callback>, WiringError> {
+) -> Result<Arc<wechat_mp::message::Callback>, StartError> {
     let deduper: Option<Arc<dyn wechat_mp::message::Deduper>> = match &config.redis_url {
         Some(url) => Some(Arc::new(
             wechat_mp::message::RedisDeduper::connect(url, "pay-platform:mp:")
                 .await
-                .map_err(|e| fail("redis")(e.to_string()))?,
+                .map_err(StartError::backend("redis"))?,
         )),
         None => None,
     };
-    Ok(Arc::new(
-        super::mp_callback::build(config, db, mp, token, aes_key, deduper).map_err(WiringError)?,
-    ))
+    Ok(Arc::new(super::mp_callback::build(
+        config, db, mp, token, aes_key, deduper,
+    )?))
 }
 
 /// Nonces of signed requests: Redis shared by every instance, or this process's memory.
 async fn nonces(
     config: &PlatformConfig,
-) -> Result<Arc<dyn merchant_client::NonceStore>, WiringError> {
+) -> Result<Arc<dyn merchant_client::NonceStore>, StartError> {
     let nonces: Arc<dyn aggregate_pay::nonce::NonceStore> = match &config.redis_url {
         Some(url) => Arc::new(
             aggregate_pay::nonce::RedisNonceStore::connect(url, "pay-platform:nonce:")
                 .await
-                .map_err(|e| fail("redis")(e.to_string()))?,
+                .map_err(StartError::backend("redis"))?,
         ),
         None => Arc::new(aggregate_pay::nonce::MemoryNonceStore::new()),
     };
@@ -316,7 +309,7 @@ impl Wired {
     pub async fn spawn_workers(
         &self,
         shutdown: CancellationToken,
-    ) -> Result<Vec<tokio::task::JoinHandle<()>>, WiringError> {
+    ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
         let mut tasks = Vec::new();
         let policy = callback_policy(&self.config);
         tasks.extend(
@@ -332,7 +325,7 @@ impl Wired {
                 &shutdown,
             )
             .await
-            .map_err(WiringError)?,
+            .map_err(StartError::backend("rabbitmq"))?,
         );
         tasks.push(spawn_reconciler(
             self.channels.clone(),

@@ -4,6 +4,7 @@
 
 use std::io::BufRead;
 
+use aggregate_pay::StoreError;
 use clap::Subcommand;
 
 use super::accounts;
@@ -120,44 +121,65 @@ pub enum SkuCommand {
     List,
 }
 
-fn password(login: &str, from_stdin: bool) -> Result<String, String> {
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The seller account refused the change.
+    #[error(transparent)]
+    Account(#[from] accounts::AccountError),
+    /// The password could not be read.
+    #[error("reading the password: {0}")]
+    Password(#[source] std::io::Error),
+    /// The two passwords typed differ.
+    #[error("the passwords differ")]
+    PasswordsDiffer,
+    /// An argument is out of range.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// No seller has this login.
+    #[error("no seller {0:?}")]
+    NoSeller(String),
+    /// No machine has this code.
+    #[error("no machine {0:?}")]
+    NoMachine(String),
+    /// The random source failed.
+    #[error(transparent)]
+    Random(#[from] crate::random::RandomError),
+}
+
+fn password(login: &str, from_stdin: bool) -> Result<String, CommandError> {
     if from_stdin {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .map_err(|e| format!("reading the password: {e}"))?;
+            .map_err(CommandError::Password)?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
     }
     let first = rpassword::prompt_password(format!("Password for {login}: "))
-        .map_err(|e| format!("reading the password: {e}"))?;
-    let again =
-        rpassword::prompt_password("Again: ").map_err(|e| format!("reading the password: {e}"))?;
+        .map_err(CommandError::Password)?;
+    let again = rpassword::prompt_password("Again: ").map_err(CommandError::Password)?;
     if first != again {
-        return Err("the passwords differ".into());
+        return Err(CommandError::PasswordsDiffer);
     }
     Ok(first)
 }
 
 /// Runs `command` against `config`'s database; what it prints goes to stdout.
-pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String> {
-    let sql = aggregate_pay::store::SqlStore::connect(&config.database_url)
-        .await
-        .map_err(|e| format!("database: {e}"))?;
-    let db = VendingDb::new(sql)
-        .await
-        .map_err(|e| format!("database: {e}"))?;
-    let e = |e: accounts::AccountError| e.to_string();
-    let store = |e: aggregate_pay::StoreError| e.to_string();
+pub async fn run(command: Command, config: &VendingConfig) -> Result<(), CommandError> {
+    let sql = aggregate_pay::store::SqlStore::connect(&config.database_url).await?;
+    let db = VendingDb::new(sql).await?;
     match command {
         Command::Seller(SellerCommand::Add {
             login,
             password_stdin,
         }) => {
             let secret = password(&login, password_stdin)?;
-            accounts::add_seller(&db, &login, &secret)
-                .await
-                .map_err(e)?;
+            accounts::add_seller(&db, &login, &secret).await?;
             println!("seller {login} added");
         }
         Command::Seller(SellerCommand::Password {
@@ -165,24 +187,22 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String>
             password_stdin,
         }) => {
             let secret = password(&login, password_stdin)?;
-            accounts::set_password(&db, &login, &secret)
-                .await
-                .map_err(e)?;
+            accounts::set_password(&db, &login, &secret).await?;
             println!("seller {login}: password set");
         }
         Command::Seller(SellerCommand::List) => {
-            for s in db.sellers().await.map_err(store)? {
+            for s in db.sellers().await? {
                 let state = if s.enabled { "enabled" } else { "disabled" };
                 let demo = if s.demo { " (demo)" } else { "" };
                 println!("{}\t{state}{demo}", s.login);
             }
         }
         Command::Seller(SellerCommand::Disable { login }) => {
-            accounts::set_enabled(&db, &login, false).await.map_err(e)?;
+            accounts::set_enabled(&db, &login, false).await?;
             println!("seller {login} disabled");
         }
         Command::Seller(SellerCommand::Enable { login }) => {
-            accounts::set_enabled(&db, &login, true).await.map_err(e)?;
+            accounts::set_enabled(&db, &login, true).await?;
             println!("seller {login} enabled");
         }
         Command::Machine(MachineCommand::Add {
@@ -194,10 +214,12 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String>
             seller,
         }) => {
             if !valid_inner_code(&inner_code) {
-                return Err("a machine code is 1 to 32 of letters, digits, '-', '_'".into());
+                return Err(CommandError::Invalid(
+                    "a machine code is 1 to 32 of letters, digits, '-', '_'",
+                ));
             }
             if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-                return Err("lat is -90..90 and lng -180..180".into());
+                return Err(CommandError::Invalid("lat is -90..90 and lng -180..180"));
             }
             if let Some(login) = &seller {
                 seller_exists(&db, login).await?;
@@ -210,12 +232,11 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String>
                 lng,
                 owner: seller,
             })
-            .await
-            .map_err(store)?;
+            .await?;
             println!("machine {inner_code} added");
         }
         Command::Machine(MachineCommand::List) => {
-            for m in db.machines().await.map_err(store)? {
+            for m in db.machines().await? {
                 println!(
                     "{}\t{}\t{}\t{}{}",
                     m.inner_code,
@@ -228,12 +249,8 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String>
         }
         Command::Machine(MachineCommand::Assign { inner_code, login }) => {
             seller_exists(&db, &login).await?;
-            if !db
-                .assign_machine(&inner_code, &login)
-                .await
-                .map_err(store)?
-            {
-                return Err(format!("no machine {inner_code:?}"));
+            if !db.assign_machine(&inner_code, &login).await? {
+                return Err(CommandError::NoMachine(inner_code));
             }
             println!("machine {inner_code} belongs to {login}");
         }
@@ -241,14 +258,13 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String>
             let secret = if remove {
                 None
             } else {
-                Some(crate::random::token(32).map_err(|e| e.to_string())?)
+                Some(crate::random::token(32)?)
             };
             if !db
                 .set_machine_secret(&inner_code, secret.as_deref())
-                .await
-                .map_err(store)?
+                .await?
             {
-                return Err(format!("no machine {inner_code:?}"));
+                return Err(CommandError::NoMachine(inner_code));
             }
             match secret {
                 Some(s) => println!("{s}"),
@@ -261,13 +277,11 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String>
             unit,
             image,
         }) => {
-            db.add_sku(sku_id, &name, &unit, &image)
-                .await
-                .map_err(store)?;
+            db.add_sku(sku_id, &name, &unit, &image).await?;
             println!("sku {sku_id} added");
         }
         Command::Sku(SkuCommand::List) => {
-            for (id, name, unit) in db.skus().await.map_err(store)? {
+            for (id, name, unit) in db.skus().await? {
                 println!("{id}\t{name}\t{unit}");
             }
         }
@@ -275,9 +289,9 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), String>
     Ok(())
 }
 
-async fn seller_exists(db: &VendingDb, login: &str) -> Result<(), String> {
-    match db.seller(login).await.map_err(|e| e.to_string())? {
+async fn seller_exists(db: &VendingDb, login: &str) -> Result<(), CommandError> {
+    match db.seller(login).await? {
         Some(_) => Ok(()),
-        None => Err(format!("no seller {login:?}")),
+        None => Err(CommandError::NoSeller(login.to_owned())),
     }
 }

@@ -76,18 +76,38 @@ impl Waits {
     }
 }
 
+/// Why a job could not be scheduled or consumed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DelayError {
+    /// RabbitMQ failed.
+    #[error("rabbitmq: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The broker refused the job.
+    #[error("rabbitmq: the broker refused a delayed job")]
+    Refused,
+    /// The job could not be encoded.
+    #[error("cannot encode the job: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Why a due job was not handled (it is delivered again later).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct DueError(pub crate::running::BoxError);
+
 /// Schedules jobs.
 #[async_trait]
 pub trait Delays: Send + Sync + std::fmt::Debug {
     /// `job` becomes due after `wait`.
-    async fn schedule(&self, job: DueJob, wait: Wait) -> Result<(), String>;
+    async fn schedule(&self, job: DueJob, wait: Wait) -> Result<(), DelayError>;
 }
 
 /// Handles due jobs.
 #[async_trait]
 pub trait DueHandler: Send + Sync {
     /// Handles one; an error means "deliver it again later".
-    async fn on_due(&self, job: &DueJob) -> Result<(), String>;
+    async fn on_due(&self, job: &DueJob) -> Result<(), DueError>;
 }
 
 /// Timers in this process.
@@ -107,7 +127,7 @@ impl InProcessDelays {
 
 #[async_trait]
 impl Delays for InProcessDelays {
-    async fn schedule(&self, job: DueJob, wait: Wait) -> Result<(), String> {
+    async fn schedule(&self, job: DueJob, wait: Wait) -> Result<(), DelayError> {
         let (due, after) = (self.due.clone(), self.waits.of(wait));
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
@@ -166,34 +186,27 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
-fn amqp(e: lapin::Error) -> String {
-    format!("rabbitmq: {e}")
-}
-
 impl RabbitDelays {
     /// Declares the due exchange and queue and the wait queues (named after their TTL, so a
     /// changed timeout gets a fresh queue) under `prefix`.
-    pub async fn new(connection: &Connection, prefix: &str, waits: Waits) -> Result<Self, String> {
-        let channel = connection.create_channel().await.map_err(amqp)?;
+    pub async fn new(
+        connection: &Connection,
+        prefix: &str,
+        waits: Waits,
+    ) -> Result<Self, DelayError> {
+        let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(amqp)?;
+            .await?;
         let names = Names {
             due_exchange: format!("{prefix}.due"),
             due_queue: format!("{prefix}.due"),
             wait_queues: [Wait::Order, Wait::Vend, Wait::Retry]
                 .map(|w| format!("{prefix}.wait.{}ms", millis(waits.of(w)))),
         };
-        declare_exchange(&channel, &names.due_exchange, ExchangeKind::Fanout)
-            .await
-            .map_err(amqp)?;
-        declare_queue(&channel, &names.due_queue, None, None)
-            .await
-            .map_err(amqp)?;
-        bind_queue(&channel, &names.due_queue, &names.due_exchange, "")
-            .await
-            .map_err(amqp)?;
+        declare_exchange(&channel, &names.due_exchange, ExchangeKind::Fanout).await?;
+        declare_queue(&channel, &names.due_queue, None, None).await?;
+        bind_queue(&channel, &names.due_queue, &names.due_exchange, "").await?;
         for (queue, wait) in names
             .wait_queues
             .iter()
@@ -205,30 +218,27 @@ impl RabbitDelays {
                 Some(&names.due_exchange),
                 Some(waits.of(wait)),
             )
-            .await
-            .map_err(amqp)?;
+            .await?;
         }
         Ok(RabbitDelays { channel, names })
     }
 
     /// Removes the queues and the exchange (tests).
-    pub async fn delete(&self) -> Result<(), String> {
+    pub async fn delete(&self) -> Result<(), DelayError> {
         for q in self.names.wait_queues.iter().chain([&self.names.due_queue]) {
             self.channel
                 .queue_delete(
                     q.as_str().into(),
                     lapin::options::QueueDeleteOptions::default(),
                 )
-                .await
-                .map_err(amqp)?;
+                .await?;
         }
         self.channel
             .exchange_delete(
                 self.names.due_exchange.as_str().into(),
                 lapin::options::ExchangeDeleteOptions::default(),
             )
-            .await
-            .map_err(amqp)?;
+            .await?;
         Ok(())
     }
 
@@ -239,12 +249,9 @@ impl RabbitDelays {
         connection: &Connection,
         handler: Arc<dyn DueHandler>,
         shutdown: CancellationToken,
-    ) -> Result<(), String> {
-        let channel = connection.create_channel().await.map_err(amqp)?;
-        channel
-            .basic_qos(32, BasicQosOptions::default())
-            .await
-            .map_err(amqp)?;
+    ) -> Result<(), DelayError> {
+        let channel = connection.create_channel().await?;
+        channel.basic_qos(32, BasicQosOptions::default()).await?;
         let mut consumer = channel
             .basic_consume(
                 self.names.due_queue.as_str().into(),
@@ -252,22 +259,18 @@ impl RabbitDelays {
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
-            .await
-            .map_err(amqp)?;
+            .await?;
         loop {
             let delivery = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 d = consumer.next() => match d {
                     None => return Ok(()),
-                    Some(d) => d.map_err(amqp)?,
+                    Some(d) => d?,
                 },
             };
             let Ok(job) = serde_json::from_slice::<DueJob>(&delivery.data) else {
                 tracing::error!("undecodable due job dropped");
-                delivery
-                    .nack(BasicNackOptions::default())
-                    .await
-                    .map_err(amqp)?;
+                delivery.nack(BasicNackOptions::default()).await?;
                 continue;
             };
             let (this, handler) = (self.clone(), handler.clone());
@@ -288,13 +291,13 @@ impl RabbitDelays {
 
 #[async_trait]
 impl Delays for RabbitDelays {
-    async fn schedule(&self, job: DueJob, wait: Wait) -> Result<(), String> {
+    async fn schedule(&self, job: DueJob, wait: Wait) -> Result<(), DelayError> {
         let queue = match wait {
             Wait::Order => &self.names.wait_queues[0],
             Wait::Vend => &self.names.wait_queues[1],
             Wait::Retry => &self.names.wait_queues[2],
         };
-        let body = serde_json::to_vec(&job).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&job)?;
         let confirm = self
             .channel
             .basic_publish(
@@ -306,12 +309,9 @@ impl Delays for RabbitDelays {
                     .with_delivery_mode(2)
                     .with_content_type(ShortString::from("application/json")),
             )
-            .await
-            .map_err(amqp)?;
-        match confirm.await.map_err(amqp)? {
-            lapin::Confirmation::Nack(_) => {
-                Err("rabbitmq: the broker refused a delayed job".into())
-            }
+            .await?;
+        match confirm.await? {
+            lapin::Confirmation::Nack(_) => Err(DelayError::Refused),
             _ => Ok(()),
         }
     }

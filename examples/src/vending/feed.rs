@@ -56,10 +56,6 @@ impl std::fmt::Debug for Feed {
     }
 }
 
-fn amqp(e: lapin::Error) -> String {
-    format!("rabbitmq: {e}")
-}
-
 impl Feed {
     /// A feed within this process.
     pub fn in_process() -> Self {
@@ -76,12 +72,10 @@ impl Feed {
         connection: &Connection,
         prefix: &str,
         shutdown: CancellationToken,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, lapin::Error> {
         let exchange = format!("{prefix}.feed");
-        let channel = connection.create_channel().await.map_err(amqp)?;
-        declare_exchange(&channel, &exchange, ExchangeKind::Fanout)
-            .await
-            .map_err(amqp)?;
+        let channel = connection.create_channel().await?;
+        declare_exchange(&channel, &exchange, ExchangeKind::Fanout).await?;
         // A queue of this instance's own: the server names it, it goes when the connection does.
         let queue = channel
             .queue_declare(
@@ -93,8 +87,7 @@ impl Feed {
                 },
                 FieldTable::default(),
             )
-            .await
-            .map_err(amqp)?;
+            .await?;
         channel
             .queue_bind(
                 queue.name().clone(),
@@ -103,8 +96,7 @@ impl Feed {
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
-            .await
-            .map_err(amqp)?;
+            .await?;
         let mut consumer = channel
             .basic_consume(
                 queue.name().clone(),
@@ -112,8 +104,7 @@ impl Feed {
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
-            .await
-            .map_err(amqp)?;
+            .await?;
         let (local, _) = broadcast::channel(256);
         let to_dashboards = local.clone();
         tokio::spawn(async move {
@@ -175,7 +166,7 @@ impl Feed {
     }
 
     /// Removes the exchange (tests).
-    pub async fn delete(&self) -> Result<(), String> {
+    pub async fn delete(&self) -> Result<(), lapin::Error> {
         if let Some(remote) = &self.remote {
             remote
                 .channel
@@ -183,8 +174,7 @@ impl Feed {
                     remote.exchange.as_str().into(),
                     ExchangeDeleteOptions::default(),
                 )
-                .await
-                .map_err(amqp)?;
+                .await?;
         }
         Ok(())
     }
@@ -195,7 +185,7 @@ pub async fn connect(
     connection: Option<&Arc<Connection>>,
     prefix: &str,
     shutdown: CancellationToken,
-) -> Result<Feed, String> {
+) -> Result<Feed, lapin::Error> {
     match connection {
         Some(c) => Feed::rabbit(c, prefix, shutdown).await,
         None => Ok(Feed::in_process()),

@@ -5,23 +5,21 @@ use http_serve::serve;
 
 use super::config::VendingConfig;
 use super::{app, metrics_app, wiring};
-use crate::running::{Running, bind};
+use crate::running::{Running, StartError, bind};
 
 /// Runs the server until a shutdown signal; an error is why it could not start.
-pub async fn run(config: VendingConfig) -> Result<(), String> {
+pub async fn run(config: VendingConfig) -> Result<(), StartError> {
     let listener = bind(&config.listen).await?;
     let public_url = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    let mut wired = wiring::wire(&config, &public_url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut wired = wiring::wire(&config, &public_url).await?;
     let metrics_listener = match &config.metrics_listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let workers = wired.spawn_workers().await.map_err(|e| e.to_string())?;
+    let workers = wired.spawn_workers().await?;
 
     println!("{}", wired.mode.banner());
     println!("vending-server listening on {public_url}");

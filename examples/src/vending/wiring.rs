@@ -27,17 +27,9 @@ use super::metrics::Metrics;
 use super::orders::{BuyerApps, OrderService, OrderSettings};
 use super::{VendingSettings, VendingState};
 use crate::providers::Mode;
+use crate::running::StartError;
 use crate::workers::{Delivery, Reconciliation, spawn_event_delivery, spawn_reconciler};
 use wechat_sandbox::Sandbox;
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct WiringError(pub String);
-
-fn fail(what: &'static str) -> impl Fn(String) -> WiringError {
-    move |e| WiringError(format!("{what}: {e}"))
-}
 
 enum DelayRunner {
     InProcess(mpsc::UnboundedReceiver<DueJob>, InProcessDelays),
@@ -83,33 +75,28 @@ impl std::fmt::Debug for Wired {
 }
 
 /// Builds the server from `config`, serving at `public_url`.
-pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, WiringError> {
+pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, StartError> {
     let public_url = public_url.trim_end_matches('/').to_owned();
     let secure_cookies = public_url.starts_with("https://");
     // Decided first, before anything is opened: a half-configured live server never starts.
-    let plan = config
-        .providers
-        .plan()
-        .map_err(|e| WiringError(e.to_string()))?;
+    let plan = config.providers.plan()?;
     let mode = plan.mode();
     let simulate = machines_simulated(config, mode)?;
     let shutdown = CancellationToken::new();
 
     let sql = SqlStore::connect(&config.database_url)
         .await
-        .map_err(|e| fail("database")(e.to_string()))?;
+        .map_err(StartError::backend("database"))?;
     let db = VendingDb::new(sql.clone())
         .await
-        .map_err(|e| fail("database")(e.to_string()))?;
+        .map_err(StartError::backend("database"))?;
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
     let session_secret = session_secret(config, &db).await?;
     let demo_seller = demo_seller(mode, &db).await?;
 
     let (locks, token_store, limiter) = shared(config).await?;
 
-    let providers = crate::providers::connect(&plan, None, token_store)
-        .await
-        .map_err(|e| WiringError(e.to_string()))?;
+    let providers = crate::providers::connect(&plan, None, token_store).await?;
     let (channels, sandbox) = providers.channels("vending");
     let buyers = BuyerApps {
         official: providers.mp.clone(),
@@ -117,11 +104,10 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
     };
     if mode == Mode::Live && buyers.official.is_none() && buyers.mini.is_none() {
         // Every order belongs to a buyer who logged in: without a WeChat app, nobody can.
-        return Err(WiringError(
+        return Err(StartError::Refused(
             "live mode needs a way for buyers to log in: WECHAT_APP_SECRET (the Official \
              Account's web login) or WECHAT_MINI_APP_ID + WECHAT_MINI_APP_SECRET (the Mini \
-             Program's)"
-                .into(),
+             Program's)",
         ));
     }
     let payments = Payments::new(channels.clone(), store.clone());
@@ -134,7 +120,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         &EVENT_RETRIES,
     )
     .await
-    .map_err(WiringError)?;
+    .map_err(StartError::backend("rabbitmq"))?;
     let waits = Waits {
         order: Duration::from_secs(config.order_timeout_secs.max(1)),
         vend: Duration::from_secs(config.vend_timeout_secs.max(1)),
@@ -151,7 +137,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
         shutdown.clone(),
     )
     .await
-    .map_err(WiringError)?;
+    .map_err(StartError::backend("rabbitmq"))?;
 
     let (results_tx, results_rx) = mpsc::channel(1024);
     let machines = machines(config, simulate, results_tx, shutdown.clone(), &db).await?;
@@ -210,23 +196,22 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Wir
 
 /// Whether the machines are simulated: without `MQTT_URL` in demo mode, or when staging says so
 /// (`SIMULATE_MACHINES=true`); live mode without `MQTT_URL` must say so.
-fn machines_simulated(config: &VendingConfig, mode: Mode) -> Result<bool, WiringError> {
+fn machines_simulated(config: &VendingConfig, mode: Mode) -> Result<bool, StartError> {
     Ok(match (config.simulate_machines, &config.mqtt_url, mode) {
         (Some(true), Some(_), _) => {
-            return Err(WiringError(
-                "SIMULATE_MACHINES=true and MQTT_URL exclude each other".into(),
+            return Err(StartError::Refused(
+                "SIMULATE_MACHINES=true and MQTT_URL exclude each other",
             ));
         }
         (Some(false), None, _) => {
-            return Err(WiringError(
-                "SIMULATE_MACHINES=false needs MQTT_URL (the machines' broker)".into(),
+            return Err(StartError::Refused(
+                "SIMULATE_MACHINES=false needs MQTT_URL (the machines' broker)",
             ));
         }
         (None, None, Mode::Live) => {
-            return Err(WiringError(
+            return Err(StartError::Refused(
                 "live mode needs the machines: set MQTT_URL (or SIMULATE_MACHINES=true for \
-                 staging, where no item leaves a machine)"
-                    .into(),
+                 staging, where no item leaves a machine)",
             ));
         }
         (_, Some(_), _) => false,
@@ -235,12 +220,12 @@ fn machines_simulated(config: &VendingConfig, mode: Mode) -> Result<bool, Wiring
 }
 
 /// `SESSION_SECRET`, or one secret for every instance: the first to start writes it.
-async fn session_secret(config: &VendingConfig, db: &VendingDb) -> Result<String, WiringError> {
+async fn session_secret(config: &VendingConfig, db: &VendingDb) -> Result<String, StartError> {
     Ok(match &config.access.session_secret {
         Some(s) if s.expose().len() >= 32 => s.expose().to_owned(),
         Some(_) => {
-            return Err(WiringError(
-                "SESSION_SECRET needs at least 32 characters".into(),
+            return Err(StartError::Refused(
+                "SESSION_SECRET needs at least 32 characters",
             ));
         }
         // One secret for every instance: the first to start writes it.
@@ -250,31 +235,31 @@ async fn session_secret(config: &VendingConfig, db: &VendingDb) -> Result<String
                     .map_err(|e| aggregate_pay::StoreError::Other(e.to_string()))
             })
             .await
-            .map_err(|e| fail("database")(e.to_string()))?,
+            .map_err(StartError::backend("database"))?,
     })
 }
 
 /// Demo mode's seller; live mode disables the one an earlier demo run left, and frees its
 /// machines.
-async fn demo_seller(mode: Mode, db: &VendingDb) -> Result<Option<DemoSeller>, WiringError> {
+async fn demo_seller(mode: Mode, db: &VendingDb) -> Result<Option<DemoSeller>, StartError> {
     Ok(match mode {
         Mode::Demo => Some(
             accounts::demo_seller(db)
                 .await
-                .map_err(|e| fail("demo seller")(e.to_string()))?,
+                .map_err(StartError::backend("demo seller"))?,
         ),
         Mode::Live => {
             let disabled = db
                 .disable_demo_sellers()
                 .await
-                .map_err(|e| fail("database")(e.to_string()))?;
+                .map_err(StartError::backend("database"))?;
             if disabled > 0 {
                 tracing::warn!("live mode: the demo seller of an earlier demo run was disabled");
             }
             let released = db
                 .release_demo_machines()
                 .await
-                .map_err(|e| fail("database")(e.to_string()))?;
+                .map_err(StartError::backend("database"))?;
             if released > 0 {
                 tracing::warn!(
                     machines = released,
@@ -294,31 +279,25 @@ type Shared = (
     Arc<dyn RateLimiter>,
 );
 
-async fn shared(config: &VendingConfig) -> Result<Shared, WiringError> {
+async fn shared(config: &VendingConfig) -> Result<Shared, StartError> {
     Ok(match &config.redis_url {
-        Some(url) => {
-            let redis = |e: aggregate_pay::StoreError| fail("redis")(e.to_string());
-            (
-                Arc::new(
-                    RedisLockManager::connect(url, &format!("{}lock:", config.redis_prefix))
-                        .await
-                        .map_err(redis)?,
-                ),
-                Some(Arc::new(
-                    wechat_mp::token::RedisTokenStore::connect_with_prefix(
-                        url,
-                        &config.redis_prefix,
-                    )
+        Some(url) => (
+            Arc::new(
+                RedisLockManager::connect(url, &format!("{}lock:", config.redis_prefix))
                     .await
-                    .map_err(|e| fail("redis")(e.to_string()))?,
-                )),
-                Arc::new(
-                    RedisRateLimiter::connect(url, &format!("{}rate:", config.redis_prefix))
-                        .await
-                        .map_err(redis)?,
-                ),
-            )
-        }
+                    .map_err(StartError::backend("redis"))?,
+            ),
+            Some(Arc::new(
+                wechat_mp::token::RedisTokenStore::connect_with_prefix(url, &config.redis_prefix)
+                    .await
+                    .map_err(StartError::backend("redis"))?,
+            )),
+            Arc::new(
+                RedisRateLimiter::connect(url, &format!("{}rate:", config.redis_prefix))
+                    .await
+                    .map_err(StartError::backend("redis"))?,
+            ),
+        ),
         None => (
             Arc::new(MemoryLockManager::new()),
             None,
@@ -332,12 +311,12 @@ async fn delays(
     delivery: &Delivery,
     config: &VendingConfig,
     waits: Waits,
-) -> Result<(Arc<dyn Delays>, DelayRunner, Option<RabbitDelays>), WiringError> {
+) -> Result<(Arc<dyn Delays>, DelayRunner, Option<RabbitDelays>), StartError> {
     Ok(match delivery {
         Delivery::Rabbit { connection, .. } => {
             let d = RabbitDelays::new(connection, &config.amqp_prefix, waits)
                 .await
-                .map_err(WiringError)?;
+                .map_err(StartError::backend("rabbitmq"))?;
             (
                 Arc::new(d.clone()),
                 DelayRunner::Rabbit(d.clone(), connection.clone()),
@@ -358,7 +337,7 @@ async fn machines(
     results_tx: mpsc::Sender<Received>,
     shutdown: CancellationToken,
     db: &VendingDb,
-) -> Result<Arc<dyn MachineLink>, WiringError> {
+) -> Result<Arc<dyn MachineLink>, StartError> {
     Ok(match &config.mqtt_url {
         Some(url) if !simulate => Arc::new(
             MqttMachines::connect(
@@ -368,7 +347,7 @@ async fn machines(
                 shutdown,
             )
             .await
-            .map_err(WiringError)?,
+            .map_err(StartError::backend("mqtt"))?,
         ),
         _ => Arc::new(SimulatedMachines::new(
             SimBehaviour {
@@ -407,7 +386,7 @@ fn settings(
 impl Wired {
     /// Starts the background work — payment events, delayed jobs, machine results, the
     /// reconciler and the sweep (once now, then every 15 s) — until [`Wired::shutdown`].
-    pub async fn spawn_workers(&mut self) -> Result<Vec<JoinHandle<()>>, WiringError> {
+    pub async fn spawn_workers(&mut self) -> Result<Vec<JoinHandle<()>>, StartError> {
         let shutdown = self.shutdown.clone();
         let orders = self.state.orders.clone();
         let mut tasks = spawn_event_delivery(
@@ -420,7 +399,7 @@ impl Wired {
             &shutdown,
         )
         .await
-        .map_err(WiringError)?;
+        .map_err(StartError::backend("rabbitmq"))?;
         tasks.push(spawn_reconciler(
             self.channels.clone(),
             self.store.clone(),
@@ -446,7 +425,7 @@ impl Wired {
                     }
                 }));
             }
-            None => return Err(WiringError("workers already started".into())),
+            None => return Err(StartError::AlreadyStarted),
         }
 
         if let Some(mut results) = self.vend_results.take() {

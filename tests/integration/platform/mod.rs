@@ -19,9 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use examples::platform::config::PlatformConfig;
 use examples::platform::routes::admin::credit_code_check_char;
-use examples::platform::wiring::{Wired, WiringError, wire};
+use examples::platform::wiring::{Wired, wire};
 use examples::platform::{PlatformState, app};
 use examples::providers::ProviderArgs;
+use examples::running::StartError;
 use examples::workers::Delivery as EventDelivery;
 use merchant_client::{Client, Secret};
 use serde_json::{Value, json};
@@ -117,7 +118,7 @@ impl Platform {
     }
 
     /// Starts a platform, or says why it refused to.
-    pub async fn try_start(options: Options) -> Result<Platform, WiringError> {
+    pub async fn try_start(options: Options) -> Result<Platform, StartError> {
         let mut config = PlatformConfig::embedded();
         config.database_url = options
             .database_url

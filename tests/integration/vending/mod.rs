@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use examples::providers::ProviderArgs;
+use examples::running::StartError;
 use examples::vending::config::{FeedLimits, VendingConfig};
 use examples::vending::machines::{SimBehaviour, Topics, serve_simulator};
-use examples::vending::wiring::{Wired, WiringError, wire};
+use examples::vending::wiring::{Wired, wire};
 use examples::vending::{VendingState, app};
 use examples::workers::Delivery;
 use http_serve::HttpLimits;
@@ -119,7 +120,7 @@ impl Vending {
     }
 
     /// Starts a server, or says why it refused to.
-    pub async fn try_start(options: Options) -> Result<Vending, WiringError> {
+    pub async fn try_start(options: Options) -> Result<Vending, StartError> {
         let mut config = VendingConfig::embedded();
         config.database_url = options
             .database_url

@@ -87,74 +87,7 @@ pub async fn deliver(state: &SandboxState, req: &EventRequest) -> Result<EventOu
         .clone()
         .ok_or_else(|| EventError::Invalid(format!("app {} has no callback url", req.app_id)))?;
     let created = now();
-    let mut fields = String::new();
-    {
-        let mut mp = lock(&state.mp);
-        let user_key = key(&req.app_id, &req.open_id);
-        let user = mp.users.entry(user_key.clone()).or_default().clone();
-        let mut set_user = |u: MpUser| {
-            mp.users.insert(user_key.clone(), u);
-        };
-        match &req.action {
-            UserAction::Subscribe => {
-                field(&mut fields, "MsgType", "event");
-                field(&mut fields, "Event", "subscribe");
-                set_user(MpUser {
-                    subscribed: true,
-                    subscribe_time: created,
-                    qr_scene_str: String::new(),
-                });
-            }
-            UserAction::Unsubscribe => {
-                field(&mut fields, "MsgType", "event");
-                field(&mut fields, "Event", "unsubscribe");
-                set_user(MpUser {
-                    subscribed: false,
-                    ..user
-                });
-            }
-            UserAction::Scan { ticket } => {
-                let t = mp
-                    .tickets
-                    .get(ticket)
-                    .filter(|t| t.app_id == req.app_id)
-                    .cloned()
-                    .ok_or_else(|| EventError::Invalid(format!("unknown ticket {ticket}")))?;
-                if t.expires_at.is_some_and(|e| e <= created) {
-                    return Err(EventError::Invalid(format!("ticket {ticket} has expired")));
-                }
-                field(&mut fields, "MsgType", "event");
-                if user.subscribed {
-                    field(&mut fields, "Event", "SCAN");
-                    field(&mut fields, "EventKey", &t.scene);
-                } else {
-                    field(&mut fields, "Event", "subscribe");
-                    field(&mut fields, "EventKey", &format!("qrscene_{}", t.scene));
-                    mp.users.insert(
-                        user_key.clone(),
-                        MpUser {
-                            subscribed: true,
-                            subscribe_time: created,
-                            qr_scene_str: t.scene.clone(),
-                        },
-                    );
-                }
-                field(&mut fields, "Ticket", ticket);
-            }
-            UserAction::Text { content } => {
-                mp.msg_seq += 1;
-                let msg_id = 7_000_000_000_000_000 + mp.msg_seq;
-                field(&mut fields, "MsgType", "text");
-                field(&mut fields, "Content", content);
-                fields.push_str(&format!("<MsgId>{msg_id}</MsgId>"));
-            }
-            UserAction::Click { key } => {
-                field(&mut fields, "MsgType", "event");
-                field(&mut fields, "Event", "CLICK");
-                field(&mut fields, "EventKey", key);
-            }
-        }
-    }
+    let fields = perform(state, req, created)?;
     let mut message = String::from("<xml>");
     field(&mut message, "ToUserName", &format!("gh_{}", req.app_id));
     field(&mut message, "FromUserName", &req.open_id);
@@ -162,39 +95,14 @@ pub async fn deliver(state: &SandboxState, req: &EventRequest) -> Result<EventOu
     message.push_str(&fields);
     message.push_str("</xml>");
 
-    let token = app.token.expose();
-    let timestamp = created.to_string();
-    let nonce = hex32()[..10].to_owned();
-    let signature = signature::sign(&[token, &timestamp, &nonce]);
     let aes = app
         .encoding_aes_key
         .as_ref()
         .map(AesKey::from_encoding_aes_key)
         .transpose()
         .map_err(|e| EventError::Invalid(e.to_string()))?;
-    let mut query = vec![
-        ("signature", signature),
-        ("timestamp", timestamp.clone()),
-        ("nonce", nonce.clone()),
-        ("openid", req.open_id.clone()),
-    ];
-    let body = match &aes {
-        None => message,
-        Some(key) => {
-            let encrypt = key
-                .encrypt(&message, &req.app_id)
-                .map_err(|e| EventError::Invalid(e.to_string()))?;
-            query.push(("encrypt_type", "aes".to_owned()));
-            query.push((
-                "msg_signature",
-                signature::sign(&[token, &timestamp, &nonce, &encrypt]),
-            ));
-            format!(
-                "<xml><ToUserName><![CDATA[gh_{}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>",
-                req.app_id
-            )
-        }
-    };
+    let token = app.token.expose();
+    let (query, body) = sealed(req, token, aes.as_ref(), message, created)?;
     let mut target = reqwest::Url::parse(&url)
         .map_err(|e| EventError::Invalid(format!("bad callback url {url:?}: {e}")))?;
     target.query_pairs_mut().extend_pairs(&query);
@@ -211,8 +119,133 @@ pub async fn deliver(state: &SandboxState, req: &EventRequest) -> Result<EventOu
         .text()
         .await
         .map_err(|e| EventError::Callback(e.without_url().to_string()))?;
-    let trimmed = text.trim();
-    if trimmed.is_empty() || trimmed == "success" || status >= 400 {
+    outcome(status, text.trim(), aes.as_ref(), token, &req.app_id)
+}
+
+/// Applies the action to the user's state; the message's fields that say what happened.
+fn perform(state: &SandboxState, req: &EventRequest, created: i64) -> Result<String, EventError> {
+    let mut fields = String::new();
+    let mut mp = lock(&state.mp);
+    let user_key = key(&req.app_id, &req.open_id);
+    let user = mp.users.entry(user_key.clone()).or_default().clone();
+    match &req.action {
+        UserAction::Subscribe => {
+            field(&mut fields, "MsgType", "event");
+            field(&mut fields, "Event", "subscribe");
+            mp.users.insert(
+                user_key,
+                MpUser {
+                    subscribed: true,
+                    subscribe_time: created,
+                    qr_scene_str: String::new(),
+                },
+            );
+        }
+        UserAction::Unsubscribe => {
+            field(&mut fields, "MsgType", "event");
+            field(&mut fields, "Event", "unsubscribe");
+            mp.users.insert(
+                user_key,
+                MpUser {
+                    subscribed: false,
+                    ..user
+                },
+            );
+        }
+        UserAction::Scan { ticket } => {
+            let t = mp
+                .tickets
+                .get(ticket)
+                .filter(|t| t.app_id == req.app_id)
+                .cloned()
+                .ok_or_else(|| EventError::Invalid(format!("unknown ticket {ticket}")))?;
+            if t.expires_at.is_some_and(|e| e <= created) {
+                return Err(EventError::Invalid(format!("ticket {ticket} has expired")));
+            }
+            field(&mut fields, "MsgType", "event");
+            if user.subscribed {
+                field(&mut fields, "Event", "SCAN");
+                field(&mut fields, "EventKey", &t.scene);
+            } else {
+                field(&mut fields, "Event", "subscribe");
+                field(&mut fields, "EventKey", &format!("qrscene_{}", t.scene));
+                mp.users.insert(
+                    user_key,
+                    MpUser {
+                        subscribed: true,
+                        subscribe_time: created,
+                        qr_scene_str: t.scene.clone(),
+                    },
+                );
+            }
+            field(&mut fields, "Ticket", ticket);
+        }
+        UserAction::Text { content } => {
+            mp.msg_seq += 1;
+            let msg_id = 7_000_000_000_000_000 + mp.msg_seq;
+            field(&mut fields, "MsgType", "text");
+            field(&mut fields, "Content", content);
+            fields.push_str(&format!("<MsgId>{msg_id}</MsgId>"));
+        }
+        UserAction::Click { key } => {
+            field(&mut fields, "MsgType", "event");
+            field(&mut fields, "Event", "CLICK");
+            field(&mut fields, "EventKey", key);
+        }
+    }
+    Ok(fields)
+}
+
+/// A callback's query parameters.
+type Query = Vec<(&'static str, String)>;
+
+/// The callback's query (signed) and body: `message` as it is, or encrypted in safe mode.
+fn sealed(
+    req: &EventRequest,
+    token: &str,
+    aes: Option<&AesKey>,
+    message: String,
+    created: i64,
+) -> Result<(Query, String), EventError> {
+    let timestamp = created.to_string();
+    let nonce = hex32()[..10].to_owned();
+    let signature = signature::sign(&[token, &timestamp, &nonce]);
+    let mut query = vec![
+        ("signature", signature),
+        ("timestamp", timestamp.clone()),
+        ("nonce", nonce.clone()),
+        ("openid", req.open_id.clone()),
+    ];
+    let body = match aes {
+        None => message,
+        Some(key) => {
+            let encrypt = key
+                .encrypt(&message, &req.app_id)
+                .map_err(|e| EventError::Invalid(e.to_string()))?;
+            query.push(("encrypt_type", "aes".to_owned()));
+            query.push((
+                "msg_signature",
+                signature::sign(&[token, &timestamp, &nonce, &encrypt]),
+            ));
+            format!(
+                "<xml><ToUserName><![CDATA[gh_{}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>",
+                req.app_id
+            )
+        }
+    };
+    Ok((query, body))
+}
+
+/// What the app answered (`reply`, trimmed): nothing, or a passive reply (decrypted in safe
+/// mode), checked as the WeChat server would.
+fn outcome(
+    status: u16,
+    reply: &str,
+    aes: Option<&AesKey>,
+    token: &str,
+    app_id: &str,
+) -> Result<EventOutcome, EventError> {
+    if reply.is_empty() || reply == "success" || status >= 400 {
         return Ok(EventOutcome {
             status,
             reply_xml: None,
@@ -220,11 +253,9 @@ pub async fn deliver(state: &SandboxState, req: &EventRequest) -> Result<EventOu
             reply_content: None,
         });
     }
-    let reply_xml = match &aes {
-        Some(key) if trimmed.contains("<Encrypt>") => {
-            decrypt_reply(key, token, &req.app_id, trimmed)?
-        }
-        _ => trimmed.to_owned(),
+    let reply_xml = match aes {
+        Some(key) if reply.contains("<Encrypt>") => decrypt_reply(key, token, app_id, reply)?,
+        _ => reply.to_owned(),
     };
     let decoded = IncomingMessage::from_xml(reply_xml.as_bytes())
         .map_err(|e| EventError::Callback(format!("the reply is not a valid message: {e}")))?;

@@ -44,7 +44,7 @@ use crate::notifier::{Ack, AttemptHeaders, Delivery, WECHAT_SCHEDULE};
 use crate::state::{hex32, now, wechat_time};
 
 pub(crate) use platform::V3State;
-pub use platform::{PlatformCertificate, rotate_platform_certificate};
+pub use platform::{CertificateError, PlatformCertificate, rotate_platform_certificate};
 pub(crate) use refunds::refund_notification;
 pub use transactions::notification;
 pub use transfers::{TransferOutcome, finish_transfer};

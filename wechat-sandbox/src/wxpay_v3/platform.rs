@@ -79,17 +79,29 @@ impl Signer {
 
 const YEAR: i64 = 365 * 24 * 3600;
 
-fn new_certificate() -> Result<PlatformCertificate, String> {
-    let key = MerchantKey::generate().map_err(|e| e.to_string())?;
-    let pkcs8 = key.export_pkcs8_pem().map_err(|e| e.to_string())?;
+/// Why a platform certificate could not be made (key generation, the random source, the
+/// certificate itself), with the cause as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot make a platform certificate: {0}")]
+pub struct CertificateError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+impl CertificateError {
+    fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        CertificateError(cause.into())
+    }
+}
+
+fn new_certificate() -> Result<PlatformCertificate, CertificateError> {
+    let key = MerchantKey::generate().map_err(CertificateError::new)?;
+    let pkcs8 = key.export_pkcs8_pem().map_err(CertificateError::new)?;
     let pair = KeyPair::from_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
-        .map_err(|e| e.to_string())?;
+        .map_err(CertificateError::new)?;
     let mut serial = [0u8; 20];
-    getrandom::fill(&mut serial).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut serial).map_err(|e| CertificateError::new(e.to_string()))?;
     // A positive DER integer with no leading zero byte.
     serial[0] = 0x10 | (serial[0] & 0x6f);
     let serial_no: String = serial.iter().map(|b| format!("{b:02X}")).collect();
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(CertificateError::new)?;
     params
         .distinguished_name
         .push(DnType::CommonName, "Tenpay.com sandbox platform");
@@ -104,7 +116,7 @@ fn new_certificate() -> Result<PlatformCertificate, String> {
     };
     params.not_before = at(effective);
     params.not_after = at(expires);
-    let cert = params.self_signed(&pair).map_err(|e| e.to_string())?;
+    let cert = params.self_signed(&pair).map_err(CertificateError::new)?;
     Ok(PlatformCertificate {
         serial_no,
         pem: cert.pem(),
@@ -115,7 +127,7 @@ fn new_certificate() -> Result<PlatformCertificate, String> {
 }
 
 /// The newest platform certificate, made on first use.
-fn current(state: &SandboxState) -> Result<PlatformCertificate, String> {
+fn current(state: &SandboxState) -> Result<PlatformCertificate, CertificateError> {
     if let Some(c) = lock(&state.v3).certificates.last() {
         return Ok(c.clone());
     }
@@ -129,7 +141,9 @@ fn current(state: &SandboxState) -> Result<PlatformCertificate, String> {
 }
 
 /// A new platform certificate signs from now on; the older ones stay listed.
-pub fn rotate_platform_certificate(state: &SandboxState) -> Result<PlatformCertificate, String> {
+pub fn rotate_platform_certificate(
+    state: &SandboxState,
+) -> Result<PlatformCertificate, CertificateError> {
     current(state)?;
     let made = new_certificate()?;
     lock(&state.v3).certificates.push(made.clone());
@@ -198,8 +212,13 @@ pub(super) async fn certificates(
         b"",
     )
     .and_then(|merchant| {
-        current(&state)
-            .map_err(|e| super::v3_error(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR", e))?;
+        current(&state).map_err(|e| {
+            super::v3_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SYSTEM_ERROR",
+                e.to_string(),
+            )
+        })?;
         let list = lock(&state.v3).certificates.clone();
         let mut data = Vec::new();
         for c in &list {

@@ -53,13 +53,37 @@ async fn create_order(
         }
     };
     let req: Value = serde_json::from_slice(body).map_err(|e| param(format!("body: {e}")))?;
+    let requested = requested_order(state, &merchant.mch_id, trade_type, &req)?;
+    let order = insert_or_same(state, requested)?;
+    state
+        .persist_wechat(&crate::wxpay::Changes {
+            orders: vec![order.clone()],
+            refunds: vec![],
+        })
+        .await;
+    Ok(match trade_type {
+        "NATIVE" => json!({"code_url": order.code_url}),
+        "MWEB" => json!({"h5_url": order.mweb_url}),
+        _ => json!({"prepay_id": order.prepay_id}),
+    })
+}
+
+/// The order a request of merchant `mch_id` asks for, checked as WeChat checks it: required
+/// fields, the app bound to the merchant, the number's form, a positive amount, an openid for
+/// JSAPI.
+fn requested_order(
+    state: &SandboxState,
+    mch_id: &str,
+    trade_type: &str,
+    req: &Value,
+) -> Result<WxOrder, V3Error> {
     let text = |f: &str| req[f].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
     let need = |f: &str| text(f).ok_or_else(|| param(format!("缺少参数 {f}")));
-    if need("mchid")? != merchant.mch_id {
+    if need("mchid")? != mch_id {
         return Err(param("mchid与请求签名的商户号不一致"));
     }
     let app_id = need("appid")?;
-    if !super::app_bound(state, &merchant.mch_id, &app_id) {
+    if !super::app_bound(state, mch_id, &app_id) {
         return Err(v3_error(
             StatusCode::BAD_REQUEST,
             "APPID_MCHID_NOT_MATCH",
@@ -80,101 +104,83 @@ async fn create_order(
         .as_u64()
         .filter(|t| *t > 0)
         .ok_or_else(|| param("amount.total: a positive integer of fen"))?;
-    let openid = req["payer"]["openid"]
-        .as_str()
-        .filter(|o| !o.is_empty())
-        .map(str::to_owned);
+    let openid = text_at(&req["payer"]["openid"]);
     if trade_type == "JSAPI" && openid.is_none() {
         return Err(param("JSAPI下单时 payer.openid 为必填参数"));
     }
+    // The same request again (whatever its expiry) is the same order.
     let fingerprint = {
         let mut r = req.clone();
         r.as_object_mut().map(|o| o.remove("time_expire"));
         format!("v3:{trade_type}:{r}")
     };
-    let order = (|| -> Result<WxOrder, V3Error> {
-        let mut wx = lock(&state.wechat);
-        let k = key(&merchant.mch_id, &out_trade_no);
-        let order = match wx.orders.get(&k) {
-            Some(existing) => {
-                match existing.state.as_str() {
-                    "SUCCESS" | "REFUND" => {
-                        return Err(v3_error(
-                            StatusCode::BAD_REQUEST,
-                            "ORDERPAID",
-                            "该订单已支付",
-                        ));
-                    }
-                    "CLOSED" => {
-                        return Err(v3_error(
-                            StatusCode::BAD_REQUEST,
-                            "ORDER_CLOSED",
-                            "该订单已关闭",
-                        ));
-                    }
-                    _ => {}
-                }
-                if existing.fingerprint != fingerprint {
-                    return Err(v3_error(
-                        StatusCode::BAD_REQUEST,
-                        "OUT_TRADE_NO_USED",
-                        "商户订单号重复",
-                    ));
-                }
-                existing.clone()
-            }
-            None => {
-                let at = now();
-                let prepay_id = format!("wx{}{}", wechat_time(at), &hex32()[..18]);
-                let order = WxOrder {
-                    app_id,
-                    mch_id: merchant.mch_id.clone(),
-                    out_trade_no: out_trade_no.clone(),
-                    transaction_id: format!("4200{}{}", &wechat_time(at)[..8], digits(16)),
-                    body: description,
-                    total_fee: total,
-                    trade_type: trade_type.to_owned(),
-                    notify_url: Some(notify_url),
-                    openid,
-                    product_id: None,
-                    attach: text("attach"),
-                    device_info: None,
-                    fee_type: "CNY".to_owned(),
-                    code_url: (trade_type == "NATIVE")
-                        .then(|| format!("weixin://wxpay/bizpayurl?pr={}", &hex32()[..7])),
-                    mweb_url: (trade_type == "MWEB").then(|| {
-                        format!(
-                            "{}/sandbox/h5pay?prepay_id={prepay_id}",
-                            state.config.public_url
-                        )
-                    }),
-                    state: "NOTPAY".to_owned(),
-                    time_expire: text("time_expire"),
-                    created_at: at,
-                    paid_at: None,
-                    sign_type: "RSA".to_owned(),
-                    sandbox_key: false,
-                    fingerprint,
-                    refunded: 0,
-                    prepay_id,
-                };
-                wx.orders.insert(k, order.clone());
-                order
-            }
-        };
-        Ok(order)
-    })()?;
-    state
-        .persist_wechat(&crate::wxpay::Changes {
-            orders: vec![order.clone()],
-            refunds: vec![],
-        })
-        .await;
-    Ok(match trade_type {
-        "NATIVE" => json!({"code_url": order.code_url}),
-        "MWEB" => json!({"h5_url": order.mweb_url}),
-        _ => json!({"prepay_id": order.prepay_id}),
+    let at = now();
+    let prepay_id = format!("wx{}{}", wechat_time(at), &hex32()[..18]);
+    Ok(WxOrder {
+        app_id,
+        mch_id: mch_id.to_owned(),
+        out_trade_no,
+        transaction_id: format!("4200{}{}", &wechat_time(at)[..8], digits(16)),
+        body: description,
+        total_fee: total,
+        trade_type: trade_type.to_owned(),
+        notify_url: Some(notify_url),
+        openid,
+        product_id: None,
+        attach: text("attach"),
+        device_info: None,
+        fee_type: "CNY".to_owned(),
+        code_url: (trade_type == "NATIVE")
+            .then(|| format!("weixin://wxpay/bizpayurl?pr={}", &hex32()[..7])),
+        mweb_url: (trade_type == "MWEB").then(|| {
+            format!(
+                "{}/sandbox/h5pay?prepay_id={prepay_id}",
+                state.config.public_url
+            )
+        }),
+        state: "NOTPAY".to_owned(),
+        time_expire: text("time_expire"),
+        created_at: at,
+        paid_at: None,
+        sign_type: "RSA".to_owned(),
+        sandbox_key: false,
+        fingerprint,
+        refunded: 0,
+        prepay_id,
     })
+}
+
+fn text_at(v: &Value) -> Option<String> {
+    v.as_str().filter(|o| !o.is_empty()).map(str::to_owned)
+}
+
+/// Records `requested`, or answers the order already under its number: the same (unpaid) one
+/// again, an error if it was paid or closed or asked with other parameters.
+fn insert_or_same(state: &SandboxState, requested: WxOrder) -> Result<WxOrder, V3Error> {
+    let mut wx = lock(&state.wechat);
+    let k = key(&requested.mch_id, &requested.out_trade_no);
+    let Some(existing) = wx.orders.get(&k) else {
+        wx.orders.insert(k, requested.clone());
+        return Ok(requested);
+    };
+    match existing.state.as_str() {
+        "SUCCESS" | "REFUND" => Err(v3_error(
+            StatusCode::BAD_REQUEST,
+            "ORDERPAID",
+            "该订单已支付",
+        )),
+        "CLOSED" => Err(v3_error(
+            StatusCode::BAD_REQUEST,
+            "ORDER_CLOSED",
+            "该订单已关闭",
+        )),
+        _ if existing.fingerprint != requested.fingerprint => Err(v3_error(
+            StatusCode::BAD_REQUEST,
+            "OUT_TRADE_NO_USED",
+            "商户订单号重复",
+        )),
+        _ => Ok(existing.clone()),
+    }
 }
 
 /// An order as v3 reports it (queries, notifications).

@@ -5,8 +5,9 @@
 
 use sqlx::Row;
 
-use super::{DbResult, PlatformDb, e, unique_violation};
+use super::{DbResult, PlatformDb, corrupt, e, unique_violation};
 use crate::platform::callback_data::CallbackData;
+use aggregate_pay::StoreError;
 
 pub(super) const SCHEMA_V3: &str = "
 CREATE TABLE merchant_messages (
@@ -78,7 +79,7 @@ fn message_from(row: &sqlx::any::AnyRow) -> DbResult<QueuedMessage> {
         event_id: row.try_get("event_id").map_err(e)?,
         merchant_id: row.try_get("merchant_id").map_err(e)?,
         open_id: row.try_get("open_id").map_err(e)?,
-        payload: serde_json::from_str(&payload).map_err(e)?,
+        payload: serde_json::from_str(&payload).map_err(corrupt)?,
         status: MessageStatus::from_code(row.try_get("status").map_err(e)?),
         attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(e)?).unwrap_or(0),
         last_error: row.try_get("last_error").map_err(e)?,
@@ -104,7 +105,7 @@ impl PlatformDb {
         .bind(event_id.to_owned())
         .bind(merchant_id.to_owned())
         .bind(open_id.to_owned())
-        .bind(serde_json::to_string(payload).map_err(e)?)
+        .bind(serde_json::to_string(payload).map_err(|e| StoreError::Other(e.to_string()))?)
         .bind(now)
         .bind(now)
         .execute(self.store.pool())

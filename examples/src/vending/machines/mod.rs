@@ -79,11 +79,44 @@ pub struct Received {
     pub result: VendResult,
 }
 
+/// Why the machines' link failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// `MQTT_URL` is not a broker URL.
+    #[error("MQTT_URL: {0}")]
+    Url(#[from] rumqttc::OptionError),
+    /// The client id could not be made.
+    #[error("MQTT client id: {0}")]
+    ClientId(#[from] crate::random::RandomError),
+    /// The client could not queue a request.
+    #[error("mqtt: {0}")]
+    Client(#[source] Box<rumqttc::ClientError>),
+    /// The connection failed.
+    #[error("mqtt: {0}")]
+    Connection(#[source] Box<rumqttc::ConnectionError>),
+    /// A command could not be encoded.
+    #[error("cannot encode the command: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<rumqttc::ClientError> for LinkError {
+    fn from(e: rumqttc::ClientError) -> Self {
+        LinkError::Client(Box::new(e))
+    }
+}
+
+impl From<rumqttc::ConnectionError> for LinkError {
+    fn from(e: rumqttc::ConnectionError) -> Self {
+        LinkError::Connection(Box::new(e))
+    }
+}
+
 /// Where vend-out commands go.
 #[async_trait]
 pub trait MachineLink: Send + Sync + std::fmt::Debug {
     /// Sends the command; the result arrives on the results channel.
-    async fn vend_out(&self, command: &VendCommand) -> Result<(), String>;
+    async fn vend_out(&self, command: &VendCommand) -> Result<(), LinkError>;
 }
 
 /// The MQTT topics under a root (`vm` by default; a shared broker can give each deployment its

@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::signing::{sign_result, verify_command};
-use super::{Handled, MachineLink, Received, Seen, SimBehaviour, Topics, VendCommand, VendResult};
+use super::{
+    Handled, LinkError, MachineLink, Received, Seen, SimBehaviour, Topics, VendCommand, VendResult,
+};
 
 /// Commands and results travel at least once (QoS 1); both ends are idempotent by order number
 /// (the server's compare-and-set on the order, the machine's [`Handled`]). Not QoS 2: under load,
@@ -38,11 +40,10 @@ impl std::fmt::Debug for MqttMachines {
 }
 
 /// MQTT options from `mqtt://host:port`, with a fresh client id.
-pub fn mqtt_options(url: &str, client_prefix: &str) -> Result<MqttOptions, String> {
-    let id = crate::random::token(6).map_err(|e| format!("MQTT client id: {e}"))?;
+pub fn mqtt_options(url: &str, client_prefix: &str) -> Result<MqttOptions, LinkError> {
+    let id = crate::random::token(6)?;
     let sep = if url.contains('?') { '&' } else { '?' };
-    let mut options = MqttOptions::parse_url(format!("{url}{sep}client_id={client_prefix}-{id}"))
-        .map_err(|e| format!("MQTT_URL: {e}"))?;
+    let mut options = MqttOptions::parse_url(format!("{url}{sep}client_id={client_prefix}-{id}"))?;
     options.set_keep_alive(Duration::from_secs(20));
     Ok(options)
 }
@@ -55,12 +56,9 @@ impl MqttMachines {
         topics: Topics,
         results: mpsc::Sender<Received>,
         shutdown: CancellationToken,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LinkError> {
         let (client, eventloop) = AsyncClient::new(mqtt_options(url, "vending-server")?, 256);
-        client
-            .subscribe(topics.all_results(), QOS)
-            .await
-            .map_err(|e| format!("mqtt: {e}"))?;
+        client.subscribe(topics.all_results(), QOS).await?;
         tokio::spawn(pump(
             eventloop,
             client.clone(),
@@ -117,8 +115,8 @@ async fn pump(
 
 #[async_trait]
 impl MachineLink for MqttMachines {
-    async fn vend_out(&self, command: &VendCommand) -> Result<(), String> {
-        let payload = serde_json::to_vec(command).map_err(|e| e.to_string())?;
+    async fn vend_out(&self, command: &VendCommand) -> Result<(), LinkError> {
+        let payload = serde_json::to_vec(command)?;
         self.client
             .publish(
                 self.topics.command(&command.inner_code),
@@ -126,8 +124,8 @@ impl MachineLink for MqttMachines {
                 false,
                 payload,
             )
-            .await
-            .map_err(|e| format!("mqtt: {e}"))
+            .await?;
+        Ok(())
     }
 }
 
@@ -142,18 +140,15 @@ pub async fn serve_simulator(
     behaviour: SimBehaviour,
     secret: Option<String>,
     shutdown: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<tokio::task::JoinHandle<()>, LinkError> {
     let (client, mut eventloop) = AsyncClient::new(mqtt_options(url, "machine-sim")?, 256);
     // Wait for the broker's SUBACK so no command sent after this returns is missed.
-    client
-        .subscribe(topics.all_commands(), QOS)
-        .await
-        .map_err(|e| format!("mqtt: {e}"))?;
+    client.subscribe(topics.all_commands(), QOS).await?;
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::SubAck(_))) => break,
             Ok(_) => {}
-            Err(e) => return Err(format!("mqtt: {e}")),
+            Err(e) => return Err(e.into()),
         }
     }
     let handled = Arc::new(Mutex::new(Handled::new(REMEMBERED_ORDERS)));

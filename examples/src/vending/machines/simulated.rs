@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::signing::sign_result;
-use super::{MachineLink, Received, SimBehaviour, VendCommand};
+use super::{LinkError, MachineLink, Received, SimBehaviour, VendCommand};
 use crate::vending::db::VendingDb;
 
 /// Machines simulated in process.
@@ -33,7 +33,7 @@ impl SimulatedMachines {
 
 #[async_trait]
 impl MachineLink for SimulatedMachines {
-    async fn vend_out(&self, command: &VendCommand) -> Result<(), String> {
+    async fn vend_out(&self, command: &VendCommand) -> Result<(), LinkError> {
         let this = self.clone();
         let command = command.clone();
         tokio::spawn(async move {

@@ -1,12 +1,27 @@
 //! Creating an order (the machine's lock before the payment) and the buyer cancelling one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use aggregate_pay::{Fen, NewPayment, PayMethod};
+use aggregate_pay::{Fen, NewPayment, PayMethod, PaymentChannel};
 
-use super::super::db::{BuyerApp, MachineStatus, Order, OrderStatus};
+use super::super::db::{BuyerApp, MachineStatus, Order, OrderStatus, SlotSku};
 use super::super::delays::{DueJob, DueKind, Wait};
 use super::{NewOrder, OrderError, OrderService, buyer_lock_key, internal, lock_key, now};
+
+/// What a buyer's order will sell: checked before the machine is locked.
+struct Sale {
+    /// The machine's owner (the order's seller).
+    seller: Option<String>,
+    /// The channel that takes the money.
+    channel: Arc<dyn PaymentChannel>,
+    /// How the buyer pays.
+    method: PayMethod,
+    /// The buyer's openid, when the method pays in the buyer's app.
+    payer_open_id: Option<String>,
+    /// The slot it comes from (the cheapest stocked one of the SKU).
+    slot: SlotSku,
+}
 
 impl OrderService {
     /// Creates an order: the buyer's open order refused (409 `ORDER_OPEN`), then the machine's
@@ -28,6 +43,67 @@ impl OrderService {
     }
 
     async fn create_for_buyer(&self, req: NewOrder) -> Result<Order, OrderError> {
+        let sale = self.sale(&req).await?;
+        // The machine vends one item at a time: its lock lives as long as the order can.
+        let ttl =
+            self.settings.order_timeout + self.settings.vend_timeout + Duration::from_secs(120);
+        let guard = self
+            .locks
+            .acquire(&lock_key(&req.inner_code), ttl)
+            .await
+            .map_err(internal)?
+            .ok_or(OrderError::MachineBusy)?;
+
+        let created_at = now();
+        let slot = &sale.slot;
+        let order = Order {
+            order_no: format!(
+                "V{}{}",
+                time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000,
+                crate::random::token(4)?
+            ),
+            inner_code: req.inner_code.clone(),
+            sku_id: slot.sku_id,
+            sku_name: slot.name.clone(),
+            slot_no: slot.slot_no.clone(),
+            amount: slot.price,
+            channel: sale.channel.id().to_owned(),
+            method: sale.method,
+            open_id: Some(req.buyer.open_id.clone()),
+            buyer_app: Some(req.buyer.app),
+            status: OrderStatus::Created,
+            payment_id: None,
+            pay_action: None,
+            lock_token: Some(guard.token.clone()),
+            refund_no: None,
+            refunded: Fen::ZERO,
+            reason: None,
+            created_at,
+            updated_at: created_at,
+            paid_at: None,
+            vend_at: None,
+            ended_at: None,
+            // Sold for the machine's owner now: a later owner never refunds this order.
+            seller: sale.seller.clone(),
+            refund_issue: None,
+        };
+        if let Err(e) = self.db.insert_order(&order).await {
+            let _ = self.locks.release(&guard).await;
+            return Err(internal(e));
+        }
+        self.start_payment(&order, sale).await?;
+        self.publish(&order.order_no).await;
+        self.db
+            .order(&order.order_no)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal("an order vanished"))
+    }
+
+    /// What the buyer may buy, checked before the machine is locked: no open order of theirs,
+    /// a machine for sale and online, a channel and method for their app (test money in live
+    /// mode and unconfigured providers are refused here), the item in stock.
+    async fn sale(&self, req: &NewOrder) -> Result<Sale, OrderError> {
         if let Some(open) = self
             .db
             .open_order_of(&req.buyer.open_id)
@@ -49,8 +125,7 @@ impl OrderService {
         }
         // Which channel and method, from the channels' ids and declared methods: a Mini
         // Program buyer pays in the Mini Program, an Official Account buyer with JSAPI,
-        // otherwise the channel's scan-to-pay method. Test money in live mode and unconfigured
-        // providers are refused here, before the machine is locked.
+        // otherwise the channel's scan-to-pay method.
         let preferred: &[PayMethod] = match req.buyer.app {
             BuyerApp::MiniProgram => &[PayMethod::WechatMiniProgram],
             BuyerApp::OfficialAccount => &[PayMethod::WechatJsapi],
@@ -81,76 +156,40 @@ impl OrderService {
             .filter(|s| s.sku_id == req.sku_id)
             .min_by_key(|s| (s.price, -s.capacity))
             .ok_or(OrderError::SoldOut)?;
-
-        // The machine vends one item at a time: its lock lives as long as the order can.
-        let ttl =
-            self.settings.order_timeout + self.settings.vend_timeout + Duration::from_secs(120);
-        let guard = self
-            .locks
-            .acquire(&lock_key(&req.inner_code), ttl)
-            .await
-            .map_err(internal)?
-            .ok_or(OrderError::MachineBusy)?;
-
-        let created_at = now();
-        let order = Order {
-            order_no: format!(
-                "V{}{}",
-                time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000,
-                crate::random::token(4)?
-            ),
-            inner_code: req.inner_code.clone(),
-            sku_id: slot.sku_id,
-            sku_name: slot.name.clone(),
-            slot_no: slot.slot_no.clone(),
-            amount: slot.price,
-            channel: channel.id().to_owned(),
+        Ok(Sale {
+            seller: machine.owner,
+            channel,
             method,
-            open_id: Some(req.buyer.open_id.clone()),
-            buyer_app: Some(req.buyer.app),
-            status: OrderStatus::Created,
-            payment_id: None,
-            pay_action: None,
-            lock_token: Some(guard.token.clone()),
-            refund_no: None,
-            refunded: Fen::ZERO,
-            reason: None,
-            created_at,
-            updated_at: created_at,
-            paid_at: None,
-            vend_at: None,
-            ended_at: None,
-            // Sold for the machine's owner now: a later owner never refunds this order.
-            seller: machine.owner.clone(),
-            refund_issue: None,
-        };
-        if let Err(e) = self.db.insert_order(&order).await {
-            let _ = self.locks.release(&guard).await;
-            return Err(internal(e));
-        }
+            payer_open_id,
+            slot,
+        })
+    }
 
+    /// Creates the order's payment at its channel, records what the buyer does to pay and
+    /// schedules the order's timeout. Without a payment the order ends here (the machine is
+    /// free again).
+    async fn start_payment(&self, order: &Order, sale: Sale) -> Result<(), OrderError> {
         let mut payment = NewPayment::new(
             order.order_no.clone(),
             order.amount,
             format!("{} ({})", order.sku_name, order.inner_code),
-            method,
-            crate::notify::payment_url(&self.settings.public_url, channel.id()),
+            sale.method,
+            crate::notify::payment_url(&self.settings.public_url, sale.channel.id()),
         );
-        if let Some(o) = payer_open_id {
+        if let Some(o) = sale.payer_open_id {
             payment = payment.open_id(o);
         }
         if let Ok(at) = time::OffsetDateTime::from_unix_timestamp(
-            created_at + i64::try_from(self.settings.order_timeout.as_secs()).unwrap_or(600),
+            order.created_at + i64::try_from(self.settings.order_timeout.as_secs()).unwrap_or(600),
         ) {
             payment = payment.expires_at(at);
         }
         let (payment, action) = match self.payments.create(payment).await {
             Ok(created) => created,
             Err(e) => {
-                // No payment: the order ends here and the machine is free again.
                 tracing::warn!(order = %order.order_no, error = %e, "payment not created");
                 self.end(
-                    &order,
+                    order,
                     OrderStatus::Created,
                     OrderStatus::Invalid,
                     Some("the payment could not be created"),
@@ -174,12 +213,7 @@ impl OrderService {
             )
             .await
             .unwrap_or_else(|e| tracing::warn!(error = %e, "order timeout not scheduled; the sweep will close it"));
-        self.publish(&order.order_no).await;
-        self.db
-            .order(&order.order_no)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| internal("an order vanished"))
+        Ok(())
     }
 
     /// Cancels an unpaid order (the buyer, or the machine's seller), saying who in `reason`.

@@ -31,7 +31,7 @@ use tokio::sync::broadcast;
 use super::feed::{Feed, FeedEvent};
 
 use super::db::{BuyerApp, Order, OrderStatus, Stamp, VendingDb};
-use super::delays::{Delays, DueHandler, DueJob, DueKind};
+use super::delays::{Delays, DueError, DueHandler, DueJob, DueKind};
 use super::machines::MachineLink;
 use super::metrics::Metrics;
 
@@ -334,7 +334,7 @@ impl OrderService {
 
 #[async_trait::async_trait]
 impl DueHandler for OrderService {
-    async fn on_due(&self, job: &DueJob) -> Result<(), String> {
+    async fn on_due(&self, job: &DueJob) -> Result<(), DueError> {
         let result = match job.kind {
             DueKind::OrderTimeout => self.on_order_timeout(&job.order_no).await,
             DueKind::VendTimeout => self.on_vend_timeout(&job.order_no).await,
@@ -342,7 +342,7 @@ impl DueHandler for OrderService {
         match result {
             Ok(()) => Ok(()),
             Err(OrderError::OrderNotFound) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(DueError(e.into())),
         }
     }
 }

@@ -1,0 +1,289 @@
+//! Merchants: their credentials (secrets that never print), status, and the single-use
+//! binding code that ties a merchant to a WeChat user.
+
+use merchant_client::Secret;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{DbResult, PlatformDb, corrupt, e, inserted};
+
+/// A merchant. Its secrets are `Secret`s: `Debug` never shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merchant {
+    /// The app id (never changes).
+    pub app_id: String,
+    /// The name.
+    pub name: String,
+    /// The unified social credit code (unique).
+    pub credit_code: String,
+    /// Where callbacks go.
+    pub notify_url: String,
+    /// Whether it may use the open API.
+    pub status: MerchantStatus,
+    /// The current secret.
+    pub secret: Secret,
+    /// The salt.
+    pub salt: Secret,
+    /// The previous secret, valid until `previous_valid_until`.
+    pub previous_secret: Option<Secret>,
+    /// Unix seconds.
+    pub previous_valid_until: Option<i64>,
+    /// The bound WeChat openid.
+    pub open_id: Option<String>,
+    /// The scene of the binding QR code.
+    pub bind_scene: Option<String>,
+    /// What the binding QR code encodes.
+    pub bind_qr_url: Option<String>,
+}
+
+/// Whether a merchant may use the open API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MerchantStatus {
+    /// Yes.
+    Active,
+    /// No (the admin disabled it).
+    Disabled,
+}
+
+impl MerchantStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MerchantStatus::Active => "ACTIVE",
+            MerchantStatus::Disabled => "DISABLED",
+        }
+    }
+
+    /// The status stored as `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [MerchantStatus::Active, MerchantStatus::Disabled]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+const MERCHANT_COLUMNS: &str = "app_id, name, credit_code, notify_url, status, secret, salt, previous_secret, \
+     previous_valid_until, open_id, bind_scene, bind_qr_url";
+
+/// Binding codes are single-use and short-lived: each records when it expires and when it was
+/// used. Codes issued before (no expiry) no longer bind anyone.
+pub(super) const SCHEMA_V4: &str = "
+ALTER TABLE merchants ADD COLUMN bind_expires_at BIGINT;
+ALTER TABLE merchants ADD COLUMN bind_used_at BIGINT;
+";
+
+/// Why a scan did not bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindRefused {
+    /// No merchant has this code (never issued, or replaced by a newer one).
+    Unknown,
+    /// The code was scanned once already: single-use.
+    Used,
+    /// The code is past its time.
+    Expired,
+}
+
+fn merchant_from(r: &AnyRow) -> DbResult<Merchant> {
+    Ok(Merchant {
+        app_id: r.try_get("app_id").map_err(e)?,
+        name: r.try_get("name").map_err(e)?,
+        credit_code: r.try_get("credit_code").map_err(e)?,
+        notify_url: r.try_get("notify_url").map_err(e)?,
+        status: {
+            let status: String = r.try_get("status").map_err(e)?;
+            MerchantStatus::parse(&status)
+                .ok_or_else(|| corrupt(format!("unknown merchant status {status:?}")))?
+        },
+        secret: Secret::new(r.try_get::<String, _>("secret").map_err(e)?),
+        salt: Secret::new(r.try_get::<String, _>("salt").map_err(e)?),
+        previous_secret: r
+            .try_get::<Option<String>, _>("previous_secret")
+            .map_err(e)?
+            .map(Secret::new),
+        previous_valid_until: r.try_get("previous_valid_until").map_err(e)?,
+        open_id: r.try_get("open_id").map_err(e)?,
+        bind_scene: r.try_get("bind_scene").map_err(e)?,
+        bind_qr_url: r.try_get("bind_qr_url").map_err(e)?,
+    })
+}
+
+impl PlatformDb {
+    /// Inserts a merchant; `Ok(false)` if the credit code is taken.
+    pub async fn insert_merchant(&self, m: &Merchant, now: i64) -> DbResult<bool> {
+        let result = sqlx::query(self.q(&format!(
+            "INSERT INTO merchants ({MERCHANT_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )))
+        .bind(m.app_id.clone())
+        .bind(m.name.clone())
+        .bind(m.credit_code.clone())
+        .bind(m.notify_url.clone())
+        .bind(m.status.as_str().to_owned())
+        .bind(m.secret.expose().to_owned())
+        .bind(m.salt.expose().to_owned())
+        .bind(m.previous_secret.as_ref().map(|s| s.expose().to_owned()))
+        .bind(m.previous_valid_until)
+        .bind(m.open_id.clone())
+        .bind(m.bind_scene.clone())
+        .bind(m.bind_qr_url.clone())
+        .bind(now)
+        .execute(self.store.pool())
+        .await;
+        inserted(result)
+    }
+
+    async fn merchant_where(&self, column: &str, value: &str) -> DbResult<Option<Merchant>> {
+        let row = sqlx::query(self.q(&format!(
+            "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE {column} = ?"
+        )))
+        .bind(value.to_owned())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(e)?;
+        row.as_ref().map(merchant_from).transpose()
+    }
+
+    /// A merchant by app id.
+    pub async fn merchant(&self, app_id: &str) -> DbResult<Option<Merchant>> {
+        self.merchant_where("app_id", app_id).await
+    }
+
+    /// A merchant by binding scene.
+    pub async fn merchant_by_scene(&self, scene: &str) -> DbResult<Option<Merchant>> {
+        self.merchant_where("bind_scene", scene).await
+    }
+
+    /// Replaces the secret; the old one stays valid until `grace_until`.
+    pub async fn rotate_secret(
+        &self,
+        app_id: &str,
+        new_secret: &str,
+        grace_until: i64,
+    ) -> DbResult<bool> {
+        let r = sqlx::query(self.q(
+            "UPDATE merchants SET previous_secret = secret, previous_valid_until = ?, secret = ? WHERE app_id = ?",
+        ))
+        .bind(grace_until)
+        .bind(new_secret.to_owned())
+        .bind(app_id.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Sets a merchant's status.
+    pub async fn set_status(&self, app_id: &str, status: MerchantStatus) -> DbResult<bool> {
+        let r = sqlx::query(self.q("UPDATE merchants SET status = ? WHERE app_id = ?"))
+            .bind(status.as_str().to_owned())
+            .bind(app_id.to_owned())
+            .execute(self.store.pool())
+            .await
+            .map_err(e)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Sets the binding scene and what its QR code encodes.
+    /// Issues the merchant's binding code `scene` (its QR encodes `qr_url`), usable once until
+    /// `expires_at` (Unix seconds); any earlier code stops working.
+    pub async fn set_binding(
+        &self,
+        app_id: &str,
+        scene: &str,
+        qr_url: &str,
+        expires_at: i64,
+    ) -> DbResult<()> {
+        sqlx::query(self.q(
+            "UPDATE merchants SET bind_scene = ?, bind_qr_url = ?, bind_expires_at = ?, \
+             bind_used_at = NULL WHERE app_id = ?",
+        ))
+        .bind(scene.to_owned())
+        .bind(qr_url.to_owned())
+        .bind(expires_at)
+        .bind(app_id.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map(|_| ())
+        .map_err(e)
+    }
+
+    /// Binds `open_id` to the merchant whose code is `scene`, if the code is unused and not
+    /// expired at `now` (one compare-and-set: of two scans at once, one binds); returns the
+    /// merchant, or why not.
+    pub async fn bind(
+        &self,
+        scene: &str,
+        open_id: &str,
+        now: i64,
+    ) -> DbResult<Result<Merchant, BindRefused>> {
+        let done = sqlx::query(self.q("UPDATE merchants SET open_id = ?, bind_used_at = ? \
+             WHERE bind_scene = ? AND bind_used_at IS NULL AND bind_expires_at > ?"))
+        .bind(open_id.to_owned())
+        .bind(now)
+        .bind(scene.to_owned())
+        .bind(now)
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?;
+        let Some(merchant) = self.merchant_by_scene(scene).await? else {
+            return Ok(Err(BindRefused::Unknown));
+        };
+        if done.rows_affected() == 1 {
+            return Ok(Ok(merchant));
+        }
+        let used: Option<i64> =
+            sqlx::query_scalar(self.q("SELECT bind_used_at FROM merchants WHERE bind_scene = ?"))
+                .bind(scene.to_owned())
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(e)?
+                .flatten();
+        Ok(Err(if used.is_some() {
+            BindRefused::Used
+        } else {
+            BindRefused::Expired
+        }))
+    }
+
+    /// Clears `open_id` wherever it is bound.
+    pub async fn unbind(&self, open_id: &str) -> DbResult<u64> {
+        sqlx::query(self.q("UPDATE merchants SET open_id = NULL WHERE open_id = ?"))
+            .bind(open_id.to_owned())
+            .execute(self.store.pool())
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Merchant, MerchantStatus, Secret};
+
+    #[test]
+    fn debug_output_leaves_out_secrets() {
+        let m = Merchant {
+            app_id: "mch_1".into(),
+            name: "Shop".into(),
+            credit_code: "91350100M000100Y43".into(),
+            notify_url: "http://127.0.0.1/cb".into(),
+            status: MerchantStatus::Active,
+            secret: Secret::new("current-secret-value"),
+            salt: Secret::new("salt-value-123"),
+            previous_secret: Some(Secret::new("previous-secret-value")),
+            previous_valid_until: Some(1),
+            open_id: None,
+            bind_scene: None,
+            bind_qr_url: None,
+        };
+        let shown = format!("{m:?} {m:#?}");
+        for secret in [
+            "current-secret-value",
+            "salt-value-123",
+            "previous-secret-value",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("mch_1"));
+    }
+}
