@@ -181,13 +181,14 @@ pub use error::{ChannelError, Error, StoreError};
 pub use events::{EventData, EventKind, OutboxEvent};
 pub use notify::{Handled, NotifyOutcome, NotifyProcessor};
 pub use outbox::{Dispatcher, EventHandler, HandlerError, RetryPolicy};
+/// Money: an integer count of fen, `pay-money`'s (the same type as `wechat_pay::Fen` and
+/// `alipay::Fen`).
+pub use pay_money::Fen;
 pub use payment::{NewPayment, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
 pub use reconcile::{ReconcileReport, Reconciler};
 pub use service::Payments;
 pub use store::{MemoryStore, PaymentStore};
 pub use transitions::Applied;
-/// Money: an integer count of fen (shared with `wechat-pay`).
-pub use wechat_pay::Fen;
 
 /// A unique id that sorts by creation time: `prefix`, the milliseconds since the epoch (12 hex
 /// digits), 64 random bits (16 hex digits). Rows keyed by such ids are appended at the end of

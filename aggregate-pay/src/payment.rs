@@ -217,7 +217,8 @@ pub struct NewPayment {
     pub client_ip: String,
     /// The payer's openid (WeChat JSAPI / Mini Program).
     pub open_id: Option<String>,
-    /// When the payment expires (by default, per method: see [`Payments::expire_after`]).
+    /// When the payment expires (by default, per method: see
+    /// [`Payments::expire_after`](crate::Payments::expire_after)).
     pub expires_at: Option<OffsetDateTime>,
     /// Where the channel notifies.
     pub notify_url: String,

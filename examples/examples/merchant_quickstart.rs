@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use merchant_client::{
-    Callbacks, Client, CreatePayment, CreateRefund, Error, MemoryHandledEvents, Secret,
+    Callbacks, Client, CreatePayment, CreateRefund, Error, Fen, MemoryHandledEvents, Secret,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -107,7 +107,7 @@ async fn main() {
         .unwrap_or_else(|e| fail(e));
     let payment = client
         .create_payment(
-            &CreatePayment::new("qs-order-1", 1250, "Quick start cola").method("sandbox"),
+            &CreatePayment::new("qs-order-1", Fen::new(1250), "Quick start cola").method("sandbox"),
         )
         .await
         .unwrap_or_else(|e| fail(e));
@@ -146,7 +146,11 @@ async fn main() {
 
     // 6. A partial refund.
     let refund = client
-        .create_refund(&CreateRefund::new("qs-order-1", "qs-refund-1", 250))
+        .create_refund(&CreateRefund::new(
+            "qs-order-1",
+            "qs-refund-1",
+            Fen::new(250),
+        ))
         .await
         .unwrap_or_else(|e| fail(e));
     println!(

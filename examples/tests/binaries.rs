@@ -670,13 +670,18 @@ async fn pay_platform_admin_token_rules_and_modes() {
     .unwrap();
     let refused_sandbox = client
         .create_payment(
-            &merchant_client::CreatePayment::new("bin-1", 100, "Cola").method("sandbox"),
+            &merchant_client::CreatePayment::new("bin-1", merchant_client::Fen::new(100), "Cola")
+                .method("sandbox"),
         )
         .await
         .unwrap_err();
     assert_eq!(refused_sandbox.code(), Some("METHOD_INVALID"));
     let created = client
-        .create_payment(&merchant_client::CreatePayment::new("bin-1", 100, "Cola"))
+        .create_payment(&merchant_client::CreatePayment::new(
+            "bin-1",
+            merchant_client::Fen::new(100),
+            "Cola",
+        ))
         .await
         .unwrap();
     let page = c

@@ -7,15 +7,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::signing::{self, RequestParts, headers};
-use crate::{Error, Secret};
+use crate::{Error, Fen, Secret};
 
 /// A payment to create.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CreatePayment {
     /// Your order number (unique among your orders).
     pub out_trade_no: String,
-    /// The amount in fen.
-    pub amount: u64,
+    /// The amount.
+    pub amount: Fen,
     /// What is bought.
     pub subject: String,
     /// A pay method (`wechat_native`, `wechat_jsapi`, `alipay_qr`, `sandbox`…); without it (and
@@ -38,7 +38,7 @@ pub struct CreatePayment {
 
 impl CreatePayment {
     /// A payment of `amount` fen for `subject` under your number `out_trade_no`.
-    pub fn new(out_trade_no: impl Into<String>, amount: u64, subject: impl Into<String>) -> Self {
+    pub fn new(out_trade_no: impl Into<String>, amount: Fen, subject: impl Into<String>) -> Self {
         CreatePayment {
             out_trade_no: out_trade_no.into(),
             amount,
@@ -89,8 +89,8 @@ pub struct CreateRefund {
     pub out_trade_no: String,
     /// Your refund number (refunds are idempotent by it).
     pub out_refund_no: String,
-    /// The amount in fen.
-    pub amount: u64,
+    /// The amount.
+    pub amount: Fen,
     /// Why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -101,7 +101,7 @@ impl CreateRefund {
     pub fn new(
         out_trade_no: impl Into<String>,
         out_refund_no: impl Into<String>,
-        amount: u64,
+        amount: Fen,
     ) -> Self {
         CreateRefund {
             out_trade_no: out_trade_no.into(),
@@ -124,8 +124,8 @@ impl CreateRefund {
 pub struct PaymentView {
     /// Your order number.
     pub out_trade_no: String,
-    /// The amount in fen.
-    pub amount: u64,
+    /// The amount.
+    pub amount: Fen,
     /// What is bought.
     pub subject: String,
     /// `PENDING`, `PAID`, `REFUNDING`, `PARTIALLY_REFUNDED`, `REFUNDED`, `CLOSED`, `FAILED`.
@@ -134,8 +134,8 @@ pub struct PaymentView {
     pub channel: Option<String>,
     /// The pay method, once chosen.
     pub method: Option<String>,
-    /// Refunded so far, in fen.
-    pub refunded_amount: u64,
+    /// Refunded so far.
+    pub refunded_amount: Fen,
     /// The channel's transaction id, once paid.
     pub channel_transaction_id: Option<String>,
     /// What the front end does to pay (`{"type": "qr_code", …}`), once a method is chosen.
@@ -156,8 +156,8 @@ pub struct RefundView {
     pub out_refund_no: String,
     /// The payment's order number.
     pub out_trade_no: String,
-    /// The amount in fen.
-    pub amount: u64,
+    /// The amount.
+    pub amount: Fen,
     /// `PENDING` (sent, or to be sent again with the same number), `ABNORMAL` (taken, but the
     /// money could not reach the buyer: the platform's operator resolves it), `SUCCEEDED`,
     /// `FAILED` (refused for good: nothing moved).

@@ -19,12 +19,12 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), merchant_client::Error> {
-//! use merchant_client::{Client, CreatePayment, Secret};
+//! use merchant_client::{Client, CreatePayment, Fen, Secret};
 //! let client = Client::builder("app_123", Secret::new("secret"), Secret::new("salt"))
 //!     .base_url("http://127.0.0.1:8090")
 //!     .build()?;
 //! let created = client
-//!     .create_payment(&CreatePayment::new("ORDER-1", 350, "Cola").method("wechat_native"))
+//!     .create_payment(&CreatePayment::new("ORDER-1", Fen::new(350), "Cola").method("wechat_native"))
 //!     .await?;
 //! println!("send the buyer to {}", created.cashier_url);
 //! # Ok(()) }
@@ -67,6 +67,8 @@ pub mod signing;
 pub use callbacks::{Callbacks, Claim, Handled, HandledEvents, MemoryHandledEvents};
 pub use client::{Client, ClientBuilder, CreatePayment, CreateRefund, PaymentView, RefundView};
 pub use error::{BoxError, Error, StoreError};
+/// Money: an integer count of fen (`pay-money`'s, the type every crate of the family uses).
+pub use pay_money::Fen;
 pub use replay::{MemoryNonceStore, NonceStore};
 pub use secret::Secret;
 

@@ -19,7 +19,7 @@ use aggregate_pay::{
 use serde_json::Value;
 use time::OffsetDateTime;
 use wechat_sandbox::faults::{BAD_SIGNATURE, FUND_CHANGE_N};
-use wechat_sandbox::wxpay::RefundOutcome;
+use wechat_sandbox::settlement::RefundOutcome;
 use wechat_sandbox::{ApiFault, Sandbox};
 
 use crate::support::{

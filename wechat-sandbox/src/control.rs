@@ -29,8 +29,8 @@ use serde_json::json;
 
 use super::faults::FaultRequest;
 use super::mp::events::{self, EventRequest};
-use super::state::{MintedCode, SentMessage, hex32, key, now};
-use super::{SandboxState, alipay, lock, page, wxpay};
+use super::state::{MintedCode, SentMessage, WxOrder, WxRefund, hex32, key, now};
+use super::{SandboxState, alipay, lock, page, settlement, wxpay, wxpay_v3};
 
 /// The routes.
 pub fn routes() -> Router<Arc<SandboxState>> {
@@ -184,8 +184,9 @@ pub async fn pay(state: &SandboxState, req: &PayRequest) -> Result<Paid, Control
     };
     match channel {
         Channel::Wechat => {
-            wxpay::pay_order(state, &req.out_trade_no, success, req.open_id.as_deref())
+            settlement::pay_order(state, &req.out_trade_no, success, req.open_id.as_deref())
                 .await
+                .inspect(|o| notify_payment(state, o))
                 .map(|o| Paid {
                     channel: Channel::Wechat,
                     out_trade_no: o.out_trade_no,
@@ -193,10 +194,10 @@ pub async fn pay(state: &SandboxState, req: &PayRequest) -> Result<Paid, Control
                     transaction_id: o.transaction_id,
                 })
                 .map_err(|e| match e {
-                    wxpay::PayError::NotFound(_) => {
+                    settlement::PayError::NotFound(_) => {
                         error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", e.to_string())
                     }
-                    wxpay::PayError::State(..) => {
+                    settlement::PayError::State(..) => {
                         error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string())
                     }
                 })
@@ -229,6 +230,25 @@ pub async fn pay(state: &SandboxState, req: &PayRequest) -> Result<Paid, Control
     }
 }
 
+/// Sends the payment notification of `order` in its API version (v3's JSON for an order
+/// created over API v3, v2's signed XML otherwise).
+fn notify_payment(state: &SandboxState, order: &WxOrder) {
+    if order.sign_type == "RSA" {
+        wxpay_v3::notification(state, order);
+    } else {
+        wxpay::notify_payment(state, order);
+    }
+}
+
+/// Sends the notification of an ended refund in its API version.
+fn notify_refund(state: &SandboxState, refund: &WxRefund) {
+    if refund.v3 {
+        wxpay_v3::refund_notification(state, refund);
+    } else {
+        wxpay::notify_refund(state, refund);
+    }
+}
+
 async fn pay_route(
     State(state): State<Arc<SandboxState>>,
     Json(req): Json<PayRequest>,
@@ -254,7 +274,7 @@ async fn pay_form(
 struct RefundComplete {
     out_refund_no: String,
     #[serde(default)]
-    status: Option<wxpay::RefundOutcome>,
+    status: Option<settlement::RefundOutcome>,
 }
 
 /// A completed refund.
@@ -271,18 +291,21 @@ pub async fn complete_refund(
     state: &SandboxState,
     out_refund_no: &str,
 ) -> Result<RefundCompleted, ControlError> {
-    finish_refund(state, out_refund_no, wxpay::RefundOutcome::Success).await
+    finish_refund(state, out_refund_no, settlement::RefundOutcome::Success).await
 }
 
 /// A WeChat refund ends as `outcome`; its notification goes out.
 pub async fn finish_refund(
     state: &SandboxState,
     out_refund_no: &str,
-    outcome: wxpay::RefundOutcome,
+    outcome: settlement::RefundOutcome,
 ) -> Result<RefundCompleted, ControlError> {
-    let r = wxpay::finish_refund(state, out_refund_no, outcome)
+    let (r, ended_now) = settlement::finish_refund(state, out_refund_no, outcome)
         .await
         .map_err(|e| error(StatusCode::NOT_FOUND, "REFUND_NOT_FOUND", e.to_string()))?;
+    if ended_now {
+        notify_refund(state, &r);
+    }
     Ok(RefundCompleted {
         out_refund_no: r.out_refund_no,
         status: r.status,
@@ -296,7 +319,7 @@ async fn refund_complete(
     finish_refund(
         &state,
         &req.out_refund_no,
-        req.status.unwrap_or(wxpay::RefundOutcome::Success),
+        req.status.unwrap_or(settlement::RefundOutcome::Success),
     )
     .await
     .map(Json)
@@ -308,7 +331,7 @@ pub async fn resolve_refund_on_platform(
     state: &SandboxState,
     out_refund_no: &str,
 ) -> Result<RefundCompleted, ControlError> {
-    let r = wxpay::resolve_on_platform(state, out_refund_no)
+    let r = settlement::resolve_on_platform(state, out_refund_no)
         .await
         .map_err(|e| error(StatusCode::NOT_FOUND, "REFUND_NOT_FOUND", e.to_string()))?;
     Ok(RefundCompleted {

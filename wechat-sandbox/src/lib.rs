@@ -54,6 +54,8 @@
 //!   bills, transfers, certificates; a file per group); `mp` — the MP API and user events
 //!   POSTed to the app's callback;
 //!   `alipay` — `/gateway.do`.
+//! - [`settlement`] — what WeChat Pay's v2 and v3 share (an order paid, a refund ended, the
+//!   changes to persist, the bills): both version folders use it and never each other.
 //! - [`control`] — act as the paying user / WeChat user, and look inside (`/sandbox/*` over
 //!   HTTP, the same operations as functions).
 //! - [`notifier`] — notifications with the providers' retry schedules.
@@ -74,6 +76,7 @@ pub mod mp;
 pub mod notifier;
 mod page;
 pub mod sandbox;
+pub mod settlement;
 /// Serving with limits and graceful shutdown (the `http-serve` crate, shared with the servers).
 pub use http_serve as server;
 pub mod state;
@@ -208,7 +211,7 @@ impl SandboxState {
         })
     }
 
-    pub(crate) async fn persist_wechat(&self, changes: &wxpay::Changes) {
+    pub(crate) async fn persist_wechat(&self, changes: &settlement::Changes) {
         let Some(store) = &self.store else { return };
         for o in &changes.orders {
             store

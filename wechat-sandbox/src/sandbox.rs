@@ -348,7 +348,7 @@ impl Sandbox {
     pub async fn finish_refund(
         &self,
         out_refund_no: &str,
-        outcome: crate::wxpay::RefundOutcome,
+        outcome: crate::settlement::RefundOutcome,
     ) -> Result<RefundCompleted, ControlError> {
         control::finish_refund(&self.state, out_refund_no, outcome).await
     }

@@ -42,6 +42,7 @@ impl Product {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TradePagePay {
     out_trade_no: String,
+    #[serde(with = "pay_money::yuan")]
     total_amount: Fen,
     subject: String,
     product_code: &'static str,

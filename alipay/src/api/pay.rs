@@ -12,6 +12,7 @@ pub struct TradePay {
     out_trade_no: String,
     scene: &'static str,
     auth_code: String,
+    #[serde(with = "pay_money::yuan")]
     total_amount: Fen,
     subject: String,
     #[serde(skip)]
@@ -55,10 +56,10 @@ pub struct PayResponse {
     /// The merchant's number.
     pub out_trade_no: String,
     /// The amount.
-    #[serde(default)]
+    #[serde(default, with = "pay_money::yuan::option")]
     pub total_amount: Option<Fen>,
     /// What the buyer paid.
-    #[serde(default)]
+    #[serde(default, with = "pay_money::yuan::option")]
     pub buyer_pay_amount: Option<Fen>,
     /// The buyer's masked login.
     #[serde(default)]

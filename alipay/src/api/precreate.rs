@@ -10,6 +10,7 @@ use crate::Fen;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TradePrecreate {
     out_trade_no: String,
+    #[serde(with = "pay_money::yuan")]
     total_amount: Fen,
     subject: String,
     #[serde(skip_serializing_if = "Option::is_none")]

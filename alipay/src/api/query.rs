@@ -30,9 +30,10 @@ pub struct TradeQueryResponse {
     /// Where it is.
     pub trade_status: TradeStatus,
     /// The amount.
+    #[serde(with = "pay_money::yuan")]
     pub total_amount: Fen,
     /// What the buyer paid, once paid.
-    #[serde(default)]
+    #[serde(default, with = "pay_money::yuan::option")]
     pub buyer_pay_amount: Option<Fen>,
     /// The buyer's masked login.
     #[serde(default)]

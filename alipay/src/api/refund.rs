@@ -11,6 +11,7 @@ use crate::Fen;
 pub struct TradeRefund {
     #[serde(flatten)]
     trade: TradeRef,
+    #[serde(with = "pay_money::yuan")]
     refund_amount: Fen,
     out_request_no: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +48,7 @@ pub struct RefundResponse {
     #[serde(default)]
     pub fund_change: Option<String>,
     /// Everything refunded on the trade so far.
+    #[serde(with = "pay_money::yuan")]
     pub refund_fee: Fen,
 }
 

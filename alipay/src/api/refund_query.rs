@@ -40,7 +40,7 @@ pub struct RefundQueryResponse {
     #[serde(default)]
     pub out_request_no: Option<String>,
     /// The amount refunded; absent when there is no such (successful) refund.
-    #[serde(default)]
+    #[serde(default, with = "pay_money::yuan::option")]
     pub refund_amount: Option<Fen>,
     /// `REFUND_SUCCESS` when Alipay says so explicitly.
     #[serde(default)]

@@ -1,7 +1,7 @@
 //! Binding a merchant's WeChat through a QR scene, simulated with the emulator's user actions;
 //! template messages to the bound openid; keyword replies; unsubscribe clears the binding.
 
-use merchant_client::CreatePayment;
+use merchant_client::{CreatePayment, Fen};
 use serde_json::{Value, json};
 
 use super::{MerchantEndpoint, Options, Platform, eventually};
@@ -120,7 +120,7 @@ async fn scanning_the_binding_code_binds_the_merchants_wechat() {
     // A payment: the owner hears of it on WeChat.
     let client = p.client(&creds);
     let created = client
-        .create_payment(&CreatePayment::new("bind-pay-1", 880, "Juice").method("sandbox"))
+        .create_payment(&CreatePayment::new("bind-pay-1", Fen::new(880), "Juice").method("sandbox"))
         .await
         .unwrap();
     p.cashier_sandbox_pay(&created.payment_token).await;

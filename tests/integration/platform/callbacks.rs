@@ -19,7 +19,7 @@ pub async fn exactly_one_callback(p: &Platform) {
     let client = p.client(&creds);
 
     let sandbox = client
-        .create_payment(&CreatePayment::new("dup-1", 990, "Tea").method("sandbox"))
+        .create_payment(&CreatePayment::new("dup-1", Fen::new(990), "Tea").method("sandbox"))
         .await
         .unwrap();
     for _ in 0..3 {
@@ -30,7 +30,9 @@ pub async fn exactly_one_callback(p: &Platform) {
     }
 
     client
-        .create_payment(&CreatePayment::new("dup-2", 1500, "Coffee").method("wechat_native"))
+        .create_payment(
+            &CreatePayment::new("dup-2", Fen::new(1500), "Coffee").method("wechat_native"),
+        )
         .await
         .unwrap();
     let platform_no = p.platform_no(&creds.app_id, "dup-2").await;
@@ -81,7 +83,7 @@ pub async fn delivered_on_the_fourth_attempt(p: &Platform) {
     let creds = p.register(&endpoint.url).await;
     let client = p.client(&creds);
     let created = client
-        .create_payment(&CreatePayment::new("retry-1", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("retry-1", Fen::new(100), "Gum").method("sandbox"))
         .await
         .unwrap();
     p.cashier_sandbox_pay(&created.payment_token).await;
@@ -129,7 +131,7 @@ pub async fn dead_letter_then_redeliver(p: &Platform) {
     let creds = p.register(&endpoint.url).await;
     let client = p.client(&creds);
     let created = client
-        .create_payment(&CreatePayment::new("dead-1", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("dead-1", Fen::new(100), "Gum").method("sandbox"))
         .await
         .unwrap();
     p.cashier_sandbox_pay(&created.payment_token).await;
@@ -205,7 +207,9 @@ async fn a_hanging_merchant_does_not_hold_up_another() {
     let slow_client = p.client(&slow);
     for i in 0..12 {
         let created = slow_client
-            .create_payment(&CreatePayment::new(format!("hang-{i}"), 100, "Gum").method("sandbox"))
+            .create_payment(
+                &CreatePayment::new(format!("hang-{i}"), Fen::new(100), "Gum").method("sandbox"),
+            )
             .await
             .unwrap();
         p.cashier_sandbox_pay(&created.payment_token).await;
@@ -213,7 +217,7 @@ async fn a_hanging_merchant_does_not_hold_up_another() {
     let endpoint = MerchantEndpoint::start().await;
     let fast = p.client(&p.register(&endpoint.url).await);
     let created = fast
-        .create_payment(&CreatePayment::new("fast-1", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("fast-1", Fen::new(100), "Gum").method("sandbox"))
         .await
         .unwrap();
     let paid_at = std::time::Instant::now();
@@ -268,7 +272,7 @@ async fn the_payment_message_is_sent_once_whatever_the_callback_does() {
     assert_eq!(status, 204);
     let created = p
         .client(&creds)
-        .create_payment(&CreatePayment::new("msg-1", 640, "Tea").method("sandbox"))
+        .create_payment(&CreatePayment::new("msg-1", Fen::new(640), "Tea").method("sandbox"))
         .await
         .unwrap();
     p.cashier_sandbox_pay(&created.payment_token).await;

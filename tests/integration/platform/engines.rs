@@ -2,7 +2,7 @@
 //! tables, Redis for nonces, RabbitMQ for merchant callbacks (batched publishing with confirms,
 //! prefetching consumers, retry and dead queues).
 
-use merchant_client::CreatePayment;
+use merchant_client::{CreatePayment, Fen};
 
 use super::{MerchantEndpoint, Options, Platform, callbacks, eventually, open_api, unique};
 use crate::support::{engine_urls, fresh_database};
@@ -73,7 +73,7 @@ async fn two_instances_share_the_work_without_duplicates() {
     for i in 0..30 {
         let no = format!("multi-{i}");
         let created = client
-            .create_payment(&CreatePayment::new(&no, 100 + i, "Gum").method("sandbox"))
+            .create_payment(&CreatePayment::new(&no, Fen::new(100 + i), "Gum").method("sandbox"))
             .await
             .unwrap();
         a.cashier_sandbox_pay(&created.payment_token).await;

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use examples::providers::Mode;
-use merchant_client::{CreatePayment, Error};
+use merchant_client::{CreatePayment, Error, Fen};
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Connection, Executor};
 use wechat_sandbox::Sandbox;
@@ -68,14 +68,14 @@ async fn live_platform_takes_no_test_money_and_offers_only_what_is_configured() 
     // The open API refuses test money and providers that are off, before any order exists.
     let (status, code) = api_code(
         client
-            .create_payment(&CreatePayment::new("live-1", 100, "Cola").method("sandbox"))
+            .create_payment(&CreatePayment::new("live-1", Fen::new(100), "Cola").method("sandbox"))
             .await
             .unwrap_err(),
     );
     assert_eq!((status, code.as_str()), (422, "METHOD_INVALID"));
     let (status, code) = api_code(
         client
-            .create_payment(&CreatePayment::new("live-1", 100, "Cola").channel("alipay"))
+            .create_payment(&CreatePayment::new("live-1", Fen::new(100), "Cola").channel("alipay"))
             .await
             .unwrap_err(),
     );
@@ -83,7 +83,7 @@ async fn live_platform_takes_no_test_money_and_offers_only_what_is_configured() 
 
     // The cashier offers WeChat only, and no test-money button or banner.
     let created = client
-        .create_payment(&CreatePayment::new("live-1", 100, "Cola"))
+        .create_payment(&CreatePayment::new("live-1", Fen::new(100), "Cola"))
         .await
         .unwrap();
     let token = created.payment_token.clone();
@@ -200,7 +200,9 @@ async fn live_notify_urls_cannot_reach_into_the_platforms_network() {
     };
     let created = p
         .client(&creds)
-        .create_payment(&CreatePayment::new("ssrf-1", 100, "Cola").method("wechat_native"))
+        .create_payment(
+            &CreatePayment::new("ssrf-1", Fen::new(100), "Cola").method("wechat_native"),
+        )
         .await
         .unwrap();
     assert_eq!(created.status, "PENDING");
@@ -253,7 +255,7 @@ async fn callback_redirects_are_never_followed() {
     let creds = p.register(&redirector).await;
     let created = p
         .client(&creds)
-        .create_payment(&CreatePayment::new("redirect-1", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("redirect-1", Fen::new(100), "Gum").method("sandbox"))
         .await
         .unwrap();
     p.cashier_sandbox_pay(&created.payment_token).await;

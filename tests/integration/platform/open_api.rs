@@ -1,6 +1,6 @@
 //! Every open-API call through `merchant-client`, idempotency keys, and the cashier.
 
-use merchant_client::{CreatePayment, CreateRefund, Error};
+use merchant_client::{CreatePayment, CreateRefund, Error, Fen};
 use std::time::Duration;
 
 use serde_json::json;
@@ -23,14 +23,14 @@ pub async fn every_call(p: &Platform) {
 
     let created = client
         .create_payment(
-            &CreatePayment::new("order-1", 1000, "Cola 330ml")
+            &CreatePayment::new("order-1", Fen::new(1000), "Cola 330ml")
                 .method("sandbox")
                 .metadata(json!({"shelf": 3})),
         )
         .await
         .unwrap();
     assert_eq!(created.out_trade_no, "order-1");
-    assert_eq!(created.amount, 1000);
+    assert_eq!(created.amount, Fen::new(1000));
     assert_eq!(created.status, "PENDING");
     assert_eq!(created.channel.as_deref(), Some("sandbox"));
     assert_eq!(created.method.as_deref(), Some("sandbox"));
@@ -53,24 +53,26 @@ pub async fn every_call(p: &Platform) {
 
     // A partial refund, idempotent by its number.
     let refund = client
-        .create_refund(&CreateRefund::new("order-1", "refund-1", 300).reason("one can missing"))
+        .create_refund(
+            &CreateRefund::new("order-1", "refund-1", Fen::new(300)).reason("one can missing"),
+        )
         .await
         .unwrap();
     assert_eq!(
         (refund.amount, refund.out_trade_no.as_str()),
-        (300, "order-1")
+        (Fen::new(300), "order-1")
     );
     let again = client
-        .create_refund(&CreateRefund::new("order-1", "refund-1", 300))
+        .create_refund(&CreateRefund::new("order-1", "refund-1", Fen::new(300)))
         .await
         .unwrap();
     assert_eq!(again.out_refund_no, "refund-1");
     let queried = client.get_refund("refund-1").await.unwrap();
-    assert_eq!(queried.amount, 300);
+    assert_eq!(queried.amount, Fen::new(300));
     assert_eq!(queried.status, "SUCCEEDED");
     let (status, code) = api_code(
         client
-            .create_refund(&CreateRefund::new("order-1", "refund-1", 301))
+            .create_refund(&CreateRefund::new("order-1", "refund-1", Fen::new(301)))
             .await
             .unwrap_err(),
     );
@@ -78,25 +80,25 @@ pub async fn every_call(p: &Platform) {
     // More than what is left.
     let (status, code) = api_code(
         client
-            .create_refund(&CreateRefund::new("order-1", "refund-2", 701))
+            .create_refund(&CreateRefund::new("order-1", "refund-2", Fen::new(701)))
             .await
             .unwrap_err(),
     );
     assert_eq!((status, code.as_str()), (400, "REFUND_INVALID"));
     // The rest.
     client
-        .create_refund(&CreateRefund::new("order-1", "refund-3", 700))
+        .create_refund(&CreateRefund::new("order-1", "refund-3", Fen::new(700)))
         .await
         .unwrap();
     let got = client.get_payment("order-1").await.unwrap();
     assert_eq!(
         (got.status.as_str(), got.refunded_amount),
-        ("REFUNDED", 1000)
+        ("REFUNDED", Fen::new(1000))
     );
 
     // An order without a method: the buyer would choose at the cashier; closed first.
     let open = client
-        .create_payment(&CreatePayment::new("order-2", 500, "Chips"))
+        .create_payment(&CreatePayment::new("order-2", Fen::new(500), "Chips"))
         .await
         .unwrap();
     assert_eq!(
@@ -116,7 +118,7 @@ pub async fn every_call(p: &Platform) {
 
     // A WeChat Native payment at the emulator, closed there too.
     let native = client
-        .create_payment(&CreatePayment::new("order-3", 250, "Water").channel("wechat"))
+        .create_payment(&CreatePayment::new("order-3", Fen::new(250), "Water").channel("wechat"))
         .await
         .unwrap();
     assert_eq!(native.method.as_deref(), Some("wechat_native"));
@@ -163,7 +165,7 @@ async fn idempotency_keys_replay_the_first_answer_and_reject_other_requests() {
     let p = Platform::start(Options::default()).await;
     let endpoint = MerchantEndpoint::start().await;
     let client = p.client(&p.register(&endpoint.url).await);
-    let request = CreatePayment::new("idem-1", 100, "Gum").method("sandbox");
+    let request = CreatePayment::new("idem-1", Fen::new(100), "Gum").method("sandbox");
     let first = client
         .create_payment_idempotent(&request, Some("key-1"))
         .await
@@ -175,7 +177,7 @@ async fn idempotency_keys_replay_the_first_answer_and_reject_other_requests() {
     assert_eq!(first, replay);
 
     // The same key with another request.
-    let other = CreatePayment::new("idem-1", 200, "Gum").method("sandbox");
+    let other = CreatePayment::new("idem-1", Fen::new(200), "Gum").method("sandbox");
     let (status, code) = api_code(
         client
             .create_payment_idempotent(&other, Some("key-1"))
@@ -223,7 +225,7 @@ async fn a_key_left_by_a_killed_request_is_taken_over_after_its_lease() {
     let endpoint = MerchantEndpoint::start().await;
     let creds = p.register(&endpoint.url).await;
     let client = p.client(&creds);
-    let request = CreatePayment::new("idem-killed", 100, "Gum").method("sandbox");
+    let request = CreatePayment::new("idem-killed", Fen::new(100), "Gum").method("sandbox");
     // What the killed request left: its key reserved, no answer (the key binds the route and
     // the exact body, as the platform hashes them).
     let body = serde_json::to_value(&request)
@@ -277,7 +279,11 @@ async fn the_cashier_page_offers_methods_and_shows_the_qr_code() {
     let endpoint = MerchantEndpoint::start().await;
     let client = p.client(&p.register(&endpoint.url).await);
     let created = client
-        .create_payment(&CreatePayment::new("cash-1", 1234, "<b>Snack</b>"))
+        .create_payment(&CreatePayment::new(
+            "cash-1",
+            Fen::new(1234),
+            "<b>Snack</b>",
+        ))
         .await
         .unwrap();
     let page = p.page(&created.cashier_url).await;
@@ -347,7 +353,7 @@ async fn malformed_json_on_the_platform_is_answered_like_every_other_error() {
     let endpoint = MerchantEndpoint::start().await;
     let client = p.client(&p.register(&endpoint.url).await);
     let created = client
-        .create_payment(&CreatePayment::new("json-1", 100, "Snack"))
+        .create_payment(&CreatePayment::new("json-1", Fen::new(100), "Snack"))
         .await
         .unwrap();
     let page = p.page(&created.cashier_url).await;
@@ -445,7 +451,7 @@ async fn the_open_api_takes_wechat_payments_over_api_v3() {
     let creds = p.register(&endpoint.url).await;
     let client = p.client(&creds);
     let created = client
-        .create_payment(&CreatePayment::new("v3-order-1", 880, "Tea").channel("wechat"))
+        .create_payment(&CreatePayment::new("v3-order-1", Fen::new(880), "Tea").channel("wechat"))
         .await
         .unwrap();
     assert_eq!(created.method.as_deref(), Some("wechat_native"));
@@ -465,10 +471,14 @@ async fn the_open_api_takes_wechat_payments_over_api_v3() {
     )
     .await;
     let refund = client
-        .create_refund(&CreateRefund::new("v3-order-1", "v3-refund-1", 300))
+        .create_refund(&CreateRefund::new(
+            "v3-order-1",
+            "v3-refund-1",
+            Fen::new(300),
+        ))
         .await
         .unwrap();
-    assert_eq!(refund.amount, 300);
+    assert_eq!(refund.amount, Fen::new(300));
     eventually(20, "the v3 refund to succeed", async || {
         client.get_refund("v3-refund-1").await.unwrap().status == "SUCCEEDED"
     })

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use merchant_client::signing::{self, RequestParts, headers};
-use merchant_client::{CreatePayment, Error, Secret};
+use merchant_client::{CreatePayment, Error, Fen, Secret};
 use serde_json::{Value, json};
 
 use super::{Creds, MerchantEndpoint, Options, Platform, credit_code};
@@ -196,7 +196,7 @@ async fn a_rotated_secret_keeps_working_for_the_grace_period_only() {
     let old_client = p.client(&creds);
     let new_client = p.client(&new);
     let paid = old_client
-        .create_payment(&CreatePayment::new("rot-1", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("rot-1", Fen::new(100), "Gum").method("sandbox"))
         .await
         .unwrap();
     // A callback sent during the grace period verifies for a merchant still on the old secret
@@ -222,13 +222,13 @@ async fn a_rotated_secret_keeps_working_for_the_grace_period_only() {
             .is_ok()
     );
     new_client
-        .create_payment(&CreatePayment::new("rot-2", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("rot-2", Fen::new(100), "Gum").method("sandbox"))
         .await
         .unwrap();
 
     tokio::time::sleep(Duration::from_millis(3100)).await;
     match old_client
-        .create_payment(&CreatePayment::new("rot-3", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("rot-3", Fen::new(100), "Gum").method("sandbox"))
         .await
     {
         Err(Error::Api {
@@ -237,7 +237,7 @@ async fn a_rotated_secret_keeps_working_for_the_grace_period_only() {
         other => panic!("the old secret still works after the grace period: {other:?}"),
     }
     let paid = new_client
-        .create_payment(&CreatePayment::new("rot-4", 100, "Gum").method("sandbox"))
+        .create_payment(&CreatePayment::new("rot-4", Fen::new(100), "Gum").method("sandbox"))
         .await
         .unwrap();
     // After it, callbacks carry the new secret's signature only.

@@ -6,7 +6,7 @@
 //! WeChat does, `return_code=FAIL` with a message; business failures are signed
 //! `result_code=FAIL` replies with WeChat's `err_code`.
 
-pub(crate) mod bills;
+mod bills;
 mod orders;
 mod refunds;
 
@@ -25,10 +25,10 @@ use super::SandboxState;
 use super::config::Merchant;
 use crate::faults::{BAD_SIGNATURE, Stage};
 use crate::server::TlsClient;
+use crate::settlement::Changes;
 
-pub use orders::{PayError, pay_order};
-pub(crate) use refunds::schedule_completion;
-pub use refunds::{RefundOutcome, complete_refund, finish_refund, resolve_on_platform};
+pub(crate) use orders::notify_payment;
+pub(crate) use refunds::notify_refund;
 
 /// Whether a request came in under a sandbox prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,13 +329,6 @@ pub(crate) fn protocol_response(msg: &str) -> Response {
     p.insert("return_code", "FAIL");
     p.insert("return_msg", msg);
     xml_response(p.to_xml())
-}
-
-/// Orders and refunds an endpoint changed, to persist before answering.
-#[derive(Debug, Default)]
-pub(crate) struct Changes {
-    pub orders: Vec<super::state::WxOrder>,
-    pub refunds: Vec<super::state::WxRefund>,
 }
 
 /// Runs `f` on a verified request, persists what it changed, and answers.

@@ -1,5 +1,5 @@
-//! Orders: unified order, query, close, micropay, reverse — and paying an order (the control
-//! API's "the user paid"), which sends the signed payment notification.
+//! Orders: unified order, query, close, micropay, reverse — and the signed payment
+//! notification of a paid (or failed) order.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use axum::extract::{Extension, State};
 use axum::response::Response;
 use wechat_pay::{Params, SignType};
 
-use super::{Changes, Prefixed, WxReply, WxRequest, protocol, run};
+use super::{Prefixed, WxReply, WxRequest, protocol, run};
 use crate::notifier::{Ack, Delivery, WECHAT_SCHEDULE};
 use crate::state::{WxOrder, digits, hex32, key, now, wechat_time};
 use crate::{SandboxState, lock};
@@ -346,75 +346,21 @@ pub(super) async fn reverse(
     .await
 }
 
-/// Why the control API could not pay an order.
-#[derive(Debug, thiserror::Error)]
-pub enum PayError {
-    /// No such order.
-    #[error("no WeChat Pay order {0}")]
-    NotFound(String),
-    /// The order cannot be paid in its state.
-    #[error("order {0} is {1} and cannot be paid")]
-    State(String, String),
-}
-
-/// The paying user's action: marks the order paid (or failed) and, when paid, sends the signed
-/// payment notification with WeChat's retry schedule.
-pub async fn pay_order(
-    state: &SandboxState,
-    out_trade_no: &str,
-    success: bool,
-    open_id: Option<&str>,
-) -> Result<WxOrder, PayError> {
-    let order = {
-        let mut wx = lock(&state.wechat);
-        let order = wx
-            .orders
-            .values_mut()
-            .find(|o| o.out_trade_no == out_trade_no)
-            .ok_or_else(|| PayError::NotFound(out_trade_no.to_owned()))?;
-        if !matches!(order.state.as_str(), "NOTPAY" | "USERPAYING") {
-            return Err(PayError::State(
-                out_trade_no.to_owned(),
-                order.state.clone(),
-            ));
-        }
-        if success {
-            order.state = "SUCCESS".to_owned();
-            order.paid_at = Some(now());
-            if let Some(o) = open_id {
-                order.openid = Some(o.to_owned());
-            } else if order.openid.is_none() {
-                order.openid = Some(format!("oSandbox{}", &hex32()[..20]));
-            }
-        } else {
-            order.state = "PAYERROR".to_owned();
-        }
-        order.clone()
-    };
-    state
-        .persist_wechat(&Changes {
-            orders: vec![order.clone()],
-            refunds: vec![],
-        })
-        .await;
-    // A failed payment is notified too (`result_code=FAIL`), as WeChat documents.
-    if order.sign_type == "RSA" {
-        crate::wxpay_v3::notification(state, &order);
-    } else {
-        if let Some(url) = &order.notify_url {
-            state.notifier.send(Delivery {
-                kind: "wechat.payment",
-                reference: order.out_trade_no.clone(),
-                url: url.clone(),
-                content_type: "text/xml; charset=utf-8",
-                body: payment_notification(state, &order),
-                ack: Ack::WechatXml,
-                schedule: WECHAT_SCHEDULE,
-                headers: None,
-            });
-        }
+/// Sends API v2's signed payment notification of `order` (paid, or failed: `result_code=FAIL`,
+/// as WeChat documents), with WeChat's retry schedule, if it named a notify URL.
+pub(crate) fn notify_payment(state: &SandboxState, order: &WxOrder) {
+    if let Some(url) = &order.notify_url {
+        state.notifier.send(Delivery {
+            kind: "wechat.payment",
+            reference: order.out_trade_no.clone(),
+            url: url.clone(),
+            content_type: "text/xml; charset=utf-8",
+            body: payment_notification(state, order),
+            ack: Ack::WechatXml,
+            schedule: WECHAT_SCHEDULE,
+            headers: None,
+        });
     }
-    Ok(order)
 }
 
 /// The signed payment notification for a paid order (`result_code=SUCCESS`) or a failed one

@@ -1,5 +1,5 @@
 //! Refunds: accepted as `PROCESSING`, completed later (automatically after the configured delay,
-//! or through the control API), which sends the encrypted refund notification.
+//! or through the control API: `settlement`), and the encrypted refund notification.
 
 use std::sync::Arc;
 
@@ -8,8 +8,9 @@ use axum::extract::{Extension, State};
 use axum::response::Response;
 use wechat_pay::Params;
 
-use super::{Changes, Prefixed, WxReply, protocol, run};
+use super::{Prefixed, WxReply, protocol, run};
 use crate::notifier::{Ack, Delivery, WECHAT_SCHEDULE};
+use crate::settlement;
 use crate::state::{WxRefund, dashed_time, digits, key, now, wechat_time};
 use crate::{SandboxState, lock};
 
@@ -101,27 +102,9 @@ pub(super) async fn refund(
     })
     .await;
     if let Some(refund) = created {
-        schedule_completion(&state, &refund.out_refund_no);
+        settlement::schedule_completion(&state, &refund.out_refund_no, notify_refund);
     }
     response
-}
-
-/// Completes the refund by itself after the configured delay (scaled), if there is one.
-pub(crate) fn schedule_completion(state: &Arc<SandboxState>, out_refund_no: &str) {
-    let Some(delay) = state.config.refund_delay else {
-        return;
-    };
-    let state = Arc::clone(state);
-    let out_refund_no = out_refund_no.to_owned();
-    let delay = delay.div_f64(state.config.time_scale.max(f64::MIN_POSITIVE));
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = state.shutdown.cancelled() => {}
-            _ = tokio::time::sleep(delay) => {
-                let _ = complete_refund(&state, &out_refund_no).await;
-            }
-        }
-    });
 }
 
 fn refund_fields(r: &WxRefund) -> Params {
@@ -198,71 +181,6 @@ pub(super) async fn refund_query(
     .await
 }
 
-/// Why a refund could not be completed.
-#[derive(Debug, thiserror::Error)]
-pub enum CompleteRefundError {
-    /// No such refund.
-    #[error("no WeChat Pay refund {0}")]
-    NotFound(String),
-}
-
-/// Marks a refund successful and sends the encrypted refund notification (if the refund named a
-/// notify URL). Completing a completed refund changes nothing.
-pub async fn complete_refund(
-    state: &SandboxState,
-    out_refund_no: &str,
-) -> Result<WxRefund, CompleteRefundError> {
-    finish_refund(state, out_refund_no, RefundOutcome::Success).await
-}
-
-/// The refund numbered `out_refund_no`.
-fn refund_mut<'a>(
-    wx: &'a mut crate::state::WechatPayState,
-    out_refund_no: &str,
-) -> Result<&'a mut WxRefund, CompleteRefundError> {
-    wx.refunds
-        .values_mut()
-        .find(|r| r.out_refund_no == out_refund_no)
-        .ok_or_else(|| CompleteRefundError::NotFound(out_refund_no.to_owned()))
-}
-
-/// The merchant resolved an abnormal refund on the merchant platform (API v2's only way; v3
-/// has the abnormal-refund call too): it is PROCESSING again, to end like any refund. A refund
-/// that is not abnormal is returned unchanged.
-pub async fn resolve_on_platform(
-    state: &SandboxState,
-    out_refund_no: &str,
-) -> Result<WxRefund, CompleteRefundError> {
-    let refund = {
-        let mut wx = lock(&state.wechat);
-        let refund = refund_mut(&mut wx, out_refund_no)?;
-        if refund.status != "ABNORMAL" {
-            return Ok(refund.clone());
-        }
-        refund.status = "PROCESSING".to_owned();
-        refund.clone()
-    };
-    state
-        .persist_wechat(&Changes {
-            orders: vec![],
-            refunds: vec![refund.clone()],
-        })
-        .await;
-    Ok(refund)
-}
-
-/// How a refund ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RefundOutcome {
-    /// The money reached the payer.
-    Success,
-    /// It could not reach the payer (API v3: the merchant applies for an abnormal refund).
-    Abnormal,
-    /// Closed without refunding: the amount can be refunded again.
-    Closed,
-}
-
 /// A refund status as API v2 names it (`CHANGE` for abnormal, `REFUNDCLOSE` for closed).
 fn v2_status(status: &str) -> &str {
     match status {
@@ -272,61 +190,11 @@ fn v2_status(status: &str) -> &str {
     }
 }
 
-impl RefundOutcome {
-    fn status(self) -> &'static str {
-        match self {
-            RefundOutcome::Success => "SUCCESS",
-            RefundOutcome::Abnormal => "ABNORMAL",
-            RefundOutcome::Closed => "CLOSED",
-        }
-    }
-}
-
-/// Ends a refund that is still processing as `outcome` and notifies it (v2's encrypted XML, or
-/// v3's JSON for a v3 refund). A refund already ended is returned unchanged.
-pub async fn finish_refund(
-    state: &SandboxState,
-    out_refund_no: &str,
-    outcome: RefundOutcome,
-) -> Result<WxRefund, CompleteRefundError> {
-    let (refund, order) = {
-        let mut wx = lock(&state.wechat);
-        let refund = refund_mut(&mut wx, out_refund_no)?;
-        if refund.status != "PROCESSING" {
-            return Ok(refund.clone());
-        }
-        refund.status = outcome.status().to_owned();
-        if outcome == RefundOutcome::Success {
-            refund.success_at = Some(now());
-        }
-        let refund = refund.clone();
-        let order = (outcome == RefundOutcome::Closed)
-            .then(|| {
-                wx.orders
-                    .get_mut(&key(&refund.mch_id, &refund.out_trade_no))
-            })
-            .flatten()
-            .map(|o| {
-                o.refunded = o.refunded.saturating_sub(refund.refund_fee);
-                if o.refunded == 0 {
-                    o.state = "SUCCESS".to_owned();
-                }
-                o.clone()
-            });
-        (refund, order)
-    };
-    state
-        .persist_wechat(&Changes {
-            orders: order.into_iter().collect(),
-            refunds: vec![refund.clone()],
-        })
-        .await;
-    if refund.v3 {
-        crate::wxpay_v3::refund_notification(state, &refund);
-        return Ok(refund);
-    }
+/// Sends API v2's encrypted refund notification of an ended refund (`SUCCESS`, `CHANGE`,
+/// `REFUNDCLOSE`), if it named a notify URL.
+pub(crate) fn notify_refund(state: &SandboxState, refund: &WxRefund) {
     // API v2 notifies every end: SUCCESS, CHANGE (abnormal) and REFUNDCLOSE.
-    if let (Some(url), Some(key)) = (&refund.notify_url, state.refund_key(&refund)) {
+    if let (Some(url), Some(key)) = (&refund.notify_url, state.refund_key(refund)) {
         let mut info = Params::new();
         info.insert("transaction_id", refund.transaction_id.as_str());
         info.insert("out_trade_no", refund.out_trade_no.as_str());
@@ -362,5 +230,4 @@ pub async fn finish_refund(
             headers: None,
         });
     }
-    Ok(refund)
 }

@@ -15,8 +15,8 @@ use sha1::{Digest, Sha1};
 
 use super::platform::BillFile;
 use super::{Answer, V3Error, authenticated, param, reply, v3_error};
+use crate::settlement::bills;
 use crate::state::{hex32, now};
-use crate::wxpay::bills;
 use crate::{SandboxState, lock};
 
 /// How long a download URL works.

@@ -80,13 +80,13 @@ pub(super) async fn create(
             let order = refund
                 .as_ref()
                 .and_then(|r| wx.orders.get(&key(&r.mch_id, &r.out_trade_no)).cloned());
-            crate::wxpay::Changes {
+            crate::settlement::Changes {
                 orders: order.into_iter().collect(),
                 refunds: refund.into_iter().collect(),
             }
         };
         state.persist_wechat(&changes).await;
-        crate::wxpay::schedule_completion(&state, no);
+        crate::settlement::schedule_completion(&state, no, refund_notification);
     }
     reply(&state, &headers, answer)
 }
@@ -248,12 +248,16 @@ pub(super) async fn abnormal(
     let answer = match applied {
         Ok(refund) => {
             state
-                .persist_wechat(&crate::wxpay::Changes {
+                .persist_wechat(&crate::settlement::Changes {
                     orders: vec![],
                     refunds: vec![refund.clone()],
                 })
                 .await;
-            crate::wxpay::schedule_completion(&state, &refund.out_refund_no);
+            crate::settlement::schedule_completion(
+                &state,
+                &refund.out_refund_no,
+                refund_notification,
+            );
             Ok((StatusCode::OK, Some(refund_record(&refund))))
         }
         Err(e) => Err(e),

@@ -56,7 +56,7 @@ async fn create_order(
     let requested = requested_order(state, &merchant.mch_id, trade_type, &req)?;
     let order = insert_or_same(state, requested)?;
     state
-        .persist_wechat(&crate::wxpay::Changes {
+        .persist_wechat(&crate::settlement::Changes {
             orders: vec![order.clone()],
             refunds: vec![],
         })
@@ -295,7 +295,7 @@ pub(super) async fn close(
     let answer = match closed {
         Ok(order) => {
             state
-                .persist_wechat(&crate::wxpay::Changes {
+                .persist_wechat(&crate::settlement::Changes {
                     orders: vec![order],
                     refunds: vec![],
                 })

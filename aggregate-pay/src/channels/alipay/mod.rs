@@ -17,7 +17,7 @@ use super::{
     CloseOutcome, NewPayment, NotifyKind, PayAction, PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod, RefundStatus};
-use transformers::{error, from_alipay, is, to_alipay};
+use transformers::{error, is};
 
 /// Alipay as a channel.
 #[derive(Debug, Clone)]
@@ -84,8 +84,8 @@ impl PaymentChannel for AlipayChannel {
         if r.method != PayMethod::AlipayQr {
             return Err(ChannelError::Unsupported(format!("method {}", r.method)));
         }
-        let mut request = TradePrecreate::new(&r.out_trade_no, to_alipay(r.amount), &r.subject)
-            .notify_url(&r.notify_url);
+        let mut request =
+            TradePrecreate::new(&r.out_trade_no, r.amount, &r.subject).notify_url(&r.notify_url);
         if let Some(at) = r.expires_at {
             request = request.expires_at(at);
         }
@@ -128,11 +128,7 @@ impl PaymentChannel for AlipayChannel {
     }
 
     async fn refund(&self, r: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
-        let mut request = TradeRefund::new(
-            by_number(&r.out_trade_no),
-            &r.out_refund_no,
-            to_alipay(r.amount),
-        );
+        let mut request = TradeRefund::new(by_number(&r.out_trade_no), &r.out_refund_no, r.amount);
         if let Some(reason) = &r.reason {
             request = request.reason(reason);
         }
@@ -189,7 +185,7 @@ impl PaymentChannel for AlipayChannel {
             // Alipay's notifications are in yuan (fen here) of CNY.
             currency: "CNY".to_owned(),
             status: transformers::notified(&n.trade_status),
-            amount: from_alipay(n.total_amount),
+            amount: n.total_amount,
             out_trade_no: n.out_trade_no,
             transaction_id: n.trade_no,
             account: n.app_id,

@@ -1,5 +1,5 @@
-//! Alipay's wire values (the `alipay` crate) ↔ the channel vocabulary. Amounts cross here as
-//! integers of fen on both sides.
+//! Alipay's wire values (the `alipay` crate) ↔ the channel vocabulary. Amounts need no
+//! conversion: `Fen` is this crate's [`Fen`] (`pay-money`'s).
 
 use std::time::Duration;
 
@@ -7,16 +7,6 @@ use alipay::{Error as AliError, Product, SubCode, TradePagePay, TradeStatus};
 
 use crate::channels::{ChannelPaymentState, NewPayment, NotifiedStatus, PayAction};
 use crate::{ChannelError, Fen, PayMethod};
-
-/// Fen, as the alipay crate counts it.
-pub(super) fn to_alipay(fen: Fen) -> alipay::Fen {
-    alipay::Fen::new(fen.as_u64())
-}
-
-/// Fen, as this crate counts it.
-pub(super) fn from_alipay(fen: alipay::Fen) -> Fen {
-    Fen::new(fen.as_u64())
-}
 
 /// A refusal keeps Alipay's `sub_code` (else its `code`) as the channel's code; the codes
 /// Alipay documents as "try again" (`ACQ.SYSTEM_ERROR`, `isp.*`, a seller balance to top up)
@@ -104,8 +94,8 @@ pub(super) fn checkout(r: &NewPayment) -> Option<TradePagePay> {
         PayMethod::AlipayApp => Product::App,
         _ => return None,
     };
-    let mut page = TradePagePay::new(product, &r.out_trade_no, to_alipay(r.amount), &r.subject)
-        .notify_url(&r.notify_url);
+    let mut page =
+        TradePagePay::new(product, &r.out_trade_no, r.amount, &r.subject).notify_url(&r.notify_url);
     if let Some(u) = &r.return_url {
         page = page.return_url(u);
     }
@@ -135,12 +125,12 @@ pub(super) fn checkout_action(
 pub(super) fn payment_state(
     status: &TradeStatus,
     trade_no: &str,
-    total_amount: alipay::Fen,
+    total_amount: Fen,
 ) -> ChannelPaymentState {
     match status {
         TradeStatus::TradeSuccess | TradeStatus::TradeFinished => ChannelPaymentState::Paid {
             transaction_id: trade_no.to_owned(),
-            amount: from_alipay(total_amount),
+            amount: total_amount,
         },
         TradeStatus::TradeClosed => ChannelPaymentState::Closed,
         _ => ChannelPaymentState::Pending,
@@ -169,14 +159,14 @@ mod tests {
             NotifiedStatus::Pending
         );
         assert_eq!(
-            payment_state(&TradeStatus::TradeSuccess, "T1", alipay::Fen::new(350)),
+            payment_state(&TradeStatus::TradeSuccess, "T1", Fen::new(350)),
             ChannelPaymentState::Paid {
                 transaction_id: "T1".into(),
                 amount: Fen::new(350)
             }
         );
         assert_eq!(
-            payment_state(&TradeStatus::Other("NEW".into()), "T1", alipay::Fen::new(1)),
+            payment_state(&TradeStatus::Other("NEW".into()), "T1", Fen::new(1)),
             ChannelPaymentState::Pending
         );
     }
