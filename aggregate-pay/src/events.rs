@@ -124,6 +124,7 @@ impl NewEvent {
     }
 
     /// `data` as stored: JSON text.
+    #[cfg(any(feature = "sql", test))]
     pub(crate) fn stored_data(&self) -> String {
         // Strings, numbers and JSON values: serializing them cannot fail.
         serde_json::to_string(&self.data).unwrap_or_default()
