@@ -241,6 +241,40 @@ impl Client {
         serde_json::from_str(&object).map_err(|e| Error::decode(method, e))
     }
 
+    /// Downloads a bill from `url` (a [`BillDownloadUrl`](crate::api::bill::BillDownloadUrl),
+    /// valid for 30 seconds) into `out` as it arrives; returns the bytes written. Read it with
+    /// [`BillArchive`](crate::bill::BillArchive).
+    pub async fn download_bill(
+        &self,
+        url: &str,
+        out: &mut (impl std::io::Write + Send),
+    ) -> Result<u64, Error> {
+        let mut response = self
+            .inner
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::Transport(format!(
+                "bill download: http status {status}"
+            )));
+        }
+        let mut written = 0u64;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Error::Transport(e.without_url().to_string()))?
+        {
+            out.write_all(&chunk)
+                .map_err(|e| Error::Transport(format!("bill download: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
     /// Posts, verifies, and returns `(code, the signed response object's text)`.
     async fn call(
         &self,

@@ -148,6 +148,7 @@ sub_codes! {
     TotalFeeExceed => "ACQ.TOTAL_FEE_EXCEED", false;
     InvalidSignature => "isv.invalid-signature", false;
     InvalidAppId => "isv.invalid-app-id", false;
+    BillNotExist => "isp.bill_not_exist", true;
 }
 
 impl std::fmt::Display for SubCode {

@@ -8,7 +8,9 @@
 //!   posts, verifies the answer's signature over the exact text Alipay signed, and decodes it or
 //!   returns the refusal; signed page URLs and app order strings.
 //! - [`api`] — one file per method: QR (precreate), desktop / mobile-web / app checkouts, barcode
-//!   payments, query, close, refund, refund query.
+//!   payments, query, close, refund, refund query, where a day's bill is.
+//! - [`bill`] — the daily bills read row by row from the downloaded zip (GBK CSV): the trade
+//!   bill (payments and refunds) and the account bill (balance movements), amounts in fen.
 //! - [`notify`] — payment notifications: signature, app and seller checked, then decoded.
 //! - [`sign`] — the canonical string, RSA2 (SHA256withRSA, PKCS#1 v1.5) and the keys (PEM or
 //!   the bare base64 Alipay's key tool writes). RSA comes from the `rsa` crate (RustCrypto,
@@ -84,6 +86,7 @@
 //! trouble, `20000`, `ACQ.SYSTEM_ERROR`). Payment states (waiting, closed, paid) are values.
 
 pub mod api;
+pub mod bill;
 pub mod client;
 mod error;
 mod money;
@@ -92,6 +95,7 @@ pub mod sign;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use api::bill::{BillDownloadUrl, BillDownloadUrlQuery, BillType};
 pub use api::close::{CloseResponse, TradeClose};
 pub use api::page_pay::{Product, TradePagePay};
 pub use api::pay::{PayResponse, TradePay};

@@ -274,3 +274,114 @@ async fn page_pay_opens_a_cashier_page() {
     assert!(page.contains("Tea") && page.contains("9.90"), "{page}");
     sandbox.shutdown().await;
 }
+
+/// The day's bills, asked for and downloaded with the `alipay` crate, list the day's payments
+/// and refunds with Alipay's fee, and a day without any is `isp.bill_not_exist`.
+#[tokio::test]
+async fn the_days_bills_list_its_payments_and_refunds() {
+    use alipay::bill::{BillArchive, TradeBillKind};
+    use alipay::{BillDownloadUrlQuery, BillType, Fen, TradePrecreate, TradeRef, TradeRefund};
+
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let client =
+        alipay::Client::builder(ALIPAY_APP_ID, alipay_app_key(), alipay_gateway_public_key())
+            .base_url(sandbox.base_url().to_owned())
+            .build()
+            .unwrap();
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::macros::offset!(+8))
+        .date();
+    let query = |t| BillDownloadUrlQuery::new(t, today);
+
+    let none = client.execute(&query(BillType::Trade)).await.unwrap_err();
+    assert_eq!(none.sub_code(), Some(&alipay::SubCode::BillNotExist));
+    let future = client
+        .execute(&BillDownloadUrlQuery::new(
+            BillType::Trade,
+            today.next_day().unwrap(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(future, alipay::Error::Gateway { .. }),
+        "{future:?}"
+    );
+    assert_ne!(future.sub_code(), Some(&alipay::SubCode::BillNotExist));
+
+    for (no, fen, subject) in [("BILL-1", 350, "Cola"), ("BILL-2", 1200, "Chips, salted")] {
+        client
+            .execute(&TradePrecreate::new(no, Fen::new(fen), subject))
+            .await
+            .unwrap();
+        sandbox.pay(no).await.unwrap();
+    }
+    client
+        .execute(&TradeRefund::new(
+            TradeRef::OutTradeNo("BILL-1".into()),
+            "R-1",
+            Fen::new(100),
+        ))
+        .await
+        .unwrap();
+
+    let download = |url: String| {
+        let client = client.clone();
+        async move {
+            let mut zip = Vec::new();
+            client.download_bill(&url, &mut zip).await.unwrap();
+            BillArchive::new(std::io::Cursor::new(zip)).unwrap()
+        }
+    };
+    let url = client
+        .execute(&query(BillType::Trade))
+        .await
+        .unwrap()
+        .bill_download_url;
+    let mut archive = download(url).await;
+    let mut bill = archive.trade_bill().unwrap();
+    let rows: Vec<_> = bill.by_ref().collect::<Result<_, _>>().unwrap();
+    let summary: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.out_trade_no.as_str(),
+                r.kind.clone(),
+                r.amount,
+                r.service_fee,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("BILL-1", TradeBillKind::Payment, 350, -2),
+            ("BILL-2", TradeBillKind::Payment, 1200, -7),
+            ("BILL-1", TradeBillKind::Refund, -100, 1),
+        ]
+    );
+    assert_eq!(rows[2].out_request_no.as_deref(), Some("R-1"));
+    assert_eq!(rows[1].subject, "Chips, salted");
+    assert!(rows.iter().all(|r| r.trade_no.starts_with("20")));
+    assert_eq!(bill.footer().count("交易合计"), Some(2));
+    assert_eq!(bill.footer().count("退款合计"), Some(1));
+
+    let url = client
+        .execute(&query(BillType::SignCustomer))
+        .await
+        .unwrap()
+        .bill_download_url;
+    let mut archive = download(url).await;
+    let movements: Vec<_> = archive
+        .account_bill()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        movements.len(),
+        6,
+        "income and fee per payment, refund and fee back"
+    );
+    // 350 + 1200 − 2 − 7 − 100 + 1
+    assert_eq!(movements.last().unwrap().balance, 1442);
+    assert_eq!(movements[0].income, Fen::new(350));
+}

@@ -155,6 +155,8 @@ pub struct AlipayState {
     pub trades: BTreeMap<String, AliTrade>,
     /// Refunds, keyed `app_id/out_trade_no/out_request_no`.
     pub refunds: BTreeMap<String, AliRefund>,
+    /// Bills behind download links, by token (not persisted).
+    pub(crate) bill_links: BTreeMap<String, crate::alipay::bills::BillLink>,
 }
 
 /// An access token WeChat MP issued.

@@ -8,7 +8,9 @@
 //! - [`pay`] `alipay.trade.pay` — the merchant scans the buyer's code (barcode / face).
 //! - [`query`] `alipay.trade.query`, [`close`] `alipay.trade.close`.
 //! - [`refund`] `alipay.trade.refund`, [`refund_query`] `alipay.trade.fastpay.refund.query`.
+//! - [`bill`] `alipay.data.dataservice.bill.downloadurl.query` — where a day's bill is.
 
+pub mod bill;
 pub mod close;
 pub mod page_pay;
 pub mod pay;

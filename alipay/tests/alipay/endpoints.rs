@@ -237,3 +237,63 @@ fn keys_never_print() {
         assert!(shown.contains("***"), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn a_days_bill_url_is_asked_for_and_the_bill_downloaded() {
+    let day = time::macros::date!(2026 - 12 - 05);
+    let server = MockServer::start().await;
+    let url = format!("{}/bills/trade-20261205.zip", server.uri());
+    contract(
+        alipay::BillDownloadUrlQuery::new(alipay::BillType::Trade, day),
+        SignedCall {
+            method: "alipay.data.dataservice.bill.downloadurl.query",
+            biz: json!({"bill_type": "trade", "bill_date": "2026-12-05"}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "bill_download_url": url}),
+        |r| assert_eq!(r.bill_download_url, url),
+    )
+    .await;
+
+    // The download, streamed into any writer.
+    let zip = b"PK\x05\x06not really".to_vec();
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/bills/trade-20261205.zip"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(zip.clone()))
+        .mount(&server)
+        .await;
+    let mut out = Vec::new();
+    let written = client(&server).download_bill(&url, &mut out).await.unwrap();
+    assert_eq!((written, out), (zip.len() as u64, zip));
+    // An expired link: a transport error, not an empty bill.
+    let mut out = Vec::new();
+    let expired = client(&server)
+        .download_bill(&format!("{}/bills/gone.zip", server.uri()), &mut out)
+        .await;
+    assert!(matches!(expired, Err(Error::Transport(_))), "{expired:?}");
+}
+
+#[tokio::test]
+async fn no_bill_for_the_day_is_alipays_bill_not_exist() {
+    let server = MockServer::start().await;
+    let body = gateway()
+        .response(
+            "alipay.data.dataservice.bill.downloadurl.query",
+            &json!({"code": "40004", "msg": "Business Failed",
+                    "sub_code": "isp.bill_not_exist", "sub_msg": "账单不存在"}),
+        )
+        .unwrap();
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(body))
+        .mount(&server)
+        .await;
+    let answer = client(&server)
+        .execute(&alipay::BillDownloadUrlQuery::new(
+            alipay::BillType::Trade,
+            time::macros::date!(2026 - 12 - 05),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(answer.sub_code(), Some(&alipay::SubCode::BillNotExist));
+    assert!(answer.is_retryable(), "the bill may not be made yet");
+}

@@ -3,8 +3,10 @@
 //!
 //! `alipay.trade.precreate`, `query`, `close`, `refund` and `fastpay.refund.query` answer JSON
 //! like Alipay; `page.pay`, `wap.pay` and `app.pay` (which a browser or the Alipay app opens)
-//! answer a small cashier page whose button pays the trade.
+//! answer a small cashier page whose button pays the trade. `alipay.data.dataservice.bill.
+//! downloadurl.query` links to the day's bill (`bills`).
 
+pub(crate) mod bills;
 mod trades;
 
 use std::collections::BTreeMap;
@@ -27,7 +29,9 @@ pub use trades::{PayTradeError, pay_trade};
 
 /// The routes.
 pub fn routes() -> Router<Arc<SandboxState>> {
-    Router::new().route("/gateway.do", get(gateway).post(gateway))
+    Router::new()
+        .route("/gateway.do", get(gateway).post(gateway))
+        .route("/sandbox/alipay/bill/{token}", get(bills::download))
 }
 
 /// A verified gateway request.

@@ -45,6 +45,7 @@ pub(super) async fn dispatch(state: &SandboxState, req: &AliRequest) -> AliReply
         "alipay.trade.close" => close(state, req),
         "alipay.trade.refund" => refund(state, req),
         "alipay.trade.fastpay.refund.query" => refund_query(state, req),
+        "alipay.data.dataservice.bill.downloadurl.query" => super::bills::download_url(state, req),
         _ => Err(invalid("isv.invalid-method", "不存在的方法名")),
     };
     let reply = result.unwrap_or_else(|e| e);
