@@ -158,6 +158,7 @@
 //! # let _ = action; Ok(()) }
 //! ```
 
+pub mod bills;
 pub mod channels;
 mod error;
 pub mod events;
@@ -176,6 +177,7 @@ pub mod service;
 pub mod store;
 mod transitions;
 
+pub use bills::{BillOutcome, BillReconciler};
 pub use channels::{Channels, PayAction, PaymentChannel};
 pub use error::{ChannelError, Error, StoreError};
 pub use events::{EventData, EventKind, OutboxEvent};
@@ -187,7 +189,7 @@ pub use pay_money::Fen;
 pub use payment::{NewPayment, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
 pub use reconcile::{ReconcileReport, Reconciler};
 pub use service::Payments;
-pub use store::{MemoryStore, PaymentStore};
+pub use store::{BillStore, MemoryStore, PaymentStore};
 pub use transitions::Applied;
 
 /// A unique id that sorts by creation time: `prefix`, the milliseconds since the epoch (12 hex

@@ -177,6 +177,45 @@ pub(crate) fn refund_moved(
     )
 }
 
+/// The channel confirms that a refund recorded FAILED here succeeded after all (the provider's
+/// bill lists it, and its refund query answers SUCCESS): corrected to SUCCEEDED, its amount
+/// counted as refunded, with its event. Any other refund moves as [`refund_moved`] says.
+pub(crate) fn failed_refund_succeeded(
+    p: &Payment,
+    refund: &Refund,
+    refunds: &[Refund],
+    channel_refund_id: Option<String>,
+) -> (Decision, Applied) {
+    if refund.status != RefundStatus::Failed {
+        return refund_moved(
+            p,
+            refund,
+            refunds,
+            RefundStatus::Succeeded,
+            channel_refund_id,
+            None,
+        );
+    }
+    let mut reopened = refund.clone();
+    reopened.status = RefundStatus::Pending;
+    match refund_moved(
+        p,
+        &reopened,
+        refunds,
+        RefundStatus::Succeeded,
+        channel_refund_id,
+        None,
+    ) {
+        (Decision::Commit(mut change), applied) => {
+            if let Some(RefundChange::Update { expected, .. }) = &mut change.refund {
+                *expected = RefundStatus::Failed;
+            }
+            (Decision::Commit(change), applied)
+        }
+        other => other,
+    }
+}
+
 /// Loads the payment (and its refunds), decides, commits; on a conflict (someone else changed
 /// it first) reloads and decides again, so that exactly one of any number of concurrent
 /// deciders applies a given fact.

@@ -247,7 +247,7 @@ impl Client {
     pub async fn download_bill(
         &self,
         url: &str,
-        out: &mut (impl std::io::Write + Send),
+        out: &mut (impl std::io::Write + Send + ?Sized),
     ) -> Result<u64, Error> {
         let mut response = self
             .inner

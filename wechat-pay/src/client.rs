@@ -312,7 +312,8 @@ impl Client {
     }
 
     /// Downloads and parses a bill. An XML body instead of the file is WeChat's error
-    /// (`No Bill Exist`…) and is returned as one.
+    /// (`No Bill Exist`…) and is returned as one. A large bill is better written to a file with
+    /// [`download_to`](Self::download_to) and read with [`BillRows`](crate::BillRows).
     pub async fn download<D: Download>(&self, request: &D) -> Result<D::Output, Error> {
         let sign_type = D::SIGN_TYPE.unwrap_or(self.inner.sign_type);
         let key = self.signing_key().await?;
@@ -323,20 +324,58 @@ impl Client {
             body
         };
         if file.trim_ascii_start().starts_with(b"<xml") {
-            let params = Params::from_xml(&file)?;
-            return Err(match params.get("return_code") {
-                Some("SUCCESS") => match params.get("err_code") {
-                    Some(code) => Error::Business {
-                        err_code: ErrCode::from_wire(code),
-                        err_code_des: params.get("err_code_des").unwrap_or_default().to_owned(),
-                    },
-                    None => Error::decode("bill", "an xml reply instead of the file"),
-                },
-                _ => protocol_error(&params),
-            });
+            return Err(xml_instead_of_file(&file));
         }
         let text = String::from_utf8(file).map_err(|_| Error::decode("bill", "not utf-8"))?;
         D::parse(&text)
+    }
+
+    /// Downloads a bill into `to` as it arrives, never holding the file in memory, and returns
+    /// the bytes written: the file as WeChat sends it (gzip-compressed if asked), to read with
+    /// [`BillRows::open`](crate::BillRows::open). WeChat's XML error in place of the file
+    /// (`No Bill Exist`…) is returned as that error, and nothing is written.
+    pub async fn download_to<D: Download, W: std::io::Write + ?Sized>(
+        &self,
+        request: &D,
+        to: &mut W,
+    ) -> Result<u64, Error> {
+        let sign_type = D::SIGN_TYPE.unwrap_or(self.inner.sign_type);
+        let key = self.signing_key().await?;
+        let mut response = self.post(request, key, sign_type).await?;
+        // Enough of the start to tell WeChat's XML error from a file.
+        let mut head = Vec::new();
+        while head.trim_ascii_start().len() < 5 {
+            match response.chunk().await? {
+                Some(chunk) => head.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        if head.trim_ascii_start().starts_with(b"<xml") {
+            while let Some(chunk) = response.chunk().await? {
+                if head.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_large(head.len() + chunk.len(), MAX_BODY_BYTES));
+                }
+                head.extend_from_slice(&chunk);
+            }
+            return Err(xml_instead_of_file(&head));
+        }
+        let write = |to: &mut W, bytes: &[u8]| {
+            to.write_all(bytes)
+                .map_err(|e| Error::decode("bill", format!("cannot write the file: {e}")))
+        };
+        write(to, &head)?;
+        let mut written = head.len() as u64;
+        while let Some(chunk) = response.chunk().await? {
+            written += chunk.len() as u64;
+            if written > MAX_BILL_BYTES as u64 {
+                return Err(too_large(
+                    usize::try_from(written).unwrap_or(usize::MAX),
+                    MAX_BILL_BYTES,
+                ));
+            }
+            write(to, &chunk)?;
+        }
+        Ok(written)
     }
 
     /// Verifies a payment notification (the raw POST body) and checks that it is for this
@@ -468,6 +507,29 @@ impl Client {
         sign_type: SignType,
         limit: usize,
     ) -> Result<Vec<u8>, Error> {
+        let mut response = self.post(endpoint, key, sign_type).await?;
+        if let Some(len) = response.content_length() {
+            if len > limit as u64 {
+                return Err(too_large(usize::try_from(len).unwrap_or(usize::MAX), limit));
+            }
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(body.len() + chunk.len(), limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Signs and posts `endpoint`'s request; the response, once its status says success.
+    async fn post<E: Endpoint>(
+        &self,
+        endpoint: &E,
+        key: &ApiKey,
+        sign_type: SignType,
+    ) -> Result<reqwest::Response, Error> {
         let http = self.http_for(E::NEEDS_CERTIFICATE)?;
         let mut params = Params::new();
         endpoint.write_params(&mut params);
@@ -480,7 +542,7 @@ impl Client {
         params.sign(key, sign_type);
 
         tracing::debug!(path = E::PATH, "wechat pay request");
-        let mut response = http
+        let response = http
             .post(self.url(E::PATH))
             .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
             .body(params.to_xml())
@@ -497,24 +559,30 @@ impl Client {
                 status: status.as_u16(),
             });
         }
-        if let Some(len) = response.content_length() {
-            if len > limit as u64 {
-                return Err(too_large(usize::try_from(len).unwrap_or(usize::MAX), limit));
-            }
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > limit {
-                return Err(too_large(body.len() + chunk.len(), limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        Ok(response)
     }
 }
 
 fn too_large(size: usize, limit: usize) -> Error {
     Error::Xml(XmlError::TooLarge { size, limit })
+}
+
+/// WeChat's XML answer where a file was expected: its error.
+pub(crate) fn xml_instead_of_file(xml: &[u8]) -> Error {
+    let params = match Params::from_xml(xml) {
+        Ok(p) => p,
+        Err(e) => return e.into(),
+    };
+    match params.get("return_code") {
+        Some("SUCCESS") => match params.get("err_code") {
+            Some(code) => Error::Business {
+                err_code: ErrCode::from_wire(code),
+                err_code_des: params.get("err_code_des").unwrap_or_default().to_owned(),
+            },
+            None => Error::decode("bill", "an xml reply instead of the file"),
+        },
+        _ => protocol_error(&params),
+    }
 }
 
 fn protocol_error(params: &Params) -> Error {

@@ -108,7 +108,7 @@ mod wire_enum;
 pub mod xml;
 
 pub use api::{
-    AccountType, Bill, BillRow, BillSummary, BillType, CloseOrder, CloseOrderResponse,
+    AccountType, Bill, BillRow, BillRows, BillSummary, BillType, CloseOrder, CloseOrderResponse,
     DownloadBill, DownloadFundFlow, FundFlow, FundFlowRow, FundFlowSummary, H5Info, Micropay,
     MicropayOutcome, MicropayPaid, OrderQuery, OrderQueryResponse, Recall, Refund, RefundAccount,
     RefundCoupon, RefundQuery, RefundQueryBy, RefundQueryResponse, RefundRecord, RefundResponse,

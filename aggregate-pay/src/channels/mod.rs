@@ -39,6 +39,7 @@
 
 #[cfg(feature = "alipay")]
 pub mod alipay;
+pub mod bill;
 pub mod sandbox;
 pub mod wechat;
 
@@ -49,6 +50,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::{ChannelError, Fen, NewPayment, PayMethod, RefundStatus};
+
+pub use bill::{BillAvailability, BillEntry, BillEntryKind, BillSink};
 
 /// What a channel can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,6 +399,33 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
         let _ = (out_refund_no, channel_refund_id, to);
         Err(ChannelError::Unsupported(format!(
             "{} has no API for abnormal refunds: resolve it on the provider's merchant platform",
+            self.id()
+        )))
+    }
+
+    /// Downloads the trade bill of `day` (a day in China time) into `to`, as the provider
+    /// sends it, never holding it in memory; or says it is not ready, or that there is none.
+    /// Channels without bills say so ([`ChannelError::Unsupported`]).
+    async fn download_bill(
+        &self,
+        day: time::Date,
+        to: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillAvailability, ChannelError> {
+        let _ = (day, to);
+        Err(ChannelError::Unsupported(format!(
+            "{} has no daily bill to reconcile against",
+            self.id()
+        )))
+    }
+
+    /// Reads a bill [`download_bill`](Self::download_bill) wrote, a row at a time, handing
+    /// each payment and refund row to `each` (blocking: the reconciler calls it on a thread of
+    /// its own). A file that cannot be read to its end, totals included, is an error: a
+    /// truncated bill is never taken for a shorter day.
+    fn read_bill(&self, file: std::fs::File, each: BillSink<'_>) -> Result<(), ChannelError> {
+        let _ = (file, each);
+        Err(ChannelError::Unsupported(format!(
+            "{} has no daily bill to read",
             self.id()
         )))
     }

@@ -326,6 +326,41 @@ impl Payments {
         }
     }
 
+    /// For a refund recorded FAILED here that a provider's bill lists as made: asks the
+    /// channel, and when it answers SUCCESS corrects the refund to SUCCEEDED (its amount counted
+    /// as refunded, with its event). Any other refund, or any other answer, leaves it as it is.
+    /// The refund as it stands.
+    pub async fn recheck_failed_refund(&self, out_refund_no: &str) -> Result<Refund, Error> {
+        let refund = self.get_refund(out_refund_no).await?;
+        if refund.status != RefundStatus::Failed {
+            return Ok(refund);
+        }
+        let payment = self.get(&refund.payment_id).await?;
+        let channel = self.channel(&payment.channel)?;
+        let answer = channel
+            .query_refund(&payment.out_trade_no, out_refund_no)
+            .await?;
+        let Some(answer) = answer.filter(|a| a.status == RefundStatus::Succeeded) else {
+            return Ok(refund);
+        };
+        let no = out_refund_no.to_owned();
+        transitions::apply(
+            self.store.as_ref(),
+            &refund.payment_id,
+            |p, refunds| match refunds.iter().find(|r| r.out_refund_no == no) {
+                Some(r) => transitions::failed_refund_succeeded(
+                    p,
+                    r,
+                    refunds,
+                    answer.channel_refund_id.clone(),
+                ),
+                None => (transitions::Decision::Nothing, Applied::Unchanged),
+            },
+        )
+        .await?;
+        self.get_refund(out_refund_no).await
+    }
+
     /// Whether `refund` is one re-opened from an unverified failure that a later refund of the
     /// same payment replaced (sending it again could refund the same money twice).
     async fn replaced(&self, refund: &Refund) -> Result<bool, Error> {

@@ -1,18 +1,23 @@
 //! [`MemoryStore`]: the store in a mutex. Same semantics as the SQL store, one process.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use tokio::sync::mpsc;
 
 use super::hand_off::{HandOff, leased_until};
-use super::{Change, Commit, Insert, PaymentStore, RefundChange, RefundClaim};
+use super::{
+    BillStore, Change, Commit, DayCursor, Insert, PaymentStore, RefundChange, RefundClaim,
+    RefundOfChannel,
+};
+use crate::bills::{BillItem, BillRun};
+use crate::channels::BillEntryKind;
 use crate::events::{EventStatus, OutboxEvent};
-use crate::{Payment, PaymentId, PaymentStatus, Refund, StoreError};
+use crate::{Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
 
 /// Payments, refunds and the outbox in memory.
 #[derive(Debug, Default)]
@@ -30,6 +35,8 @@ struct Inner {
     /// Per refund number: not before, attempts.
     refund_reconcile: HashMap<String, (OffsetDateTime, u32)>,
     events: Vec<(OutboxEvent, OffsetDateTime)>,
+    bill_runs: HashMap<(Date, String), BillRun>,
+    bill_items: BTreeMap<(Date, String, BillEntryKind, String), BillItem>,
 }
 
 impl MemoryStore {
@@ -303,5 +310,144 @@ impl PaymentStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl BillStore for MemoryStore {
+    async fn payments_by_numbers(&self, numbers: &[String]) -> Result<Vec<Payment>, StoreError> {
+        let s = self.lock();
+        Ok(numbers
+            .iter()
+            .filter_map(|n| s.by_out_trade_no.get(n))
+            .map(|id| s.payments[id].clone())
+            .collect())
+    }
+
+    async fn refunds_by_numbers(
+        &self,
+        numbers: &[String],
+    ) -> Result<Vec<RefundOfChannel>, StoreError> {
+        let s = self.lock();
+        Ok(numbers
+            .iter()
+            .filter_map(|n| s.refunds.get(n))
+            .map(|r| {
+                let channel = s
+                    .payments
+                    .get(&r.payment_id)
+                    .map(|p| p.channel.clone())
+                    .unwrap_or_default();
+                (r.clone(), channel)
+            })
+            .collect())
+    }
+
+    async fn paid_between(
+        &self,
+        channel: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&DayCursor>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let s = self.lock();
+        let mut page: Vec<Payment> = s
+            .payments
+            .values()
+            .filter(|p| {
+                p.channel == channel
+                    && p.paid_at.is_some_and(|t| {
+                        t >= from
+                            && t < to
+                            && after.is_none_or(|(at, no)| (t, &p.out_trade_no) > (*at, no))
+                    })
+            })
+            .cloned()
+            .collect();
+        page.sort_by(|a, b| (a.paid_at, &a.out_trade_no).cmp(&(b.paid_at, &b.out_trade_no)));
+        page.truncate(limit);
+        Ok(page)
+    }
+
+    async fn refunds_succeeded_between(
+        &self,
+        channel: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&DayCursor>,
+        limit: usize,
+    ) -> Result<Vec<Refund>, StoreError> {
+        let s = self.lock();
+        let mut page: Vec<Refund> = s
+            .refunds
+            .values()
+            .filter(|r| {
+                r.status == RefundStatus::Succeeded
+                    && after.is_none_or(|(at, no)| (r.updated_at, &r.out_refund_no) > (*at, no))
+                    && r.updated_at >= from
+                    && r.updated_at < to
+                    && s.payments
+                        .get(&r.payment_id)
+                        .is_some_and(|p| p.channel == channel)
+            })
+            .cloned()
+            .collect();
+        page.sort_by(|a, b| {
+            (a.updated_at, &a.out_refund_no).cmp(&(b.updated_at, &b.out_refund_no))
+        });
+        page.truncate(limit);
+        Ok(page)
+    }
+
+    async fn bill_run(&self, day: Date, channel: &str) -> Result<Option<BillRun>, StoreError> {
+        Ok(self
+            .lock()
+            .bill_runs
+            .get(&(day, channel.to_owned()))
+            .cloned())
+    }
+
+    async fn save_bill_run(&self, run: &BillRun) -> Result<(), StoreError> {
+        self.lock()
+            .bill_runs
+            .insert((run.day, run.channel.clone()), run.clone());
+        Ok(())
+    }
+
+    async fn bill_runs(
+        &self,
+        channel: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<BillRun>, StoreError> {
+        let s = self.lock();
+        let mut runs: Vec<BillRun> = s
+            .bill_runs
+            .values()
+            .filter(|r| channel.is_none_or(|c| r.channel == c))
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| (b.day, &a.channel).cmp(&(a.day, &b.channel)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn save_bill_items(&self, items: &[BillItem]) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        for item in items {
+            let (kind, number) = item.key();
+            s.bill_items
+                .insert((item.day, item.channel.clone(), kind, number), item.clone());
+        }
+        Ok(())
+    }
+
+    async fn bill_items(&self, day: Date, channel: &str) -> Result<Vec<BillItem>, StoreError> {
+        let s = self.lock();
+        Ok(s.bill_items
+            .values()
+            .filter(|i| i.day == day && i.channel == channel)
+            .cloned()
+            .collect())
     }
 }

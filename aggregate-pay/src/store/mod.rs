@@ -6,10 +6,14 @@
 //! exactly-once: two copies of the same notification race, one commits, the other gets
 //! [`Commit::Conflict`], reloads, and finds the payment already paid.
 //!
+//! Reconciling against the providers' daily bills reads and records through [`BillStore`],
+//! which both stores implement too.
+//!
 //! - [`MemoryStore`] — always available (tests, the embedded default).
 //! - `SqlStore` — SQLite, PostgreSQL or MySQL through sqlx (features `sqlite`, `postgres`,
 //!   `mysql`), with its schema migrated at connect.
 
+mod bills;
 mod hand_off;
 mod memory;
 #[cfg(feature = "sql")]
@@ -22,6 +26,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
+pub use bills::{BillStore, DayCursor, RefundOfChannel};
 pub use memory::MemoryStore;
 #[cfg(feature = "sql")]
 pub use sql::SqlStore;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::events::{EventStatus, OutboxEvent};
-use aggregate_pay::store::{Change, Commit, Insert, PaymentStore, RefundClaim};
+use aggregate_pay::store::{BillStore, Change, Commit, Insert, PaymentStore, RefundClaim};
 use aggregate_pay::{Channels, MemoryStore, Payment, PaymentId, Payments, Refund, StoreError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -41,31 +41,46 @@ pub async fn fresh_database(url: &str) -> String {
 
 /// Every store available here, each fresh.
 pub async fn stores() -> Vec<(&'static str, Arc<dyn PaymentStore>)> {
-    let mut list: Vec<(&'static str, Arc<dyn PaymentStore>)> =
-        vec![("memory", Arc::new(MemoryStore::new()))];
+    bill_stores()
+        .await
+        .into_iter()
+        .map(|(name, store, _)| (name, store))
+        .collect()
+}
+
+/// Every store available here, each fresh, also as the store of bill runs.
+pub async fn bill_stores() -> Vec<(&'static str, Arc<dyn PaymentStore>, Arc<dyn BillStore>)> {
+    fn both<S: PaymentStore + BillStore + 'static>(
+        name: &'static str,
+        store: S,
+    ) -> (&'static str, Arc<dyn PaymentStore>, Arc<dyn BillStore>) {
+        let store = Arc::new(store);
+        (name, store.clone(), store)
+    }
+    let mut list = vec![both("memory", MemoryStore::new())];
     #[cfg(feature = "sqlite")]
     {
         let path = std::env::temp_dir().join(format!("{}.db", unique("aggpay-")));
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        list.push((
+        list.push(both(
             "sqlite",
-            Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+            aggregate_pay::store::SqlStore::connect(&url).await.unwrap(),
         ));
     }
     #[cfg(feature = "postgres")]
     if let Some(url) = engine_url("TEST_POSTGRES_URL") {
         let url = fresh_database(&url).await;
-        list.push((
+        list.push(both(
             "postgres",
-            Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+            aggregate_pay::store::SqlStore::connect(&url).await.unwrap(),
         ));
     }
     #[cfg(feature = "mysql")]
     if let Some(url) = engine_url("TEST_MYSQL_URL") {
         let url = fresh_database(&url).await;
-        list.push((
+        list.push(both(
             "mysql",
-            Arc::new(aggregate_pay::store::SqlStore::connect(&url).await.unwrap()),
+            aggregate_pay::store::SqlStore::connect(&url).await.unwrap(),
         ));
     }
     list

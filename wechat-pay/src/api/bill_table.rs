@@ -1,4 +1,4 @@
-//! The table format shared by the trade bill and the fund-flow bill.
+//! The table format shared by the trade bill and the fund-flow bill, read a line at a time.
 //!
 //! ```text
 //! 交易时间,公众账号ID,…           <- header
@@ -11,101 +11,146 @@
 //! records are split on the backtick that starts every field (",`"), not on bare commas.
 
 use std::collections::HashMap;
+use std::io::BufRead;
 
 use crate::{Error, Fen};
 
-/// A parsed table: named columns, records, and the named summary.
-pub(crate) struct Table<'a> {
-    columns: HashMap<&'a str, usize>,
-    pub(crate) records: Vec<Vec<&'a str>>,
-    summary: HashMap<&'a str, &'a str>,
+/// A table being read: its named columns, then one record per call, then the named summary.
+/// Only the current line is held in memory.
+pub(crate) struct TableReader<R> {
+    lines: std::io::Lines<R>,
+    columns: Columns,
+    width: usize,
+    records: usize,
+    summary: Option<Summary>,
 }
 
-/// Splits `text` into header, records and summary.
-pub(crate) fn parse(text: &str) -> Result<Table<'_>, Error> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().map(str::trim_end).filter(|l| !l.is_empty());
-    let header: Vec<&str> = lines
-        .next()
-        .ok_or_else(|| Error::decode("bill", "empty file"))?
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let mut records = Vec::new();
-    let mut summary_header = None;
+/// The header: column names to positions.
+pub(crate) struct Columns(HashMap<String, usize>);
+
+/// The summary: names to values.
+pub(crate) struct Summary(HashMap<String, String>);
+
+impl<R: BufRead> TableReader<R> {
+    /// Reads the header.
+    pub(crate) fn new(reader: R) -> Result<Self, Error> {
+        let mut lines = reader.lines();
+        let header = next_line(&mut lines)?.ok_or_else(|| Error::decode("bill", "empty file"))?;
+        let header = header.strip_prefix('\u{feff}').unwrap_or(&header);
+        let names: Vec<String> = header.split(',').map(|h| h.trim().to_owned()).collect();
+        Ok(TableReader {
+            lines,
+            width: names.len(),
+            columns: Columns(names.into_iter().enumerate().map(|(i, h)| (h, i)).collect()),
+            records: 0,
+            summary: None,
+        })
+    }
+
+    /// The header's columns.
+    pub(crate) fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// The next record; `None` once the summary has been read (it is then in
+    /// [`summary`](Self::summary)). A file that ends before its summary is an error.
+    pub(crate) fn next_record(&mut self) -> Option<Result<Vec<String>, Error>> {
+        if self.summary.is_some() {
+            return None;
+        }
+        let line = match next_line(&mut self.lines) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Some(Err(Error::decode("bill", "summary header missing"))),
+            Err(e) => return Some(Err(e)),
+        };
+        if !line.starts_with('`') {
+            return match self.read_summary(&line) {
+                Ok(()) => None,
+                Err(e) => Some(Err(e)),
+            };
+        }
+        let record = split_record(&line);
+        self.records += 1;
+        if record.len() != self.width {
+            return Some(Err(Error::decode(
+                "bill",
+                format!(
+                    "record {} has {} fields, the header has {}",
+                    self.records,
+                    record.len(),
+                    self.width
+                ),
+            )));
+        }
+        Some(Ok(record))
+    }
+
+    fn read_summary(&mut self, header: &str) -> Result<(), Error> {
+        let names: Vec<&str> = header.split(',').map(str::trim).collect();
+        let values = split_record(
+            &next_line(&mut self.lines)?.ok_or_else(|| Error::decode("bill", "summary missing"))?,
+        );
+        if values.len() != names.len() {
+            return Err(Error::decode("bill", "summary does not match its header"));
+        }
+        self.summary = Some(Summary(
+            names.into_iter().map(str::to_owned).zip(values).collect(),
+        ));
+        Ok(())
+    }
+
+    /// The summary, once every record has been read.
+    pub(crate) fn summary(&self) -> Option<&Summary> {
+        self.summary.as_ref()
+    }
+}
+
+/// The next non-empty line, without its line end.
+fn next_line<R: BufRead>(lines: &mut std::io::Lines<R>) -> Result<Option<String>, Error> {
     for line in lines.by_ref() {
-        if line.starts_with('`') {
-            let record = split_record(line);
-            if record.len() != header.len() {
-                return Err(Error::decode(
-                    "bill",
-                    format!(
-                        "record {} has {} fields, the header has {}",
-                        records.len() + 1,
-                        record.len(),
-                        header.len()
-                    ),
-                ));
-            }
-            records.push(record);
-        } else {
-            summary_header = Some(line);
-            break;
+        let mut line = line.map_err(|e| Error::decode("bill", format!("cannot read: {e}")))?;
+        line.truncate(line.trim_end().len());
+        if !line.is_empty() {
+            return Ok(Some(line));
         }
     }
-    let summary_header: Vec<&str> = summary_header
-        .ok_or_else(|| Error::decode("bill", "summary header missing"))?
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let summary_values = split_record(
-        lines
-            .next()
-            .ok_or_else(|| Error::decode("bill", "summary missing"))?,
-    );
-    if summary_values.len() != summary_header.len() {
-        return Err(Error::decode("bill", "summary does not match its header"));
-    }
-    Ok(Table {
-        columns: header.iter().enumerate().map(|(i, h)| (*h, i)).collect(),
-        records,
-        summary: summary_header.into_iter().zip(summary_values).collect(),
-    })
+    Ok(None)
 }
 
-fn split_record(line: &str) -> Vec<&str> {
-    line.strip_prefix('`').unwrap_or(line).split(",`").collect()
+fn split_record(line: &str) -> Vec<String> {
+    line.strip_prefix('`')
+        .unwrap_or(line)
+        .split(",`")
+        .map(str::to_owned)
+        .collect()
 }
 
-impl<'a> Table<'a> {
+impl Columns {
     /// The value of the first of `names` (older and newer bill layouts name some columns
     /// differently) in `record`; empty values read as `None`.
-    pub(crate) fn field(&self, record: &[&'a str], names: &[&str]) -> Option<&'a str> {
+    pub(crate) fn field<'r>(&self, record: &'r [String], names: &[&str]) -> Option<&'r str> {
         names
             .iter()
-            .find_map(|n| self.columns.get(n))
-            .and_then(|&i| record.get(i).copied())
+            .find_map(|n| self.0.get(*n))
+            .and_then(|&i| record.get(i))
+            .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
 
     /// A required text column.
-    pub(crate) fn text(&self, record: &[&'a str], names: &[&str]) -> Result<String, Error> {
+    pub(crate) fn text(&self, record: &[String], names: &[&str]) -> Result<String, Error> {
         self.field(record, names)
             .map(str::to_owned)
             .ok_or_else(|| Error::decode(names[0], "missing"))
     }
 
     /// An optional text column.
-    pub(crate) fn opt_text(&self, record: &[&'a str], names: &[&str]) -> Option<String> {
+    pub(crate) fn opt_text(&self, record: &[String], names: &[&str]) -> Option<String> {
         self.field(record, names).map(str::to_owned)
     }
 
     /// An optional amount column in yuan.
-    pub(crate) fn opt_yuan(
-        &self,
-        record: &[&'a str],
-        names: &[&str],
-    ) -> Result<Option<Fen>, Error> {
+    pub(crate) fn opt_yuan(&self, record: &[String], names: &[&str]) -> Result<Option<Fen>, Error> {
         self.field(record, names)
             .map(|v| yuan(names[0], v))
             .transpose()
@@ -114,39 +159,39 @@ impl<'a> Table<'a> {
     /// An optional signed amount column in yuan (fees are negative on refund records), in fen.
     pub(crate) fn opt_signed_yuan(
         &self,
-        record: &[&'a str],
+        record: &[String],
         names: &[&str],
     ) -> Result<Option<i64>, Error> {
         self.field(record, names)
             .map(|v| signed_yuan(names[0], v))
             .transpose()
     }
+}
 
-    /// A signed summary amount in yuan, in fen.
-    pub(crate) fn summary_signed_yuan(&self, names: &[&str]) -> Result<Option<i64>, Error> {
+impl Summary {
+    fn value(&self, names: &[&str]) -> Option<&str> {
         names
             .iter()
-            .find_map(|n| self.summary.get(n))
+            .find_map(|n| self.0.get(*n))
+            .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// A signed amount in yuan, in fen.
+    pub(crate) fn signed_yuan(&self, names: &[&str]) -> Result<Option<i64>, Error> {
+        self.value(names)
             .map(|v| signed_yuan(names[0], v))
             .transpose()
     }
 
-    /// A summary amount in yuan.
-    pub(crate) fn summary_yuan(&self, names: &[&str]) -> Result<Option<Fen>, Error> {
-        names
-            .iter()
-            .find_map(|n| self.summary.get(n))
-            .filter(|v| !v.is_empty())
-            .map(|v| yuan(names[0], v))
-            .transpose()
+    /// An amount in yuan.
+    pub(crate) fn yuan(&self, names: &[&str]) -> Result<Option<Fen>, Error> {
+        self.value(names).map(|v| yuan(names[0], v)).transpose()
     }
 
-    /// A summary count.
-    pub(crate) fn summary_count(&self, name: &str) -> Result<Option<u64>, Error> {
-        self.summary
-            .get(name)
-            .filter(|v| !v.is_empty())
+    /// A count.
+    pub(crate) fn count(&self, name: &str) -> Result<Option<u64>, Error> {
+        self.value(&[name])
             .map(|v| {
                 v.parse::<Fen>()
                     .map(Fen::as_u64)
@@ -154,6 +199,23 @@ impl<'a> Table<'a> {
             })
             .transpose()
     }
+}
+
+/// Reads every record of `text` with `row`, then the summary with `summary`.
+pub(crate) fn read_all<T, S>(
+    text: &str,
+    row: impl Fn(&Columns, &[String]) -> Result<T, Error>,
+    summary: impl FnOnce(&Summary) -> Result<S, Error>,
+) -> Result<(Vec<T>, S), Error> {
+    let mut table = TableReader::new(text.as_bytes())?;
+    let mut rows = Vec::new();
+    while let Some(record) = table.next_record() {
+        rows.push(row(table.columns(), &record?)?);
+    }
+    let s = table
+        .summary()
+        .ok_or_else(|| Error::decode("bill", "summary missing"))?;
+    Ok((rows, summary(s)?))
 }
 
 fn yuan(name: &str, v: &str) -> Result<Fen, Error> {

@@ -134,11 +134,9 @@ pub struct FundFlowSummary {
 impl FundFlow {
     /// Parses a fund-flow file's text.
     pub fn parse(text: &str) -> Result<FundFlow, Error> {
-        let t = bill_table::parse(text)?;
-        let rows = t
-            .records
-            .iter()
-            .map(|r| {
+        let (rows, summary) = bill_table::read_all(
+            text,
+            |t, r| {
                 Ok(FundFlowRow {
                     booked_at: t.text(r, &["记账时间"])?,
                     business_no: t.text(r, &["微信支付业务单号"])?,
@@ -154,17 +152,19 @@ impl FundFlow {
                     remark: t.opt_text(r, &["备注"]),
                     voucher_no: t.opt_text(r, &["业务凭证号"]),
                 })
-            })
-            .collect::<Result<_, Error>>()?;
-        let summary = FundFlowSummary {
-            count: t
-                .summary_count("资金流水总笔数")?
-                .ok_or_else(|| Error::decode("资金流水总笔数", "missing"))?,
-            income_count: t.summary_count("收入笔数")?,
-            income: t.summary_yuan(&["收入金额"])?,
-            expense_count: t.summary_count("支出笔数")?,
-            expense: t.summary_yuan(&["支出金额"])?,
-        };
+            },
+            |s| {
+                Ok(FundFlowSummary {
+                    count: s
+                        .count("资金流水总笔数")?
+                        .ok_or_else(|| Error::decode("资金流水总笔数", "missing"))?,
+                    income_count: s.count("收入笔数")?,
+                    income: s.yuan(&["收入金额"])?,
+                    expense_count: s.count("支出笔数")?,
+                    expense: s.yuan(&["支出金额"])?,
+                })
+            },
+        )?;
         Ok(FundFlow { rows, summary })
     }
 }

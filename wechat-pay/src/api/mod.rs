@@ -36,7 +36,7 @@ mod sandbox_sign_key;
 mod unified_order;
 
 pub use close_order::{CloseOrder, CloseOrderResponse};
-pub use download_bill::{Bill, BillRow, BillSummary, BillType, DownloadBill};
+pub use download_bill::{Bill, BillRow, BillRows, BillSummary, BillType, DownloadBill};
 pub use download_fund_flow::{
     AccountType, DownloadFundFlow, FundFlow, FundFlowRow, FundFlowSummary,
 };

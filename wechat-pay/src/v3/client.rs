@@ -312,6 +312,19 @@ impl Client {
 
     /// Signs and sends `request`; the answer as it came.
     async fn send<R: Request>(&self, request: &R) -> Result<Raw, Error> {
+        let response = self.request(request).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(Error::from)?;
+        Ok(Raw {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Signs and sends `request`; the response, its body not read yet.
+    async fn request<R: Request>(&self, request: &R) -> Result<reqwest::Response, Error> {
         let i = &self.inner;
         let path = request.path(&i.mch_id);
         let mut serial = None;
@@ -367,51 +380,78 @@ impl Client {
             ms = started.elapsed().as_millis() as u64,
             "wechat pay v3 request"
         );
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(Error::from)?;
-        Ok(Raw {
-            status,
-            headers,
-            body,
-        })
+        Ok(response)
     }
 
     /// Downloads the file of `link` with a signed request (from this client's gateway, whatever
     /// host the link names), checks its SHA-1 against the link's, and decompresses it.
     pub async fn download(&self, link: &super::BillLink, gzip: bool) -> Result<Vec<u8>, Error> {
-        let url = reqwest::Url::parse(&link.download_url)
-            .map_err(|e| Error::decode("download_url", e.to_string()))?;
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
-        let raw = self.send(&FileDownload(path)).await?;
-        if !raw.status.is_success() {
-            return Err(error_of(&raw));
+        let mut file = Vec::new();
+        self.download_to(link, &mut file).await?;
+        if gzip {
+            crate::client::gunzip(&file, crate::client::MAX_BILL_BYTES)
+        } else {
+            Ok(file)
         }
-        if raw.body.len() > crate::client::MAX_BILL_BYTES {
-            return Err(Error::decode("bill", "too large"));
-        }
+    }
+
+    /// Downloads the file of `link` into `to` as it arrives, never holding it in memory, and
+    /// returns the bytes written: the file as WeChat sends it (gzip-compressed if asked), to
+    /// read with [`BillRows::open`](crate::BillRows::open). Its SHA-1 is checked against the
+    /// link's once the last byte is in: on [`Err`], throw away what was written.
+    pub async fn download_to<W: std::io::Write + ?Sized>(
+        &self,
+        link: &super::BillLink,
+        to: &mut W,
+    ) -> Result<u64, Error> {
         if !link.hash_type.eq_ignore_ascii_case("SHA1") {
             return Err(Error::decode(
                 "hash_type",
                 format!("unsupported {:?}", link.hash_type),
             ));
         }
-        let digest =
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &raw.body);
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let url = reqwest::Url::parse(&link.download_url)
+            .map_err(|e| Error::decode("download_url", e.to_string()))?;
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let mut response = self.request(&FileDownload(path)).await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(Error::from)?;
+            return Err(error_of(&Raw {
+                status,
+                headers,
+                body,
+            }));
+        }
+        let mut sha1 =
+            aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(Error::from)? {
+            written += chunk.len() as u64;
+            if written > crate::client::MAX_BILL_BYTES as u64 {
+                return Err(Error::decode("bill", "too large"));
+            }
+            sha1.update(&chunk);
+            to.write_all(&chunk)
+                .map_err(|e| Error::decode("bill", format!("cannot write the file: {e}")))?;
+        }
+        let hex: String = sha1
+            .finish()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         if !hex.eq_ignore_ascii_case(link.hash_value.trim()) {
             return Err(Error::decode(
                 "bill",
                 format!("SHA-1 {hex} is not the announced {}", link.hash_value),
             ));
         }
-        if gzip {
-            crate::client::gunzip(&raw.body, crate::client::MAX_BILL_BYTES)
-        } else {
-            Ok(raw.body.to_vec())
-        }
+        Ok(written)
     }
 
     /// The trade bill of a day, parsed.

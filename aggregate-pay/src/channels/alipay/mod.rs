@@ -2,6 +2,7 @@
 //! payments over the `alipay` protocol crate. Wire types and conversions live in
 //! `transformers.rs`; amounts stay integers of fen on both sides of this edge.
 
+mod bill;
 mod transformers;
 
 use async_trait::async_trait;
@@ -13,8 +14,9 @@ use alipay::{
 };
 
 use super::{
-    AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, NewPayment, NotifyKind, PayAction, PaymentChannel, RawNotify, RefundRequest,
+    AckBody, AckOutcome, BillAvailability, BillSink, Capabilities, ChannelNotification,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifyKind, PayAction,
+    PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod, RefundStatus};
 use transformers::{error, is};
@@ -172,6 +174,18 @@ impl PaymentChannel for AlipayChannel {
             status: RefundStatus::Succeeded,
             channel_refund_id: found.trade_no,
         }))
+    }
+
+    async fn download_bill(
+        &self,
+        day: time::Date,
+        to: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillAvailability, ChannelError> {
+        bill::download(&self.client, day, to).await
+    }
+
+    fn read_bill(&self, file: std::fs::File, each: BillSink<'_>) -> Result<(), ChannelError> {
+        bill::read(file, each)
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {

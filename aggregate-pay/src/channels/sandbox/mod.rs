@@ -7,16 +7,19 @@
 //!
 //! Every method below says what a real channel must do at that point.
 
+mod bill;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use wechat_pay::{ApiKey, Params, SignType};
 
 use super::{
-    AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, NewPayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
-    RefundRequest,
+    AckBody, AckOutcome, BillAvailability, BillSink, Capabilities, ChannelNotification,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifiedStatus, NotifyKind,
+    PayAction, PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, Fen, PayMethod, RefundStatus};
 
@@ -26,6 +29,9 @@ struct Order {
     state: ChannelPaymentState,
     refunded: Fen,
     refunds: HashMap<String, Fen>,
+    /// When it was paid, and when each refund was made (the bill's days).
+    paid_at: Option<OffsetDateTime>,
+    refunded_at: HashMap<String, OffsetDateTime>,
 }
 
 /// The in-process sandbox channel.
@@ -38,6 +44,7 @@ pub struct SandboxChannel {
     orders: Mutex<HashMap<String, Order>>,
     sequence: Mutex<u64>,
     refund_faults: Mutex<VecDeque<RefundFault>>,
+    bill_faults: Mutex<bill::BillFaults>,
 }
 
 /// What the next refund call does instead of answering normally.
@@ -62,6 +69,7 @@ impl SandboxChannel {
             orders: Mutex::new(HashMap::new()),
             sequence: Mutex::new(0),
             refund_faults: Mutex::new(VecDeque::new()),
+            bill_faults: Mutex::default(),
         }
     }
 
@@ -114,6 +122,9 @@ impl SandboxChannel {
             order
                 .refunds
                 .insert(request.out_refund_no.clone(), request.amount);
+            order
+                .refunded_at
+                .insert(request.out_refund_no.clone(), OffsetDateTime::now_utc());
         }
         Ok(ChannelRefund {
             status: RefundStatus::Succeeded,
@@ -180,6 +191,9 @@ impl SandboxChannel {
                 _ if even_if_closed => fresh_id,
                 _ => return Err(rejected("ORDER_CLOSED", "the payment is closed")),
             };
+            if !matches!(order.state, ChannelPaymentState::Paid { .. }) {
+                order.paid_at = Some(OffsetDateTime::now_utc());
+            }
             order.state = ChannelPaymentState::Paid {
                 transaction_id: transaction_id.clone(),
                 amount,
@@ -254,6 +268,8 @@ impl PaymentChannel for SandboxChannel {
                         state: ChannelPaymentState::Pending,
                         refunded: Fen::ZERO,
                         refunds: HashMap::new(),
+                        paid_at: None,
+                        refunded_at: HashMap::new(),
                     },
                 );
             }
@@ -322,6 +338,22 @@ impl PaymentChannel for SandboxChannel {
 
     /// A real channel verifies the signature over **everything received** before decoding, and
     /// refuses a missing signature. It does not check amounts or states: the processor does.
+    /// A real channel asks its provider for the day's trade bill and writes the file as it
+    /// arrives; "not made yet" and "no bill for that day" are answers, not errors.
+    async fn download_bill(
+        &self,
+        day: time::Date,
+        to: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillAvailability, ChannelError> {
+        self.write_bill(day, to)
+    }
+
+    /// A real channel reads its provider's format a row at a time and fails on a file that
+    /// ends before its totals.
+    fn read_bill(&self, file: std::fs::File, each: BillSink<'_>) -> Result<(), ChannelError> {
+        bill::read(file, each)
+    }
+
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {
         if raw.kind != NotifyKind::Payment {
             return Err(ChannelError::Unsupported(

@@ -10,6 +10,7 @@
 //! top up, and what a client error that is not WeChat's answer means. [`WechatChannel`] is the
 //! one to register: it picks the implementation from the merchant's [`WechatApi`], once.
 
+mod bill;
 mod v2;
 mod v3;
 
@@ -22,9 +23,9 @@ pub use v2::WechatV2Channel;
 pub use v3::WechatV3Channel;
 
 use super::{
-    AbnormalRefundResolution, AckBody, AckOutcome, Capabilities, ChannelNotification,
-    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, PayAction, PaymentChannel,
-    RawNotify, RefundRequest,
+    AbnormalRefundResolution, AckBody, AckOutcome, BillAvailability, BillSink, Capabilities,
+    ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, PayAction,
+    PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod};
 
@@ -270,6 +271,18 @@ impl PaymentChannel for WechatChannel {
         self.inner
             .resolve_abnormal_refund(out_refund_no, channel_refund_id, to)
             .await
+    }
+
+    async fn download_bill(
+        &self,
+        day: time::Date,
+        to: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillAvailability, ChannelError> {
+        self.inner.download_bill(day, to).await
+    }
+
+    fn read_bill(&self, file: std::fs::File, each: BillSink<'_>) -> Result<(), ChannelError> {
+        self.inner.read_bill(file, each)
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {

@@ -15,6 +15,7 @@
 //! - `schema` — the tables and their migrations (and an application's own, `migrate_tables`).
 //! - `rows` — column lists, row readers, query arguments, JSON batches.
 //! - `reconcile` — claims of pending payments and refunds for the reconciler.
+//! - `bills` — the bill reconciler's lookups, runs and items.
 //! - `commit` — the write paths of a change, per engine (alone, in steps, one PostgreSQL
 //!   statement) and outbox claims.
 //! - `writer` — SQLite's one writer task and its background checkpoints; `lookups` — batched
@@ -38,6 +39,7 @@ use crate::{Payment, PaymentId, Refund, StoreError};
 mod lookups;
 mod writer;
 
+mod bills;
 mod commit;
 mod dedicated;
 mod group;

@@ -88,6 +88,42 @@ UPDATE payments SET status = 'REFUNDING', version = version + 1
     AND id IN (SELECT payment_id FROM refunds WHERE status = 'PENDING');
 ";
 
+/// Reconciliation against the providers' bills: a run per (day, channel), an item per
+/// difference found, and the indexes the day's pages of payments and refunds read in order.
+const SCHEMA_V5: &str = "
+CREATE TABLE bill_runs (
+    day VARCHAR(10) NOT NULL,
+    channel VARCHAR(32) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    counts TEXT NOT NULL,
+    totals TEXT NOT NULL,
+    rows_done BIGINT NOT NULL,
+    bill_sha256 VARCHAR(64),
+    attempts BIGINT NOT NULL,
+    last_error TEXT,
+    started_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    PRIMARY KEY (day, channel)
+);
+CREATE TABLE bill_items (
+    day VARCHAR(10) NOT NULL,
+    channel VARCHAR(32) NOT NULL,
+    kind VARCHAR(8) NOT NULL,
+    number VARCHAR(64) NOT NULL,
+    out_trade_no VARCHAR(64) NOT NULL,
+    out_refund_no VARCHAR(64),
+    class VARCHAR(32) NOT NULL,
+    settled BIGINT NOT NULL,
+    bill_amount BIGINT,
+    store_amount BIGINT,
+    detail TEXT NOT NULL,
+    found_at BIGINT NOT NULL,
+    PRIMARY KEY (day, channel, kind, number)
+);
+CREATE INDEX payments_paid ON payments (channel, paid_at, out_trade_no);
+CREATE INDEX refunds_changed ON refunds (status, updated_at, out_refund_no);
+";
+
 impl SqlStore {
     /// Migrates the store's own tables (`aggregate_pay_migrations`).
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
@@ -102,6 +138,7 @@ impl SqlStore {
                     "refund errors, abnormal refunds, failures re-checked",
                     SCHEMA_V4,
                 ),
+                (5, "bill runs and items", SCHEMA_V5),
             ],
         )
         .await

@@ -7,15 +7,15 @@ mod transformers;
 use async_trait::async_trait;
 
 use wechat_pay::{
-    Client, CloseOrder, ErrCode, Error as WxError, NotifyReply, OrderId, OrderQuery, Refund,
-    RefundQuery, RefundQueryBy,
+    BillType, Client, CloseOrder, DownloadBill, ErrCode, Error as WxError, NotifyReply, OrderId,
+    OrderQuery, Refund, RefundQuery, RefundQueryBy,
 };
 
-use super::Identity;
+use super::{Identity, bill};
 use crate::channels::{
-    AckBody, AckOutcome, Capabilities, ChannelNotification, ChannelPaymentState, ChannelRefund,
-    CloseOutcome, NewPayment, NotifiedStatus, NotifyKind, PayAction, PaymentChannel, RawNotify,
-    RefundRequest,
+    AckBody, AckOutcome, BillAvailability, BillSink, Capabilities, ChannelNotification,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifiedStatus, NotifyKind,
+    PayAction, PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, RefundStatus};
 
@@ -235,6 +235,24 @@ impl PaymentChannel for WechatV2Channel {
              (pay.weixin.qq.com, 交易中心 → 退款管理 → 异常退款)"
                 .into(),
         ))
+    }
+
+    async fn download_bill(
+        &self,
+        day: time::Date,
+        to: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillAvailability, ChannelError> {
+        let request = DownloadBill::new(day, BillType::All).gzip();
+        match self.client.download_to(&request, to).await {
+            Ok(_) => Ok(BillAvailability::Ready),
+            Err(WxError::Protocol { return_msg }) => bill::v2_availability(&return_msg)
+                .ok_or_else(|| transformers::error(WxError::Protocol { return_msg })),
+            Err(e) => Err(transformers::error(e)),
+        }
+    }
+
+    fn read_bill(&self, file: std::fs::File, each: BillSink<'_>) -> Result<(), ChannelError> {
+        bill::read(file, self.client.app_id(), each)
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {

@@ -10,19 +10,19 @@ use async_trait::async_trait;
 
 use wechat_pay::v3::{
     AbnormalRefund, AppOrder, Client, CloseTransaction, CreateRefund, H5Order, JsapiOrder,
-    NativeOrder, Notification, OrderRequest, QueryRefund, QueryTransaction, TransactionRef,
-    V3ErrorCode,
+    NativeOrder, Notification, OrderRequest, QueryRefund, QueryTransaction, TradeBill,
+    TransactionRef, V3ErrorCode,
 };
 
 use crate::channels::{
-    AbnormalRefundResolution, AckBody, AckOutcome, Capabilities, ChannelNotification,
-    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifyKind, PayAction,
-    PaymentChannel, RawNotify, RefundRequest,
+    AbnormalRefundResolution, AckBody, AckOutcome, BillAvailability, BillSink, Capabilities,
+    ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifyKind,
+    PayAction, PaymentChannel, RawNotify, RefundRequest,
 };
 use crate::{ChannelError, PayMethod};
 use transformers::{error, refund_error, refund_status, v3_code};
 
-use super::{Identity, open_id};
+use super::{Identity, bill, open_id};
 
 async fn create(client: &Client, app_id: &str, r: &NewPayment) -> Result<PayAction, ChannelError> {
     let mut order = OrderRequest::new(
@@ -288,6 +288,43 @@ impl PaymentChannel for WechatV3Channel {
         to: &AbnormalRefundResolution,
     ) -> Result<ChannelRefund, ChannelError> {
         resolve_abnormal_refund(&self.client, out_refund_no, channel_refund_id, to).await
+    }
+
+    async fn download_bill(
+        &self,
+        day: time::Date,
+        to: &mut (dyn std::io::Write + Send),
+    ) -> Result<BillAvailability, ChannelError> {
+        let request = TradeBill {
+            bill_date: day,
+            bill_type: wechat_pay::BillType::All,
+            gzip: true,
+        };
+        let link = match self.client.execute(&request).await {
+            Ok(link) => link,
+            Err(wechat_pay::Error::V3Api {
+                code,
+                status,
+                message,
+                detail,
+            }) => {
+                return bill::v3_availability(code.as_str()).ok_or_else(|| {
+                    error(wechat_pay::Error::V3Api {
+                        code,
+                        status,
+                        message,
+                        detail,
+                    })
+                });
+            }
+            Err(e) => return Err(error(e)),
+        };
+        self.client.download_to(&link, to).await.map_err(error)?;
+        Ok(BillAvailability::Ready)
+    }
+
+    fn read_bill(&self, file: std::fs::File, each: BillSink<'_>) -> Result<(), ChannelError> {
+        bill::read(file, &self.app_id, each)
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {

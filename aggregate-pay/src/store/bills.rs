@@ -1,0 +1,71 @@
+//! [`BillStore`]: what reconciling against the providers' bills reads and records — the
+//! store's payments and refunds looked up a chunk of bill rows at a time, the day's payments and
+//! refunds in pages, and the runs and their items.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use time::{Date, OffsetDateTime};
+
+use crate::bills::{BillItem, BillRun};
+use crate::{Payment, Refund, StoreError};
+
+/// A refund with its payment's channel.
+pub type RefundOfChannel = (Refund, String);
+
+/// Where a page of a day ended: the last one's time and number (pages go in that order).
+pub type DayCursor = (OffsetDateTime, String);
+
+/// The store of bill runs, and the lookups they make.
+#[async_trait]
+pub trait BillStore: Send + Sync + fmt::Debug {
+    /// The payments whose `out_trade_no` is one of `numbers` (any order; unknown ones left out).
+    async fn payments_by_numbers(&self, numbers: &[String]) -> Result<Vec<Payment>, StoreError>;
+
+    /// The refunds whose `out_refund_no` is one of `numbers`, each with its payment's channel.
+    async fn refunds_by_numbers(
+        &self,
+        numbers: &[String],
+    ) -> Result<Vec<RefundOfChannel>, StoreError>;
+
+    /// Up to `limit` payments of `channel` paid in `[from, to)`, in (`paid_at`,
+    /// `out_trade_no`) order, after `after` (a page of the day).
+    async fn paid_between(
+        &self,
+        channel: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&DayCursor>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError>;
+
+    /// Up to `limit` SUCCEEDED refunds of `channel`'s payments last changed in `[from, to)`, in
+    /// (`updated_at`, `out_refund_no`) order, after `after`.
+    async fn refunds_succeeded_between(
+        &self,
+        channel: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&DayCursor>,
+        limit: usize,
+    ) -> Result<Vec<Refund>, StoreError>;
+
+    /// The run of `day` on `channel`.
+    async fn bill_run(&self, day: Date, channel: &str) -> Result<Option<BillRun>, StoreError>;
+
+    /// Stores a run (replacing the one of its day and channel).
+    async fn save_bill_run(&self, run: &BillRun) -> Result<(), StoreError>;
+
+    /// Runs, newest day first, optionally of one channel.
+    async fn bill_runs(
+        &self,
+        channel: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<BillRun>, StoreError>;
+
+    /// Stores items (each replacing the item of its day, channel, kind and number).
+    async fn save_bill_items(&self, items: &[BillItem]) -> Result<(), StoreError>;
+
+    /// The items of `day` on `channel`, by kind and number.
+    async fn bill_items(&self, day: Date, channel: &str) -> Result<Vec<BillItem>, StoreError>;
+}
