@@ -5,6 +5,7 @@
 // Test helpers outside `#[test]` functions panic on purpose: that is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bills;
 mod channel_contract;
 mod layout;
 mod mutual_tls;

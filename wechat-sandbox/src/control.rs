@@ -9,7 +9,7 @@
 //! | `POST /sandbox/oauth-code` `{app_id, open_id, scope?}` → `{code}` | mint a web OAuth code |
 //! | `POST /sandbox/js-code` `{app_id, open_id}` → `{js_code}` | mint a Mini Program login code |
 //! | `POST /sandbox/mp-event` `{app_id, open_id, event, …}` | follow / unfollow / scan / text / click, delivered to the app's callback; returns its reply |
-//! | `POST /sandbox/faults` `{api, code, times?, after_processing?}` or `{drop_notifications, times?}` | the next calls of an API answer an error, or the next notifications of a kind are lost (see [`crate::faults`]); `DELETE` forgets them |
+//! | `POST /sandbox/faults` `{api, code, times?, after_processing?}`, `{drop_notifications, times?}`, `{bill_not_ready}`, `{bill_amount: {out_trade_no, amount}}` or `{withhold_query}` | the next calls of an API answer an error, the next notifications of a kind are lost, bills are not ready, list another amount, or an order's queries say "not paid" until its bill (see [`crate::faults`]); `DELETE` forgets them |
 //! | `GET /sandbox/messages` | template, subscribe and customer-service messages "sent" |
 //! | `GET /sandbox/orders` | orders, trades and refunds |
 //! | `GET /sandbox/notifications` | every notification and its delivery attempts |

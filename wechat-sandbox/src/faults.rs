@@ -17,7 +17,17 @@
 //!   `alipay.trade.refund`): `10000` with `fund_change = N`, and no refund made.
 //! - **Lost notifications**: the next notifications of a kind (`wechat.payment`,
 //!   `wechat.refund`, `alipay.payment`) are never sent; the delivery log shows them dropped.
+//! - **Discrepancies for reconciliation against the bills**:
+//!   - `{bill_not_ready: N}` — the next N bill requests (WeChat Pay v2's `downloadbill`, v3's
+//!     trade bill, Alipay's bill link) answer "not ready yet" (`Bill Creating`,
+//!     `STATEMENT_CREATING`, `isp.bill_not_exist`);
+//!   - `{bill_amount: {out_trade_no, amount}}` — trade bills list that payment with another
+//!     amount (fen) than was paid;
+//!   - `{withhold_query: out_trade_no}` — queries of that order answer "not paid" (WeChat
+//!     `NOTPAY`, Alipay `WAIT_BUYER_PAY`) until a trade bill listing it has been downloaded: with
+//!     a dropped notification, only the bill tells the merchant it was paid.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -86,6 +96,30 @@ pub enum FaultRequest {
         #[serde(default = "one")]
         times: u32,
     },
+    /// `{bill_not_ready: N}`: the next N bill requests answer "not ready yet".
+    BillNotReady {
+        /// How many.
+        bill_not_ready: u32,
+    },
+    /// `{bill_amount: {out_trade_no, amount}}`: bills list the payment with this amount.
+    BillAmount {
+        /// The payment and the amount.
+        bill_amount: BillAmount,
+    },
+    /// `{withhold_query: out_trade_no}`: queries answer "not paid" until a bill lists it.
+    WithholdQuery {
+        /// The order.
+        withhold_query: String,
+    },
+}
+
+/// A payment a bill lists with another amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillAmount {
+    /// The payment's number.
+    pub out_trade_no: String,
+    /// The amount the bill says, in fen.
+    pub amount: u64,
 }
 
 impl From<ApiFault> for FaultRequest {
@@ -95,6 +129,30 @@ impl From<ApiFault> for FaultRequest {
 }
 
 impl FaultRequest {
+    /// The next `times` bill requests answer "not ready yet".
+    pub fn bill_not_ready(times: u32) -> Self {
+        FaultRequest::BillNotReady {
+            bill_not_ready: times,
+        }
+    }
+
+    /// Trade bills list the payment `out_trade_no` with `amount` fen.
+    pub fn bill_amount(out_trade_no: impl Into<String>, amount: u64) -> Self {
+        FaultRequest::BillAmount {
+            bill_amount: BillAmount {
+                out_trade_no: out_trade_no.into(),
+                amount,
+            },
+        }
+    }
+
+    /// Queries of `out_trade_no` answer "not paid" until a trade bill listing it is downloaded.
+    pub fn withhold_query(out_trade_no: impl Into<String>) -> Self {
+        FaultRequest::WithholdQuery {
+            withhold_query: out_trade_no.into(),
+        }
+    }
+
     /// The next `times` notifications of `kind` (`wechat.refund`…) are lost.
     pub fn drop_notifications(kind: impl Into<String>, times: u32) -> Self {
         FaultRequest::Drop {
@@ -121,6 +179,9 @@ pub struct Faults {
 struct Inner {
     api: Vec<ApiFault>,
     drops: Vec<(String, u32)>,
+    bill_not_ready: u32,
+    bill_amounts: HashMap<String, u64>,
+    withheld: HashSet<String>,
 }
 
 impl Faults {
@@ -133,6 +194,15 @@ impl Faults {
                 drop_notifications,
                 times,
             } if times > 0 => inner.drops.push((drop_notifications, times)),
+            FaultRequest::BillNotReady { bill_not_ready } => inner.bill_not_ready += bill_not_ready,
+            FaultRequest::BillAmount { bill_amount } => {
+                inner
+                    .bill_amounts
+                    .insert(bill_amount.out_trade_no, bill_amount.amount);
+            }
+            FaultRequest::WithholdQuery { withhold_query } => {
+                inner.withheld.insert(withhold_query);
+            }
             _ => {}
         }
     }
@@ -165,6 +235,36 @@ impl Faults {
             inner.api.remove(i);
         }
         Some(code)
+    }
+
+    /// Whether this bill request answers "not ready yet" (and uses the fault up).
+    pub(crate) fn take_bill_not_ready(&self) -> bool {
+        let mut inner = self.lock();
+        let not_ready = inner.bill_not_ready > 0;
+        inner.bill_not_ready = inner.bill_not_ready.saturating_sub(1);
+        not_ready
+    }
+
+    /// The amount bills list for `out_trade_no` instead of the one paid.
+    pub(crate) fn bill_amount(&self, out_trade_no: &str) -> Option<u64> {
+        self.lock().bill_amounts.get(out_trade_no).copied()
+    }
+
+    /// Whether queries of `out_trade_no` answer "not paid".
+    pub(crate) fn withheld(&self, out_trade_no: &str) -> bool {
+        self.lock().withheld.contains(out_trade_no)
+    }
+
+    /// A trade bill listing these orders was downloaded: their queries answer the truth again.
+    pub(crate) fn billed<'a>(&self, out_trade_nos: impl IntoIterator<Item = &'a str>) {
+        let mut inner = self.lock();
+        for no in out_trade_nos {
+            inner.withheld.remove(no);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a notification of `kind` is to be dropped (and uses the fault up).
@@ -213,5 +313,27 @@ mod tests {
         assert!(!faults.take_drop("wechat.payment"));
         assert!(faults.take_drop("wechat.refund"));
         assert!(!faults.take_drop("wechat.refund"));
+    }
+
+    #[test]
+    fn bill_faults_read_from_json_and_wear_off() {
+        let faults = Faults::default();
+        for json in [
+            r#"{"bill_not_ready":2}"#,
+            r#"{"bill_amount":{"out_trade_no":"A1","amount":999}}"#,
+            r#"{"withhold_query":"A2"}"#,
+        ] {
+            faults.add(serde_json::from_str::<FaultRequest>(json).unwrap());
+        }
+        assert!(faults.take_bill_not_ready());
+        assert!(faults.take_bill_not_ready());
+        assert!(!faults.take_bill_not_ready());
+        assert_eq!(faults.bill_amount("A1"), Some(999));
+        assert_eq!(faults.bill_amount("A2"), None);
+        assert!(faults.withheld("A2"));
+        faults.billed(["A1"]);
+        assert!(faults.withheld("A2"));
+        faults.billed(["A2"]);
+        assert!(!faults.withheld("A2"));
     }
 }

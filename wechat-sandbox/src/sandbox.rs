@@ -411,8 +411,9 @@ impl Sandbox {
         control::messages(&self.state, &filter)
     }
 
-    /// A fault to happen: the next calls of an API answer an error, or the next notifications
-    /// of a kind are lost (see [`crate::faults`]).
+    /// A fault to happen: the next calls of an API answer an error, the next notifications of
+    /// a kind are lost, bills are not ready or list another amount, an order's queries say "not
+    /// paid" until its bill (see [`crate::faults`]).
     pub fn fault(&self, fault: impl Into<FaultRequest>) {
         self.state.faults.add(fault.into());
     }

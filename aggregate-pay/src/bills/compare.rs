@@ -82,16 +82,24 @@ impl Context<'_> {
         }
     }
 
-    /// What to record for a finding: nothing when it matches and nothing was recorded before
-    /// (or something was, and a match now means it was settled then: kept as it was); the
-    /// finding, keeping when it was first found, otherwise.
+    /// What to record for a finding: nothing when it matches and nothing was recorded before;
+    /// a difference recorded before that matches now is marked so ("agrees now"), and one
+    /// settled before stays as it was (running a day again gives the same report); a
+    /// difference otherwise, keeping when it was first found.
     fn record(&self, found: BillItem, out: &mut Vec<BillItem>) {
         let before = self.existing.get(&found.key());
         match (found.class, before) {
+            (BillClass::Matched, Some(b)) if !b.settled && b.class != BillClass::Matched => {
+                out.push(BillItem {
+                    detail: format!("agrees now; was {}: {}", b.class, b.detail),
+                    found_at: b.found_at,
+                    ..found
+                });
+            }
             (BillClass::Matched, _) => {}
-            (_, Some(before)) if before.class == found.class && before.settled => {}
-            (_, Some(before)) => out.push(BillItem {
-                found_at: before.found_at,
+            (_, Some(b)) if b.class == found.class && b.settled => {}
+            (_, Some(b)) => out.push(BillItem {
+                found_at: b.found_at,
                 ..found
             }),
             (_, None) => out.push(found),

@@ -120,7 +120,10 @@ pub struct BillItem {
 impl BillItem {
     /// The number it is about: the refund's for a refund.
     pub fn number(&self) -> &str {
-        self.out_refund_no.as_deref().unwrap_or(&self.out_trade_no)
+        match self.kind {
+            BillEntryKind::Refund => self.out_refund_no.as_deref().unwrap_or(&self.out_trade_no),
+            BillEntryKind::Payment => &self.out_trade_no,
+        }
     }
 
     pub(crate) fn key(&self) -> (BillEntryKind, String) {
@@ -228,11 +231,12 @@ impl BillRun {
             .sum()
     }
 
-    /// The counts from the run's items: each class counted, and `matched` the bill rows left.
+    /// The counts from the run's items: each class counted, and `matched` the bill rows left
+    /// (an item that agrees now, after a difference, is one of them).
     pub(crate) fn count_items(&mut self, items: &[BillItem]) {
         let mut counts = BTreeMap::new();
         let mut from_bill = 0u64;
-        for item in items {
+        for item in items.iter().filter(|i| i.class != BillClass::Matched) {
             *counts.entry(item.class).or_insert(0) += 1;
             if item.bill_amount.is_some() {
                 from_bill += 1;

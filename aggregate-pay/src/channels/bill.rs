@@ -13,11 +13,12 @@ use crate::{ChannelError, Fen, RefundStatus};
 pub enum BillAvailability {
     /// The bill is in the file.
     Ready,
-    /// The provider is still making it (WeChat's `Bill Creating` / `STATEMENT_CREATING`,
-    /// Alipay's `isp.bill_not_exist`): ask again later.
+    /// The provider is still making it (WeChat's `Bill Creating` / `STATEMENT_CREATING`;
+    /// Alipay's `isp.bill_not_exist` until noon the next day): ask again later.
     NotReady,
     /// The provider says there is no bill for the day (WeChat's `No Bill Exist` /
-    /// `NO_STATEMENT_EXIST`): nothing moved that day.
+    /// `NO_STATEMENT_EXIST`; Alipay's `isp.bill_not_exist` after noon the next day): nothing
+    /// moved that day.
     NoBill,
 }
 
@@ -122,7 +123,10 @@ impl BillEntry {
 
     /// The number the row is about: the refund's for a refund, the payment's otherwise.
     pub fn number(&self) -> &str {
-        self.out_refund_no.as_deref().unwrap_or(&self.out_trade_no)
+        match self.kind {
+            BillEntryKind::Refund => self.out_refund_no.as_deref().unwrap_or(&self.out_trade_no),
+            BillEntryKind::Payment => &self.out_trade_no,
+        }
     }
 }
 

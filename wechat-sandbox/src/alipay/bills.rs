@@ -46,6 +46,9 @@ pub(super) fn download_url(state: &SandboxState, req: &AliRequest) -> Result<Ali
             "bill_date 只能是今天以前的日期",
         ));
     }
+    if state.faults.take_bill_not_ready() {
+        return Err(bill_not_exist());
+    }
     let ali = lock(&state.alipay);
     let trades: Vec<&AliTrade> = ali
         .trades
@@ -57,19 +60,25 @@ pub(super) fn download_url(state: &SandboxState, req: &AliRequest) -> Result<Ali
         .values()
         .filter(|r| r.app_id == req.app_id && china_day(r.created_at) == day)
         .collect();
-    let paid: Vec<&AliTrade> = trades
+    // Each payment of the day, with the amount a fault may have the bill say instead.
+    let listed: Vec<AliTrade> = trades
         .iter()
-        .copied()
         .filter(|t| t.paid_at.is_some_and(|at| china_day(at) == day))
+        .map(|t| {
+            let mut t = (*t).clone();
+            if let Some(amount) = state.faults.bill_amount(&t.out_trade_no) {
+                t.total_fen = amount;
+            }
+            t
+        })
         .collect();
+    let paid: Vec<&AliTrade> = listed.iter().collect();
     if paid.is_empty() && refunds.is_empty() {
-        return Err(AliReply::Fail(
-            "40004",
-            "Business Failed",
-            "isp.bill_not_exist",
-            "账单不存在".to_owned(),
-        ));
+        return Err(bill_not_exist());
     }
+    state
+        .faults
+        .billed(paid.iter().map(|t| t.out_trade_no.as_str()));
     let account = state
         .config
         .alipay_apps
@@ -112,6 +121,15 @@ pub(super) fn download_url(state: &SandboxState, req: &AliRequest) -> Result<Ali
     Ok(AliReply::Ok(json!({
         "bill_download_url": format!("{}/sandbox/alipay/bill/{token}", state.config.public_url),
     })))
+}
+
+fn bill_not_exist() -> AliReply {
+    AliReply::Fail(
+        "40004",
+        "Business Failed",
+        "isp.bill_not_exist",
+        "账单不存在".to_owned(),
+    )
 }
 
 /// `GET /sandbox/alipay/bill/{token}`: the zip, while the link lives.

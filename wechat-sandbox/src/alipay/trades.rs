@@ -132,7 +132,12 @@ fn find<'a>(
 
 fn query(state: &SandboxState, req: &AliRequest) -> Result<AliReply, AliReply> {
     let mut ali = lock(&state.alipay);
-    let t = find(&mut ali.trades, req)?;
+    let found = find(&mut ali.trades, req)?;
+    let mut t = found.clone();
+    if state.faults.withheld(&t.out_trade_no) && t.paid_at.is_some() {
+        t.status = "WAIT_BUYER_PAY".to_owned();
+        t.paid_at = None;
+    }
     let mut v = json!({
         "trade_no": t.trade_no,
         "out_trade_no": t.out_trade_no,

@@ -33,7 +33,8 @@ fn record(fields: &[String]) -> String {
 
 const ALL_HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注";
 
-fn payment_row(o: &WxOrder) -> Vec<String> {
+/// A payment's row, listing `amount` (what was paid, unless a fault says otherwise).
+fn payment_row(o: &WxOrder, amount: u64) -> Vec<String> {
     vec![
         dashed_time(o.paid_at.unwrap_or(o.created_at)),
         o.app_id.clone(),
@@ -47,7 +48,7 @@ fn payment_row(o: &WxOrder) -> Vec<String> {
         "SUCCESS".into(),
         "CMC".into(),
         o.fee_type.clone(),
-        yuan(o.total_fee as i64),
+        yuan(amount as i64),
         "0.00".into(),
         "0".into(),
         "0".into(),
@@ -57,16 +58,16 @@ fn payment_row(o: &WxOrder) -> Vec<String> {
         String::new(),
         o.body.clone(),
         o.attach.clone().unwrap_or_default(),
-        yuan(fee(o.total_fee)),
+        yuan(fee(amount)),
         "0.60%".into(),
-        yuan(o.total_fee as i64),
+        yuan(amount as i64),
         "0.00".into(),
         String::new(),
     ]
 }
 
 fn refund_row(o: &WxOrder, r: &WxRefund) -> Vec<String> {
-    let mut row = payment_row(o);
+    let mut row = payment_row(o, o.total_fee);
     row[0] = dashed_time(r.success_at.unwrap_or(r.created_at));
     row[9] = "REFUND".into();
     row[12] = "0.00".into();
@@ -98,7 +99,11 @@ pub(crate) fn trade_bill(
             .values()
             .filter(|o| o.mch_id == mch && on_day(o.paid_at))
         {
-            rows.push((payment_row(o), o.total_fee as i64, 0, o.total_fee));
+            let amount = state
+                .faults
+                .bill_amount(&o.out_trade_no)
+                .unwrap_or(o.total_fee);
+            rows.push((payment_row(o, amount), amount as i64, 0, amount));
         }
     }
     if bill_type != "SUCCESS" {
@@ -115,6 +120,10 @@ pub(crate) fn trade_bill(
     if rows.is_empty() {
         return None;
     }
+    // Queries withheld until the bill tell the truth again.
+    state
+        .faults
+        .billed(rows.iter().map(|(row, ..)| row[6].as_str()));
     let mut text = String::from(ALL_HEADER);
     text.push('\n');
     let (mut paid, mut refunded, mut fees, mut ordered) = (0i64, 0i64, 0i64, 0u64);

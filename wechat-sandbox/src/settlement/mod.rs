@@ -29,6 +29,17 @@ pub enum PayError {
     State(String, String),
 }
 
+/// An order as it was before it was paid (what a withheld query answers: see
+/// [`crate::faults`]).
+pub(crate) fn unpaid(order: &WxOrder) -> WxOrder {
+    let mut o = order.clone();
+    if o.paid_at.is_some() {
+        o.state = "NOTPAY".to_owned();
+        o.paid_at = None;
+    }
+    o
+}
+
 /// The paying user's action: marks the order paid (or failed) and persists it; the caller
 /// sends the notification of its API version.
 pub async fn pay_order(

@@ -44,6 +44,9 @@ pub(super) async fn download_bill(
         if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
             return Err(protocol("bill_type参数错误"));
         }
+        if state.faults.take_bill_not_ready() {
+            return Err(protocol("Bill Creating"));
+        }
         let text = trade_bill(state, &req.merchant.mch_id, &date, bill_type).ok_or_else(no_bill)?;
         maybe_gzip(text, req.optional("tar_type") == Some("GZIP"))
     })

@@ -232,6 +232,9 @@ pub(super) async fn order_query(
     run(&state, prefixed, &body, |state, req, _| {
         let mut wx = lock(&state.wechat);
         let order = find_order(&mut wx.orders, req)?;
+        if state.faults.withheld(&order.out_trade_no) {
+            return Ok(WxReply::Ok(order_fields(&crate::settlement::unpaid(order))));
+        }
         Ok(WxReply::Ok(order_fields(order)))
     })
     .await

@@ -130,6 +130,13 @@ pub(super) async fn trade_bill(
         if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
             return Err(param(format!("bill_type {bill_type} 无效")));
         }
+        if state.faults.take_bill_not_ready() {
+            return Err(v3_error(
+                StatusCode::BAD_REQUEST,
+                "STATEMENT_CREATING",
+                "账单生成中，请稍后再试",
+            ));
+        }
         Ok(bills::trade_bill(&state, mch, date, bill_type))
     });
     reply(&state, &headers, answer)

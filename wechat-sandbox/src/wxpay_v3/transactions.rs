@@ -237,7 +237,11 @@ pub(super) async fn query_by_out_trade_no(
     headers: HeaderMap,
 ) -> Response {
     let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"")
-        .and_then(|m| find(&state, &m.mch_id, |o| o.out_trade_no == no));
+        .and_then(|m| find(&state, &m.mch_id, |o| o.out_trade_no == no))
+        .map(|o| match state.faults.withheld(&o.out_trade_no) {
+            true => crate::settlement::unpaid(&o),
+            false => o,
+        });
     reply(
         &state,
         &headers,

@@ -1,7 +1,10 @@
 //! Alipay's trade bill (`trade`): a link from `alipay.data.dataservice.bill.downloadurl.query`,
-//! a zip of GBK CSV files, its detail file read a row at a time. Alipay answers
-//! `isp.bill_not_exist` until a day's bill is made (and makes one for a day without trades, with
-//! only its totals), so that answer means "ask again later".
+//! a zip of GBK CSV files, its detail file read a row at a time.
+//!
+//! Alipay answers `isp.bill_not_exist` both before a day's bill is made and for a day without a
+//! bill; it documents that a day's bill is made by 09:00 the next day (China time). So the answer
+//! means "not ready yet" until noon the next day ([`READY_BY`] after the day began), and "no
+//! bill: nothing moved" after.
 
 use alipay::bill::{BillArchive, TradeBillKind, TradeBillRow};
 use alipay::{BillDownloadUrlQuery, BillType, Client, Fen, SubCode};
@@ -10,6 +13,9 @@ use super::transformers::{error, is};
 use crate::channels::bill::unreadable;
 use crate::channels::{BillAvailability, BillEntry, BillEntryKind, BillSink};
 use crate::{ChannelError, RefundStatus};
+
+/// How long after a day began its bill is surely made: noon the next day.
+pub(crate) const READY_BY: time::Duration = time::Duration::hours(36);
 
 pub(super) async fn download(
     client: &Client,
@@ -21,7 +27,14 @@ pub(super) async fn download(
         .await
     {
         Ok(link) => link,
-        Err(e) if is(&e, &SubCode::BillNotExist) => return Ok(BillAvailability::NotReady),
+        Err(e) if is(&e, &SubCode::BillNotExist) => {
+            let (start, _) = crate::bills::day_bounds(day);
+            return Ok(if time::OffsetDateTime::now_utc() >= start + READY_BY {
+                BillAvailability::NoBill
+            } else {
+                BillAvailability::NotReady
+            });
+        }
         Err(e) => return Err(error(e)),
     };
     client

@@ -80,12 +80,14 @@ fn entry(row: BillRow) -> Result<Option<BillEntry>, ChannelError> {
             row.out_trade_no
         )));
     }
+    // A payment row writes `0` in the refund columns.
+    let refund = kind == BillEntryKind::Refund;
     Ok(Some(BillEntry {
         kind,
         out_trade_no: row.out_trade_no,
         transaction_id: row.transaction_id,
-        out_refund_no: row.out_refund_no,
-        channel_refund_id: row.refund_id,
+        out_refund_no: row.out_refund_no.filter(|_| refund),
+        channel_refund_id: row.refund_id.filter(|_| refund),
         amount,
         currency: row.fee_type.unwrap_or_else(|| "CNY".to_owned()),
         status,
