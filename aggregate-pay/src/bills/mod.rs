@@ -138,6 +138,25 @@ impl BillReconciler {
         }
     }
 
+    /// The ids of the registered channels.
+    pub fn channel_ids(&self) -> Vec<String> {
+        self.channels.ids().into_iter().map(str::to_owned).collect()
+    }
+
+    /// The runs, newest day first, optionally of one channel.
+    pub async fn runs(
+        &self,
+        channel: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<BillRun>, StoreError> {
+        self.bills.bill_runs(channel, limit).await
+    }
+
+    /// The items of `day` on `channel`.
+    pub async fn items(&self, day: Date, channel: &str) -> Result<Vec<BillItem>, StoreError> {
+        self.bills.bill_items(day, channel).await
+    }
+
     /// The run of `day` on `channel`, as last recorded.
     pub async fn run_of(&self, day: Date, channel: &str) -> Result<Option<BillRun>, StoreError> {
         self.bills.bill_run(day, channel).await

@@ -10,6 +10,9 @@ use time::{Date, OffsetDateTime};
 use crate::Fen;
 use crate::channels::{BillEntry, BillEntryKind};
 
+// A bill day as `YYYY-MM-DD`.
+time::serde::format_description!(day_text, Date, "[year]-[month]-[day]");
+
 macro_rules! named_enum {
     ($(#[$m:meta])* pub enum $name:ident { $($(#[$d:meta])* $v:ident => $s:literal,)* }) => {
         $(#[$m])*
@@ -93,6 +96,7 @@ named_enum! {
 #[non_exhaustive]
 pub struct BillItem {
     /// The bill's day (China time).
+    #[serde(with = "day_text")]
     pub day: Date,
     /// The channel.
     pub channel: String,
@@ -174,6 +178,7 @@ impl BillTotals {
 #[non_exhaustive]
 pub struct BillRun {
     /// The bill's day (China time).
+    #[serde(with = "day_text")]
     pub day: Date,
     /// The channel.
     pub channel: String,

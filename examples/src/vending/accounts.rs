@@ -53,6 +53,15 @@ impl std::fmt::Debug for DemoSeller {
     }
 }
 
+/// Makes `login` an operator (or not).
+pub async fn set_operator(db: &VendingDb, login: &str, operator: bool) -> Result<(), AccountError> {
+    if db.set_seller_operator(login, operator).await? {
+        Ok(())
+    } else {
+        Err(AccountError::NotFound(login.to_owned()))
+    }
+}
+
 /// Adds a seller with `password`.
 pub async fn add_seller(db: &VendingDb, login: &str, password: &str) -> Result<(), AccountError> {
     if !valid_login(login) {
@@ -66,6 +75,7 @@ pub async fn add_seller(db: &VendingDb, login: &str, password: &str) -> Result<(
         password_hash: password::hash(password.to_owned()).await?,
         enabled: true,
         demo: false,
+        operator: false,
         created_at: crate::clock::unix_now(),
         session_epoch: 0,
     };
@@ -106,6 +116,7 @@ pub async fn demo_seller(db: &VendingDb) -> Result<DemoSeller, AccountError> {
             password_hash: hash.clone(),
             enabled: true,
             demo: true,
+            operator: true,
             created_at: crate::clock::unix_now(),
             session_epoch: 0,
         };

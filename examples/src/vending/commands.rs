@@ -23,6 +23,9 @@ pub enum Command {
     /// The SKU catalogue.
     #[command(subcommand)]
     Sku(SkuCommand),
+    /// Reconciles a day against the providers' bills now (live mode: the configured
+    /// providers), and prints each channel's counts.
+    Reconcile(crate::workers::ReconcileArgs),
 }
 
 /// `vending-server seller …`
@@ -55,6 +58,15 @@ pub enum SellerCommand {
     Enable {
         /// The login.
         login: String,
+    },
+    /// Makes a seller an operator: the dashboard's Bills page (the whole merchant account's
+    /// reconciliation against the providers' bills).
+    Operator {
+        /// The login.
+        login: String,
+        /// Takes the role away instead.
+        #[arg(long)]
+        revoke: bool,
     },
 }
 
@@ -149,6 +161,12 @@ pub enum CommandError {
     /// The random source failed.
     #[error(transparent)]
     Random(#[from] crate::random::RandomError),
+    /// The server could not be put together for the command.
+    #[error(transparent)]
+    Start(#[from] crate::running::StartError),
+    /// A bill could not be reconciled.
+    #[error(transparent)]
+    Bills(#[from] aggregate_pay::bills::BillError),
 }
 
 fn password(login: &str, from_stdin: bool) -> Result<String, CommandError> {
@@ -169,11 +187,39 @@ fn password(login: &str, from_stdin: bool) -> Result<String, CommandError> {
     Ok(first)
 }
 
+/// `reconcile`: the server wired as it would serve (its providers, its database, its locks),
+/// one day reconciled. Demo mode's emulator lives inside the running server (and forgets its
+/// trades when it stops), so there the running server does it, from the dashboard.
+async fn reconcile(
+    args: &crate::workers::ReconcileArgs,
+    config: &VendingConfig,
+) -> Result<(), CommandError> {
+    let plan = config
+        .providers
+        .plan()
+        .map_err(crate::running::StartError::from)?;
+    if plan.mode().is_demo() {
+        return Err(CommandError::Invalid(
+            "demo mode has no provider to ask for bills outside the running server: use the \
+             dashboard's Bills page (demo seller), or configure the providers",
+        ));
+    }
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let wired = super::wiring::wire(config, &public_url).await?;
+    let done = crate::workers::run_reconcile_command(&wired.state.bills, args).await;
+    wired.shutdown.cancel();
+    Ok(done?)
+}
+
 /// Runs `command` against `config`'s database; what it prints goes to stdout.
 pub async fn run(command: Command, config: &VendingConfig) -> Result<(), CommandError> {
     let sql = aggregate_pay::store::SqlStore::connect(&config.database_url).await?;
     let db = VendingDb::new(sql).await?;
     match command {
+        Command::Reconcile(args) => reconcile(&args, config).await?,
         Command::Seller(SellerCommand::Add {
             login,
             password_stdin,
@@ -194,12 +240,22 @@ pub async fn run(command: Command, config: &VendingConfig) -> Result<(), Command
             for s in db.sellers().await? {
                 let state = if s.enabled { "enabled" } else { "disabled" };
                 let demo = if s.demo { " (demo)" } else { "" };
-                println!("{}\t{state}{demo}", s.login);
+                let operator = if s.operator { " operator" } else { "" };
+                println!("{}\t{state}{operator}{demo}", s.login);
             }
         }
         Command::Seller(SellerCommand::Disable { login }) => {
             accounts::set_enabled(&db, &login, false).await?;
             println!("seller {login} disabled");
+        }
+        Command::Seller(SellerCommand::Operator { login, revoke }) => {
+            accounts::set_operator(&db, &login, !revoke).await?;
+            let now = if revoke {
+                "no longer an operator"
+            } else {
+                "an operator"
+            };
+            println!("seller {login}: {now}");
         }
         Command::Seller(SellerCommand::Enable { login }) => {
             accounts::set_enabled(&db, &login, true).await?;

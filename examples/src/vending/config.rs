@@ -6,7 +6,7 @@ use clap::Parser;
 use crate::client_addr::TrustedProxies;
 use crate::providers::ProviderArgs;
 use crate::settings::{ConnectionUrl, SecretSetting};
-use crate::workers::Reconciliation;
+use crate::workers::{BillSchedule, Reconciliation};
 use http_serve::HttpLimits;
 
 /// The vending-machine order server.
@@ -100,6 +100,9 @@ pub struct VendingConfig {
     /// When pending payments and refunds are looked up at their channel.
     #[command(flatten)]
     pub reconcile: Reconciliation,
+    /// When the providers' daily bills are reconciled.
+    #[command(flatten)]
+    pub bills: BillSchedule,
 }
 
 /// Sessions and limits on who may do what.

@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format: orders by status (counted at scrape time),
 //! channel notifications by outcome, vend-out commands sent, vend latency (command sent →
 //! machine's answer), machine results dropped (by reason), WeChat Pay platform-certificate
-//! downloads (by merchant; a few a day, however many forged notifications arrive).
+//! downloads (by merchant; a few a day, however many forged notifications arrive), the latest
+//! bill reconciliation's findings (by channel and class).
 
 use std::time::Duration;
 
@@ -29,6 +30,12 @@ struct MerchantLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BillLabels {
+    channel: String,
+    class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotifyLabels {
     channel: String,
     outcome: String,
@@ -45,6 +52,7 @@ pub struct Metrics {
     vend_commands: Counter,
     rejected_results: Family<ReasonLabel, Counter>,
     certificate_downloads: Family<MerchantLabel, Gauge>,
+    bill_items: Family<BillLabels, Gauge>,
     /// The WeChat Pay API v3 clients whose certificate downloads are reported.
     v3_clients: Vec<wechat_pay::v3::Client>,
 }
@@ -101,8 +109,16 @@ impl Metrics {
             "WeChat Pay platform-certificate downloads this instance tried, by merchant",
             certificate_downloads.clone(),
         );
+        let bill_items = Family::<BillLabels, Gauge>::default();
+        registry.register(
+            "vending_bill_items",
+            "The latest reconciled bill day's rows and findings, by channel and class (every \
+             class but matched and other_day is a difference to look at)",
+            bill_items.clone(),
+        );
         Metrics {
             registry,
+            bill_items,
             orders,
             orders_ended,
             notifications,
@@ -118,6 +134,18 @@ impl Metrics {
     pub fn watch_certificates(mut self, clients: Vec<wechat_pay::v3::Client>) -> Self {
         self.v3_clients = clients;
         self
+    }
+
+    /// Reports a finished bill run: its count of each class.
+    pub fn bill_run(&self, run: &aggregate_pay::bills::BillRun) {
+        for class in aggregate_pay::bills::BillClass::ALL {
+            self.bill_items
+                .get_or_create(&BillLabels {
+                    channel: run.channel.clone(),
+                    class: class.as_str().to_owned(),
+                })
+                .set(i64::try_from(run.count(*class)).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts a machine result that was dropped, by why.

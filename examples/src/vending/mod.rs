@@ -98,6 +98,8 @@ pub struct VendingState {
     pub limiter: Arc<dyn RateLimiter>,
     /// Seller dashboards connected now (at most `WS_MAX_CONNECTIONS`).
     pub feed_connections: Arc<tokio::sync::Semaphore>,
+    /// Reconciliation against the providers' daily bills.
+    pub bills: aggregate_pay::BillReconciler,
 }
 
 impl crate::notify::HasNotifyProcessor for VendingState {

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
 use aggregate_pay::rate_limit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter};
+use aggregate_pay::store::BillStore;
 use aggregate_pay::store::SqlStore;
-use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy};
+use aggregate_pay::{
+    BillReconciler, Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +31,9 @@ use super::orders::{BuyerApps, OrderService, OrderSettings};
 use super::{VendingSettings, VendingState};
 use crate::providers::Mode;
 use crate::running::StartError;
-use crate::workers::{Delivery, Reconciliation, spawn_event_delivery, spawn_reconciler};
+use crate::workers::{
+    Delivery, Reconciliation, spawn_bill_reconciler, spawn_event_delivery, spawn_reconciler,
+};
 use wechat_sandbox::Sandbox;
 
 enum DelayRunner {
@@ -62,6 +67,9 @@ pub struct Wired {
     channels: Channels,
     store: Arc<dyn PaymentStore>,
     reconcile: Reconciliation,
+    /// When the daily bill run starts, and how long it waits for a bill not ready (`None`: on
+    /// demand only).
+    pub daily_bills: Option<(time::Time, Duration)>,
     delays: Option<DelayRunner>,
     vend_results: Option<mpsc::Receiver<Received>>,
 }
@@ -82,6 +90,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
     let plan = config.providers.plan()?;
     let mode = plan.mode();
     let simulate = machines_simulated(config, mode)?;
+    let bill_at = config.bills.at()?;
     let shutdown = CancellationToken::new();
 
     let sql = SqlStore::connect(&config.database_url)
@@ -90,6 +99,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
     let db = VendingDb::new(sql.clone())
         .await
         .map_err(StartError::backend("database"))?;
+    let bill_store: Arc<dyn BillStore> = Arc::new(sql.clone());
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
     let session_secret = session_secret(config, &db).await?;
     let demo_seller = demo_seller(mode, &db).await?;
@@ -142,6 +152,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
     let (results_tx, results_rx) = mpsc::channel(1024);
     let machines = machines(config, simulate, results_tx, shutdown.clone(), &db).await?;
 
+    let bills = BillReconciler::new(channels.clone(), store.clone(), bill_store, locks.clone());
     let orders = Arc::new(OrderService::new(
         db,
         payments,
@@ -177,6 +188,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
         feed_connections: Arc::new(tokio::sync::Semaphore::new(
             config.feed.ws_max_connections.max(1),
         )),
+        bills,
     });
     Ok(Wired {
         mode,
@@ -189,6 +201,10 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
         channels,
         store,
         reconcile: config.reconcile.clone(),
+        daily_bills: config.bills.daily(mode).then_some((
+            bill_at,
+            Duration::from_secs(config.bills.bill_retry_minutes.max(1) * 60),
+        )),
         delays: Some(runner),
         vend_results: Some(results_rx),
     })
@@ -406,6 +422,16 @@ impl Wired {
             &self.reconcile,
             &shutdown,
         ));
+        if let Some((at, retry)) = self.daily_bills {
+            let metrics = self.state.metrics.clone();
+            tasks.push(spawn_bill_reconciler(
+                self.state.bills.clone(),
+                at,
+                retry,
+                Arc::new(move |run| metrics.bill_run(run)),
+                &shutdown,
+            ));
+        }
 
         let handler: Arc<dyn DueHandler> = orders.clone();
         match self.delays.take() {

@@ -5,6 +5,7 @@
 
 mod access;
 mod attacks;
+mod bills;
 mod engines;
 mod flows;
 mod in_process;

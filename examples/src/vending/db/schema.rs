@@ -128,6 +128,13 @@ UPDATE vm_orders SET seller = (SELECT owner FROM vm_machines m WHERE m.inner_cod
 CREATE INDEX vm_orders_by_seller ON vm_orders (seller, created_at);
 ";
 
+/// Operators: sellers who see the whole merchant account's reconciliation against the
+/// providers' bills. The demo seller is one.
+pub(super) const SCHEMA_V6: &str = "
+ALTER TABLE vm_sellers ADD COLUMN operator BIGINT NOT NULL DEFAULT 0;
+UPDATE vm_sellers SET operator = 1 WHERE demo = 1;
+";
+
 /// Every migration, in order.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "machines, skus, slots, orders", SCHEMA_V1),
@@ -143,4 +150,5 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orders' sellers, refund issues, seller session epochs",
         SCHEMA_V5,
     ),
+    (6, "operators", SCHEMA_V6),
 ];

@@ -19,6 +19,9 @@ pub struct Seller {
     pub enabled: bool,
     /// The demo seller (demo mode); live mode disables it.
     pub demo: bool,
+    /// An operator: sees the whole merchant account's bill reconciliation, not only their own
+    /// orders (`vending-server seller operator`; the demo seller is one).
+    pub operator: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Moves on each logout: sessions signed under an earlier epoch end.
@@ -31,6 +34,7 @@ impl std::fmt::Debug for Seller {
             .field("login", &self.login)
             .field("enabled", &self.enabled)
             .field("demo", &self.demo)
+            .field("operator", &self.operator)
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
     }
@@ -69,6 +73,7 @@ fn seller_from(r: &AnyRow) -> DbResult<Seller> {
         password_hash: r.try_get("password_hash")?,
         enabled: r.try_get::<i64, _>("enabled")? != 0,
         demo: r.try_get::<i64, _>("demo")? != 0,
+        operator: r.try_get::<i64, _>("operator")? != 0,
         created_at: r.try_get("created_at")?,
         session_epoch: r.try_get("session_epoch")?,
     })
@@ -80,18 +85,20 @@ fn json_column(r: &AnyRow, column: &str) -> DbResult<Option<Value>> {
         .transpose()
 }
 
-const SELLER_COLUMNS: &str = "login, password_hash, enabled, demo, created_at, session_epoch";
+const SELLER_COLUMNS: &str =
+    "login, password_hash, enabled, demo, operator, created_at, session_epoch";
 
 impl VendingDb {
     /// Adds a seller (a conflict if the login is taken).
     pub async fn add_seller(&self, seller: &Seller) -> DbResult<()> {
         sqlx::query(self.q(&format!(
-            "INSERT INTO vm_sellers ({SELLER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO vm_sellers ({SELLER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )))
         .bind(seller.login.clone())
         .bind(seller.password_hash.clone())
         .bind(i64::from(seller.enabled))
         .bind(i64::from(seller.demo))
+        .bind(i64::from(seller.operator))
         .bind(seller.created_at)
         .bind(seller.session_epoch)
         .execute(self.pool())
@@ -124,6 +131,16 @@ impl VendingDb {
     pub async fn set_seller_enabled(&self, login: &str, enabled: bool) -> DbResult<bool> {
         let r = sqlx::query(self.q("UPDATE vm_sellers SET enabled = ? WHERE login = ?"))
             .bind(i64::from(enabled))
+            .bind(login.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Makes a seller an operator, or not; whether the seller exists.
+    pub async fn set_seller_operator(&self, login: &str, operator: bool) -> DbResult<bool> {
+        let r = sqlx::query(self.q("UPDATE vm_sellers SET operator = ? WHERE login = ?"))
+            .bind(i64::from(operator))
             .bind(login.to_owned())
             .execute(self.pool())
             .await?;

@@ -1,9 +1,11 @@
 //! The seller's side: the login page and session (`session`), the live feed (`feed`), actions on
 //! the seller's own orders (`orders`) and machines (`machines`), and the record of what the
-//! seller did (`audit`). Every route here but the login needs a seller session (401 without;
+//! seller did (`audit`), and the operators' Bills page (`bills`: the reconciliation against the
+//! providers' daily bills). Every route here but the login needs a seller session (401 without;
 //! `/seller` itself redirects to the login page); another seller's order or machine is 404.
 
 mod audit;
+mod bills;
 mod feed;
 mod machines;
 mod orders;
@@ -27,6 +29,7 @@ pub fn routes() -> Router<Arc<VendingState>> {
         .merge(orders::routes())
         .merge(machines::routes())
         .merge(audit::routes())
+        .merge(bills::routes())
 }
 
 /// The seller's machine; anyone else's is "not found".
