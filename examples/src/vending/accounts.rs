@@ -157,6 +157,7 @@ mod tests {
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             enabled: true,
             demo: false,
+            operator: false,
             created_at: 0,
             session_epoch: 0,
         };
