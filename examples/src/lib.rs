@@ -14,7 +14,8 @@
 //!   / metadata addresses in live mode). The servers serve with `wechat_sandbox::server` (the
 //!   accept loop and HTTP limits the emulator uses too).
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
-//!   event delivery (in process or RabbitMQ) and the reconciler, for both servers.
+//!   event delivery (in process or RabbitMQ), the reconciler and the daily bill run, for both
+//!   servers; [`bills_api`] — what their bill APIs share.
 //! - [`abnormal_refund`] — the request both servers take to resolve an abnormal refund (the
 //!   money could not reach the buyer).
 //! - [`html`] — what the pages share (escaping, QR codes as SVG); [`mac`] — HMAC-SHA256 for what
@@ -31,6 +32,7 @@
 //! `platform::run`; both end through [`running`]); everything testable lives here.
 
 pub mod abnormal_refund;
+pub mod bills_api;
 pub mod client_addr;
 pub mod clock;
 pub mod error;

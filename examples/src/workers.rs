@@ -203,8 +203,9 @@ pub fn spawn_bill_reconciler(
         loop {
             let now = OffsetDateTime::now_utc();
             let wait = until_next(now, at);
-            let due_today_passed = wait > Duration::from_secs(60);
-            if !(catch_up && due_today_passed) {
+            // Started after today's time: yesterday is due now (runs already done are skipped).
+            let passed_today = now.to_offset(CHINA).time() >= at;
+            if !(catch_up && passed_today) {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     () = tokio::time::sleep(wait) => {}
@@ -277,7 +278,7 @@ pub struct ReconcileArgs {
     pub channel: Option<String>,
 }
 
-fn parse_day(s: &str) -> Result<time::Date, String> {
+pub(crate) fn parse_day(s: &str) -> Result<time::Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(s, &format).map_err(|_| format!("{s:?} is not a day YYYY-MM-DD"))
 }
@@ -331,5 +332,55 @@ pub fn describe(channel: &str, day: time::Date, outcome: &BillOutcome) -> String
         BillOutcome::NotReady(_) => format!("{channel} {day}: the bill is not ready yet"),
         BillOutcome::Busy => format!("{channel} {day}: another instance is running it"),
         _ => format!("{channel} {day}: {outcome:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        bills: BillSchedule,
+    }
+
+    fn flags(args: &[&str]) -> BillSchedule {
+        Flags::parse_from(std::iter::once("test").chain(args.iter().copied())).bills
+    }
+
+    #[test]
+    fn the_daily_run_is_on_in_live_mode_and_on_demand_in_demo_mode() {
+        let auto = flags(&[]);
+        assert!(auto.daily(Mode::Live));
+        assert!(!auto.daily(Mode::Demo));
+        assert!(flags(&["--bill-reconcile", "on"]).daily(Mode::Demo));
+        assert!(!flags(&["--bill-reconcile", "off"]).daily(Mode::Live));
+        let at = auto.at().unwrap();
+        assert_eq!((at.hour(), at.minute()), (10, 30));
+        assert!(flags(&["--bill-reconcile-at", "25:00"]).at().is_err());
+        assert!(
+            flags(&["--bill-reconcile-at", "half past ten"])
+                .at()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_next_run_is_at_the_time_china_time_today_or_tomorrow() {
+        let at = time::macros::time!(10:30);
+        // 01:00 UTC is 09:00 in China: 1 h 30 min to go.
+        let before = time::macros::datetime!(2026-12-07 01:00 UTC);
+        assert_eq!(until_next(before, at), Duration::from_secs(90 * 60));
+        // 03:00 UTC is 11:00 in China: tomorrow, 23 h 30 min away.
+        let after = time::macros::datetime!(2026-12-07 03:00 UTC);
+        assert_eq!(
+            until_next(after, at),
+            Duration::from_secs(23 * 3600 + 30 * 60)
+        );
+        // Exactly at the time: the next day's.
+        let on = time::macros::datetime!(2026-12-07 02:30 UTC);
+        assert_eq!(until_next(on, at), Duration::from_secs(24 * 3600));
     }
 }

@@ -15,7 +15,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() {
     examples::init_tracing();
-    if let Err(e) = examples::platform::run::run(PlatformConfig::parse()).await {
+    let mut config = PlatformConfig::parse();
+    let done = match config.command.take() {
+        Some(command) => examples::platform::run::command(&command, &config)
+            .await
+            .map_err(examples::running::BoxError::from),
+        None => examples::platform::run::run(config)
+            .await
+            .map_err(examples::running::BoxError::from),
+    };
+    if let Err(e) = done {
         examples::exit_with("pay-platform", e);
     }
 }

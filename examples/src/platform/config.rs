@@ -4,13 +4,16 @@ use clap::Parser;
 
 use crate::providers::ProviderArgs;
 use crate::settings::{ConnectionUrl, SecretSetting};
-use crate::workers::Reconciliation;
+use crate::workers::{BillSchedule, ReconcileArgs, Reconciliation};
 use http_serve::HttpLimits;
 
 /// The aggregate payment platform for merchants.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "pay-platform", version, about)]
 pub struct PlatformConfig {
+    /// A command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<PlatformCommand>,
     /// Address to listen on.
     #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8090")]
     pub listen: String,
@@ -123,6 +126,17 @@ pub struct PlatformConfig {
     /// When pending payments and refunds are looked up at their channel.
     #[command(flatten)]
     pub reconcile: Reconciliation,
+    /// When the providers' daily bills are reconciled.
+    #[command(flatten)]
+    pub bills: BillSchedule,
+}
+
+/// `pay-platform …` instead of serving.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum PlatformCommand {
+    /// Reconciles a day against the providers' bills now (live mode: the configured
+    /// providers), and prints each channel's counts.
+    Reconcile(ReconcileArgs),
 }
 
 impl PlatformConfig {

@@ -101,6 +101,8 @@ pub struct PlatformState {
     pub nonces: Arc<dyn merchant_client::NonceStore>,
     /// Dead callbacks.
     pub dead_letters: crate::workers::Delivery,
+    /// Reconciliation against the providers' daily bills.
+    pub bills: aggregate_pay::BillReconciler,
 }
 
 impl crate::notify::HasNotifyProcessor for PlatformState {
@@ -135,6 +137,7 @@ pub fn app(state: Arc<PlatformState>) -> Router {
     ]);
     let mut router = Router::new()
         .merge(routes::admin::routes())
+        .merge(routes::bills::routes())
         .merge(routes::open_api::routes())
         .merge(routes::cashier::routes())
         .merge(crate::notify::routes())

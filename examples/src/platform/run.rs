@@ -7,6 +7,47 @@ use super::config::PlatformConfig;
 use super::{app, wiring};
 use crate::running::{Running, StartError, bind};
 
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The platform could not be put together for the command.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A bill could not be reconciled.
+    #[error(transparent)]
+    Bills(#[from] aggregate_pay::bills::BillError),
+    /// Demo mode has nothing to reconcile outside the running platform.
+    #[error(
+        "demo mode has no provider to ask for bills outside the running platform: use the admin \
+         API (POST /admin/bills/reconcile), or configure the providers"
+    )]
+    Demo,
+}
+
+/// `pay-platform reconcile`: wired as it would serve, one day reconciled.
+pub async fn command(
+    command: &super::config::PlatformCommand,
+    config: &PlatformConfig,
+) -> Result<(), CommandError> {
+    let super::config::PlatformCommand::Reconcile(args) = command;
+    if config
+        .providers
+        .plan()
+        .map_err(StartError::from)?
+        .mode()
+        .is_demo()
+    {
+        return Err(CommandError::Demo);
+    }
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let wired = wiring::wire(config, &public_url).await?;
+    Ok(crate::workers::run_reconcile_command(&wired.state.bills, args).await?)
+}
+
 /// Runs the platform until a shutdown signal; an error is why it could not start.
 pub async fn run(config: PlatformConfig) -> Result<(), StartError> {
     let listener = bind(&config.listen).await?;

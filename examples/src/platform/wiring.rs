@@ -5,8 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aggregate_pay::store::SqlStore;
-use aggregate_pay::{Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy};
+use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
+use aggregate_pay::store::{BillStore, SqlStore};
+use aggregate_pay::{
+    BillReconciler, Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy,
+};
 use async_trait::async_trait;
 use merchant_client::Secret;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +24,7 @@ use crate::providers::Mode;
 use crate::running::StartError;
 use crate::settings::SecretSetting;
 use crate::url_guard::OutboundPolicy;
-use crate::workers::{Delivery, spawn_event_delivery, spawn_reconciler};
+use crate::workers::{Delivery, spawn_bill_reconciler, spawn_event_delivery, spawn_reconciler};
 use wechat_sandbox::Sandbox;
 
 /// A wired platform: its state, and what runs in the background.
@@ -40,6 +43,9 @@ pub struct Wired {
     messages: Option<MerchantMessages>,
     channels: Channels,
     config: PlatformConfig,
+    /// When the daily bill run starts, and how long it waits for a bill not ready (`None`: on
+    /// demand only).
+    pub daily_bills: Option<(time::Time, Duration)>,
 }
 
 /// The platform's nonce store, as merchant-client's (a protocol crate with its own trait).
@@ -92,6 +98,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
     // Decided first, before anything is opened: a half-configured live platform never starts.
     let plan = config.providers.plan()?;
     let mode = plan.mode();
+    let bill_at = config.bills.at()?;
     let (admin_token, generated_admin_token) =
         admin_token(config.admin_token.as_ref().map(SecretSetting::expose), mode)?;
     let outbound = match config.callback_allow_private.unwrap_or(mode.is_demo()) {
@@ -106,6 +113,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
     let db = PlatformDb::new(sql.clone())
         .await
         .map_err(StartError::backend("database"))?;
+    let bill_store: Arc<dyn BillStore> = Arc::new(sql.clone());
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
 
     // Providers: real credentials, or the embedded emulator speaking the same protocols.
@@ -132,6 +140,12 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
     );
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
+    let bills = BillReconciler::new(
+        channels.clone(),
+        store.clone(),
+        bill_store,
+        locks(config).await?,
+    );
 
     let nonces = nonces(config).await?;
 
@@ -185,8 +199,13 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
         mp_callback,
         nonces,
         dead_letters: delivery.clone(),
+        bills,
     });
     Ok(Wired {
+        daily_bills: config.bills.daily(mode).then_some((
+            bill_at,
+            Duration::from_secs(config.bills.bill_retry_minutes.max(1) * 60),
+        )),
         mode,
         state,
         emulator,
@@ -219,6 +238,19 @@ async fn mp_callback(
     Ok(Arc::new(super::mp_callback::build(
         config, db, mp, token, aes_key, deduper,
     )?))
+}
+
+/// Locks (one bill run per day and channel): Redis shared by every instance, or this process's
+/// memory.
+async fn locks(config: &PlatformConfig) -> Result<Arc<dyn LockManager>, StartError> {
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisLockManager::connect(url, "pay-platform:lock:")
+                .await
+                .map_err(StartError::backend("redis"))?,
+        ),
+        None => Arc::new(MemoryLockManager::new()),
+    })
 }
 
 /// Nonces of signed requests: Redis shared by every instance, or this process's memory.
@@ -333,6 +365,15 @@ impl Wired {
             &self.config.reconcile,
             &shutdown,
         ));
+        if let Some((at, retry)) = self.daily_bills {
+            tasks.push(spawn_bill_reconciler(
+                self.state.bills.clone(),
+                at,
+                retry,
+                Arc::new(|_| {}),
+                &shutdown,
+            ));
+        }
         if let Some(messages) = self.messages.clone() {
             tasks.push(tokio::spawn(
                 messages.run(Duration::from_secs(1), shutdown.clone()),

@@ -61,6 +61,9 @@ async fn live_platform_takes_no_test_money_and_offers_only_what_is_configured() 
     let p = live(&gateway, Some(true), &sqlite_file()).await;
     assert_eq!(p.mode(), Mode::Live);
     assert!(p.state.sandbox.is_none());
+    // The providers' bills are reconciled every day at 10:30 China time.
+    let (at, _) = p.wired.as_ref().unwrap().daily_bills.unwrap();
+    assert_eq!((at.hour(), at.minute()), (10, 30));
     let endpoint = MerchantEndpoint::start().await;
     let creds = p.register(&endpoint.url).await;
     let client = p.client(&creds);

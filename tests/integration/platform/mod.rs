@@ -2,6 +2,7 @@
 //! emulator, driven through `merchant-client` and plain HTTP, with a stand-in merchant server
 //! receiving callbacks. `engines` repeats the flows on PostgreSQL / MySQL, Redis and RabbitMQ.
 
+mod bills;
 mod binding;
 mod callbacks;
 mod engines;

@@ -3,6 +3,7 @@
 //! validation of merchant-supplied numbers.
 
 pub mod admin;
+pub mod bills;
 pub mod bind;
 pub mod cashier;
 pub mod mp;

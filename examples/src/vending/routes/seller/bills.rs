@@ -10,17 +10,15 @@
 
 use std::sync::Arc;
 
-use aggregate_pay::BillOutcome;
-use aggregate_pay::bills::{BillError, items_csv};
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::record;
+use crate::bills_api::{bill_day, csv_download, reconcile_now, run_and_items};
 use crate::error::{AppError, AppJson};
 use crate::vending::VendingState;
 use crate::vending::auth::SellerSession;
@@ -52,12 +50,6 @@ async fn operator(state: &VendingState, seller: &SellerSession) -> Result<(), Ap
     }
 }
 
-fn day(text: &str) -> Result<time::Date, AppError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .map_err(|_| AppError::bad_request("INVALID_DATE", "a day is YYYY-MM-DD"))
-}
-
 async fn runs(
     State(state): State<Arc<VendingState>>,
     seller: SellerSession,
@@ -74,39 +66,13 @@ async fn runs(
     })))
 }
 
-async fn run_and_items(
-    state: &VendingState,
-    day_text: &str,
-    channel: &str,
-) -> Result<
-    (
-        aggregate_pay::bills::BillRun,
-        Vec<aggregate_pay::bills::BillItem>,
-    ),
-    AppError,
-> {
-    let day = day(day_text)?;
-    let run = state
-        .bills
-        .run_of(day, channel)
-        .await
-        .map_err(AppError::internal)?
-        .ok_or_else(|| AppError::not_found("RUN_NOT_FOUND", "no run of that day and channel"))?;
-    let items = state
-        .bills
-        .items(day, channel)
-        .await
-        .map_err(AppError::internal)?;
-    Ok((run, items))
-}
-
 async fn items(
     State(state): State<Arc<VendingState>>,
     seller: SellerSession,
     Path((day_text, channel)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
     operator(&state, &seller).await?;
-    let (run, items) = run_and_items(&state, &day_text, &channel).await?;
+    let (run, items) = run_and_items(&state.bills, &day_text, &channel).await?;
     Ok(Json(json!({ "run": run, "items": items })))
 }
 
@@ -116,16 +82,8 @@ async fn csv(
     Path((day_text, channel)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     operator(&state, &seller).await?;
-    let (_, items) = run_and_items(&state, &day_text, &channel).await?;
-    let name = format!("attachment; filename=\"bill-{channel}-{day_text}.csv\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, name),
-        ],
-        items_csv(&items),
-    )
-        .into_response())
+    let (_, items) = run_and_items(&state.bills, &day_text, &channel).await?;
+    Ok(csv_download(&channel, &day_text, &items))
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,32 +99,13 @@ async fn reconcile(
     AppJson(req): AppJson<ReconcileRequest>,
 ) -> Result<Json<Value>, AppError> {
     operator(&state, &seller).await?;
-    let day = day(&req.date)?;
-    let ids = match &req.channel {
-        Some(c) if state.bills.channel_ids().contains(c) => vec![c.clone()],
-        Some(_) => return Err(AppError::not_found("CHANNEL_NOT_FOUND", "no such channel")),
-        None => state.bills.channel_ids(),
-    };
-    let mut outcomes = Vec::new();
-    for id in ids {
-        let outcome = match state.bills.reconcile(day, &id).await {
-            Ok(BillOutcome::Done(run)) => {
-                state.metrics.bill_run(&run);
-                json!({"channel": id, "status": "done", "run": run})
-            }
-            Ok(BillOutcome::NotReady(run)) => {
-                json!({"channel": id, "status": "not_ready", "run": run})
-            }
-            Ok(BillOutcome::Busy) => json!({"channel": id, "status": "busy"}),
-            Ok(other) => json!({"channel": id, "status": format!("{other:?}")}),
-            Err(BillError::Channel {
-                source: aggregate_pay::ChannelError::Unsupported(_),
-                ..
-            }) => continue,
-            Err(e) => json!({"channel": id, "status": "failed", "error": e.to_string()}),
-        };
-        outcomes.push(outcome);
-    }
+    let day = bill_day(&req.date)?;
+    let metrics = state.metrics.clone();
+    let outcomes = reconcile_now(&state.bills, day, req.channel.as_deref(), &|run| {
+        metrics.bill_run(run)
+    })
+    .await
+    .ok_or_else(|| AppError::not_found("CHANNEL_NOT_FOUND", "no such channel"))?;
     record(
         &state,
         &seller,
