@@ -174,6 +174,7 @@ pub mod reconcile;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod service;
+pub mod short_poll;
 pub mod store;
 mod transitions;
 
@@ -189,6 +190,7 @@ pub use pay_money::Fen;
 pub use payment::{NewPayment, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
 pub use reconcile::{ReconcileReport, Reconciler};
 pub use service::Payments;
+pub use short_poll::ShortPoll;
 pub use store::{BillStore, MemoryStore, PaymentStore};
 pub use transitions::Applied;
 

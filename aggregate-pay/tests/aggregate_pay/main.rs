@@ -13,5 +13,6 @@ mod outbox;
 mod rabbit;
 mod reconcile;
 mod service;
+mod short_poll;
 mod sqlite;
 mod support;

@@ -103,6 +103,8 @@ pub struct PlatformState {
     pub dead_letters: crate::workers::Delivery,
     /// Reconciliation against the providers' daily bills.
     pub bills: aggregate_pay::BillReconciler,
+    /// The short loop while a buyer's cashier page waits for a payment.
+    pub short_poll: aggregate_pay::ShortPoll,
 }
 
 impl crate::notify::HasNotifyProcessor for PlatformState {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
 use aggregate_pay::store::{BillStore, SqlStore};
 use aggregate_pay::{
-    BillReconciler, Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy,
+    BillReconciler, Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy, ShortPoll,
 };
 use async_trait::async_trait;
 use merchant_client::Secret;
@@ -140,12 +140,9 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
     );
     let payments = Payments::new(channels.clone(), store.clone());
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
-    let bills = BillReconciler::new(
-        channels.clone(),
-        store.clone(),
-        bill_store,
-        locks(config).await?,
-    );
+    let locks = locks(config).await?;
+    let bills = BillReconciler::new(channels.clone(), store.clone(), bill_store, locks.clone());
+    let short_poll = ShortPoll::new(payments.clone(), locks);
 
     let nonces = nonces(config).await?;
 
@@ -200,6 +197,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
         nonces,
         dead_letters: delivery.clone(),
         bills,
+        short_poll,
     });
     Ok(Wired {
         daily_bills: config.bills.daily(mode).then_some((

@@ -100,6 +100,8 @@ pub struct VendingState {
     pub feed_connections: Arc<tokio::sync::Semaphore>,
     /// Reconciliation against the providers' daily bills.
     pub bills: aggregate_pay::BillReconciler,
+    /// The short loop while a buyer's page waits for a payment.
+    pub short_poll: aggregate_pay::ShortPoll,
 }
 
 impl crate::notify::HasNotifyProcessor for VendingState {

@@ -11,7 +11,7 @@ use aggregate_pay::rate_limit::{MemoryRateLimiter, RateLimiter, RedisRateLimiter
 use aggregate_pay::store::BillStore;
 use aggregate_pay::store::SqlStore;
 use aggregate_pay::{
-    BillReconciler, Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy,
+    BillReconciler, Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy, ShortPoll,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -153,6 +153,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
     let machines = machines(config, simulate, results_tx, shutdown.clone(), &db).await?;
 
     let bills = BillReconciler::new(channels.clone(), store.clone(), bill_store, locks.clone());
+    let short_poll = ShortPoll::new(payments.clone(), locks.clone());
     let orders = Arc::new(OrderService::new(
         db,
         payments,
@@ -189,6 +190,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
             config.feed.ws_max_connections.max(1),
         )),
         bills,
+        short_poll,
     });
     Ok(Wired {
         mode,

@@ -8,6 +8,7 @@ mod callbacks;
 mod engines;
 mod live;
 mod open_api;
+mod short_poll;
 mod signing;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

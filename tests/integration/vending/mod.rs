@@ -11,6 +11,7 @@ mod flows;
 mod in_process;
 mod limits;
 mod live;
+mod short_poll;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -45,6 +45,7 @@ pub struct SandboxChannel {
     sequence: Mutex<u64>,
     refund_faults: Mutex<VecDeque<RefundFault>>,
     bill_faults: Mutex<bill::BillFaults>,
+    queries: std::sync::atomic::AtomicU64,
 }
 
 /// What the next refund call does instead of answering normally.
@@ -70,6 +71,7 @@ impl SandboxChannel {
             sequence: Mutex::new(0),
             refund_faults: Mutex::new(VecDeque::new()),
             bill_faults: Mutex::default(),
+            queries: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -88,6 +90,11 @@ impl SandboxChannel {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_back(RefundFault { error, made });
+    }
+
+    /// How many times the channel was asked where a payment is (any payment).
+    pub fn queries(&self) -> u64 {
+        self.queries.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How much of `out_trade_no` the "provider" has refunded, over every refund number.
@@ -282,6 +289,8 @@ impl PaymentChannel for SandboxChannel {
     /// A real channel maps every provider state to [`ChannelPaymentState`]; "the provider does
     /// not know it" is `NotFound`, not an error.
     async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
+        self.queries
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(self
             .orders()
             .get(out_trade_no)

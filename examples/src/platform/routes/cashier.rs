@@ -79,7 +79,12 @@ async fn status(
     Path(token): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let order = order(&state, &token).await?;
-    Ok(Json(view(&state, &order).await?))
+    let view = view(&state, &order).await?;
+    if order.payment_id.is_some() && view["status"] == "PENDING" {
+        // The buyer's page waits on it: the short loop asks the channel when it is due.
+        state.short_poll.nudge_in_background(&order.platform_no);
+    }
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,7 +18,7 @@ use crate::error::{AppError, AppJson};
 use crate::vending::VendingState;
 use crate::vending::auth::Buyer;
 use crate::vending::auth::limits::{ClientAddr, within_rate};
-use crate::vending::db::{Machine, Order, SlotSku};
+use crate::vending::db::{Machine, Order, OrderStatus, SlotSku};
 use crate::vending::orders::{NewOrder, OrderBuyer, OrderError, OrderService};
 
 /// The API routes.
@@ -239,9 +239,12 @@ async fn get_order(
     buyer: Buyer,
     Path(order_no): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(OrderService::view(
-        &own_order(&state, &buyer, &order_no).await?,
-    )))
+    let order = own_order(&state, &buyer, &order_no).await?;
+    if order.status == OrderStatus::Created {
+        // The buyer's page waits on it: the short loop asks the channel when it is due.
+        state.short_poll.nudge_in_background(&order.order_no);
+    }
+    Ok(Json(OrderService::view(&order)))
 }
 
 /// A page of the buyer's orders. Whose orders is the session's to say: an `open_id` here is
