@@ -11,9 +11,9 @@ use time::{Date, OffsetDateTime};
 use super::{BillClass, BillItem};
 use crate::channels::{BillEntry, BillEntryKind, ChannelPaymentState, PaymentChannel};
 use crate::service::RefundProgress;
-use crate::store::{BillStore, PaymentStore};
+use crate::store::{BillStore, PaymentBrief, PaymentStore};
 use crate::transitions::{self, Applied};
-use crate::{Error, Payment, Payments, Refund, RefundStatus, StoreError};
+use crate::{Error, Payments, Refund, RefundStatus, StoreError};
 
 /// A finding's key: kind and number.
 pub(super) type Key = (BillEntryKind, String);
@@ -112,7 +112,7 @@ pub(super) async fn rows(cx: &Context<'_>, chunk: &[BillEntry]) -> Result<Vec<Bi
     let (pays, refunds): (Vec<&BillEntry>, Vec<&BillEntry>) =
         chunk.iter().partition(|e| e.kind == BillEntryKind::Payment);
     let numbers: Vec<String> = pays.iter().map(|e| e.out_trade_no.clone()).collect();
-    let known: HashMap<String, Payment> = cx
+    let known: HashMap<String, PaymentBrief> = cx
         .bills
         .payments_by_numbers(&numbers)
         .await?
@@ -142,7 +142,7 @@ pub(super) async fn rows(cx: &Context<'_>, chunk: &[BillEntry]) -> Result<Vec<Bi
 async fn payment_row(
     cx: &Context<'_>,
     e: &BillEntry,
-    here: Option<&Payment>,
+    here: Option<&PaymentBrief>,
 ) -> Result<BillItem, Error> {
     let mut item = cx.item(e.kind, &e.out_trade_no, None, BillClass::Matched);
     item.bill_amount = Some(e.amount);
@@ -314,7 +314,7 @@ pub(super) async fn store_day(
     Ok(out)
 }
 
-async fn missing_payment(cx: &Context<'_>, p: &Payment) -> BillItem {
+async fn missing_payment(cx: &Context<'_>, p: &PaymentBrief) -> BillItem {
     let mut item = cx.item(
         BillEntryKind::Payment,
         &p.out_trade_no,

@@ -41,6 +41,7 @@ use std::io::{Seek, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt};
 use time::{Date, OffsetDateTime, Time, UtcOffset};
 use tokio::sync::mpsc;
 
@@ -62,6 +63,9 @@ const CHUNK: usize = 1000;
 
 /// Chunks read ahead of the comparison.
 const READ_AHEAD: usize = 4;
+
+/// Chunks compared at once.
+const PARALLEL_CHUNKS: usize = 4;
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -308,25 +312,48 @@ impl BillReconciler {
             existing: &existing,
         };
         let mut seen = compare::Seen::new();
+        let mut totals = BillTotals::default();
         let (chunks, reader) = read_in_chunks(Arc::clone(channel), file);
-        let mut chunks = chunks;
         let resume_after = run.rows_done;
+        let mut read = 0u64;
+        // Chunks compared a few at once (their lookups overlap), their findings recorded in
+        // order: the checkpoint never passes a chunk not compared.
+        let cx = &cx;
         let mut done = 0u64;
-        while let Some(chunk) = chunks.recv().await {
-            for e in &chunk {
-                seen.insert(e);
-                run.totals.add(e);
+        {
+            let compared = stream::unfold(chunks, |mut rx| async move {
+                rx.recv().await.map(|chunk| (chunk, rx))
+            })
+            .map(|chunk: Vec<BillEntry>| {
+                for e in &chunk {
+                    seen.insert(e);
+                    totals.add(e);
+                }
+                read += chunk.len() as u64;
+                let skip = read <= resume_after;
+                async move {
+                    let items = match skip {
+                        true => Vec::new(),
+                        false => compare::rows(cx, &chunk).await?,
+                    };
+                    Ok::<_, Error>((chunk.len() as u64, items))
+                }
+            })
+            .buffered(PARALLEL_CHUNKS);
+            let mut compared = std::pin::pin!(compared);
+            while let Some(compared_chunk) = compared.next().await {
+                let (len, items) = compared_chunk?;
+                done += len;
+                if done <= resume_after {
+                    continue;
+                }
+                self.bills.save_bill_items(&items).await?;
+                run.rows_done = done;
+                self.bills.save_bill_run(run).await?;
+                self.locks.extend(guard, self.lock_ttl).await?;
             }
-            done += chunk.len() as u64;
-            if done <= resume_after {
-                continue;
-            }
-            let items = compare::rows(&cx, &chunk).await?;
-            self.bills.save_bill_items(&items).await?;
-            run.rows_done = done;
-            self.bills.save_bill_run(run).await?;
-            self.locks.extend(guard, self.lock_ttl).await?;
         }
+        run.totals = totals;
         reader
             .await
             .map_err(|e| std::io::Error::other(format!("the bill reader stopped: {e}")))?

@@ -8,7 +8,42 @@ use async_trait::async_trait;
 use time::{Date, OffsetDateTime};
 
 use crate::bills::{BillItem, BillRun};
-use crate::{Payment, Refund, StoreError};
+use crate::{Fen, Payment, PaymentId, PaymentStatus, Refund, StoreError};
+
+/// What comparing a bill needs to know of a payment (read without its subject, metadata and
+/// the rest: a day of them is read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PaymentBrief {
+    /// Our id.
+    pub id: PaymentId,
+    /// The number the channel knows.
+    pub out_trade_no: String,
+    /// The channel.
+    pub channel: String,
+    /// The amount asked.
+    pub amount: Fen,
+    /// The currency.
+    pub currency: String,
+    /// Where it is.
+    pub status: PaymentStatus,
+    /// When paid.
+    pub paid_at: Option<OffsetDateTime>,
+}
+
+impl From<&Payment> for PaymentBrief {
+    fn from(p: &Payment) -> Self {
+        PaymentBrief {
+            id: p.id.clone(),
+            out_trade_no: p.out_trade_no.clone(),
+            channel: p.channel.clone(),
+            amount: p.amount,
+            currency: p.currency.clone(),
+            status: p.status,
+            paid_at: p.paid_at,
+        }
+    }
+}
 
 /// A refund with its payment's channel.
 pub type RefundOfChannel = (Refund, String);
@@ -20,7 +55,10 @@ pub type DayCursor = (OffsetDateTime, String);
 #[async_trait]
 pub trait BillStore: Send + Sync + fmt::Debug {
     /// The payments whose `out_trade_no` is one of `numbers` (any order; unknown ones left out).
-    async fn payments_by_numbers(&self, numbers: &[String]) -> Result<Vec<Payment>, StoreError>;
+    async fn payments_by_numbers(
+        &self,
+        numbers: &[String],
+    ) -> Result<Vec<PaymentBrief>, StoreError>;
 
     /// The refunds whose `out_refund_no` is one of `numbers`, each with its payment's channel.
     async fn refunds_by_numbers(
@@ -37,7 +75,7 @@ pub trait BillStore: Send + Sync + fmt::Debug {
         to: OffsetDateTime,
         after: Option<&DayCursor>,
         limit: usize,
-    ) -> Result<Vec<Payment>, StoreError>;
+    ) -> Result<Vec<PaymentBrief>, StoreError>;
 
     /// Up to `limit` SUCCEEDED refunds of `channel`'s payments last changed in `[from, to)`, in
     /// (`updated_at`, `out_refund_no`) order, after `after`.

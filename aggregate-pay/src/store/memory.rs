@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use super::hand_off::{HandOff, leased_until};
 use super::{
-    BillStore, Change, Commit, DayCursor, Insert, PaymentStore, RefundChange, RefundClaim,
-    RefundOfChannel,
+    BillStore, Change, Commit, DayCursor, Insert, PaymentBrief, PaymentStore, RefundChange,
+    RefundClaim, RefundOfChannel,
 };
 use crate::bills::{BillItem, BillRun};
 use crate::channels::BillEntryKind;
@@ -315,12 +315,15 @@ impl PaymentStore for MemoryStore {
 
 #[async_trait]
 impl BillStore for MemoryStore {
-    async fn payments_by_numbers(&self, numbers: &[String]) -> Result<Vec<Payment>, StoreError> {
+    async fn payments_by_numbers(
+        &self,
+        numbers: &[String],
+    ) -> Result<Vec<PaymentBrief>, StoreError> {
         let s = self.lock();
         Ok(numbers
             .iter()
             .filter_map(|n| s.by_out_trade_no.get(n))
-            .map(|id| s.payments[id].clone())
+            .map(|id| PaymentBrief::from(&s.payments[id]))
             .collect())
     }
 
@@ -350,9 +353,9 @@ impl BillStore for MemoryStore {
         to: OffsetDateTime,
         after: Option<&DayCursor>,
         limit: usize,
-    ) -> Result<Vec<Payment>, StoreError> {
+    ) -> Result<Vec<PaymentBrief>, StoreError> {
         let s = self.lock();
-        let mut page: Vec<Payment> = s
+        let mut page: Vec<PaymentBrief> = s
             .payments
             .values()
             .filter(|p| {
@@ -363,7 +366,7 @@ impl BillStore for MemoryStore {
                             && after.is_none_or(|(at, no)| (t, &p.out_trade_no) > (*at, no))
                     })
             })
-            .cloned()
+            .map(PaymentBrief::from)
             .collect();
         page.sort_by(|a, b| (a.paid_at, &a.out_trade_no).cmp(&(b.paid_at, &b.out_trade_no)));
         page.truncate(limit);

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-pub use bills::{BillStore, DayCursor, RefundOfChannel};
+pub use bills::{BillStore, DayCursor, PaymentBrief, RefundOfChannel};
 pub use memory::MemoryStore;
 #[cfg(feature = "sql")]
 pub use sql::SqlStore;

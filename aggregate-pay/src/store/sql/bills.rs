@@ -1,18 +1,18 @@
 //! [`BillStore`] on SQL: the lookups of bill rows (one `IN` list per chunk), the day's pages
-//! (keyset on the `payments_paid` / `refunds_changed` indexes), and the runs and items (replaced
-//! by key, in one transaction per call).
+//! (keyset on the `payments_paid` / `refunds_changed` indexes, two seeks a page), and the runs
+//! and items (replaced by key, in one transaction per call).
 
 use async_trait::async_trait;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use time::{Date, OffsetDateTime};
 
-use super::rows::{amount, db, fen, from_millis, millis, payment_from, refund_from};
-use super::{Dialect, PAYMENT_COLUMNS, REFUND_COLUMNS, SqlStore, json};
+use super::rows::{amount, db, fen, from_millis, millis, refund_from};
+use super::{Dialect, REFUND_COLUMNS, SqlStore, json};
 use crate::bills::{BillClass, BillItem, BillRun, BillRunStatus};
 use crate::channels::BillEntryKind;
-use crate::store::{BillStore, DayCursor, RefundOfChannel};
-use crate::{Payment, Refund, StoreError};
+use crate::store::{BillStore, DayCursor, PaymentBrief, RefundOfChannel};
+use crate::{PaymentId, PaymentStatus, Refund, StoreError};
 
 const DAY: &[time::format_description::BorrowedFormatItem<'_>] =
     time::macros::format_description!("[year]-[month]-[day]");
@@ -50,6 +50,84 @@ impl SqlStore {
         }
         query.fetch_all(&self.pool).await.map_err(db)
     }
+}
+
+/// A page of a day in (`time`, `number`) order: `select` ends in a condition with one
+/// placeholder, bound to `filter`.
+struct DayPage<'a> {
+    select: String,
+    time: &'static str,
+    number: &'static str,
+    filter: &'a str,
+}
+
+impl SqlStore {
+    /// Up to `limit` rows of `page` in `[from, to)` after `after`: the rest of the cursor's
+    /// instant (`time = ? AND number > ?`), then the later instants (`time > ?`) — each an index
+    /// seek on every engine, so a page costs its own rows however far into the day (a row-value
+    /// comparison is not a seek on SQLite when many rows share an instant).
+    async fn day_page(
+        &self,
+        page: &DayPage<'_>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&DayCursor>,
+        limit: usize,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let (select, time, number) = (&page.select, page.time, page.number);
+        let mut rows = Vec::new();
+        if let Some((at, no)) = after {
+            let q =
+                format!("{select} AND {time} = ? AND {number} > ? ORDER BY {number} LIMIT {limit}");
+            rows = sqlx::query(self.sql(&q))
+                .bind(page.filter.to_owned())
+                .bind(millis(*at))
+                .bind(no.clone())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        let rest = limit - rows.len().min(limit);
+        if rest == 0 {
+            return Ok(rows);
+        }
+        let (lower, op) = match after {
+            Some((at, _)) => (millis(*at), ">"),
+            None => (millis(from), ">="),
+        };
+        let q = format!(
+            "{select} AND {time} {op} ? AND {time} < ? ORDER BY {time}, {number} LIMIT {rest}"
+        );
+        rows.extend(
+            sqlx::query(self.sql(&q))
+                .bind(page.filter.to_owned())
+                .bind(lower)
+                .bind(millis(to))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+        );
+        Ok(rows)
+    }
+}
+
+const BRIEF_COLUMNS: &str = "id, out_trade_no, channel, amount, currency, status, paid_at";
+
+fn brief_from(row: &AnyRow) -> Result<PaymentBrief, StoreError> {
+    let status: String = row.try_get(5).map_err(db)?;
+    Ok(PaymentBrief {
+        id: PaymentId(row.try_get(0).map_err(db)?),
+        out_trade_no: row.try_get(1).map_err(db)?,
+        channel: row.try_get(2).map_err(db)?,
+        amount: fen(row.try_get(3).map_err(db)?, "amount")?,
+        currency: row.try_get(4).map_err(db)?,
+        status: PaymentStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown status {status}")))?,
+        paid_at: row
+            .try_get::<Option<i64>, _>(6)
+            .map_err(db)?
+            .map(from_millis),
+    })
 }
 
 fn run_from(row: &AnyRow) -> Result<BillRun, StoreError> {
@@ -113,12 +191,15 @@ fn opt_amount(a: Option<crate::Fen>) -> Result<Option<i64>, StoreError> {
 
 #[async_trait]
 impl BillStore for SqlStore {
-    async fn payments_by_numbers(&self, numbers: &[String]) -> Result<Vec<Payment>, StoreError> {
-        let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE out_trade_no IN");
+    async fn payments_by_numbers(
+        &self,
+        numbers: &[String],
+    ) -> Result<Vec<PaymentBrief>, StoreError> {
+        let select = format!("SELECT {BRIEF_COLUMNS} FROM payments WHERE out_trade_no IN");
         self.rows_in(&select, numbers)
             .await?
             .iter()
-            .map(payment_from)
+            .map(brief_from)
             .collect()
     }
 
@@ -154,24 +235,18 @@ impl BillStore for SqlStore {
         to: OffsetDateTime,
         after: Option<&DayCursor>,
         limit: usize,
-    ) -> Result<Vec<Payment>, StoreError> {
-        let (at, no) = after.map_or((i64::MIN, String::new()), |(t, n)| (millis(*t), n.clone()));
-        let q = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE channel = ? AND paid_at >= ? AND paid_at < ? \
-             AND (paid_at > ? OR (paid_at = ? AND out_trade_no > ?)) \
-             ORDER BY paid_at, out_trade_no LIMIT {limit}"
-        );
-        let rows = sqlx::query(self.sql(&q))
-            .bind(channel.to_owned())
-            .bind(millis(from))
-            .bind(millis(to))
-            .bind(at)
-            .bind(at)
-            .bind(no)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(payment_from).collect()
+    ) -> Result<Vec<PaymentBrief>, StoreError> {
+        let page = DayPage {
+            select: format!("SELECT {BRIEF_COLUMNS} FROM payments WHERE channel = ?"),
+            time: "paid_at",
+            number: "out_trade_no",
+            filter: channel,
+        };
+        self.day_page(&page, from, to, after, limit)
+            .await?
+            .iter()
+            .map(brief_from)
+            .collect()
     }
 
     async fn refunds_succeeded_between(
@@ -182,29 +257,25 @@ impl BillStore for SqlStore {
         after: Option<&DayCursor>,
         limit: usize,
     ) -> Result<Vec<Refund>, StoreError> {
-        let (at, no) = after.map_or((i64::MIN, String::new()), |(t, n)| (millis(*t), n.clone()));
         let columns: Vec<String> = REFUND_COLUMNS
             .split(", ")
             .map(|c| format!("r.{c} AS {c}"))
             .collect();
-        let q = format!(
-            "SELECT {} FROM refunds r JOIN payments p ON p.id = r.payment_id \
-             WHERE r.status = 'SUCCEEDED' AND r.updated_at >= ? AND r.updated_at < ? \
-             AND (r.updated_at > ? OR (r.updated_at = ? AND r.out_refund_no > ?)) AND p.channel = ? \
-             ORDER BY r.updated_at, r.out_refund_no LIMIT {limit}",
-            columns.join(", ")
-        );
-        let rows = sqlx::query(self.sql(&q))
-            .bind(millis(from))
-            .bind(millis(to))
-            .bind(at)
-            .bind(at)
-            .bind(no)
-            .bind(channel.to_owned())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
-        rows.iter().map(refund_from).collect()
+        let page = DayPage {
+            select: format!(
+                "SELECT {} FROM refunds r JOIN payments p ON p.id = r.payment_id \
+                 WHERE r.status = 'SUCCEEDED' AND p.channel = ?",
+                columns.join(", ")
+            ),
+            time: "r.updated_at",
+            number: "r.out_refund_no",
+            filter: channel,
+        };
+        self.day_page(&page, from, to, after, limit)
+            .await?
+            .iter()
+            .map(refund_from)
+            .collect()
     }
 
     async fn bill_run(&self, day: Date, channel: &str) -> Result<Option<BillRun>, StoreError> {
