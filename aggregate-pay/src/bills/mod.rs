@@ -362,7 +362,7 @@ impl BillReconciler {
                 source,
             })?;
         let (from, to) = day_bounds(run.day);
-        let items = compare::store_day(&cx, &seen, from, to).await?;
+        let items = compare::store_day(cx, &seen, from, to).await?;
         self.bills.save_bill_items(&items).await?;
         let all = self.bills.bill_items(run.day, channel.id()).await?;
         run.rows_done = done;
