@@ -2,8 +2,8 @@
 //! and Alipay — against the emulator, which makes each discrepancy on demand: a payment whose
 //! notification is lost and whose query says "not paid" until the bill, a refund made at the
 //! provider whose answer was an error, a bill row with another amount, a payment the provider
-//! never had, one the store never had, a bill not ready at the first attempt, a day without a
-//! bill.
+//! never had, one the store never had, a refund the provider never made, a bill not ready at the
+//! first attempt, a day without a bill.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use aggregate_pay::bills::{BillClass, BillRunStatus, china_day};
 use aggregate_pay::channels::alipay::{AlipayChannel, AlipayClient};
 use aggregate_pay::channels::wechat::{WechatApi, WechatChannel};
 use aggregate_pay::lock::MemoryLockManager;
-use aggregate_pay::store::{BillStore, Change, Commit, PaymentStore};
+use aggregate_pay::store::{BillStore, Change, Commit, PaymentStore, RefundChange};
 use aggregate_pay::{
     BillOutcome, BillReconciler, Channels, EventKind, Fen, MemoryStore, NewPayment, PayMethod,
     Payment, PaymentStatus, Payments, RefundStatus,
@@ -208,6 +208,25 @@ async fn every_class_is_made_by_the_emulator_and_found_on_every_channel() {
             s.sandbox.complete_refund(&refund_no).await.unwrap();
         }
 
+        // A refund recorded made here (a bug) that the provider never made.
+        let ghost_refund_no = unique("BG");
+        let mut made = aggregate_pay::Refund::new(
+            matched.id.clone(),
+            ghost_refund_no.clone(),
+            Fen::new(100),
+            OffsetDateTime::now_utc(),
+        );
+        made.status = RefundStatus::Succeeded;
+        let mut refunded_here = s.payments.get(&matched.id).await.unwrap();
+        refunded_here.refunded_amount = Fen::new(100);
+        refunded_here.status = PaymentStatus::PartiallyRefunded;
+        let change = Change {
+            payment: refunded_here,
+            refund: Some(RefundChange::Insert(made)),
+            events: vec![],
+        };
+        assert_eq!(s.store.commit(change).await.unwrap(), Commit::Committed);
+
         let run = done(api, s.reconcile(s.today()).await);
         assert_eq!(run.status, BillRunStatus::Done, "{api:?}");
         assert_eq!(run.totals.payments, 5, "{api:?}: {run:?}");
@@ -222,7 +241,7 @@ async fn every_class_is_made_by_the_emulator_and_found_on_every_channel() {
         assert_eq!(run.count(BillClass::Orphan), 1, "{api:?}");
         assert_eq!(run.count(BillClass::MissingAtProvider), 1, "{api:?}");
         assert_eq!(run.count(BillClass::AmountDiffers), 1, "{api:?}");
-        assert_eq!(run.count(BillClass::RefundDiffers), 1, "{api:?}");
+        assert_eq!(run.count(BillClass::RefundDiffers), 2, "{api:?}");
         assert!(
             run.totals.fees > 0,
             "{api:?}: the provider's fees are recorded"
@@ -286,6 +305,11 @@ async fn every_class_is_made_by_the_emulator_and_found_on_every_channel() {
             "{api:?}"
         );
         assert_eq!(found(&matched.out_trade_no), None, "{api:?}");
+        assert_eq!(
+            found(&ghost_refund_no),
+            Some((BillClass::RefundDiffers, false)),
+            "{api:?}: succeeded here, never at the provider"
+        );
 
         // The same day again: the same report, no change, no event.
         let events_before = s.store.events(None, 1000).await.unwrap().len();

@@ -186,6 +186,9 @@ pub struct BillRun {
     pub status: BillRunStatus,
     /// Items per class (`matched` counts the bill rows that agreed).
     pub counts: BTreeMap<BillClass, u64>,
+    /// Of the items, those the run settled (through the channel's query and the usual
+    /// transition).
+    pub settled: u64,
     /// The bill's totals.
     pub totals: BillTotals,
     /// Rows compared so far (where a stopped run resumes).
@@ -212,6 +215,7 @@ impl BillRun {
             channel: channel.into(),
             status: BillRunStatus::Running,
             counts: BTreeMap::new(),
+            settled: 0,
             totals: BillTotals::default(),
             rows_done: 0,
             bill_sha256: None,
@@ -252,6 +256,7 @@ impl BillRun {
             self.totals.rows().saturating_sub(from_bill),
         );
         self.counts = counts;
+        self.settled = items.iter().filter(|i| i.settled).count() as u64;
     }
 }
 

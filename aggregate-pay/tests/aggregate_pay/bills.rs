@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aggregate_pay::bills::{BillClass, BillRunStatus, china_day, items_csv};
 use aggregate_pay::lock::MemoryLockManager;
+use aggregate_pay::store::{Change, Commit, RefundChange};
 use aggregate_pay::{
     BillOutcome, BillReconciler, ChannelError, EventKind, Fen, NewPayment, NotifyProcessor,
     PayMethod, PaymentChannel, PaymentStatus, RefundStatus,
@@ -108,6 +109,29 @@ async fn every_class_is_found_and_the_settleable_ones_settled_once() {
         let failed = payments.get_refund(&refused_no).await.unwrap();
         assert_eq!(failed.status, RefundStatus::Failed, "{engine}");
 
+        // A refund recorded made here (a bug) that the provider never made.
+        let ghost_refund_no = unique("RG");
+        let mut made = aggregate_pay::Refund::new(
+            matched.id.clone(),
+            ghost_refund_no.clone(),
+            Fen::new(100),
+            OffsetDateTime::now_utc(),
+        );
+        made.status = RefundStatus::Succeeded;
+        let mut refunded_here = payments.get(&matched.id).await.unwrap();
+        refunded_here.refunded_amount = Fen::new(100);
+        refunded_here.status = PaymentStatus::PartiallyRefunded;
+        let change = Change {
+            payment: refunded_here,
+            refund: Some(RefundChange::Insert(made)),
+            events: vec![],
+        };
+        assert_eq!(
+            store.commit(change).await.unwrap(),
+            Commit::Committed,
+            "{engine}"
+        );
+
         let reconciler = BillReconciler::new(
             channels.clone(),
             store.clone(),
@@ -134,8 +158,12 @@ async fn every_class_is_found_and_the_settleable_ones_settled_once() {
             "{engine}"
         );
         assert_eq!(counts.get(&BillClass::AmountDiffers), Some(&1), "{engine}");
-        assert_eq!(counts.get(&BillClass::RefundDiffers), Some(&2), "{engine}");
-        assert_eq!(run.differences(), 6, "{engine}");
+        assert_eq!(counts.get(&BillClass::RefundDiffers), Some(&3), "{engine}");
+        assert_eq!(run.differences(), 7, "{engine}");
+        assert_eq!(
+            run.settled, 3,
+            "{engine}: the unpaid payment and the two refunds"
+        );
 
         // Settled through the query and the usual transitions, with their events.
         let now = payments.get(&unpaid.id).await.unwrap();
@@ -190,6 +218,15 @@ async fn every_class_is_found_and_the_settleable_ones_settled_once() {
             Some((BillClass::RefundDiffers, true))
         );
         assert_eq!(class_of(&matched.out_trade_no), None);
+        // Succeeded here, not at the provider: flagged, never fixed.
+        assert_eq!(
+            class_of(&ghost_refund_no),
+            Some((BillClass::RefundDiffers, false))
+        );
+        assert_eq!(
+            payments.get_refund(&ghost_refund_no).await.unwrap().status,
+            RefundStatus::Succeeded
+        );
 
         // Again: the same report, nothing changed, no event added.
         let events_before = store.events(None, 100_000).await.unwrap().len();

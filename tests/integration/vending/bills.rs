@@ -81,6 +81,7 @@ async fn the_operator_reconciles_the_day_and_a_lost_payment_is_found_and_sold() 
         .unwrap();
     assert_eq!(run["day"], day, "{runs}");
     assert_eq!(run["status"], "done");
+    assert_eq!(run["settled"], 1, "what the run fixed: {runs}");
     let (status, items) = v
         .seller_call(
             Some(&operator),

@@ -143,6 +143,7 @@ fn run_from(row: &AnyRow) -> Result<BillRun, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("unknown bill run status {status}")))?;
     run.counts = serde_json::from_str(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     run.totals = serde_json::from_str(&totals).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    run.settled = u64::try_from(row.try_get::<i64, _>("settled").map_err(db)?).unwrap_or(0);
     run.rows_done = u64::try_from(row.try_get::<i64, _>("rows_done").map_err(db)?).unwrap_or(0);
     run.bill_sha256 = row.try_get("bill_sha256").map_err(db)?;
     run.attempts = u32::try_from(row.try_get::<i64, _>("attempts").map_err(db)?).unwrap_or(0);
@@ -182,7 +183,7 @@ fn item_from(row: &AnyRow) -> Result<BillItem, StoreError> {
     })
 }
 
-const RUN_COLUMNS: &str = "day, channel, status, counts, totals, rows_done, bill_sha256, attempts, last_error, started_at, finished_at";
+const RUN_COLUMNS: &str = "day, channel, status, counts, settled, totals, rows_done, bill_sha256, attempts, last_error, started_at, finished_at";
 const ITEM_COLUMNS: &str = "day, channel, kind, number, out_trade_no, out_refund_no, class, settled, bill_amount, store_amount, detail, found_at";
 
 fn opt_amount(a: Option<crate::Fen>) -> Result<Option<i64>, StoreError> {
@@ -301,13 +302,14 @@ impl BillStore for SqlStore {
             .await
             .map_err(db)?;
         let q = format!(
-            "INSERT INTO bill_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO bill_runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&q))
             .bind(day_text(run.day))
             .bind(run.channel.clone())
             .bind(run.status.as_str())
             .bind(counts)
+            .bind(i64::try_from(run.settled).unwrap_or(i64::MAX))
             .bind(totals)
             .bind(i64::try_from(run.rows_done).unwrap_or(i64::MAX))
             .bind(run.bill_sha256.clone())

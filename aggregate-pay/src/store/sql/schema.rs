@@ -96,6 +96,7 @@ CREATE TABLE bill_runs (
     channel VARCHAR(32) NOT NULL,
     status VARCHAR(16) NOT NULL,
     counts TEXT NOT NULL,
+    settled BIGINT NOT NULL,
     totals TEXT NOT NULL,
     rows_done BIGINT NOT NULL,
     bill_sha256 VARCHAR(64),
