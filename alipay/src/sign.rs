@@ -11,22 +11,22 @@
 //! Alipay key tool produces.
 
 use std::fmt;
+use std::sync::Arc;
 
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+use aws_lc_rs::signature::{
+    KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{
-    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
-};
-use rsa::sha2::Sha256;
-use rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 
 use crate::{Error, SignatureError};
 
 /// An RSA private key: the app's (it signs requests), or a gateway's (Alipay's, or an emulator's:
-/// it signs responses and notifications). `Debug` never shows it.
+/// it signs responses and notifications). `Debug` never shows it. Signing runs on aws-lc-rs
+/// (constant time).
 #[derive(Clone)]
-pub struct PrivateKey(RsaPrivateKey);
+pub struct PrivateKey(Arc<RsaKeyPair>);
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -35,8 +35,20 @@ impl fmt::Debug for PrivateKey {
 }
 
 /// An RSA public key: Alipay's (it verifies responses and notifications), or an app's.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PublicKey(RsaPublicKey);
+#[derive(Clone)]
+pub struct PublicKey {
+    /// SubjectPublicKeyInfo DER: what two keys are compared by.
+    der: Arc<[u8]>,
+    verify: Arc<ParsedPublicKey>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for PublicKey {}
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -44,79 +56,106 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// The body of a bare base64 key, or the text unchanged if it is PEM.
-fn as_pem(text: &str, label: &str) -> String {
+/// The DER inside a PEM block, or inside a bare base64 one-liner (the Alipay key tool's).
+fn der_of(text: &str) -> Result<(Option<String>, Vec<u8>), Error> {
     let t = text.trim();
     if t.starts_with("-----BEGIN") {
-        return t.to_owned();
+        let block = pem::parse(t).map_err(|e| Error::Key(format!("not PEM: {e}")))?;
+        return Ok((Some(block.tag().to_owned()), block.into_contents()));
     }
     let body: String = t.split_whitespace().collect();
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
+    STANDARD
+        .decode(body)
+        .map(|der| (None, der))
+        .map_err(|_| Error::Key("neither PEM nor base64".into()))
+}
+
+/// PEM with `\n` line endings.
+fn pem_lf(tag: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(tag, der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
 }
 
 impl PrivateKey {
     /// Reads a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) key, PEM or bare base64.
     pub fn from_pem(text: &str) -> Result<Self, Error> {
-        let pkcs8 = as_pem(text, "PRIVATE KEY");
-        if let Ok(k) = RsaPrivateKey::from_pkcs8_pem(&pkcs8) {
-            return Ok(PrivateKey(k));
+        let (tag, der) = der_of(text)?;
+        let pair = match tag.as_deref() {
+            Some("PRIVATE KEY") => RsaKeyPair::from_pkcs8(&der),
+            Some("RSA PRIVATE KEY") => RsaKeyPair::from_der(&der),
+            Some(other) => return Err(Error::Key(format!("a {other} is not a private key"))),
+            // Bare base64: PKCS#8 (the key tool's default) or PKCS#1.
+            None => RsaKeyPair::from_pkcs8(&der).or_else(|_| RsaKeyPair::from_der(&der)),
         }
-        let pkcs1 = as_pem(text, "RSA PRIVATE KEY");
-        RsaPrivateKey::from_pkcs1_pem(&pkcs1)
-            .map(PrivateKey)
-            .map_err(|e| Error::Key(e.to_string()))
+        .map_err(|e| Error::Key(format!("not an RSA private key of 2048 to 8192 bits: {e}")))?;
+        Ok(PrivateKey(Arc::new(pair)))
     }
 
     /// A new 2048-bit key (for the sandbox and tests).
     pub fn generate() -> Result<Self, Error> {
-        RsaPrivateKey::new(&mut getrandom::SysRng, 2048)
-            .map(PrivateKey)
+        RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map(|pair| PrivateKey(Arc::new(pair)))
             .map_err(|e| Error::Key(e.to_string()))
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.to_public_key())
+        let der: Result<PublicKeyX509Der<'static>, _> = self.0.public_key().as_der();
+        // A key pair's own public key always encodes and parses.
+        match der
+            .map_err(|e| Error::Key(e.to_string()))
+            .and_then(|d| PublicKey::from_der(d.as_ref()))
+        {
+            Ok(key) => key,
+            Err(e) => unreachable!("a key pair's public key: {e}"),
+        }
     }
 
     /// PKCS#8 PEM. Handle with care: this is the secret.
     pub fn to_pem(&self) -> Result<String, Error> {
-        self.0
-            .to_pkcs8_pem(LineEnding::LF)
-            .map(|p| p.to_string())
-            .map_err(|e| Error::Key(e.to_string()))
+        let der: Pkcs8V1Der<'static> = self.0.as_der().map_err(|e| Error::Key(e.to_string()))?;
+        Ok(pem_lf("PRIVATE KEY", der.as_ref()))
     }
 
     /// The base64 RSA2 signature of `content`.
     pub fn sign(&self, content: &str) -> Result<String, Error> {
+        let mut signature = vec![0u8; self.0.public_modulus_len()];
+        // PKCS#1 v1.5 uses no randomness; the source is only the API's.
+        let rng = aws_lc_rs::rand::SystemRandom::new();
         self.0
-            .pkcs1v15_sign::<Sha256>(content.as_bytes())
-            .map(|s| STANDARD.encode(s))
-            .map_err(|e| Error::Key(format!("cannot sign: {e}")))
+            .sign(&RSA_PKCS1_SHA256, &rng, content.as_bytes(), &mut signature)
+            .map_err(|e| Error::Key(format!("cannot sign: {e}")))?;
+        Ok(STANDARD.encode(signature))
     }
 }
 
 impl PublicKey {
-    /// Reads an SPKI (`PUBLIC KEY`) key, PEM or bare base64.
+    /// Reads an SPKI (`PUBLIC KEY`) or PKCS#1 (`RSA PUBLIC KEY`) key, PEM or bare base64.
     pub fn from_pem(text: &str) -> Result<Self, Error> {
-        RsaPublicKey::from_public_key_pem(&as_pem(text, "PUBLIC KEY"))
-            .map(PublicKey)
-            .map_err(|e| Error::Key(e.to_string()))
+        let (tag, der) = der_of(text)?;
+        match tag.as_deref() {
+            None | Some("PUBLIC KEY" | "RSA PUBLIC KEY") => Self::from_der(&der),
+            Some(other) => Err(Error::Key(format!("a {other} is not a public key"))),
+        }
+    }
+
+    /// Reads a DER key (SubjectPublicKeyInfo or PKCS#1).
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        let verify = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der)
+            .map_err(|e| Error::Key(format!("not an RSA public key of 2048 to 8192 bits: {e}")))?;
+        let spki: PublicKeyX509Der<'static> =
+            verify.as_der().map_err(|e| Error::Key(e.to_string()))?;
+        Ok(PublicKey {
+            der: spki.as_ref().into(),
+            verify: Arc::new(verify),
+        })
     }
 
     /// SPKI PEM.
     pub fn to_pem(&self) -> Result<String, Error> {
-        self.0
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| Error::Key(e.to_string()))
+        Ok(pem_lf("PUBLIC KEY", &self.der))
     }
 
     /// Checks a base64 RSA2 `signature` of `content`.
@@ -124,8 +163,8 @@ impl PublicKey {
         let sig = STANDARD
             .decode(signature.trim())
             .map_err(|_| Error::Signature(SignatureError::Mismatch))?;
-        self.0
-            .pkcs1v15_verify::<Sha256>(content.as_bytes(), &sig)
+        self.verify
+            .verify_sig(content.as_bytes(), &sig)
             .map_err(|_| Error::Signature(SignatureError::Mismatch))
     }
 }
