@@ -88,6 +88,7 @@
 pub mod api;
 pub mod bill;
 pub mod client;
+pub mod encrypt;
 mod error;
 mod money;
 pub mod notify;
@@ -105,6 +106,7 @@ pub use api::refund::{RefundResponse, TradeRefund};
 pub use api::refund_query::{RefundQuery, RefundQueryResponse};
 pub use api::{PageRequest, Request, TradeRef, TradeStatus};
 pub use client::{Client, ClientBuilder, DEFAULT_GATEWAY};
+pub use encrypt::AesKey;
 pub use error::{Error, SignatureError, SubCode};
 pub use money::{Fen, ParseFenError};
 pub use notify::{NotifyReply, TradeNotification};

@@ -197,14 +197,31 @@ pub const REQUEST_EXCLUDES: &[&str] = &["sign"];
 /// What a notification's signature leaves out.
 pub const NOTIFY_EXCLUDES: &[&str] = &["sign", "sign_type"];
 
-/// Extracts the exact text of `"{method_response}": {...}` from a gateway reply, which is what
-/// Alipay signs (re-serializing the JSON would change it).
+/// Extracts the exact text of `"{method_response}": …` from a gateway reply, which is what
+/// Alipay signs (re-serializing the JSON would change it): an object, or — for an encrypted
+/// answer — a JSON string, quotes included.
 pub fn response_content<'a>(body: &'a str, response_key: &str) -> Option<&'a str> {
     let key = format!("\"{response_key}\"");
     let start = body.find(&key)? + key.len();
     let rest = &body[start..];
-    let open = rest.find(['{', '['])?;
-    if !rest[..open].trim_start().starts_with(':') {
+    let value_at = rest.find(|c: char| !c.is_whitespace() && c != ':')?;
+    if !rest[..value_at].trim().starts_with(':') {
+        return None;
+    }
+    if rest[value_at..].starts_with('"') {
+        let mut escaped = false;
+        for (i, b) in rest.bytes().enumerate().skip(value_at + 1) {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => return Some(&rest[value_at..=i]),
+                _ => {}
+            }
+        }
+        return None;
+    }
+    let open = value_at;
+    if !matches!(rest.as_bytes()[open], b'{' | b'[') {
         return None;
     }
     let bytes = rest.as_bytes();
@@ -310,5 +327,14 @@ mod tests {
             Some(r#"{"code":"10000","msg":"Success","nested":{"a":"}"},"list":[1,2]}"#)
         );
         assert_eq!(response_content(body, "other_response"), None);
+        let encrypted = r#"{"alipay_trade_query_response":"G7PYcj\"yA==","sign":"abc"}"#;
+        assert_eq!(
+            response_content(encrypted, "alipay_trade_query_response"),
+            Some(r#""G7PYcj\"yA==""#)
+        );
+        assert_eq!(
+            response_content(r#"{"x_response":"unterminated}"#, "x_response"),
+            None
+        );
     }
 }

@@ -29,6 +29,22 @@ impl TestGateway {
         ))
     }
 
+    /// The gateway's answer to `method` encrypted with the app's AES `key`:
+    /// `{"<method>_response": "<ciphertext>", "sign": …}`, signed over the quoted ciphertext.
+    pub fn encrypted_response(
+        &self,
+        method: &str,
+        object: &Value,
+        key: &crate::AesKey,
+    ) -> Result<String, Error> {
+        let content = Value::String(key.encrypt(&object.to_string())).to_string();
+        let signature = self.key.sign(&content)?;
+        Ok(format!(
+            r#"{{"{}_response":{content},"sign":"{signature}"}}"#,
+            method.replace('.', "_")
+        ))
+    }
+
     /// A notification body: `fields` plus `sign_type` and `sign`, form-encoded.
     pub fn notification(&self, fields: &[(&str, &str)]) -> Result<String, Error> {
         let mut all: Vec<(String, String)> = fields

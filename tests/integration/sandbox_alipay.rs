@@ -385,3 +385,67 @@ async fn the_days_bills_list_its_payments_and_refunds() {
     assert_eq!(movements.last().unwrap().balance, 1442);
     assert_eq!(movements[0].income, Fen::new(350));
 }
+
+/// Content encryption against the emulator: an app with an AES key sends its content encrypted
+/// and reads encrypted answers; a wrong key is refused as Alipay refuses it; an app without a
+/// key cannot ask for encryption.
+#[tokio::test]
+async fn an_encrypting_app_pays_queries_and_refunds() {
+    use alipay::{AesKey, Fen, TradePrecreate, TradeQuery, TradeRef, TradeRefund};
+
+    use crate::support::{ALIPAY_AES_APP_ID, ALIPAY_AES_KEY};
+
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let client = |app: &str, key: Option<AesKey>| {
+        let b = alipay::Client::builder(app, alipay_app_key(), alipay_gateway_public_key())
+            .base_url(sandbox.base_url().to_owned());
+        match key {
+            Some(k) => b.aes_key(k),
+            None => b,
+        }
+        .build()
+        .unwrap()
+    };
+    let encrypting = client(
+        ALIPAY_AES_APP_ID,
+        Some(AesKey::from_base64(ALIPAY_AES_KEY).unwrap()),
+    );
+    let qr = encrypting
+        .execute(&TradePrecreate::new("AES-1", Fen::new(250), "Cola"))
+        .await
+        .unwrap();
+    assert!(!qr.qr_code.is_empty());
+    sandbox.pay("AES-1").await.unwrap();
+    let by_no = || TradeRef::OutTradeNo("AES-1".into());
+    let paid = encrypting.execute(&TradeQuery::new(by_no())).await.unwrap();
+    assert_eq!(paid.total_amount, Fen::new(250));
+    let refund = encrypting
+        .execute(&TradeRefund::new(by_no(), "AES-R1", Fen::new(100)))
+        .await
+        .unwrap();
+    assert_eq!(refund.refund_fee, Fen::new(100));
+
+    // Another key: the emulator cannot read the content.
+    let wrong = client(ALIPAY_AES_APP_ID, Some(AesKey::generate().unwrap()));
+    let refused = wrong.execute(&TradeQuery::new(by_no())).await.unwrap_err();
+    assert_eq!(
+        refused.sub_code().map(|c| c.as_str().to_owned()).as_deref(),
+        Some("isv.decryption-error"),
+        "{refused:?}"
+    );
+    // An app without a key cannot ask for encryption.
+    let keyless = client(
+        crate::support::ALIPAY_APP_ID,
+        Some(AesKey::generate().unwrap()),
+    );
+    let refused = keyless
+        .execute(&TradeQuery::new(by_no()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.sub_code().map(|c| c.as_str().to_owned()).as_deref(),
+        Some("isv.missing-encrypt-key"),
+        "{refused:?}"
+    );
+    sandbox.shutdown().await;
+}

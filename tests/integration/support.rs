@@ -31,6 +31,9 @@ pub const MP_TOKEN: &str = "mp-callback-token";
 pub const MP_AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 
 pub const ALIPAY_APP_ID: &str = "2021000000000042";
+/// An Alipay app with content encryption under [`ALIPAY_AES_KEY`].
+pub const ALIPAY_AES_APP_ID: &str = "2021000000000043";
+pub const ALIPAY_AES_KEY: &str = "AAECAwQFBgcICQoLDA0ODw==";
 
 /// The sandbox's WeChat Pay API v3 merchant (its app is [`APP_ID`]).
 pub const V3_MCH_ID: &str = "1900009191";
@@ -279,6 +282,11 @@ pub fn sandbox_builder(mp_callbacks: &str) -> SandboxBuilder {
                 .callback_url(format!("{mp_callbacks}/mp/safe")),
         )
         .alipay_app(ALIPAY_APP_ID, alipay_app_key().public_key())
+        .alipay_app_with_aes(
+            ALIPAY_AES_APP_ID,
+            alipay_app_key().public_key(),
+            alipay::AesKey::from_base64(ALIPAY_AES_KEY).unwrap(),
+        )
         .alipay_key(
             AlipayPrivateKey::from_pem(include_str!(
                 "../../alipay/testdata/gateway_private_key.pem"

@@ -175,6 +175,9 @@ pub struct AlipayApp {
     /// The seller's Alipay user id (PID, `2088…`): the `seller_id` of the app's trades and
     /// notifications.
     pub seller_id: String,
+    /// The app's AES key: requests with `encrypt_type=AES` are decrypted with it, and answered
+    /// encrypted (content encryption); without one such requests are refused.
+    pub aes_key: Option<::alipay::AesKey>,
 }
 
 /// Everything the sandbox is started with.
@@ -281,7 +284,14 @@ impl AlipayApp {
             seller_id: Self::default_seller_id(&app_id),
             app_id,
             public_key,
+            aes_key: None,
         }
+    }
+
+    /// With content encryption under `key`.
+    pub fn with_aes_key(mut self, key: ::alipay::AesKey) -> Self {
+        self.aes_key = Some(key);
+        self
     }
 
     /// The seller id an app gets when none is given: `2088` and 12 digits derived from the app

@@ -105,6 +105,18 @@ impl SandboxBuilder {
         self
     }
 
+    /// An Alipay app whose requests may be encrypted with `aes_key` (content encryption).
+    pub fn alipay_app_with_aes(
+        mut self,
+        app_id: impl Into<String>,
+        app_public_key: PublicKey,
+        aes_key: ::alipay::AesKey,
+    ) -> Self {
+        self.alipay_apps
+            .push(AlipayApp::new(app_id, app_public_key).with_aes_key(aes_key));
+        self
+    }
+
     /// The gateway's own Alipay key (answers and notifications are signed with it); a fresh one
     /// is made when not set.
     pub fn alipay_key(mut self, key: PrivateKey) -> Self {

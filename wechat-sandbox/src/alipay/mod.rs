@@ -40,6 +40,8 @@ pub(crate) struct AliRequest {
     pub method: String,
     pub params: BTreeMap<String, String>,
     pub biz: Value,
+    /// The app's AES key, when the request came encrypted (the answer goes back encrypted).
+    pub encrypted_with: Option<::alipay::AesKey>,
 }
 
 /// An Alipay reply object (inside `…_response`).
@@ -95,6 +97,7 @@ async fn gateway(
                         "isv.invalid-parameter",
                         "form decoding failed".into(),
                     ),
+                    None,
                 );
             }
         }
@@ -106,6 +109,7 @@ async fn gateway(
         response_key(&method)
     };
     let mut unverifiable = false;
+    let mut encrypted_with = None;
     let reply = match verify(&state, params) {
         Err(reply) => reply,
         Ok(req) => match state.faults.take_api(&req.method, Stage::Before) {
@@ -113,6 +117,7 @@ async fn gateway(
             Some(code) if code != BAD_SIGNATURE => AliReply::Injected(code),
             before => {
                 unverifiable = before.is_some();
+                encrypted_with = req.encrypted_with.clone();
                 let reply = trades::dispatch(&state, &req).await;
                 match state.faults.take_api(&req.method, Stage::After) {
                     Some(code) if code == BAD_SIGNATURE => {
@@ -125,7 +130,7 @@ async fn gateway(
             }
         },
     };
-    let response = signed(&state, &key, reply);
+    let response = signed(&state, &key, reply, encrypted_with.as_ref());
     if unverifiable {
         with_broken_sign(response).await
     } else {
@@ -183,9 +188,26 @@ fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliR
         sign::REQUEST_EXCLUDES,
     );
     verify_with(&app.public_key, &content, get("sign"))?;
-    let biz = match params.get("biz_content") {
+    // Content encryption: the signature covered the ciphertext; now it is read.
+    let (encrypted_with, biz_text) = match params.get("encrypt_type").map(String::as_str) {
+        None | Some("") => (None, params.get("biz_content").cloned()),
+        Some("AES") => {
+            let key = app
+                .aes_key
+                .clone()
+                .ok_or_else(|| invalid("isv.missing-encrypt-key", "应用未配置 AES 密钥"))?;
+            let plain = params
+                .get("biz_content")
+                .map(|c| key.decrypt(c))
+                .transpose()
+                .map_err(|_| invalid("isv.decryption-error", "解密出错，请检查 AES 密钥"))?;
+            (Some(key), plain)
+        }
+        Some(_) => return Err(invalid("isv.invalid-encrypt-type", "只支持 AES")),
+    };
+    let biz = match biz_text {
         None => json!({}),
-        Some(b) => serde_json::from_str(b)
+        Some(b) => serde_json::from_str(&b)
             .map_err(|_| invalid("isv.invalid-parameter", "biz_content 不是合法的 JSON"))?,
     };
     Ok(AliRequest {
@@ -193,6 +215,7 @@ fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliR
         method: get("method").to_owned(),
         params: params.clone(),
         biz,
+        encrypted_with,
     })
 }
 
@@ -205,8 +228,15 @@ fn verify_with(key: &AlipayPublicKey, content: &str, sign: &str) -> Result<(), A
     })
 }
 
-/// Serializes the reply object and signs its exact text, as Alipay does.
-fn signed(state: &SandboxState, response_key: &str, reply: AliReply) -> Response {
+/// Serializes the reply object and signs its exact text, as Alipay does; for an encrypted
+/// request, the object is encrypted with the app's key and the JSON string of ciphertext is what
+/// is signed.
+fn signed(
+    state: &SandboxState,
+    response_key: &str,
+    reply: AliReply,
+    encrypt: Option<&::alipay::AesKey>,
+) -> Response {
     let object = match reply {
         AliReply::Page(html) => return Html(html).into_response(),
         AliReply::Ok(mut v) => {
@@ -223,7 +253,10 @@ fn signed(state: &SandboxState, response_key: &str, reply: AliReply) -> Response
             json!({"code": "40004", "msg": "Business Failed", "sub_code": sub_code, "sub_msg": "sandbox fault"})
         }
     };
-    let content = object.to_string();
+    let content = match encrypt {
+        Some(key) => Value::String(key.encrypt(&object.to_string())).to_string(),
+        None => object.to_string(),
+    };
     let sign = state.config.alipay_key.sign(&content).unwrap_or_default();
     let body = format!(
         "{{{}:{content},\"sign\":{}}}",
