@@ -25,6 +25,11 @@
 //! - [`reconcile`] — [`Reconciler`]: asks the channel about payments and refunds whose
 //!   notification did not come (or that got no definitive answer), closes expired payments,
 //!   sends unsettled refunds again; safe on every instance at once.
+//! - [`bills`] — [`BillReconciler`]: the providers' daily bills compared with the store,
+//!   row by row (matched, settled through the usual transitions, or flagged for a human), runs
+//!   and their items stored, once per day and channel across instances.
+//! - [`short_poll`] — [`ShortPoll`]: while a buyer's page waits, an unpaid payment's channel is
+//!   asked every few seconds, one query at a time across every viewer and instance.
 //! - [`lock`], [`nonce`], [`rate_limit`] — owner-token locks, replay protection and fixed-window
 //!   rate limits (memory; Redis with `redis`).
 //! - [`ChannelError`], [`StoreError`], [`Error`] (`error`) — what channels, stores and the

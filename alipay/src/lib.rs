@@ -13,8 +13,9 @@
 //!   bill (payments and refunds) and the account bill (balance movements), amounts in fen.
 //! - [`notify`] — payment notifications: signature, app and seller checked, then decoded.
 //! - [`sign`] — the canonical string, RSA2 (SHA256withRSA, PKCS#1 v1.5) and the keys (PEM or
-//!   the bare base64 Alipay's key tool writes). RSA comes from the `rsa` crate (RustCrypto,
-//!   constant-time private-key operations).
+//!   the bare base64 Alipay's key tool writes). RSA comes from aws-lc-rs (constant time).
+//! - [`encrypt`] — content encryption ([`AesKey`]: `biz_content` and answers as AES-128-CBC,
+//!   what the open platform calls 接口内容加密).
 //! - [`Fen`] — money (`money`); [`Error`] — the one error type (`error`; [`SubCode`] for
 //!   Alipay's `sub_code`).
 //! - `test_util` (feature `test-util`) — a signer that plays Alipay, for other crates' tests.
