@@ -2,20 +2,80 @@
 //! app's key, posts the form, verifies the answer with Alipay's key (over the exact text Alipay
 //! signed) and decodes it — or returns the refusal as a typed [`Error::Gateway`].
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::api::cert_download::{CertDownload, CertDownloadResponse};
 use crate::api::{PageRequest, Request};
+use crate::cert::Certificates;
 use crate::encrypt::AesKey;
 use crate::sign::{self, PrivateKey, PublicKey};
 use crate::{Error, SignatureError};
 
 /// Alipay's production gateway.
 pub const DEFAULT_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+
+/// At most one download of the same unknown Alipay certificate per this long, by default.
+pub const DEFAULT_CERT_DOWNLOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How answers and notifications are verified: the app's two modes.
+#[derive(Debug, Clone)]
+pub enum AlipayKeys {
+    /// Public-key mode (公钥): Alipay's public key as the app's console shows it.
+    PublicKey(PublicKey),
+    /// Certificate mode (公钥证书): the app, Alipay and root certificates; requests carry
+    /// their SNs and answers are verified with the certificate they name.
+    Certificates(Certificates),
+}
+
+impl From<PublicKey> for AlipayKeys {
+    fn from(key: PublicKey) -> Self {
+        AlipayKeys::PublicKey(key)
+    }
+}
+
+impl From<Certificates> for AlipayKeys {
+    fn from(certs: Certificates) -> Self {
+        AlipayKeys::Certificates(certs)
+    }
+}
+
+/// Certificate mode's state: the Alipay keys held by SN, the newest one, and the downloads.
+struct CertState {
+    certs: Certificates,
+    keys: RwLock<HashMap<String, PublicKey>>,
+    /// The SN the last verified answer named (what notifications are tried with first).
+    current: RwLock<String>,
+    /// Held while downloading; when each SN was last tried.
+    downloads: tokio::sync::Mutex<HashMap<String, Instant>>,
+    interval: Duration,
+}
+
+impl CertState {
+    fn key(&self, sn: &str) -> Option<PublicKey> {
+        self.keys.read().ok()?.get(sn).cloned()
+    }
+
+    fn current_key(&self) -> PublicKey {
+        let current = self.current.read().map(|c| c.clone()).unwrap_or_default();
+        self.key(&current)
+            .unwrap_or_else(|| self.certs.alipay_public_key().clone())
+    }
+
+    fn hold(&self, sn: &str, key: PublicKey) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(sn.to_owned(), key);
+        }
+        if let Ok(mut current) = self.current.write() {
+            sn.clone_into(&mut current);
+        }
+    }
+}
 
 /// An Alipay open-platform client for one app. Cheap to clone (an `Arc` inside); `Debug` never
 /// shows the private key.
@@ -51,6 +111,7 @@ struct Inner {
     aes_key: Option<AesKey>,
     private_key: PrivateKey,
     alipay_public_key: PublicKey,
+    certs: Option<CertState>,
     gateway: String,
     http: reqwest::Client,
 }
@@ -62,6 +123,7 @@ impl fmt::Debug for Client {
             .field("seller_id", &self.inner.seller_id)
             .field("private_key", &self.inner.private_key)
             .field("aes_key", &self.inner.aes_key)
+            .field("certificates", &self.inner.certs.as_ref().map(|c| &c.certs))
             .field("gateway", &self.inner.gateway)
             .finish()
     }
@@ -73,9 +135,10 @@ pub struct ClientBuilder {
     seller_id: Option<String>,
     aes_key: Option<AesKey>,
     private_key: PrivateKey,
-    alipay_public_key: PublicKey,
+    alipay: AlipayKeys,
     gateway: String,
     timeout: Duration,
+    cert_download_interval: Duration,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -85,6 +148,7 @@ impl fmt::Debug for ClientBuilder {
             .field("seller_id", &self.seller_id)
             .field("private_key", &self.private_key)
             .field("aes_key", &self.aes_key)
+            .field("alipay", &self.alipay)
             .field("gateway", &self.gateway)
             .finish()
     }
@@ -116,6 +180,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Certificate mode: at most one download of the same unknown Alipay certificate per
+    /// `interval` (default [`DEFAULT_CERT_DOWNLOAD_INTERVAL`]), whatever asks for it.
+    pub fn cert_download_interval(mut self, interval: Duration) -> Self {
+        self.cert_download_interval = interval;
+        self
+    }
+
     /// The whole-request timeout (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -141,13 +212,29 @@ impl ClientBuilder {
             .user_agent(concat!("alipay-rs/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the http client: {e}")))?;
+        let (alipay_public_key, certs) = match self.alipay {
+            AlipayKeys::PublicKey(key) => (key, None),
+            AlipayKeys::Certificates(certs) => {
+                let sn = certs.alipay_cert_sn().to_owned();
+                let key = certs.alipay_public_key().clone();
+                let state = CertState {
+                    keys: RwLock::new(HashMap::from([(sn.clone(), key.clone())])),
+                    current: RwLock::new(sn),
+                    downloads: tokio::sync::Mutex::new(HashMap::new()),
+                    interval: self.cert_download_interval,
+                    certs,
+                };
+                (key, Some(state))
+            }
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 app_id: self.app_id,
                 seller_id: self.seller_id,
                 aes_key: self.aes_key,
                 private_key: self.private_key,
-                alipay_public_key: self.alipay_public_key,
+                alipay_public_key,
+                certs,
                 gateway: self.gateway,
                 http,
             }),
@@ -171,20 +258,22 @@ pub fn china_time(t: OffsetDateTime) -> String {
 
 impl Client {
     /// Starts configuring a client for `app_id`, signing with the app's private key and
-    /// verifying with Alipay's public key (the "支付宝公钥" of the app, not the app's own).
+    /// verifying with Alipay's public key (the "支付宝公钥" of the app, not the app's own) or,
+    /// in certificate mode, with [`Certificates`].
     pub fn builder(
         app_id: impl Into<String>,
         app_private_key: PrivateKey,
-        alipay_public_key: PublicKey,
+        alipay: impl Into<AlipayKeys>,
     ) -> ClientBuilder {
         ClientBuilder {
             app_id: app_id.into(),
             seller_id: None,
             aes_key: None,
             private_key: app_private_key,
-            alipay_public_key,
+            alipay: alipay.into(),
             gateway: DEFAULT_GATEWAY.to_owned(),
             timeout: Duration::from_secs(10),
+            cert_download_interval: DEFAULT_CERT_DOWNLOAD_INTERVAL,
         }
     }
 
@@ -198,9 +287,33 @@ impl Client {
         self.inner.seller_id.as_deref()
     }
 
-    /// Alipay's public key.
-    pub fn alipay_public_key(&self) -> &PublicKey {
-        &self.inner.alipay_public_key
+    /// Alipay's public key: the configured one, or in certificate mode the key of the newest
+    /// Alipay certificate an answer named.
+    pub fn alipay_public_key(&self) -> PublicKey {
+        match &self.inner.certs {
+            Some(c) => c.current_key(),
+            None => self.inner.alipay_public_key.clone(),
+        }
+    }
+
+    /// The Alipay keys a notification may be signed with, the newest first (one in public-key
+    /// mode; in certificate mode every certificate held, so a rotation loses nothing).
+    pub(crate) fn notification_keys(&self) -> Vec<PublicKey> {
+        match &self.inner.certs {
+            None => vec![self.inner.alipay_public_key.clone()],
+            Some(c) => {
+                let mut keys = vec![c.current_key()];
+                if let Ok(held) = c.keys.read() {
+                    keys.extend(held.values().cloned());
+                }
+                keys
+            }
+        }
+    }
+
+    /// Certificate mode's SNs (`app_cert_sn`, `alipay_root_cert_sn`), when in that mode.
+    pub fn certificates(&self) -> Option<&Certificates> {
+        self.inner.certs.as_ref().map(|c| &c.certs)
     }
 
     /// The gateway URL.
@@ -233,6 +346,13 @@ impl Client {
         ];
         if self.inner.aes_key.is_some() {
             p.push(("encrypt_type".into(), "AES".into()));
+        }
+        if let Some(c) = &self.inner.certs {
+            p.push(("app_cert_sn".into(), c.certs.app_cert_sn().to_owned()));
+            p.push((
+                "alipay_root_cert_sn".into(),
+                c.certs.root_cert_sn().to_owned(),
+            ));
         }
         p.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let content = sign::canonical(
@@ -305,6 +425,22 @@ impl Client {
         extra: &[(&'static str, String)],
         accepts: fn(&str) -> bool,
     ) -> Result<(String, String), Error> {
+        let text = self.post(method, biz, extra).await?;
+        let answer = Answer::read(&text, method)?;
+        let key = self.answer_key(answer.cert_sn.as_deref()).await?;
+        key.verify(answer.content, &answer.signature)?;
+        let content = self.plain(answer.content)?;
+        let (code, _) = checked(&content, accepts)?;
+        Ok((code, content))
+    }
+
+    /// Posts the signed form and returns the answer's text.
+    async fn post(
+        &self,
+        method: &str,
+        biz: String,
+        extra: &[(&'static str, String)],
+    ) -> Result<String, Error> {
         let params = self.signed_params(method, biz, extra)?;
         let body = serde_urlencoded::to_string(&params)
             .map_err(|e| Error::Config(format!("cannot encode the form: {e}")))?;
@@ -324,49 +460,77 @@ impl Client {
         if !status.is_success() {
             return Err(Error::Transport(format!("http status {status}")));
         }
-        let text = response
+        response
             .text()
             .await
-            .map_err(|e| Error::Transport(e.without_url().to_string()))?;
-        let key = format!("{}_response", method.replace('.', "_"));
-        let content = sign::response_content(&text, &key)
-            .or_else(|| sign::response_content(&text, "error_response"))
-            .ok_or_else(|| Error::decode("response", format!("no {key} in the answer")))?;
-        let whole: Value = serde_json::from_str(&text).map_err(|e| Error::decode("response", e))?;
-        let signature = whole["sign"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .ok_or(Error::Signature(SignatureError::Missing))?;
-        self.inner.alipay_public_key.verify(content, signature)?;
-        // An encrypted answer is a JSON string of ciphertext, signed as it stands.
-        let content = match serde_json::from_str::<Value>(content) {
+            .map_err(|e| Error::Transport(e.without_url().to_string()))
+    }
+
+    /// A verified answer's content as JSON text: an encrypted answer (a JSON string of
+    /// ciphertext, signed as it stands) decrypted with the app's AES key.
+    fn plain(&self, content: &str) -> Result<String, Error> {
+        match serde_json::from_str::<Value>(content) {
             Ok(Value::String(ciphertext)) => match &self.inner.aes_key {
-                Some(key) => key.decrypt(&ciphertext)?,
-                None => {
-                    return Err(Error::decode(
-                        "response",
-                        "an encrypted answer: configure the app's AES key",
-                    ));
-                }
+                Some(key) => key.decrypt(&ciphertext),
+                None => Err(Error::decode(
+                    "response",
+                    "an encrypted answer: configure the app's AES key",
+                )),
             },
-            _ => content.to_owned(),
-        };
-        let content = content.as_str();
-        let object: Value =
-            serde_json::from_str(content).map_err(|e| Error::decode("response", e))?;
-        let code = object["code"].as_str().unwrap_or_default().to_owned();
-        if accepts(&code) {
-            return Ok((code, content.to_owned()));
+            _ => Ok(content.to_owned()),
         }
-        let text_of = |k: &str| object[k].as_str().filter(|s| !s.is_empty());
-        Err(Error::Gateway {
-            code,
-            sub_code: crate::SubCode::parse(text_of("sub_code").unwrap_or_default()),
-            message: text_of("sub_msg")
-                .or_else(|| text_of("msg"))
-                .unwrap_or_default()
-                .to_owned(),
-        })
+    }
+
+    /// The key an answer naming `sn` is verified with: in certificate mode the certificate it
+    /// names, downloaded when not held; in public-key mode Alipay's public key.
+    async fn answer_key(&self, sn: Option<&str>) -> Result<PublicKey, Error> {
+        let Some(c) = &self.inner.certs else {
+            return Ok(self.inner.alipay_public_key.clone());
+        };
+        let Some(sn) = sn.filter(|s| !s.is_empty()) else {
+            return Ok(c.current_key());
+        };
+        if let Some(key) = c.key(sn) {
+            return Ok(key);
+        }
+        self.download_certificate(sn).await
+    }
+
+    /// Certificate mode: downloads the Alipay certificate `sn` names, checks it chains to the
+    /// root, and holds it. One download at a time (callers that waited use its result), and the
+    /// same SN tried at most once per download interval.
+    async fn download_certificate(&self, sn: &str) -> Result<PublicKey, Error> {
+        let unknown = Error::Signature(SignatureError::UnknownCertificate);
+        let Some(c) = &self.inner.certs else {
+            return Err(unknown);
+        };
+        let mut tried = c.downloads.lock().await;
+        if let Some(key) = c.key(sn) {
+            return Ok(key);
+        }
+        if tried.get(sn).is_some_and(|at| at.elapsed() < c.interval) {
+            return Err(unknown);
+        }
+        tried.insert(sn.to_owned(), Instant::now());
+        let biz = serde_json::to_string(&CertDownload::new(sn))
+            .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?;
+        let text = self.post(CertDownload::METHOD, biz, &[]).await?;
+        let answer = Answer::read(&text, CertDownload::METHOD)?;
+        // The certificate is read before the answer is verified: it is trusted only because it
+        // chains to the root, and the answer must then verify with it or with a key held.
+        let content = self.plain(answer.content)?;
+        let (_, object) = checked(&content, |code| code == "10000")?;
+        let downloaded: CertDownloadResponse =
+            serde_json::from_value(object).map_err(|e| Error::decode(CertDownload::METHOD, e))?;
+        let key = c.certs.accept_downloaded(sn, &downloaded.pem()?)?;
+        let signer = match answer.cert_sn.as_deref() {
+            Some(s) if s == sn => key.clone(),
+            Some(s) if !s.is_empty() => c.key(s).ok_or(unknown)?,
+            _ => c.current_key(),
+        };
+        signer.verify(answer.content, &answer.signature)?;
+        c.hold(sn, key.clone());
+        Ok(key)
     }
 
     /// The signed gateway URL a browser opens (page and mobile-web payments).
@@ -387,6 +551,53 @@ impl Client {
             .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?;
         self.signed_params(request.method(), biz, &request.top_level())
     }
+}
+
+/// The parts of a gateway answer: the signed content as it stands, its signature, and (in
+/// certificate mode) the SN of the certificate that signed it.
+struct Answer<'a> {
+    content: &'a str,
+    signature: String,
+    cert_sn: Option<String>,
+}
+
+impl<'a> Answer<'a> {
+    fn read(text: &'a str, method: &str) -> Result<Self, Error> {
+        let key = format!("{}_response", method.replace('.', "_"));
+        let content = sign::response_content(text, &key)
+            .or_else(|| sign::response_content(text, "error_response"))
+            .ok_or_else(|| Error::decode("response", format!("no {key} in the answer")))?;
+        let whole: Value = serde_json::from_str(text).map_err(|e| Error::decode("response", e))?;
+        let signature = whole["sign"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or(Error::Signature(SignatureError::Missing))?
+            .to_owned();
+        let cert_sn = whole["alipay_cert_sn"].as_str().map(str::to_owned);
+        Ok(Answer {
+            content,
+            signature,
+            cert_sn,
+        })
+    }
+}
+
+/// The answer object and its `code`, or the refusal it says.
+fn checked(content: &str, accepts: fn(&str) -> bool) -> Result<(String, Value), Error> {
+    let object: Value = serde_json::from_str(content).map_err(|e| Error::decode("response", e))?;
+    let code = object["code"].as_str().unwrap_or_default().to_owned();
+    if accepts(&code) {
+        return Ok((code, object));
+    }
+    let text_of = |k: &str| object[k].as_str().filter(|s| !s.is_empty());
+    Err(Error::Gateway {
+        code,
+        sub_code: crate::SubCode::parse(text_of("sub_code").unwrap_or_default()),
+        message: text_of("sub_msg")
+            .or_else(|| text_of("msg"))
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 #[cfg(test)]

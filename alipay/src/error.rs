@@ -87,6 +87,14 @@ pub enum SignatureError {
     /// The signature is not valid base64 or does not match the content.
     #[error("the RSA2 signature does not match")]
     Mismatch,
+    /// Certificate mode: the answer names an Alipay certificate (`alipay_cert_sn`) this client
+    /// does not hold and could not download (or was not allowed to try again yet).
+    #[error("signed with an Alipay certificate this client does not hold")]
+    UnknownCertificate,
+    /// Certificate mode: a downloaded Alipay certificate does not chain to the root, is outside
+    /// its validity, or is not the one asked for.
+    #[error("the Alipay certificate is not trusted")]
+    UntrustedCertificate,
 }
 
 macro_rules! sub_codes {

@@ -11,6 +11,8 @@
 //!   payments, query, close, refund, refund query, where a day's bill is.
 //! - [`bill`] — the daily bills read row by row from the downloaded zip (GBK CSV): the trade
 //!   bill (payments and refunds) and the account bill (balance movements), amounts in fen.
+//! - [`cert`] — certificate mode ([`Certificates`]: the app, Alipay and root certificates,
+//!   their SNs, the chain a downloaded Alipay certificate must have).
 //! - [`notify`] — payment notifications: signature, app and seller checked, then decoded.
 //! - [`sign`] — the canonical string, RSA2 (SHA256withRSA, PKCS#1 v1.5) and the keys (PEM or
 //!   the bare base64 Alipay's key tool writes). RSA comes from aws-lc-rs (constant time).
@@ -88,6 +90,7 @@
 
 pub mod api;
 pub mod bill;
+pub mod cert;
 pub mod client;
 pub mod encrypt;
 mod error;
@@ -98,6 +101,7 @@ pub mod sign;
 pub mod test_util;
 
 pub use api::bill::{BillDownloadUrl, BillDownloadUrlQuery, BillType};
+pub use api::cert_download::{CertDownload, CertDownloadResponse};
 pub use api::close::{CloseResponse, TradeClose};
 pub use api::page_pay::{Product, TradePagePay};
 pub use api::pay::{PayResponse, TradePay};
@@ -106,7 +110,10 @@ pub use api::query::{TradeQuery, TradeQueryResponse};
 pub use api::refund::{RefundResponse, TradeRefund};
 pub use api::refund_query::{RefundQuery, RefundQueryResponse};
 pub use api::{PageRequest, Request, TradeRef, TradeStatus};
-pub use client::{Client, ClientBuilder, DEFAULT_GATEWAY};
+pub use cert::Certificates;
+pub use client::{
+    AlipayKeys, Client, ClientBuilder, DEFAULT_CERT_DOWNLOAD_INTERVAL, DEFAULT_GATEWAY,
+};
 pub use encrypt::AesKey;
 pub use error::{Error, SignatureError, SubCode};
 pub use money::{Fen, ParseFenError};

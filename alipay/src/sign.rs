@@ -153,6 +153,11 @@ impl PublicKey {
         })
     }
 
+    /// The SubjectPublicKeyInfo DER.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.der
+    }
+
     /// SPKI PEM.
     pub fn to_pem(&self) -> Result<String, Error> {
         Ok(pem_lf("PUBLIC KEY", &self.der))

@@ -449,3 +449,107 @@ async fn an_encrypting_app_pays_queries_and_refunds() {
     );
     sandbox.shutdown().await;
 }
+
+/// Certificate mode end to end: the project's client configured with the certificates the
+/// emulator issued pays, queries and refunds; Alipay rotates its certificate and the client
+/// downloads the new one, checks it chains to the root and goes on; a notification signed after
+/// the rotation verifies; a request naming another app certificate or root is refused.
+#[tokio::test]
+async fn a_certificate_mode_app_pays_refunds_and_follows_a_rotation() {
+    use alipay::{Certificates, Fen, TradePrecreate, TradeQuery, TradeRef, TradeRefund};
+
+    const CERT_APP_ID: &str = "2021000000000044";
+    let sandbox = crate::support::sandbox_builder(&start_mp_callbacks().await)
+        .alipay_app_with_certificates(CERT_APP_ID, alipay_app_key().public_key())
+        .start()
+        .await
+        .unwrap();
+    // Public-key apps have no certificates.
+    assert_eq!(
+        sandbox
+            .alipay_certificates(ALIPAY_APP_ID)
+            .unwrap_err()
+            .code(),
+        "APP_NOT_IN_CERT_MODE"
+    );
+    let issued = sandbox.alipay_certificates(CERT_APP_ID).unwrap();
+    let certs =
+        Certificates::from_pem(&issued.app_cert, &issued.alipay_cert, &issued.root_cert).unwrap();
+    assert_eq!(certs.app_cert_sn(), issued.app_cert_sn);
+    assert_eq!(certs.root_cert_sn(), issued.alipay_root_cert_sn);
+    let client = |certs: Certificates| {
+        alipay::Client::builder(CERT_APP_ID, alipay_app_key(), certs)
+            .base_url(sandbox.base_url().to_owned())
+            .build()
+            .unwrap()
+    };
+    let alipay = client(certs.clone());
+    let receiver = Receiver::start().await;
+    alipay
+        .execute(
+            &TradePrecreate::new("CERT-1", Fen::new(300), "Cola")
+                .notify_url(format!("{}/alipay/notify", receiver.url)),
+        )
+        .await
+        .unwrap();
+
+    // Alipay rotates before the buyer pays: the notification and every answer use the new key.
+    let rotated = sandbox.rotate_alipay_certificate().unwrap();
+    assert_ne!(rotated, issued.alipay_cert_sn);
+    sandbox.pay("CERT-1").await.unwrap();
+    let got = receiver.wait_for("/alipay/notify", 1).await;
+    let by_no = || TradeRef::OutTradeNo("CERT-1".into());
+    let paid = alipay.execute(&TradeQuery::new(by_no())).await.unwrap();
+    assert_eq!(paid.total_amount, Fen::new(300));
+    let notification = alipay.verify_notification(got[0].body.as_bytes()).unwrap();
+    assert_eq!(notification.out_trade_no, "CERT-1");
+    // The client now verifies with the new certificate, downloaded and checked against the root.
+    assert_ne!(
+        alipay.alipay_public_key().spki_der(),
+        certs.alipay_public_key().spki_der()
+    );
+    let refund = alipay
+        .execute(&TradeRefund::new(by_no(), "CERT-R1", Fen::new(100)))
+        .await
+        .unwrap();
+    assert_eq!(refund.refund_fee, Fen::new(100));
+
+    // Another app certificate, another root: refused with Alipay's codes.
+    let stranger_pki = alipay::test_util::TestPki::new("Elsewhere").unwrap();
+    let other_app_cert = stranger_pki
+        .issue("other", &alipay_app_key().public_key())
+        .unwrap();
+    for (what, app_cert, root, sub_code) in [
+        (
+            "app certificate",
+            other_app_cert.as_str(),
+            issued.root_cert.as_str(),
+            "isv.app-cert-not-exist",
+        ),
+        (
+            "root",
+            issued.app_cert.as_str(),
+            stranger_pki.root_pem(),
+            "isv.invalid-alipay-root-cert-sn",
+        ),
+    ] {
+        // The Alipay certificate must chain to the root given: build the mismatch by hand.
+        let certs = match Certificates::from_pem(app_cert, &issued.alipay_cert, root) {
+            Ok(c) => c,
+            Err(_) => {
+                let mixed = format!("{root}\n{}", issued.root_cert);
+                Certificates::from_pem(app_cert, &issued.alipay_cert, &mixed).unwrap()
+            }
+        };
+        let refused = client(certs)
+            .execute(&TradeQuery::new(by_no()))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.sub_code().map(|c| c.as_str().to_owned()).as_deref(),
+            Some(sub_code),
+            "{what}: {refused:?}"
+        );
+    }
+    sandbox.shutdown().await;
+}

@@ -178,6 +178,10 @@ pub struct AlipayApp {
     /// The app's AES key: requests with `encrypt_type=AES` are decrypted with it, and answered
     /// encrypted (content encryption); without one such requests are refused.
     pub aes_key: Option<::alipay::AesKey>,
+    /// Certificate mode (公钥证书): the app gets an app certificate from the emulator's own
+    /// authority, its requests must carry `app_cert_sn` and `alipay_root_cert_sn`, and answers
+    /// name the Alipay certificate that signed them (see [`crate::alipay::certs`]).
+    pub certificates: bool,
 }
 
 /// Everything the sandbox is started with.
@@ -285,7 +289,14 @@ impl AlipayApp {
             app_id,
             public_key,
             aes_key: None,
+            certificates: false,
         }
+    }
+
+    /// In certificate mode.
+    pub fn with_certificates(mut self) -> Self {
+        self.certificates = true;
+        self
     }
 
     /// With content encryption under `key`.
@@ -303,16 +314,29 @@ impl AlipayApp {
         format!("2088{n:012}")
     }
 
-    /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID]`, reading the key file.
+    /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID[,cert]]`, reading the key file;
+    /// `cert` puts the app in certificate mode (an empty seller id keeps the derived one).
     pub fn parse(spec: &str) -> Result<Self, ConfigError> {
-        let p = parts(spec, 2, 3, "--alipay-app")?;
+        let p = parts(spec, 2, 4, "--alipay-app")?;
         let pem = read(&p[1])?;
         let mut app = AlipayApp::new(
             p[0].clone(),
             AlipayPublicKey::from_pem(&pem).map_err(|e| ConfigError::key(&p[1], e))?,
         );
-        if let Some(seller_id) = p.get(2) {
+        if let Some(seller_id) = p.get(2).filter(|s| !s.is_empty()) {
             app.seller_id = seller_id.clone();
+        }
+        match p.get(3).map(String::as_str) {
+            None => {}
+            Some("cert") => app.certificates = true,
+            Some(_) => {
+                return Err(ConfigError::Shape {
+                    flag: "--alipay-app",
+                    min: 2,
+                    max: 4,
+                    spec: spec.to_owned(),
+                });
+            }
         }
         Ok(app)
     }

@@ -14,6 +14,8 @@
 //! | `GET /sandbox/orders` | orders, trades and refunds |
 //! | `GET /sandbox/notifications` | every notification and its delivery attempts |
 //! | `GET /sandbox/alipay-public-key` | the gateway's public key (PEM) |
+//! | `GET /sandbox/alipay/certs/{app_id}` → `{app_cert, alipay_cert, root_cert, …_sn}` | what an Alipay app in certificate mode is configured with |
+//! | `POST /sandbox/alipay/certs/rotate` → `{alipay_cert_sn}` | a new Alipay certificate signs answers to apps in certificate mode from now on |
 //! | `GET /sandbox/wechatpay-public-key` → `{public_key_id, public_key}` | the WeChat Pay (v3) public key and its id |
 //! | `GET /sandbox` | an HTML page listing open orders with pay buttons |
 
@@ -51,6 +53,8 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/notifications", get(notifications))
         .route("/sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/sandbox/alipay-public-key", get(alipay_public_key))
+        .route("/sandbox/alipay/certs/rotate", post(alipay_rotate_route))
+        .route("/sandbox/alipay/certs/{app_id}", get(alipay_certs_route))
         .route("/sandbox/wechatpay-public-key", get(wechatpay_public_key))
 }
 
@@ -402,6 +406,55 @@ pub fn rotate(state: &SandboxState) -> Result<String, ControlError> {
                 e.to_string(),
             )
         })
+}
+
+/// What an Alipay app in certificate mode is configured with.
+pub fn alipay_certificates(
+    state: &SandboxState,
+    app_id: &str,
+) -> Result<alipay::certs::AppCertificates, ControlError> {
+    state
+        .alipay_pki
+        .as_ref()
+        .and_then(|p| p.app_certificates(app_id))
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "APP_NOT_IN_CERT_MODE",
+                format!("no Alipay app {app_id} in certificate mode"),
+            )
+        })
+}
+
+/// A new Alipay certificate signs answers to apps in certificate mode; its SN.
+pub fn alipay_rotate(state: &SandboxState) -> Result<String, ControlError> {
+    let pki = state.alipay_pki.as_ref().ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "APP_NOT_IN_CERT_MODE",
+            "no Alipay app is in certificate mode",
+        )
+    })?;
+    pki.rotate().map(|c| c.sn).map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "KEY_ERROR",
+            e.to_string(),
+        )
+    })
+}
+
+async fn alipay_certs_route(
+    State(state): State<Arc<SandboxState>>,
+    axum::extract::Path(app_id): axum::extract::Path<String>,
+) -> Result<Json<alipay::certs::AppCertificates>, ControlError> {
+    alipay_certificates(&state, &app_id).map(Json)
+}
+
+async fn alipay_rotate_route(
+    State(state): State<Arc<SandboxState>>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    alipay_rotate(&state).map(|sn| Json(json!({"alipay_cert_sn": sn})))
 }
 
 async fn rotate_route(

@@ -130,6 +130,8 @@ pub struct SandboxState {
     pub(crate) mp: Mutex<MpState>,
     pub(crate) alipay: Mutex<AlipayState>,
     pub(crate) v3: Mutex<wxpay_v3::V3State>,
+    /// Certificate mode's authority, when an Alipay app is in that mode.
+    pub(crate) alipay_pki: Option<alipay::certs::AlipayPki>,
     /// Outgoing notifications.
     pub notifier: Notifier,
     /// Faults on demand (API errors, lost notifications).
@@ -167,7 +169,10 @@ impl SandboxState {
             alipay.refunds = store.load("ali_refund").await?.into_iter().collect();
         }
         let faults = Arc::new(Faults::default());
+        let alipay_pki = alipay::certs::AlipayPki::for_config(&config)
+            .map_err(|e| SandboxError::Key(e.to_string()))?;
         Ok(Arc::new(SandboxState {
+            alipay_pki,
             notifier: Notifier::new(config.time_scale, shutdown.clone(), Arc::clone(&faults)),
             faults,
             config,
@@ -182,6 +187,20 @@ impl SandboxState {
             shutdown,
             store,
         }))
+    }
+
+    /// The key an Alipay app's answers and notifications are signed with, and in certificate
+    /// mode the SN of its certificate (`alipay_cert_sn`).
+    pub(crate) fn alipay_signer(&self, app_id: &str) -> (::alipay::PrivateKey, Option<String>) {
+        if let Some(current) = self
+            .alipay_pki
+            .as_ref()
+            .filter(|p| p.has_app(app_id))
+            .and_then(|p| p.current())
+        {
+            return (current.key, Some(current.sn));
+        }
+        (self.config.alipay_key.clone(), None)
     }
 
     fn merchant(&self, mch_id: &str, app_id: &str) -> Option<&Merchant> {

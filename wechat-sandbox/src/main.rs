@@ -29,8 +29,9 @@ struct Args {
     /// `;`-separated in the environment). Without any, a demo app is created and printed.
     #[arg(long = "mp-app", env = "SANDBOX_MP_APPS", value_delimiter = ';')]
     mp_apps: Vec<String>,
-    /// An Alipay app `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID]` (repeatable; `;`-separated
-    /// in the environment; the seller id defaults to one derived from the app id). Without any, a demo app is created and its private key printed.
+    /// An Alipay app `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID[,cert]]` (repeatable;
+    /// `;`-separated in the environment; the seller id defaults to one derived from the app id;
+    /// `cert`: certificate mode, its certificates at `GET /sandbox/alipay/certs/{app_id}`). Without any, a demo app is created and its private key printed.
     #[arg(
         long = "alipay-app",
         env = "SANDBOX_ALIPAY_APPS",
@@ -170,7 +171,7 @@ fn configured(args: &Args, merchants: &[Merchant]) -> SandboxBuilder {
         builder = builder.wechatpay_key(key, id);
     }
     for a in parsed(&args.alipay_apps, AlipayApp::parse) {
-        builder = builder.alipay_app(a.app_id, a.public_key);
+        builder = builder.alipay_app_config(a);
     }
     if let Some(url) = &args.public_url {
         builder = builder.public_url(url.clone());

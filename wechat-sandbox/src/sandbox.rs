@@ -105,6 +105,22 @@ impl SandboxBuilder {
         self
     }
 
+    /// An Alipay app as configured (certificate mode, content encryption, its seller id…).
+    pub fn alipay_app_config(mut self, app: AlipayApp) -> Self {
+        self.alipay_apps.push(app);
+        self
+    }
+
+    /// An Alipay app in certificate mode: the emulator issues its app certificate and answers
+    /// it with certificates ([`Sandbox::alipay_certificates`]).
+    pub fn alipay_app_with_certificates(
+        self,
+        app_id: impl Into<String>,
+        app_public_key: PublicKey,
+    ) -> Self {
+        self.alipay_app_config(AlipayApp::new(app_id, app_public_key).with_certificates())
+    }
+
     /// An Alipay app whose requests may be encrypted with `aes_key` (content encryption).
     pub fn alipay_app_with_aes(
         mut self,
@@ -324,6 +340,21 @@ impl Sandbox {
     /// The gateway's Alipay public key (what Alipay clients verify with).
     pub fn alipay_public_key(&self) -> PublicKey {
         self.state.config.alipay_key.public_key()
+    }
+
+    /// What an Alipay app in certificate mode is configured with: its app certificate,
+    /// Alipay's current certificate and the root, with their SNs.
+    pub fn alipay_certificates(
+        &self,
+        app_id: &str,
+    ) -> Result<crate::alipay::certs::AppCertificates, ControlError> {
+        control::alipay_certificates(&self.state, app_id)
+    }
+
+    /// Alipay rotates its certificate: answers to apps in certificate mode are signed with a new
+    /// key and name the new SN (which `alipay.open.app.alipaycert.download` hands out).
+    pub fn rotate_alipay_certificate(&self) -> Result<String, ControlError> {
+        control::alipay_rotate(&self.state)
     }
 
     /// The demo Alipay app's private key, when the builder made that app.

@@ -9,8 +9,10 @@
 //! - [`query`] `alipay.trade.query`, [`close`] `alipay.trade.close`.
 //! - [`refund`] `alipay.trade.refund`, [`refund_query`] `alipay.trade.fastpay.refund.query`.
 //! - [`bill`] `alipay.data.dataservice.bill.downloadurl.query` — where a day's bill is.
+//! - [`cert_download`] `alipay.open.app.alipaycert.download` — an Alipay certificate by SN.
 
 pub mod bill;
+pub mod cert_download;
 pub mod close;
 pub mod page_pay;
 pub mod pay;

@@ -4,9 +4,11 @@
 //! `alipay.trade.precreate`, `query`, `close`, `refund` and `fastpay.refund.query` answer JSON
 //! like Alipay; `page.pay`, `wap.pay` and `app.pay` (which a browser or the Alipay app opens)
 //! answer a small cashier page whose button pays the trade. `alipay.data.dataservice.bill.
-//! downloadurl.query` links to the day's bill (`bills`).
+//! downloadurl.query` links to the day's bill (`bills`). Apps in certificate mode are checked
+//! and answered as Alipay does in that mode (`certs`).
 
 pub(crate) mod bills;
+pub mod certs;
 mod trades;
 
 use std::collections::BTreeMap;
@@ -89,7 +91,8 @@ async fn gateway(
             Ok(pairs) => params.extend(pairs),
             Err(_) => {
                 return signed(
-                    &state,
+                    &state.config.alipay_key,
+                    None,
                     "error_response",
                     AliReply::Fail(
                         "40002",
@@ -108,6 +111,7 @@ async fn gateway(
     } else {
         response_key(&method)
     };
+    let signer = state.alipay_signer(params.get("app_id").map(String::as_str).unwrap_or_default());
     let mut unverifiable = false;
     let mut encrypted_with = None;
     let reply = match verify(&state, params) {
@@ -130,7 +134,13 @@ async fn gateway(
             }
         },
     };
-    let response = signed(&state, &key, reply, encrypted_with.as_ref());
+    let response = signed(
+        &signer.0,
+        signer.1.as_deref(),
+        &key,
+        reply,
+        encrypted_with.as_ref(),
+    );
     if unverifiable {
         with_broken_sign(response).await
     } else {
@@ -188,6 +198,9 @@ fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliR
         sign::REQUEST_EXCLUDES,
     );
     verify_with(&app.public_key, &content, get("sign"))?;
+    if let Some(pki) = &state.alipay_pki {
+        pki.check_request(&app.app_id, &params)?;
+    }
     // Content encryption: the signature covered the ciphertext; now it is read.
     let (encrypted_with, biz_text) = match params.get("encrypt_type").map(String::as_str) {
         None | Some("") => (None, params.get("biz_content").cloned()),
@@ -228,11 +241,12 @@ fn verify_with(key: &AlipayPublicKey, content: &str, sign: &str) -> Result<(), A
     })
 }
 
-/// Serializes the reply object and signs its exact text, as Alipay does; for an encrypted
-/// request, the object is encrypted with the app's key and the JSON string of ciphertext is what
-/// is signed.
+/// Serializes the reply object and signs its exact text with `key`, as Alipay does; for an
+/// encrypted request, the object is encrypted with the app's key and the JSON string of
+/// ciphertext is what is signed. In certificate mode the answer names the signing certificate.
 fn signed(
-    state: &SandboxState,
+    key: &::alipay::PrivateKey,
+    cert_sn: Option<&str>,
     response_key: &str,
     reply: AliReply,
     encrypt: Option<&::alipay::AesKey>,
@@ -257,9 +271,12 @@ fn signed(
         Some(key) => Value::String(key.encrypt(&object.to_string())).to_string(),
         None => object.to_string(),
     };
-    let sign = state.config.alipay_key.sign(&content).unwrap_or_default();
+    let sign = key.sign(&content).unwrap_or_default();
+    let cert_sn = cert_sn
+        .map(|sn| format!(",\"alipay_cert_sn\":{}", Value::String(sn.to_owned())))
+        .unwrap_or_default();
     let body = format!(
-        "{{{}:{content},\"sign\":{}}}",
+        "{{{}:{content}{cert_sn},\"sign\":{}}}",
         Value::String(response_key.to_owned()),
         Value::String(sign)
     );

@@ -46,6 +46,10 @@ pub(super) async fn dispatch(state: &SandboxState, req: &AliRequest) -> AliReply
         "alipay.trade.refund" => refund(state, req),
         "alipay.trade.fastpay.refund.query" => refund_query(state, req),
         "alipay.data.dataservice.bill.downloadurl.query" => super::bills::download_url(state, req),
+        "alipay.open.app.alipaycert.download" => match &state.alipay_pki {
+            Some(pki) => pki.download(req),
+            None => Err(invalid("isv.invalid-method", "应用未使用公钥证书模式")),
+        },
         _ => Err(invalid("isv.invalid-method", "不存在的方法名")),
     };
     let reply = result.unwrap_or_else(|e| e);
@@ -353,7 +357,11 @@ pub(crate) fn notification(state: &SandboxState, t: &AliTrade) -> String {
     );
     p.push((
         "sign",
-        state.config.alipay_key.sign(&content).unwrap_or_default(),
+        state
+            .alipay_signer(&t.app_id)
+            .0
+            .sign(&content)
+            .unwrap_or_default(),
     ));
     serde_urlencoded::to_string(&p).unwrap_or_default()
 }
