@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Points third-party WeChat Pay clients (Python `wechatpy` for API v2 and `wechatpayv3` for API v3,
-# pinned, from PyPI) at freshly started `wechat-sandbox` binaries and runs wechatpy_check.py and
-# wechatpayv3_check.py. Called by .ci/run.
+# Points third-party clients (Python `wechatpy` for WeChat Pay API v2, `wechatpayv3` for API v3
+# and `python-alipay-sdk` for Alipay in both modes, pinned, from PyPI) at freshly started
+# `wechat-sandbox` binaries and runs wechatpy_check.py, wechatpayv3_check.py and
+# alipay_check.py. Called by .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -10,7 +11,8 @@ venv="${WECHATPY_VENV:-$root/target/wechatpy-venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check wechatpy==1.8.18 wechatpayv3==2.0.4 cryptography==46.0.3
+"$venv/bin/pip" install --quiet --disable-pip-version-check wechatpy==1.8.18 wechatpayv3==2.0.4 cryptography==46.0.3 \
+  python-alipay-sdk==3.4.0 pycryptodomex==3.24.2 pyOpenSSL==25.3.0
 
 cargo build --quiet -p wechat-sandbox --bin wechat-sandbox
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -19,7 +21,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
   --time-scale 1000 --refund-delay-secs 0 > "$root/target/wechat-sandbox-third-party.log" 2>&1 &
 pid=$!
 pid3=
-trap 'kill $pid $pid3 2>/dev/null || true' EXIT
+pida=
+trap 'kill $pid $pid3 $pida 2>/dev/null || true' EXIT
 wait_port() {
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
@@ -43,3 +46,16 @@ pid3=$!
 wait_port "$port3"
 "$venv/bin/python" "$here/wechatpayv3_check.py" "http://127.0.0.1:$port3" \
   "$mch" "$app" "$serial" "$keys/merchant_private_key.pem" "$v3key"
+
+# Alipay: one app in public-key mode, one in certificate mode (its certificates issued by the
+# sandbox and fetched from its control API); the app key is the alipay crate's test key.
+ali="$root/alipay/testdata"
+porta=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$root/target/debug/wechat-sandbox" --listen "127.0.0.1:$porta" \
+  --alipay-app "2021000000000051,$ali/app_public_key.pem" \
+  --alipay-app "2021000000000052,$ali/app_public_key.pem,,cert" \
+  --time-scale 1000 > "$root/target/wechat-sandbox-third-party-alipay.log" 2>&1 &
+pida=$!
+wait_port "$porta"
+"$venv/bin/python" "$here/alipay_check.py" "http://127.0.0.1:$porta" \
+  2021000000000051 2021000000000052 "$ali/app_private_key.pem"
