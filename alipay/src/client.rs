@@ -331,8 +331,8 @@ impl Client {
     ) -> Result<Vec<(String, String)>, Error> {
         // Encrypted first, then signed: the signature covers the ciphertext.
         let biz_content = match &self.inner.aes_key {
-            Some(key) => key.encrypt(&biz_content),
-            None => biz_content,
+            Some(key) if !biz_content.is_empty() => key.encrypt(&biz_content),
+            _ => biz_content,
         };
         let mut p: Vec<(String, String)> = vec![
             ("app_id".into(), self.inner.app_id.clone()),
@@ -342,9 +342,11 @@ impl Client {
             ("sign_type".into(), "RSA2".into()),
             ("timestamp".into(), china_time(OffsetDateTime::now_utc())),
             ("version".into(), "1.0".into()),
-            ("biz_content".into(), biz_content),
         ];
-        if self.inner.aes_key.is_some() {
+        if !biz_content.is_empty() {
+            p.push(("biz_content".into(), biz_content));
+        }
+        if self.inner.aes_key.is_some() && p.iter().any(|(k, _)| k == "biz_content") {
             p.push(("encrypt_type".into(), "AES".into()));
         }
         if let Some(c) = &self.inner.certs {
@@ -366,8 +368,12 @@ impl Client {
 
     /// Calls the gateway with a typed request and returns its verified, decoded answer.
     pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
-        let biz = serde_json::to_string(request)
-            .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?;
+        let biz = if R::BIZ_CONTENT {
+            serde_json::to_string(request)
+                .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?
+        } else {
+            String::new()
+        };
         let (_, object) = self
             .call(R::METHOD, biz, &request.top_level(), R::accepts)
             .await?;

@@ -101,14 +101,21 @@ pub mod sign;
 pub mod test_util;
 
 pub use api::bill::{BillDownloadUrl, BillDownloadUrlQuery, BillType};
+pub use api::cancel::{CancelResponse, TradeCancel};
 pub use api::cert_download::{CertDownload, CertDownloadResponse};
 pub use api::close::{CloseResponse, TradeClose};
+pub use api::create::{Buyer, CreateResponse, TradeCreate};
+pub use api::oauth::{OauthToken, OauthTokenResponse, UserInfo, UserInfoShare};
 pub use api::page_pay::{Product, TradePagePay};
 pub use api::pay::{PayResponse, TradePay};
 pub use api::precreate::{PrecreateResponse, TradePrecreate};
 pub use api::query::{TradeQuery, TradeQueryResponse};
 pub use api::refund::{RefundResponse, TradeRefund};
 pub use api::refund_query::{RefundQuery, RefundQueryResponse};
+pub use api::transfer::{
+    FundTransfer, FundTransferQuery, Payee, PayeeIdentity, TransferQueryResponse, TransferResponse,
+    TransferStatus,
+};
 pub use api::{PageRequest, Request, TradeRef, TradeStatus};
 pub use cert::Certificates;
 pub use client::{

@@ -553,3 +553,177 @@ async fn a_certificate_mode_app_pays_refunds_and_follows_a_rotation() {
     }
     sandbox.shutdown().await;
 }
+
+/// The newer methods through the project's client against the emulator: a Mini Program trade for
+/// a known buyer, cancel (close unpaid, refund paid), transfers (certificate mode only,
+/// idempotent, balance bounded), and buyer login (code once, token for its app, refresh).
+#[tokio::test]
+async fn mini_program_trades_cancel_transfers_and_buyer_login() {
+    use alipay::{
+        Buyer, Certificates, Error, Fen, FundTransfer, FundTransferQuery, OauthToken, Payee,
+        PayeeIdentity, TradeCancel, TradeCreate, TradeQuery, TradeRef, TransferStatus,
+        UserInfoShare,
+    };
+
+    const CERT_APP_ID: &str = "2021000000000045";
+    let sandbox = crate::support::sandbox_builder(&start_mp_callbacks().await)
+        .alipay_app_with_certificates(CERT_APP_ID, alipay_app_key().public_key())
+        .start()
+        .await
+        .unwrap();
+    let public_key_client =
+        alipay::Client::builder(ALIPAY_APP_ID, alipay_app_key(), alipay_gateway_public_key())
+            .base_url(sandbox.base_url().to_owned())
+            .build()
+            .unwrap();
+    let issued = sandbox.alipay_certificates(CERT_APP_ID).unwrap();
+    let cert_client = alipay::Client::builder(
+        CERT_APP_ID,
+        alipay_app_key(),
+        Certificates::from_pem(&issued.app_cert, &issued.alipay_cert, &issued.root_cert).unwrap(),
+    )
+    .base_url(sandbox.base_url().to_owned())
+    .build()
+    .unwrap();
+    let sub_code = |e: Error| {
+        e.sub_code()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default()
+    };
+
+    // Buyer login: the Mini Program's code gives the buyer, once.
+    let (code, user_id) = sandbox.alipay_auth_code(ALIPAY_APP_ID, None).unwrap();
+    let login = public_key_client
+        .execute(&OauthToken::code(&code))
+        .await
+        .unwrap();
+    assert_eq!(login.user_id.as_deref(), Some(user_id.as_str()));
+    assert!(login.open_id.is_some());
+    let again = public_key_client.execute(&OauthToken::code(&code)).await;
+    assert_eq!(sub_code(again.unwrap_err()), "isv.code-invalid");
+    let profile = public_key_client
+        .execute(&UserInfoShare::new(&login.access_token))
+        .await
+        .unwrap();
+    assert_eq!(profile.user_id.as_deref(), Some(user_id.as_str()));
+    // The token is this app's only.
+    let elsewhere = cert_client
+        .execute(&UserInfoShare::new(&login.access_token))
+        .await;
+    // Alipay writes `aop.invalid-auth-token`; the `aop.` prefix is read away.
+    assert_eq!(sub_code(elsewhere.unwrap_err()), "invalid-auth-token");
+    let renewed = public_key_client
+        .execute(&OauthToken::refresh(login.refresh_token.clone().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(renewed.user_id.as_deref(), Some(user_id.as_str()));
+    assert_ne!(renewed.access_token, login.access_token);
+    // Another app's code is refused.
+    let (theirs, _) = sandbox.alipay_auth_code(CERT_APP_ID, None).unwrap();
+    let refused = public_key_client.execute(&OauthToken::code(&theirs)).await;
+    assert_eq!(sub_code(refused.unwrap_err()), "isv.code-invalid");
+
+    // The Mini Program trade: created for the buyer, paid by them.
+    let created = public_key_client
+        .execute(&TradeCreate::new(
+            "MP-1",
+            Fen::new(450),
+            "Cola",
+            Buyer::UserId(user_id.clone()),
+        ))
+        .await
+        .unwrap();
+    assert!(!created.trade_no.is_empty());
+    sandbox.pay("MP-1").await.unwrap();
+    let by_no = |no: &str| TradeRef::OutTradeNo(no.into());
+    let paid = public_key_client
+        .execute(&TradeQuery::new(by_no("MP-1")))
+        .await
+        .unwrap();
+    assert!(paid.trade_status.is_paid());
+    assert_eq!(paid.buyer_user_id.as_deref(), Some(user_id.as_str()));
+    // A trade.create needs its buyer.
+    let anonymous = public_key_client
+        .execute_json(
+            "alipay.trade.create",
+            &json!({"out_trade_no": "MP-2", "total_amount": "1.00", "subject": "Gum"}),
+        )
+        .await;
+    assert_eq!(sub_code(anonymous.unwrap_err()), "isv.missing-parameter");
+
+    // Cancel: the paid trade is refunded in full, an unpaid one closed, a closed one is a no-op.
+    let cancelled = public_key_client
+        .execute(&TradeCancel::new(by_no("MP-1")))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.action.as_deref(), Some("refund"));
+    let after = public_key_client
+        .execute(&TradeQuery::new(by_no("MP-1")))
+        .await
+        .unwrap();
+    assert_eq!(after.trade_status, alipay::TradeStatus::TradeClosed);
+    public_key_client
+        .execute(&TradeCreate::new(
+            "MP-3",
+            Fen::new(100),
+            "Gum",
+            Buyer::UserId(user_id.clone()),
+        ))
+        .await
+        .unwrap();
+    let closed = public_key_client
+        .execute(&TradeCancel::new(by_no("MP-3")))
+        .await
+        .unwrap();
+    assert_eq!(closed.action.as_deref(), Some("close"));
+    let again = public_key_client
+        .execute(&TradeCancel::new(by_no("MP-3")))
+        .await
+        .unwrap();
+    assert_eq!(again.action, None);
+    assert!(!again.must_retry());
+
+    // Transfers: certificate mode only; idempotent by out_biz_no; bounded by the balance.
+    let payee = || Payee::new(PayeeIdentity::AlipayUserId, user_id.clone());
+    let transfer = |no: &str, fen: u64| FundTransfer::new(no, Fen::new(fen), "Prize", payee());
+    let refused = public_key_client.execute(&transfer("TR-0", 100)).await;
+    assert_eq!(
+        sub_code(refused.unwrap_err()),
+        "isv.insufficient-isv-permissions"
+    );
+    let made = cert_client.execute(&transfer("TR-1", 1234)).await.unwrap();
+    assert_eq!(made.status, TransferStatus::Success);
+    let repeated = cert_client.execute(&transfer("TR-1", 1234)).await.unwrap();
+    assert_eq!(repeated.order_id, made.order_id);
+    let changed = cert_client.execute(&transfer("TR-1", 999)).await;
+    assert_eq!(sub_code(changed.unwrap_err()), "PARAM_ILLEGAL");
+    let queried = cert_client
+        .execute(&FundTransferQuery::by_out_biz_no("TR-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (queried.trans_amount, queried.order_id.as_str()),
+        (Fen::new(1234), made.order_id.as_str())
+    );
+    let too_much = cert_client
+        .execute(&transfer(
+            "TR-2",
+            wechat_sandbox::alipay::transfers::BALANCE_FEN,
+        ))
+        .await;
+    assert_eq!(sub_code(too_much.unwrap_err()), "PAYER_BALANCE_NOT_ENOUGH");
+    let unknown = cert_client
+        .execute(&FundTransferQuery::by_out_biz_no("TR-2"))
+        .await;
+    assert_eq!(sub_code(unknown.unwrap_err()), "ORDER_NOT_EXIST");
+    let nameless = cert_client
+        .execute(&FundTransfer::new(
+            "TR-3",
+            Fen::new(100),
+            "Prize",
+            Payee::new(PayeeIdentity::AlipayLogonId, "buyer@example.com"),
+        ))
+        .await;
+    assert_eq!(sub_code(nameless.unwrap_err()), "PAYEE_USER_INFO_ERROR");
+    sandbox.shutdown().await;
+}

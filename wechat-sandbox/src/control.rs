@@ -16,6 +16,7 @@
 //! | `GET /sandbox/alipay-public-key` | the gateway's public key (PEM) |
 //! | `GET /sandbox/alipay/certs/{app_id}` → `{app_cert, alipay_cert, root_cert, …_sn}` | what an Alipay app in certificate mode is configured with |
 //! | `POST /sandbox/alipay/certs/rotate` → `{alipay_cert_sn}` | a new Alipay certificate signs answers to apps in certificate mode from now on |
+//! | `POST /sandbox/alipay/auth-code` `{app_id, user_id?}` → `{auth_code, user_id}` | mint an Alipay buyer-login code (what `my.getAuthCode` or the web authorization hands the app) |
 //! | `GET /sandbox/wechatpay-public-key` → `{public_key_id, public_key}` | the WeChat Pay (v3) public key and its id |
 //! | `GET /sandbox` | an HTML page listing open orders with pay buttons |
 
@@ -54,6 +55,7 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/faults", post(add_fault).delete(clear_faults))
         .route("/sandbox/alipay-public-key", get(alipay_public_key))
         .route("/sandbox/alipay/certs/rotate", post(alipay_rotate_route))
+        .route("/sandbox/alipay/auth-code", post(alipay_auth_code_route))
         .route("/sandbox/alipay/certs/{app_id}", get(alipay_certs_route))
         .route("/sandbox/wechatpay-public-key", get(wechatpay_public_key))
 }
@@ -442,6 +444,59 @@ pub fn alipay_rotate(state: &SandboxState) -> Result<String, ControlError> {
             e.to_string(),
         )
     })
+}
+
+/// An Alipay buyer-login code.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlipayCodeRequest {
+    /// The app.
+    pub app_id: String,
+    /// The buyer's Alipay user id (`2088…`); a new one when absent.
+    pub user_id: Option<String>,
+}
+
+/// Mints a one-time Alipay auth code for a buyer of an app; the code and the buyer's user id.
+pub fn alipay_auth_code(
+    state: &SandboxState,
+    req: &AlipayCodeRequest,
+) -> Result<(String, String), ControlError> {
+    if !state
+        .config
+        .alipay_apps
+        .iter()
+        .any(|a| a.app_id == req.app_id)
+    {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "APP_NOT_FOUND",
+            format!("no Alipay app {}", req.app_id),
+        ));
+    }
+    let user_id = match req.user_id.as_deref().filter(|u| !u.is_empty()) {
+        Some(u)
+            if u.len() == 16 && u.starts_with("2088") && u.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            u.to_owned()
+        }
+        Some(u) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "USER_ID_INVALID",
+                format!("{u:?} is not an Alipay user id (2088 and 12 digits)"),
+            ));
+        }
+        None => format!("2088{}", crate::state::digits(12)),
+    };
+    let code = alipay::oauth::mint(state, &req.app_id, &user_id);
+    Ok((code, user_id))
+}
+
+async fn alipay_auth_code_route(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<AlipayCodeRequest>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    let (code, user_id) = alipay_auth_code(&state, &req)?;
+    Ok(Json(json!({"auth_code": code, "user_id": user_id})))
 }
 
 async fn alipay_certs_route(

@@ -351,6 +351,23 @@ impl Sandbox {
         control::alipay_certificates(&self.state, app_id)
     }
 
+    /// A one-time Alipay buyer-login code for `user_id` (a new buyer when `None`) of `app_id`:
+    /// what the Mini Program's `my.getAuthCode` or the web authorization page hands the app.
+    /// The code and the buyer's user id.
+    pub fn alipay_auth_code(
+        &self,
+        app_id: &str,
+        user_id: Option<&str>,
+    ) -> Result<(String, String), ControlError> {
+        control::alipay_auth_code(
+            &self.state,
+            &control::AlipayCodeRequest {
+                app_id: app_id.to_owned(),
+                user_id: user_id.map(str::to_owned),
+            },
+        )
+    }
+
     /// Alipay rotates its certificate: answers to apps in certificate mode are signed with a new
     /// key and name the new SN (which `alipay.open.app.alipaycert.download` hands out).
     pub fn rotate_alipay_certificate(&self) -> Result<String, ControlError> {

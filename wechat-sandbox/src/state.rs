@@ -157,6 +157,12 @@ pub struct AlipayState {
     pub refunds: BTreeMap<String, AliRefund>,
     /// Bills behind download links, by token (not persisted).
     pub(crate) bill_links: BTreeMap<String, crate::alipay::bills::BillLink>,
+    /// Fund transfers, keyed `app_id/out_biz_no`.
+    pub transfers: BTreeMap<String, crate::alipay::transfers::AliTransfer>,
+    /// Buyer login: one-time auth codes, access tokens and refresh tokens (not persisted).
+    pub(crate) auth_codes: BTreeMap<String, crate::alipay::oauth::AliGrant>,
+    pub(crate) access_tokens: BTreeMap<String, crate::alipay::oauth::AliGrant>,
+    pub(crate) refresh_tokens: BTreeMap<String, crate::alipay::oauth::AliGrant>,
 }
 
 /// An access token WeChat MP issued.

@@ -6,20 +6,29 @@
 //! - [`page_pay`] `alipay.trade.page.pay`, `alipay.trade.wap.pay` — a signed URL the browser
 //!   opens; `alipay.trade.app.pay` — the order string for the app SDK.
 //! - [`pay`] `alipay.trade.pay` — the merchant scans the buyer's code (barcode / face).
-//! - [`query`] `alipay.trade.query`, [`close`] `alipay.trade.close`.
+//! - [`create`] `alipay.trade.create` — a Mini Program (JSAPI) payment for a known buyer.
+//! - [`query`] `alipay.trade.query`, [`close`] `alipay.trade.close`, [`cancel`]
+//!   `alipay.trade.cancel` (reverse a trade whose outcome is unknown).
 //! - [`refund`] `alipay.trade.refund`, [`refund_query`] `alipay.trade.fastpay.refund.query`.
 //! - [`bill`] `alipay.data.dataservice.bill.downloadurl.query` — where a day's bill is.
 //! - [`cert_download`] `alipay.open.app.alipaycert.download` — an Alipay certificate by SN.
+//! - [`transfer`] `alipay.fund.trans.uni.transfer`, `alipay.fund.trans.common.query` — money to
+//!   a user's Alipay account.
+//! - [`oauth`] `alipay.system.oauth.token`, `alipay.user.info.share` — buyer login.
 
 pub mod bill;
+pub mod cancel;
 pub mod cert_download;
 pub mod close;
+pub mod create;
+pub mod oauth;
 pub mod page_pay;
 pub mod pay;
 pub mod precreate;
 pub mod query;
 pub mod refund;
 pub mod refund_query;
+pub mod transfer;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -31,6 +40,9 @@ pub trait Request: Serialize + Send + Sync {
     const METHOD: &'static str;
     /// What a successful answer decodes into.
     type Response: DeserializeOwned;
+    /// Whether the request sends `biz_content` (the login methods take only top-level
+    /// parameters).
+    const BIZ_CONTENT: bool = true;
 
     /// Parameters beside `biz_content` (`notify_url`…).
     fn top_level(&self) -> Vec<(&'static str, String)> {

@@ -38,6 +38,12 @@ pub struct TradeQueryResponse {
     /// The buyer's masked login.
     #[serde(default)]
     pub buyer_logon_id: Option<String>,
+    /// The buyer's Alipay user id, once paid.
+    #[serde(default)]
+    pub buyer_user_id: Option<String>,
+    /// The buyer's open id for this app, once paid (apps on open ids).
+    #[serde(default)]
+    pub buyer_open_id: Option<String>,
     /// When it was paid (`yyyy-MM-dd HH:mm:ss`, China time).
     #[serde(default)]
     pub send_pay_date: Option<String>,

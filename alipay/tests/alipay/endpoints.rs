@@ -1,8 +1,9 @@
 //! Every method: what is sent, and every way its answer can come back.
 
 use alipay::{
-    Error, Fen, Product, RefundQuery, TradeClose, TradePagePay, TradePay, TradePrecreate,
-    TradeQuery, TradeRef, TradeRefund, TradeStatus, sign,
+    Buyer, Error, Fen, FundTransfer, FundTransferQuery, OauthToken, Payee, PayeeIdentity, Product,
+    RefundQuery, TradeCancel, TradeClose, TradeCreate, TradePagePay, TradePay, TradePrecreate,
+    TradeQuery, TradeRef, TradeRefund, TradeStatus, TransferStatus, UserInfoShare, sign,
 };
 use serde_json::json;
 use wiremock::MockServer;
@@ -296,4 +297,171 @@ async fn no_bill_for_the_day_is_alipays_bill_not_exist() {
         .unwrap_err();
     assert_eq!(answer.sub_code(), Some(&alipay::SubCode::BillNotExist));
     assert!(answer.is_retryable(), "the bill may not be made yet");
+}
+
+#[tokio::test]
+async fn create_for_the_mini_program() {
+    contract(
+        TradeCreate::new(
+            "M1",
+            Fen::new(250),
+            "Cola",
+            Buyer::UserId("2088102146225135".into()),
+        )
+        .op_app_id("2021000000000099")
+        .notify_url("https://shop.example/notify"),
+        SignedCall {
+            method: "alipay.trade.create",
+            biz: json!({"out_trade_no": "M1", "total_amount": "2.50", "subject": "Cola",
+                        "buyer_id": "2088102146225135", "product_code": "JSAPI_PAY",
+                        "op_app_id": "2021000000000099"}),
+            top: vec![("notify_url", "https://shop.example/notify".into())],
+        },
+        json!({"code": "10000", "msg": "Success", "out_trade_no": "M1", "trade_no": "2024M1"}),
+        |r| assert_eq!(r.trade_no, "2024M1"),
+    )
+    .await;
+    let open = serde_json::to_value(TradeCreate::new(
+        "M2",
+        Fen::new(1),
+        "Gum",
+        Buyer::OpenId("074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5".into()),
+    ))
+    .unwrap();
+    assert!(open.get("buyer_open_id").is_some() && open.get("buyer_id").is_none());
+}
+
+#[tokio::test]
+async fn cancel_closes_or_refunds() {
+    contract(
+        TradeCancel::new(by_number("C1")),
+        SignedCall {
+            method: "alipay.trade.cancel",
+            biz: json!({"out_trade_no": "C1"}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "out_trade_no": "C1", "trade_no": "2024C1",
+               "retry_flag": "N", "action": "refund"}),
+        |r| {
+            assert_eq!(r.action.as_deref(), Some("refund"));
+            assert!(!r.must_retry());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn transfer_and_its_query() {
+    contract(
+        FundTransfer::new(
+            "T1",
+            Fen::new(1234),
+            "Refund of deposit",
+            Payee::new(PayeeIdentity::AlipayLogonId, "buyer@example.com").name("张三"),
+        )
+        .remark("deposit"),
+        SignedCall {
+            method: "alipay.fund.trans.uni.transfer",
+            biz: json!({"out_biz_no": "T1", "trans_amount": "12.34",
+                        "product_code": "TRANS_ACCOUNT_NO_PWD", "biz_scene": "DIRECT_TRANSFER",
+                        "order_title": "Refund of deposit", "remark": "deposit",
+                        "payee_info": {"identity": "buyer@example.com",
+                                       "identity_type": "ALIPAY_LOGON_ID", "name": "张三"}}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "out_biz_no": "T1", "order_id": "2024T1",
+               "pay_fund_order_id": "2024F1", "status": "SUCCESS", "trans_date": "2024-01-01 12:00:00"}),
+        |r| {
+            assert_eq!(r.status, TransferStatus::Success);
+            assert!(r.status.is_final());
+            assert_eq!(r.order_id, "2024T1");
+        },
+    )
+    .await;
+    contract(
+        FundTransferQuery::by_out_biz_no("T1"),
+        SignedCall {
+            method: "alipay.fund.trans.common.query",
+            biz: json!({"out_biz_no": "T1", "product_code": "TRANS_ACCOUNT_NO_PWD",
+                        "biz_scene": "DIRECT_TRANSFER"}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "order_id": "2024T1", "out_biz_no": "T1",
+               "status": "DEALING", "trans_amount": "12.34"}),
+        |r| {
+            assert_eq!(r.status, TransferStatus::Dealing);
+            assert!(!r.status.is_final());
+            assert_eq!(r.trans_amount, Fen::new(1234));
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn buyer_login_exchanges_the_code_and_reads_the_profile() {
+    contract(
+        OauthToken::code("4b203fe6c11548bcabd8da5bb087a83b"),
+        SignedCall {
+            method: "alipay.system.oauth.token",
+            biz: json!({}),
+            top: vec![
+                ("grant_type", "authorization_code".into()),
+                ("code", "4b203fe6c11548bcabd8da5bb087a83b".into()),
+            ],
+        },
+        json!({"user_id": "2088102150477652", "access_token": "20120823ac6ffaa4d2d84e7384bf983531473993",
+               "expires_in": "3600", "refresh_token": "20120823ac6ffdsdf2d84e7384bf983531473993",
+               "re_expires_in": "3600", "code": "10000", "msg": "Success"}),
+        |r| {
+            assert_eq!(r.buyer(), Some("2088102150477652"));
+            assert_eq!(r.expires_in, 3600);
+            // The token never prints.
+            let shown = format!("{r:?}");
+            assert!(!shown.contains("20120823ac6f"), "{shown}");
+        },
+    )
+    .await;
+    contract(
+        UserInfoShare::new("20120823ac6ffaa4d2d84e7384bf983531473993"),
+        SignedCall {
+            method: "alipay.user.info.share",
+            biz: json!({}),
+            top: vec![(
+                "auth_token",
+                "20120823ac6ffaa4d2d84e7384bf983531473993".into(),
+            )],
+        },
+        json!({"code": "10000", "msg": "Success", "user_id": "2088102150477652",
+               "nick_name": "Buyer", "avatar": "https://tfs.alipayobjects.com/images/a.jpg"}),
+        |r| assert_eq!(r.nick_name.as_deref(), Some("Buyer")),
+    )
+    .await;
+    assert!(!format!("{:?}", OauthToken::code("secret-code")).contains("secret-code"));
+    assert!(!format!("{:?}", UserInfoShare::new("secret-token")).contains("secret-token"));
+
+    // The login methods send no biz_content at all; an invalid code is Alipay's error_response.
+    let server = MockServer::start().await;
+    let refusal = r#"{"error_response":{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.code-invalid","sub_msg":"授权码code无效"},"sign":"SIGN"}"#;
+    let body = refusal.replace(
+        "SIGN",
+        &gateway_key_sign(r#"{"code":"40002","msg":"Invalid Arguments","sub_code":"isv.code-invalid","sub_msg":"授权码code无效"}"#),
+    );
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(body))
+        .mount(&server)
+        .await;
+    let refused = client(&server)
+        .execute(&OauthToken::code("used"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.sub_code().map(|c| c.as_str()),
+        Some("isv.code-invalid")
+    );
+    let sent = &server.received_requests().await.unwrap()[0];
+    assert!(!String::from_utf8_lossy(&sent.body).contains("biz_content"));
+}
+
+fn gateway_key_sign(content: &str) -> String {
+    crate::support::gateway_key().sign(content).unwrap()
 }

@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use ::alipay::Fen;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -164,9 +163,7 @@ fn fee(fen: u64) -> u64 {
     (fen * 6 + 500) / 1000
 }
 
-fn yuan(fen: u64) -> String {
-    Fen::new(fen).to_yuan_string()
-}
+use super::trades::yuan;
 
 fn minus(fen: u64) -> String {
     if fen == 0 {

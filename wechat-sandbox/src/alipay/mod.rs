@@ -4,12 +4,17 @@
 //! `alipay.trade.precreate`, `query`, `close`, `refund` and `fastpay.refund.query` answer JSON
 //! like Alipay; `page.pay`, `wap.pay` and `app.pay` (which a browser or the Alipay app opens)
 //! answer a small cashier page whose button pays the trade. `alipay.data.dataservice.bill.
-//! downloadurl.query` links to the day's bill (`bills`). Apps in certificate mode are checked
-//! and answered as Alipay does in that mode (`certs`).
+//! downloadurl.query` links to the day's bill (`bills`). `alipay.trade.create` (a Mini Program
+//! trade for a known buyer) and `alipay.trade.cancel` (closes an unpaid trade, refunds a paid
+//! one) live with the trades; transfers with their balance in `transfers`; buyer login
+//! (`alipay.system.oauth.token`, `alipay.user.info.share`) in `oauth`. Apps in certificate mode
+//! are checked and answered as Alipay does in that mode (`certs`).
 
 pub(crate) mod bills;
 pub mod certs;
+pub(crate) mod oauth;
 mod trades;
+pub mod transfers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

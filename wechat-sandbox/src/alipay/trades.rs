@@ -10,7 +10,7 @@ use crate::notifier::{ALIPAY_SCHEDULE, Ack, Delivery};
 use crate::state::{AliRefund, AliTrade, dashed_time, digits, hex32, key, now, wechat_time};
 use crate::{SandboxState, lock};
 
-fn yuan(fen: u64) -> String {
+pub(super) fn yuan(fen: u64) -> String {
     Fen::new(fen).to_yuan_string()
 }
 
@@ -18,7 +18,7 @@ fn biz_str<'a>(req: &'a AliRequest, f: &str) -> Option<&'a str> {
     req.biz[f].as_str().filter(|s| !s.is_empty())
 }
 
-fn amount(req: &AliRequest, f: &str) -> Result<u64, AliReply> {
+pub(super) fn amount(req: &AliRequest, f: &str) -> Result<u64, AliReply> {
     let v = biz_str(req, f).ok_or_else(|| missing(f))?;
     match Fen::from_yuan_str(v) {
         Ok(fen) if fen.as_u64() > 0 => Ok(fen.as_u64()),
@@ -42,7 +42,13 @@ pub(super) async fn dispatch(state: &SandboxState, req: &AliRequest) -> AliReply
             create(state, req).map(|t| AliReply::Page(cashier_page(&t)))
         }
         "alipay.trade.query" => query(state, req),
+        "alipay.trade.create" => create_for_buyer(state, req),
         "alipay.trade.close" => close(state, req),
+        "alipay.trade.cancel" => cancel(state, req),
+        "alipay.fund.trans.uni.transfer" => super::transfers::transfer(state, req),
+        "alipay.fund.trans.common.query" => super::transfers::query(state, req),
+        "alipay.system.oauth.token" => super::oauth::token(state, req),
+        "alipay.user.info.share" => super::oauth::user_info(state, req),
         "alipay.trade.refund" => refund(state, req),
         "alipay.trade.fastpay.refund.query" => refund_query(state, req),
         "alipay.data.dataservice.bill.downloadurl.query" => super::bills::download_url(state, req),
@@ -97,6 +103,62 @@ fn create(state: &SandboxState, req: &AliRequest) -> Result<AliTrade, AliReply> 
     };
     ali.trades.insert(k, t.clone());
     Ok(t)
+}
+
+/// `alipay.trade.create`: a trade for a known buyer (`buyer_id` or `buyer_open_id`), paid in the
+/// Mini Program with its `trade_no`.
+fn create_for_buyer(state: &SandboxState, req: &AliRequest) -> Result<AliReply, AliReply> {
+    let buyer = biz_str(req, "buyer_id")
+        .or_else(|| biz_str(req, "buyer_open_id"))
+        .ok_or_else(|| missing("buyer_id"))?
+        .to_owned();
+    let t = create(state, req)?;
+    if let Some(stored) = lock(&state.alipay)
+        .trades
+        .get_mut(&key(&req.app_id, &t.out_trade_no))
+    {
+        stored.buyer_id = Some(buyer);
+    }
+    Ok(AliReply::Ok(
+        json!({"out_trade_no": t.out_trade_no, "trade_no": t.trade_no}),
+    ))
+}
+
+/// `alipay.trade.cancel`: an unpaid trade is closed, a paid one refunded in full (and closed); a
+/// closed one answers again with nothing to do.
+fn cancel(state: &SandboxState, req: &AliRequest) -> Result<AliReply, AliReply> {
+    let mut ali = lock(&state.alipay);
+    let t = find(&mut ali.trades, req)?;
+    let action = match t.status.as_str() {
+        "WAIT_BUYER_PAY" => "close",
+        "TRADE_SUCCESS" => "refund",
+        "TRADE_CLOSED" => "",
+        _ => return Err(business("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")),
+    };
+    let refund = (action == "refund").then(|| t.total_fen - t.refunded_fen);
+    t.status = "TRADE_CLOSED".to_owned();
+    if refund.is_some() {
+        t.refunded_fen = t.total_fen;
+    }
+    let (out_trade_no, trade_no) = (t.out_trade_no.clone(), t.trade_no.clone());
+    if let Some(amount) = refund.filter(|a| *a > 0) {
+        let request_no = format!("{out_trade_no}-cancel");
+        ali.refunds.insert(
+            format!("{}/{out_trade_no}/{request_no}", req.app_id),
+            AliRefund {
+                app_id: req.app_id.clone(),
+                out_trade_no: out_trade_no.clone(),
+                out_request_no: request_no,
+                amount_fen: amount,
+                created_at: now(),
+            },
+        );
+    }
+    let mut v = json!({"trade_no": trade_no, "out_trade_no": out_trade_no, "retry_flag": "N"});
+    if !action.is_empty() {
+        v["action"] = json!(action);
+    }
+    Ok(AliReply::Ok(v))
 }
 
 fn cashier_page(t: &AliTrade) -> String {
@@ -300,7 +362,10 @@ pub async fn pay_trade(
         }
         t.status = "TRADE_SUCCESS".to_owned();
         t.paid_at = Some(now());
-        t.buyer_id = Some(format!("2088{}", digits(12)));
+        // A trade.create trade is paid by the buyer it named.
+        if t.buyer_id.is_none() {
+            t.buyer_id = Some(format!("2088{}", digits(12)));
+        }
         t.clone()
     };
     state.persist_alipay().await;
