@@ -152,6 +152,9 @@ pub enum PayMethod {
     AlipayWap,
     /// Alipay in a native app.
     AlipayApp,
+    /// Alipay in an Alipay Mini Program (`alipay.trade.create` for the logged-in buyer; needs
+    /// the payer's Alipay user id or open id).
+    AlipayMiniProgram,
     /// The in-process sandbox channel.
     Sandbox,
 }
@@ -169,6 +172,7 @@ impl PayMethod {
             PayMethod::AlipayPage => "alipay_page",
             PayMethod::AlipayWap => "alipay_wap",
             PayMethod::AlipayApp => "alipay_app",
+            PayMethod::AlipayMiniProgram => "alipay_mini_program",
             PayMethod::Sandbox => "sandbox",
         }
     }
@@ -178,9 +182,13 @@ impl PayMethod {
         serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
     }
 
-    /// Whether the channel needs the payer's openid.
+    /// Whether the channel needs the payer's id at the provider (a WeChat openid; an Alipay
+    /// user id or open id).
     pub fn needs_open_id(self) -> bool {
-        matches!(self, PayMethod::WechatJsapi | PayMethod::WechatMiniProgram)
+        matches!(
+            self,
+            PayMethod::WechatJsapi | PayMethod::WechatMiniProgram | PayMethod::AlipayMiniProgram
+        )
     }
 
     /// Whether it works from any screen with nothing known about the payer: a code the payer
@@ -215,7 +223,8 @@ pub struct NewPayment {
     pub method: PayMethod,
     /// The payer's IP.
     pub client_ip: String,
-    /// The payer's openid (WeChat JSAPI / Mini Program).
+    /// The payer's id at the provider: a WeChat openid (JSAPI / Mini Program) or an Alipay user
+    /// id (`2088…`) or open id (Alipay Mini Program).
     pub open_id: Option<String>,
     /// When the payment expires (by default, per method: see
     /// [`Payments::expire_after`](crate::Payments::expire_after)).

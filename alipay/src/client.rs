@@ -20,6 +20,9 @@ use crate::{Error, SignatureError};
 /// Alipay's production gateway.
 pub const DEFAULT_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
 
+/// Alipay's web authorization page (buyer login in the Alipay app's browser).
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://openauth.alipay.com/oauth2/publicAppAuthorize.htm";
+
 /// At most one download of the same unknown Alipay certificate per this long, by default.
 pub const DEFAULT_CERT_DOWNLOAD_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -113,6 +116,7 @@ struct Inner {
     alipay_public_key: PublicKey,
     certs: Option<CertState>,
     gateway: String,
+    authorize_url: String,
     http: reqwest::Client,
 }
 
@@ -137,6 +141,7 @@ pub struct ClientBuilder {
     private_key: PrivateKey,
     alipay: AlipayKeys,
     gateway: String,
+    authorize_url: String,
     timeout: Duration,
     cert_download_interval: Duration,
 }
@@ -164,6 +169,13 @@ impl ClientBuilder {
         } else {
             format!("{}/gateway.do", url.trim_end_matches('/'))
         };
+        self
+    }
+
+    /// The web authorization page (default [`DEFAULT_AUTHORIZE_URL`]; a staging emulator's
+    /// otherwise).
+    pub fn authorize_url(mut self, url: impl Into<String>) -> Self {
+        self.authorize_url = url.into();
         self
     }
 
@@ -198,13 +210,13 @@ impl ClientBuilder {
         if self.app_id.trim().is_empty() {
             return Err(Error::Config("app_id is empty".into()));
         }
-        match reqwest::Url::parse(&self.gateway) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(Error::Config(format!(
-                    "invalid gateway URL {:?}",
-                    self.gateway
-                )));
+        for (what, url) in [
+            ("gateway", &self.gateway),
+            ("authorization", &self.authorize_url),
+        ] {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => return Err(Error::Config(format!("invalid {what} URL {url:?}"))),
             }
         }
         let http = reqwest::Client::builder()
@@ -236,6 +248,7 @@ impl ClientBuilder {
                 alipay_public_key,
                 certs,
                 gateway: self.gateway,
+                authorize_url: self.authorize_url,
                 http,
             }),
         })
@@ -272,6 +285,7 @@ impl Client {
             private_key: app_private_key,
             alipay: alipay.into(),
             gateway: DEFAULT_GATEWAY.to_owned(),
+            authorize_url: DEFAULT_AUTHORIZE_URL.to_owned(),
             timeout: Duration::from_secs(10),
             cert_download_interval: DEFAULT_CERT_DOWNLOAD_INTERVAL,
         }
@@ -537,6 +551,36 @@ impl Client {
         signer.verify(answer.content, &answer.signature)?;
         c.hold(sn, key.clone());
         Ok(key)
+    }
+
+    /// Where a buyer's browser goes to log in (in the Alipay app): Alipay sends it back to
+    /// `redirect_uri` with `?auth_code=…&state=…`; exchange the code with
+    /// [`OauthToken::code`](crate::OauthToken::code). `state` (1 to 128 URL-safe characters)
+    /// binds the answer to this browser.
+    pub fn oauth_authorize_url(
+        &self,
+        redirect_uri: &str,
+        scope: crate::api::oauth::AuthScope,
+        state: &str,
+    ) -> Result<String, Error> {
+        if state.is_empty()
+            || state.len() > 128
+            || !state
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        {
+            return Err(Error::Config(
+                "state must be 1 to 128 URL-safe characters".into(),
+            ));
+        }
+        let mut url = reqwest::Url::parse(&self.inner.authorize_url)
+            .map_err(|e| Error::Config(format!("authorization URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("app_id", &self.inner.app_id)
+            .append_pair("scope", scope.as_str())
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        Ok(url.into())
     }
 
     /// The signed gateway URL a browser opens (page and mobile-web payments).

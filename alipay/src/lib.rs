@@ -8,7 +8,8 @@
 //!   posts, verifies the answer's signature over the exact text Alipay signed, and decodes it or
 //!   returns the refusal; signed page URLs and app order strings.
 //! - [`api`] — one file per method: QR (precreate), desktop / mobile-web / app checkouts, barcode
-//!   payments, query, close, refund, refund query, where a day's bill is.
+//!   payments, Mini Program trades (`create`), query, close, cancel, refund, refund query, where
+//!   a day's bill is, transfers, buyer login, Alipay's certificate by SN.
 //! - [`bill`] — the daily bills read row by row from the downloaded zip (GBK CSV): the trade
 //!   bill (payments and refunds) and the account bill (balance movements), amounts in fen.
 //! - [`cert`] — certificate mode ([`Certificates`]: the app, Alipay and root certificates,
@@ -105,7 +106,7 @@ pub use api::cancel::{CancelResponse, TradeCancel};
 pub use api::cert_download::{CertDownload, CertDownloadResponse};
 pub use api::close::{CloseResponse, TradeClose};
 pub use api::create::{Buyer, CreateResponse, TradeCreate};
-pub use api::oauth::{OauthToken, OauthTokenResponse, UserInfo, UserInfoShare};
+pub use api::oauth::{AuthScope, OauthToken, OauthTokenResponse, UserInfo, UserInfoShare};
 pub use api::page_pay::{Product, TradePagePay};
 pub use api::pay::{PayResponse, TradePay};
 pub use api::precreate::{PrecreateResponse, TradePrecreate};
@@ -119,7 +120,8 @@ pub use api::transfer::{
 pub use api::{PageRequest, Request, TradeRef, TradeStatus};
 pub use cert::Certificates;
 pub use client::{
-    AlipayKeys, Client, ClientBuilder, DEFAULT_CERT_DOWNLOAD_INTERVAL, DEFAULT_GATEWAY,
+    AlipayKeys, Client, ClientBuilder, DEFAULT_AUTHORIZE_URL, DEFAULT_CERT_DOWNLOAD_INTERVAL,
+    DEFAULT_GATEWAY,
 };
 pub use encrypt::AesKey;
 pub use error::{Error, SignatureError, SubCode};

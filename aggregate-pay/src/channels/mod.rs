@@ -96,6 +96,11 @@ pub enum PayAction {
         /// The signed order string.
         order_string: String,
     },
+    /// In the Alipay Mini Program: `my.tradePay({ tradeNO: trade_no })`.
+    AlipayTradePay {
+        /// Alipay's trade number.
+        trade_no: String,
+    },
     /// The in-process sandbox: pay with `SandboxChannel::pay`.
     Sandbox {
         /// The payment's number.

@@ -1,6 +1,8 @@
 //! Buyer login: `alipay.system.oauth.token` exchanges the one-time `auth_code` the Alipay Mini
-//! Program (`my.getAuthCode`) or the web authorization page hands over for the buyer's user id and
-//! an access token; `alipay.user.info.share` reads the buyer's public profile with that token.
+//! Program (`my.getAuthCode`) or the web authorization page
+//! ([`Client::oauth_authorize_url`](crate::Client::oauth_authorize_url)) hands over for the
+//! buyer's user id and an access token; `alipay.user.info.share` reads the buyer's public profile
+//! with that token.
 //! Both take their parameters beside `biz_content`, which they do not send. Codes and tokens
 //! never print.
 
@@ -9,6 +11,25 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Request;
+
+/// What a web login asks the buyer for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScope {
+    /// `auth_base`: who they are, without a consent page.
+    Base,
+    /// `auth_user`: who they are and their profile, after they consent.
+    User,
+}
+
+impl AuthScope {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScope::Base => "auth_base",
+            AuthScope::User => "auth_user",
+        }
+    }
+}
 
 /// What to exchange.
 #[derive(Clone, PartialEq, Eq)]

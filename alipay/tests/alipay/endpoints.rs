@@ -465,3 +465,41 @@ async fn buyer_login_exchanges_the_code_and_reads_the_profile() {
 fn gateway_key_sign(content: &str) -> String {
     crate::support::gateway_key().sign(content).unwrap()
 }
+
+#[test]
+fn the_web_login_url_names_the_app_scope_return_and_state() {
+    let server_less = alipay::Client::builder(
+        crate::support::APP_ID,
+        crate::support::app_key(),
+        crate::support::gateway_key().public_key(),
+    )
+    .build()
+    .unwrap();
+    let url = server_less
+        .oauth_authorize_url(
+            "https://vend.example/api/oauth/alipay/callback?x=1",
+            alipay::AuthScope::Base,
+            "n0nce-1",
+        )
+        .unwrap();
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    assert_eq!(
+        parsed.as_str().split('?').next(),
+        Some(alipay::DEFAULT_AUTHORIZE_URL)
+    );
+    let q: std::collections::BTreeMap<String, String> = parsed.query_pairs().into_owned().collect();
+    assert_eq!(q["app_id"], crate::support::APP_ID);
+    assert_eq!(q["scope"], "auth_base");
+    assert_eq!(
+        q["redirect_uri"],
+        "https://vend.example/api/oauth/alipay/callback?x=1"
+    );
+    assert_eq!(q["state"], "n0nce-1");
+    for bad in ["", "a b", &"x".repeat(129)] {
+        assert!(
+            server_less
+                .oauth_authorize_url("https://vend.example/cb", alipay::AuthScope::User, bad)
+                .is_err()
+        );
+    }
+}

@@ -35,7 +35,9 @@ pub enum ProviderConfigError {
     /// Live mode without any way to take money.
     #[error(
         "live mode needs a payment provider: WeChat Pay (WECHAT_APP_ID, WECHAT_MCH_ID, \
-         WECHAT_API_KEY) or Alipay (ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY, ALIPAY_PUBLIC_KEY)"
+         WECHAT_API_KEY) or Alipay (ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY, ALIPAY_SELLER_ID and \
+         ALIPAY_PUBLIC_KEY, or the certificates ALIPAY_APP_CERT, ALIPAY_PUBLIC_CERT and \
+         ALIPAY_ROOT_CERT)"
     )]
     NoPaymentProvider,
     /// The embedded emulator (demo mode) could not start.

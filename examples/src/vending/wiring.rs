@@ -111,13 +111,15 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
     let buyers = BuyerApps {
         official: providers.mp.clone(),
         mini: providers.mini.clone(),
+        alipay: providers.alipay.clone(),
     };
-    if mode == Mode::Live && buyers.official.is_none() && buyers.mini.is_none() {
-        // Every order belongs to a buyer who logged in: without a WeChat app, nobody can.
+    if mode == Mode::Live && !buyers.any() {
+        // Every order belongs to a buyer who logged in: without an app to log in with, nobody
+        // can.
         return Err(StartError::Refused(
             "live mode needs a way for buyers to log in: WECHAT_APP_SECRET (the Official \
-             Account's web login) or WECHAT_MINI_APP_ID + WECHAT_MINI_APP_SECRET (the Mini \
-             Program's)",
+             Account's web login), WECHAT_MINI_APP_ID + WECHAT_MINI_APP_SECRET (the Mini \
+             Program's) or Alipay (its Mini Program's login)",
         ));
     }
     let payments = Payments::new(channels.clone(), store.clone());

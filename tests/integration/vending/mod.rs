@@ -4,6 +4,7 @@
 //! Redis + RabbitMQ + Mosquitto (with the `machine-sim` logic answering over MQTT).
 
 mod access;
+mod alipay;
 mod attacks;
 mod bills;
 mod engines;
@@ -478,19 +479,47 @@ impl Vending {
     }
 
     pub async fn order_view(&self, order_no: &str) -> Value {
-        let (status, order) = self.get(&format!("/api/orders/{order_no}")).await;
+        self.order_view_as(self.buyer.as_ref(), order_no).await
+    }
+
+    /// The order as `buyer` sees it.
+    pub async fn order_view_as(&self, buyer: Option<&Session>, order_no: &str) -> Value {
+        let (status, order) = self.get_as(buyer, &format!("/api/orders/{order_no}")).await;
         assert_eq!(status, StatusCode::OK, "{order}");
         order
     }
 
     /// Waits until the order is `status`; returns it.
     pub async fn wait_for(&self, order_no: &str, status: &str, secs: u64) -> Value {
+        self.wait_for_seen_by(self.buyer.as_ref(), order_no, status, secs)
+            .await
+    }
+
+    /// Waits until the order, as `buyer` sees it, is `status`; returns it.
+    pub async fn wait_for_as(
+        &self,
+        buyer: &Session,
+        order_no: &str,
+        status: &str,
+        secs: u64,
+    ) -> Value {
+        self.wait_for_seen_by(Some(buyer), order_no, status, secs)
+            .await
+    }
+
+    async fn wait_for_seen_by(
+        &self,
+        buyer: Option<&Session>,
+        order_no: &str,
+        status: &str,
+        secs: u64,
+    ) -> Value {
         let mut last = Value::Null;
         eventually(
             secs,
             &format!("order {order_no} to be {status}"),
             async || {
-                last = self.order_view(order_no).await;
+                last = self.order_view_as(buyer, order_no).await;
                 last["status"] == status
             },
         )

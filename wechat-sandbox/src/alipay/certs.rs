@@ -1,8 +1,8 @@
 //! Certificate mode (公钥证书): the emulator is its own certificate authority. An app configured
 //! for certificate mode gets an app certificate for its key; Alipay's certificate wraps the
-//! gateway key until a rotation ([`AlipayPki::rotate`], `POST /sandbox/alipay/certs/rotate`)
-//! makes a new key and certificate that every later answer to such an app is signed with and
-//! names (`alipay_cert_sn`). Requests must carry the app's `app_cert_sn` and the root's
+//! gateway key until a rotation (`POST /sandbox/alipay/certs/rotate`,
+//! [`crate::Sandbox::rotate_alipay_certificate`]) makes a new key and certificate that every
+//! later answer to such an app is signed with and names (`alipay_cert_sn`). Requests must carry the app's `app_cert_sn` and the root's
 //! `alipay_root_cert_sn`; `alipay.open.app.alipaycert.download` hands out any Alipay
 //! certificate the emulator ever made, by SN. Apps in public-key mode are untouched.
 

@@ -18,6 +18,12 @@ pub enum BuyerApp {
     OfficialAccount,
     /// A demo buyer (demo mode only).
     Demo,
+    /// The Alipay Mini Program's login (`alipay.system.oauth.token`): the id is the buyer's
+    /// Alipay user id or open id.
+    AlipayMiniProgram,
+    /// The web login in the Alipay app's browser: the id is the buyer's Alipay user id or open
+    /// id; they pay with Alipay's mobile-web checkout.
+    AlipayWeb,
 }
 
 impl BuyerApp {
@@ -27,6 +33,8 @@ impl BuyerApp {
             BuyerApp::MiniProgram => "mini_program",
             BuyerApp::OfficialAccount => "official_account",
             BuyerApp::Demo => "demo",
+            BuyerApp::AlipayMiniProgram => "alipay_mini_program",
+            BuyerApp::AlipayWeb => "alipay_web",
         }
     }
 
@@ -36,6 +44,8 @@ impl BuyerApp {
             BuyerApp::MiniProgram,
             BuyerApp::OfficialAccount,
             BuyerApp::Demo,
+            BuyerApp::AlipayMiniProgram,
+            BuyerApp::AlipayWeb,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -129,6 +129,8 @@ impl OrderService {
         let preferred: &[PayMethod] = match req.buyer.app {
             BuyerApp::MiniProgram => &[PayMethod::WechatMiniProgram],
             BuyerApp::OfficialAccount => &[PayMethod::WechatJsapi],
+            BuyerApp::AlipayMiniProgram => &[PayMethod::AlipayMiniProgram],
+            BuyerApp::AlipayWeb => &[PayMethod::AlipayWap],
             BuyerApp::Demo => &[],
         };
         let (channel, method) = crate::providers::resolve(
@@ -141,7 +143,8 @@ impl OrderService {
         // An openid pays only in the app it belongs to.
         let payer_open_id = match (method, req.buyer.app) {
             (PayMethod::WechatMiniProgram, BuyerApp::MiniProgram)
-            | (PayMethod::WechatJsapi, BuyerApp::OfficialAccount) => {
+            | (PayMethod::WechatJsapi, BuyerApp::OfficialAccount)
+            | (PayMethod::AlipayMiniProgram, BuyerApp::AlipayMiniProgram) => {
                 Some(req.buyer.open_id.clone())
             }
             (m, _) if m.needs_open_id() => return Err(OrderError::OpenIdRequired),

@@ -58,14 +58,24 @@ pub struct OrderSettings {
     pub template_refunded: String,
 }
 
-/// The WeChat apps buyers use: the Official Account (web login, JSAPI, template messages) and
-/// the Mini Program (`jscode2session`, Mini Program payments, subscribe messages).
+/// The apps buyers log in with: WeChat's Official Account (web login, JSAPI, template messages)
+/// and Mini Program (`jscode2session`, Mini Program payments, subscribe messages), and the Alipay
+/// app (its Mini Program's auth code, `alipay.trade.create` payments).
 #[derive(Debug, Clone, Default)]
 pub struct BuyerApps {
     /// The Official Account, when configured.
     pub official: Option<wechat_mp::Client>,
     /// The Mini Program, when configured.
     pub mini: Option<wechat_mp::Client>,
+    /// The Alipay app, when configured.
+    pub alipay: Option<alipay::Client>,
+}
+
+impl BuyerApps {
+    /// Whether any buyer can log in.
+    pub fn any(&self) -> bool {
+        self.official.is_some() || self.mini.is_some() || self.alipay.is_some()
+    }
 }
 
 /// A new order.

@@ -341,14 +341,17 @@ impl OrderService {
 
     /// A message to the buyer, paid or refunded, from the app the buyer logged in with: a
     /// subscribe message in the Mini Program, a template message from the Official Account (a
-    /// demo buyer gets the demo Official Account's). Best effort.
+    /// demo buyer gets the demo Official Account's); an Alipay buyer's id means nothing to
+    /// WeChat, so they get none. Best effort.
     pub(super) async fn notify_buyer(&self, order: &Order, message: Message) {
         let Some(open_id) = &order.open_id else {
             return;
         };
         let in_mini_program = match order.buyer_app {
+            Some(BuyerApp::AlipayMiniProgram | BuyerApp::AlipayWeb) => return,
             Some(app) => app == BuyerApp::MiniProgram,
             // Orders from before sessions: the app they paid in.
+            None if order.method == PayMethod::AlipayMiniProgram => return,
             None => order.method == PayMethod::WechatMiniProgram,
         };
         let (template, first, amount) = match message {
