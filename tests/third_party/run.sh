@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Points third-party clients (Python `wechatpy` for WeChat Pay API v2, `wechatpayv3` for API v3
-# and `python-alipay-sdk` for Alipay in both modes, pinned, from PyPI) at freshly started
-# `wechat-sandbox` binaries and runs wechatpy_check.py, wechatpayv3_check.py and
-# alipay_check.py. Called by .ci/run.
+# and `python-alipay-sdk` for Alipay in both modes, pinned, from PyPI; Alipay's official Node
+# `alipay-sdk`, pinned, from npm, for content encryption and certificate mode) at freshly started
+# `wechat-sandbox` binaries and runs wechatpy_check.py, wechatpayv3_check.py, alipay_check.py
+# and alipay-node/check.mjs (its dependencies locked in alipay-node/package-lock.json). Called by
+# .ci/run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -50,12 +52,27 @@ wait_port "$port3"
 # Alipay: one app in public-key mode, one in certificate mode (its certificates issued by the
 # sandbox and fetched from its control API); the app key is the alipay crate's test key.
 ali="$root/alipay/testdata"
+aes=AAECAwQFBgcICQoLDA0ODw==
 porta=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$root/target/debug/wechat-sandbox" --listen "127.0.0.1:$porta" \
   --alipay-app "2021000000000051,$ali/app_public_key.pem" \
   --alipay-app "2021000000000052,$ali/app_public_key.pem,,cert" \
+  --alipay-app "2021000000000053,$ali/app_public_key.pem,,key,$aes" \
   --time-scale 1000 > "$root/target/wechat-sandbox-third-party-alipay.log" 2>&1 &
 pida=$!
 wait_port "$porta"
 "$venv/bin/python" "$here/alipay_check.py" "http://127.0.0.1:$porta" \
   2021000000000051 2021000000000052 "$ali/app_private_key.pem"
+
+# Alipay's official Node SDK: content encryption (the AES app) and certificate mode.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+node_dir="$root/target/alipay-node-check"
+mkdir -p "$node_dir"
+cp "$here/alipay-node/package.json" "$here/alipay-node/package-lock.json" "$here/alipay-node/check.mjs" "$node_dir/"
+(cd "$node_dir" && npm ci --silent --no-audit --no-fund)
+node "$node_dir/check.mjs" "http://127.0.0.1:$porta" \
+  2021000000000053 "$aes" 2021000000000052 "$ali/app_private_key.pem"

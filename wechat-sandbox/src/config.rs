@@ -314,10 +314,11 @@ impl AlipayApp {
         format!("2088{n:012}")
     }
 
-    /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID[,cert]]`, reading the key file;
-    /// `cert` puts the app in certificate mode (an empty seller id keeps the derived one).
+    /// Parses `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID[,MODE[,AES_KEY]]]`, reading the key
+    /// file: `MODE` `cert` puts the app in certificate mode (`key` or empty: public-key mode), an
+    /// `AES_KEY` (base64) turns content encryption on; an empty seller id keeps the derived one.
     pub fn parse(spec: &str) -> Result<Self, ConfigError> {
-        let p = parts(spec, 2, 4, "--alipay-app")?;
+        let p = parts(spec, 2, 5, "--alipay-app")?;
         let pem = read(&p[1])?;
         let mut app = AlipayApp::new(
             p[0].clone(),
@@ -326,17 +327,19 @@ impl AlipayApp {
         if let Some(seller_id) = p.get(2).filter(|s| !s.is_empty()) {
             app.seller_id = seller_id.clone();
         }
+        let shape = || ConfigError::Shape {
+            flag: "--alipay-app",
+            min: 2,
+            max: 5,
+            spec: spec.to_owned(),
+        };
         match p.get(3).map(String::as_str) {
-            None => {}
+            None | Some("" | "key") => {}
             Some("cert") => app.certificates = true,
-            Some(_) => {
-                return Err(ConfigError::Shape {
-                    flag: "--alipay-app",
-                    min: 2,
-                    max: 4,
-                    spec: spec.to_owned(),
-                });
-            }
+            Some(_) => return Err(shape()),
+        }
+        if let Some(key) = p.get(4).filter(|k| !k.is_empty()) {
+            app.aes_key = Some(::alipay::AesKey::from_base64(key).map_err(|_| shape())?);
         }
         Ok(app)
     }
@@ -374,6 +377,24 @@ mod tests {
             AlipayApp::parse("2021,/nonexistent.pem"),
             Err(ConfigError::Read { .. })
         ));
+        let key = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../alipay/testdata/app_public_key.pem"
+        );
+        let plain = AlipayApp::parse(&format!("2021,{key}")).unwrap();
+        assert!(!plain.certificates && plain.aes_key.is_none());
+        let cert = AlipayApp::parse(&format!("2021,{key},2088000000000001,cert")).unwrap();
+        assert!(cert.certificates);
+        assert_eq!(cert.seller_id, "2088000000000001");
+        let aes = AlipayApp::parse(&format!("2021,{key},,key,AAECAwQFBgcICQoLDA0ODw==")).unwrap();
+        assert!(!aes.certificates && aes.aes_key.is_some());
+        assert_eq!(aes.seller_id, AlipayApp::default_seller_id("2021"));
+        for bad in [",,other", ",,cert,not-a-key", ",,cert,x,y"] {
+            assert!(
+                AlipayApp::parse(&format!("2021,{key}{bad}")).is_err(),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             Merchant::parse("wx1,10000100"),
             Err(ConfigError::Shape {

@@ -29,9 +29,10 @@ struct Args {
     /// `;`-separated in the environment). Without any, a demo app is created and printed.
     #[arg(long = "mp-app", env = "SANDBOX_MP_APPS", value_delimiter = ';')]
     mp_apps: Vec<String>,
-    /// An Alipay app `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID[,cert]]` (repeatable;
-    /// `;`-separated in the environment; the seller id defaults to one derived from the app id;
-    /// `cert`: certificate mode, its certificates at `GET /sandbox/alipay/certs/{app_id}`). Without any, a demo app is created and its private key printed.
+    /// An Alipay app `APP_ID,PATH_TO_APP_PUBLIC_KEY_PEM[,SELLER_ID[,MODE[,AES_KEY]]]`
+    /// (repeatable; `;`-separated in the environment; the seller id defaults to one derived from
+    /// the app id; MODE `cert`: certificate mode, its certificates at
+    /// `GET /sandbox/alipay/certs/{app_id}`; AES_KEY: content encryption with that key). Without any, a demo app is created and its private key printed.
     #[arg(
         long = "alipay-app",
         env = "SANDBOX_ALIPAY_APPS",

@@ -274,3 +274,36 @@ fn half_a_certificate_mode_is_refused_and_nothing_secret_prints() {
     assert!(shown.contains(f.certs.app_cert_sn()), "{shown}");
     assert!(!shown.contains("PRIVATE"), "{shown}");
 }
+
+#[tokio::test]
+async fn many_answers_under_a_new_certificate_at_once_download_it_once() {
+    let f = fixture();
+    let rotated_key = PrivateKey::generate().unwrap();
+    let rotated_cert = f.pki.issue("Alipay 4", &rotated_key.public_key()).unwrap();
+    let rotated_sn = cert::cert_sn(&rotated_cert).unwrap();
+    let rotated = TestGateway::new(rotated_key).with_cert_sn(&rotated_sn);
+    let server = MockServer::start().await;
+    Mock::given(Method("alipay.trade.query"))
+        .respond_with(answer(
+            rotated.response("alipay.trade.query", &paid()).unwrap(),
+        ))
+        .mount(&server)
+        .await;
+    // A slow download: every caller arrives while it is under way.
+    Mock::given(Method("alipay.open.app.alipaycert.download"))
+        .respond_with(
+            answer(download_answer(&rotated, &rotated_cert))
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server, &f.certs);
+    let calls = (0..8).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.execute(&query()).await })
+    });
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().trade_no, "2024C1");
+    }
+}
