@@ -87,6 +87,8 @@ pub enum Notification {
     Refund(Box<RefundNotification>),
     /// `MCHTRANSFER.*` (a transfer's result).
     Transfer(Box<super::api::TransferBill>),
+    /// `PROFITSHARING.*` (a share succeeded or closed).
+    ProfitSharing(Box<super::api::SharingNotification>),
     /// Another event type, its resource as JSON.
     Other {
         /// The event type.
@@ -136,6 +138,10 @@ pub fn decrypt_notification(
     } else if envelope.event_type.starts_with("MCHTRANSFER.") {
         Notification::Transfer(Box::new(
             serde_json::from_str(&plain).map_err(|e| decode("transfer", e))?,
+        ))
+    } else if envelope.event_type.starts_with("PROFITSHARING.") {
+        Notification::ProfitSharing(Box::new(
+            serde_json::from_str(&plain).map_err(|e| decode("profit sharing", e))?,
         ))
     } else {
         Notification::Other {

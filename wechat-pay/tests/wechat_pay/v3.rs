@@ -667,7 +667,7 @@ fn endpoints() -> Vec<(&'static str, &'static str, &'static str, Call, Value)> {
     let refund = json!({"refund_id": "5", "out_refund_no": "R3", "status": "PROCESSING", "amount": {"total": 350, "refund": 350}});
     let transfer = json!({"out_bill_no": "T1", "transfer_bill_no": "1330000", "state": "ACCEPTED"});
     let by_no = || TransactionRef::OutTradeNo("V3ORDER0003".into());
-    vec![
+    let mut v = vec![
         (
             "jsapi",
             "POST",
@@ -818,6 +818,106 @@ fn endpoints() -> Vec<(&'static str, &'static str, &'static str, Call, Value)> {
                 sub_mchid: "1900000109".into(),
             }),
             json!({}),
+        ),
+    ];
+    v.extend(profit_sharing_endpoints());
+    v
+}
+
+/// The profit-sharing endpoints, each with a valid answer.
+fn profit_sharing_endpoints() -> Vec<(&'static str, &'static str, &'static str, Call, Value)> {
+    use wechat_pay::v3::{
+        AddReceiver, CreateReturn, CreateSharing, QueryReturn, QuerySharing, ReceiverType,
+        RelationType, Share, SharingRef, UnsplitAmount,
+    };
+    fn call<R: v3::Request + Clone + 'static>(r: R) -> Call {
+        Box::new(move |c: Client| {
+            let r = r.clone();
+            Box::pin(async move { c.execute(&r).await.map(|_| ()) })
+        })
+    }
+    let order = json!({"sub_mchid": "1900000109", "transaction_id": "4200000001", "out_order_no": "P1",
+                       "order_id": "3008450740201411110007820472", "state": "FINISHED",
+                       "receivers": [{"type": "MERCHANT_ID", "account": "1900000110", "amount": 35,
+                                      "description": "fee", "result": "SUCCESS", "detail_id": "36011111"}]});
+    let returned = json!({"sub_mchid": "1900000109", "out_order_no": "P1", "out_return_no": "PR1",
+                          "return_mchid": "1900000110", "amount": 35, "result": "SUCCESS"});
+    vec![
+        (
+            "add receiver",
+            "POST",
+            "/v3/profitsharing/receivers/add",
+            call(
+                AddReceiver::new(
+                    APP,
+                    ReceiverType::MerchantId,
+                    "1900000110",
+                    RelationType::ServiceProvider,
+                )
+                .sub_mchid("1900000109")
+                .name("平台"),
+            ),
+            json!({"sub_mchid": "1900000109", "type": "MERCHANT_ID", "account": "1900000110", "relation_type": "SERVICE_PROVIDER"}),
+        ),
+        (
+            "share",
+            "POST",
+            "/v3/profitsharing/orders",
+            call(
+                CreateSharing::new(
+                    APP,
+                    "4200000001",
+                    "P1",
+                    vec![Share::new(
+                        ReceiverType::MerchantId,
+                        "1900000110",
+                        Fen::new(35),
+                        "fee",
+                    )],
+                    true,
+                )
+                .sub_mchid("1900000109"),
+            ),
+            order.clone(),
+        ),
+        (
+            "query sharing",
+            "GET",
+            "/v3/profitsharing/orders/P1",
+            call(QuerySharing::new("4200000001", "P1").sub_mchid("1900000109")),
+            order,
+        ),
+        (
+            "return",
+            "POST",
+            "/v3/profitsharing/return-orders",
+            call(
+                CreateReturn::new(
+                    SharingRef::OutOrderNo("P1".into()),
+                    "PR1",
+                    "1900000110",
+                    Fen::new(35),
+                    "refund",
+                )
+                .sub_mchid("1900000109"),
+            ),
+            returned.clone(),
+        ),
+        (
+            "query return",
+            "GET",
+            "/v3/profitsharing/return-orders/PR1",
+            call(QueryReturn::new("P1", "PR1").sub_mchid("1900000109")),
+            returned,
+        ),
+        (
+            "unsplit amount",
+            "GET",
+            "/v3/profitsharing/transactions/4200000001/amounts",
+            call(UnsplitAmount {
+                transaction_id: "4200000001".into(),
+            }),
+            json!({"transaction_id": "4200000001", "unsplit_amount": 315}),
         ),
     ]
 }
@@ -1063,4 +1163,154 @@ async fn certificates_are_refreshed_in_the_background_while_a_client_lives() {
         .await
         .expect("the refresh task ends with the client")
         .unwrap();
+}
+
+#[tokio::test]
+async fn profit_sharing_bodies_name_the_sub_merchant_encrypt_names_and_notify() {
+    use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OaepPrivateDecryptingKey, PrivateDecryptingKey};
+    use base64::Engine as _;
+    use wechat_pay::v3::{
+        AddReceiver, CreateSharing, DeleteReceiver, ReceiverType, RelationType, Share, ShareResult,
+        SharingState, UnfreezeSharing,
+    };
+    let server = MockServer::start().await;
+    let c = client(&server);
+    let receiver = json!({"type": "MERCHANT_ID", "account": "1900000110"});
+    let order = json!({"transaction_id": "4200000001", "out_order_no": "P1", "order_id": "30084",
+                       "state": "PROCESSING",
+                       "receivers": [{"type": "MERCHANT_ID", "account": "1900000110", "amount": 35,
+                                      "description": "fee", "result": "PENDING"}]});
+    for (route, answer) in [
+        ("/v3/profitsharing/receivers/add", &receiver),
+        ("/v3/profitsharing/receivers/delete", &receiver),
+        ("/v3/profitsharing/orders", &order),
+        ("/v3/profitsharing/orders/unfreeze", &order),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(signed(answer, wechat().sign(&answer.to_string())))
+            .mount(&server)
+            .await;
+    }
+    let added = c
+        .execute(
+            &AddReceiver::new(
+                APP,
+                ReceiverType::MerchantId,
+                "1900000110",
+                RelationType::ServiceProvider,
+            )
+            .sub_mchid("1900000109")
+            .name("示例平台有限公司"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added.receiver_type, ReceiverType::MerchantId);
+    let shared = c
+        .execute(&CreateSharing::new(
+            APP,
+            "4200000001",
+            "P1",
+            vec![Share::new(
+                ReceiverType::MerchantId,
+                "1900000110",
+                Fen::new(35),
+                "fee",
+            )],
+            false,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(shared.state, SharingState::Processing);
+    assert_eq!(shared.receivers[0].result, ShareResult::Pending);
+    assert_eq!(shared.receivers[0].amount, Fen::new(35));
+    c.execute(&DeleteReceiver::new(
+        APP,
+        ReceiverType::MerchantId,
+        "1900000110",
+    ))
+    .await
+    .unwrap();
+    c.execute(&UnfreezeSharing::new("4200000001", "P1-rest", "done").sub_mchid("1900000109"))
+        .await
+        .unwrap();
+
+    let sent: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    // The receiver: the sub-merchant named, the name encrypted to WeChat Pay's key.
+    assert_eq!(sent[0]["sub_mchid"], "1900000109");
+    assert_eq!(sent[0]["type"], "MERCHANT_ID");
+    assert_eq!(sent[0]["relation_type"], "SERVICE_PROVIDER");
+    let block = pem::parse(WECHATPAY_PRIVATE).unwrap();
+    let private =
+        OaepPrivateDecryptingKey::new(PrivateDecryptingKey::from_pkcs8(block.contents()).unwrap())
+            .unwrap();
+    let ct = base64::engine::general_purpose::STANDARD
+        .decode(sent[0]["name"].as_str().unwrap())
+        .unwrap();
+    let mut out = vec![0u8; private.min_output_size()];
+    let plain = private
+        .decrypt(&OAEP_SHA1_MGF1SHA1, &ct, &mut out, None)
+        .unwrap();
+    assert_eq!(std::str::from_utf8(plain).unwrap(), "示例平台有限公司");
+    // Directly (no sub-merchant): no sub_mchid; amounts as integers of fen.
+    assert!(sent[1].get("sub_mchid").is_none());
+    assert_eq!(sent[1]["receivers"][0]["amount"], 35);
+    assert_eq!(sent[1]["unfreeze_unsplit"], false);
+    assert_eq!(sent[2]["account"], "1900000110");
+    assert_eq!(sent[3]["sub_mchid"], "1900000109");
+    assert_eq!(sent[3]["out_order_no"], "P1-rest");
+
+    // The order asks for its money to be frozen for sharing.
+    let order = OrderRequest::new(
+        APP,
+        "Cola",
+        "V3ORDER0009",
+        Fen::new(350),
+        "https://n.example/",
+    )
+    .profit_sharing();
+    server.reset().await;
+    let prepay = json!({"prepay_id": "wx9"});
+    Mock::given(method("POST"))
+        .and(path("/v3/pay/transactions/jsapi"))
+        .respond_with(signed(&prepay, wechat().sign(&prepay.to_string())))
+        .mount(&server)
+        .await;
+    c.execute(&JsapiOrder {
+        order,
+        openid: "o1".into(),
+    })
+    .await
+    .unwrap();
+    let sent: Value =
+        serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent["settle_info"], json!({"profit_sharing": true}));
+
+    // A share's notification.
+    let (body, headers) = wechat().notification(
+        "PROFITSHARING.SUCCESS",
+        "profitsharing",
+        &json!({"sp_mchid": MCH, "sub_mchid": "1900000109", "transaction_id": "4200000001",
+                "order_id": "30084", "out_order_no": "P1",
+                "receiver": {"type": "MERCHANT_ID", "account": "1900000110", "amount": 35, "description": "fee"},
+                "success_time": "2026-12-07T10:00:00+08:00"}),
+    );
+    let (_, event) = c
+        .notification(lookup(&headers), body.as_bytes())
+        .await
+        .unwrap();
+    match event {
+        Notification::ProfitSharing(n) => {
+            assert_eq!(n.out_order_no, "P1");
+            assert_eq!(n.receiver.amount, Fen::new(35));
+            assert_eq!(n.sub_mchid.as_deref(), Some("1900000109"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

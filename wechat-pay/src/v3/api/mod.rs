@@ -19,11 +19,16 @@
 //! | query / cancel a transfer | `GET …/transfer-bills/out-bill-no/{no}`, `POST …/{no}/cancel` | [`QueryTransfer`], [`CancelTransfer`] | [`TransferBill`] |
 //! | trade bill | `GET /v3/bill/tradebill` | [`TradeBill`] | [`BillLink`] → [`Client::trade_bill`](crate::v3::Client::trade_bill) |
 //! | fund-flow bill | `GET /v3/bill/fundflowbill` | [`FundFlowBill`] | [`BillLink`] → [`Client::fund_flow_bill`](crate::v3::Client::fund_flow_bill) |
+//! | profit-sharing receivers | `POST /v3/profitsharing/receivers/{add,delete}` (name encrypted) | [`AddReceiver`], [`DeleteReceiver`] | [`ReceiverRecord`] |
+//! | share a paid order / query it / unfreeze the rest | `POST /v3/profitsharing/orders`, `GET …/orders/{out_order_no}`, `POST …/orders/unfreeze` | [`CreateSharing`], [`QuerySharing`], [`UnfreezeSharing`] | [`SharingOrder`] |
+//! | return a share / query it | `POST /v3/profitsharing/return-orders`, `GET …/return-orders/{out_return_no}` | [`CreateReturn`], [`QueryReturn`] | [`ReturnOrder`] |
+//! | what is left to share | `GET /v3/profitsharing/transactions/{id}/amounts` | [`UnsplitAmount`] | [`UnsplitAmountAnswer`] |
 //!
 //! Adding an endpoint: a file with its request and response types, a `mod` and `pub use` line
 //! here, and a row in the table.
 
 mod bills;
+mod profit_sharing;
 mod refunds;
 mod transactions;
 mod transfers;
@@ -31,6 +36,13 @@ mod transfers;
 pub use transfers::{CancelTransfer, CreateTransfer, QueryTransfer, TransferBill, TransferState};
 
 pub use bills::{BillLink, FundFlowBill, TradeBill};
+
+pub use profit_sharing::{
+    AddReceiver, CreateReturn, CreateSharing, DeleteReceiver, NotifiedShare, QueryReturn,
+    QuerySharing, ReceiverRecord, ReceiverType, RelationType, ReturnOrder, ReturnResult, Share,
+    ShareRecord, ShareResult, SharingNotification, SharingOrder, SharingRef, SharingState,
+    UnfreezeSharing, UnsplitAmount, UnsplitAmountAnswer,
+};
 
 pub use refunds::{
     AbnormalRefund, AbnormalRefundTo, CreateRefund, QueryRefund, RefundAmount, RefundRecord,

@@ -57,6 +57,9 @@ pub struct OrderRequest {
     /// Service-provider (partner) mode: the sub-merchant the order is for (the client's
     /// merchant is the service provider, `sp_mchid`; `app_id` is then `sp_appid`).
     pub partner: Option<Partner>,
+    /// Freeze the money for profit sharing (`settle_info.profit_sharing`): it is shared with
+    /// [`CreateSharing`](super::CreateSharing) or unfrozen later, not settled at once.
+    pub profit_sharing: bool,
 }
 
 /// A sub-merchant, for service-provider (partner) mode.
@@ -102,7 +105,14 @@ impl OrderRequest {
             time_expire: None,
             attach: None,
             partner: None,
+            profit_sharing: false,
         }
+    }
+
+    /// Freezes the money for profit sharing (`settle_info.profit_sharing = true`).
+    pub fn profit_sharing(mut self) -> Self {
+        self.profit_sharing = true;
+        self
     }
 
     /// For a sub-merchant (service-provider mode).
@@ -166,6 +176,9 @@ impl OrderRequest {
         }
         if let Some(a) = &self.attach {
             body["attach"] = json!(a);
+        }
+        if self.profit_sharing {
+            body["settle_info"] = json!({"profit_sharing": true});
         }
         body
     }
