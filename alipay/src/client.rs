@@ -20,6 +20,9 @@ use crate::{Error, SignatureError};
 /// Alipay's production gateway.
 pub const DEFAULT_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
 
+/// Alipay's page where a merchant authorizes a third-party (service provider's) app.
+pub const DEFAULT_APP_AUTH_URL: &str = "https://openauth.alipay.com/oauth2/appToAppAuth.htm";
+
 /// Alipay's web authorization page (buyer login in the Alipay app's browser).
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://openauth.alipay.com/oauth2/publicAppAuthorize.htm";
 
@@ -382,16 +385,58 @@ impl Client {
 
     /// Calls the gateway with a typed request and returns its verified, decoded answer.
     pub async fn execute<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+        self.execute_with(request, request.top_level()).await
+    }
+
+    /// The same for a merchant who authorized this (service provider's) app: the call carries
+    /// the merchant's `app_auth_token` ([`OpenAuthToken`](crate::OpenAuthToken)), so it is
+    /// made, and its money settles, in the merchant's name.
+    pub async fn execute_for<R: Request>(
+        &self,
+        app_auth_token: &str,
+        request: &R,
+    ) -> Result<R::Response, Error> {
+        if app_auth_token.trim().is_empty() {
+            return Err(Error::Config("app_auth_token is empty".into()));
+        }
+        let mut top = request.top_level();
+        top.push(("app_auth_token", app_auth_token.to_owned()));
+        self.execute_with(request, top).await
+    }
+
+    async fn execute_with<R: Request>(
+        &self,
+        request: &R,
+        top: Vec<(&'static str, String)>,
+    ) -> Result<R::Response, Error> {
         let biz = if R::BIZ_CONTENT {
             serde_json::to_string(request)
                 .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?
         } else {
             String::new()
         };
-        let (_, object) = self
-            .call(R::METHOD, biz, &request.top_level(), R::accepts)
-            .await?;
+        let (_, object) = self.call(R::METHOD, biz, &top, R::accepts).await?;
         serde_json::from_str(&object).map_err(|e| Error::decode(R::METHOD, e))
+    }
+
+    /// Where a merchant authorizes this (service provider's) app: Alipay sends them back to
+    /// `redirect_uri` with `?app_auth_code=…&state=…`; exchange the code with
+    /// [`OpenAuthToken::code`](crate::OpenAuthToken::code). `auth_url` is
+    /// [`DEFAULT_APP_AUTH_URL`] in production.
+    pub fn app_auth_url(
+        &self,
+        auth_url: &str,
+        redirect_uri: &str,
+        state: &str,
+    ) -> Result<String, Error> {
+        check_state(state)?;
+        let mut url = reqwest::Url::parse(auth_url)
+            .map_err(|e| Error::Config(format!("authorization URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("app_id", &self.inner.app_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        Ok(url.into())
     }
 
     /// Calls any method with a JSON `biz_content` (for methods without a typed request here);
@@ -563,16 +608,7 @@ impl Client {
         scope: crate::api::oauth::AuthScope,
         state: &str,
     ) -> Result<String, Error> {
-        if state.is_empty()
-            || state.len() > 128
-            || !state
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-        {
-            return Err(Error::Config(
-                "state must be 1 to 128 URL-safe characters".into(),
-            ));
-        }
+        check_state(state)?;
         let mut url = reqwest::Url::parse(&self.inner.authorize_url)
             .map_err(|e| Error::Config(format!("authorization URL: {e}")))?;
         url.query_pairs_mut()
@@ -601,6 +637,21 @@ impl Client {
             .map_err(|e| Error::Config(format!("cannot encode biz_content: {e}")))?;
         self.signed_params(request.method(), biz, &request.top_level())
     }
+}
+
+/// A login's `state`: 1 to 128 URL-safe characters.
+fn check_state(state: &str) -> Result<(), Error> {
+    if state.is_empty()
+        || state.len() > 128
+        || !state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+    {
+        return Err(Error::Config(
+            "state must be 1 to 128 URL-safe characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The parts of a gateway answer: the signed content as it stands, its signature, and (in

@@ -107,12 +107,19 @@ pub use api::cert_download::{CertDownload, CertDownloadResponse};
 pub use api::close::{CloseResponse, TradeClose};
 pub use api::create::{Buyer, CreateResponse, TradeCreate};
 pub use api::oauth::{AuthScope, OauthToken, OauthTokenResponse, UserInfo, UserInfoShare};
+pub use api::open_auth::{
+    OpenAuthToken, OpenAuthTokenInfo, OpenAuthTokenQuery, OpenAuthTokenResponse,
+};
 pub use api::page_pay::{Product, TradePagePay};
 pub use api::pay::{PayResponse, TradePay};
 pub use api::precreate::{PrecreateResponse, TradePrecreate};
 pub use api::query::{TradeQuery, TradeQueryResponse};
 pub use api::refund::{RefundResponse, TradeRefund};
 pub use api::refund_query::{RefundQuery, RefundQueryResponse};
+pub use api::settle::{
+    AccountType, RoyaltyBindResponse, RoyaltyReceiver, RoyaltyRelationBind, RoyaltyShare,
+    SettleResponse, TradeOrderSettle,
+};
 pub use api::transfer::{
     FundTransfer, FundTransferQuery, Payee, PayeeIdentity, TransferQueryResponse, TransferResponse,
     TransferStatus,
@@ -120,8 +127,8 @@ pub use api::transfer::{
 pub use api::{PageRequest, Request, TradeRef, TradeStatus};
 pub use cert::Certificates;
 pub use client::{
-    AlipayKeys, Client, ClientBuilder, DEFAULT_AUTHORIZE_URL, DEFAULT_CERT_DOWNLOAD_INTERVAL,
-    DEFAULT_GATEWAY,
+    AlipayKeys, Client, ClientBuilder, DEFAULT_APP_AUTH_URL, DEFAULT_AUTHORIZE_URL,
+    DEFAULT_CERT_DOWNLOAD_INTERVAL, DEFAULT_GATEWAY,
 };
 pub use encrypt::AesKey;
 pub use error::{Error, SignatureError, SubCode};

@@ -15,6 +15,10 @@
 //! - [`transfer`] `alipay.fund.trans.uni.transfer`, `alipay.fund.trans.common.query` — money to
 //!   a user's Alipay account.
 //! - [`oauth`] `alipay.system.oauth.token`, `alipay.user.info.share` — buyer login.
+//! - [`open_auth`] `alipay.open.auth.token.app` (+ `.query`) — a merchant authorizes a
+//!   service provider's app (third-party apps).
+//! - [`settle`] `alipay.trade.royalty.relation.bind`, `alipay.trade.order.settle` — settlement
+//!   sharing.
 
 pub mod bill;
 pub mod cancel;
@@ -22,12 +26,14 @@ pub mod cert_download;
 pub mod close;
 pub mod create;
 pub mod oauth;
+pub mod open_auth;
 pub mod page_pay;
 pub mod pay;
 pub mod precreate;
 pub mod query;
 pub mod refund;
 pub mod refund_query;
+pub mod settle;
 pub mod transfer;
 
 use serde::de::DeserializeOwned;

@@ -180,7 +180,7 @@ impl Request for UserInfoShare {
 }
 
 /// Alipay writes `expires_in` as a number or as text.
-fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(super) fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum N {

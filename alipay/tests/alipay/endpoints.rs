@@ -503,3 +503,136 @@ fn the_web_login_url_names_the_app_scope_return_and_state() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_merchant_authorizes_the_provider_and_calls_carry_its_token() {
+    use alipay::{OpenAuthToken, OpenAuthTokenQuery};
+    contract(
+        OpenAuthToken::code("P6f5a1ab0de1c4cd8b5f2bbd1c2e58B9"),
+        SignedCall {
+            method: "alipay.open.auth.token.app",
+            biz: json!({"grant_type": "authorization_code", "code": "P6f5a1ab0de1c4cd8b5f2bbd1c2e58B9"}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "user_id": "2088102150527498",
+               "auth_app_id": "2013121100055554", "app_auth_token": "201509BBeff9351ad1874306903e96b91d248A36",
+               "app_refresh_token": "201509BBdcba1e3347de4e75ba3fed2c9abebE36", "expires_in": "123456"}),
+        |r| {
+            assert_eq!(r.user_id.as_deref(), Some("2088102150527498"));
+            assert_eq!(r.expires_in, 123_456);
+            assert!(!format!("{r:?}").contains("201509BB"), "a token printed");
+        },
+    )
+    .await;
+    contract(
+        OpenAuthToken::refresh("201509BBdcba1e3347de4e75ba3fed2c9abebE36"),
+        SignedCall {
+            method: "alipay.open.auth.token.app",
+            biz: json!({"grant_type": "refresh_token", "refresh_token": "201509BBdcba1e3347de4e75ba3fed2c9abebE36"}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "app_auth_token": "201509BBnew"}),
+        |r| assert_eq!(r.app_auth_token, "201509BBnew"),
+    )
+    .await;
+    contract(
+        OpenAuthTokenQuery::new("201509BBeff9351ad1874306903e96b91d248A36"),
+        SignedCall {
+            method: "alipay.open.auth.token.app.query",
+            biz: json!({"app_auth_token": "201509BBeff9351ad1874306903e96b91d248A36"}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "user_id": "2088102150527498", "status": "valid",
+               "auth_methods": ["alipay.trade.precreate"], "auth_end": "2027-12-07 10:00:00"}),
+        |r| assert!(r.is_valid()),
+    )
+    .await;
+    assert!(!format!("{:?}", OpenAuthToken::code("secret-code")).contains("secret-code"));
+
+    // Any call for the merchant carries (and signs) its token.
+    let server = MockServer::start().await;
+    let answer = gateway()
+        .response(
+            "alipay.trade.precreate",
+            &json!({"code": "10000", "msg": "Success", "out_trade_no": "SP1", "qr_code": "https://qr.alipay.com/sp"}),
+        )
+        .unwrap();
+    wiremock::Mock::given(SignedCall {
+        method: "alipay.trade.precreate",
+        biz: json!({"out_trade_no": "SP1"}),
+        top: vec![("app_auth_token", "201509BBmerchant".into())],
+    })
+    .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(answer))
+    .expect(1)
+    .mount(&server)
+    .await;
+    let created = client(&server)
+        .execute_for(
+            "201509BBmerchant",
+            &TradePrecreate::new("SP1", Fen::new(100), "Cola"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.out_trade_no, "SP1");
+    assert!(matches!(
+        client(&server)
+            .execute_for(" ", &TradePrecreate::new("SP2", Fen::new(100), "Cola"))
+            .await,
+        Err(Error::Config(_))
+    ));
+
+    let url = client(&server)
+        .app_auth_url(
+            alipay::DEFAULT_APP_AUTH_URL,
+            "https://platform.example/alipay/authorized",
+            "m-42",
+        )
+        .unwrap();
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let q: std::collections::BTreeMap<String, String> = parsed.query_pairs().into_owned().collect();
+    assert_eq!(q["app_id"], crate::support::APP_ID);
+    assert_eq!(
+        q["redirect_uri"],
+        "https://platform.example/alipay/authorized"
+    );
+    assert_eq!(q["state"], "m-42");
+}
+
+#[tokio::test]
+async fn settlement_sharing_binds_receivers_and_settles_a_paid_trade() {
+    use alipay::{
+        AccountType, RoyaltyReceiver, RoyaltyRelationBind, RoyaltyShare, TradeOrderSettle,
+    };
+    contract(
+        RoyaltyRelationBind::new(
+            "BIND-1",
+            vec![RoyaltyReceiver::new(AccountType::UserId, "2088101126708402").name("平台")],
+        ),
+        SignedCall {
+            method: "alipay.trade.royalty.relation.bind",
+            biz: json!({"out_request_no": "BIND-1",
+                        "receiver_list": [{"type": "userId", "account": "2088101126708402", "name": "平台"}]}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "result_code": "SUCCESS"}),
+        |r| assert_eq!(r.result_code.as_deref(), Some("SUCCESS")),
+    )
+    .await;
+    contract(
+        TradeOrderSettle::new(
+            "SETTLE-1",
+            "2024T1",
+            vec![RoyaltyShare::new(AccountType::UserId, "2088101126708402", Fen::new(6)).desc("fee")],
+        ),
+        SignedCall {
+            method: "alipay.trade.order.settle",
+            biz: json!({"out_request_no": "SETTLE-1", "trade_no": "2024T1",
+                        "royalty_parameters": [{"royalty_type": "transfer", "trans_in_type": "userId",
+                                                "trans_in": "2088101126708402", "amount": "0.06", "desc": "fee"}]}),
+            top: vec![],
+        },
+        json!({"code": "10000", "msg": "Success", "trade_no": "2024T1", "settle_no": "20241207S1"}),
+        |r| assert_eq!(r.settle_no.as_deref(), Some("20241207S1")),
+    )
+    .await;
+}
