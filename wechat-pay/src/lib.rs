@@ -109,10 +109,11 @@ pub mod xml;
 
 pub use api::{
     AccountType, Bill, BillRow, BillRows, BillSummary, BillType, CloseOrder, CloseOrderResponse,
-    DownloadBill, DownloadFundFlow, FundFlow, FundFlowRow, FundFlowSummary, H5Info, Micropay,
-    MicropayOutcome, MicropayPaid, OrderQuery, OrderQueryResponse, Recall, Refund, RefundAccount,
-    RefundCoupon, RefundQuery, RefundQueryBy, RefundQueryResponse, RefundRecord, RefundResponse,
-    Reverse, ReverseResponse, Trade, UnifiedOrder, UnifiedOrderResponse,
+    DownloadBill, DownloadFundFlow, ForSubMerchant, FundFlow, FundFlowRow, FundFlowSummary, H5Info,
+    Micropay, MicropayOutcome, MicropayPaid, OrderQuery, OrderQueryResponse, Recall, Refund,
+    RefundAccount, RefundCoupon, RefundQuery, RefundQueryBy, RefundQueryResponse, RefundRecord,
+    RefundResponse, Reverse, ReverseResponse, SubMerchant, Trade, UnifiedOrder,
+    UnifiedOrderResponse,
 };
 pub use cert::ClientCertificate;
 pub use client::{Client, ClientBuilder, SandboxPrefix};

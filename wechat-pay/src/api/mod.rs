@@ -14,6 +14,7 @@
 //! | micropay (payment code) | `/pay/micropay` | [`Micropay`] | no |
 //! | reverse | `/secapi/pay/reverse` | [`Reverse`] | yes |
 //! | sandbox sign key | `{prefix}/pay/getsignkey` | [`SandboxSignKey`] | no |
+//! | any of the above for a sub-merchant (service provider) | the same, with `sub_mch_id` / `sub_appid` | [`ForSubMerchant`] over the request | as the request |
 //!
 //! Adding an endpoint: a new file with a type implementing [`Endpoint`] and either [`Request`]
 //! (signed XML reply, sent with [`Client::execute`](crate::Client::execute)) or [`Download`]
@@ -33,6 +34,7 @@ mod refund;
 mod refund_query;
 mod reverse;
 mod sandbox_sign_key;
+mod sub_merchant;
 mod unified_order;
 
 pub use close_order::{CloseOrder, CloseOrderResponse};
@@ -46,6 +48,7 @@ pub use refund::{Refund, RefundAccount, RefundCoupon, RefundResponse};
 pub use refund_query::{RefundQuery, RefundQueryBy, RefundQueryResponse, RefundRecord};
 pub use reverse::{Recall, Reverse, ReverseResponse};
 pub use sandbox_sign_key::{SandboxSignKey, SandboxSignKeyResponse};
+pub use sub_merchant::{ForSubMerchant, SubMerchant};
 pub use unified_order::{H5Info, Trade, UnifiedOrder, UnifiedOrderResponse};
 
 /// Which common fields the client adds to a request before signing it.

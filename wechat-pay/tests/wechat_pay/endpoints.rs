@@ -360,3 +360,62 @@ async fn oversized_reply_is_rejected() {
         ))
     ));
 }
+
+#[tokio::test]
+async fn calls_for_a_sub_merchant_carry_its_ids_and_its_payers_sub_openid() {
+    use wechat_pay::{ForSubMerchant, SubMerchant};
+    let with_app = SubMerchant::new("1900000109").sub_appid("wxsubapp0000001");
+    let r = contract(
+        &ForSubMerchant::new(&with_app, order(Trade::jsapi("oSub_payer"))),
+        "/pay/unifiedorder",
+        &[
+            ("sub_mch_id", "1900000109"),
+            ("sub_appid", "wxsubapp0000001"),
+            ("sub_openid", "oSub_payer"),
+            ("trade_type", "JSAPI"),
+        ],
+        params(&[("trade_type", "JSAPI"), ("prepay_id", "wx2026sub")]),
+    )
+    .await;
+    assert_eq!(r.prepay_id, "wx2026sub");
+    // Without the sub-merchant's app: the payer is under the provider's app, as `openid`.
+    let plain = SubMerchant::new("1900000109");
+    contract(
+        &ForSubMerchant::new(&plain, order(Trade::jsapi("oSp_payer"))),
+        "/pay/unifiedorder",
+        &[("sub_mch_id", "1900000109"), ("openid", "oSp_payer")],
+        params(&[("trade_type", "JSAPI"), ("prepay_id", "wx2026sp")]),
+    )
+    .await;
+    // Any request: a query for the sub-merchant.
+    contract(
+        &ForSubMerchant::new(&plain, OrderQuery::new(OrderId::OutTradeNo("A1".into()))),
+        "/pay/orderquery",
+        &[("sub_mch_id", "1900000109"), ("out_trade_no", "A1")],
+        params(&[
+            ("out_trade_no", "A1"),
+            ("trade_state", "NOTPAY"),
+            ("total_fee", "350"),
+        ]),
+    )
+    .await;
+    // The payer's openid is never sent twice.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/pay/unifiedorder"))
+        .respond_with(xml(
+            signer().reply(params(&[("trade_type", "JSAPI"), ("prepay_id", "wx1")]))
+        ))
+        .mount(&server)
+        .await;
+    client(&server)
+        .execute(&ForSubMerchant::new(
+            &with_app,
+            order(Trade::jsapi("oSub_payer")),
+        ))
+        .await
+        .unwrap();
+    let body =
+        String::from_utf8(server.received_requests().await.unwrap()[0].body.clone()).unwrap();
+    assert!(!body.contains("<openid>"), "{body}");
+}
