@@ -466,6 +466,7 @@ async fn every_v3_endpoint_answers_the_projects_client() {
             bill_date: today_utc8(),
             bill_type: BillType::All,
             gzip: true,
+            sub_mchid: None,
         })
         .await
         .unwrap();
@@ -495,6 +496,7 @@ async fn every_v3_endpoint_answers_the_projects_client() {
             bill_date: time::Date::from_calendar_date(2020, time::Month::January, 1).unwrap(),
             bill_type: BillType::All,
             gzip: false,
+            sub_mchid: None,
         })
         .await
         .unwrap_err();

@@ -786,6 +786,7 @@ fn endpoints() -> Vec<(&'static str, &'static str, &'static str, Call, Value)> {
                 bill_date: time::macros::date!(2026 - 12 - 01),
                 bill_type: wechat_pay::BillType::All,
                 gzip: false,
+                sub_mchid: None,
             }),
             json!({"hash_type": "SHA1", "hash_value": "0", "download_url": "https://api.mch.weixin.qq.com/v3/billdownload/file?token=x"}),
         ),
@@ -1122,6 +1123,7 @@ async fn bills_are_checked_against_their_hash_and_decompressed() {
                 bill_date: time::macros::date!(2026 - 12 - 01),
                 bill_type: wechat_pay::BillType::All,
                 gzip: true,
+                sub_mchid: None,
             })
             .await;
         if good {
@@ -1313,4 +1315,32 @@ async fn profit_sharing_bodies_name_the_sub_merchant_encrypt_names_and_notify() 
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn partner_answers_name_both_merchants_and_bills_one_sub_merchant() {
+    use wechat_pay::v3::{Request as _, TradeBill, Transaction};
+    let t: Transaction = serde_json::from_value(json!({
+        "sp_appid": APP, "sp_mchid": MCH, "sub_mchid": "1900000109", "sub_appid": "wxsubapp",
+        "out_trade_no": "P1", "trade_state": "SUCCESS", "transaction_id": "4200000001",
+        "payer": {"sp_openid": "o_sp", "sub_openid": "o_sub"},
+        "amount": {"total": 350, "payer_total": 350, "currency": "CNY"}
+    }))
+    .unwrap();
+    assert_eq!((t.appid.as_str(), t.mchid.as_str()), (APP, MCH));
+    assert_eq!(t.sub_mchid.as_deref(), Some("1900000109"));
+    assert_eq!(t.sub_appid.as_deref(), Some("wxsubapp"));
+    let payer = t.payer.unwrap();
+    assert_eq!(payer.openid, "o_sp");
+    assert_eq!(payer.sub_openid.as_deref(), Some("o_sub"));
+    let bill = TradeBill {
+        bill_date: time::macros::date!(2026 - 12 - 06),
+        bill_type: wechat_pay::BillType::All,
+        gzip: false,
+        sub_mchid: Some("1900000109".into()),
+    };
+    assert_eq!(
+        bill.path(MCH),
+        "/v3/bill/tradebill?bill_date=2026-12-06&bill_type=ALL&sub_mchid=1900000109"
+    );
 }

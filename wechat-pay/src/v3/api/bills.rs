@@ -18,6 +18,9 @@ pub struct TradeBill {
     pub bill_type: BillType,
     /// Ask for a gzip file (decompressed by the client).
     pub gzip: bool,
+    /// Partner mode: one sub-merchant's records only (`sub_mchid`); `None`: the whole
+    /// merchant's (a service provider's: every sub-merchant's).
+    pub sub_mchid: Option<String>,
 }
 
 /// `GET /v3/bill/fundflowbill?bill_date=…&account_type=…[&tar_type=GZIP]`.
@@ -56,6 +59,10 @@ impl Request for TradeBill {
             date(self.bill_date),
             segment(self.bill_type.as_str())
         );
+        if let Some(sub) = &self.sub_mchid {
+            p.push_str("&sub_mchid=");
+            p.push_str(&segment(sub));
+        }
         if self.gzip {
             p.push_str("&tar_type=GZIP");
         }

@@ -31,9 +31,15 @@ fn cny() -> String {
 
 /// Who pays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Payer {
-    /// The payer's openid under the order's app id.
+    /// The payer's openid under the order's app id (`sp_openid` in partner mode, under the
+    /// service provider's app).
+    #[serde(default, alias = "sp_openid")]
     pub openid: String,
+    /// Partner mode: the payer's openid under the sub-merchant's app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_openid: Option<String>,
 }
 
 /// What every order carries.
@@ -320,6 +326,9 @@ pub struct Transaction {
     /// `sub_mchid` (partner mode).
     #[serde(default)]
     pub sub_mchid: Option<String>,
+    /// `sub_appid` (partner mode, when the sub-merchant's app was used).
+    #[serde(default)]
+    pub sub_appid: Option<String>,
     /// The merchant's number.
     pub out_trade_no: String,
     /// WeChat's id, once paid.

@@ -299,6 +299,7 @@ impl PaymentChannel for WechatV3Channel {
             bill_date: day,
             bill_type: wechat_pay::BillType::All,
             gzip: true,
+            sub_mchid: None,
         };
         let link = match self.client.execute(&request).await {
             Ok(link) => link,
