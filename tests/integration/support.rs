@@ -37,6 +37,9 @@ pub const ALIPAY_AES_KEY: &str = "AAECAwQFBgcICQoLDA0ODw==";
 
 /// The sandbox's WeChat Pay API v3 merchant (its app is [`APP_ID`]).
 pub const V3_MCH_ID: &str = "1900009191";
+/// Sub-merchants of [`V3_MCH_ID`] as a service provider.
+pub const V3_SUB_MCH_ID: &str = "1900000109";
+pub const V3_OTHER_SUB_MCH_ID: &str = "1900000110";
 pub const V3_SERIAL: &str = "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C";
 pub const V3_API_KEY: &str = "0123456789abcdefghijABCDEFGHIJ01";
 pub const V3_MERCHANT_KEY: &str =
@@ -253,7 +256,10 @@ pub fn sandbox_builder(mp_callbacks: &str) -> SandboxBuilder {
                 V3_MERCHANT_PUBLIC,
                 V3_API_KEY,
             )
-            .unwrap(),
+            .unwrap()
+            // A service provider too: these are its sub-merchants.
+            .with_sub_merchant(V3_SUB_MCH_ID)
+            .with_sub_merchant(V3_OTHER_SUB_MCH_ID),
         )
         .merchant_v3(
             wechat_sandbox::MerchantV3::new(

@@ -93,6 +93,8 @@ pub struct MerchantV3 {
     /// Platform-certificate mode: signed with the current platform certificate rather than the
     /// WeChat Pay public key.
     pub certificates: bool,
+    /// Service-provider mode: the sub-merchants (`sub_mchid`) this merchant may act for.
+    pub sub_merchants: Vec<String>,
 }
 
 impl MerchantV3 {
@@ -114,7 +116,14 @@ impl MerchantV3 {
             api_v3_key: wechat_pay::v3::ApiV3Key::new(api_v3_key)
                 .map_err(|e| ConfigError::key("the API v3 key", e))?,
             certificates: false,
+            sub_merchants: Vec::new(),
         })
+    }
+
+    /// A sub-merchant this (service-provider) merchant may act for (repeatable).
+    pub fn with_sub_merchant(mut self, sub_mchid: impl Into<String>) -> Self {
+        self.sub_merchants.push(sub_mchid.into());
+        self
     }
 
     /// Platform-certificate mode: answers and notifications are signed with the sandbox's

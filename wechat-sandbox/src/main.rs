@@ -54,6 +54,14 @@ struct Args {
         value_delimiter = ';'
     )]
     merchants_v3: Vec<String>,
+    /// A sub-merchant of a v3 merchant acting as a service provider, `SP_MCH_ID,SUB_MCH_ID`
+    /// (repeatable; `;`-separated in the environment): partner orders for it are accepted.
+    #[arg(
+        long = "sub-merchant",
+        env = "SANDBOX_SUB_MERCHANTS",
+        value_delimiter = ';'
+    )]
+    sub_merchants: Vec<String>,
     /// The sandbox's own WeChat Pay (v3) private key (PEM) as `PUB_KEY_ID,PATH`; generated at
     /// start when absent.
     #[arg(long, env = "SANDBOX_WECHATPAY_KEY")]
@@ -159,7 +167,15 @@ fn configured(args: &Args, merchants: &[Merchant]) -> SandboxBuilder {
     for a in parsed(&args.mp_apps, MpApp::parse) {
         builder = builder.mp_app(a);
     }
-    for m in parsed(&args.merchants_v3, wechat_sandbox::MerchantV3::parse) {
+    for mut m in parsed(&args.merchants_v3, wechat_sandbox::MerchantV3::parse) {
+        for spec in &args.sub_merchants {
+            let (sp, sub) = spec
+                .split_once(',')
+                .unwrap_or_else(|| fail("--sub-merchant expects SP_MCH_ID,SUB_MCH_ID"));
+            if sp.trim() == m.mch_id {
+                m = m.with_sub_merchant(sub.trim());
+            }
+        }
         builder = builder.merchant_v3(m);
     }
     if let Some(spec) = &args.wechatpay_key {

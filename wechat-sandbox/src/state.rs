@@ -57,6 +57,21 @@ pub struct WxOrder {
     pub fingerprint: String,
     /// Refunded so far, in fen.
     pub refunded: u64,
+    /// Service-provider (partner) mode: the sub-merchant the order is for (`mch_id` is then the
+    /// service provider's, `app_id` its `sp_appid`).
+    #[serde(default)]
+    pub partner: Option<PartnerOrder>,
+}
+
+/// A partner order's sub-merchant and payer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartnerOrder {
+    /// `sub_mchid`.
+    pub sub_mchid: String,
+    /// `sub_appid`, when the sub-merchant's own app was used.
+    pub sub_appid: Option<String>,
+    /// `payer.sub_openid` (the payer under the sub-merchant's app).
+    pub sub_openid: Option<String>,
 }
 
 /// A WeChat Pay refund.
@@ -91,6 +106,9 @@ pub struct WxRefund {
     /// Made through API v3 (its notification is v3's JSON).
     #[serde(default)]
     pub v3: bool,
+    /// Partner mode: the sub-merchant of the order refunded.
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
 }
 
 /// An Alipay trade.

@@ -122,6 +122,7 @@ fn new_order(
         sandbox_key: req.sandbox,
         fingerprint: fingerprint(&req.params),
         refunded: 0,
+        partner: None,
         prepay_id: prepay_id.clone(),
     };
     match trade_type {

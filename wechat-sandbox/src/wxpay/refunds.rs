@@ -93,6 +93,7 @@ pub(super) async fn refund(
             success_at: None,
             sandbox_key: req.sandbox,
             v3: false,
+            sub_mchid: None,
         };
         changes.orders.push(order.clone());
         changes.refunds.push(refund.clone());

@@ -10,6 +10,7 @@
 //! | file | endpoints |
 //! |---|---|
 //! | `transactions` | `POST /v3/pay/transactions/{jsapi,app,h5,native}`, query by either number, close; payment notifications |
+//! | `partner` | the same under `/v3/pay/partner/transactions/…` for a service provider's sub-merchants |
 //! | `refunds` | `POST /v3/refund/domestic/refunds`, query, `…/apply-abnormal-refund`; refund notifications |
 //! | `bills` | `GET /v3/bill/tradebill`, `GET /v3/bill/fundflowbill`, the file at `download_url` |
 //! | `transfers` | `/v3/fund-app/mch-transfer/transfer-bills` create, query, cancel; transfer notifications |
@@ -20,6 +21,7 @@
 //! its method: `{"api": "POST /v3/refund/domestic/refunds", "code": "NOT_ENOUGH"}`.
 
 mod bills;
+mod partner;
 mod platform;
 mod refunds;
 mod transactions;
@@ -68,6 +70,19 @@ pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
             "/v3/pay/transactions/out-trade-no/{no}/close",
             post(transactions::close),
         )
+        .route("/v3/pay/partner/transactions/{kind}", post(partner::create))
+        .route(
+            "/v3/pay/partner/transactions/out-trade-no/{no}",
+            get(partner::query_by_out_trade_no),
+        )
+        .route(
+            "/v3/pay/partner/transactions/id/{id}",
+            get(partner::query_by_id),
+        )
+        .route(
+            "/v3/pay/partner/transactions/out-trade-no/{no}/close",
+            post(partner::close),
+        )
         .route("/v3/refund/domestic/refunds", post(refunds::create))
         .route("/v3/refund/domestic/refunds/{no}", get(refunds::query))
         .route(
@@ -111,6 +126,15 @@ pub(crate) fn v3_error(status: StatusCode, code: &str, message: impl Into<String
 
 pub(crate) fn param(message: impl Into<String>) -> V3Error {
     v3_error(StatusCode::BAD_REQUEST, "PARAM_ERROR", message)
+}
+
+/// A sub-merchant that is not the service provider's (受理关系不存在).
+pub(crate) fn no_relation() -> V3Error {
+    v3_error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        "受理关系不存在：特约商户不属于该服务商",
+    )
 }
 
 /// The HTTP status WeChat answers an error `code` with.

@@ -14,7 +14,7 @@ use super::{
     Answer, V3Error, V3Notification, authenticated, decrypt_field, notify, param, reply, rfc3339,
     text, v3_error,
 };
-use crate::state::{WxRefund, digits, key, now, wechat_time};
+use crate::state::{WxOrder, WxRefund, digits, key, now, wechat_time};
 use crate::{SandboxState, lock};
 
 fn not_found(what: &str) -> V3Error {
@@ -48,6 +48,9 @@ pub(crate) fn refund_record(r: &WxRefund) -> Value {
             "currency": "CNY",
         },
     });
+    if let Some(sub) = &r.sub_mchid {
+        v["sub_mchid"] = json!(sub);
+    }
     if let Some(t) = r.success_at {
         v["success_time"] = json!(rfc3339(t));
     }
@@ -117,19 +120,30 @@ fn create_refund(
     if b["amount"]["currency"].as_str() != Some("CNY") {
         return Err(param("amount.currency 只支持 CNY"));
     }
+    // Partner mode: the sub-merchant named must be the order's (and one of this provider's).
+    let sub_mchid = b["sub_mchid"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    if let Some(sub) = &sub_mchid {
+        if !req.merchant.sub_merchants.contains(sub) {
+            return Err(super::no_relation());
+        }
+    }
+    let ours = |o: &&WxOrder| {
+        o.sign_type == "RSA" && o.partner.as_ref().map(|p| &p.sub_mchid) == sub_mchid.as_ref()
+    };
     let mut wx = lock(&state.wechat);
     let order_key = {
         let order = match (b["transaction_id"].as_str(), b["out_trade_no"].as_str()) {
             (Some(tid), _) => wx
                 .orders
                 .values()
-                .find(|o| o.mch_id == mch && o.sign_type == "RSA" && o.transaction_id == tid),
-            (None, Some(no)) => wx
-                .orders
-                .get(&key(&mch, no))
-                .filter(|o| o.sign_type == "RSA"),
+                .find(|o| o.mch_id == mch && o.transaction_id == tid),
+            (None, Some(no)) => wx.orders.get(&key(&mch, no)),
             (None, None) => return Err(param("缺少参数 out_trade_no 或 transaction_id")),
         }
+        .filter(ours)
         .ok_or_else(|| not_found("订单不存在"))?;
         key(&mch, &order.out_trade_no)
     };
@@ -171,6 +185,7 @@ fn create_refund(
         success_at: None,
         sandbox_key: false,
         v3: true,
+        sub_mchid,
     };
     wx.refunds.insert(refund_key, refund.clone());
     Ok((refund, true))
@@ -292,6 +307,11 @@ pub(crate) fn refund_notification(state: &SandboxState, r: &WxRefund) {
     });
     if let Some(t) = r.success_at {
         plain["success_time"] = json!(rfc3339(t));
+    }
+    if let Some(sub) = &r.sub_mchid {
+        let o = plain.as_object_mut().map(|o| o.remove("mchid"));
+        plain["sp_mchid"] = o.flatten().unwrap_or_default();
+        plain["sub_mchid"] = json!(sub);
     }
     notify(
         state,

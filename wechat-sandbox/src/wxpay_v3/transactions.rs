@@ -71,7 +71,7 @@ async fn create_order(
 /// The order a request of merchant `mch_id` asks for, checked as WeChat checks it: required
 /// fields, the app bound to the merchant, the number's form, a positive amount, an openid for
 /// JSAPI.
-fn requested_order(
+pub(super) fn requested_order(
     state: &SandboxState,
     mch_id: &str,
     trade_type: &str,
@@ -146,6 +146,7 @@ fn requested_order(
         sandbox_key: false,
         fingerprint,
         refunded: 0,
+        partner: None,
         prepay_id,
     })
 }
@@ -156,7 +157,7 @@ fn text_at(v: &Value) -> Option<String> {
 
 /// Records `requested`, or answers the order already under its number: the same (unpaid) one
 /// again, an error if it was paid or closed or asked with other parameters.
-fn insert_or_same(state: &SandboxState, requested: WxOrder) -> Result<WxOrder, V3Error> {
+pub(super) fn insert_or_same(state: &SandboxState, requested: WxOrder) -> Result<WxOrder, V3Error> {
     let mut wx = lock(&state.wechat);
     let k = key(&requested.mch_id, &requested.out_trade_no);
     let Some(existing) = wx.orders.get(&k) else {
@@ -193,14 +194,28 @@ pub(crate) fn transaction(o: &WxOrder) -> Value {
         "PAYERROR" => "支付失败",
         _ => "",
     };
-    let mut v = json!({
-        "appid": o.app_id,
-        "mchid": o.mch_id,
-        "out_trade_no": o.out_trade_no,
-        "trade_state": o.state,
-        "trade_state_desc": trade_state_desc,
-        "amount": {"total": o.total_fee, "currency": o.fee_type},
-    });
+    let mut v = match &o.partner {
+        None => json!({"appid": o.app_id, "mchid": o.mch_id}),
+        Some(p) => {
+            let mut v =
+                json!({"sp_appid": o.app_id, "sp_mchid": o.mch_id, "sub_mchid": p.sub_mchid});
+            if let Some(a) = &p.sub_appid {
+                v["sub_appid"] = json!(a);
+            }
+            v
+        }
+    };
+    for (k, value) in [
+        ("out_trade_no", json!(o.out_trade_no)),
+        ("trade_state", json!(o.state)),
+        ("trade_state_desc", json!(trade_state_desc)),
+        (
+            "amount",
+            json!({"total": o.total_fee, "currency": o.fee_type}),
+        ),
+    ] {
+        v[k] = value;
+    }
     if let Some(a) = &o.attach {
         v["attach"] = json!(a);
     }
@@ -209,22 +224,36 @@ pub(crate) fn transaction(o: &WxOrder) -> Value {
         v["trade_type"] = json!(o.trade_type);
         v["bank_type"] = json!("OTHERS");
         v["success_time"] = json!(rfc3339(o.paid_at.unwrap_or(o.created_at)));
-        v["payer"] = json!({"openid": o.openid});
+        v["payer"] = match &o.partner {
+            None => json!({"openid": o.openid}),
+            Some(p) => match &p.sub_openid {
+                Some(sub) => json!({"sub_openid": sub}),
+                None => json!({"sp_openid": o.openid}),
+            },
+        };
         v["amount"] = json!({"total": o.total_fee, "payer_total": o.total_fee,
             "currency": o.fee_type, "payer_currency": o.fee_type});
     }
     v
 }
 
-fn find(
+/// A v3 order of merchant `mch_id` (of its sub-merchant `sub`, in partner mode) that `pick`
+/// chooses.
+pub(super) fn find(
     state: &SandboxState,
     mch_id: &str,
+    sub: Option<&str>,
     pick: impl Fn(&WxOrder) -> bool,
 ) -> Result<WxOrder, V3Error> {
     lock(&state.wechat)
         .orders
         .values()
-        .find(|o| o.mch_id == mch_id && o.sign_type == "RSA" && pick(o))
+        .find(|o| {
+            o.mch_id == mch_id
+                && o.sign_type == "RSA"
+                && o.partner.as_ref().map(|p| p.sub_mchid.as_str()) == sub
+                && pick(o)
+        })
         .cloned()
         .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))
 }
@@ -237,7 +266,7 @@ pub(super) async fn query_by_out_trade_no(
     headers: HeaderMap,
 ) -> Response {
     let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"")
-        .and_then(|m| find(&state, &m.mch_id, |o| o.out_trade_no == no))
+        .and_then(|m| find(&state, &m.mch_id, None, |o| o.out_trade_no == no))
         .map(|o| match state.faults.withheld(&o.out_trade_no) {
             true => crate::settlement::unpaid(&o),
             false => o,
@@ -257,7 +286,7 @@ pub(super) async fn query_by_id(
     headers: HeaderMap,
 ) -> Response {
     let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"").and_then(|m| {
-        find(&state, &m.mch_id, |o| {
+        find(&state, &m.mch_id, None, |o| {
             o.transaction_id == id && o.paid_at.is_some()
         })
     });
@@ -276,26 +305,43 @@ pub(super) async fn close(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let closed =
-        authenticate(&state, "POST", &path_and_query(&uri), &headers, &body).and_then(|m| {
-            let mut wx = lock(&state.wechat);
-            let order = wx
-                .orders
-                .get_mut(&key(&m.mch_id, &no))
-                .filter(|o| o.sign_type == "RSA")
-                .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))?;
-            match order.state.as_str() {
-                "SUCCESS" | "REFUND" => Err(v3_error(
-                    StatusCode::BAD_REQUEST,
-                    "ORDERPAID",
-                    "订单已支付，不能关单",
-                )),
-                _ => {
-                    order.state = "CLOSED".to_owned();
-                    Ok(order.clone())
-                }
-            }
-        });
+    let closed = authenticate(&state, "POST", &path_and_query(&uri), &headers, &body)
+        .and_then(|m| close_order(&state, &m.mch_id, None, &no));
+    closed_reply(&state, &headers, closed).await
+}
+
+/// Closes merchant `mch_id`'s (sub-merchant `sub`'s) unpaid order `no`.
+pub(super) fn close_order(
+    state: &SandboxState,
+    mch_id: &str,
+    sub: Option<&str>,
+    no: &str,
+) -> Result<WxOrder, V3Error> {
+    let mut wx = lock(&state.wechat);
+    let order = wx
+        .orders
+        .get_mut(&key(mch_id, no))
+        .filter(|o| o.sign_type == "RSA" && o.partner.as_ref().map(|p| p.sub_mchid.as_str()) == sub)
+        .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))?;
+    match order.state.as_str() {
+        "SUCCESS" | "REFUND" => Err(v3_error(
+            StatusCode::BAD_REQUEST,
+            "ORDERPAID",
+            "订单已支付，不能关单",
+        )),
+        _ => {
+            order.state = "CLOSED".to_owned();
+            Ok(order.clone())
+        }
+    }
+}
+
+/// The answer to a close: 204, the order kept.
+pub(super) async fn closed_reply(
+    state: &SandboxState,
+    headers: &HeaderMap,
+    closed: Result<WxOrder, V3Error>,
+) -> Response {
     let answer = match closed {
         Ok(order) => {
             state
@@ -308,7 +354,7 @@ pub(super) async fn close(
         }
         Err(e) => Err(e),
     };
-    reply(&state, &headers, answer)
+    reply(state, headers, answer)
 }
 
 /// Sends the v3 payment notification of a v3 order (paid or failed): JSON, the transaction
