@@ -37,17 +37,18 @@ wait_port "$port"
 # API v3: the merchant's keys are the v3 test vectors' (wechat-pay/testdata/v3); every
 # notification comes with a signature probe, which the SDK must refuse.
 keys="$root/wechat-pay/testdata/v3"
-mch=1900009191 app=wxd678efh567hg6787 serial=1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C
+mch=1900009191 app=wxd678efh567hg6787 serial=1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C sub=1900000109
 v3key=0123456789abcdefghijABCDEFGHIJ01
 port3=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$root/target/debug/wechat-sandbox" --listen "127.0.0.1:$port3" \
   --merchant-v3 "$mch,$app,$serial,$keys/merchant_public_key.pem,$v3key" \
+  --sub-merchant "$mch,$sub" \
   --sign-probe-rate 1 --time-scale 1000 --refund-delay-secs 0 \
   > "$root/target/wechat-sandbox-third-party-v3.log" 2>&1 &
 pid3=$!
 wait_port "$port3"
 "$venv/bin/python" "$here/wechatpayv3_check.py" "http://127.0.0.1:$port3" \
-  "$mch" "$app" "$serial" "$keys/merchant_private_key.pem" "$v3key"
+  "$mch" "$app" "$serial" "$keys/merchant_private_key.pem" "$v3key" "$sub"
 
 # Alipay: one app in public-key mode, one in certificate mode (its certificates issued by the
 # sandbox and fetched from its control API); the app key is the alipay crate's test key.

@@ -6,7 +6,11 @@ GET /sandbox/wechatpay-public-key). It creates Native and JSAPI orders, queries,
 downloads a bill, and verifies + decrypts the sandbox's payment and refund notifications with its
 own callback handling; the sandbox's signature probes must not pass it.
 
-usage: wechatpayv3_check.py BASE_URL MCH_ID APP_ID SERIAL PRIVATE_KEY_PATH API_V3_KEY
+In service-provider mode (`partner_mode=True`) it does the same for a sub-merchant of the merchant:
+a partner order, its query and notification naming both merchants, a refund, a close; a
+sub-merchant that is not the provider's is refused.
+
+usage: wechatpayv3_check.py BASE_URL MCH_ID APP_ID SERIAL PRIVATE_KEY_PATH API_V3_KEY SUB_MCH_ID
 """
 
 import datetime
@@ -21,7 +25,7 @@ import urllib.request
 
 from wechatpayv3 import WeChatPay, WeChatPayType
 
-base, mchid, appid, serial, key_path, apiv3_key = sys.argv[1:7]
+base, mchid, appid, serial, key_path, apiv3_key, sub_mchid = sys.argv[1:8]
 private_key = open(key_path).read()
 
 
@@ -69,8 +73,9 @@ notify_url = "http://127.0.0.1:%d/notify" % server.server_address[1]
 public = control("/sandbox/wechatpay-public-key")
 
 
-def client(key):
+def client(key, partner_mode=False):
     c = WeChatPay(
+        partner_mode=partner_mode,
         wechatpay_type=WeChatPayType.NATIVE,
         mchid=mchid,
         private_key=key,
@@ -176,4 +181,41 @@ assert json.loads(message)["code"] == "SIGN_ERROR", message
 probes = [n for n in control("/sandbox/notifications") if n["kind"] == "wechat.sign_probe"]
 assert probes and all(not p["delivered"] for p in probes), probes
 assert len(refused) >= len(probes), (refused, probes)
-print("wechatpayv3: native/jsapi orders, query, close, refund, bill, notifications and probes: ok")
+# Service-provider mode: the merchant as a provider, for its sub-merchant.
+partner = client(private_key, partner_mode=True)
+partner_no = "PYV3P" + stamp
+code, message = partner.pay(
+    description="Cola", out_trade_no=partner_no, amount={"total": 120}, sub_mchid=sub_mchid,
+)
+expect("partner order", code, 200)
+assert json.loads(message)["code_url"].startswith("weixin://wxpay/bizpayurl"), message
+code, message = partner.query(out_trade_no=partner_no, sub_mchid=sub_mchid)
+expect("partner query", code, 200)
+answer = json.loads(message)
+assert answer["trade_state"] == "NOTPAY" and answer["sub_mchid"] == sub_mchid, answer
+assert answer["sp_mchid"] == mchid and "mchid" not in answer, answer
+code, message = partner.query(out_trade_no=partner_no, sub_mchid="1999999999")
+expect("a sub-merchant not the provider's", code, 400)
+assert json.loads(message)["code"] == "INVALID_REQUEST", message
+code, _ = wxpay.query(out_trade_no=partner_no)
+expect("the direct API on a partner order", code, 404)
+control("/sandbox/pay", {"out_trade_no": partner_no})
+paid = wait_for("TRANSACTION.SUCCESS", "out_trade_no", partner_no)
+assert paid["sp_mchid"] == mchid and paid["sub_mchid"] == sub_mchid, paid
+partner_refund = "PYV3PR" + stamp
+code, message = partner.refund(
+    out_refund_no=partner_refund, amount={"refund": 20, "total": 120, "currency": "CNY"},
+    out_trade_no=partner_no, sub_mchid=sub_mchid,
+)
+expect("partner refund", code, 200)
+assert json.loads(message)["status"] == "PROCESSING", message
+unpaid_no = "PYV3PC" + stamp
+code, _ = partner.pay(description="Tea", out_trade_no=unpaid_no, amount={"total": 80}, sub_mchid=sub_mchid)
+expect("partner order to close", code, 200)
+code, _ = partner.close(out_trade_no=unpaid_no, sub_mchid=sub_mchid)
+expect("partner close", code, 204)
+code, message = partner.query(out_trade_no=unpaid_no, sub_mchid=sub_mchid)
+assert json.loads(message)["trade_state"] == "CLOSED", message
+
+print("wechatpayv3: native/jsapi orders, query, close, refund, bill, notifications and probes, "
+      "and the same in service-provider mode: ok")
