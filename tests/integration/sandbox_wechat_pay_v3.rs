@@ -299,3 +299,180 @@ async fn a_partner_order_belongs_to_its_sub_merchant_only() {
     assert_eq!(closed.trade_state, TradeState::Closed);
     sandbox.shutdown().await;
 }
+
+/// Profit sharing as a service provider: the platform's fee shared from a sub-merchant's paid
+/// order once its receiver is added, never more than is frozen; a refund waits for the share to
+/// come back; the ledgers balance to the fen.
+#[tokio::test]
+async fn a_partner_payment_shares_the_fee_returns_it_then_refunds_and_the_ledgers_balance() {
+    use wechat_pay::v3::{
+        AddReceiver, CreateRefund, CreateReturn, CreateSharing, Partner, QueryReturn, QuerySharing,
+        ReceiverType, RelationType, Share, ShareResult, SharingRef, SharingState, UnfreezeSharing,
+        UnsplitAmount,
+    };
+
+    use crate::support::{V3_OTHER_SUB_MCH_ID, V3_SUB_MCH_ID};
+    let sandbox = sandbox().await;
+    let c = client(&sandbox, MERCHANT_KEY);
+    let (notify_url, _) = notify_endpoint().await;
+    let api = |e: &wechat_pay::Error| match e {
+        wechat_pay::Error::V3Api { status, code, .. } => (*status, code.as_str().to_owned()),
+        other => panic!("{other:?}"),
+    };
+    let pay = async |no: &str, total: u64, sharing: bool| {
+        let mut order = OrderRequest::new(APP, "Cola", no, Fen::new(total), &notify_url)
+            .for_sub_merchant(Partner::new(V3_SUB_MCH_ID));
+        if sharing {
+            order = order.profit_sharing();
+        }
+        c.execute(&NativeOrder(order)).await.unwrap();
+        sandbox.pay_with(&PayRequest::new(no)).await.unwrap();
+        let paid = c
+            .execute(&wechat_pay::v3::PartnerQueryTransaction {
+                by: TransactionRef::OutTradeNo(no.to_owned()),
+                sub_mchid: V3_SUB_MCH_ID.into(),
+            })
+            .await
+            .unwrap();
+        paid.transaction_id.unwrap()
+    };
+    let no = unique("PS");
+    let tid = pay(&no, 1000, true).await;
+    let fee = |amount: u64| {
+        vec![Share::new(
+            ReceiverType::MerchantId,
+            V3_MCH_ID,
+            Fen::new(amount),
+            "platform fee",
+        )]
+    };
+    let share = |out: &str, amount: u64| {
+        CreateSharing::new(APP, &tid, out, fee(amount), false).sub_mchid(V3_SUB_MCH_ID)
+    };
+
+    // The platform is not a receiver yet.
+    let e = c.execute(&share("PS-1", 60)).await.unwrap_err();
+    assert_eq!(api(&e), (400, "INVALID_REQUEST".into()), "{e:?}");
+    c.execute(
+        &AddReceiver::new(
+            APP,
+            ReceiverType::MerchantId,
+            V3_MCH_ID,
+            RelationType::ServiceProvider,
+        )
+        .sub_mchid(V3_SUB_MCH_ID)
+        .name("示例平台有限公司"),
+    )
+    .await
+    .unwrap();
+    let shared = c.execute(&share("PS-1", 60)).await.unwrap();
+    assert_eq!(shared.state, SharingState::Finished);
+    assert_eq!(shared.receivers[0].result, ShareResult::Success);
+    // The same request again is the same sharing; the same number with another amount is not.
+    let again = c.execute(&share("PS-1", 60)).await.unwrap();
+    assert_eq!(again.order_id, shared.order_id);
+    let e = c.execute(&share("PS-1", 61)).await.unwrap_err();
+    assert_eq!(api(&e).0, 400, "{e:?}");
+    // Never more than is frozen.
+    let e = c.execute(&share("PS-2", 941)).await.unwrap_err();
+    assert_eq!(api(&e), (403, "NOT_ENOUGH".into()), "{e:?}");
+    let left = c
+        .execute(&UnsplitAmount {
+            transaction_id: tid.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.unsplit_amount, Fen::new(940));
+    // Another sub-merchant does not see the sharing.
+    let q = c
+        .execute(&QuerySharing::new(&tid, "PS-1").sub_mchid(V3_OTHER_SUB_MCH_ID))
+        .await;
+    assert!(
+        matches!(&q, Err(wechat_pay::Error::V3Api { status: 404, .. })),
+        "{q:?}"
+    );
+    let q = c
+        .execute(&QuerySharing::new(&tid, "PS-1").sub_mchid(V3_SUB_MCH_ID))
+        .await
+        .unwrap();
+    assert_eq!(q.receivers[0].amount, Fen::new(60));
+
+    // The whole refund waits for the fee to come back.
+    let refund = |out: &str| {
+        CreateRefund::new(
+            TransactionRef::OutTradeNo(no.clone()),
+            out,
+            Fen::new(1000),
+            Fen::new(1000),
+        )
+        .sub_mchid(V3_SUB_MCH_ID)
+    };
+    let e = c.execute(&refund(&unique("PSR"))).await.unwrap_err();
+    assert_eq!(api(&e), (403, "NOT_ENOUGH".into()), "{e:?}");
+    let back = c
+        .execute(
+            &CreateReturn::new(
+                SharingRef::OutOrderNo("PS-1".into()),
+                "PS-1-R",
+                V3_MCH_ID,
+                Fen::new(60),
+                "refund",
+            )
+            .sub_mchid(V3_SUB_MCH_ID),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.amount, Fen::new(60));
+    let queried = c
+        .execute(&QueryReturn::new("PS-1", "PS-1-R").sub_mchid(V3_SUB_MCH_ID))
+        .await
+        .unwrap();
+    assert_eq!(queried.return_mchid, V3_MCH_ID);
+    c.execute(&refund(&unique("PSR"))).await.unwrap();
+
+    // An order that did not ask to share cannot be; another one's rest is unfrozen.
+    let plain = pay(&unique("PS"), 300, false).await;
+    let e = c
+        .execute(&CreateSharing::new(APP, &plain, "PS-3", fee(10), false).sub_mchid(V3_SUB_MCH_ID))
+        .await
+        .unwrap_err();
+    assert_eq!(api(&e), (400, "INVALID_REQUEST".into()), "{e:?}");
+    let frozen = pay(&unique("PS"), 500, true).await;
+    c.execute(&UnfreezeSharing::new(&frozen, "PS-4", "no fee").sub_mchid(V3_SUB_MCH_ID))
+        .await
+        .unwrap();
+    let left = c
+        .execute(&UnsplitAmount {
+            transaction_id: frozen,
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.unsplit_amount, Fen::new(0));
+
+    // The ledgers balance to the fen: the sub-merchant holds what its buyers paid and kept.
+    let ledgers = sandbox.ledgers();
+    let sub = &ledgers[V3_SUB_MCH_ID];
+    assert_eq!(
+        (
+            sub.paid,
+            sub.refunded,
+            sub.shared_out,
+            sub.returned_in,
+            sub.unfrozen,
+            sub.frozen
+        ),
+        (1800, 1000, 60, 60, 500, 0)
+    );
+    assert_eq!(sub.balance, 800);
+    let platform = &ledgers[V3_MCH_ID];
+    assert_eq!(
+        (
+            platform.paid,
+            platform.shared_in,
+            platform.returned_out,
+            platform.balance
+        ),
+        (0, 60, 60, 0)
+    );
+    sandbox.shutdown().await;
+}

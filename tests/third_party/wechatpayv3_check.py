@@ -8,7 +8,8 @@ own callback handling; the sandbox's signature probes must not pass it.
 
 In service-provider mode (`partner_mode=True`) it does the same for a sub-merchant of the merchant:
 a partner order, its query and notification naming both merchants, a refund, a close; a
-sub-merchant that is not the provider's is refused.
+sub-merchant that is not the provider's is refused; and profit sharing: the platform added as a
+receiver, a sharing order and its query, a return.
 
 usage: wechatpayv3_check.py BASE_URL MCH_ID APP_ID SERIAL PRIVATE_KEY_PATH API_V3_KEY SUB_MCH_ID
 """
@@ -217,5 +218,42 @@ expect("partner close", code, 204)
 code, message = partner.query(out_trade_no=unpaid_no, sub_mchid=sub_mchid)
 assert json.loads(message)["trade_state"] == "CLOSED", message
 
+# Profit sharing for the sub-merchant: an order that freezes its money, the platform added as a
+# receiver (its name encrypted by the SDK), a sharing and its query, a return.
+shared_no = "PYV3S" + stamp
+code, _ = partner.pay(
+    description="Juice", out_trade_no=shared_no, amount={"total": 1000}, sub_mchid=sub_mchid,
+    settle_info={"profit_sharing": True},
+)
+expect("partner order with profit sharing", code, 200)
+control("/sandbox/pay", {"out_trade_no": shared_no})
+paid = wait_for("TRANSACTION.SUCCESS", "out_trade_no", shared_no)
+code, message = partner.profitsharing_add_receiver(
+    account_type="MERCHANT_ID", account=mchid, relation_type="SERVICE_PROVIDER",
+    name="示例平台有限公司", sub_mchid=sub_mchid,
+)
+expect("add receiver", code, 200)
+code, message = partner.profitsharing_order(
+    transaction_id=paid["transaction_id"], out_order_no="PYV3SO" + stamp,
+    receivers=[{"type": "MERCHANT_ID", "account": mchid, "amount": 60, "description": "fee"}],
+    unfreeze_unsplit=False, sub_mchid=sub_mchid,
+)
+expect("profit sharing order", code, 200)
+order = json.loads(message)
+assert order["state"] == "FINISHED" and order["receivers"][0]["result"] == "SUCCESS", order
+code, message = partner.profitsharing_order_query(
+    transaction_id=paid["transaction_id"], out_order_no="PYV3SO" + stamp, sub_mchid=sub_mchid,
+)
+expect("profit sharing query", code, 200)
+assert json.loads(message)["order_id"] == order["order_id"], message
+code, message = partner.profitsharing_return(
+    out_return_no="PYV3SR" + stamp, return_mchid=mchid, amount=60, description="refund",
+    out_order_no="PYV3SO" + stamp, sub_mchid=sub_mchid,
+)
+expect("profit sharing return", code, 200)
+assert json.loads(message)["result"] == "SUCCESS", message
+ledger = control("/sandbox/ledgers")[sub_mchid]
+assert ledger["shared_out"] == 60 and ledger["returned_in"] == 60, ledger
+
 print("wechatpayv3: native/jsapi orders, query, close, refund, bill, notifications and probes, "
-      "and the same in service-provider mode: ok")
+      "and in service-provider mode orders, refunds and profit sharing: ok")

@@ -17,6 +17,7 @@
 //! | `GET /sandbox/alipay/certs/{app_id}` → `{app_cert, alipay_cert, root_cert, …_sn}` | what an Alipay app in certificate mode is configured with |
 //! | `POST /sandbox/alipay/certs/rotate` → `{alipay_cert_sn}` | a new Alipay certificate signs answers to apps in certificate mode from now on |
 //! | `POST /sandbox/alipay/auth-code` `{app_id, user_id?}` → `{auth_code, user_id}` | mint an Alipay buyer-login code (what `my.getAuthCode` or the web authorization hands the app) |
+//! | `GET /sandbox/ledgers` → `{mch_id: {paid, refunded, shared_out, shared_in, returned_in, returned_out, unfrozen, frozen, balance}}` | each WeChat Pay merchant's and sub-merchant's money (fen), profit sharing included |
 //! | `GET /sandbox/wechatpay-public-key` → `{public_key_id, public_key}` | the WeChat Pay (v3) public key and its id |
 //! | `GET /sandbox` | an HTML page listing open orders with pay buttons |
 
@@ -56,6 +57,7 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/alipay-public-key", get(alipay_public_key))
         .route("/sandbox/alipay/certs/rotate", post(alipay_rotate_route))
         .route("/sandbox/alipay/auth-code", post(alipay_auth_code_route))
+        .route("/sandbox/ledgers", get(ledgers_route))
         .route("/sandbox/alipay/certs/{app_id}", get(alipay_certs_route))
         .route("/sandbox/wechatpay-public-key", get(wechatpay_public_key))
 }
@@ -444,6 +446,10 @@ pub fn alipay_rotate(state: &SandboxState) -> Result<String, ControlError> {
             e.to_string(),
         )
     })
+}
+
+async fn ledgers_route(State(state): State<Arc<SandboxState>>) -> Json<serde_json::Value> {
+    Json(json!(crate::wxpay_v3::profit_sharing::ledgers(&state)))
 }
 
 /// An Alipay buyer-login code.

@@ -368,6 +368,14 @@ impl Sandbox {
         )
     }
 
+    /// Each WeChat Pay merchant's and sub-merchant's money, in fen: paid, refunded, shared,
+    /// returned, unfrozen, still frozen, and the balance.
+    pub fn ledgers(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::wxpay_v3::profit_sharing::Ledger> {
+        crate::wxpay_v3::profit_sharing::ledgers(&self.state)
+    }
+
     /// Alipay rotates its certificate: answers to apps in certificate mode are signed with a new
     /// key and name the new SN (which `alipay.open.app.alipaycert.download` hands out).
     pub fn rotate_alipay_certificate(&self) -> Result<String, ControlError> {

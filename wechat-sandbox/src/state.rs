@@ -61,6 +61,9 @@ pub struct WxOrder {
     /// service provider's, `app_id` its `sp_appid`).
     #[serde(default)]
     pub partner: Option<PartnerOrder>,
+    /// `settle_info.profit_sharing`: once paid, the money stays frozen for profit sharing.
+    #[serde(default)]
+    pub profit_sharing: bool,
 }
 
 /// A partner order's sub-merchant and payer.

@@ -123,6 +123,7 @@ fn new_order(
         fingerprint: fingerprint(&req.params),
         refunded: 0,
         partner: None,
+        profit_sharing: false,
         prepay_id: prepay_id.clone(),
     };
     match trade_type {

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `transactions` | `POST /v3/pay/transactions/{jsapi,app,h5,native}`, query by either number, close; payment notifications |
 //! | `partner` | the same under `/v3/pay/partner/transactions/…` for a service provider's sub-merchants |
+//! | `profit_sharing` | `/v3/profitsharing/…`: receivers, sharing orders, unfreeze, returns, amounts left; the ledgers |
 //! | `refunds` | `POST /v3/refund/domestic/refunds`, query, `…/apply-abnormal-refund`; refund notifications |
 //! | `bills` | `GET /v3/bill/tradebill`, `GET /v3/bill/fundflowbill`, the file at `download_url` |
 //! | `transfers` | `/v3/fund-app/mch-transfer/transfer-bills` create, query, cancel; transfer notifications |
@@ -23,6 +24,7 @@
 mod bills;
 mod partner;
 mod platform;
+pub mod profit_sharing;
 mod refunds;
 mod transactions;
 mod transfers;
@@ -83,6 +85,32 @@ pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
             "/v3/pay/partner/transactions/out-trade-no/{no}/close",
             post(partner::close),
         )
+        .route(
+            "/v3/profitsharing/receivers/add",
+            post(profit_sharing::add_receiver),
+        )
+        .route(
+            "/v3/profitsharing/receivers/delete",
+            post(profit_sharing::delete_receiver),
+        )
+        .route("/v3/profitsharing/orders", post(profit_sharing::create))
+        .route(
+            "/v3/profitsharing/orders/unfreeze",
+            post(profit_sharing::unfreeze),
+        )
+        .route("/v3/profitsharing/orders/{no}", get(profit_sharing::query))
+        .route(
+            "/v3/profitsharing/return-orders",
+            post(profit_sharing::create_return),
+        )
+        .route(
+            "/v3/profitsharing/return-orders/{no}",
+            get(profit_sharing::query_return),
+        )
+        .route(
+            "/v3/profitsharing/transactions/{id}/amounts",
+            get(profit_sharing::amounts),
+        )
         .route("/v3/refund/domestic/refunds", post(refunds::create))
         .route("/v3/refund/domestic/refunds/{no}", get(refunds::query))
         .route(
@@ -126,6 +154,11 @@ pub(crate) fn v3_error(status: StatusCode, code: &str, message: impl Into<String
 
 pub(crate) fn param(message: impl Into<String>) -> V3Error {
     v3_error(StatusCode::BAD_REQUEST, "PARAM_ERROR", message)
+}
+
+/// A query string's pairs.
+pub(crate) fn query_pairs(query: Option<&str>) -> std::collections::BTreeMap<String, String> {
+    serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default()
 }
 
 /// A sub-merchant that is not the service provider's (受理关系不存在).

@@ -7,7 +7,6 @@
 //! own sub-merchant. One difference from WeChat: order numbers are unique per service provider,
 //! not per sub-merchant.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -134,10 +133,6 @@ async fn create_order(
     })
 }
 
-fn query_pairs(query: Option<&str>) -> BTreeMap<String, String> {
-    serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default()
-}
-
 /// `GET /v3/pay/partner/transactions/out-trade-no/{no}?sp_mchid=…&sub_mchid=…`.
 pub(super) async fn query_by_out_trade_no(
     State(state): State<Arc<SandboxState>>,
@@ -146,7 +141,7 @@ pub(super) async fn query_by_out_trade_no(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let q = query_pairs(query.as_deref());
+    let q = super::query_pairs(query.as_deref());
     let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"").and_then(|m| {
         let sub = sub_merchant(
             &m,
@@ -170,7 +165,7 @@ pub(super) async fn query_by_id(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let q = query_pairs(query.as_deref());
+    let q = super::query_pairs(query.as_deref());
     let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"").and_then(|m| {
         let sub = sub_merchant(
             &m,

@@ -28,6 +28,7 @@ pub(crate) struct V3State {
     pub(crate) certificates: Vec<PlatformCertificate>,
     pub(crate) bill_files: HashMap<String, BillFile>,
     pub(crate) transfers: BTreeMap<String, Transfer>,
+    pub(crate) sharing: super::profit_sharing::SharingBook,
 }
 
 /// A bill file behind a `download_url` token.

@@ -167,6 +167,14 @@ fn create_refund(
     if order.refunded + refund_fee > order.total_fee {
         return Err(invalid("申请退款金额超过订单可退金额"));
     }
+    // Money shared away is not the merchant's to refund until it is returned.
+    if !super::profit_sharing::refundable(state, order, refund_fee) {
+        return Err(v3_error(
+            StatusCode::FORBIDDEN,
+            "NOT_ENOUGH",
+            "基本账户余额不足：已分账的资金须先回退再退款",
+        ));
+    }
     let at = now();
     order.refunded += refund_fee;
     order.state = "REFUND".to_owned();

@@ -147,6 +147,7 @@ pub(super) fn requested_order(
         fingerprint,
         refunded: 0,
         partner: None,
+        profit_sharing: req["settle_info"]["profit_sharing"].as_bool() == Some(true),
         prepay_id,
     })
 }
