@@ -727,3 +727,104 @@ async fn mini_program_trades_cancel_transfers_and_buyer_login() {
     assert_eq!(sub_code(nameless.unwrap_err()), "PAYEE_USER_INFO_ERROR");
     sandbox.shutdown().await;
 }
+
+/// A merchant authorizes the service provider's app; the provider's calls with the merchant's
+/// token make the merchant's trades (the notification names the merchant as seller), which only
+/// that token sees; the platform's fee is settled from a paid trade to a bound receiver, never
+/// more than is left.
+#[tokio::test]
+async fn a_merchant_authorizes_the_provider_which_sells_and_settles_for_it() {
+    use alipay::{
+        AccountType, Fen, OpenAuthToken, OpenAuthTokenQuery, RoyaltyReceiver, RoyaltyRelationBind,
+        RoyaltyShare, TradeOrderSettle, TradePrecreate, TradeQuery, TradeRef,
+    };
+
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let provider =
+        alipay::Client::builder(ALIPAY_APP_ID, alipay_app_key(), alipay_gateway_public_key())
+            .base_url(sandbox.base_url().to_owned())
+            .build()
+            .unwrap();
+    let sub_code = |e: alipay::Error| {
+        e.sub_code()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    let (code, merchant) = sandbox.alipay_app_auth_code(ALIPAY_APP_ID, None).unwrap();
+    let auth = provider.execute(&OpenAuthToken::code(&code)).await.unwrap();
+    assert_eq!(auth.user_id.as_deref(), Some(merchant.as_str()));
+    // A code works once.
+    let again = provider.execute(&OpenAuthToken::code(&code)).await;
+    assert_eq!(sub_code(again.unwrap_err()), "isv.code-invalid");
+    let info = provider
+        .execute(&OpenAuthTokenQuery::new(&auth.app_auth_token))
+        .await
+        .unwrap();
+    assert!(info.is_valid());
+    let token = auth.app_auth_token.clone();
+
+    let receiver = Receiver::start().await;
+    let no = "ISV-1";
+    provider
+        .execute_for(
+            &token,
+            &TradePrecreate::new(no, Fen::new(1000), "Cola")
+                .notify_url(format!("{}/alipay/notify", receiver.url)),
+        )
+        .await
+        .unwrap();
+    sandbox.pay(no).await.unwrap();
+    let got = receiver.wait_for("/alipay/notify", 1).await;
+    let form: BTreeMap<String, String> = serde_urlencoded::from_str(&got[0].body).unwrap();
+    assert_eq!(form["seller_id"], merchant, "the merchant's money");
+    let by_no = || TradeRef::OutTradeNo(no.into());
+    let paid = provider
+        .execute_for(&token, &TradeQuery::new(by_no()))
+        .await
+        .unwrap();
+    assert!(paid.trade_status.is_paid());
+    // Without the merchant's token (the provider's own trades), or with a made-up one: nothing.
+    let own = provider.execute(&TradeQuery::new(by_no())).await;
+    assert_eq!(sub_code(own.unwrap_err()), "ACQ.TRADE_NOT_EXIST");
+    let forged = provider
+        .execute_for("2026forged", &TradeQuery::new(by_no()))
+        .await;
+    assert_eq!(sub_code(forged.unwrap_err()), "invalid-app-auth-token");
+
+    // The platform's fee: bound first, then settled from the paid trade.
+    let fee = |out: &str, fen: u64| {
+        TradeOrderSettle::new(
+            out,
+            &paid.trade_no,
+            vec![
+                RoyaltyShare::new(AccountType::UserId, "2088000000000999", Fen::new(fen))
+                    .desc("fee"),
+            ],
+        )
+    };
+    let unbound = provider.execute_for(&token, &fee("S-0", 60)).await;
+    assert_eq!(sub_code(unbound.unwrap_err()), "ACQ.TRANS_IN_NOT_BIND");
+    provider
+        .execute_for(
+            &token,
+            &RoyaltyRelationBind::new(
+                "B-1",
+                vec![RoyaltyReceiver::new(
+                    AccountType::UserId,
+                    "2088000000000999",
+                )],
+            ),
+        )
+        .await
+        .unwrap();
+    let settled = provider.execute_for(&token, &fee("S-1", 60)).await.unwrap();
+    assert!(settled.settle_no.is_some());
+    let repeated = provider.execute_for(&token, &fee("S-1", 60)).await.unwrap();
+    assert_eq!(repeated.settle_no, settled.settle_no);
+    let too_much = provider.execute_for(&token, &fee("S-2", 941)).await;
+    assert_eq!(
+        sub_code(too_much.unwrap_err()),
+        "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR"
+    );
+    sandbox.shutdown().await;
+}

@@ -17,6 +17,7 @@
 //! | `GET /sandbox/alipay/certs/{app_id}` → `{app_cert, alipay_cert, root_cert, …_sn}` | what an Alipay app in certificate mode is configured with |
 //! | `POST /sandbox/alipay/certs/rotate` → `{alipay_cert_sn}` | a new Alipay certificate signs answers to apps in certificate mode from now on |
 //! | `POST /sandbox/alipay/auth-code` `{app_id, user_id?}` → `{auth_code, user_id}` | mint an Alipay buyer-login code (what `my.getAuthCode` or the web authorization hands the app) |
+//! | `POST /sandbox/alipay/app-auth-code` `{app_id, merchant_id?}` → `{app_auth_code, merchant_id}` | a merchant authorizes a service provider's Alipay app (what Alipay's authorization page hands back) |
 //! | `GET /sandbox/ledgers` → `{mch_id: {paid, refunded, shared_out, shared_in, returned_in, returned_out, unfrozen, frozen, balance}}` | each WeChat Pay merchant's and sub-merchant's money (fen), profit sharing included |
 //! | `GET /sandbox/wechatpay-public-key` → `{public_key_id, public_key}` | the WeChat Pay (v3) public key and its id |
 //! | `GET /sandbox` | an HTML page listing open orders with pay buttons |
@@ -58,6 +59,10 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/alipay/certs/rotate", post(alipay_rotate_route))
         .route("/sandbox/alipay/auth-code", post(alipay_auth_code_route))
         .route("/sandbox/ledgers", get(ledgers_route))
+        .route(
+            "/sandbox/alipay/app-auth-code",
+            post(alipay_app_auth_code_route),
+        )
         .route("/sandbox/alipay/certs/{app_id}", get(alipay_certs_route))
         .route("/sandbox/wechatpay-public-key", get(wechatpay_public_key))
 }
@@ -448,6 +453,37 @@ pub fn alipay_rotate(state: &SandboxState) -> Result<String, ControlError> {
     })
 }
 
+/// A merchant's authorization of a service provider's Alipay app.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlipayAppAuthRequest {
+    /// The service provider's app.
+    pub app_id: String,
+    /// The merchant's Alipay user id (`2088…`); a new merchant when absent.
+    pub merchant_id: Option<String>,
+}
+
+/// Mints a merchant's authorization code for a provider's app; the code and the merchant id.
+pub fn alipay_app_auth_code(
+    state: &SandboxState,
+    req: &AlipayAppAuthRequest,
+) -> Result<(String, String), ControlError> {
+    let merchant = alipay_user(state, &req.app_id, req.merchant_id.as_deref())?;
+    Ok((
+        alipay::app_auth::mint(state, &req.app_id, &merchant),
+        merchant,
+    ))
+}
+
+async fn alipay_app_auth_code_route(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<AlipayAppAuthRequest>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    let (code, merchant) = alipay_app_auth_code(&state, &req)?;
+    Ok(Json(
+        json!({"app_auth_code": code, "merchant_id": merchant}),
+    ))
+}
+
 async fn ledgers_route(State(state): State<Arc<SandboxState>>) -> Json<serde_json::Value> {
     Json(json!(crate::wxpay_v3::profit_sharing::ledgers(&state)))
 }
@@ -466,35 +502,37 @@ pub fn alipay_auth_code(
     state: &SandboxState,
     req: &AlipayCodeRequest,
 ) -> Result<(String, String), ControlError> {
-    if !state
-        .config
-        .alipay_apps
-        .iter()
-        .any(|a| a.app_id == req.app_id)
-    {
+    let user_id = alipay_user(state, &req.app_id, req.user_id.as_deref())?;
+    let code = alipay::oauth::mint(state, &req.app_id, &user_id);
+    Ok((code, user_id))
+}
+
+/// `user_id` (2088 and 12 digits; a new one when `None`) of a user of the known app `app_id`.
+fn alipay_user(
+    state: &SandboxState,
+    app_id: &str,
+    user_id: Option<&str>,
+) -> Result<String, ControlError> {
+    if !state.config.alipay_apps.iter().any(|a| a.app_id == app_id) {
         return Err(error(
             StatusCode::NOT_FOUND,
             "APP_NOT_FOUND",
-            format!("no Alipay app {}", req.app_id),
+            format!("no Alipay app {app_id}"),
         ));
     }
-    let user_id = match req.user_id.as_deref().filter(|u| !u.is_empty()) {
+    match user_id.filter(|u| !u.is_empty()) {
         Some(u)
             if u.len() == 16 && u.starts_with("2088") && u.bytes().all(|b| b.is_ascii_digit()) =>
         {
-            u.to_owned()
+            Ok(u.to_owned())
         }
-        Some(u) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "USER_ID_INVALID",
-                format!("{u:?} is not an Alipay user id (2088 and 12 digits)"),
-            ));
-        }
-        None => format!("2088{}", crate::state::digits(12)),
-    };
-    let code = alipay::oauth::mint(state, &req.app_id, &user_id);
-    Ok((code, user_id))
+        Some(u) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "USER_ID_INVALID",
+            format!("{u:?} is not an Alipay user id (2088 and 12 digits)"),
+        )),
+        None => Ok(format!("2088{}", crate::state::digits(12))),
+    }
 }
 
 async fn alipay_auth_code_route(

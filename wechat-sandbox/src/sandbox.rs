@@ -376,6 +376,22 @@ impl Sandbox {
         crate::wxpay_v3::profit_sharing::ledgers(&self.state)
     }
 
+    /// A merchant (`merchant_id`, a new one when `None`) authorizes the service provider's
+    /// Alipay app `app_id`: the `app_auth_code` Alipay's page hands back, and the merchant id.
+    pub fn alipay_app_auth_code(
+        &self,
+        app_id: &str,
+        merchant_id: Option<&str>,
+    ) -> Result<(String, String), ControlError> {
+        control::alipay_app_auth_code(
+            &self.state,
+            &control::AlipayAppAuthRequest {
+                app_id: app_id.to_owned(),
+                merchant_id: merchant_id.map(str::to_owned),
+            },
+        )
+    }
+
     /// Alipay rotates its certificate: answers to apps in certificate mode are signed with a new
     /// key and name the new SN (which `alipay.open.app.alipaycert.download` hands out).
     pub fn rotate_alipay_certificate(&self) -> Result<String, ControlError> {

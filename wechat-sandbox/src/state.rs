@@ -143,6 +143,10 @@ pub struct AliTrade {
     pub paid_at: Option<i64>,
     /// The buyer, once paid.
     pub buyer_id: Option<String>,
+    /// Third-party apps: the merchant (its Alipay user id) a service provider's app made the
+    /// trade for, with the merchant's `app_auth_token`; the money is the merchant's.
+    #[serde(default)]
+    pub merchant: Option<String>,
 }
 
 /// An Alipay refund (synchronous, so always successful once recorded).
@@ -184,6 +188,10 @@ pub struct AlipayState {
     pub(crate) auth_codes: BTreeMap<String, crate::alipay::oauth::AliGrant>,
     pub(crate) access_tokens: BTreeMap<String, crate::alipay::oauth::AliGrant>,
     pub(crate) refresh_tokens: BTreeMap<String, crate::alipay::oauth::AliGrant>,
+    /// Third-party apps: authorization codes, tokens and refresh tokens (not persisted).
+    pub(crate) app_auth: crate::alipay::app_auth::AppAuthBook,
+    /// Settlement sharing: bound receivers and settlements (not persisted).
+    pub(crate) settle: crate::alipay::settle::SettleBook,
 }
 
 /// An access token WeChat MP issued.

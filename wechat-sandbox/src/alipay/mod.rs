@@ -7,12 +7,15 @@
 //! downloadurl.query` links to the day's bill (`bills`). `alipay.trade.create` (a Mini Program
 //! trade for a known buyer) and `alipay.trade.cancel` (closes an unpaid trade, refunds a paid
 //! one) live with the trades; transfers with their balance in `transfers`; buyer login
-//! (`alipay.system.oauth.token`, `alipay.user.info.share`) in `oauth`. Apps in certificate mode
-//! are checked and answered as Alipay does in that mode (`certs`).
+//! (`alipay.system.oauth.token`, `alipay.user.info.share`) in `oauth`; third-party apps acting
+//! for merchants with `app_auth_token` in `app_auth`; settlement sharing in `settle`. Apps in
+//! certificate mode are checked and answered as Alipay does in that mode (`certs`).
 
+pub(crate) mod app_auth;
 pub(crate) mod bills;
 pub mod certs;
 pub(crate) mod oauth;
+pub(crate) mod settle;
 mod trades;
 pub mod transfers;
 
@@ -49,6 +52,8 @@ pub(crate) struct AliRequest {
     pub biz: Value,
     /// The app's AES key, when the request came encrypted (the answer goes back encrypted).
     pub encrypted_with: Option<::alipay::AesKey>,
+    /// Third-party apps: the merchant whose `app_auth_token` the request carried.
+    pub merchant: Option<String>,
 }
 
 /// An Alipay reply object (inside `…_response`).
@@ -206,6 +211,10 @@ fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliR
     if let Some(pki) = &state.alipay_pki {
         pki.check_request(&app.app_id, &params)?;
     }
+    let merchant = match params.get("app_auth_token").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(token) => Some(app_auth::merchant_of(state, &app.app_id, token)?),
+    };
     // Content encryption: the signature covered the ciphertext; now it is read.
     let (encrypted_with, biz_text) = match params.get("encrypt_type").map(String::as_str) {
         None | Some("") => (None, params.get("biz_content").cloned()),
@@ -234,6 +243,7 @@ fn verify(state: &SandboxState, params: BTreeMap<String, String>) -> Result<AliR
         params: params.clone(),
         biz,
         encrypted_with,
+        merchant,
     })
 }
 

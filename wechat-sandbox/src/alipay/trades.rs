@@ -44,6 +44,10 @@ pub(super) async fn dispatch(state: &SandboxState, req: &AliRequest) -> AliReply
         "alipay.trade.query" => query(state, req),
         "alipay.trade.create" => create_for_buyer(state, req),
         "alipay.trade.close" => close(state, req),
+        "alipay.open.auth.token.app" => super::app_auth::token(state, req),
+        "alipay.trade.royalty.relation.bind" => super::settle::bind(state, req),
+        "alipay.trade.order.settle" => super::settle::settle(state, req),
+        "alipay.open.auth.token.app.query" => super::app_auth::query(state, req),
         "alipay.trade.cancel" => cancel(state, req),
         "alipay.fund.trans.uni.transfer" => super::transfers::transfer(state, req),
         "alipay.fund.trans.common.query" => super::transfers::query(state, req),
@@ -70,6 +74,10 @@ fn create(state: &SandboxState, req: &AliRequest) -> Result<AliTrade, AliReply> 
     let mut ali = lock(&state.alipay);
     let k = key(&req.app_id, out_trade_no);
     if let Some(existing) = ali.trades.get(&k) {
+        // Numbers are unique per app here: another merchant's trade is not this one.
+        if existing.merchant != req.merchant {
+            return Err(business("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改"));
+        }
         if existing.status != "WAIT_BUYER_PAY" {
             return Err(business("ACQ.TRADE_HAS_SUCCESS", "交易已被支付或关闭"));
         }
@@ -100,6 +108,7 @@ fn create(state: &SandboxState, req: &AliRequest) -> Result<AliTrade, AliReply> 
         created_at: now(),
         paid_at: None,
         buyer_id: None,
+        merchant: req.merchant.clone(),
     };
     ali.trades.insert(k, t.clone());
     Ok(t)
@@ -184,15 +193,17 @@ fn find<'a>(
     trades: &'a mut std::collections::BTreeMap<String, AliTrade>,
     req: &AliRequest,
 ) -> Result<&'a mut AliTrade, AliReply> {
+    // A merchant's trades are seen only with its token; the provider's own only without one.
     if let Some(no) = biz_str(req, "out_trade_no") {
         return trades
             .get_mut(&key(&req.app_id, no))
+            .filter(|t| t.merchant == req.merchant)
             .ok_or_else(|| business("ACQ.TRADE_NOT_EXIST", "交易不存在"));
     }
     let trade_no = biz_str(req, "trade_no").ok_or_else(|| missing("out_trade_no 或 trade_no"))?;
     trades
         .values_mut()
-        .find(|t| t.app_id == req.app_id && t.trade_no == trade_no)
+        .find(|t| t.app_id == req.app_id && t.trade_no == trade_no && t.merchant == req.merchant)
         .ok_or_else(|| business("ACQ.TRADE_NOT_EXIST", "交易不存在"))
 }
 
@@ -394,13 +405,15 @@ pub(crate) fn notification(state: &SandboxState, t: &AliTrade) -> String {
         ("app_id", t.app_id.clone()),
         (
             "seller_id",
-            state
-                .config
-                .alipay_apps
-                .iter()
-                .find(|a| a.app_id == t.app_id)
-                .map(|a| a.seller_id.clone())
-                .unwrap_or_default(),
+            t.merchant.clone().unwrap_or_else(|| {
+                state
+                    .config
+                    .alipay_apps
+                    .iter()
+                    .find(|a| a.app_id == t.app_id)
+                    .map(|a| a.seller_id.clone())
+                    .unwrap_or_default()
+            }),
         ),
         ("charset", "utf-8".into()),
         ("version", "1.0".into()),
