@@ -30,6 +30,8 @@
 //!   and their items stored, once per day and channel across instances.
 //! - [`short_poll`] — [`ShortPoll`]: while a buyer's page waits, an unpaid payment's channel is
 //!   asked every few seconds, one query at a time across every viewer and instance.
+//! - [`fees`] — [`fees::FeeRate`]: a platform's fee in basis points, rounded down to the fen;
+//!   what a refund gives back of it.
 //! - [`lock`], [`nonce`], [`rate_limit`] — owner-token locks, replay protection and fixed-window
 //!   rate limits (memory; Redis with `redis`).
 //! - [`ChannelError`], [`StoreError`], [`Error`] (`error`) — what channels, stores and the
@@ -167,6 +169,7 @@ pub mod bills;
 pub mod channels;
 mod error;
 pub mod events;
+pub mod fees;
 pub mod lock;
 pub mod nonce;
 pub mod notify;
