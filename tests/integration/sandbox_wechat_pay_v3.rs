@@ -365,9 +365,28 @@ async fn a_partner_payment_shares_the_fee_returns_it_then_refunds_and_the_ledger
     )
     .await
     .unwrap();
+    let (sharing_url, sharing_events) = notify_endpoint().await;
+    sandbox.set_profit_sharing_notify_url(V3_MCH_ID, Some(&sharing_url));
     let shared = c.execute(&share("PS-1", 60)).await.unwrap();
     assert_eq!(shared.state, SharingState::Finished);
     assert_eq!(shared.receivers[0].result, ShareResult::Success);
+    // The share's notification, to the merchant's configured URL.
+    crate::support::eventually(10, "the profit-sharing notification", async || {
+        !sharing_events.lock().unwrap().is_empty()
+    })
+    .await;
+    let (headers, body) = sharing_events.lock().unwrap()[0].clone();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (envelope, event) = c.notification(header, &body).await.unwrap();
+    assert_eq!(envelope.event_type, "PROFITSHARING.SUCCESS");
+    let Notification::ProfitSharing(n) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        (n.out_order_no.as_str(), n.receiver.amount),
+        ("PS-1", Fen::new(60))
+    );
+    assert_eq!(n.sub_mchid.as_deref(), Some(V3_SUB_MCH_ID));
     // The same request again is the same sharing; the same number with another amount is not.
     let again = c.execute(&share("PS-1", 60)).await.unwrap();
     assert_eq!(again.order_id, shared.order_id);

@@ -18,6 +18,7 @@
 //! | `POST /sandbox/alipay/certs/rotate` → `{alipay_cert_sn}` | a new Alipay certificate signs answers to apps in certificate mode from now on |
 //! | `POST /sandbox/alipay/auth-code` `{app_id, user_id?}` → `{auth_code, user_id}` | mint an Alipay buyer-login code (what `my.getAuthCode` or the web authorization hands the app) |
 //! | `POST /sandbox/alipay/app-auth-code` `{app_id, merchant_id?}` → `{app_auth_code, merchant_id}` | a merchant authorizes a service provider's Alipay app (what Alipay's authorization page hands back) |
+//! | `POST /sandbox/profitsharing-notify-url` `{mch_id, url?}` | where a v3 merchant's `PROFITSHARING.*` notifications go (WeChat: set on the merchant platform) |
 //! | `GET /sandbox/ledgers` → `{mch_id: {paid, refunded, shared_out, shared_in, returned_in, returned_out, unfrozen, frozen, balance}}` | each WeChat Pay merchant's and sub-merchant's money (fen), profit sharing included |
 //! | `GET /sandbox/wechatpay-public-key` → `{public_key_id, public_key}` | the WeChat Pay (v3) public key and its id |
 //! | `GET /sandbox` | an HTML page listing open orders with pay buttons |
@@ -59,6 +60,10 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/alipay/certs/rotate", post(alipay_rotate_route))
         .route("/sandbox/alipay/auth-code", post(alipay_auth_code_route))
         .route("/sandbox/ledgers", get(ledgers_route))
+        .route(
+            "/sandbox/profitsharing-notify-url",
+            post(profit_sharing_url_route),
+        )
         .route(
             "/sandbox/alipay/app-auth-code",
             post(alipay_app_auth_code_route),
@@ -482,6 +487,35 @@ async fn alipay_app_auth_code_route(
     Ok(Json(
         json!({"app_auth_code": code, "merchant_id": merchant}),
     ))
+}
+
+/// Where a merchant's profit-sharing notifications go.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProfitSharingUrl {
+    /// The v3 merchant.
+    pub mch_id: String,
+    /// The URL; none: no notifications.
+    pub url: Option<String>,
+}
+
+async fn profit_sharing_url_route(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<ProfitSharingUrl>,
+) -> Result<axum::http::StatusCode, ControlError> {
+    if !state
+        .config
+        .merchants_v3
+        .iter()
+        .any(|m| m.mch_id == req.mch_id)
+    {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "MERCHANT_NOT_FOUND",
+            format!("no v3 merchant {}", req.mch_id),
+        ));
+    }
+    crate::wxpay_v3::profit_sharing::set_notify_url(&state, &req.mch_id, req.url);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn ledgers_route(State(state): State<Arc<SandboxState>>) -> Json<serde_json::Value> {

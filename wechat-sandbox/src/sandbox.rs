@@ -368,6 +368,16 @@ impl Sandbox {
         )
     }
 
+    /// Where v3 merchant `mch_id`'s `PROFITSHARING.*` notifications go from now on (on WeChat,
+    /// a setting of the merchant platform).
+    pub fn set_profit_sharing_notify_url(&self, mch_id: &str, url: Option<&str>) {
+        crate::wxpay_v3::profit_sharing::set_notify_url(
+            &self.state,
+            mch_id,
+            url.map(str::to_owned),
+        );
+    }
+
     /// Each WeChat Pay merchant's and sub-merchant's money, in fen: paid, refunded, shared,
     /// returned, unfrozen, still frozen, and the balance.
     pub fn ledgers(

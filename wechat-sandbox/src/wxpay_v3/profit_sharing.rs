@@ -29,6 +29,9 @@ use crate::{SandboxState, lock};
 /// The receivers, sharings and returns of every merchant.
 #[derive(Debug, Default)]
 pub(crate) struct SharingBook {
+    /// Where each merchant's `PROFITSHARING.*` notifications go (set on WeChat's merchant
+    /// platform, here through the control API).
+    pub(crate) notify_urls: BTreeMap<String, String>,
     /// `owner/type/account` → the receiver's relation.
     receivers: BTreeMap<String, String>,
     /// `mch_id/out_order_no` → the sharing (unfreezes included).
@@ -399,8 +402,54 @@ fn create_sharing(
         created_at: at,
     };
     let v = sharing_json(&sharing);
-    book.sharings.insert(key, sharing);
+    let url = book.notify_urls.get(&req.merchant.mch_id).cloned();
+    book.sharings.insert(key, sharing.clone());
+    drop(v3);
+    if let Some(url) = url {
+        notify_shares(state, &req.merchant.mch_id, &url, &sharing);
+    }
     Ok(v)
+}
+
+/// `PROFITSHARING.SUCCESS` for each receiver of `s`, to the merchant's configured URL.
+fn notify_shares(state: &SandboxState, mch_id: &str, url: &str, s: &Sharing) {
+    for (kind, account, amount, description, _) in &s.receivers {
+        let mut plain = json!({
+            "transaction_id": s.transaction_id, "order_id": s.order_id,
+            "out_order_no": s.out_order_no, "success_time": rfc3339(s.created_at),
+            "receiver": {"type": kind, "account": account, "amount": amount,
+                         "description": description},
+        });
+        match &s.sub_mchid {
+            Some(sub) => {
+                plain["sp_mchid"] = json!(mch_id);
+                plain["sub_mchid"] = json!(sub);
+            }
+            None => plain["mchid"] = json!(mch_id),
+        }
+        super::notify(
+            state,
+            mch_id,
+            super::V3Notification {
+                kind: "wechat.profitsharing",
+                reference: &s.out_order_no,
+                url,
+                event_type: "PROFITSHARING.SUCCESS",
+                summary: "分账成功",
+                original_type: "profitsharing",
+                plain,
+            },
+        );
+    }
+}
+
+/// Where merchant `mch_id`'s profit-sharing notifications go from now on (`None`: nowhere).
+pub fn set_notify_url(state: &SandboxState, mch_id: &str, url: Option<String>) {
+    let urls = &mut lock(&state.v3).sharing.notify_urls;
+    match url {
+        Some(u) => urls.insert(mch_id.to_owned(), u),
+        None => urls.remove(mch_id),
+    };
 }
 
 /// `POST /v3/profitsharing/orders`.
