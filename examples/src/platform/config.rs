@@ -123,6 +123,13 @@ pub struct PlatformConfig {
     /// accepts encrypted messages only.
     #[arg(long, env = "WECHAT_MP_COMPATIBLE_MODE", default_value_t = false)]
     pub wechat_mp_compatible_mode: bool,
+    /// The platform's own WeChat Pay merchant and Alipay app collect the payments (direct mode,
+    /// the only one today), so in live mode they may serve one business only: holding several
+    /// merchants' money is secondary clearing (二清), which needs a payment licence. `true`
+    /// acknowledges that this platform may (it is licensed, or its merchants are one business):
+    /// then live mode starts, and the admin may activate, with more than one active merchant.
+    #[arg(long, env = "PLATFORM_DIRECT_MULTI_MERCHANT", default_value_t = false)]
+    pub direct_multi_merchant: bool,
     /// When pending payments and refunds are looked up at their channel.
     #[command(flatten)]
     pub reconcile: Reconciliation,

@@ -75,6 +75,9 @@ pub struct Settings {
     pub emulator_url: Option<String>,
     /// How long a merchant's binding code works (single-use).
     pub bind_code_ttl_secs: u32,
+    /// Live direct mode without `PLATFORM_DIRECT_MULTI_MERCHANT`: one active merchant at most
+    /// (the platform's own account must not hold several merchants' money).
+    pub single_business: bool,
 }
 
 /// Everything the handlers share.

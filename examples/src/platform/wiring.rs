@@ -113,6 +113,21 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
     let db = PlatformDb::new(sql.clone())
         .await
         .map_err(StartError::backend("database"))?;
+    if mode == Mode::Live
+        && !config.direct_multi_merchant
+        && db
+            .active_merchants(None)
+            .await
+            .map_err(StartError::backend("database"))?
+            > 1
+    {
+        return Err(StartError::Refused(
+            "live direct mode holds every merchant's money in the platform's own WeChat Pay and \
+             Alipay accounts: with more than one active merchant that is secondary clearing \
+             (二清), which needs a payment licence. Disable all but one merchant, or set \
+             PLATFORM_DIRECT_MULTI_MERCHANT=true if this platform may hold their money",
+        ));
+    }
     let bill_store: Arc<dyn BillStore> = Arc::new(sql.clone());
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
 
@@ -291,6 +306,7 @@ fn settings(
         cors_origins: config.cors_origins.clone(),
         emulator_url,
         bind_code_ttl_secs: config.bind_code_ttl_secs,
+        single_business: mode == crate::providers::Mode::Live && !config.direct_multi_merchant,
     }
 }
 

@@ -344,3 +344,64 @@ async fn the_admin_token_is_long_and_never_empty() {
     assert_eq!(ok.status().as_u16(), 201);
     p.stop().await;
 }
+
+/// Live direct mode holds merchants' money in the platform's own accounts: one business only,
+/// unless the operator acknowledges the platform may hold several (a licence, one group). A
+/// second active merchant is refused by the admin API, and a database with two does not start.
+#[tokio::test]
+async fn live_direct_mode_serves_one_business_unless_acknowledged() {
+    let gateway = start_gateway().await;
+    let db = sqlite_file();
+    let p = live(&gateway, Some(true), &db).await;
+    let first = p.register("http://127.0.0.1:9/notify").await;
+    let second = json!({"name": "Another Shop", "credit_code": credit_code(),
+                        "notify_url": "http://127.0.0.1:9/notify"});
+    let (status, body) = p
+        .admin("POST", "/admin/merchants", Some(second.clone()))
+        .await;
+    assert_eq!(status.as_u16(), 422, "{body}");
+    assert_eq!(body["code"], "SINGLE_BUSINESS");
+    // Disabled, the first no longer counts; enabled again while another is active: refused.
+    let (status, _) = p
+        .admin(
+            "POST",
+            &format!("/admin/merchants/{}/disable", first.app_id),
+            None,
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    let (status, other) = p.admin("POST", "/admin/merchants", Some(second)).await;
+    assert_eq!(status.as_u16(), 201, "{other}");
+    let enable = format!("/admin/merchants/{}/enable", first.app_id);
+    let (status, body) = p.admin("POST", &enable, None).await;
+    assert_eq!(status.as_u16(), 422, "{body}");
+    p.stop().await;
+
+    // Acknowledged: both active; then a start without the acknowledgement is refused.
+    let options = |ack: bool| Options {
+        providers: Some(wechat_credentials(gateway.base_url())),
+        gateway_url: Some(gateway.base_url().to_owned()),
+        callback_allow_private: Some(true),
+        database_url: Some(db.clone()),
+        direct_multi_merchant: ack,
+        ..Options::default()
+    };
+    let p = Platform::start(options(true)).await;
+    let (status, body) = p.admin("POST", &enable, None).await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    p.stop().await;
+    match Platform::try_start(options(false)).await {
+        Ok(p) => {
+            p.stop().await;
+            panic!("live direct mode started with two active merchants")
+        }
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("PLATFORM_DIRECT_MULTI_MERCHANT") && e.contains("二清"),
+                "{e}"
+            );
+        }
+    }
+    gateway.shutdown().await;
+}

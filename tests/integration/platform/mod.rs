@@ -69,6 +69,8 @@ pub struct Options {
     pub idempotency_lease_secs: u64,
     /// `CALLBACK_TIMEOUT_SECS`.
     pub callback_timeout_secs: u64,
+    /// `PLATFORM_DIRECT_MULTI_MERCHANT`.
+    pub direct_multi_merchant: bool,
 }
 
 impl Default for Options {
@@ -87,6 +89,7 @@ impl Default for Options {
             admin_token: None,
             idempotency_lease_secs: 60,
             callback_timeout_secs: 5,
+            direct_multi_merchant: false,
         }
     }
 }
@@ -149,6 +152,7 @@ impl Platform {
         config.reconcile.reconcile_after_secs = 3600;
         config.idempotency_lease_secs = options.idempotency_lease_secs;
         config.callback_timeout_secs = options.callback_timeout_secs;
+        config.direct_multi_merchant = options.direct_multi_merchant;
         if let Some((url, timeout_ms)) = &options.chatbot {
             config.chatbot_url = Some(url.clone());
             config.chatbot_timeout_ms = *timeout_ms;

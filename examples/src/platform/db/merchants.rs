@@ -143,6 +143,19 @@ impl PlatformDb {
         row.as_ref().map(merchant_from).transpose()
     }
 
+    /// How many merchants are active, `except` one (the one about to change).
+    pub async fn active_merchants(&self, except: Option<&str>) -> DbResult<i64> {
+        let row = sqlx::query(
+            self.q("SELECT COUNT(*) AS n FROM merchants WHERE status = ? AND app_id <> ?"),
+        )
+        .bind(MerchantStatus::Active.as_str().to_owned())
+        .bind(except.unwrap_or_default().to_owned())
+        .fetch_one(self.store.pool())
+        .await
+        .map_err(e)?;
+        row.try_get::<i64, _>("n").map_err(e)
+    }
+
     /// A merchant by app id.
     pub async fn merchant(&self, app_id: &str) -> DbResult<Option<Merchant>> {
         self.merchant_where("app_id", app_id).await

@@ -145,6 +145,7 @@ async fn register(
         bind_scene: None,
         bind_qr_url: None,
     };
+    single_business(&state, None).await?;
     if !state
         .db
         .insert_merchant(&merchant, unix_now())
@@ -204,11 +205,35 @@ async fn rotate_secret(
     ))
 }
 
+/// Live direct mode serves one business: another active merchant is refused (see
+/// `PLATFORM_DIRECT_MULTI_MERCHANT`).
+async fn single_business(state: &PlatformState, except: Option<&str>) -> Result<(), AppError> {
+    if state.settings.single_business
+        && state
+            .db
+            .active_merchants(except)
+            .await
+            .map_err(AppError::internal)?
+            >= 1
+    {
+        return Err(AppError::unprocessable(
+            "SINGLE_BUSINESS",
+            "live direct mode holds merchants' money in the platform's own accounts: one active \
+             merchant only (secondary clearing needs a payment licence; see \
+             PLATFORM_DIRECT_MULTI_MERCHANT)",
+        ));
+    }
+    Ok(())
+}
+
 async fn set_status(
     state: &PlatformState,
     app_id: &str,
     status: MerchantStatus,
 ) -> Result<Json<Value>, AppError> {
+    if status == MerchantStatus::Active {
+        single_business(state, Some(app_id)).await?;
+    }
     if !state
         .db
         .set_status(app_id, status)
