@@ -133,6 +133,30 @@ async fn create_order(
     })
 }
 
+/// A signed query of the sub-merchant its query string names: the order `pick` chooses.
+fn partner_query(
+    state: &SandboxState,
+    query: Option<&str>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    pick: impl Fn(&crate::state::WxOrder) -> bool,
+) -> Response {
+    let q = super::query_pairs(query);
+    let found = authenticate(state, "GET", &path_and_query(uri), headers, b"").and_then(|m| {
+        let sub = sub_merchant(
+            &m,
+            q.get("sp_mchid").map(String::as_str),
+            q.get("sub_mchid").map(String::as_str),
+        )?;
+        find(state, &m.mch_id, Some(&sub), pick)
+    });
+    reply(
+        state,
+        headers,
+        found.map(|o| (StatusCode::OK, Some(transaction(&o)))),
+    )
+}
+
 /// `GET /v3/pay/partner/transactions/out-trade-no/{no}?sp_mchid=…&sub_mchid=…`.
 pub(super) async fn query_by_out_trade_no(
     State(state): State<Arc<SandboxState>>,
@@ -141,20 +165,9 @@ pub(super) async fn query_by_out_trade_no(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let q = super::query_pairs(query.as_deref());
-    let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"").and_then(|m| {
-        let sub = sub_merchant(
-            &m,
-            q.get("sp_mchid").map(String::as_str),
-            q.get("sub_mchid").map(String::as_str),
-        )?;
-        find(&state, &m.mch_id, Some(&sub), |o| o.out_trade_no == no)
-    });
-    reply(
-        &state,
-        &headers,
-        found.map(|o| (StatusCode::OK, Some(transaction(&o)))),
-    )
+    partner_query(&state, query.as_deref(), &uri, &headers, |o| {
+        o.out_trade_no == no
+    })
 }
 
 /// `GET /v3/pay/partner/transactions/id/{transaction_id}?sp_mchid=…&sub_mchid=…`.
@@ -165,22 +178,9 @@ pub(super) async fn query_by_id(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let q = super::query_pairs(query.as_deref());
-    let found = authenticate(&state, "GET", &path_and_query(&uri), &headers, b"").and_then(|m| {
-        let sub = sub_merchant(
-            &m,
-            q.get("sp_mchid").map(String::as_str),
-            q.get("sub_mchid").map(String::as_str),
-        )?;
-        find(&state, &m.mch_id, Some(&sub), |o| {
-            o.transaction_id == id && o.paid_at.is_some()
-        })
-    });
-    reply(
-        &state,
-        &headers,
-        found.map(|o| (StatusCode::OK, Some(transaction(&o)))),
-    )
+    partner_query(&state, query.as_deref(), &uri, &headers, |o| {
+        o.transaction_id == id && o.paid_at.is_some()
+    })
 }
 
 /// `POST /v3/pay/partner/transactions/out-trade-no/{no}/close` `{sp_mchid, sub_mchid}`.

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::{
     V3Error, authenticate, authenticated, decrypt_field, no_relation, param, path_and_query, reply,
-    rfc3339, v3_error,
+    rfc3339, text, v3_error,
 };
 use crate::config::MerchantV3;
 use crate::state::{WxOrder, digits, now, wechat_time};
@@ -247,10 +247,6 @@ pub(super) async fn delete_receiver(
         Ok((StatusCode::OK, Some(v)))
     })();
     reply(&state, &headers, answer)
-}
-
-fn text(b: &Value, f: &str) -> Result<String, V3Error> {
-    super::text(b, f)
 }
 
 fn receiver_type(b: &Value) -> Result<String, V3Error> {

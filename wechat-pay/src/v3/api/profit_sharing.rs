@@ -68,6 +68,13 @@ fn ids(sub_mchid: Option<&String>, app_id: Option<&String>, sub_appid: Option<&S
     body
 }
 
+/// Partner mode's `sub_mchid=…&` at the front of a query string (nothing directly).
+fn sub_query(sub_mchid: Option<&String>) -> String {
+    sub_mchid
+        .map(|s| format!("sub_mchid={}&", segment(s)))
+        .unwrap_or_default()
+}
+
 /// `POST /v3/profitsharing/receivers/add`: a receiver the merchant may share with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -365,11 +372,7 @@ impl Request for QuerySharing {
     type Response = SharingOrder;
     const METHOD: &'static str = "GET";
     fn path(&self, _: &str) -> String {
-        let sub = self
-            .sub_mchid
-            .as_ref()
-            .map(|s| format!("sub_mchid={}&", segment(s)))
-            .unwrap_or_default();
+        let sub = sub_query(self.sub_mchid.as_ref());
         format!(
             "/v3/profitsharing/orders/{}?{sub}transaction_id={}",
             segment(&self.out_order_no),
@@ -603,11 +606,7 @@ impl Request for QueryReturn {
     type Response = ReturnOrder;
     const METHOD: &'static str = "GET";
     fn path(&self, _: &str) -> String {
-        let sub = self
-            .sub_mchid
-            .as_ref()
-            .map(|s| format!("sub_mchid={}&", segment(s)))
-            .unwrap_or_default();
+        let sub = sub_query(self.sub_mchid.as_ref());
         format!(
             "/v3/profitsharing/return-orders/{}?{sub}out_order_no={}",
             segment(&self.out_return_no),
