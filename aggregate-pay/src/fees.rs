@@ -69,9 +69,48 @@ impl FeeRate {
     }
 }
 
+/// What a platform keeps of a payment's `fee` once `refunded` of its `amount` was refunded:
+/// the fee in proportion to what is left paid, **rounded down** —
+/// `⌊fee × (amount − refunded) ÷ amount⌋`. All of it when nothing was refunded, nothing after a
+/// full refund; the differences between successive refunds add up to exactly the fee.
+///
+/// ```
+/// use aggregate_pay::Fen;
+/// use aggregate_pay::fees::kept;
+///
+/// assert_eq!(kept(Fen::new(6), Fen::new(1000), Fen::ZERO), Fen::new(6));
+/// assert_eq!(kept(Fen::new(6), Fen::new(1000), Fen::new(300)), Fen::new(4)); // 4.2
+/// assert_eq!(kept(Fen::new(6), Fen::new(1000), Fen::new(1000)), Fen::ZERO);
+/// ```
+pub fn kept(fee: Fen, amount: Fen, refunded: Fen) -> Fen {
+    let amount = amount.as_u64();
+    if amount == 0 {
+        return Fen::ZERO;
+    }
+    let left = amount.saturating_sub(refunded.as_u64());
+    let kept = u128::from(fee.as_u64().min(amount)) * u128::from(left) / u128::from(amount);
+    Fen::new(u64::try_from(kept).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_kept_falls_with_refunds_to_nothing() {
+        for (fee, amount) in [(6u64, 1000u64), (1, 3), (599, 99_999), (0, 10), (10, 10)] {
+            let (fee, amount) = (Fen::new(fee), Fen::new(amount));
+            assert_eq!(kept(fee, amount, Fen::ZERO), fee);
+            assert_eq!(kept(fee, amount, amount), Fen::ZERO);
+            let mut last = fee;
+            for r in 0..=amount.as_u64() {
+                let now = kept(fee, amount, Fen::new(r));
+                assert!(now <= last, "never more after a further refund");
+                last = now;
+            }
+        }
+        assert_eq!(kept(Fen::new(5), Fen::ZERO, Fen::ZERO), Fen::ZERO);
+    }
 
     #[test]
     fn rates_are_at_most_one_whole() {

@@ -32,6 +32,9 @@
 //!   asked every few seconds, one query at a time across every viewer and instance.
 //! - [`fees`] — [`fees::FeeRate`]: a platform's fee in basis points, rounded down to the fen;
 //!   what a refund gives back of it.
+//! - [`sharing`] — service-provider mode: [`sharing::ProfitSharing`] shares the platform's fee
+//!   from each sub-merchant's payment once it succeeds (outbox-driven, exactly once, retried
+//!   while pending), and takes it back before a refund.
 //! - [`lock`], [`nonce`], [`rate_limit`] — owner-token locks, replay protection and fixed-window
 //!   rate limits (memory; Redis with `redis`).
 //! - [`ChannelError`], [`StoreError`], [`Error`] (`error`) — what channels, stores and the
@@ -182,6 +185,7 @@ pub mod reconcile;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod service;
+pub mod sharing;
 pub mod short_poll;
 pub mod store;
 mod transitions;

@@ -183,8 +183,8 @@ impl NotifyProcessor {
             return Ok(NotifyOutcome::Unknown(format!("no payment {out_trade_no}")));
         };
         if payment.channel != channel_id
-            || notified_account != account
-            || payment.channel_account != account
+            || !of_channel(account, &notified_account)
+            || payment.channel_account != notified_account
         {
             return Ok(NotifyOutcome::Rejected(format!(
                 "payment {out_trade_no} belongs to {}/{}, the notification to {channel_id}/{notified_account}",
@@ -246,7 +246,11 @@ impl NotifyProcessor {
                 "no payment for refund {out_refund_no}"
             )));
         };
-        if payment.channel != channel_id || notified_account != account {
+        // A refund of a sub-merchant's payment names the sub-merchant: it must be the payment's.
+        if payment.channel != channel_id
+            || !of_channel(account, &notified_account)
+            || (notified_account != account && payment.channel_account != notified_account)
+        {
             return Ok(NotifyOutcome::Rejected(format!(
                 "refund {out_refund_no} is not this channel account's"
             )));
@@ -285,6 +289,16 @@ impl NotifyProcessor {
             _ => NotifyOutcome::Duplicate,
         })
     }
+}
+
+/// Whether a notification for `notified` is the channel's (`account`): the channel's own
+/// account, or one of its sub-merchants' (`{account}/{sub-merchant}`, service-provider mode).
+fn of_channel(account: &str, notified: &str) -> bool {
+    notified == account
+        || notified
+            .strip_prefix(account)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|sub| !sub.is_empty() && !sub.contains('/'))
 }
 
 /// What a payment notification says, once verified.

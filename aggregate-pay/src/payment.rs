@@ -235,6 +235,14 @@ pub struct NewPayment {
     pub return_url: Option<String>,
     /// Business data kept with the payment.
     pub metadata: serde_json::Value,
+    /// Service-provider mode: the sub-merchant whose own account the money goes to (a WeChat
+    /// Pay `sub_mchid`; an Alipay merchant who authorized the platform). The platform sets it
+    /// from the merchant's own record — never from what a caller sends.
+    pub sub_merchant: Option<String>,
+    /// Service-provider mode: the platform's fee, shared from the sub-merchant's payment to the
+    /// platform once it succeeds ([`crate::sharing`]). Zero: nothing is shared and the money is
+    /// not held back for sharing.
+    pub platform_fee: Fen,
 }
 
 impl NewPayment {
@@ -257,7 +265,23 @@ impl NewPayment {
             notify_url: notify_url.into(),
             return_url: None,
             metadata: serde_json::Value::Object(Default::default()),
+            sub_merchant: None,
+            platform_fee: Fen::ZERO,
         }
+    }
+
+    /// Paid to sub-merchant `sub_merchant` of the channel's service provider (its payments,
+    /// refunds and queries go through [`PaymentChannel::for_sub_merchant`](crate::PaymentChannel::for_sub_merchant)).
+    pub fn sub_merchant(mut self, sub_merchant: impl Into<String>) -> Self {
+        self.sub_merchant = Some(sub_merchant.into());
+        self
+    }
+
+    /// The platform's fee, shared to the platform after the payment succeeds (needs a
+    /// sub-merchant; see [`crate::fees::FeeRate`] for computing it).
+    pub fn platform_fee(mut self, fee: Fen) -> Self {
+        self.platform_fee = fee;
+        self
     }
 
     /// The payer's openid.
@@ -333,6 +357,10 @@ pub struct Payment {
     pub expires_at: Option<OffsetDateTime>,
     /// Optimistic-concurrency version: every committed change increments it.
     pub version: i64,
+    /// Service-provider mode: the sub-merchant paid (see [`NewPayment::sub_merchant`]).
+    pub sub_merchant: Option<String>,
+    /// Service-provider mode: the platform's fee (see [`NewPayment::platform_fee`]).
+    pub platform_fee: Fen,
 }
 
 impl Payment {
@@ -426,6 +454,8 @@ pub(crate) fn test_payment(amount: u64, status: PaymentStatus) -> Payment {
         paid_at: None,
         expires_at: None,
         version: 1,
+        sub_merchant: None,
+        platform_fee: Fen::ZERO,
     }
 }
 

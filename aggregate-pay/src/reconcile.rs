@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::channels::{ChannelPaymentState, Channels, CloseOutcome};
 use crate::service::RefundProgress;
+use crate::sharing::ProfitSharing;
 use crate::store::{PaymentStore, RefundClaim};
 use crate::transitions::{self, Applied};
 use crate::{Error, Payment, PaymentStatus, Payments, RefundStatus, StoreError};
@@ -51,6 +52,10 @@ pub struct ReconcileReport {
     /// Of those, refunds the channel took but could not deliver (the merchant must resolve
     /// them).
     pub refunds_abnormal: usize,
+    /// Platform fee shares tried ([`crate::sharing`]).
+    pub shares_tried: usize,
+    /// Of those, shared.
+    pub shares_done: usize,
 }
 
 /// The reconciler.
@@ -63,6 +68,7 @@ pub struct Reconciler {
     lease: Duration,
     batch: usize,
     backoff: (Duration, Duration),
+    sharing: Option<ProfitSharing>,
 }
 
 impl Reconciler {
@@ -76,7 +82,16 @@ impl Reconciler {
             lease: Duration::from_secs(60),
             batch: 100,
             backoff: (Duration::from_secs(30), Duration::from_secs(60 * 60)),
+            sharing: None,
         }
+    }
+
+    /// Also tries the platform fee shares that are due, and takes a shared fee back before
+    /// sending a refund again ([`crate::sharing`]).
+    pub fn profit_sharing(mut self, sharing: ProfitSharing) -> Self {
+        self.payments = self.payments.profit_sharing(sharing.clone());
+        self.sharing = Some(sharing);
+        self
     }
 
     /// How long an unsettled refund waits before its next look: `first` after the first
@@ -134,6 +149,16 @@ impl Reconciler {
             report.refunds_checked += 1;
             self.reconcile_refund(claim, &mut report).await?;
         }
+        if let Some(sharing) = &self.sharing {
+            match sharing.run_once().await {
+                Ok(shares) => {
+                    report.shares_tried = shares.tried;
+                    report.shares_done = shares.shared;
+                }
+                Err(Error::Store(e)) => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "profit sharing round failed"),
+            }
+        }
         Ok(report)
     }
 
@@ -184,9 +209,10 @@ impl Reconciler {
         p: &Payment,
         now: OffsetDateTime,
     ) -> Result<Option<PaymentStatus>, ReconcileError> {
-        let Some(channel) = self.channels.get(&p.channel) else {
-            return Err(ReconcileError::Channel(format!("no channel {}", p.channel)));
-        };
+        let channel = self
+            .channels
+            .for_payment(p)
+            .map_err(|e| ReconcileError::Channel(e.to_string()))?;
         let state = channel
             .query(&p.out_trade_no)
             .await

@@ -17,5 +17,6 @@ mod sandbox_as_a_dependency;
 mod sandbox_mp;
 mod sandbox_wechat_pay;
 mod sandbox_wechat_pay_v3;
+mod service_provider;
 mod support;
 mod vending;

@@ -96,6 +96,7 @@ pub use config::{AlipayApp, ConfigError, Merchant, MerchantV3, MpApp, SandboxCon
 pub use control::ControlError;
 pub use faults::{ApiFault, FaultRequest, Faults};
 pub use sandbox::{Sandbox, SandboxBuilder};
+pub use wxpay_v3::profit_sharing::Ledger;
 
 use crate::server::HttpLimits;
 use notifier::Notifier;

@@ -186,6 +186,73 @@ pub struct ChannelRefund {
     pub channel_refund_id: Option<String>,
 }
 
+/// A platform fee to share from a sub-merchant's payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShareRequest {
+    /// The channel's transaction id of the payment.
+    pub transaction_id: String,
+    /// The sharing's number (sharing is idempotent by it).
+    pub out_order_no: String,
+    /// The fee to share (zero: release everything to the sub-merchant).
+    pub amount: Fen,
+}
+
+impl ShareRequest {
+    /// `amount` of transaction `transaction_id`, numbered `out_order_no`.
+    pub fn new(
+        transaction_id: impl Into<String>,
+        out_order_no: impl Into<String>,
+        amount: Fen,
+    ) -> Self {
+        ShareRequest {
+            transaction_id: transaction_id.into(),
+            out_order_no: out_order_no.into(),
+            amount,
+        }
+    }
+}
+
+/// What the channel answered to a sharing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShareAnswer {
+    /// Done: the fee is with the service provider, the rest released.
+    Shared {
+        /// The channel's id of the sharing.
+        order_id: String,
+    },
+    /// Accepted, not finished: ask again (same number) later.
+    Processing,
+}
+
+/// A share to take back before a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShareReturn {
+    /// The sharing's number.
+    pub out_order_no: String,
+    /// The return's number (idempotent by it).
+    pub out_return_no: String,
+    /// How much.
+    pub amount: Fen,
+}
+
+impl ShareReturn {
+    /// `amount` of sharing `out_order_no`, numbered `out_return_no`.
+    pub fn new(
+        out_order_no: impl Into<String>,
+        out_return_no: impl Into<String>,
+        amount: Fen,
+    ) -> Self {
+        ShareReturn {
+            out_order_no: out_order_no.into(),
+            out_return_no: out_return_no.into(),
+            amount,
+        }
+    }
+}
+
 /// Which kind of notification arrived (channels use different URLs or bodies for each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyKind {
@@ -435,11 +502,63 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
         )))
     }
 
+    /// This channel acting for `sub_merchant`, a sub-merchant of the service provider the
+    /// channel is configured as: payments go straight to the sub-merchant's own account (WeChat
+    /// Pay partner mode's `sub_mchid`), and its queries, refunds and profit sharing name it. Its
+    /// [`account`](Self::account) names the sub-merchant too, so that a notification about
+    /// another sub-merchant's payment never settles this one's. Channels that cannot act for
+    /// sub-merchants say so ([`ChannelError::Unsupported`]).
+    fn for_sub_merchant(
+        &self,
+        sub_merchant: &str,
+    ) -> Result<Arc<dyn PaymentChannel>, ChannelError> {
+        let _ = sub_merchant;
+        Err(ChannelError::Unsupported(format!(
+            "{} is not configured as a service provider",
+            self.id()
+        )))
+    }
+
+    /// Shares the platform's fee of a sub-merchant's paid payment to the service provider
+    /// (profit sharing; on a channel from [`for_sub_merchant`](Self::for_sub_merchant)),
+    /// releasing the rest to the sub-merchant; with an amount of zero, only releases it.
+    /// Idempotent by [`ShareRequest::out_order_no`].
+    async fn share(&self, request: &ShareRequest) -> Result<ShareAnswer, ChannelError> {
+        let _ = request;
+        Err(ChannelError::Unsupported(format!(
+            "{} has no profit sharing",
+            self.id()
+        )))
+    }
+
+    /// Takes (part of) a share back from the service provider to the sub-merchant, before a
+    /// refund (WeChat refunds only what the sub-merchant holds). `Ok` only once the money is
+    /// back; idempotent by [`ShareReturn::out_return_no`].
+    async fn return_share(&self, request: &ShareReturn) -> Result<(), ChannelError> {
+        let _ = request;
+        Err(ChannelError::Unsupported(format!(
+            "{} has no profit sharing",
+            self.id()
+        )))
+    }
+
     /// Verifies and decodes a notification.
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError>;
 
     /// The acknowledgement in the channel's format.
     fn ack(&self, outcome: &AckOutcome) -> AckBody;
+}
+
+/// `channel`, or — for a payment of a service provider's sub-merchant — the same channel acting
+/// for `sub_merchant` ([`PaymentChannel::for_sub_merchant`]).
+pub fn acting_for(
+    channel: &Arc<dyn PaymentChannel>,
+    sub_merchant: Option<&str>,
+) -> Result<Arc<dyn PaymentChannel>, ChannelError> {
+    match sub_merchant {
+        Some(sub) => channel.for_sub_merchant(sub),
+        None => Ok(Arc::clone(channel)),
+    }
 }
 
 /// The registered channels (the strategy registry).
@@ -479,6 +598,17 @@ impl Channels {
         self.list
             .iter()
             .find(|c| c.capabilities().methods.contains(&method))
+    }
+
+    /// The channel a payment was made through, acting for its sub-merchant if it has one.
+    pub fn for_payment(
+        &self,
+        payment: &crate::Payment,
+    ) -> Result<Arc<dyn PaymentChannel>, ChannelError> {
+        let channel = self.get(&payment.channel).ok_or_else(|| {
+            ChannelError::Config(format!("no channel {} is registered", payment.channel))
+        })?;
+        acting_for(channel, payment.sub_merchant.as_deref())
     }
 
     /// The registered channels, in registration order.

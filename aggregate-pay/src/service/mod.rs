@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::channels::{ChannelPaymentState, Channels, CloseOutcome, PayAction, PaymentChannel};
+use crate::channels::{
+    ChannelPaymentState, Channels, CloseOutcome, PayAction, PaymentChannel, acting_for,
+};
+use crate::sharing::ProfitSharing;
 use crate::store::{Insert, PaymentStore};
 use crate::transitions;
 use crate::{Error, Fen, NewPayment, PayMethod, Payment, PaymentId, PaymentStatus};
@@ -28,6 +31,7 @@ pub struct Payments {
     channels: Channels,
     store: Arc<dyn PaymentStore>,
     expiries: Arc<HashMap<PayMethod, Duration>>,
+    sharing: Option<Arc<ProfitSharing>>,
 }
 
 impl Payments {
@@ -37,7 +41,15 @@ impl Payments {
             channels,
             store,
             expiries: Arc::default(),
+            sharing: None,
         }
+    }
+
+    /// Refunds of sub-merchants' payments take back the platform's shared fee first
+    /// ([`crate::sharing`]).
+    pub fn profit_sharing(mut self, sharing: ProfitSharing) -> Self {
+        self.sharing = Some(Arc::new(sharing));
+        self
     }
 
     /// Payments of `method` created without an expiry expire `after` their creation (instead of
@@ -66,10 +78,14 @@ impl Payments {
         &self.store
     }
 
-    pub(crate) fn channel(&self, id: &str) -> Result<&Arc<dyn PaymentChannel>, Error> {
-        self.channels
-            .get(id)
-            .ok_or_else(|| Error::NoChannel(id.to_owned()))
+    /// The channel a payment was made through — for a sub-merchant's payment, acting for that
+    /// sub-merchant.
+    pub(crate) fn channel_of(&self, payment: &Payment) -> Result<Arc<dyn PaymentChannel>, Error> {
+        let channel = self
+            .channels
+            .get(&payment.channel)
+            .ok_or_else(|| Error::NoChannel(payment.channel.clone()))?;
+        Ok(acting_for(channel, payment.sub_merchant.as_deref())?)
     }
 
     /// Records the payment (PENDING) and creates it at the channel; returns it with what the
@@ -91,10 +107,22 @@ impl Payments {
                 req.method
             )));
         }
+        if req.platform_fee > req.amount {
+            return Err(Error::Invalid(
+                "the platform fee is more than the amount".into(),
+            ));
+        }
+        if req.platform_fee > Fen::ZERO && req.sub_merchant.is_none() {
+            return Err(Error::Invalid(
+                "a platform fee is shared from a sub-merchant's payment: name the sub-merchant"
+                    .into(),
+            ));
+        }
         let channel = self
             .channels
             .for_method(req.method)
             .ok_or_else(|| Error::NoChannel(req.method.to_string()))?;
+        let channel = acting_for(channel, req.sub_merchant.as_deref())?;
         let now = OffsetDateTime::now_utc();
         let candidate = Payment {
             id: PaymentId::generate(),
@@ -119,11 +147,18 @@ impl Payments {
                     .unwrap_or_else(|| self.default_expiry(req.method, now)),
             ),
             version: 0,
+            sub_merchant: req.sub_merchant.clone(),
+            platform_fee: req.platform_fee,
         };
         let payment = match self.store.insert_payment(&candidate).await? {
             Insert::Inserted => candidate,
             Insert::Existing(p) => {
-                if p.amount != req.amount || p.method != req.method || p.subject != req.subject {
+                if p.amount != req.amount
+                    || p.method != req.method
+                    || p.subject != req.subject
+                    || p.sub_merchant != req.sub_merchant
+                    || p.platform_fee != req.platform_fee
+                {
                     return Err(Error::Conflict(format!(
                         "out_trade_no {}",
                         req.out_trade_no
@@ -166,7 +201,7 @@ impl Payments {
     /// failed. Returns the payment as it is afterwards.
     pub async fn sync(&self, id: &PaymentId) -> Result<Payment, Error> {
         let payment = self.get(id).await?;
-        let channel = self.channel(&payment.channel)?;
+        let channel = self.channel_of(&payment)?;
         let now = OffsetDateTime::now_utc();
         match channel.query(&payment.out_trade_no).await? {
             ChannelPaymentState::Paid {
@@ -209,7 +244,7 @@ impl Payments {
                 });
             }
         }
-        let channel = self.channel(&payment.channel)?;
+        let channel = self.channel_of(&payment)?;
         match channel.close(&payment.out_trade_no).await? {
             CloseOutcome::Closed => {
                 transitions::apply_to_payment(self.store.as_ref(), id, None, |p| {

@@ -159,7 +159,21 @@ impl Payments {
     /// Sends the refund to its channel (again: the same number) and applies a definitive answer.
     async fn submit(&self, refund: &Refund) -> Result<Sent, Error> {
         let payment = self.get(&refund.payment_id).await?;
-        let channel = self.channel(&payment.channel)?;
+        let channel = self.channel_of(&payment)?;
+        if let Some(sharing) = &self.sharing {
+            match sharing
+                .before_refund(&payment, refund, channel.as_ref())
+                .await
+            {
+                Ok(()) => {}
+                // The platform's fee must come back first: the refund waits, with the reason.
+                Err(Error::Channel(e)) => {
+                    self.unsettled(&refund.out_refund_no, &e).await?;
+                    return Ok(Sent::Progress(RefundProgress::Unsettled(e)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let request = RefundRequest {
             out_trade_no: payment.out_trade_no.clone(),
             out_refund_no: refund.out_refund_no.clone(),
@@ -278,7 +292,7 @@ impl Payments {
             return Ok(RefundProgress::Finished(refund));
         }
         let payment = self.get(&refund.payment_id).await?;
-        let channel = self.channel(&payment.channel)?;
+        let channel = self.channel_of(&payment)?;
         let found = match channel
             .query_refund(&payment.out_trade_no, out_refund_no)
             .await
@@ -336,7 +350,7 @@ impl Payments {
             return Ok(refund);
         }
         let payment = self.get(&refund.payment_id).await?;
-        let channel = self.channel(&payment.channel)?;
+        let channel = self.channel_of(&payment)?;
         let answer = channel
             .query_refund(&payment.out_trade_no, out_refund_no)
             .await?;
@@ -401,7 +415,7 @@ impl Payments {
             ))
         })?;
         let payment = self.get(&refund.payment_id).await?;
-        let channel = self.channel(&payment.channel)?;
+        let channel = self.channel_of(&payment)?;
         let answer = channel
             .resolve_abnormal_refund(out_refund_no, &channel_refund_id, to)
             .await?;

@@ -17,6 +17,7 @@ use super::{
 use crate::bills::{BillItem, BillRun};
 use crate::channels::BillEntryKind;
 use crate::events::{EventStatus, OutboxEvent};
+use crate::sharing::{Share, ShareStatus, ShareStore};
 use crate::{Payment, PaymentId, PaymentStatus, Refund, RefundStatus, StoreError};
 
 /// Payments, refunds and the outbox in memory.
@@ -37,6 +38,7 @@ struct Inner {
     events: Vec<(OutboxEvent, OffsetDateTime)>,
     bill_runs: HashMap<(Date, String), BillRun>,
     bill_items: BTreeMap<(Date, String, BillEntryKind, String), BillItem>,
+    shares: HashMap<PaymentId, Share>,
 }
 
 impl MemoryStore {
@@ -452,5 +454,68 @@ impl BillStore for MemoryStore {
             .filter(|i| i.day == day && i.channel == channel)
             .cloned()
             .collect())
+    }
+}
+
+#[async_trait]
+impl ShareStore for MemoryStore {
+    async fn insert_share(&self, share: &Share) -> Result<Insert<Share>, StoreError> {
+        let mut inner = self.lock();
+        if let Some(existing) = inner.shares.get(&share.payment_id) {
+            return Ok(Insert::Existing(existing.clone()));
+        }
+        inner.shares.insert(share.payment_id.clone(), share.clone());
+        Ok(Insert::Inserted)
+    }
+
+    async fn share(&self, payment_id: &PaymentId) -> Result<Option<Share>, StoreError> {
+        Ok(self.lock().shares.get(payment_id).cloned())
+    }
+
+    async fn update_share(&self, share: &Share) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.shares.get_mut(&share.payment_id) {
+            Some(stored) if stored.version == share.version => {
+                *stored = share.clone();
+                stored.version += 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn due_shares(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Share>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<Share> = inner
+            .shares
+            .values()
+            .filter(|s| s.status == ShareStatus::Pending && s.next_attempt_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by_key(|s| s.next_attempt_at);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn shares_between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Share>, StoreError> {
+        let inner = self.lock();
+        let mut done: Vec<Share> = inner
+            .shares
+            .values()
+            .filter(|s| s.shared_at.is_some_and(|at| at >= from && at < to))
+            .cloned()
+            .collect();
+        done.sort_by_key(|s| (s.shared_at, s.payment_id.clone()));
+        done.truncate(limit);
+        Ok(done)
     }
 }

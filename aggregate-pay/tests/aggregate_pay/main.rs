@@ -13,6 +13,7 @@ mod outbox;
 mod rabbit;
 mod reconcile;
 mod service;
+mod sharing;
 mod short_poll;
 mod sqlite;
 mod support;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aggregate_pay::channels::sandbox::SandboxChannel;
 use aggregate_pay::events::{EventStatus, OutboxEvent};
+use aggregate_pay::sharing::ShareStore;
 use aggregate_pay::store::{BillStore, Change, Commit, Insert, PaymentStore, RefundClaim};
 use aggregate_pay::{Channels, MemoryStore, Payment, PaymentId, Payments, Refund, StoreError};
 use async_trait::async_trait;
@@ -50,12 +51,34 @@ pub async fn stores() -> Vec<(&'static str, Arc<dyn PaymentStore>)> {
 
 /// Every store available here, each fresh, also as the store of bill runs.
 pub async fn bill_stores() -> Vec<(&'static str, Arc<dyn PaymentStore>, Arc<dyn BillStore>)> {
-    fn both<S: PaymentStore + BillStore + 'static>(
+    all_stores()
+        .await
+        .into_iter()
+        .map(|s| (s.name, s.payments, s.bills))
+        .collect()
+}
+
+/// One store, by each of its faces.
+pub struct Faces {
+    pub name: &'static str,
+    pub payments: Arc<dyn PaymentStore>,
+    pub bills: Arc<dyn BillStore>,
+    pub shares: Arc<dyn ShareStore>,
+}
+
+/// Every store available here, each fresh, by each of its faces.
+pub async fn all_stores() -> Vec<Faces> {
+    fn both<S: PaymentStore + BillStore + ShareStore + 'static>(
         name: &'static str,
         store: S,
-    ) -> (&'static str, Arc<dyn PaymentStore>, Arc<dyn BillStore>) {
+    ) -> Faces {
         let store = Arc::new(store);
-        (name, store.clone(), store)
+        Faces {
+            name,
+            payments: store.clone(),
+            bills: store.clone(),
+            shares: store,
+        }
     }
     let mut list = vec![both("memory", MemoryStore::new())];
     #[cfg(feature = "sqlite")]

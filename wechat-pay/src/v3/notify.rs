@@ -57,8 +57,12 @@ pub type TransactionNotification = Transaction;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct RefundNotification {
-    /// `mchid`.
+    /// `mchid` (`sp_mchid` in partner mode).
+    #[serde(alias = "sp_mchid")]
     pub mchid: String,
+    /// Partner mode: the sub-merchant refunded.
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
     /// The merchant's order number.
     pub out_trade_no: String,
     /// WeChat's transaction id.

@@ -25,7 +25,7 @@ pub use v3::WechatV3Channel;
 use super::{
     AbnormalRefundResolution, AckBody, AckOutcome, BillAvailability, BillSink, Capabilities,
     ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, PayAction,
-    PaymentChannel, RawNotify, RefundRequest,
+    PaymentChannel, RawNotify, RefundRequest, ShareAnswer, ShareRequest, ShareReturn,
 };
 use crate::{ChannelError, PayMethod};
 
@@ -122,6 +122,17 @@ pub(crate) fn open_id(r: &NewPayment) -> Result<String, ChannelError> {
             code: "OPENID_REQUIRED".into(),
             message: format!("{} needs the payer's openid", r.method),
         })
+}
+
+/// A sub-merchant id as WeChat Pay issues them: digits (a caller's text never reaches a path).
+pub(crate) fn check_sub_mchid(sub_mchid: &str) -> Result<(), ChannelError> {
+    if (1..=32).contains(&sub_mchid.len()) && sub_mchid.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ChannelError::Config(format!(
+            "{sub_mchid:?} is not a WeChat Pay sub-merchant id (digits)"
+        )))
+    }
 }
 
 /// WeChat Pay as a channel: one app id (Official Account, Mini Program or mobile app) under a
@@ -283,6 +294,21 @@ impl PaymentChannel for WechatChannel {
 
     fn read_bill(&self, file: std::fs::File, each: BillSink<'_>) -> Result<(), ChannelError> {
         self.inner.read_bill(file, each)
+    }
+
+    fn for_sub_merchant(
+        &self,
+        sub_merchant: &str,
+    ) -> Result<Arc<dyn PaymentChannel>, ChannelError> {
+        self.inner.for_sub_merchant(sub_merchant)
+    }
+
+    async fn share(&self, request: &ShareRequest) -> Result<ShareAnswer, ChannelError> {
+        self.inner.share(request).await
+    }
+
+    async fn return_share(&self, request: &ShareReturn) -> Result<(), ChannelError> {
+        self.inner.return_share(request).await
     }
 
     async fn verify_notify(&self, raw: &RawNotify) -> Result<ChannelNotification, ChannelError> {

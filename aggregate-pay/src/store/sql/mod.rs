@@ -46,6 +46,7 @@ mod group;
 mod reconcile;
 mod rows;
 mod schema;
+mod shares;
 
 use self::dedicated::Dedicated;
 use self::group::GroupCommit;
@@ -213,7 +214,7 @@ impl PaymentStore for SqlStore {
         }
         let q = format!(
             "INSERT INTO payments ({PAYMENT_COLUMNS}, reconcile_after) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
         );
         let result = sqlx::query(self.sql(&q))
             .bind(p.id.0.clone())
@@ -235,6 +236,8 @@ impl PaymentStore for SqlStore {
             .bind(p.paid_at.map(millis))
             .bind(p.expires_at.map(millis))
             .bind(p.version)
+            .bind(p.sub_merchant.clone())
+            .bind(amount(p.platform_fee)?)
             .execute(&self.pool)
             .await;
         match result {

@@ -129,7 +129,7 @@ pub(super) fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 pub(super) const PAYMENT_COLUMNS: &str = "id, out_trade_no, channel, channel_account, method, amount, currency, subject, status, \
      channel_transaction_id, refunded_amount, needs_review, open_id, metadata, created_at, updated_at, paid_at, \
-     expires_at, version";
+     expires_at, version, sub_merchant, platform_fee";
 pub(super) const REFUND_COLUMNS: &str = "id, payment_id, out_refund_no, amount, status, channel_refund_id, reason, notify_url, last_error, created_at, updated_at";
 pub(super) const EVENT_COLUMNS: &str =
     "id, kind, payment_id, payload, created_at, status, attempts, last_error, next_attempt_at";
@@ -178,6 +178,8 @@ pub(super) fn payment_from(row: &AnyRow) -> Result<Payment, StoreError> {
             .try_get::<Option<i64>, _>("expires_at")
             .map_err(db)?
             .map(from_millis),
+        sub_merchant: row.try_get("sub_merchant").map_err(db)?,
+        platform_fee: fen(row.try_get("platform_fee").map_err(db)?, "platform_fee")?,
         version: row.try_get("version").map_err(db)?,
     })
 }

@@ -125,6 +125,34 @@ CREATE INDEX payments_paid ON payments (channel, paid_at, out_trade_no);
 CREATE INDEX refunds_changed ON refunds (status, updated_at, out_refund_no);
 ";
 
+/// Service-provider mode: a payment's sub-merchant and the platform's fee, and the sharing of
+/// that fee (one per payment, by its number at the channel; retried while pending).
+const SCHEMA_V6: &str = "
+ALTER TABLE payments ADD COLUMN sub_merchant VARCHAR(64);
+ALTER TABLE payments ADD COLUMN platform_fee BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE profit_shares (
+    payment_id VARCHAR(64) NOT NULL PRIMARY KEY,
+    out_order_no VARCHAR(64) NOT NULL UNIQUE,
+    channel VARCHAR(32) NOT NULL,
+    sub_merchant VARCHAR(64) NOT NULL,
+    transaction_id VARCHAR(64) NOT NULL,
+    amount BIGINT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    channel_order_id VARCHAR(64),
+    last_error TEXT,
+    attempts BIGINT NOT NULL,
+    in_flight BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    returns TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    shared_at BIGINT,
+    version BIGINT NOT NULL
+);
+CREATE INDEX profit_shares_due ON profit_shares (status, next_attempt_at);
+CREATE INDEX profit_shares_day ON profit_shares (status, shared_at);
+";
+
 impl SqlStore {
     /// Migrates the store's own tables (`aggregate_pay_migrations`).
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
@@ -140,6 +168,7 @@ impl SqlStore {
                     SCHEMA_V4,
                 ),
                 (5, "bill runs and items", SCHEMA_V5),
+                (6, "sub-merchants, platform fees, profit shares", SCHEMA_V6),
             ],
         )
         .await

@@ -9,22 +9,31 @@ mod transformers;
 use async_trait::async_trait;
 
 use wechat_pay::v3::{
-    AbnormalRefund, AppOrder, Client, CloseTransaction, CreateRefund, H5Order, JsapiOrder,
-    NativeOrder, Notification, OrderRequest, QueryRefund, QueryTransaction, TradeBill,
-    TransactionRef, V3ErrorCode,
+    AbnormalRefund, AppOrder, Client, CloseTransaction, CreateRefund, CreateReturn, CreateSharing,
+    H5Order, JsapiOrder, NativeOrder, Notification, OrderRequest, Partner, PartnerCloseTransaction,
+    PartnerQueryTransaction, QueryRefund, QueryTransaction, ReceiverType, ReturnResult, Share,
+    ShareResult, SharingRef, SharingState, TradeBill, TransactionRef, UnfreezeSharing, V3ErrorCode,
 };
 
 use crate::channels::{
     AbnormalRefundResolution, AckBody, AckOutcome, BillAvailability, BillSink, Capabilities,
     ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifyKind,
-    PayAction, PaymentChannel, RawNotify, RefundRequest,
+    PayAction, PaymentChannel, RawNotify, RefundRequest, ShareAnswer, ShareRequest, ShareReturn,
 };
 use crate::{ChannelError, PayMethod};
 use transformers::{error, refund_error, refund_status, v3_code};
 
 use super::{Identity, bill, open_id};
 
-async fn create(client: &Client, app_id: &str, r: &NewPayment) -> Result<PayAction, ChannelError> {
+/// Who a request is for: the merchant itself, or (service-provider mode) its sub-merchant.
+type Sub<'a> = Option<&'a str>;
+
+async fn create(
+    client: &Client,
+    app_id: &str,
+    sub: Sub<'_>,
+    r: &NewPayment,
+) -> Result<PayAction, ChannelError> {
     let mut order = OrderRequest::new(
         app_id,
         r.subject.chars().take(127).collect::<String>(),
@@ -34,6 +43,13 @@ async fn create(client: &Client, app_id: &str, r: &NewPayment) -> Result<PayActi
     );
     if let Some(at) = r.expires_at {
         order = order.time_expire(at);
+    }
+    if let Some(sub) = sub {
+        order = order.for_sub_merchant(Partner::new(sub));
+        if r.platform_fee > crate::Fen::ZERO {
+            // Held back until the fee is shared (`sharing`), then released to the sub-merchant.
+            order = order.profit_sharing();
+        }
     }
     Ok(match r.method {
         PayMethod::WechatJsapi | PayMethod::WechatMiniProgram => {
@@ -78,13 +94,24 @@ async fn create(client: &Client, app_id: &str, r: &NewPayment) -> Result<PayActi
     })
 }
 
-async fn query(client: &Client, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
-    let t = match client
-        .execute(&QueryTransaction(TransactionRef::OutTradeNo(
-            out_trade_no.to_owned(),
-        )))
-        .await
-    {
+async fn query(
+    client: &Client,
+    sub: Sub<'_>,
+    out_trade_no: &str,
+) -> Result<ChannelPaymentState, ChannelError> {
+    let by = TransactionRef::OutTradeNo(out_trade_no.to_owned());
+    let answer = match sub {
+        Some(sub) => {
+            client
+                .execute(&PartnerQueryTransaction {
+                    by,
+                    sub_mchid: sub.to_owned(),
+                })
+                .await
+        }
+        None => client.execute(&QueryTransaction(by)).await,
+    };
+    let t = match answer {
         Ok(t) => t,
         Err(e) if v3_code(&e) == Some(&V3ErrorCode::OrderNotExist) => {
             return Ok(ChannelPaymentState::NotFound);
@@ -94,13 +121,24 @@ async fn query(client: &Client, out_trade_no: &str) -> Result<ChannelPaymentStat
     Ok(transformers::payment_state(t))
 }
 
-async fn close(client: &Client, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
-    match client
-        .execute(&CloseTransaction {
-            out_trade_no: out_trade_no.to_owned(),
-        })
-        .await
-    {
+async fn close(
+    client: &Client,
+    sub: Sub<'_>,
+    out_trade_no: &str,
+) -> Result<CloseOutcome, ChannelError> {
+    let out_trade_no = out_trade_no.to_owned();
+    let answer = match sub {
+        Some(sub) => {
+            client
+                .execute(&PartnerCloseTransaction {
+                    out_trade_no,
+                    sub_mchid: sub.to_owned(),
+                })
+                .await
+        }
+        None => client.execute(&CloseTransaction { out_trade_no }).await,
+    };
+    match answer {
         Ok(_) => Ok(CloseOutcome::Closed),
         Err(e) => match v3_code(&e) {
             Some(V3ErrorCode::OrderPaid) => Ok(CloseOutcome::AlreadyPaid),
@@ -112,6 +150,7 @@ async fn close(client: &Client, out_trade_no: &str) -> Result<CloseOutcome, Chan
 
 async fn resolve_abnormal_refund(
     client: &Client,
+    sub: Sub<'_>,
     out_refund_no: &str,
     refund_id: &str,
     to: &AbnormalRefundResolution,
@@ -122,7 +161,7 @@ async fn resolve_abnormal_refund(
             refund_id: refund_id.to_owned(),
             out_refund_no: out_refund_no.to_owned(),
             to,
-            sub_mchid: None,
+            sub_mchid: sub.map(str::to_owned),
         })
         .await
         .map_err(error)?;
@@ -132,7 +171,11 @@ async fn resolve_abnormal_refund(
     })
 }
 
-async fn refund(client: &Client, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
+async fn refund(
+    client: &Client,
+    sub: Sub<'_>,
+    request: &RefundRequest,
+) -> Result<ChannelRefund, ChannelError> {
     let mut refund = CreateRefund::new(
         TransactionRef::OutTradeNo(request.out_trade_no.clone()),
         request.out_refund_no.clone(),
@@ -145,6 +188,9 @@ async fn refund(client: &Client, request: &RefundRequest) -> Result<ChannelRefun
     if let Some(url) = &request.notify_url {
         refund = refund.notify_url(url.clone());
     }
+    if let Some(sub) = sub {
+        refund = refund.sub_mchid(sub);
+    }
     let r = client.execute(&refund).await.map_err(refund_error)?;
     Ok(ChannelRefund {
         status: refund_status(&r.status),
@@ -154,9 +200,14 @@ async fn refund(client: &Client, request: &RefundRequest) -> Result<ChannelRefun
 
 async fn query_refund(
     client: &Client,
+    sub: Sub<'_>,
     out_refund_no: &str,
 ) -> Result<Option<ChannelRefund>, ChannelError> {
-    match client.execute(&QueryRefund::new(out_refund_no)).await {
+    let mut query = QueryRefund::new(out_refund_no);
+    if let Some(sub) = sub {
+        query.sub_mchid = Some(sub.to_owned());
+    }
+    match client.execute(&query).await {
         Ok(r) => Ok(Some(ChannelRefund {
             status: refund_status(&r.status),
             channel_refund_id: Some(r.refund_id),
@@ -181,7 +232,10 @@ async fn verify_notify(
                 ChannelError::Decode(format!("{}: no amount", envelope.event_type))
             })?;
             Ok(ChannelNotification::Payment {
-                account: format!("{}/{}", t.appid, t.mchid),
+                account: match &t.sub_mchid {
+                    Some(sub) => format!("{}/{}/{sub}", t.appid, t.mchid),
+                    None => format!("{}/{}", t.appid, t.mchid),
+                },
                 out_trade_no: t.out_trade_no,
                 transaction_id: t.transaction_id.unwrap_or_default(),
                 amount: amount.total,
@@ -190,11 +244,12 @@ async fn verify_notify(
             })
         }
         (NotifyKind::Refund, Notification::Refund(r)) => Ok(ChannelNotification::Refund {
-            // A refund names only the merchant: it is this channel's when the merchant is.
-            account: if r.mchid == client.mch_id() {
-                account.to_owned()
-            } else {
-                format!("?/{}", r.mchid)
+            // A refund names only the merchant (and the sub-merchant): it is this channel's when
+            // the merchant is.
+            account: match (r.mchid == client.mch_id(), &r.sub_mchid) {
+                (true, None) => account.to_owned(),
+                (true, Some(sub)) => format!("{account}/{sub}"),
+                (false, _) => format!("?/{}", r.mchid),
             },
             out_trade_no: r.out_trade_no,
             out_refund_no: r.out_refund_no,
@@ -221,12 +276,116 @@ fn ack(outcome: &AckOutcome) -> AckBody {
     }
 }
 
+/// What the service provider's fee sharing says to the sub-merchant.
+const FEE_DESCRIPTION: &str = "平台服务费";
+
+/// Shares `r.amount` of a sub-merchant's payment to the service provider itself (a merchant
+/// receiver, its own merchant id) and releases the rest; with nothing to share, only releases.
+async fn share(
+    client: &Client,
+    app_id: &str,
+    sub: &str,
+    r: &ShareRequest,
+) -> Result<ShareAnswer, ChannelError> {
+    let answer = if r.amount == crate::Fen::ZERO {
+        client
+            .execute(
+                &UnfreezeSharing::new(
+                    r.transaction_id.clone(),
+                    r.out_order_no.clone(),
+                    FEE_DESCRIPTION,
+                )
+                .sub_mchid(sub),
+            )
+            .await
+    } else {
+        let fee = Share::new(
+            ReceiverType::MerchantId,
+            client.mch_id(),
+            r.amount,
+            FEE_DESCRIPTION,
+        );
+        client
+            .execute(
+                &CreateSharing::new(
+                    app_id,
+                    r.transaction_id.clone(),
+                    r.out_order_no.clone(),
+                    vec![fee],
+                    true,
+                )
+                .sub_mchid(sub),
+            )
+            .await
+    };
+    let order = answer.map_err(error)?;
+    let closed = order
+        .receivers
+        .iter()
+        .find(|x| x.result == ShareResult::Closed);
+    Ok(match (&order.state, closed) {
+        (_, Some(c)) => {
+            return Err(ChannelError::Rejected {
+                code: "SHARE_CLOSED".into(),
+                message: format!(
+                    "sharing {} to {} was closed: {}",
+                    order.out_order_no,
+                    c.account,
+                    c.fail_reason.as_deref().unwrap_or("no reason given")
+                ),
+            });
+        }
+        (SharingState::Finished, None)
+            if order
+                .receivers
+                .iter()
+                .all(|x| x.result == ShareResult::Success) =>
+        {
+            ShareAnswer::Shared {
+                order_id: order.order_id,
+            }
+        }
+        _ => ShareAnswer::Processing,
+    })
+}
+
+/// Takes `r.amount` of the service provider's share back to the sub-merchant.
+async fn return_share(client: &Client, sub: &str, r: &ShareReturn) -> Result<(), ChannelError> {
+    let back = client
+        .execute(
+            &CreateReturn::new(
+                SharingRef::OutOrderNo(r.out_order_no.clone()),
+                r.out_return_no.clone(),
+                client.mch_id(),
+                r.amount,
+                "退款前回退平台服务费",
+            )
+            .sub_mchid(sub),
+        )
+        .await
+        .map_err(error)?;
+    match back.result {
+        ReturnResult::Success => Ok(()),
+        ReturnResult::Failed => Err(ChannelError::Rejected {
+            code: "RETURN_FAILED".into(),
+            message: back.fail_reason.unwrap_or_else(|| "no reason given".into()),
+        }),
+        _ => Err(ChannelError::Unavailable {
+            code: "RETURN_PROCESSING".into(),
+            message: format!("return {} is still processing", r.out_return_no),
+            retry_after: None,
+        }),
+    }
+}
+
 /// WeChat Pay API v3 as a channel (register it through [`super::WechatChannel`]).
 #[derive(Debug, Clone)]
 pub struct WechatV3Channel {
     client: Client,
     app_id: String,
     identity: Identity,
+    /// Service-provider mode: the sub-merchant this channel acts for.
+    sub_mchid: Option<String>,
 }
 
 impl WechatV3Channel {
@@ -235,7 +394,20 @@ impl WechatV3Channel {
             client,
             app_id,
             identity,
+            sub_mchid: None,
         }
+    }
+
+    fn sub(&self) -> Sub<'_> {
+        self.sub_mchid.as_deref()
+    }
+
+    fn sub_merchant_only(&self) -> Result<&str, ChannelError> {
+        self.sub().ok_or_else(|| {
+            ChannelError::Unsupported(
+                "profit sharing is for a sub-merchant's payments (for_sub_merchant)".into(),
+            )
+        })
     }
 }
 
@@ -258,19 +430,19 @@ impl PaymentChannel for WechatV3Channel {
     }
 
     async fn create(&self, request: &NewPayment) -> Result<PayAction, ChannelError> {
-        create(&self.client, &self.app_id, request).await
+        create(&self.client, &self.app_id, self.sub(), request).await
     }
 
     async fn query(&self, out_trade_no: &str) -> Result<ChannelPaymentState, ChannelError> {
-        query(&self.client, out_trade_no).await
+        query(&self.client, self.sub(), out_trade_no).await
     }
 
     async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
-        close(&self.client, out_trade_no).await
+        close(&self.client, self.sub(), out_trade_no).await
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {
-        refund(&self.client, request).await
+        refund(&self.client, self.sub(), request).await
     }
 
     async fn query_refund(
@@ -278,7 +450,7 @@ impl PaymentChannel for WechatV3Channel {
         _out_trade_no: &str,
         out_refund_no: &str,
     ) -> Result<Option<ChannelRefund>, ChannelError> {
-        query_refund(&self.client, out_refund_no).await
+        query_refund(&self.client, self.sub(), out_refund_no).await
     }
 
     async fn resolve_abnormal_refund(
@@ -287,7 +459,44 @@ impl PaymentChannel for WechatV3Channel {
         channel_refund_id: &str,
         to: &AbnormalRefundResolution,
     ) -> Result<ChannelRefund, ChannelError> {
-        resolve_abnormal_refund(&self.client, out_refund_no, channel_refund_id, to).await
+        resolve_abnormal_refund(
+            &self.client,
+            self.sub(),
+            out_refund_no,
+            channel_refund_id,
+            to,
+        )
+        .await
+    }
+
+    fn for_sub_merchant(
+        &self,
+        sub_merchant: &str,
+    ) -> Result<std::sync::Arc<dyn PaymentChannel>, ChannelError> {
+        if self.sub_mchid.is_some() {
+            return Err(ChannelError::Config(
+                "this channel already acts for a sub-merchant".into(),
+            ));
+        }
+        super::check_sub_mchid(sub_merchant)?;
+        let mut scoped = self.clone();
+        scoped.identity.account = format!("{}/{sub_merchant}", self.identity.account);
+        scoped.sub_mchid = Some(sub_merchant.to_owned());
+        Ok(std::sync::Arc::new(scoped))
+    }
+
+    async fn share(&self, request: &ShareRequest) -> Result<ShareAnswer, ChannelError> {
+        share(
+            &self.client,
+            &self.app_id,
+            self.sub_merchant_only()?,
+            request,
+        )
+        .await
+    }
+
+    async fn return_share(&self, request: &ShareReturn) -> Result<(), ChannelError> {
+        return_share(&self.client, self.sub_merchant_only()?, request).await
     }
 
     async fn download_bill(
