@@ -324,3 +324,25 @@ struct RefundFact {
 pub(crate) const ABNORMAL_NOTE: &str = "ABNORMAL: the money could not reach the payer (a closed \
      or frozen card); resolve it: send it to a bank card of the payer's or to the merchant's \
      account (WeChat Pay API v3's abnormal refund), or on the provider's merchant platform";
+
+#[cfg(test)]
+mod tests {
+    use super::of_channel;
+
+    #[test]
+    fn a_notification_is_the_channels_or_one_of_its_sub_merchants_only() {
+        let channel = "wxapp/1900009191";
+        assert!(of_channel(channel, "wxapp/1900009191"));
+        assert!(of_channel(channel, "wxapp/1900009191/1900000109"));
+        for other in [
+            "wxapp/19000091910",
+            "wxapp/1900009191/",
+            "wxapp/1900009191/1900000109/x",
+            "wxother/1900009191/1900000109",
+            "?/1900009191",
+            "",
+        ] {
+            assert!(!of_channel(channel, other), "{other}");
+        }
+    }
+}

@@ -29,6 +29,9 @@
 //!    [`CloseOutcome::AlreadyPaid`] instead of failing; `refund` is idempotent by
 //!    `out_refund_no`; `verify_notify` checks the signature over everything received before
 //!    decoding; `ack` writes the provider's acknowledgement.
+//!    A provider with service providers also implements `for_sub_merchant` (a copy of the channel
+//!    acting for one sub-merchant, its account naming it), `share` and `return_share`
+//!    ([`crate::sharing`]; `wechat/v3` is the example).
 //! 3. Put the provider's wire types and the `From`-style conversions in
 //!    `channels/acme/transformers.rs`, behaviour in `mod.rs` (as `wechat` does).
 //! 4. Add `pub mod acme;` below (behind a feature named after it if it pulls dependencies).
