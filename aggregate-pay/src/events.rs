@@ -360,6 +360,10 @@ pub struct PaymentSnapshot {
     /// Business data, as given at creation.
     #[serde(default)]
     pub metadata: serde_json::Value,
+    /// Service-provider mode: the platform's fee (see [`crate::fees::kept`] for what it keeps
+    /// after refunds).
+    #[serde(default)]
+    pub platform_fee: Fen,
     /// When created (to the second, like every time an event carries).
     #[serde(with = "time::serde::timestamp")]
     pub created_at: OffsetDateTime,
@@ -384,6 +388,7 @@ impl PaymentSnapshot {
             refunded_amount: p.refunded_amount,
             needs_review: p.needs_review,
             metadata: p.metadata.clone(),
+            platform_fee: p.platform_fee,
             created_at: whole_seconds(p.created_at),
             paid_at: p.paid_at.map(whole_seconds),
         }

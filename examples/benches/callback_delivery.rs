@@ -165,6 +165,8 @@ async fn main() {
         open_id: None,
         bind_scene: None,
         bind_qr_url: None,
+        wechat_sub_mchid: None,
+        fee_bps: None,
     };
     db.insert_merchant(&merchant, 0).await.unwrap();
     let handler = Arc::new(MerchantCallbacks::new(

@@ -136,6 +136,13 @@ pub struct PaymentView {
     pub method: Option<String>,
     /// Refunded so far.
     pub refunded_amount: Fen,
+    /// The platform's fee of what is still paid (a platform taking its fee by profit sharing;
+    /// 0 otherwise, and before the payment is paid).
+    #[serde(default)]
+    pub fee: Fen,
+    /// What you net: the amount, less refunds and the fee (0 before the payment is paid).
+    #[serde(default)]
+    pub net: Fen,
     /// The channel's transaction id, once paid.
     pub channel_transaction_id: Option<String>,
     /// What the front end does to pay (`{"type": "qr_code", …}`), once a method is chosen.

@@ -522,6 +522,17 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
         )))
     }
 
+    /// Onboarding a sub-merchant (on a channel from [`for_sub_merchant`](Self::for_sub_merchant)):
+    /// makes the service provider — `receiver_name`, its registered name — a receiver of the
+    /// sub-merchant's profit sharing, so that its fee can be shared. Idempotent.
+    async fn add_fee_receiver(&self, receiver_name: &str) -> Result<(), ChannelError> {
+        let _ = receiver_name;
+        Err(ChannelError::Unsupported(format!(
+            "{} has no profit sharing",
+            self.id()
+        )))
+    }
+
     /// Shares the platform's fee of a sub-merchant's paid payment to the service provider
     /// (profit sharing; on a channel from [`for_sub_merchant`](Self::for_sub_merchant)),
     /// releasing the rest to the sub-merchant; with an amount of zero, only releases it.

@@ -51,6 +51,12 @@ pub struct CallbackData {
     pub channel_transaction_id: Option<String>,
     /// Refunded so far.
     pub refunded_amount: Fen,
+    /// The platform's fee of what is still paid (partner mode; 0 otherwise).
+    #[serde(default)]
+    pub fee: Fen,
+    /// What the merchant nets: the amount, less refunds and the fee.
+    #[serde(default)]
+    pub net: Fen,
     /// When paid (unix seconds).
     pub paid_at: Option<i64>,
     /// The merchant's data.
@@ -71,11 +77,34 @@ impl CallbackData {
             method: payment.method,
             channel_transaction_id: payment.channel_transaction_id.clone(),
             refunded_amount: payment.refunded_amount,
+            fee: fee_and_net(
+                payment.amount,
+                payment.refunded_amount,
+                payment.platform_fee,
+            )
+            .0,
+            net: fee_and_net(
+                payment.amount,
+                payment.refunded_amount,
+                payment.platform_fee,
+            )
+            .1,
             paid_at: payment.paid_at.map(time::OffsetDateTime::unix_timestamp),
             metadata: tag.merchant_metadata.clone(),
             refund: None,
         }
     }
+}
+
+/// The platform's fee of a payment of `amount` with `refunded` refunded (what it keeps of
+/// `platform_fee`, [`aggregate_pay::fees::kept`]), and what the merchant nets.
+pub fn fee_and_net(amount: Fen, refunded: Fen, platform_fee: Fen) -> (Fen, Fen) {
+    let fee = aggregate_pay::fees::kept(platform_fee, amount, refunded);
+    let net = amount
+        .checked_sub(refunded)
+        .and_then(|left| left.checked_sub(fee))
+        .unwrap_or(Fen::ZERO);
+    (fee, net)
 }
 
 /// A refund as its merchant sees it.

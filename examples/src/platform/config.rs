@@ -123,11 +123,27 @@ pub struct PlatformConfig {
     /// accepts encrypted messages only.
     #[arg(long, env = "WECHAT_MP_COMPATIBLE_MODE", default_value_t = false)]
     pub wechat_mp_compatible_mode: bool,
-    /// The platform's own WeChat Pay merchant and Alipay app collect the payments (direct mode,
-    /// the only one today), so in live mode they may serve one business only: holding several
-    /// merchants' money is secondary clearing (二清), which needs a payment licence. `true`
-    /// acknowledges that this platform may (it is licensed, or its merchants are one business):
-    /// then live mode starts, and the admin may activate, with more than one active merchant.
+    /// How the platform collects: `partner` — as a service provider, each merchant a WeChat Pay
+    /// sub-merchant paid straight into its own account, the platform's fee taken by profit
+    /// sharing (needs WeChat Pay API v3) — or `direct` — the platform's own WeChat Pay merchant
+    /// and Alipay app collect. Default: `partner` in live mode when `PLATFORM_FEE_BPS` is set,
+    /// `direct` otherwise ([docs/service-provider.md]).
+    #[arg(long, env = "PLATFORM_MODE", value_enum)]
+    pub platform_mode: Option<PlatformMode>,
+    /// Partner mode: the service provider's registered name, as WeChat Pay checks it when the
+    /// platform becomes a receiver of a sub-merchant's profit sharing. Required in live partner
+    /// mode.
+    #[arg(long, env = "PLATFORM_MERCHANT_NAME")]
+    pub platform_merchant_name: Option<String>,
+    /// Partner mode: the platform's fee in basis points (60 = 0.6 %), unless set per merchant;
+    /// 0 when absent.
+    #[arg(long, env = "PLATFORM_FEE_BPS")]
+    pub platform_fee_bps: Option<u32>,
+    /// In direct mode the platform's own accounts hold the money, so in live mode they may serve
+    /// one business only: holding several merchants' money is secondary clearing (二清), which
+    /// needs a payment licence. `true` acknowledges that this platform may (it is licensed, or
+    /// its merchants are one business): then live direct mode starts, and the admin may
+    /// activate, with more than one active merchant.
     #[arg(long, env = "PLATFORM_DIRECT_MULTI_MERCHANT", default_value_t = false)]
     pub direct_multi_merchant: bool,
     /// When pending payments and refunds are looked up at their channel.
@@ -136,6 +152,28 @@ pub struct PlatformConfig {
     /// When the providers' daily bills are reconciled.
     #[command(flatten)]
     pub bills: BillSchedule,
+}
+
+/// How the platform collects (`PLATFORM_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformMode {
+    /// A service provider: merchants are sub-merchants, paid into their own accounts.
+    Partner,
+    /// The platform's own accounts collect.
+    Direct,
+}
+
+impl PlatformConfig {
+    /// The mode this configuration runs in (`live`: whether providers are configured): the
+    /// setting, else `partner` in live mode when a platform fee is set, else `direct`.
+    pub fn platform_mode(&self, live: bool) -> PlatformMode {
+        match (self.platform_mode, live && self.platform_fee_bps.is_some()) {
+            (Some(mode), _) => mode,
+            (None, true) => PlatformMode::Partner,
+            (None, false) => PlatformMode::Direct,
+        }
+    }
 }
 
 /// `pay-platform …` instead of serving.

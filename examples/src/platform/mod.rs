@@ -21,6 +21,7 @@ pub mod callback_data;
 pub mod callbacks;
 pub mod config;
 pub mod db;
+pub mod fee_sharing;
 pub mod messages;
 pub mod mp_callback;
 pub mod routes;
@@ -78,6 +79,16 @@ pub struct Settings {
     /// Live direct mode without `PLATFORM_DIRECT_MULTI_MERCHANT`: one active merchant at most
     /// (the platform's own account must not hold several merchants' money).
     pub single_business: bool,
+    /// Partner mode: the service provider's registered name (its receiver name at WeChat Pay).
+    pub platform_merchant_name: String,
+}
+
+/// Partner mode: the platform is a service provider, each merchant a sub-merchant paid into its
+/// own account ([`config::PlatformMode::Partner`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Partner {
+    /// The fee of merchants without their own.
+    pub fee_rate: aggregate_pay::fees::FeeRate,
 }
 
 /// Everything the handlers share.
@@ -85,6 +96,12 @@ pub struct Settings {
 pub struct PlatformState {
     /// Settings.
     pub settings: Settings,
+    /// Partner mode (a service provider), or `None`: direct mode.
+    pub partner: Option<Partner>,
+    /// Partner mode: shares the platform's fee of each payment.
+    pub sharing: Option<aggregate_pay::sharing::ProfitSharing>,
+    /// The fee shares (the admin's fee income).
+    pub shares: Arc<dyn aggregate_pay::sharing::ShareStore>,
     /// The platform tables.
     pub db: PlatformDb,
     /// Payments and the outbox.

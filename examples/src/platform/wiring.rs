@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aggregate_pay::channels::wechat::WechatApi;
+use aggregate_pay::fees::FeeRate;
 use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
+use aggregate_pay::sharing::{ProfitSharing, ShareStore};
 use aggregate_pay::store::{BillStore, SqlStore};
 use aggregate_pay::{
     BillReconciler, Channels, NotifyProcessor, PaymentStore, Payments, RetryPolicy, ShortPoll,
@@ -15,10 +18,11 @@ use merchant_client::Secret;
 use tokio_util::sync::CancellationToken;
 
 use super::callbacks::MerchantCallbacks;
-use super::config::PlatformConfig;
+use super::config::{PlatformConfig, PlatformMode};
 use super::db::{KeyTimes, PlatformDb};
+use super::fee_sharing::ShareThen;
 use super::messages::MerchantMessages;
-use super::{PlatformState, Settings};
+use super::{Partner, PlatformState, Settings};
 use crate::clock::unix_now;
 use crate::providers::Mode;
 use crate::running::StartError;
@@ -92,12 +96,51 @@ fn admin_token(
     }
 }
 
+/// The service provider's name in demo mode.
+const DEMO_PLATFORM_NAME: &str = "示例支付平台（演示）";
+
+/// Partner mode's default fee; a fee without partner mode, or above 100 %, is refused, and so is
+/// live partner mode without the provider's registered name.
+fn partner_settings(
+    config: &PlatformConfig,
+    mode: PlatformMode,
+    live: bool,
+) -> Result<FeeRate, StartError> {
+    let named = config
+        .platform_merchant_name
+        .as_deref()
+        .is_some_and(|n| !n.trim().is_empty());
+    if live && mode == PlatformMode::Partner && !named {
+        return Err(StartError::Refused(
+            "PLATFORM_MODE=partner needs PLATFORM_MERCHANT_NAME, the service provider's \
+             registered name: WeChat Pay checks it when the platform becomes a receiver of a \
+             sub-merchant's profit sharing",
+        ));
+    }
+    match (mode, config.platform_fee_bps) {
+        (PlatformMode::Direct, Some(_)) => Err(StartError::Refused(
+            "PLATFORM_FEE_BPS is the fee a service provider takes by profit sharing: it needs \
+             PLATFORM_MODE=partner (in direct mode the platform's own accounts hold the money)",
+        )),
+        (_, bps) => FeeRate::bps(bps.unwrap_or(0))
+            .map_err(|_| StartError::Refused("PLATFORM_FEE_BPS is at most 10000 (100 %)")),
+    }
+}
+
 /// Builds the platform from `config`, serving at `public_url`.
 pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, StartError> {
     let public_url = public_url.trim_end_matches('/').to_owned();
     // Decided first, before anything is opened: a half-configured live platform never starts.
-    let plan = config.providers.plan()?;
+    let mut plan = config.providers.plan()?;
     let mode = plan.mode();
+    let platform_mode = config.platform_mode(mode == Mode::Live);
+    let fee_rate = partner_settings(config, platform_mode, mode == Mode::Live)?;
+    if platform_mode == PlatformMode::Partner {
+        // Partner mode is WeChat Pay API v3's: the demo merchant speaks it.
+        if let crate::providers::Plan::Demo { api, .. } = &mut plan {
+            *api = crate::providers::WechatPayApi::V3;
+        }
+    }
     let bill_at = config.bills.at()?;
     let (admin_token, generated_admin_token) =
         admin_token(config.admin_token.as_ref().map(SecretSetting::expose), mode)?;
@@ -114,6 +157,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
         .await
         .map_err(StartError::backend("database"))?;
     if mode == Mode::Live
+        && platform_mode == PlatformMode::Direct
         && !config.direct_multi_merchant
         && db
             .active_merchants(None)
@@ -129,6 +173,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
         ));
     }
     let bill_store: Arc<dyn BillStore> = Arc::new(sql.clone());
+    let shares: Arc<dyn ShareStore> = Arc::new(sql.clone());
     let store: Arc<dyn PaymentStore> = Arc::new(sql);
 
     // Providers: real credentials, or the embedded emulator speaking the same protocols.
@@ -146,6 +191,15 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
         token_store,
     )
     .await?;
+    if platform_mode == PlatformMode::Partner
+        && matches!(providers.wechat_pay, Some(WechatApi::V2(_)))
+    {
+        return Err(StartError::Refused(
+            "PLATFORM_MODE=partner takes payments for sub-merchants through WeChat Pay API v3 \
+             partner mode: set WECHAT_PAY_API=v3 with the service provider's v3 credentials, or \
+             PLATFORM_MODE=direct",
+        ));
+    }
     let (channels, sandbox) = providers.channels("pay-platform");
     let (mp, mp_token, mp_aes, emulator) = (
         providers.mp,
@@ -153,7 +207,12 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
         providers.mp_aes_key,
         providers.emulator,
     );
-    let payments = Payments::new(channels.clone(), store.clone());
+    let sharing = (platform_mode == PlatformMode::Partner)
+        .then(|| ProfitSharing::new(channels.clone(), store.clone(), shares.clone()));
+    let mut payments = Payments::new(channels.clone(), store.clone());
+    if let Some(sharing) = &sharing {
+        payments = payments.profit_sharing(sharing.clone());
+    }
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
     let locks = locks(config).await?;
     let bills = BillReconciler::new(channels.clone(), store.clone(), bill_store, locks.clone());
@@ -202,6 +261,9 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
             admin_token,
             emulator_url,
         ),
+        partner: (platform_mode == PlatformMode::Partner).then_some(Partner { fee_rate }),
+        sharing,
+        shares,
         db,
         store,
         payments,
@@ -306,7 +368,13 @@ fn settings(
         cors_origins: config.cors_origins.clone(),
         emulator_url,
         bind_code_ttl_secs: config.bind_code_ttl_secs,
-        single_business: mode == crate::providers::Mode::Live && !config.direct_multi_merchant,
+        platform_merchant_name: config
+            .platform_merchant_name
+            .clone()
+            .unwrap_or_else(|| DEMO_PLATFORM_NAME.to_owned()),
+        single_business: mode == crate::providers::Mode::Live
+            && config.platform_mode(true) == PlatformMode::Direct
+            && !config.direct_multi_merchant,
     }
 }
 
@@ -358,10 +426,14 @@ impl Wired {
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
         let mut tasks = Vec::new();
         let policy = callback_policy(&self.config);
+        let handler: Arc<dyn aggregate_pay::EventHandler> = match &self.state.sharing {
+            Some(sharing) => Arc::new(ShareThen::new(sharing.clone(), self.callbacks.clone())),
+            None => self.callbacks.clone(),
+        };
         tasks.extend(
             spawn_event_delivery(
                 self.state.store.clone(),
-                self.callbacks.clone(),
+                handler,
                 &self.delivery,
                 policy,
                 self.config.callback_prefetch,
@@ -379,6 +451,12 @@ impl Wired {
             &self.config.reconcile,
             &shutdown,
         ));
+        if let Some(sharing) = self.state.sharing.clone() {
+            // Shares not done yet (a receiver missing, a timeout) are tried again when due.
+            let every = Duration::from_secs(self.config.reconcile.reconcile_interval_secs.max(1));
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move { sharing.run(every, stop).await }));
+        }
         if let Some((at, retry)) = self.daily_bills {
             tasks.push(spawn_bill_reconciler(
                 self.state.bills.clone(),

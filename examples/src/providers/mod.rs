@@ -35,7 +35,9 @@ use wechat_sandbox::Sandbox;
 
 pub use self::alipay::{AlipayArgs, AlipayPlan};
 pub use self::wechat_mp::{MpPlan, MpPlans, WechatApps, WechatMpArgs};
-pub use self::wechat_pay::{CertificateSource, V3Plan, WechatPayApi, WechatPayArgs, WechatPayPlan};
+pub use self::wechat_pay::{
+    CertificateSource, V3Plan, WechatPayApi, WechatPayArgs, WechatPayPlan, demo_sub_merchants,
+};
 pub use crate::settings::redact_url;
 pub use choice::{ChoiceError, channel_for, resolve};
 pub use common::ProviderConfigError;

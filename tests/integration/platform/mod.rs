@@ -8,6 +8,7 @@ mod callbacks;
 mod engines;
 mod live;
 mod open_api;
+mod partner;
 mod short_poll;
 mod signing;
 
@@ -71,6 +72,12 @@ pub struct Options {
     pub callback_timeout_secs: u64,
     /// `PLATFORM_DIRECT_MULTI_MERCHANT`.
     pub direct_multi_merchant: bool,
+    /// `PLATFORM_MODE`.
+    pub platform_mode: Option<examples::platform::config::PlatformMode>,
+    /// `PLATFORM_FEE_BPS`.
+    pub platform_fee_bps: Option<u32>,
+    /// `PLATFORM_MERCHANT_NAME`.
+    pub platform_merchant_name: Option<String>,
 }
 
 impl Default for Options {
@@ -90,6 +97,9 @@ impl Default for Options {
             idempotency_lease_secs: 60,
             callback_timeout_secs: 5,
             direct_multi_merchant: false,
+            platform_mode: None,
+            platform_fee_bps: None,
+            platform_merchant_name: None,
         }
     }
 }
@@ -153,6 +163,9 @@ impl Platform {
         config.idempotency_lease_secs = options.idempotency_lease_secs;
         config.callback_timeout_secs = options.callback_timeout_secs;
         config.direct_multi_merchant = options.direct_multi_merchant;
+        config.platform_mode = options.platform_mode;
+        config.platform_fee_bps = options.platform_fee_bps;
+        config.platform_merchant_name = options.platform_merchant_name.clone();
         if let Some((url, timeout_ms)) = &options.chatbot {
             config.chatbot_url = Some(url.clone());
             config.chatbot_timeout_ms = *timeout_ms;
@@ -263,6 +276,15 @@ impl Platform {
             .text()
             .await
             .unwrap()
+    }
+
+    /// The embedded emulator's ledgers (demo mode).
+    pub fn ledgers(&self) -> std::collections::BTreeMap<String, wechat_sandbox::Ledger> {
+        self.wired
+            .as_ref()
+            .and_then(|w| w.emulator.as_ref())
+            .map(wechat_sandbox::Sandbox::ledgers)
+            .unwrap_or_default()
     }
 
     pub async fn admin(

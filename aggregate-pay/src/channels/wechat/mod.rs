@@ -303,6 +303,10 @@ impl PaymentChannel for WechatChannel {
         self.inner.for_sub_merchant(sub_merchant)
     }
 
+    async fn add_fee_receiver(&self, receiver_name: &str) -> Result<(), ChannelError> {
+        self.inner.add_fee_receiver(receiver_name).await
+    }
+
     async fn share(&self, request: &ShareRequest) -> Result<ShareAnswer, ChannelError> {
         self.inner.share(request).await
     }

@@ -34,6 +34,12 @@ pub struct Merchant {
     pub bind_scene: Option<String>,
     /// What the binding QR code encodes.
     pub bind_qr_url: Option<String>,
+    /// Partner mode: the merchant's WeChat Pay sub-merchant id under the platform's service
+    /// provider account (unique: one merchant's).
+    pub wechat_sub_mchid: Option<String>,
+    /// Partner mode: the platform's fee for this merchant in basis points (the platform's
+    /// default when `None`).
+    pub fee_bps: Option<u32>,
 }
 
 /// Whether a merchant may use the open API.
@@ -64,7 +70,14 @@ impl MerchantStatus {
 }
 
 const MERCHANT_COLUMNS: &str = "app_id, name, credit_code, notify_url, status, secret, salt, previous_secret, \
-     previous_valid_until, open_id, bind_scene, bind_qr_url";
+     previous_valid_until, open_id, bind_scene, bind_qr_url, wechat_sub_mchid, fee_bps";
+
+/// Partner mode: each merchant's WeChat Pay sub-merchant id (one merchant's only) and fee.
+pub(super) const SCHEMA_V5: &str = "
+ALTER TABLE merchants ADD COLUMN wechat_sub_mchid VARCHAR(32);
+ALTER TABLE merchants ADD COLUMN fee_bps BIGINT;
+CREATE UNIQUE INDEX merchants_wechat_sub_mchid ON merchants (wechat_sub_mchid);
+";
 
 /// Binding codes are single-use and short-lived: each records when it expires and when it was
 /// used. Codes issued before (no expiry) no longer bind anyone.
@@ -105,6 +118,12 @@ fn merchant_from(r: &AnyRow) -> DbResult<Merchant> {
         open_id: r.try_get("open_id").map_err(e)?,
         bind_scene: r.try_get("bind_scene").map_err(e)?,
         bind_qr_url: r.try_get("bind_qr_url").map_err(e)?,
+        wechat_sub_mchid: r.try_get("wechat_sub_mchid").map_err(e)?,
+        fee_bps: r
+            .try_get::<Option<i64>, _>("fee_bps")
+            .map_err(e)?
+            .map(|b| u32::try_from(b).map_err(|_| corrupt(format!("fee_bps {b}"))))
+            .transpose()?,
     })
 }
 
@@ -112,7 +131,7 @@ impl PlatformDb {
     /// Inserts a merchant; `Ok(false)` if the credit code is taken.
     pub async fn insert_merchant(&self, m: &Merchant, now: i64) -> DbResult<bool> {
         let result = sqlx::query(self.q(&format!(
-            "INSERT INTO merchants ({MERCHANT_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO merchants ({MERCHANT_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )))
         .bind(m.app_id.clone())
         .bind(m.name.clone())
@@ -126,6 +145,8 @@ impl PlatformDb {
         .bind(m.open_id.clone())
         .bind(m.bind_scene.clone())
         .bind(m.bind_qr_url.clone())
+        .bind(m.wechat_sub_mchid.clone())
+        .bind(m.fee_bps.map(i64::from))
         .bind(now)
         .execute(self.store.pool())
         .await;
@@ -159,6 +180,25 @@ impl PlatformDb {
     /// A merchant by app id.
     pub async fn merchant(&self, app_id: &str) -> DbResult<Option<Merchant>> {
         self.merchant_where("app_id", app_id).await
+    }
+
+    /// Partner mode: records the merchant's WeChat Pay sub-merchant id and fee; `Ok(false)` when
+    /// another merchant has that sub-merchant id.
+    pub async fn set_partner(
+        &self,
+        app_id: &str,
+        wechat_sub_mchid: &str,
+        fee_bps: Option<u32>,
+    ) -> DbResult<bool> {
+        let result = sqlx::query(
+            self.q("UPDATE merchants SET wechat_sub_mchid = ?, fee_bps = ? WHERE app_id = ?"),
+        )
+        .bind(wechat_sub_mchid.to_owned())
+        .bind(fee_bps.map(i64::from))
+        .bind(app_id.to_owned())
+        .execute(self.store.pool())
+        .await;
+        inserted(result)
     }
 
     /// A merchant by binding scene.
@@ -288,6 +328,8 @@ mod tests {
             open_id: None,
             bind_scene: None,
             bind_qr_url: None,
+            wechat_sub_mchid: None,
+            fee_bps: None,
         };
         let shown = format!("{m:?} {m:#?}");
         for secret in [

@@ -127,6 +127,11 @@ impl PlatformDb {
                     (2, "idempotency leases and expiry", idempotency::SCHEMA_V2),
                     (3, "merchant messages outbox", messages::SCHEMA_V3),
                     (4, "single-use binding codes", merchants::SCHEMA_V4),
+                    (
+                        5,
+                        "partner mode: sub-merchants and fees",
+                        merchants::SCHEMA_V5,
+                    ),
                 ],
             )
             .await?;

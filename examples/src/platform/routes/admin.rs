@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use aggregate_pay::OutboxEvent;
 use aggregate_pay::events::EventStatus;
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,6 +40,8 @@ pub fn routes() -> Router<Arc<PlatformState>> {
             "/admin/merchants/{app_id}/refunds/{out_refund_no}/resolve",
             post(resolve_refund),
         )
+        .route("/admin/merchants/{app_id}/partner", put(set_partner))
+        .route("/admin/fees", get(fee_income))
         .route("/admin/dead-letters", get(dead_letters))
         .route("/admin/dead-letters/{id}/redeliver", post(redeliver))
 }
@@ -92,6 +95,8 @@ fn merchant_view(m: &Merchant) -> Value {
         "notify_url": m.notify_url,
         "status": m.status,
         "wechat_bound": m.open_id.is_some(),
+        "wechat_sub_mchid": m.wechat_sub_mchid,
+        "fee_bps": m.fee_bps,
         "previous_secret_valid_until": m.previous_valid_until.filter(|t| *t > unix_now()),
     })
 }
@@ -144,6 +149,8 @@ async fn register(
         open_id: None,
         bind_scene: None,
         bind_qr_url: None,
+        wechat_sub_mchid: None,
+        fee_bps: None,
     };
     single_business(&state, None).await?;
     if !state
@@ -181,6 +188,148 @@ async fn show(
     Path(app_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(merchant_view(&find(&state, &app_id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerTerms {
+    wechat_sub_mchid: String,
+    fee_bps: Option<u32>,
+}
+
+/// `PUT /admin/merchants/{app_id}/partner` (partner mode): the merchant's WeChat Pay
+/// sub-merchant id — issued by WeChat when the merchant was onboarded under the platform's
+/// service-provider account — and its fee (the platform's default when absent). The platform
+/// is made a receiver of the sub-merchant's profit sharing first, which WeChat refuses for a
+/// sub-merchant that is not the platform's; a sub-merchant id is one merchant's only.
+async fn set_partner(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Path(app_id): Path<String>,
+    AppJson(req): AppJson<PartnerTerms>,
+) -> Result<Json<Value>, AppError> {
+    if state.partner.is_none() {
+        return Err(AppError::conflict(
+            "NOT_PARTNER_MODE",
+            "the platform collects in direct mode: sub-merchants need PLATFORM_MODE=partner",
+        ));
+    }
+    find(&state, &app_id).await?;
+    let sub = req.wechat_sub_mchid.trim();
+    if sub.is_empty() || sub.len() > 32 || !sub.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AppError::bad_request(
+            "SUB_MCHID_INVALID",
+            "wechat_sub_mchid is the digits WeChat Pay issued",
+        ));
+    }
+    if let Some(bps) = req.fee_bps {
+        aggregate_pay::fees::FeeRate::bps(bps)
+            .map_err(|e| AppError::bad_request("FEE_INVALID", e.to_string()))?;
+    }
+    let wechat = [
+        aggregate_pay::PayMethod::WechatNative,
+        aggregate_pay::PayMethod::WechatMiniProgram,
+    ]
+    .into_iter()
+    .find_map(|m| state.payments.channels().for_method(m))
+    .ok_or_else(|| AppError::conflict("CHANNEL_UNAVAILABLE", "WeChat Pay is not configured"))?;
+    let refused = |e: aggregate_pay::ChannelError| {
+        AppError::unprocessable(
+            "SUB_MERCHANT_REFUSED",
+            format!("WeChat Pay did not take the platform as the sub-merchant's receiver: {e}"),
+        )
+    };
+    wechat
+        .for_sub_merchant(sub)
+        .map_err(refused)?
+        .add_fee_receiver(&state.settings.platform_merchant_name)
+        .await
+        .map_err(refused)?;
+    if !state
+        .db
+        .set_partner(&app_id, sub, req.fee_bps)
+        .await
+        .map_err(AppError::internal)?
+    {
+        return Err(AppError::conflict(
+            "SUB_MERCHANT_TAKEN",
+            "another merchant has this sub-merchant id",
+        ));
+    }
+    Ok(Json(merchant_view(&find(&state, &app_id).await?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeeDays {
+    from: String,
+    to: String,
+}
+
+/// The most days one fee query covers.
+const MAX_FEE_DAYS: i64 = 92;
+/// The most fees one fee query adds up.
+const MAX_FEE_SHARES: usize = 200_000;
+
+/// `GET /admin/fees?from=YYYY-MM-DD&to=YYYY-MM-DD` (partner mode): the platform's fee income
+/// per day (China time, both days included), by the day each fee was shared: how many shares,
+/// what was shared, what refunds took back since, and what the platform keeps.
+async fn fee_income(
+    _: Admin,
+    State(state): State<Arc<PlatformState>>,
+    Query(q): Query<FeeDays>,
+) -> Result<Json<Value>, AppError> {
+    let (from, to) = (
+        crate::bills_api::bill_day(&q.from)?,
+        crate::bills_api::bill_day(&q.to)?,
+    );
+    let days = (to - from).whole_days() + 1;
+    if !(1..=MAX_FEE_DAYS).contains(&days) {
+        return Err(AppError::bad_request(
+            "INVALID_DATE",
+            format!("from must be on or before to, at most {MAX_FEE_DAYS} days"),
+        ));
+    }
+    let china = aggregate_pay::bills::CHINA;
+    let start = from.midnight().assume_offset(china);
+    let end = (to + time::Duration::days(1))
+        .midnight()
+        .assume_offset(china);
+    let shares = state
+        .shares
+        .shares_between(start, end, MAX_FEE_SHARES + 1)
+        .await
+        .map_err(AppError::internal)?;
+    if shares.len() > MAX_FEE_SHARES {
+        return Err(AppError::unprocessable(
+            "RANGE_TOO_LARGE",
+            format!("more than {MAX_FEE_SHARES} fees in the range: ask for fewer days"),
+        ));
+    }
+    let mut totals: std::collections::BTreeMap<time::Date, [u64; 4]> = Default::default();
+    for share in &shares {
+        let Some(at) = share.shared_at else { continue };
+        let day = totals.entry(at.to_offset(china).date()).or_default();
+        day[0] += 1;
+        day[1] += share.amount.as_u64();
+        day[2] += share.returned().as_u64();
+        day[3] += share.kept().as_u64();
+    }
+    let view =
+        |d: &[u64; 4]| json!({"shares": d[0], "shared": d[1], "returned": d[2], "kept": d[3]});
+    let mut all = [0u64; 4];
+    let days: Vec<Value> = totals
+        .iter()
+        .map(|(day, d)| {
+            for (sum, v) in all.iter_mut().zip(d) {
+                *sum += v;
+            }
+            let mut v = view(d);
+            v["day"] = json!(day.to_string());
+            v
+        })
+        .collect();
+    Ok(Json(json!({"days": days, "total": view(&all)})))
 }
 
 /// `POST /admin/merchants/{app_id}/rotate-secret` → the new secret; the old one keeps working

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::PlatformState;
 use super::callback_data::PaymentTag;
-use super::db::Order;
+use super::db::{Merchant, Order};
 use crate::error::AppError;
 
 /// Order and refund numbers: 1 to 32 of `[A-Za-z0-9_-]`.
@@ -73,12 +73,53 @@ pub fn payment_view(state: &PlatformState, order: &Order, payment: Option<&Payme
         "channel": payment.map(|p| p.channel.clone()),
         "method": order.method,
         "refunded_amount": payment.map_or(0, |p| p.refunded_amount.as_u64()),
+        // Gross (`amount`), the platform's fee of what is still paid, and what the merchant nets.
+        "fee": fee_and_net(payment).0,
+        "net": fee_and_net(payment).1,
         "channel_transaction_id": payment.and_then(|p| p.channel_transaction_id.clone()),
         "pay": order.pay_action.as_deref().and_then(|a| serde_json::from_str::<Value>(a).ok()),
         "payment_token": order.token,
         "cashier_url": cashier_url(state, &order.token),
         "expires_at": order.expires_at,
         "metadata": serde_json::from_str::<Value>(&order.metadata).unwrap_or(Value::Null),
+    })
+}
+
+/// The fee and net of an order's payment: nothing is netted before it is paid.
+fn fee_and_net(payment: Option<&Payment>) -> (u64, u64) {
+    match payment.filter(|p| p.status.is_paid()) {
+        Some(p) => {
+            let (fee, net) = crate::platform::callback_data::fee_and_net(
+                p.amount,
+                p.refunded_amount,
+                p.platform_fee,
+            );
+            (fee.as_u64(), net.as_u64())
+        }
+        None => (0, 0),
+    }
+}
+
+/// Partner mode: the merchant's sub-merchant for `method`'s provider, or why it cannot take
+/// payments there (`CHANNEL_UNAVAILABLE`): onboarded on WeChat Pay with its sub-merchant id;
+/// Alipay's authorization of the platform's app is not taken yet.
+fn sub_merchant_for(merchant: &Merchant, method: PayMethod) -> Result<String, AppError> {
+    let sub = match method {
+        PayMethod::WechatJsapi
+        | PayMethod::WechatMiniProgram
+        | PayMethod::WechatNative
+        | PayMethod::WechatH5
+        | PayMethod::WechatApp => merchant.wechat_sub_mchid.clone(),
+        _ => None,
+    };
+    sub.ok_or_else(|| {
+        AppError::unprocessable(
+            "CHANNEL_UNAVAILABLE",
+            format!(
+                "{method} is not available to this merchant: the platform collects as a service \
+                 provider, and the merchant is not onboarded on that provider"
+            ),
+        )
     })
 }
 
@@ -144,6 +185,25 @@ pub async fn start_payment(
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
     {
         request = request.expires_at(at);
+    }
+    if let Some(partner) = &state.partner {
+        // The sub-merchant and fee come from the merchant's own record, never from the request.
+        if method != PayMethod::Sandbox {
+            let merchant = state
+                .db
+                .merchant(&order.merchant_id)
+                .await
+                .map_err(AppError::internal)?
+                .ok_or_else(|| AppError::internal("an order's merchant vanished"))?;
+            let sub = sub_merchant_for(&merchant, method)?;
+            let rate = match merchant.fee_bps {
+                Some(bps) => aggregate_pay::fees::FeeRate::bps(bps).map_err(AppError::internal)?,
+                None => partner.fee_rate,
+            };
+            request = request
+                .sub_merchant(sub)
+                .platform_fee(rate.fee(order.amount));
+        }
     }
     let (payment, action) = state.payments.create(request).await.map_err(|e| match e {
         Error::Conflict(_) => AppError::conflict(

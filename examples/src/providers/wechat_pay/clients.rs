@@ -150,16 +150,19 @@ impl DemoMerchant {
         for app in apps {
             builder = builder.merchant(*app, self.mch_id, self.api_key.clone());
             if let Some(v3) = &self.v3 {
-                builder = builder.merchant_v3(
-                    wechat_sandbox::MerchantV3::new(
-                        self.mch_id,
-                        *app,
-                        v3.serial.clone(),
-                        &v3.public_pem,
-                        &v3.api_v3_key,
-                    )
-                    .map_err(|e| emulator_error(&e))?,
-                );
+                let mut merchant = wechat_sandbox::MerchantV3::new(
+                    self.mch_id,
+                    *app,
+                    v3.serial.clone(),
+                    &v3.public_pem,
+                    &v3.api_v3_key,
+                )
+                .map_err(|e| emulator_error(&e))?;
+                // A service provider too: the sub-merchants a platform in partner mode onboards.
+                for sub in demo_sub_merchants() {
+                    merchant = merchant.with_sub_merchant(sub);
+                }
+                builder = builder.merchant_v3(merchant);
             }
         }
         Ok(builder)
@@ -195,4 +198,10 @@ impl DemoMerchant {
         .map_err(|e| emulator_error(&e))?;
         Ok(WechatApi::v3(client, app_id))
     }
+}
+
+/// The sub-merchant ids the demo merchant serves as a service provider (API v3):
+/// `1900100001` … `1900100050`, as WeChat Pay would issue them at onboarding.
+pub fn demo_sub_merchants() -> impl Iterator<Item = String> {
+    (1..=50).map(|i| format!("19001000{i:02}"))
 }

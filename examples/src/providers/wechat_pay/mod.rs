@@ -5,6 +5,7 @@
 //! clients — live, or the emulator's demo merchant.
 
 mod clients;
+pub use clients::demo_sub_merchants;
 
 use clap::Args;
 

@@ -9,10 +9,11 @@ mod transformers;
 use async_trait::async_trait;
 
 use wechat_pay::v3::{
-    AbnormalRefund, AppOrder, Client, CloseTransaction, CreateRefund, CreateReturn, CreateSharing,
-    H5Order, JsapiOrder, NativeOrder, Notification, OrderRequest, Partner, PartnerCloseTransaction,
-    PartnerQueryTransaction, QueryRefund, QueryTransaction, ReceiverType, ReturnResult, Share,
-    ShareResult, SharingRef, SharingState, TradeBill, TransactionRef, UnfreezeSharing, V3ErrorCode,
+    AbnormalRefund, AddReceiver, AppOrder, Client, CloseTransaction, CreateRefund, CreateReturn,
+    CreateSharing, H5Order, JsapiOrder, NativeOrder, Notification, OrderRequest, Partner,
+    PartnerCloseTransaction, PartnerQueryTransaction, QueryRefund, QueryTransaction, ReceiverType,
+    RelationType, ReturnResult, Share, ShareResult, SharingRef, SharingState, TradeBill,
+    TransactionRef, UnfreezeSharing, V3ErrorCode,
 };
 
 use crate::channels::{
@@ -483,6 +484,19 @@ impl PaymentChannel for WechatV3Channel {
         scoped.identity.account = format!("{}/{sub_merchant}", self.identity.account);
         scoped.sub_mchid = Some(sub_merchant.to_owned());
         Ok(std::sync::Arc::new(scoped))
+    }
+
+    async fn add_fee_receiver(&self, receiver_name: &str) -> Result<(), ChannelError> {
+        let receiver = AddReceiver::new(
+            self.app_id.clone(),
+            ReceiverType::MerchantId,
+            self.client.mch_id(),
+            RelationType::ServiceProvider,
+        )
+        .sub_mchid(self.sub_merchant_only()?)
+        .name(receiver_name);
+        self.client.execute(&receiver).await.map_err(error)?;
+        Ok(())
     }
 
     async fn share(&self, request: &ShareRequest) -> Result<ShareAnswer, ChannelError> {
