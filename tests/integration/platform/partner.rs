@@ -100,6 +100,20 @@ async fn each_merchant_is_paid_into_its_own_account_and_the_fee_is_shared() {
         .unwrap_err();
     assert_eq!(api_code(e).0, 400);
 
+    // The cashier offers a merchant what it is onboarded for (and, in demo mode, test money).
+    let page_of = async |creds: &super::Creds, no: &str| {
+        let order = p
+            .client(creds)
+            .create_payment(&CreatePayment::new(no, Fen::new(100), "Gum"))
+            .await
+            .unwrap();
+        p.page(&order.cashier_url).await
+    };
+    let (onboarded, not_yet) = (page_of(&a, "c-a").await, page_of(&b, "c-b").await);
+    assert!(onboarded.contains("choose('wechat_native')"), "{onboarded}");
+    assert!(!not_yet.contains("choose('wechat_native')"), "{not_yet}");
+    assert!(not_yet.contains("choose('sandbox')"), "{not_yet}");
+
     // A payment of 1000 fen: the fee is 10 (1 %), the merchant nets 990 once paid.
     let created = shop.create_payment(&wechat("p-1", 1000)).await.unwrap();
     assert_eq!(

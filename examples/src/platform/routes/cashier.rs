@@ -148,7 +148,21 @@ async fn page(
     match (&order.method, current["pay"].as_object()) {
         (None, _) => {
             body.push_str(r#"<div id="choices"><p>Choose how to pay:</p>"#);
-            for (method, label) in offered(&state) {
+            let merchant = match state.partner {
+                Some(_) => state
+                    .db
+                    .merchant(&order.merchant_id)
+                    .await
+                    .map_err(AppError::internal)?,
+                None => None,
+            };
+            // Partner mode: only what the merchant is onboarded for (and demo test money).
+            let takes = |m: PayMethod| {
+                merchant.as_ref().is_none_or(|merchant| {
+                    m == PayMethod::Sandbox || super::sub_merchant_for(merchant, m).is_ok()
+                })
+            };
+            for (method, label) in offered(&state).into_iter().filter(|(m, _)| takes(*m)) {
                 body.push_str(&format!(
                     r#"<button class="choice" onclick="choose('{}')">{}</button>"#,
                     method.as_str(),

@@ -103,7 +103,7 @@ fn fee_and_net(payment: Option<&Payment>) -> (u64, u64) {
 /// Partner mode: the merchant's sub-merchant for `method`'s provider, or why it cannot take
 /// payments there (`CHANNEL_UNAVAILABLE`): onboarded on WeChat Pay with its sub-merchant id;
 /// Alipay's authorization of the platform's app is not taken yet.
-fn sub_merchant_for(merchant: &Merchant, method: PayMethod) -> Result<String, AppError> {
+pub(crate) fn sub_merchant_for(merchant: &Merchant, method: PayMethod) -> Result<String, AppError> {
     let sub = match method {
         PayMethod::WechatJsapi
         | PayMethod::WechatMiniProgram
