@@ -527,10 +527,7 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
     /// sub-merchant's profit sharing, so that its fee can be shared. Idempotent.
     async fn add_fee_receiver(&self, receiver_name: &str) -> Result<(), ChannelError> {
         let _ = receiver_name;
-        Err(ChannelError::Unsupported(format!(
-            "{} has no profit sharing",
-            self.id()
-        )))
+        Err(no_profit_sharing(self.id()))
     }
 
     /// Shares the platform's fee of a sub-merchant's paid payment to the service provider
@@ -539,10 +536,7 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
     /// Idempotent by [`ShareRequest::out_order_no`].
     async fn share(&self, request: &ShareRequest) -> Result<ShareAnswer, ChannelError> {
         let _ = request;
-        Err(ChannelError::Unsupported(format!(
-            "{} has no profit sharing",
-            self.id()
-        )))
+        Err(no_profit_sharing(self.id()))
     }
 
     /// Takes (part of) a share back from the service provider to the sub-merchant, before a
@@ -550,10 +544,7 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
     /// back; idempotent by [`ShareReturn::out_return_no`].
     async fn return_share(&self, request: &ShareReturn) -> Result<(), ChannelError> {
         let _ = request;
-        Err(ChannelError::Unsupported(format!(
-            "{} has no profit sharing",
-            self.id()
-        )))
+        Err(no_profit_sharing(self.id()))
     }
 
     /// Verifies and decodes a notification.
@@ -561,6 +552,11 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
 
     /// The acknowledgement in the channel's format.
     fn ack(&self, outcome: &AckOutcome) -> AckBody;
+}
+
+/// What a channel without profit sharing answers to its calls.
+fn no_profit_sharing(channel: &str) -> ChannelError {
+    ChannelError::Unsupported(format!("{channel} has no profit sharing"))
 }
 
 /// `channel`, or — for a payment of a service provider's sub-merchant — the same channel acting

@@ -278,6 +278,19 @@ impl Platform {
             .unwrap()
     }
 
+    /// The buyer pays the order `out_trade_no` of merchant `app_id` at the emulator.
+    pub async fn pay_at_emulator(&self, app_id: &str, out_trade_no: &str) {
+        let platform_no = self.platform_no(app_id, out_trade_no).await;
+        let paid = self
+            .http
+            .post(format!("{}/sandbox/pay", self.emulator_url))
+            .json(&json!({"out_trade_no": platform_no}))
+            .send()
+            .await
+            .unwrap();
+        assert!(paid.status().is_success());
+    }
+
     /// The embedded emulator's ledgers (demo mode).
     pub fn ledgers(&self) -> std::collections::BTreeMap<String, wechat_sandbox::Ledger> {
         self.wired

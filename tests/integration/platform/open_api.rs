@@ -314,17 +314,8 @@ async fn the_cashier_page_offers_methods_and_shows_the_qr_code() {
     assert!(page.contains("Scan with Alipay"));
 
     // The buyer pays at the emulator's Alipay; its notification reaches /notify/alipay.
-    let platform_no = p
-        .platform_no(&client_app(&p, &created).await, "cash-1")
+    p.pay_at_emulator(&client_app(&p, &created).await, "cash-1")
         .await;
-    let paid = p
-        .http
-        .post(format!("{}/sandbox/pay", p.emulator_url))
-        .json(&json!({"out_trade_no": platform_no}))
-        .send()
-        .await
-        .unwrap();
-    assert!(paid.status().is_success());
     eventually(10, "the Alipay notification", async || {
         let s: serde_json::Value = p
             .http

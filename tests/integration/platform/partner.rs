@@ -121,15 +121,7 @@ async fn each_merchant_is_paid_into_its_own_account_and_the_fee_is_shared() {
         (Fen::ZERO, Fen::ZERO),
         "nothing before it is paid"
     );
-    let platform_no = p.platform_no(&a.app_id, "p-1").await;
-    let paid = p
-        .http
-        .post(format!("{}/sandbox/pay", p.emulator_url))
-        .json(&json!({"out_trade_no": platform_no}))
-        .send()
-        .await
-        .unwrap();
-    assert!(paid.status().is_success());
+    p.pay_at_emulator(&a.app_id, "p-1").await;
     eventually(20, "paid, and the fee shared", async || {
         p.ledgers().get(&sub).is_some_and(|l| l.shared_out > 0)
     })

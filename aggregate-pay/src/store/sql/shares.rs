@@ -44,6 +44,22 @@ fn share_from(row: &AnyRow) -> Result<Share, StoreError> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds what an attempt changes of a share, in this order: amount, status, channel order id,
+/// last error, attempts, in flight, next attempt at, returns.
+fn bind_state<'q>(query: AnyQuery<'q>, s: &Share) -> Result<AnyQuery<'q>, StoreError> {
+    Ok(query
+        .bind(amount(s.amount)?)
+        .bind(s.status.as_str().to_owned())
+        .bind(s.channel_order_id.clone())
+        .bind(s.last_error.clone())
+        .bind(i64::from(s.attempts))
+        .bind(i64::from(s.in_flight))
+        .bind(millis(s.next_attempt_at))
+        .bind(json(&s.returns)?))
+}
+
 impl SqlStore {
     async fn shares_where(
         &self,
@@ -77,20 +93,13 @@ impl ShareStore for SqlStore {
             "INSERT INTO profit_shares ({SHARE_COLUMNS}) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
-        let result = sqlx::query(self.sql(&q))
+        let query = sqlx::query(self.sql(&q))
             .bind(s.payment_id.0.clone())
             .bind(s.out_order_no.clone())
             .bind(s.channel.clone())
             .bind(s.sub_merchant.clone())
-            .bind(s.transaction_id.clone())
-            .bind(amount(s.amount)?)
-            .bind(s.status.as_str().to_owned())
-            .bind(s.channel_order_id.clone())
-            .bind(s.last_error.clone())
-            .bind(i64::from(s.attempts))
-            .bind(i64::from(s.in_flight))
-            .bind(millis(s.next_attempt_at))
-            .bind(json(&s.returns)?)
+            .bind(s.transaction_id.clone());
+        let result = bind_state(query, s)?
             .bind(millis(s.created_at))
             .bind(millis(s.updated_at))
             .bind(s.shared_at.map(millis))
@@ -122,15 +131,7 @@ impl ShareStore for SqlStore {
                  last_error = ?, attempts = ?, in_flight = ?, next_attempt_at = ?, returns = ?, \
                  updated_at = ?, shared_at = ?, version = version + 1 \
                  WHERE payment_id = ? AND version = ?";
-        let done = sqlx::query(self.sql(q))
-            .bind(amount(s.amount)?)
-            .bind(s.status.as_str().to_owned())
-            .bind(s.channel_order_id.clone())
-            .bind(s.last_error.clone())
-            .bind(i64::from(s.attempts))
-            .bind(i64::from(s.in_flight))
-            .bind(millis(s.next_attempt_at))
-            .bind(json(&s.returns)?)
+        let done = bind_state(sqlx::query(self.sql(q)), s)?
             .bind(millis(s.updated_at))
             .bind(s.shared_at.map(millis))
             .bind(s.payment_id.0.clone())
