@@ -433,16 +433,17 @@ impl ProfitSharing {
     }
 
     /// Before `refund` of `payment` is sent to `channel`: takes back the part of a shared fee
-    /// the payment no longer keeps. An error says why the refund must wait (it stays PENDING
-    /// and is sent again later); it never fails the refund.
+    /// the payment no longer keeps; returns it (zero when nothing comes back). An error says
+    /// why the refund must wait (it stays PENDING and is sent again later); it never fails the
+    /// refund.
     pub(crate) async fn before_refund(
         &self,
         payment: &Payment,
         refund: &Refund,
         channel: &dyn PaymentChannel,
-    ) -> Result<(), Error> {
+    ) -> Result<Fen, Error> {
         if payment.sub_merchant.is_none() || payment.platform_fee == Fen::ZERO {
-            return Ok(());
+            return Ok(Fen::ZERO);
         }
         let wait = |code: &str, message: String, after: Option<Duration>| {
             Error::Channel(ChannelError::Unavailable {
@@ -455,7 +456,7 @@ impl ProfitSharing {
         // after the other.
         for _ in 0..8 {
             let Some(share) = self.shares.share(&payment.id).await? else {
-                return Ok(()); // not shared yet: the attempt will count this refund
+                return Ok(Fen::ZERO); // not shared yet: the attempt will count this refund
             };
             if share.status == ShareStatus::Pending {
                 if share.in_flight && share.next_attempt_at > OffsetDateTime::now_utc() {
@@ -465,7 +466,7 @@ impl ProfitSharing {
                         Some(IN_FLIGHT_WAIT),
                     ));
                 }
-                return Ok(());
+                return Ok(Fen::ZERO);
             }
             let recorded = share
                 .returns
@@ -494,24 +495,28 @@ impl ProfitSharing {
                 }
             };
             if amount == Fen::ZERO {
-                return Ok(());
+                return Ok(Fen::ZERO);
             }
             let back = ShareReturn::new(
                 share.out_order_no.clone(),
                 refund.out_refund_no.clone(),
                 amount,
             );
-            return channel.return_share(&back).await.map_err(|e| {
-                wait(
-                    "SHARE_NOT_RETURNED",
-                    format!(
-                        "{} fen of the platform fee must come back first: {}",
-                        amount.as_u64(),
-                        e.summary()
-                    ),
-                    e.retry_after(),
-                )
-            });
+            return channel
+                .return_share(&back)
+                .await
+                .map(|()| amount)
+                .map_err(|e| {
+                    wait(
+                        "SHARE_NOT_RETURNED",
+                        format!(
+                            "{} fen of the platform fee must come back first: {}",
+                            amount.as_u64(),
+                            e.summary()
+                        ),
+                        e.retry_after(),
+                    )
+                });
         }
         Err(wait(
             "SHARE_CONTENDED",

@@ -167,6 +167,7 @@ async fn main() {
         bind_qr_url: None,
         wechat_sub_mchid: None,
         fee_bps: None,
+        alipay_user_id: None,
     };
     db.insert_merchant(&merchant, 0).await.unwrap();
     let handler = Arc::new(MerchantCallbacks::new(

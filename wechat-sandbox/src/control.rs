@@ -18,6 +18,7 @@
 //! | `POST /sandbox/alipay/certs/rotate` → `{alipay_cert_sn}` | a new Alipay certificate signs answers to apps in certificate mode from now on |
 //! | `POST /sandbox/alipay/auth-code` `{app_id, user_id?}` → `{auth_code, user_id}` | mint an Alipay buyer-login code (what `my.getAuthCode` or the web authorization hands the app) |
 //! | `POST /sandbox/alipay/app-auth-code` `{app_id, merchant_id?}` → `{app_auth_code, merchant_id}` | a merchant authorizes a service provider's Alipay app (what Alipay's authorization page hands back) |
+//! | `GET /sandbox/alipay/authorize?app_id=…&redirect_uri=…&state=…` | Alipay's authorization page, approved at once by a new merchant: redirects to `redirect_uri?app_auth_code=…&state=…` |
 //! | `POST /sandbox/profitsharing-notify-url` `{mch_id, url?}` | where a v3 merchant's `PROFITSHARING.*` notifications go (WeChat: set on the merchant platform) |
 //! | `GET /sandbox/ledgers` → `{mch_id: {paid, refunded, shared_out, shared_in, returned_in, returned_out, unfrozen, frozen, balance}}` | each WeChat Pay merchant's and sub-merchant's money (fen), profit sharing included |
 //! | `GET /sandbox/wechatpay-public-key` → `{public_key_id, public_key}` | the WeChat Pay (v3) public key and its id |
@@ -68,6 +69,7 @@ pub fn routes() -> Router<Arc<SandboxState>> {
             "/sandbox/alipay/app-auth-code",
             post(alipay_app_auth_code_route),
         )
+        .route("/sandbox/alipay/authorize", get(alipay_authorize_route))
         .route("/sandbox/alipay/certs/{app_id}", get(alipay_certs_route))
         .route("/sandbox/wechatpay-public-key", get(wechatpay_public_key))
 }
@@ -487,6 +489,40 @@ async fn alipay_app_auth_code_route(
     Ok(Json(
         json!({"app_auth_code": code, "merchant_id": merchant}),
     ))
+}
+
+/// What Alipay's authorization page is opened with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlipayAuthorize {
+    /// The service provider's app.
+    pub app_id: String,
+    /// Where the merchant is sent back.
+    pub redirect_uri: String,
+    /// The provider's state, handed back as it is.
+    #[serde(default)]
+    pub state: String,
+}
+
+/// Alipay's authorization page (`appToAppAuth.htm`), approved at once by a new merchant: back
+/// to `redirect_uri` with the code and the state, as Alipay sends the merchant back.
+async fn alipay_authorize_route(
+    State(state): State<Arc<SandboxState>>,
+    Query(q): Query<AlipayAuthorize>,
+) -> Result<Redirect, ControlError> {
+    let mut back = reqwest::Url::parse(&q.redirect_uri).map_err(|e| ControlError {
+        status: StatusCode::BAD_REQUEST,
+        code: "INVALID_REDIRECT_URI",
+        message: e.to_string(),
+    })?;
+    let request = AlipayAppAuthRequest {
+        app_id: q.app_id,
+        merchant_id: None,
+    };
+    let (code, _) = alipay_app_auth_code(&state, &request)?;
+    back.query_pairs_mut()
+        .append_pair("app_auth_code", &code)
+        .append_pair("state", &q.state);
+    Ok(Redirect::to(back.as_str()))
 }
 
 /// Where a merchant's profit-sharing notifications go.

@@ -157,6 +157,11 @@ pub struct RefundRequest {
     pub reason: Option<String>,
     /// Where the refund notification goes (channels that send one).
     pub notify_url: Option<String>,
+    /// Service-provider mode: the part of the platform's shared fee this refund takes back
+    /// ([`crate::sharing`]). A channel that takes shares back within the refund itself
+    /// (Alipay's `refund_royalty_parameters`) sends it with the refund; one with a separate
+    /// return ([`PaymentChannel::return_share`], WeChat Pay) has made it already.
+    pub share_returned: Fen,
 }
 
 impl RefundRequest {
@@ -174,6 +179,7 @@ impl RefundRequest {
             amount,
             reason: None,
             notify_url: None,
+            share_returned: Fen::ZERO,
         }
     }
 }
@@ -541,7 +547,8 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
 
     /// Takes (part of) a share back from the service provider to the sub-merchant, before a
     /// refund (WeChat refunds only what the sub-merchant holds). `Ok` only once the money is
-    /// back; idempotent by [`ShareReturn::out_return_no`].
+    /// back; idempotent by [`ShareReturn::out_return_no`]. A channel that takes it back within
+    /// the refund itself answers `Ok` and reads [`RefundRequest::share_returned`].
     async fn return_share(&self, request: &ShareReturn) -> Result<(), ChannelError> {
         let _ = request;
         Err(no_profit_sharing(self.id()))

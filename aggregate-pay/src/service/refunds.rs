@@ -160,12 +160,13 @@ impl Payments {
     async fn submit(&self, refund: &Refund) -> Result<Sent, Error> {
         let payment = self.get(&refund.payment_id).await?;
         let channel = self.channel_of(&payment)?;
+        let mut share_returned = Fen::ZERO;
         if let Some(sharing) = &self.sharing {
             match sharing
                 .before_refund(&payment, refund, channel.as_ref())
                 .await
             {
-                Ok(()) => {}
+                Ok(returned) => share_returned = returned,
                 // The platform's fee must come back first: the refund waits, with the reason.
                 Err(Error::Channel(e)) => {
                     self.unsettled(&refund.out_refund_no, &e).await?;
@@ -181,6 +182,7 @@ impl Payments {
             amount: refund.amount,
             reason: refund.reason.clone(),
             notify_url: refund.notify_url.clone(),
+            share_returned,
         };
         Ok(match channel.refund(&request).await {
             Ok(answer) => Sent::Progress(self.apply_answer(refund, answer).await?),

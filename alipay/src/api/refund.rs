@@ -16,6 +16,18 @@ pub struct TradeRefund {
     out_request_no: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refund_reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refund_royalty_parameters: Vec<RoyaltyBack>,
+}
+
+/// Part of a settlement taken back from its receiver with a refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct RoyaltyBack {
+    royalty_type: &'static str,
+    trans_out_type: &'static str,
+    trans_out: String,
+    #[serde(with = "pay_money::yuan")]
+    amount: Fen,
 }
 
 impl TradeRefund {
@@ -26,7 +38,20 @@ impl TradeRefund {
             refund_amount,
             out_request_no: out_request_no.into(),
             refund_reason: None,
+            refund_royalty_parameters: Vec::new(),
         }
+    }
+
+    /// Takes `amount` of what the trade's settlement gave receiver `trans_out` (an Alipay user
+    /// id) back with this refund (`refund_royalty_parameters`).
+    pub fn royalty_back(mut self, trans_out: impl Into<String>, amount: Fen) -> Self {
+        self.refund_royalty_parameters.push(RoyaltyBack {
+            royalty_type: "transfer",
+            trans_out_type: "userId",
+            trans_out: trans_out.into(),
+            amount,
+        });
+        self
     }
 
     /// Why (shown to the buyer).

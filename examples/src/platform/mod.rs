@@ -91,6 +91,15 @@ pub struct Partner {
     pub fee_rate: aggregate_pay::fees::FeeRate,
 }
 
+/// Partner mode with Alipay: the platform's third-party app and Alipay's authorization page.
+#[derive(Debug, Clone)]
+pub struct AlipayLink {
+    /// The platform's app.
+    pub client: aggregate_pay::channels::alipay::AlipayClient,
+    /// Alipay's authorization page (the emulator's in demo mode).
+    pub page: String,
+}
+
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct PlatformState {
@@ -100,6 +109,8 @@ pub struct PlatformState {
     pub partner: Option<Partner>,
     /// Partner mode: shares the platform's fee of each payment.
     pub sharing: Option<aggregate_pay::sharing::ProfitSharing>,
+    /// Partner mode with Alipay: where merchants authorize the platform's app.
+    pub alipay_auth: Option<AlipayLink>,
     /// The fee shares (the admin's fee income).
     pub shares: Arc<dyn aggregate_pay::sharing::ShareStore>,
     /// The platform tables.
@@ -159,6 +170,7 @@ pub fn app(state: Arc<PlatformState>) -> Router {
     ]);
     let mut router = Router::new()
         .merge(routes::admin::routes())
+        .merge(routes::alipay_auth::routes())
         .merge(routes::bills::routes())
         .merge(routes::open_api::routes())
         .merge(routes::cashier::routes())

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aggregate_pay::channels::alipay::AlipayChannel;
 use aggregate_pay::channels::wechat::WechatApi;
 use aggregate_pay::fees::FeeRate;
 use aggregate_pay::lock::{LockManager, MemoryLockManager, RedisLockManager};
@@ -200,7 +201,20 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
              PLATFORM_MODE=direct",
         ));
     }
-    let (channels, sandbox) = providers.channels("pay-platform");
+    let (mut channels, sandbox) = providers.channels("pay-platform");
+    let mut alipay_auth = None;
+    if let (PlatformMode::Partner, Some(client)) = (platform_mode, &providers.alipay) {
+        // The platform's app acts for each merchant who authorized it, with its token.
+        let tokens = Arc::new(super::routes::alipay_auth::MerchantTokens(db.clone()));
+        channels = channels.with(AlipayChannel::new(client.clone()).service_provider(tokens));
+        alipay_auth = Some(super::AlipayLink {
+            client: client.clone(),
+            page: match &providers.emulator {
+                Some(e) => format!("{}/sandbox/alipay/authorize", e.base_url()),
+                None => alipay::DEFAULT_APP_AUTH_URL.to_owned(),
+            },
+        });
+    }
     let (mp, mp_token, mp_aes, emulator) = (
         providers.mp,
         providers.mp_token,
@@ -262,6 +276,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
             emulator_url,
         ),
         partner: (platform_mode == PlatformMode::Partner).then_some(Partner { fee_rate }),
+        alipay_auth,
         sharing,
         shares,
         db,

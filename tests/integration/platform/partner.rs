@@ -326,3 +326,115 @@ async fn live_partner_mode_pays_sub_merchants_at_the_gateway() {
     p.stop().await;
     gateway.shutdown().await;
 }
+
+/// Alipay in partner mode: the merchant authorizes the platform's app through Alipay's page (the
+/// emulator's), then its payments are made with its `app_auth_token` into its own account; the
+/// platform's fee is settled to it and given back before a refund.
+#[tokio::test]
+async fn an_alipay_merchant_authorizes_the_platform_and_is_paid_through_its_token() {
+    let p = Platform::start(partner()).await;
+    let endpoint = MerchantEndpoint::start().await;
+    let a = p.register(&endpoint.url).await;
+    let shop = p.client(&a);
+    let qr = |no: &str| CreatePayment::new(no, Fen::new(1000), "Cola").method("alipay_qr");
+    let e = shop.create_payment(&qr("ali-0")).await.unwrap_err();
+    assert_eq!(api_code(e), (422, "CHANNEL_UNAVAILABLE".into()));
+
+    // The admin hands the merchant its link; the merchant approves on Alipay's page and comes
+    // back to the platform, which takes the authorization.
+    let path = format!("/admin/merchants/{}/alipay-authorization", a.app_id);
+    let (status, link) = p.admin("POST", &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let url = link["url"].as_str().unwrap().to_owned();
+    let back = p.http.get(&url).send().await.unwrap();
+    assert_eq!(back.status().as_u16(), 200);
+    assert!(
+        back.text()
+            .await
+            .unwrap()
+            .contains("has authorized the platform")
+    );
+    // The link is single-use.
+    let again = p.http.get(&url).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 403);
+    let (_, shown) = p
+        .admin("GET", &format!("/admin/merchants/{}", a.app_id), None)
+        .await;
+    let user_id = shown["alipay_user_id"].as_str().unwrap().to_owned();
+    assert!(user_id.starts_with("2088"), "{shown}");
+    assert!(
+        !shown.to_string().contains("token"),
+        "the token is never shown: {shown}"
+    );
+
+    // Paid with the merchant's token: the trade is the merchant's.
+    shop.create_payment(&qr("ali-1")).await.unwrap();
+    p.pay_at_emulator(&a.app_id, "ali-1").await;
+    let platform_no = p.platform_no(&a.app_id, "ali-1").await;
+    let mut payment = None;
+    eventually(20, "paid, and the fee settled", async || {
+        let found = p
+            .state
+            .payments
+            .get_by_out_trade_no(&platform_no)
+            .await
+            .unwrap();
+        let shared = match &p.state.sharing {
+            Some(s) => s.share(&found.id).await.unwrap(),
+            None => None,
+        };
+        payment = Some(found);
+        shared.is_some_and(|s| s.status == aggregate_pay::sharing::ShareStatus::Shared)
+    })
+    .await;
+    let payment = payment.unwrap();
+    assert!(
+        payment.channel_account.ends_with(&format!("/{user_id}")),
+        "{}",
+        payment.channel_account
+    );
+    assert_eq!(payment.sub_merchant.as_deref(), Some(user_id.as_str()));
+    let view = shop.get_payment("ali-1").await.unwrap();
+    assert_eq!((view.fee, view.net), (Fen::new(6), Fen::new(994)));
+
+    // 300 back: 2 fen of the fee go back to the merchant first, then the refund.
+    shop.create_refund(&CreateRefund::new("ali-1", "ali-r-1", Fen::new(300)))
+        .await
+        .unwrap();
+    eventually(20, "the refund", async || {
+        shop.get_payment("ali-1").await.unwrap().refunded_amount == Fen::new(300)
+    })
+    .await;
+    let share = p
+        .state
+        .sharing
+        .as_ref()
+        .unwrap()
+        .share(&payment.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((share.returned(), share.kept()), (Fen::new(2), Fen::new(4)));
+    let view = shop.get_payment("ali-1").await.unwrap();
+    assert_eq!((view.fee, view.net), (Fen::new(4), Fen::new(696)));
+    // The rest: Alipay refunds what was settled away only with it taken back from the
+    // platform (refund_royalty_parameters) — the last 4 fen of the fee.
+    shop.create_refund(&CreateRefund::new("ali-1", "ali-r-2", Fen::new(700)))
+        .await
+        .unwrap();
+    eventually(20, "the whole refund", async || {
+        shop.get_payment("ali-1").await.unwrap().refunded_amount == Fen::new(1000)
+    })
+    .await;
+    let share = p
+        .state
+        .sharing
+        .as_ref()
+        .unwrap()
+        .share(&payment.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((share.returned(), share.kept()), (Fen::new(6), Fen::ZERO));
+    p.stop().await;
+}

@@ -1,7 +1,10 @@
 //! Settlement sharing (分账): `alipay.trade.royalty.relation.bind` records who may receive a
 //! share of an app's (or, with `app_auth_token`, a merchant's) trades; `alipay.trade.order.settle`
 //! moves a share of a paid trade to bound receivers — never more than the trade has left (paid,
-//! less refunded and already settled), idempotent by `out_request_no`.
+//! less refunded and already settled), idempotent by `out_request_no`. A refund of a settled
+//! trade comes from what the seller still holds of it (paid, less refunded, less settled and
+//! not given back): beyond that, the refund takes the settlement back from its receivers
+//! (`refund_royalty_parameters`), never more than each received.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +21,61 @@ pub(crate) struct SettleBook {
     receivers: BTreeSet<String>,
     /// `app/out_request_no` → (trade_no, amount in fen, settle_no).
     settlements: BTreeMap<String, (String, u64, String)>,
+    /// `(trade_no, receiver)` → (settled to it, taken back from it by refunds).
+    received: BTreeMap<(String, String), (u64, u64)>,
+}
+
+impl SettleBook {
+    /// What the seller no longer holds of trade `trade_no`: settled and not taken back.
+    pub(crate) fn out_of(&self, trade_no: &str) -> u64 {
+        self.received
+            .iter()
+            .filter(|((t, _), _)| t == trade_no)
+            .map(|(_, (settled, back))| settled - back)
+            .sum()
+    }
+
+    /// Whether `backs` (receiver, fen) can be taken back from trade `trade_no`'s receivers.
+    pub(crate) fn can_take_back(&self, trade_no: &str, backs: &[(String, u64)]) -> bool {
+        backs.iter().all(|(account, amount)| {
+            self.received
+                .get(&(trade_no.to_owned(), account.clone()))
+                .is_some_and(|(settled, back)| back + amount <= *settled)
+        })
+    }
+
+    /// Takes `backs` back (checked with [`Self::can_take_back`]).
+    pub(crate) fn take_back(&mut self, trade_no: &str, backs: &[(String, u64)]) {
+        for (account, amount) in backs {
+            if let Some(r) = self
+                .received
+                .get_mut(&(trade_no.to_owned(), account.clone()))
+            {
+                r.1 += amount;
+            }
+        }
+    }
+}
+
+/// The `refund_royalty_parameters` of a refund: (receiver, fen).
+pub(crate) fn royalty_backs(req: &AliRequest) -> Result<Vec<(String, u64)>, AliReply> {
+    let mut backs = Vec::new();
+    for p in req.biz["refund_royalty_parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let account = p["trans_out"]
+            .as_str()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| missing("refund_royalty_parameters.trans_out"))?;
+        let amount = p["amount"]
+            .as_str()
+            .and_then(pay_money_fen)
+            .ok_or_else(|| missing("refund_royalty_parameters.amount"))?;
+        backs.push((account.to_owned(), amount));
+    }
+    Ok(backs)
 }
 
 fn owner(req: &AliRequest) -> String {
@@ -118,6 +176,13 @@ pub(super) fn settle(state: &SandboxState, req: &AliRequest) -> Result<AliReply,
     ali.settle
         .settlements
         .insert(key, (trade_no.to_owned(), total, settle_no.clone()));
+    for (account, amount) in shares {
+        ali.settle
+            .received
+            .entry((trade_no.to_owned(), account))
+            .or_default()
+            .0 += amount;
+    }
     Ok(AliReply::Ok(
         json!({"trade_no": trade_no, "settle_no": settle_no}),
     ))

@@ -284,6 +284,22 @@ fn refund(state: &SandboxState, req: &AliRequest) -> Result<AliReply, AliReply> 
     if refunded + amount > total {
         return Err(business("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限"));
     }
+    // What was settled away is refunded only by taking it back from its receivers.
+    let backs = super::settle::royalty_backs(req)?;
+    if !ali.settle.can_take_back(&trade_no, &backs) {
+        return Err(business(
+            "ACQ.REFUND_ROYALTY_AMOUNT_EXCEED",
+            "退分账金额超过分账收入方已分得的金额",
+        ));
+    }
+    let back: u64 = backs.iter().map(|b| b.1).sum();
+    if refunded + amount + ali.settle.out_of(&trade_no) > total + back {
+        return Err(business(
+            "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+            "卖家余额不足：已分账的资金须随退款退回（refund_royalty_parameters）",
+        ));
+    }
+    ali.settle.take_back(&trade_no, &backs);
     ali.refunds.insert(
         rk,
         AliRefund {

@@ -37,6 +37,9 @@ pub struct Merchant {
     /// Partner mode: the merchant's WeChat Pay sub-merchant id under the platform's service
     /// provider account (unique: one merchant's).
     pub wechat_sub_mchid: Option<String>,
+    /// Partner mode: the merchant's Alipay user id, once it authorized the platform's app
+    /// (unique: one merchant's).
+    pub alipay_user_id: Option<String>,
     /// Partner mode: the platform's fee for this merchant in basis points (the platform's
     /// default when `None`).
     pub fee_bps: Option<u32>,
@@ -70,7 +73,19 @@ impl MerchantStatus {
 }
 
 const MERCHANT_COLUMNS: &str = "app_id, name, credit_code, notify_url, status, secret, salt, previous_secret, \
-     previous_valid_until, open_id, bind_scene, bind_qr_url, wechat_sub_mchid, fee_bps";
+     previous_valid_until, open_id, bind_scene, bind_qr_url, wechat_sub_mchid, fee_bps, alipay_user_id";
+
+/// Partner mode on Alipay: the merchant's authorization of the platform's third-party app (its
+/// user id, one merchant's only, and its `app_auth_token`), and the single-use state of an
+/// authorization under way.
+pub(super) const SCHEMA_V6: &str = "
+ALTER TABLE merchants ADD COLUMN alipay_user_id VARCHAR(32);
+ALTER TABLE merchants ADD COLUMN alipay_app_auth_token TEXT;
+ALTER TABLE merchants ADD COLUMN alipay_auth_state VARCHAR(64);
+ALTER TABLE merchants ADD COLUMN alipay_auth_expires_at BIGINT;
+CREATE UNIQUE INDEX merchants_alipay_user_id ON merchants (alipay_user_id);
+CREATE UNIQUE INDEX merchants_alipay_auth_state ON merchants (alipay_auth_state);
+";
 
 /// Partner mode: each merchant's WeChat Pay sub-merchant id (one merchant's only) and fee.
 pub(super) const SCHEMA_V5: &str = "
@@ -119,6 +134,7 @@ fn merchant_from(r: &AnyRow) -> DbResult<Merchant> {
         bind_scene: r.try_get("bind_scene").map_err(e)?,
         bind_qr_url: r.try_get("bind_qr_url").map_err(e)?,
         wechat_sub_mchid: r.try_get("wechat_sub_mchid").map_err(e)?,
+        alipay_user_id: r.try_get("alipay_user_id").map_err(e)?,
         fee_bps: r
             .try_get::<Option<i64>, _>("fee_bps")
             .map_err(e)?
@@ -131,7 +147,7 @@ impl PlatformDb {
     /// Inserts a merchant; `Ok(false)` if the credit code is taken.
     pub async fn insert_merchant(&self, m: &Merchant, now: i64) -> DbResult<bool> {
         let result = sqlx::query(self.q(&format!(
-            "INSERT INTO merchants ({MERCHANT_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO merchants ({MERCHANT_COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )))
         .bind(m.app_id.clone())
         .bind(m.name.clone())
@@ -147,6 +163,7 @@ impl PlatformDb {
         .bind(m.bind_qr_url.clone())
         .bind(m.wechat_sub_mchid.clone())
         .bind(m.fee_bps.map(i64::from))
+        .bind(m.alipay_user_id.clone())
         .bind(now)
         .execute(self.store.pool())
         .await;
@@ -199,6 +216,89 @@ impl PlatformDb {
         .execute(self.store.pool())
         .await;
         inserted(result)
+    }
+
+    /// Partner mode: an Alipay authorization of merchant `app_id` begins; `state` (random,
+    /// single-use) comes back with the merchant until `expires_at`.
+    pub async fn begin_alipay_authorization(
+        &self,
+        app_id: &str,
+        state: &str,
+        expires_at: i64,
+    ) -> DbResult<()> {
+        sqlx::query(self.q(
+            "UPDATE merchants SET alipay_auth_state = ?, alipay_auth_expires_at = ? WHERE app_id = ?",
+        ))
+        .bind(state.to_owned())
+        .bind(expires_at)
+        .bind(app_id.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?;
+        Ok(())
+    }
+
+    /// The merchant an authorization `state` was issued to, if it is still valid at `now`; the
+    /// state is used up either way.
+    pub async fn take_alipay_state(&self, state: &str, now: i64) -> DbResult<Option<Merchant>> {
+        let row = sqlx::query(self.q(&format!(
+            "SELECT {MERCHANT_COLUMNS}, alipay_auth_expires_at FROM merchants WHERE alipay_auth_state = ?"
+        )))
+        .bind(state.to_owned())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(e)?;
+        let Some(row) = row else { return Ok(None) };
+        let merchant = merchant_from(&row)?;
+        let expires: Option<i64> = row.try_get("alipay_auth_expires_at").map_err(e)?;
+        let taken = sqlx::query(self.q(
+            "UPDATE merchants SET alipay_auth_state = NULL, alipay_auth_expires_at = NULL \
+             WHERE app_id = ? AND alipay_auth_state = ?",
+        ))
+        .bind(merchant.app_id.clone())
+        .bind(state.to_owned())
+        .execute(self.store.pool())
+        .await
+        .map_err(e)?
+        .rows_affected()
+            == 1;
+        Ok((taken && expires.is_some_and(|t| t > now)).then_some(merchant))
+    }
+
+    /// Records the merchant's Alipay authorization; `Ok(false)` when another merchant has that
+    /// Alipay account.
+    pub async fn set_alipay_authorization(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        app_auth_token: &Secret,
+    ) -> DbResult<bool> {
+        let result = sqlx::query(self.q(
+            "UPDATE merchants SET alipay_user_id = ?, alipay_app_auth_token = ? WHERE app_id = ?",
+        ))
+        .bind(user_id.to_owned())
+        .bind(app_auth_token.expose().to_owned())
+        .bind(app_id.to_owned())
+        .execute(self.store.pool())
+        .await;
+        inserted(result)
+    }
+
+    /// The `app_auth_token` the merchant with Alipay user id `user_id` granted the platform.
+    pub async fn alipay_app_auth_token(&self, user_id: &str) -> DbResult<Option<Secret>> {
+        let row = sqlx::query(
+            self.q("SELECT alipay_app_auth_token FROM merchants WHERE alipay_user_id = ?"),
+        )
+        .bind(user_id.to_owned())
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(e)?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("alipay_app_auth_token"))
+            .transpose()
+            .map_err(e)?
+            .flatten()
+            .map(Secret::new))
     }
 
     /// A merchant by binding scene.
@@ -330,6 +430,7 @@ mod tests {
             bind_qr_url: None,
             wechat_sub_mchid: None,
             fee_bps: None,
+            alipay_user_id: None,
         };
         let shown = format!("{m:?} {m:#?}");
         for secret in [

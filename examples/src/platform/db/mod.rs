@@ -132,6 +132,11 @@ impl PlatformDb {
                         "partner mode: sub-merchants and fees",
                         merchants::SCHEMA_V5,
                     ),
+                    (
+                        6,
+                        "partner mode: Alipay authorizations",
+                        merchants::SCHEMA_V6,
+                    ),
                 ],
             )
             .await?;

@@ -97,6 +97,7 @@ fn merchant_view(m: &Merchant) -> Value {
         "wechat_bound": m.open_id.is_some(),
         "wechat_sub_mchid": m.wechat_sub_mchid,
         "fee_bps": m.fee_bps,
+        "alipay_user_id": m.alipay_user_id,
         "previous_secret_valid_until": m.previous_valid_until.filter(|t| *t > unix_now()),
     })
 }
@@ -151,6 +152,7 @@ async fn register(
         bind_qr_url: None,
         wechat_sub_mchid: None,
         fee_bps: None,
+        alipay_user_id: None,
     };
     single_business(&state, None).await?;
     if !state

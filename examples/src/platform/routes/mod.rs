@@ -3,6 +3,7 @@
 //! validation of merchant-supplied numbers.
 
 pub mod admin;
+pub mod alipay_auth;
 pub mod bills;
 pub mod bind;
 pub mod cashier;
@@ -101,8 +102,8 @@ fn fee_and_net(payment: Option<&Payment>) -> (u64, u64) {
 }
 
 /// Partner mode: the merchant's sub-merchant for `method`'s provider, or why it cannot take
-/// payments there (`CHANNEL_UNAVAILABLE`): onboarded on WeChat Pay with its sub-merchant id;
-/// Alipay's authorization of the platform's app is not taken yet.
+/// payments there (`CHANNEL_UNAVAILABLE`): onboarded on WeChat Pay with its sub-merchant id, or
+/// on Alipay by authorizing the platform's app (its Alipay user id).
 pub(crate) fn sub_merchant_for(merchant: &Merchant, method: PayMethod) -> Result<String, AppError> {
     let sub = match method {
         PayMethod::WechatJsapi
@@ -110,6 +111,9 @@ pub(crate) fn sub_merchant_for(merchant: &Merchant, method: PayMethod) -> Result
         | PayMethod::WechatNative
         | PayMethod::WechatH5
         | PayMethod::WechatApp => merchant.wechat_sub_mchid.clone(),
+        // For a merchant, Alipay's QR code and Mini Program (the others are signed pages the
+        // buyer's browser carries, without the merchant's token).
+        PayMethod::AlipayQr | PayMethod::AlipayMiniProgram => merchant.alipay_user_id.clone(),
         _ => None,
     };
     sub.ok_or_else(|| {
