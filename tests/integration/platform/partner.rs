@@ -397,44 +397,28 @@ async fn an_alipay_merchant_authorizes_the_platform_and_is_paid_through_its_toke
     let view = shop.get_payment("ali-1").await.unwrap();
     assert_eq!((view.fee, view.net), (Fen::new(6), Fen::new(994)));
 
-    // 300 back: 2 fen of the fee go back to the merchant first, then the refund.
-    shop.create_refund(&CreateRefund::new("ali-1", "ali-r-1", Fen::new(300)))
-        .await
-        .unwrap();
-    eventually(20, "the refund", async || {
-        shop.get_payment("ali-1").await.unwrap().refunded_amount == Fen::new(300)
-    })
-    .await;
-    let share = p
-        .state
-        .sharing
-        .as_ref()
-        .unwrap()
-        .share(&payment.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((share.returned(), share.kept()), (Fen::new(2), Fen::new(4)));
+    // Refunds `fen` more; the share's (returned, kept) once the payment shows it.
+    let refund = async |no: &str, fen: u64, total: u64| {
+        shop.create_refund(&CreateRefund::new("ali-1", no, Fen::new(fen)))
+            .await
+            .unwrap();
+        eventually(20, "the refund", async || {
+            shop.get_payment("ali-1").await.unwrap().refunded_amount == Fen::new(total)
+        })
+        .await;
+        let sharing = p.state.sharing.as_ref().unwrap();
+        let share = sharing.share(&payment.id).await.unwrap().unwrap();
+        (share.returned(), share.kept())
+    };
+    // 300 back: 2 fen of the fee go back to the merchant with the refund.
+    assert_eq!(
+        refund("ali-r-1", 300, 300).await,
+        (Fen::new(2), Fen::new(4))
+    );
     let view = shop.get_payment("ali-1").await.unwrap();
     assert_eq!((view.fee, view.net), (Fen::new(4), Fen::new(696)));
     // The rest: Alipay refunds what was settled away only with it taken back from the
     // platform (refund_royalty_parameters) — the last 4 fen of the fee.
-    shop.create_refund(&CreateRefund::new("ali-1", "ali-r-2", Fen::new(700)))
-        .await
-        .unwrap();
-    eventually(20, "the whole refund", async || {
-        shop.get_payment("ali-1").await.unwrap().refunded_amount == Fen::new(1000)
-    })
-    .await;
-    let share = p
-        .state
-        .sharing
-        .as_ref()
-        .unwrap()
-        .share(&payment.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((share.returned(), share.kept()), (Fen::new(6), Fen::ZERO));
+    assert_eq!(refund("ali-r-2", 700, 1000).await, (Fen::new(6), Fen::ZERO));
     p.stop().await;
 }
