@@ -57,6 +57,11 @@ struct Inner {
     /// The WeChat Pay keys responses may be signed with, by id: the configured public key(s)
     /// and, in certificate mode, the downloaded platform certificates' keys.
     keys: RwLock<Vec<WechatPayKey>>,
+    /// The id of the WeChat Pay public key configured (`PUB_KEY_ID_…`), sent in
+    /// `Wechatpay-Serial` with every request: a merchant part-way through WeChat's switch from
+    /// platform certificates to the public key gets answers signed with the key the request
+    /// names, so it always names one the client holds.
+    public_key_id: Option<String>,
     /// Certificate mode: platform certificates are downloaded (at first need, on an unknown
     /// serial, and when older than `CERTIFICATE_MAX_AGE`), one download at a time.
     certificates: bool,
@@ -327,7 +332,7 @@ impl Client {
     async fn request<R: Request>(&self, request: &R) -> Result<reqwest::Response, Error> {
         let i = &self.inner;
         let path = request.path(&i.mch_id);
-        let mut serial = None;
+        let mut serial = i.public_key_id.clone();
         let body = if R::ENCRYPTS {
             let key = self.encryption_key().ok_or_else(|| {
                 Error::Config("no WeChat Pay key to encrypt sensitive fields with".into())
@@ -596,6 +601,12 @@ impl ClientBuilder {
                 serial_no: self.serial_no,
                 key: self.key,
                 api_v3_key: self.api_v3_key,
+                public_key_id: self
+                    .keys
+                    .iter()
+                    .map(WechatPayKey::id)
+                    .find(|id| id.starts_with(PUBLIC_KEY_ID_PREFIX))
+                    .map(str::to_owned),
                 keys: RwLock::new(self.keys),
                 certificates: self.certificates,
                 refresh: tokio::sync::Mutex::new(()),
@@ -610,6 +621,9 @@ impl ClientBuilder {
         })
     }
 }
+
+/// How WeChat Pay names its public keys' ids (a platform certificate's is a hex serial).
+const PUBLIC_KEY_ID_PREFIX: &str = "PUB_KEY_ID_";
 
 /// Unix milliseconds now.
 fn unix_millis() -> i64 {

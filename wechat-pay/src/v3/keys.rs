@@ -232,8 +232,17 @@ impl fmt::Debug for ApiV3Key {
 }
 
 impl ApiV3Key {
-    /// The key as set in the merchant platform: 32 characters.
+    /// The key as set in the merchant platform: 32 characters. Surrounding whitespace (the
+    /// newline of a key read from a file) is not part of it, as the PEM loaders trim theirs.
+    ///
+    /// ```
+    /// use wechat_pay::v3::ApiV3Key;
+    ///
+    /// assert!(ApiV3Key::new("0123456789abcdefghijABCDEFGHIJ01\n").is_ok());
+    /// assert!(ApiV3Key::new("0123456789abcdefghijABCDEFGHIJ0").is_err());
+    /// ```
     pub fn new(key: &str) -> Result<Self, KeyError> {
+        let key = key.trim();
         let bytes: [u8; 32] = key
             .as_bytes()
             .try_into()

@@ -328,6 +328,15 @@ async fn error_bodies_204s_queries_and_refunds() {
     let last = server.received_requests().await.unwrap().pop().unwrap();
     assert_eq!(last.url.query(), Some("mchid=1900009191"));
     assert_signed_by_merchant(&last);
+    // Every request names the WeChat Pay public key the client holds: during WeChat's switch
+    // from platform certificates, answers are signed with the key a request names.
+    for request in server.received_requests().await.unwrap() {
+        let named = request
+            .headers
+            .get("wechatpay-serial")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(named.as_deref(), Some(KEY_ID), "{}", request.url);
+    }
 }
 
 #[tokio::test]
@@ -576,6 +585,14 @@ async fn platform_certificates_are_downloaded_once_for_a_hundred_first_calls() {
         assert_eq!(r.unwrap().status, RefundStatus::Success);
     }
     assert!(c.wechat_pay_key(CERT_SERIAL).is_some());
+    // A client with platform certificates only names no key (WeChat signs with a certificate).
+    for request in server.received_requests().await.unwrap() {
+        assert!(
+            request.headers.get("wechatpay-serial").is_none(),
+            "{}",
+            request.url
+        );
+    }
     server.verify().await;
 }
 
