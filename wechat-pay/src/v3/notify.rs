@@ -113,6 +113,59 @@ impl Client {
         self.verify(header, body).await?;
         decrypt_notification(self.api_v3_key(), body)
     }
+
+    /// Verifies a notification as of `at` (Unix seconds) with the keys the client holds, and
+    /// decrypts it — synchronously: nothing is downloaded (a certificate-mode client that has
+    /// not met the signing certificate yet says so, `SignatureError::UnknownSerial`). For
+    /// replaying a recorded notification at the time it was received, or verifying where no
+    /// runtime is at hand; a live notification goes through [`Client::notification`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use wechat_pay::test_util::V3Wechat;
+    /// use wechat_pay::v3::{ApiV3Key, Client, MerchantKey, Notification, WechatPayKey};
+    ///
+    /// # let merchant_pem = include_str!("../../testdata/v3/merchant_private_key.pem");
+    /// # let wechat_private = include_str!("../../testdata/v3/wechatpay_private_key.pem");
+    /// # let wechat_public = include_str!("../../testdata/v3/wechatpay_public_key.pem");
+    /// let key_id = "PUB_KEY_ID_0114232134912410000000000000";
+    /// let api_key = ApiV3Key::new("0123456789abcdefghijABCDEFGHIJ01")?;
+    /// let client = Client::builder("1900009191", "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
+    ///         MerchantKey::from_pem(merchant_pem)?, api_key.clone())
+    ///     .wechat_pay_key(WechatPayKey::from_pem(key_id, wechat_public)?)
+    ///     .build()?;
+    ///
+    /// // A notification recorded an hour ago, signed then.
+    /// let wechat = V3Wechat::new(wechat_private, key_id, api_key)?;
+    /// let resource = serde_json::json!({"mchid": "1900009191", "appid": "wxd678efh567hg6787",
+    ///     "out_trade_no": "A1", "transaction_id": "4200000001", "trade_state": "SUCCESS",
+    ///     "amount": {"total": 100, "currency": "CNY"}});
+    /// let (body, _) = wechat.notification("TRANSACTION.SUCCESS", "transaction", &resource);
+    /// let received_at = 1_796_000_000;
+    /// let headers = wechat.sign_at(&body, received_at);
+    /// let header = |name: &str| {
+    ///     headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    /// };
+    ///
+    /// // Replayed as of when it arrived: verified and decrypted.
+    /// let (_, event) = client.notification_at(header, body.as_bytes(), received_at)?;
+    /// assert!(matches!(event, Notification::Transaction(t) if t.out_trade_no == "A1"));
+    /// // Its timestamp is stale at any later time: refused, saying so.
+    /// let stale = client.notification_at(header, body.as_bytes(), received_at + 3600);
+    /// assert!(stale.unwrap_err().to_string().contains("timestamp"));
+    /// # Ok(()) }
+    /// ```
+    pub fn notification_at<'h>(
+        &self,
+        header: impl Fn(&str) -> Option<&'h str>,
+        body: &[u8],
+        at: i64,
+    ) -> Result<(Envelope, Notification), Error> {
+        let signature = super::WechatPaySignature::from_headers(header)?;
+        let key = self.wechat_pay_key(&signature.serial);
+        signature.verify(body, at, |_| key.as_ref())?;
+        decrypt_notification(self.api_v3_key(), body)
+    }
 }
 
 /// Decrypts an already verified notification body with `api_v3_key`.
