@@ -344,18 +344,12 @@ impl Client {
             request.body(&i.mch_id)
         };
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let nonce = crate::client::nonce()?;
-        let authorization = RequestSignature::sign(
-            &i.key,
-            &i.mch_id,
-            &i.serial_no,
-            R::METHOD,
-            &path,
-            &body,
-            unix_now(),
-            &nonce,
-        )
-        .authorization();
+        let authorization = RequestSignature::request(&i.key, &i.mch_id, &i.serial_no)
+            .method(R::METHOD)
+            .path(&path)
+            .body(&body)
+            .sign_now()?
+            .authorization();
         let method = reqwest::Method::from_bytes(R::METHOD.as_bytes())
             .map_err(|e| Error::Config(format!("method {}: {e}", R::METHOD)))?;
         let mut builder = i

@@ -94,4 +94,4 @@ pub use error::V3ErrorCode;
 pub use keys::{ApiV3Key, KeyError, MerchantKey, WechatPayKey};
 pub use notify::{Envelope, Notification, RefundNotification, TransactionNotification};
 pub use pay_params::{AppParams, JsapiParams};
-pub use signing::{RequestSignature, SignatureError, WechatPaySignature};
+pub use signing::{RequestSignature, SignRequest, SignatureError, WechatPaySignature};
