@@ -125,13 +125,19 @@ pub fn spawn_reconciler(
     channels: Channels,
     store: Arc<dyn PaymentStore>,
     settings: &Reconciliation,
+    sharing: Option<aggregate_pay::sharing::ProfitSharing>,
     shutdown: &CancellationToken,
 ) -> JoinHandle<()> {
-    let reconciler = Reconciler::new(
+    let mut reconciler = Reconciler::new(
         channels,
         store,
         Duration::from_secs(settings.reconcile_after_secs),
     );
+    // Partner mode: refunds sent again take the platform's fee back first, as the first send
+    // did, and pending fee shares are tried again when due.
+    if let Some(sharing) = sharing {
+        reconciler = reconciler.profit_sharing(sharing);
+    }
     let every = Duration::from_secs(settings.reconcile_interval_secs.max(1));
     let stop = shutdown.clone();
     tokio::spawn(async move { reconciler.run(every, stop).await })

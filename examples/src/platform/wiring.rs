@@ -464,14 +464,9 @@ impl Wired {
             self.channels.clone(),
             self.state.store.clone(),
             &self.config.reconcile,
+            self.state.sharing.clone(),
             &shutdown,
         ));
-        if let Some(sharing) = self.state.sharing.clone() {
-            // Shares not done yet (a receiver missing, a timeout) are tried again when due.
-            let every = Duration::from_secs(self.config.reconcile.reconcile_interval_secs.max(1));
-            let stop = shutdown.clone();
-            tasks.push(tokio::spawn(async move { sharing.run(every, stop).await }));
-        }
         if let Some((at, retry)) = self.daily_bills {
             tasks.push(spawn_bill_reconciler(
                 self.state.bills.clone(),

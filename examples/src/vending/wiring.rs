@@ -424,6 +424,7 @@ impl Wired {
             self.channels.clone(),
             self.store.clone(),
             &self.reconcile,
+            None,
             &shutdown,
         ));
         if let Some((at, retry)) = self.daily_bills {
