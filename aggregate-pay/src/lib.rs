@@ -178,6 +178,7 @@ pub mod nonce;
 pub mod notify;
 pub mod outbox;
 pub mod payment;
+pub mod payment_code;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 pub mod rate_limit;
@@ -200,6 +201,7 @@ pub use outbox::{Dispatcher, EventHandler, HandlerError, RetryPolicy};
 /// `alipay::Fen`).
 pub use pay_money::Fen;
 pub use payment::{NewPayment, PayMethod, Payment, PaymentId, PaymentStatus, Refund, RefundStatus};
+pub use payment_code::PaymentCode;
 pub use reconcile::{ReconcileReport, Reconciler};
 pub use service::Payments;
 pub use short_poll::ShortPoll;

@@ -155,6 +155,12 @@ pub enum PayMethod {
     /// Alipay in an Alipay Mini Program (`alipay.trade.create` for the logged-in buyer; needs
     /// the payer's Alipay user id or open id).
     AlipayMiniProgram,
+    /// The buyer's WeChat payment code, scanned by the merchant (a machine's scanner): charged
+    /// with [`Payments::pay_by_code`](crate::Payments::pay_by_code).
+    WechatPaymentCode,
+    /// The buyer's Alipay payment code (bar code), scanned by the merchant: charged with
+    /// [`Payments::pay_by_code`](crate::Payments::pay_by_code).
+    AlipayPaymentCode,
     /// The in-process sandbox channel.
     Sandbox,
 }
@@ -173,6 +179,8 @@ impl PayMethod {
             PayMethod::AlipayWap => "alipay_wap",
             PayMethod::AlipayApp => "alipay_app",
             PayMethod::AlipayMiniProgram => "alipay_mini_program",
+            PayMethod::WechatPaymentCode => "wechat_payment_code",
+            PayMethod::AlipayPaymentCode => "alipay_payment_code",
             PayMethod::Sandbox => "sandbox",
         }
     }
@@ -188,6 +196,15 @@ impl PayMethod {
         matches!(
             self,
             PayMethod::WechatJsapi | PayMethod::WechatMiniProgram | PayMethod::AlipayMiniProgram
+        )
+    }
+
+    /// Whether the merchant scans the buyer's payment code (charged at once with
+    /// [`Payments::pay_by_code`](crate::Payments::pay_by_code), reversed instead of closed).
+    pub fn is_payment_code(self) -> bool {
+        matches!(
+            self,
+            PayMethod::WechatPaymentCode | PayMethod::AlipayPaymentCode
         )
     }
 

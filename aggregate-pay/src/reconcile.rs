@@ -220,8 +220,9 @@ impl Reconciler {
         let expired = p.expires_at.is_some_and(|e| e <= now);
         let state = match state {
             ChannelPaymentState::Pending | ChannelPaymentState::NotFound if expired => {
-                match channel
-                    .close(&p.out_trade_no)
+                // A payment code cannot be closed: it is reversed (the query just found it
+                // unpaid).
+                match crate::channels::end_unpaid(channel.as_ref(), p)
                     .await
                     .map_err(|e| ReconcileError::Channel(e.to_string()))?
                 {

@@ -10,6 +10,7 @@ mod channel_contract;
 mod layout;
 mod mutual_tls;
 mod notifications;
+mod payment_codes;
 mod platform;
 mod refunds;
 mod sandbox_alipay;

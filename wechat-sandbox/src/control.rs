@@ -3,6 +3,8 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /sandbox/pay` `{out_trade_no, result?, open_id?, channel?}` | pay (or fail) a WeChat order or an Alipay trade; sends the notification |
+//! | `POST /sandbox/payment-code` `{channel, behaviour?, open_id?}` → `{code}` | a buyer's payment code (`wechat`: 18 digits; `alipay`: 18 digits from `28`) whose buyer will `approve` (default), `hold` (the payment waits) or `decline` when a merchant charges it ([`crate::payment_codes`]) |
+//! | `POST /sandbox/payment-code/decide` `{code, result?}` | the buyer of a held code approves (`SUCCESS`, default) or declines (`FAIL`) the payment it is waiting on |
 //! | `POST /sandbox/refund-complete` `{out_refund_no, status?}` | end a WeChat refund (`SUCCESS` by default; v3 also `ABNORMAL`, `CLOSED`); sends the encrypted refund notification |
 //! | `POST /sandbox/transfer-confirm` `{out_bill_no, result?}` | the payee confirms a v3 transfer (`SUCCESS` by default, or `FAIL`); sends its notification |
 //! | `POST /sandbox/wechatpay-rotate` → `{serial_no}` | a new platform certificate signs from now on (v3 certificate mode) |
@@ -36,6 +38,7 @@ use serde_json::json;
 
 use super::faults::FaultRequest;
 use super::mp::events::{self, EventRequest};
+use super::payment_codes::Behaviour;
 use super::state::{MintedCode, SentMessage, WxOrder, WxRefund, hex32, key, now};
 use super::{SandboxState, alipay, lock, page, settlement, wxpay, wxpay_v3};
 
@@ -46,6 +49,9 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/h5pay", get(page::h5pay))
         .route("/sandbox/pay", post(pay_route))
         .route("/sandbox/pay-form", post(pay_form))
+        .route("/sandbox/payment-code", post(payment_code_route))
+        .route("/sandbox/payment-code/decide", post(decide_route))
+        .route("/sandbox/payment-code-form", post(payment_code_form))
         .route("/sandbox/refund-complete", post(refund_complete))
         .route("/sandbox/refund-resolve", post(refund_resolve))
         .route("/sandbox/transfer-confirm", post(transfer_confirm))
@@ -248,6 +254,108 @@ pub async fn pay(state: &SandboxState, req: &PayRequest) -> Result<Paid, Control
                 })
         }
     }
+}
+
+/// `POST /sandbox/payment-code`: a buyer's payment code.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentCodeRequest {
+    /// Whose code.
+    pub channel: Channel,
+    /// What its buyer will do (pay at once by default).
+    #[serde(default)]
+    pub behaviour: Behaviour,
+    /// Who pays (WeChat openid, Alipay user id; default: a generated one).
+    #[serde(default)]
+    pub open_id: Option<String>,
+}
+
+/// A new payment code of `req.channel` whose buyer behaves as `req.behaviour`.
+pub fn payment_code(state: &SandboxState, req: &PaymentCodeRequest) -> String {
+    state
+        .payment_codes
+        .mint(req.channel, req.behaviour, req.open_id.clone())
+}
+
+async fn payment_code_route(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<PaymentCodeRequest>,
+) -> Json<serde_json::Value> {
+    Json(json!({"code": payment_code(&state, &req)}))
+}
+
+/// `POST /sandbox/payment-code/decide`.
+#[derive(Debug, Clone, Deserialize)]
+struct Decide {
+    code: String,
+    #[serde(default)]
+    result: Option<String>,
+}
+
+/// The buyer of held code `code` approves (or declines) the payment waiting on it.
+pub async fn decide_payment_code(
+    state: &SandboxState,
+    code: &str,
+    approve: bool,
+) -> Result<Paid, ControlError> {
+    let (channel, out_trade_no) = state.payment_codes.order_of(code).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "CODE_NOT_CHARGED",
+            "no payment is waiting on this code",
+        )
+    })?;
+    if channel == Channel::Alipay && !approve {
+        return alipay::close_waiting_trade(state, &out_trade_no)
+            .await
+            .map(|t| Paid {
+                channel,
+                out_trade_no: t.out_trade_no,
+                state: t.status,
+                transaction_id: t.trade_no,
+            })
+            .ok_or_else(|| {
+                error(
+                    StatusCode::CONFLICT,
+                    "ORDER_NOT_PAYABLE",
+                    "the trade is not waiting for the buyer",
+                )
+            });
+    }
+    let request = PayRequest {
+        out_trade_no,
+        result: Some(if approve { "SUCCESS" } else { "PAYERROR" }.to_owned()),
+        open_id: None,
+        channel: Some(channel),
+    };
+    pay(state, &request).await
+}
+
+async fn decide_route(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<Decide>,
+) -> Result<Json<Paid>, ControlError> {
+    let approve = match req.result.as_deref() {
+        None | Some("SUCCESS") => true,
+        Some("FAIL") => false,
+        Some(other) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_RESULT",
+                format!("result must be SUCCESS or FAIL, not {other:?}"),
+            ));
+        }
+    };
+    decide_payment_code(&state, &req.code, approve)
+        .await
+        .map(Json)
+}
+
+/// The `/sandbox` page's "show a payment code" form: the code, large, to type or scan.
+async fn payment_code_form(
+    State(state): State<Arc<SandboxState>>,
+    Form(req): Form<PaymentCodeRequest>,
+) -> axum::response::Html<String> {
+    page::payment_code(&req, &payment_code(&state, &req))
 }
 
 /// Sends the payment notification of `order` in its API version (v3's JSON for an order

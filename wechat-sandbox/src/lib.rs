@@ -75,6 +75,7 @@ pub mod faults;
 pub mod mp;
 pub mod notifier;
 mod page;
+pub mod payment_codes;
 pub mod sandbox;
 pub mod settlement;
 /// Serving with limits and graceful shutdown (the `http-serve` crate, shared with the servers).
@@ -137,6 +138,8 @@ pub struct SandboxState {
     pub notifier: Notifier,
     /// Faults on demand (API errors, lost notifications).
     pub faults: Arc<Faults>,
+    /// Buyers' payment codes minted for tests.
+    pub(crate) payment_codes: payment_codes::PaymentCodes,
     pub(crate) http: reqwest::Client,
     pub(crate) shutdown: CancellationToken,
     store: Option<Store>,
@@ -176,6 +179,7 @@ impl SandboxState {
             alipay_pki,
             notifier: Notifier::new(config.time_scale, shutdown.clone(), Arc::clone(&faults)),
             faults,
+            payment_codes: payment_codes::PaymentCodes::default(),
             config,
             wechat: Mutex::new(wechat),
             mp: Mutex::new(MpState::default()),

@@ -64,7 +64,30 @@ pub(super) async fn index(State(state): State<Arc<SandboxState>>) -> Html<String
          <a href=\"/sandbox/orders\">orders</a>, <a href=\"/sandbox/notifications\">notifications</a>, \
          <a href=\"/sandbox/messages\">messages</a>.</p>\
          <table border=\"1\" cellpadding=\"4\"><tr><th>channel</th><th>out_trade_no</th><th>subject</th>\
-         <th>amount</th><th>type</th><th></th></tr>{rows}</table></body></html>"
+         <th>amount</th><th>type</th><th></th></tr>{rows}</table>\
+         <h2>A buyer's payment code</h2><form method=\"post\" action=\"/sandbox/payment-code-form\">\
+         <select name=\"channel\"><option value=\"wechat\">WeChat Pay</option><option value=\"alipay\">Alipay</option></select> \
+         <select name=\"behaviour\"><option value=\"approve\">pays at once</option><option value=\"hold\">confirms on the phone</option>\
+         <option value=\"decline\">cannot pay</option></select> <button>show a payment code</button></form></body></html>"
+    ))
+}
+
+/// A buyer's payment code, as the phone shows it (the page's "show a payment code" form).
+pub(super) fn payment_code(req: &crate::control::PaymentCodeRequest, code: &str) -> Html<String> {
+    let provider = match req.channel {
+        crate::control::Channel::Wechat => "WeChat Pay",
+        crate::control::Channel::Alipay => "Alipay",
+    };
+    let behaviour = match req.behaviour {
+        crate::payment_codes::Behaviour::Approve => "pays at once",
+        crate::payment_codes::Behaviour::Hold => "confirms on the phone (decide on /sandbox)",
+        crate::payment_codes::Behaviour::Decline => "cannot pay",
+    };
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{provider} payment code</title></head>\
+         <body><h1>{provider} payment code</h1><p style=\"font:bold 2em monospace\" id=\"code\">{code}</p>\
+         <p>Its buyer {behaviour}. Scan it (or type it) at the machine; it pays one order.</p>\
+         <p><a href=\"/sandbox\">back</a></p></body></html>"
     ))
 }
 

@@ -16,11 +16,13 @@ use crate::config::{
     AlipayApp, Merchant, MerchantV3, MpApp, SandboxConfig, WechatPayIdentity, random_token,
 };
 use crate::control::{
-    self, CodeKind, CodeRequest, ControlError, MessageFilter, Paid, PayRequest, RefundCompleted,
+    self, Channel, CodeKind, CodeRequest, ControlError, MessageFilter, Paid, PayRequest,
+    PaymentCodeRequest, RefundCompleted,
 };
 use crate::faults::FaultRequest;
 use crate::mp::events::{EventOutcome, EventRequest};
 use crate::notifier::DeliveryLog;
+use crate::payment_codes::Behaviour;
 use crate::server::HttpLimits;
 use crate::state::SentMessage;
 use crate::{SandboxError, SandboxState, app_with_limits};
@@ -427,6 +429,28 @@ impl Sandbox {
     /// Pays as `request` says (a failed payment, a given payer, a given provider).
     pub async fn pay_with(&self, request: &PayRequest) -> Result<Paid, ControlError> {
         control::pay(&self.state, request).await
+    }
+
+    /// A buyer's payment code of `channel` whose buyer will behave so when a merchant charges
+    /// it (pay at once, hold the payment, decline).
+    pub fn payment_code(&self, channel: Channel, behaviour: Behaviour) -> String {
+        control::payment_code(
+            &self.state,
+            &PaymentCodeRequest {
+                channel,
+                behaviour,
+                open_id: None,
+            },
+        )
+    }
+
+    /// The buyer of a held payment code approves (or declines) the payment waiting on it.
+    pub async fn decide_payment_code(
+        &self,
+        code: &str,
+        approve: bool,
+    ) -> Result<Paid, ControlError> {
+        control::decide_payment_code(&self.state, code, approve).await
     }
 
     /// A WeChat refund completes; the encrypted refund notification goes out.

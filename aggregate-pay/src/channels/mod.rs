@@ -141,6 +141,40 @@ pub enum CloseOutcome {
     AlreadyPaid,
 }
 
+/// What charging a buyer's payment code answered ([`PaymentChannel::charge_code`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeCharge {
+    /// Paid.
+    Paid {
+        /// The channel's transaction id.
+        transaction_id: String,
+        /// The amount paid.
+        amount: Fen,
+    },
+    /// No outcome yet: the buyer is confirming (WeChat `USERPAYING`, Alipay `10003`) or the
+    /// channel did not know (`SYSTEMERROR`, `BANKERROR`). Query it until it ends; reverse it
+    /// when the time is up.
+    Waiting,
+    /// Declined for good, nothing taken: the code is invalid, expired or used, the buyer's
+    /// balance is short, the buyer cancelled.
+    Declined {
+        /// The channel's code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+}
+
+/// What reversing a payment-code payment answered ([`PaymentChannel::reverse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reversal {
+    /// Done: closed if unpaid, the money given back if it was paid (or no such payment).
+    Done,
+    /// Not finished (WeChat `recall=Y`, Alipay `retry_flag=Y`): reverse it again.
+    Again,
+}
+
 /// A refund to make.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -456,6 +490,33 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
     /// Closes an unpaid payment at the channel.
     async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError>;
 
+    /// Charges the buyer's payment code for `request` (a payment-code method: the merchant
+    /// scanned the buyer's phone). Idempotent by `out_trade_no`. Channels without payment codes
+    /// say so ([`ChannelError::Unsupported`]).
+    async fn charge_code(
+        &self,
+        request: &NewPayment,
+        code: &crate::PaymentCode,
+    ) -> Result<CodeCharge, ChannelError> {
+        let _ = (request, code);
+        Err(ChannelError::Unsupported(format!(
+            "{} takes no payment codes",
+            self.id()
+        )))
+    }
+
+    /// Reverses a payment-code payment whose outcome did not come in time (WeChat's reverse,
+    /// Alipay's cancel): closed if unpaid, the money given back if it was paid after all — so
+    /// call it only after a query found it unpaid. [`Reversal::Done`] also for a payment the
+    /// channel never had.
+    async fn reverse(&self, out_trade_no: &str) -> Result<Reversal, ChannelError> {
+        let _ = out_trade_no;
+        Err(ChannelError::Unsupported(format!(
+            "{} takes no payment codes",
+            self.id()
+        )))
+    }
+
     /// Refunds (part of) a paid payment.
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError>;
 
@@ -564,6 +625,34 @@ pub trait PaymentChannel: Send + Sync + fmt::Debug {
 /// What a channel without profit sharing answers to its calls.
 fn no_profit_sharing(channel: &str) -> ChannelError {
     ChannelError::Unsupported(format!("{channel} has no profit sharing"))
+}
+
+/// How many times [`end_unpaid`] asks for a reverse that is not finished before leaving it to
+/// the next round.
+const REVERSE_ATTEMPTS: usize = 3;
+
+/// Ends an unpaid payment at its channel: closes it, or — a payment code, which the channel
+/// cannot close — reverses it (after the caller's query found it unpaid).
+pub(crate) async fn end_unpaid(
+    channel: &dyn PaymentChannel,
+    payment: &crate::Payment,
+) -> Result<CloseOutcome, ChannelError> {
+    if !payment.method.is_payment_code() {
+        return channel.close(&payment.out_trade_no).await;
+    }
+    for _ in 0..REVERSE_ATTEMPTS {
+        if channel.reverse(&payment.out_trade_no).await? == Reversal::Done {
+            return Ok(CloseOutcome::Closed);
+        }
+    }
+    Err(ChannelError::Unavailable {
+        code: "REVERSE_NOT_FINISHED".into(),
+        message: format!(
+            "the channel asked for the reverse of {} again {REVERSE_ATTEMPTS} times",
+            payment.out_trade_no
+        ),
+        retry_after: None,
+    })
 }
 
 /// `channel`, or — for a payment of a service provider's sub-merchant — the same channel acting

@@ -2,8 +2,10 @@
 //! the method. Idempotent by number: creating the same payment twice, or the same refund twice,
 //! returns the first one; the same number with other parameters is a conflict.
 
+mod codes;
 mod refunds;
 
+pub use codes::{CodeOutcome, CodeWait};
 pub use refunds::{RefundProgress, UNVERIFIED_FAILURE};
 
 use std::collections::HashMap;
@@ -13,8 +15,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::channels::{
-    ChannelPaymentState, Channels, CloseOutcome, PayAction, PaymentChannel, acting_for,
+    ChannelPaymentState, Channels, CloseOutcome, PayAction, PaymentChannel, acting_for, end_unpaid,
 };
+use crate::lock::{LockManager, MemoryLockManager};
 use crate::sharing::ProfitSharing;
 use crate::store::{Insert, PaymentStore};
 use crate::transitions;
@@ -32,6 +35,8 @@ pub struct Payments {
     store: Arc<dyn PaymentStore>,
     expiries: Arc<HashMap<PayMethod, Duration>>,
     sharing: Option<Arc<ProfitSharing>>,
+    locks: Arc<dyn LockManager>,
+    code_wait: CodeWait,
 }
 
 impl Payments {
@@ -42,7 +47,23 @@ impl Payments {
             store,
             expiries: Arc::default(),
             sharing: None,
+            locks: Arc::new(MemoryLockManager::new()),
+            code_wait: CodeWait::default(),
         }
+    }
+
+    /// The locks that make a payment code charged once across instances (by default, this
+    /// process's: give every instance the same Redis locks).
+    pub fn locks(mut self, locks: Arc<dyn LockManager>) -> Self {
+        self.locks = locks;
+        self
+    }
+
+    /// How long a payment code waits for the buyer, and how often it asks
+    /// ([`CodeWait::default`]).
+    pub fn code_wait(mut self, wait: CodeWait) -> Self {
+        self.code_wait = wait;
+        self
     }
 
     /// Refunds of sub-merchants' payments take back the platform's shared fee first
@@ -93,6 +114,35 @@ impl Payments {
     /// action; if the channel call fails the payment stays PENDING and the reconciler looks
     /// after it.
     pub async fn create(&self, req: NewPayment) -> Result<(Payment, PayAction), Error> {
+        if req.method.is_payment_code() {
+            return Err(Error::Invalid(format!(
+                "{} is charged with pay_by_code, with the scanned code",
+                req.method
+            )));
+        }
+        let (payment, channel, _) = self.record(&req).await?;
+        if payment.status != PaymentStatus::Pending {
+            return Err(Error::InvalidState {
+                id: payment.id,
+                status: payment.status,
+            });
+        }
+        // The same request again: a payment created before keeps its openid and expiry.
+        let mut req = req;
+        req.open_id = payment.open_id.clone();
+        req.expires_at = payment.expires_at;
+        let action = channel.create(&req).await?;
+        Ok((payment, action))
+    }
+
+    /// Checks `req`, and records it (PENDING) unless a payment with its number exists: returns
+    /// the payment (the existing one, in whatever state, when the same request came before), the
+    /// channel it is made through, and whether it is new. The same number with other parameters
+    /// is a conflict.
+    async fn record(
+        &self,
+        req: &NewPayment,
+    ) -> Result<(Payment, Arc<dyn PaymentChannel>, bool), Error> {
         if req.amount == Fen::ZERO {
             return Err(Error::Invalid("the amount must be more than zero".into()));
         }
@@ -150,8 +200,8 @@ impl Payments {
             sub_merchant: req.sub_merchant.clone(),
             platform_fee: req.platform_fee,
         };
-        let payment = match self.store.insert_payment(&candidate).await? {
-            Insert::Inserted => candidate,
+        let (payment, new) = match self.store.insert_payment(&candidate).await? {
+            Insert::Inserted => (candidate, true),
             Insert::Existing(p) => {
                 if p.amount != req.amount
                     || p.method != req.method
@@ -164,21 +214,10 @@ impl Payments {
                         req.out_trade_no
                     )));
                 }
-                if p.status != PaymentStatus::Pending {
-                    return Err(Error::InvalidState {
-                        id: p.id,
-                        status: p.status,
-                    });
-                }
-                p
+                (p, false)
             }
         };
-        // The same request again: a payment created before keeps its openid and expiry.
-        let mut req = req;
-        req.open_id = payment.open_id.clone();
-        req.expires_at = payment.expires_at;
-        let action = channel.create(&req).await?;
-        Ok((payment, action))
+        Ok((payment, channel, new))
     }
 
     /// A payment by id.
@@ -202,8 +241,19 @@ impl Payments {
     pub async fn sync(&self, id: &PaymentId) -> Result<Payment, Error> {
         let payment = self.get(id).await?;
         let channel = self.channel_of(&payment)?;
+        let state = channel.query(&payment.out_trade_no).await?;
+        self.apply_state(id, state).await?;
+        self.get(id).await
+    }
+
+    /// Applies what the channel says of a payment (as a notification would).
+    pub(crate) async fn apply_state(
+        &self,
+        id: &PaymentId,
+        state: ChannelPaymentState,
+    ) -> Result<(), Error> {
         let now = OffsetDateTime::now_utc();
-        match channel.query(&payment.out_trade_no).await? {
+        match state {
             ChannelPaymentState::Paid {
                 transaction_id,
                 amount,
@@ -227,7 +277,7 @@ impl Payments {
             }
             ChannelPaymentState::Pending | ChannelPaymentState::NotFound => {}
         }
-        self.get(id).await
+        Ok(())
     }
 
     /// Closes an unpaid payment, at the channel first. If the channel says it was paid after
@@ -245,7 +295,7 @@ impl Payments {
             }
         }
         let channel = self.channel_of(&payment)?;
-        match channel.close(&payment.out_trade_no).await? {
+        match end_unpaid(channel.as_ref(), &payment).await? {
             CloseOutcome::Closed => {
                 transitions::apply_to_payment(self.store.as_ref(), id, None, |p| {
                     transitions::ended(p, PaymentStatus::Closed)

@@ -21,8 +21,9 @@ async fn many_pages_nudging_make_one_query_per_interval_and_find_the_payment() {
             ShortPoll::new(payments.clone(), locks.clone()),
         ]
         .map(|p| {
+            // A wide first wait: the "too young" check below must hold on a loaded machine.
             p.timing(
-                Duration::from_millis(300),
+                Duration::from_millis(1500),
                 Duration::from_millis(400),
                 Duration::from_secs(60),
             )
@@ -42,7 +43,7 @@ async fn many_pages_nudging_make_one_query_per_interval_and_find_the_payment() {
             polls[0].nudge(&p.out_trade_no).await.unwrap(),
             Nudge::NotDue
         );
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        tokio::time::sleep(Duration::from_millis(1550)).await;
 
         // Twenty pages at once, not paid yet: one of them asks.
         let before = channel.queries();

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{Request, urls};
 use crate::Fen;
 
-/// A payment by the buyer's code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A payment by the buyer's code. `Debug` masks the code.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct TradePay {
     out_trade_no: String,
     scene: &'static str,
@@ -17,6 +17,18 @@ pub struct TradePay {
     subject: String,
     #[serde(skip)]
     notify_url: Option<String>,
+}
+
+impl std::fmt::Debug for TradePay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TradePay")
+            .field("out_trade_no", &self.out_trade_no)
+            .field("scene", &self.scene)
+            .field("auth_code", &"***")
+            .field("total_amount", &self.total_amount)
+            .field("subject", &self.subject)
+            .finish()
+    }
 }
 
 impl TradePay {
@@ -83,5 +95,16 @@ impl Request for TradePay {
 
     fn accepts(code: &str) -> bool {
         code == "10000" || code == "10003"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_masks_the_buyers_code() {
+        let pay = TradePay::new("T1", "281234567890123456", Fen::new(100), "Cola");
+        assert!(!format!("{pay:?}").contains("281234567890123456"));
     }
 }

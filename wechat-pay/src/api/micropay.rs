@@ -9,8 +9,8 @@ use super::{Endpoint, FromReply, Request};
 use crate::types::{flag, wechat_time};
 use crate::{ErrCode, Error, Fen, Params, TradeType};
 
-/// A payment-code payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A payment-code payment. `Debug` masks the code.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Micropay {
     body: String,
     out_trade_no: String,
@@ -23,6 +23,18 @@ pub struct Micropay {
     fee_type: Option<String>,
     goods_tag: Option<String>,
     time_expire: Option<String>,
+}
+
+impl std::fmt::Debug for Micropay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Micropay")
+            .field("body", &self.body)
+            .field("out_trade_no", &self.out_trade_no)
+            .field("total_fee", &self.total_fee)
+            .field("auth_code", &"***")
+            .field("device_info", &self.device_info)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Micropay {
@@ -197,6 +209,18 @@ impl FromReply for MicropayOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_masks_the_buyers_code() {
+        let pay = Micropay::new(
+            "Cola",
+            "M1",
+            Fen::new(100),
+            "10.0.0.1",
+            "134567890123456789",
+        );
+        assert!(!format!("{pay:?}").contains("134567890123456789"));
+    }
 
     #[test]
     fn in_progress_failures_are_states() {

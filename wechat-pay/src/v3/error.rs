@@ -39,6 +39,8 @@ wire_enum! {
         UserAccountAbnormal => "USER_ACCOUNT_ABNORMAL",
         /// The trade failed (see the message).
         TradeError => "TRADE_ERROR",
+        /// A code payment waits for the payer to confirm: query it until it ends (or reverse it).
+        UserPaying => "USERPAYING",
         /// A business rule refused it.
         RuleLimit => "RULE_LIMIT",
     }

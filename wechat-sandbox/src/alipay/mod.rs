@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use super::SandboxState;
 use crate::faults::{BAD_SIGNATURE, FUND_CHANGE_N, Stage};
 
-pub use trades::{PayTradeError, pay_trade};
+pub use trades::{PayTradeError, close_waiting_trade, pay_trade};
 
 /// The routes.
 pub fn routes() -> Router<Arc<SandboxState>> {
@@ -62,6 +62,8 @@ pub(crate) enum AliReply {
     Ok(Value),
     /// An error `code` / `msg` / `sub_code` / `sub_msg`.
     Fail(&'static str, &'static str, &'static str, String),
+    /// `code=10003` (the buyer is confirming a payment-code payment) with these fields.
+    Waiting(Value),
     /// An HTML page (page / wap / app payments).
     Page(String),
     /// A business failure with a fault's `sub_code`.
@@ -272,6 +274,13 @@ fn signed(
             if let Some(o) = v.as_object_mut() {
                 o.insert("code".into(), json!("10000"));
                 o.insert("msg".into(), json!("Success"));
+            }
+            v
+        }
+        AliReply::Waiting(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("code".into(), json!("10003"));
+                o.insert("msg".into(), json!("order success pay inprocess"));
             }
             v
         }

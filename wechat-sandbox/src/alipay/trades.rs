@@ -49,6 +49,7 @@ pub(super) async fn dispatch(state: &SandboxState, req: &AliRequest) -> AliReply
         "alipay.trade.order.settle" => super::settle::settle(state, req),
         "alipay.open.auth.token.app.query" => super::app_auth::query(state, req),
         "alipay.trade.cancel" => cancel(state, req),
+        "alipay.trade.pay" => pay_by_code(state, req),
         "alipay.fund.trans.uni.transfer" => super::transfers::transfer(state, req),
         "alipay.fund.trans.common.query" => super::transfers::query(state, req),
         "alipay.system.oauth.token" => super::oauth::token(state, req),
@@ -112,6 +113,73 @@ fn create(state: &SandboxState, req: &AliRequest) -> Result<AliTrade, AliReply> 
     };
     ali.trades.insert(k, t.clone());
     Ok(t)
+}
+
+/// `alipay.trade.pay` (`scene=bar_code`): charges the buyer's payment code as its buyer behaves
+/// ([`crate::payment_codes`]): paid (`10000`), waiting for the buyer (`10003`, paid or closed
+/// later through the control API), or declined (`ACQ.BUYER_BALANCE_NOT_ENOUGH`, no trade). The
+/// same trade again answers it as it is.
+fn pay_by_code(state: &SandboxState, req: &AliRequest) -> Result<AliReply, AliReply> {
+    let out_trade_no = biz_str(req, "out_trade_no").ok_or_else(|| missing("out_trade_no"))?;
+    let auth_code = biz_str(req, "auth_code").ok_or_else(|| missing("auth_code"))?;
+    if biz_str(req, "scene") != Some("bar_code") {
+        return Err(invalid("isv.invalid-parameter", "scene 只支持 bar_code"));
+    }
+    let existing = lock(&state.alipay)
+        .trades
+        .get(&key(&req.app_id, out_trade_no))
+        .cloned();
+    let trade = match existing {
+        Some(t) if t.method == req.method => {
+            if t.merchant != req.merchant {
+                return Err(business("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改"));
+            }
+            t
+        }
+        Some(_) => return Err(business("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")),
+        None => {
+            let Ok(charge) = state.payment_codes.charge(
+                crate::control::Channel::Alipay,
+                auth_code,
+                out_trade_no,
+            ) else {
+                return Err(business(
+                    "ACQ.PAYMENT_AUTH_CODE_INVALID",
+                    "支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款",
+                ));
+            };
+            if charge.behaviour == crate::payment_codes::Behaviour::Decline {
+                return Err(business("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足"));
+            }
+            let mut t = create(state, req)?;
+            if charge.behaviour == crate::payment_codes::Behaviour::Approve {
+                let mut ali = lock(&state.alipay);
+                if let Some(stored) = ali.trades.get_mut(&key(&req.app_id, out_trade_no)) {
+                    stored.status = "TRADE_SUCCESS".to_owned();
+                    stored.paid_at = Some(now());
+                    stored.buyer_id = Some(
+                        charge
+                            .open_id
+                            .unwrap_or_else(|| format!("2088{}", digits(12))),
+                    );
+                    t = stored.clone();
+                }
+            }
+            t
+        }
+    };
+    let fields = json!({
+        "out_trade_no": trade.out_trade_no,
+        "trade_no": trade.trade_no,
+        "total_amount": yuan(trade.total_fen),
+        "buyer_pay_amount": yuan(trade.total_fen),
+        "buyer_logon_id": "san***@sandbox.example",
+    });
+    match trade.status.as_str() {
+        "TRADE_SUCCESS" | "TRADE_FINISHED" => Ok(AliReply::Ok(fields)),
+        "WAIT_BUYER_PAY" => Ok(AliReply::Waiting(fields)),
+        _ => Err(business("ACQ.TRADE_HAS_CLOSE", "交易已关闭")),
+    }
 }
 
 /// `alipay.trade.create`: a trade for a known buyer (`buyer_id` or `buyer_open_id`), paid in the
@@ -367,6 +435,21 @@ pub enum PayTradeError {
     /// Not waiting for payment.
     #[error("trade {0} is {1} and cannot be paid")]
     State(String, String),
+}
+
+/// Closes a trade still waiting for its buyer (a held payment code the buyer declined).
+pub async fn close_waiting_trade(state: &SandboxState, out_trade_no: &str) -> Option<AliTrade> {
+    let trade = {
+        let mut ali = lock(&state.alipay);
+        let t = ali
+            .trades
+            .values_mut()
+            .find(|t| t.out_trade_no == out_trade_no && t.status == "WAIT_BUYER_PAY")?;
+        t.status = "TRADE_CLOSED".to_owned();
+        t.clone()
+    };
+    state.persist_alipay().await;
+    Some(trade)
 }
 
 /// The buyer pays: `TRADE_SUCCESS`, then the signed form notification with Alipay's retries.

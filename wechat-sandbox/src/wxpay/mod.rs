@@ -27,7 +27,7 @@ use crate::faults::{BAD_SIGNATURE, Stage};
 use crate::server::TlsClient;
 use crate::settlement::Changes;
 
-pub(crate) use orders::notify_payment;
+pub(crate) use orders::{charge_code, notify_payment};
 pub(crate) use refunds::notify_refund;
 
 /// Whether a request came in under a sandbox prefix.

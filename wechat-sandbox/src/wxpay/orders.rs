@@ -9,7 +9,9 @@ use axum::response::Response;
 use wechat_pay::{Params, SignType};
 
 use super::{Prefixed, WxReply, WxRequest, protocol, run};
+use crate::control::Channel;
 use crate::notifier::{Ack, Delivery, WECHAT_SCHEDULE};
+use crate::payment_codes::Behaviour;
 use crate::state::{WxOrder, digits, hex32, key, now, wechat_time};
 use crate::{SandboxState, lock};
 
@@ -284,16 +286,16 @@ pub(super) async fn micropay(
         }
         let total_fee = req.amount("total_fee")?;
         let auth_code = req.required("auth_code")?;
-        let valid_code = auth_code.len() == 18
-            && auth_code.bytes().all(|b| b.is_ascii_digit())
-            && matches!(&auth_code[..2], "10" | "11" | "12" | "13" | "14" | "15");
-        if !valid_code {
+        let out_trade_no = req.required("out_trade_no")?;
+        let Ok(charge) = state
+            .payment_codes
+            .charge(Channel::Wechat, auth_code, out_trade_no)
+        else {
             return Err(business(
                 "AUTH_CODE_INVALID",
                 "每个二维码仅限使用一次，请刷新再试",
             ));
-        }
-        let out_trade_no = req.required("out_trade_no")?;
+        };
         let mut wx = lock(&state.wechat);
         let k = key(&req.merchant.mch_id, out_trade_no);
         if let Some(existing) = wx.orders.get(&k) {
@@ -308,23 +310,33 @@ pub(super) async fn micropay(
         }
         let mut order = new_order(state, req, "MICROPAY", total_fee)?;
         order.notify_url = None;
-        let confirming = auth_code.starts_with("13");
-        if confirming {
-            order.state = "USERPAYING".to_owned();
-        } else {
-            order.state = "SUCCESS".to_owned();
-            order.paid_at = Some(now());
-            order.openid = Some(format!("oSandbox{}", &hex32()[..20]));
-        }
+        order.openid = charge.open_id;
+        charge_code(&mut order, charge.behaviour);
         wx.orders.insert(k, order.clone());
         changes.orders.push(order.clone());
-        if confirming {
-            Err(business("USERPAYING", "需要用户输入支付密码"))
-        } else {
-            Ok(WxReply::Ok(order_fields(&order)))
+        match charge.behaviour {
+            Behaviour::Hold => Err(business("USERPAYING", "需要用户输入支付密码")),
+            Behaviour::Decline => Err(business("NOTENOUGH", "用户余额不足")),
+            Behaviour::Approve => Ok(WxReply::Ok(order_fields(&order))),
         }
     })
     .await
+}
+
+/// Charges a payment-code order (v2 and v3) as its buyer behaves: paid at once, waiting for the
+/// buyer (`USERPAYING`), or failed.
+pub(crate) fn charge_code(order: &mut WxOrder, behaviour: Behaviour) {
+    match behaviour {
+        Behaviour::Approve => {
+            order.state = "SUCCESS".to_owned();
+            order.paid_at = Some(now());
+            if order.openid.is_none() {
+                order.openid = Some(format!("oSandbox{}", &hex32()[..20]));
+            }
+        }
+        Behaviour::Hold => order.state = "USERPAYING".to_owned(),
+        Behaviour::Decline => order.state = "PAYERROR".to_owned(),
+    }
 }
 
 /// `/secapi/pay/reverse`.

@@ -72,6 +72,10 @@ pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
             "/v3/pay/transactions/out-trade-no/{no}/close",
             post(transactions::close),
         )
+        .route(
+            "/v3/pay/transactions/out-trade-no/{no}/reverse",
+            post(transactions::reverse),
+        )
         .route("/v3/pay/partner/transactions/{kind}", post(partner::create))
         .route(
             "/v3/pay/partner/transactions/out-trade-no/{no}",

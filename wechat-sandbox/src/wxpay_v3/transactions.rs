@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{
     V3Error, V3Notification, authenticate, notify, param, path_and_query, reply, rfc3339, v3_error,
 };
+use crate::control::Channel;
 use crate::state::{WxOrder, digits, hex32, key, now, wechat_time};
 use crate::{SandboxState, lock};
 
@@ -24,9 +25,12 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = create_order(&state, &kind, method.as_str(), &uri, &headers, &body)
-        .await
-        .map(|v| (StatusCode::OK, Some(v)));
+    let answer = if kind == "codepay" {
+        codepay(&state, method.as_str(), &uri, &headers, &body).await
+    } else {
+        create_order(&state, &kind, method.as_str(), &uri, &headers, &body).await
+    }
+    .map(|v| (StatusCode::OK, Some(v)));
     reply(&state, &headers, answer)
 }
 
@@ -68,6 +72,113 @@ async fn create_order(
     })
 }
 
+/// `POST /v3/pay/transactions/codepay`: charges the buyer's payment code as its buyer behaves
+/// ([`crate::payment_codes`]): the transaction paid, or waiting for the buyer (`USERPAYING`), or
+/// declined (`NOT_ENOUGH`, the order failed). The same request again answers the order as it is.
+async fn codepay(
+    state: &SandboxState,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, V3Error> {
+    let merchant = authenticate(state, method, &path_and_query(uri), headers, body)?;
+    let req: Value = serde_json::from_slice(body).map_err(|e| param(format!("body: {e}")))?;
+    let auth_code =
+        text_at(&req["payer"]["auth_code"]).ok_or_else(|| param("缺少参数 payer.auth_code"))?;
+    let mut requested = requested_order(state, &merchant.mch_id, "MICROPAY", &req)?;
+    let order = {
+        let mut wx = lock(&state.wechat);
+        let k = key(&requested.mch_id, &requested.out_trade_no);
+        if let Some(existing) = wx.orders.get(&k) {
+            if existing.fingerprint != requested.fingerprint {
+                return Err(v3_error(
+                    StatusCode::BAD_REQUEST,
+                    "OUT_TRADE_NO_USED",
+                    "商户订单号重复",
+                ));
+            }
+            return Ok(transaction(existing));
+        }
+        let charge = state
+            .payment_codes
+            .charge(Channel::Wechat, &auth_code, &requested.out_trade_no)
+            .map_err(|_| param("付款码无效，请重新扫码"))?;
+        requested.openid = charge.open_id;
+        crate::wxpay::charge_code(&mut requested, charge.behaviour);
+        wx.orders.insert(k, requested.clone());
+        requested
+    };
+    state
+        .persist_wechat(&crate::settlement::Changes {
+            orders: vec![order.clone()],
+            refunds: vec![],
+        })
+        .await;
+    if order.state == "PAYERROR" {
+        return Err(v3_error(
+            StatusCode::FORBIDDEN,
+            "NOT_ENOUGH",
+            "用户余额不足",
+        ));
+    }
+    Ok(transaction(&order))
+}
+
+/// `POST /v3/pay/transactions/out-trade-no/{no}/reverse`: a payment-code order is reversed —
+/// closed if unpaid, its money given back if paid (`REVOKED` either way).
+pub(super) async fn reverse(
+    State(state): State<Arc<SandboxState>>,
+    Path(no): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reversed =
+        authenticate(&state, "POST", &path_and_query(&uri), &headers, &body).and_then(|m| {
+            let mut wx = lock(&state.wechat);
+            let order = wx
+                .orders
+                .get_mut(&key(&m.mch_id, &no))
+                .filter(|o| o.sign_type == "RSA" && o.partner.is_none())
+                .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST", "订单不存在"))?;
+            if order.trade_type != "MICROPAY" {
+                return Err(v3_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "非付款码订单不能撤销",
+                ));
+            }
+            if order.refunded > 0 {
+                return Err(v3_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "订单已退款，不能撤销",
+                ));
+            }
+            order.state = "REVOKED".to_owned();
+            Ok(order.clone())
+        });
+    let answer = match reversed {
+        Ok(order) => {
+            state
+                .persist_wechat(&crate::settlement::Changes {
+                    orders: vec![order.clone()],
+                    refunds: vec![],
+                })
+                .await;
+            Ok((
+                StatusCode::OK,
+                Some(
+                    json!({"appid": order.app_id, "mchid": order.mch_id, "out_trade_no": order.out_trade_no}),
+                ),
+            ))
+        }
+        Err(e) => Err(e),
+    };
+    reply(&state, &headers, answer)
+}
+
 /// The order a request of merchant `mch_id` asks for, checked as WeChat checks it: required
 /// fields, the app bound to the merchant, the number's form, a positive amount, an openid for
 /// JSAPI.
@@ -99,7 +210,11 @@ pub(super) fn requested_order(
         return Err(param("out_trade_no: 6 to 32 letters, digits, _-|*"));
     }
     let description = need("description")?;
-    let notify_url = need("notify_url")?;
+    // Payment codes are not notified.
+    let notify_url = match trade_type {
+        "MICROPAY" => None,
+        _ => Some(need("notify_url")?),
+    };
     let total = req["amount"]["total"]
         .as_u64()
         .filter(|t| *t > 0)
@@ -124,7 +239,7 @@ pub(super) fn requested_order(
         body: description,
         total_fee: total,
         trade_type: trade_type.to_owned(),
-        notify_url: Some(notify_url),
+        notify_url,
         openid,
         product_id: None,
         attach: text("attach"),

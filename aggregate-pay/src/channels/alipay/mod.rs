@@ -1,5 +1,6 @@
-//! The `alipay` channel (feature `alipay`): QR (precreate), web page, mobile web, APP and Mini
-//! Program (`alipay.trade.create` for the logged-in buyer) payments over the `alipay` protocol
+//! The `alipay` channel (feature `alipay`): QR (precreate), web page, mobile web, APP, Mini
+//! Program (`alipay.trade.create` for the logged-in buyer) and payment-code (`alipay.trade.pay`,
+//! reversed with `alipay.trade.cancel`) payments over the `alipay` protocol
 //! crate, in public-key or certificate mode (the client's). Wire types and conversions live in
 //! `transformers.rs`; amounts stay integers of fen on both sides of this edge.
 //!
@@ -21,17 +22,18 @@ use async_trait::async_trait;
 
 use alipay::{
     AccountType, Buyer, NotifyReply, RefundQuery, Request, RoyaltyReceiver, RoyaltyRelationBind,
-    RoyaltyShare, SubCode, TradeClose, TradeCreate, TradeOrderSettle, TradePrecreate, TradeQuery,
-    TradeRef, TradeRefund,
+    RoyaltyShare, SubCode, TradeCancel, TradeClose, TradeCreate, TradeOrderSettle, TradePay,
+    TradePrecreate, TradeQuery, TradeRef, TradeRefund,
 };
 pub use alipay::{Client as AlipayClient, DEFAULT_GATEWAY};
 
 use super::{
     AckBody, AckOutcome, BillAvailability, BillSink, Capabilities, ChannelNotification,
-    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifyKind, PayAction,
-    PaymentChannel, RawNotify, RefundRequest, ShareAnswer, ShareRequest, ShareReturn,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, CodeCharge, NewPayment, NotifyKind,
+    PayAction, PaymentChannel, RawNotify, RefundRequest, Reversal, ShareAnswer, ShareRequest,
+    ShareReturn,
 };
-use crate::{ChannelError, PayMethod, RefundStatus};
+use crate::{ChannelError, PayMethod, PaymentCode, RefundStatus};
 use transformers::{error, is};
 
 /// Where a service provider's app finds the `app_auth_token` each merchant granted it.
@@ -71,6 +73,7 @@ impl AlipayChannel {
                     PayMethod::AlipayWap,
                     PayMethod::AlipayApp,
                     PayMethod::AlipayMiniProgram,
+                    PayMethod::AlipayPaymentCode,
                 ],
                 partial_refunds: true,
                 refund_notifications: false,
@@ -231,6 +234,44 @@ impl PaymentChannel for AlipayChannel {
                 ChannelPaymentState::Paid { .. } => Ok(CloseOutcome::AlreadyPaid),
                 _ => Ok(CloseOutcome::Closed),
             },
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn charge_code(
+        &self,
+        r: &NewPayment,
+        code: &PaymentCode,
+    ) -> Result<CodeCharge, ChannelError> {
+        let request = TradePay::new(&r.out_trade_no, code.expose(), r.amount, &r.subject)
+            .notify_url(&r.notify_url);
+        match self.call(&request).await? {
+            Ok(answer) if answer.is_paid() => Ok(CodeCharge::Paid {
+                transaction_id: answer.trade_no.ok_or_else(|| {
+                    ChannelError::Decode("a paid alipay.trade.pay answer without trade_no".into())
+                })?,
+                amount: answer.total_amount.unwrap_or(r.amount),
+            }),
+            Ok(_) => Ok(CodeCharge::Waiting),
+            Err(e) if transformers::declines_code(&e) => {
+                let (code, message) = match error(e) {
+                    ChannelError::Rejected { code, message } => (code, message),
+                    other => ("DECLINED".to_owned(), other.to_string()),
+                };
+                Ok(CodeCharge::Declined { code, message })
+            }
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    async fn reverse(&self, out_trade_no: &str) -> Result<Reversal, ChannelError> {
+        match self
+            .call(&TradeCancel::new(by_number(out_trade_no)))
+            .await?
+        {
+            Ok(answer) if answer.must_retry() => Ok(Reversal::Again),
+            Ok(_) => Ok(Reversal::Done),
+            Err(e) if is(&e, &SubCode::TradeNotExist) => Ok(Reversal::Done),
             Err(e) => Err(error(e)),
         }
     }

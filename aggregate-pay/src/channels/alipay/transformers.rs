@@ -81,6 +81,36 @@ fn classify(e: AliError, retryable: bool) -> ChannelError {
     }
 }
 
+/// Whether an `alipay.trade.pay` refusal is the buyer's definitive "no" (nothing taken): the
+/// code is invalid or used, the buyer's balance, card or limits will not do, the buyer's account
+/// is restricted, the payment failed.
+pub(super) fn declines_code(e: &AliError) -> bool {
+    e.sub_code().is_some_and(|c| {
+        matches!(
+            c,
+            SubCode::BuyerBalanceNotEnough
+                | SubCode::PaymentAuthCodeInvalid
+                | SubCode::TradeHasClose
+        ) || matches!(c, SubCode::Other(s) if DECLINED_CODES.contains(&s.as_str()))
+    })
+}
+
+/// Declining `alipay.trade.pay` sub codes the `SubCode` enum keeps as `Other`.
+const DECLINED_CODES: &[&str] = &[
+    "ACQ.BUYER_BANKCARD_BALANCE_NOT_ENOUGH",
+    "ACQ.ERROR_BALANCE_PAYMENT_DISABLE",
+    "ACQ.BUYER_SELLER_EQUAL",
+    "ACQ.BUYER_ENABLE_STATUS_FORBID",
+    "ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR",
+    "ACQ.BUYER_PAYMENT_AMOUNT_MONTH_LIMIT_ERROR",
+    "ACQ.ERROR_BUYER_CERTIFY_LEVEL_LIMIT",
+    "ACQ.PAYMENT_FAIL",
+    "ACQ.PAYMENT_REQUEST_HAS_RISK",
+    "ACQ.NO_PAYMENT_INSTRUMENTS_AVAILABLE",
+    "ACQ.USER_FACE_PAYMENT_SWITCH_OFF",
+    "ACQ.AUTH_NO_ERROR",
+];
+
 /// Whether a refusal is this sub code.
 pub(super) fn is(e: &AliError, sub_code: &SubCode) -> bool {
     e.sub_code() == Some(sub_code)

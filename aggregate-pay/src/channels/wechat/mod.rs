@@ -24,10 +24,11 @@ pub use v3::WechatV3Channel;
 
 use super::{
     AbnormalRefundResolution, AckBody, AckOutcome, BillAvailability, BillSink, Capabilities,
-    ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, PayAction,
-    PaymentChannel, RawNotify, RefundRequest, ShareAnswer, ShareRequest, ShareReturn,
+    ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, CodeCharge, NewPayment,
+    PayAction, PaymentChannel, RawNotify, RefundRequest, Reversal, ShareAnswer, ShareRequest,
+    ShareReturn,
 };
-use crate::{ChannelError, PayMethod};
+use crate::{ChannelError, PayMethod, PaymentCode};
 
 /// The WeChat Pay API a channel speaks.
 #[derive(Debug, Clone)]
@@ -158,12 +159,13 @@ impl WechatChannel {
                 PayMethod::WechatNative,
                 PayMethod::WechatH5,
                 PayMethod::WechatApp,
+                PayMethod::WechatPaymentCode,
             ],
         )
     }
 
     /// The channel `wechat` for an Official Account app: JSAPI (in WeChat's browser), Native
-    /// (QR), H5 and APP.
+    /// (QR), H5, APP, and the buyer's payment code.
     pub fn official_account(api: impl Into<WechatApi>) -> Self {
         Self::with_methods(
             api.into(),
@@ -173,6 +175,7 @@ impl WechatChannel {
                 PayMethod::WechatNative,
                 PayMethod::WechatH5,
                 PayMethod::WechatApp,
+                PayMethod::WechatPaymentCode,
             ],
         )
     }
@@ -259,6 +262,18 @@ impl PaymentChannel for WechatChannel {
 
     async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
         self.inner.close(out_trade_no).await
+    }
+
+    async fn charge_code(
+        &self,
+        request: &NewPayment,
+        code: &PaymentCode,
+    ) -> Result<CodeCharge, ChannelError> {
+        self.inner.charge_code(request, code).await
+    }
+
+    async fn reverse(&self, out_trade_no: &str) -> Result<Reversal, ChannelError> {
+        self.inner.reverse(out_trade_no).await
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {

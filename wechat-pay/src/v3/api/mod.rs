@@ -9,6 +9,8 @@
 //! | H5 order | `POST /v3/pay/transactions/h5` | [`H5Order`] | [`H5Url`] |
 //! | query by out_trade_no / transaction_id | `GET /v3/pay/transactions/out-trade-no/{no}`, `…/id/{id}` | [`QueryTransaction`] | [`Transaction`] |
 //! | close | `POST /v3/pay/transactions/out-trade-no/{no}/close` | [`CloseTransaction`] | 204 |
+//! | payment-code payment (the merchant scans the payer) | `POST /v3/pay/transactions/codepay` | [`CodePayOrder`] | [`Transaction`] (`SUCCESS`, or `USERPAYING`) |
+//! | reverse a code payment | `POST /v3/pay/transactions/out-trade-no/{no}/reverse` | [`ReverseTransaction`] | [`Reversed`] |
 //! | refund | `POST /v3/refund/domestic/refunds` | [`CreateRefund`] | [`RefundRecord`] |
 //! | abnormal refund | `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund` (card encrypted) | [`AbnormalRefund`] | [`RefundRecord`] |
 //! | partner (service-provider) orders | `POST /v3/pay/partner/transactions/{jsapi,native,app,h5}` | the orders above with [`OrderRequest::for_sub_merchant`] | as above |
@@ -28,6 +30,7 @@
 //! here, and a row in the table.
 
 mod bills;
+mod codepay;
 mod profit_sharing;
 mod refunds;
 mod transactions;
@@ -36,6 +39,7 @@ mod transfers;
 pub use transfers::{CancelTransfer, CreateTransfer, QueryTransfer, TransferBill, TransferState};
 
 pub use bills::{BillLink, FundFlowBill, TradeBill};
+pub use codepay::{CodePayOrder, ReverseTransaction, Reversed};
 
 pub use profit_sharing::{
     AddReceiver, CreateReturn, CreateSharing, DeleteReceiver, NotifiedShare, QueryReturn,

@@ -153,18 +153,8 @@ impl OrderRequest {
         self
     }
 
-    fn body(&self, mch_id: &str) -> Value {
-        let mut body = match &self.partner {
-            None => json!({"appid": self.app_id, "mchid": mch_id}),
-            Some(p) => {
-                let mut b =
-                    json!({"sp_appid": self.app_id, "sp_mchid": mch_id, "sub_mchid": p.sub_mchid});
-                if let Some(sub_appid) = &p.sub_appid {
-                    b["sub_appid"] = json!(sub_appid);
-                }
-                b
-            }
-        };
+    pub(super) fn body(&self, mch_id: &str) -> Value {
+        let mut body = accounts(&self.app_id, mch_id, self.partner.as_ref());
         for (k, v) in [
             ("description", json!(self.description)),
             ("out_trade_no", json!(self.out_trade_no)),
@@ -187,6 +177,21 @@ impl OrderRequest {
             body["settle_info"] = json!({"profit_sharing": true});
         }
         body
+    }
+}
+
+/// The accounts of a request body: `appid` and `mchid`, or for a sub-merchant `sp_appid`,
+/// `sp_mchid`, `sub_mchid` (and `sub_appid`).
+pub(super) fn accounts(app_id: &str, mch_id: &str, partner: Option<&Partner>) -> Value {
+    match partner {
+        None => json!({"appid": app_id, "mchid": mch_id}),
+        Some(p) => {
+            let mut b = json!({"sp_appid": app_id, "sp_mchid": mch_id, "sub_mchid": p.sub_mchid});
+            if let Some(sub_appid) = &p.sub_appid {
+                b["sub_appid"] = json!(sub_appid);
+            }
+            b
+        }
     }
 }
 

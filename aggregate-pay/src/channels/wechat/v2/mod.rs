@@ -7,17 +7,18 @@ mod transformers;
 use async_trait::async_trait;
 
 use wechat_pay::{
-    BillType, Client, CloseOrder, DownloadBill, ErrCode, Error as WxError, NotifyReply, OrderId,
-    OrderQuery, Refund, RefundQuery, RefundQueryBy,
+    BillType, Client, CloseOrder, DownloadBill, ErrCode, Error as WxError, Micropay,
+    MicropayOutcome, NotifyReply, OrderId, OrderQuery, Recall, Refund, RefundQuery, RefundQueryBy,
+    Reverse,
 };
 
 use super::{Identity, bill};
 use crate::channels::{
     AckBody, AckOutcome, BillAvailability, BillSink, Capabilities, ChannelNotification,
-    ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifiedStatus, NotifyKind,
-    PayAction, PaymentChannel, RawNotify, RefundRequest,
+    ChannelPaymentState, ChannelRefund, CloseOutcome, CodeCharge, NewPayment, NotifiedStatus,
+    NotifyKind, PayAction, PaymentChannel, RawNotify, RefundRequest, Reversal,
 };
-use crate::{ChannelError, RefundStatus};
+use crate::{ChannelError, PaymentCode, RefundStatus};
 
 async fn create(client: &Client, request: &NewPayment) -> Result<PayAction, ChannelError> {
     let order = transformers::unified_order(request)?;
@@ -52,6 +53,50 @@ async fn close(client: &Client, out_trade_no: &str) -> Result<CloseOutcome, Chan
             err_code: ErrCode::OrderClosed | ErrCode::OrderNotExist,
             ..
         }) => Ok(CloseOutcome::Closed),
+        Err(e) => Err(transformers::error(e)),
+    }
+}
+
+async fn charge_code(
+    client: &Client,
+    request: &NewPayment,
+    code: &PaymentCode,
+) -> Result<CodeCharge, ChannelError> {
+    let micropay = Micropay::new(
+        request.subject.clone(),
+        request.out_trade_no.clone(),
+        request.amount,
+        request.client_ip.clone(),
+        code.expose(),
+    );
+    match client.execute(&micropay).await {
+        Ok(MicropayOutcome::Paid(paid)) => Ok(CodeCharge::Paid {
+            transaction_id: paid.transaction_id,
+            amount: paid.total_fee,
+        }),
+        Ok(_) => Ok(CodeCharge::Waiting),
+        Err(WxError::Business {
+            err_code,
+            err_code_des,
+        }) if transformers::declines_code(&err_code) => Ok(CodeCharge::Declined {
+            code: err_code.to_string(),
+            message: err_code_des,
+        }),
+        Err(e) => Err(transformers::error(e)),
+    }
+}
+
+async fn reverse(client: &Client, out_trade_no: &str) -> Result<Reversal, ChannelError> {
+    match client
+        .execute(&Reverse::new(OrderId::OutTradeNo(out_trade_no.to_owned())))
+        .await
+    {
+        Ok(r) if r.recall == Recall::Again => Ok(Reversal::Again),
+        Ok(_) => Ok(Reversal::Done),
+        Err(WxError::Business {
+            err_code: ErrCode::OrderNotExist,
+            ..
+        }) => Ok(Reversal::Done),
         Err(e) => Err(transformers::error(e)),
     }
 }
@@ -209,6 +254,18 @@ impl PaymentChannel for WechatV2Channel {
 
     async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
         close(&self.client, out_trade_no).await
+    }
+
+    async fn charge_code(
+        &self,
+        request: &NewPayment,
+        code: &PaymentCode,
+    ) -> Result<CodeCharge, ChannelError> {
+        charge_code(&self.client, request, code).await
+    }
+
+    async fn reverse(&self, out_trade_no: &str) -> Result<Reversal, ChannelError> {
+        reverse(&self.client, out_trade_no).await
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {

@@ -81,6 +81,23 @@ pub(super) fn payment_state(q: &OrderQueryResponse) -> ChannelPaymentState {
     }
 }
 
+/// Whether a payment-code error is the buyer's definitive "no" (nothing taken): the code is
+/// expired, invalid or of another kind, the buyer's balance or card will not do, the order was
+/// reversed or closed meanwhile.
+pub(super) fn declines_code(code: &ErrCode) -> bool {
+    matches!(
+        code,
+        ErrCode::AuthCodeExpire
+            | ErrCode::AuthCodeInvalid
+            | ErrCode::AuthCodeError
+            | ErrCode::NotEnough
+            | ErrCode::BuyerMismatch
+            | ErrCode::UserAccountAbnormal
+            | ErrCode::OrderReversed
+            | ErrCode::OrderClosed
+    ) || matches!(code, ErrCode::Other(c) if ["NOTSUPORTCARD", "PAYERROR", "TRADE_ERROR"].contains(&c.as_str()))
+}
+
 /// A refund state: `CHANGE` (the money could not reach the payer; resolved on the merchant
 /// platform) is abnormal — still counted as being refunded, never a failure.
 pub(super) fn refund_status(s: &WxRefundStatus) -> RefundStatus {

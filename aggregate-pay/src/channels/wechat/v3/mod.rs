@@ -9,19 +9,20 @@ mod transformers;
 use async_trait::async_trait;
 
 use wechat_pay::v3::{
-    AbnormalRefund, AddReceiver, AppOrder, Client, CloseTransaction, CreateRefund, CreateReturn,
-    CreateSharing, H5Order, JsapiOrder, NativeOrder, Notification, OrderRequest, Partner,
-    PartnerCloseTransaction, PartnerQueryTransaction, QueryRefund, QueryTransaction, ReceiverType,
-    RelationType, ReturnResult, Share, ShareResult, SharingRef, SharingState, TradeBill,
-    TransactionRef, UnfreezeSharing, V3ErrorCode,
+    AbnormalRefund, AddReceiver, AppOrder, Client, CloseTransaction, CodePayOrder, CreateRefund,
+    CreateReturn, CreateSharing, H5Order, JsapiOrder, NativeOrder, Notification, OrderRequest,
+    Partner, PartnerCloseTransaction, PartnerQueryTransaction, QueryRefund, QueryTransaction,
+    ReceiverType, RelationType, ReturnResult, ReverseTransaction, Share, ShareResult, SharingRef,
+    SharingState, TradeBill, TransactionRef, UnfreezeSharing, V3ErrorCode,
 };
 
 use crate::channels::{
     AbnormalRefundResolution, AckBody, AckOutcome, BillAvailability, BillSink, Capabilities,
-    ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, NewPayment, NotifyKind,
-    PayAction, PaymentChannel, RawNotify, RefundRequest, ShareAnswer, ShareRequest, ShareReturn,
+    ChannelNotification, ChannelPaymentState, ChannelRefund, CloseOutcome, CodeCharge, NewPayment,
+    NotifyKind, PayAction, PaymentChannel, RawNotify, RefundRequest, Reversal, ShareAnswer,
+    ShareRequest, ShareReturn,
 };
-use crate::{ChannelError, PayMethod};
+use crate::{ChannelError, PayMethod, PaymentCode};
 use transformers::{error, refund_error, refund_status, v3_code};
 
 use super::{Identity, bill, open_id};
@@ -29,12 +30,9 @@ use super::{Identity, bill, open_id};
 /// Who a request is for: the merchant itself, or (service-provider mode) its sub-merchant.
 type Sub<'a> = Option<&'a str>;
 
-async fn create(
-    client: &Client,
-    app_id: &str,
-    sub: Sub<'_>,
-    r: &NewPayment,
-) -> Result<PayAction, ChannelError> {
+/// The order of payment `r`: for a sub-merchant in partner mode, its money held back for the
+/// platform's fee when there is one.
+fn order_of(app_id: &str, sub: Sub<'_>, r: &NewPayment) -> OrderRequest {
     let mut order = OrderRequest::new(
         app_id,
         r.subject.chars().take(127).collect::<String>(),
@@ -52,6 +50,16 @@ async fn create(
             order = order.profit_sharing();
         }
     }
+    order
+}
+
+async fn create(
+    client: &Client,
+    app_id: &str,
+    sub: Sub<'_>,
+    r: &NewPayment,
+) -> Result<PayAction, ChannelError> {
+    let order = order_of(app_id, sub, r);
     Ok(match r.method {
         PayMethod::WechatJsapi | PayMethod::WechatMiniProgram => {
             let openid = open_id(r)?;
@@ -144,6 +152,72 @@ async fn close(
         Err(e) => match v3_code(&e) {
             Some(V3ErrorCode::OrderPaid) => Ok(CloseOutcome::AlreadyPaid),
             Some(V3ErrorCode::OrderClosed | V3ErrorCode::OrderNotExist) => Ok(CloseOutcome::Closed),
+            _ => Err(error(e)),
+        },
+    }
+}
+
+async fn charge_code(
+    client: &Client,
+    app_id: &str,
+    sub: Sub<'_>,
+    r: &NewPayment,
+    code: &PaymentCode,
+) -> Result<CodeCharge, ChannelError> {
+    let order = CodePayOrder {
+        order: order_of(app_id, sub, r),
+        auth_code: code.expose().to_owned(),
+        device_id: None,
+        device_ip: Some(r.client_ip.clone()).filter(|ip| !ip.is_empty()),
+        store_out_id: None,
+    };
+    match client.execute(&order).await {
+        Ok(t) => Ok(match transformers::payment_state(t) {
+            ChannelPaymentState::Paid {
+                transaction_id,
+                amount,
+            } => CodeCharge::Paid {
+                transaction_id,
+                amount,
+            },
+            ChannelPaymentState::Failed | ChannelPaymentState::Closed => CodeCharge::Declined {
+                code: "PAYERROR".into(),
+                message: "the payment failed".into(),
+            },
+            _ => CodeCharge::Waiting,
+        }),
+        Err(e) => match v3_code(&e) {
+            Some(V3ErrorCode::UserPaying) => Ok(CodeCharge::Waiting),
+            Some(code) if transformers::declines_code(code) => {
+                let message = match &e {
+                    wechat_pay::Error::V3Api { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                Ok(CodeCharge::Declined {
+                    code: code.to_string(),
+                    message,
+                })
+            }
+            _ => Err(error(e)),
+        },
+    }
+}
+
+async fn reverse(
+    client: &Client,
+    app_id: &str,
+    sub: Sub<'_>,
+    out_trade_no: &str,
+) -> Result<Reversal, ChannelError> {
+    let request = ReverseTransaction {
+        app_id: app_id.to_owned(),
+        out_trade_no: out_trade_no.to_owned(),
+        partner: sub.map(Partner::new),
+    };
+    match client.execute(&request).await {
+        Ok(_) => Ok(Reversal::Done),
+        Err(e) => match v3_code(&e) {
+            Some(V3ErrorCode::OrderNotExist | V3ErrorCode::ResourceNotExists) => Ok(Reversal::Done),
             _ => Err(error(e)),
         },
     }
@@ -440,6 +514,18 @@ impl PaymentChannel for WechatV3Channel {
 
     async fn close(&self, out_trade_no: &str) -> Result<CloseOutcome, ChannelError> {
         close(&self.client, self.sub(), out_trade_no).await
+    }
+
+    async fn charge_code(
+        &self,
+        request: &NewPayment,
+        code: &PaymentCode,
+    ) -> Result<CodeCharge, ChannelError> {
+        charge_code(&self.client, &self.app_id, self.sub(), request, code).await
+    }
+
+    async fn reverse(&self, out_trade_no: &str) -> Result<Reversal, ChannelError> {
+        reverse(&self.client, &self.app_id, self.sub(), out_trade_no).await
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<ChannelRefund, ChannelError> {

@@ -17,6 +17,17 @@ pub(super) fn v3_code(e: &WxError) -> Option<&V3ErrorCode> {
     }
 }
 
+/// Whether a code payment's error is the buyer's definitive "no" (nothing taken).
+pub(super) fn declines_code(code: &V3ErrorCode) -> bool {
+    matches!(
+        code,
+        V3ErrorCode::UserAccountAbnormal | V3ErrorCode::TradeError | V3ErrorCode::NotEnough
+    ) || matches!(code, V3ErrorCode::Other(c) if [
+            "AUTHCODEEXPIRE", "AUTH_CODE_INVALID", "AUTH_CODE_ERROR", "NOTENOUGH",
+            "BUYER_MISMATCH", "NOTSUPORTCARD", "PAYERROR", "ORDERREVERSED",
+        ].contains(&c.as_str()))
+}
+
 /// A client error, as a channel error: WeChat's "retry" answers (5xx, 429, `SYSTEM_ERROR`…) are
 /// [`ChannelError::Unavailable`], other error codes definitive refusals, bad signatures on an
 /// answer signature errors.
