@@ -14,7 +14,10 @@
 //! - [`events`] — the outbox events a change records ([`EventKind`]: `payment.succeeded`,
 //!   `refund.abnormal`…), each with its typed [`EventData`] (the payment, the refund).
 //! - [`service`] — [`Payments`]: create / get / close / refund / sync, idempotent by number;
-//!   `service/refunds.rs` — the refund life cycle (below).
+//!   `service/refunds.rs` — the refund life cycle (below); `service/codes.rs` — the buyer's
+//!   payment code scanned by the merchant ([`Payments::pay_by_code`]: charged once across
+//!   instances, the buyer's confirmation waited for, then reversed).
+//! - [`payment_code`] — [`PaymentCode`]: a scanned code and, from its prefix, its provider.
 //! - [`notify`] — [`NotifyProcessor`]: the fixed verify → decode → load → check amount →
 //!   compare-and-set → outbox → ack sequence.
 //! - [`store`] — [`PaymentStore`] (payments, refunds, outbox; every change a compare-and-set with

@@ -58,10 +58,13 @@
 //!   changes to persist, the bills): both version folders use it and never each other.
 //! - [`control`] — act as the paying user / WeChat user, and look inside (`/sandbox/*` over
 //!   HTTP, the same operations as functions).
+//! - [`payment_codes`] — buyers' payment codes minted to pay, hold or decline when a merchant
+//!   scans them (v2 `micropay`, v3 `codepay`, Alipay `trade.pay`).
 //! - [`notifier`] — notifications with the providers' retry schedules.
 //! - [`faults`] — faults on demand: an API's error, a lost answer, a broken signature, a lost
 //!   notification.
-//! - `page` — the `/sandbox` page listing open orders with pay buttons.
+//! - `page` — the `/sandbox` page listing open orders with pay buttons, and a buyer's payment
+//!   code to scan.
 //! - [`state`] — what the sandbox remembers; `store` keeps orders in SQLite (`--db`).
 //! - [`tls`] — HTTPS with client certificates, as WeChat's gateway: a CA made on the spot and a
 //!   merchant certificate (`--tls-dir`, [`SandboxBuilder::tls`]).

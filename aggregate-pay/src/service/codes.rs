@@ -104,9 +104,35 @@ impl CodeOutcome {
 }
 
 impl Payments {
-    /// Charges the buyer's payment `code` for `req` (whose method the code decides): see the
-    /// [module](self) for the flow. Idempotent by `req.out_trade_no`: the same scan delivered
-    /// again is charged once.
+    /// Charges the buyer's payment `code` for `req` (whose method the code decides).
+    /// Idempotent by `req.out_trade_no`: the same scan delivered again is charged once.
+    ///
+    /// The payment is recorded PENDING (expiring a minute after the wait, for the reconciler)
+    /// and, under a lock on its number shared by every instance ([`Payments::locks`]; a second
+    /// caller meanwhile gets [`CodeOutcome::Busy`]), the channel charges the code: paid,
+    /// declined, or no outcome yet (the buyer confirming on the phone — WeChat `USERPAYING`,
+    /// Alipay `10003` — or an unknown answer). Then the channel is queried every
+    /// [`CodeWait::poll_every`] until the payment ends or [`CodeWait::give_up_after`], when it is
+    /// reversed (WeChat's reverse, Alipay's cancel) so that it can never be paid later. A reverse
+    /// that does not go through leaves it PENDING ([`CodeOutcome::Unresolved`]) for the
+    /// reconciler, which reverses expired code payments. Every change goes through the
+    /// notifications' transitions: a paid code records `payment.succeeded` once.
+    ///
+    /// ```no_run
+    /// # async fn scanned(payments: aggregate_pay::Payments, scanned: &str) -> Result<(), aggregate_pay::Error> {
+    /// use aggregate_pay::service::CodeOutcome;
+    /// use aggregate_pay::{Fen, NewPayment, PayMethod, PaymentCode};
+    ///
+    /// let code = PaymentCode::parse(scanned)?; // WeChat or Alipay, by its prefix
+    /// let order = NewPayment::new("S20261207001", Fen::new(350), "Cola", code.method(), "https://shop.example/notify");
+    /// match payments.pay_by_code(order, &code).await? {
+    ///     CodeOutcome::Paid(p) => println!("paid {}: vend", p.out_trade_no),
+    ///     CodeOutcome::Declined { code, .. } => println!("declined ({code}): nothing taken"),
+    ///     CodeOutcome::Reversed(_) => println!("not confirmed in time: reversed"),
+    ///     other => println!("no answer yet: {:?}", other.payment().status),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn pay_by_code(
         &self,
         req: NewPayment,

@@ -71,6 +71,10 @@ pub struct VendingConfig {
     /// Simulated machines: share of vends that fail (0 to 1).
     #[arg(long, env = "SIM_FAIL_RATE", default_value_t = 0.0)]
     pub sim_fail_rate: f64,
+    /// Seconds a scanned payment code waits for its buyer to confirm on the phone before it
+    /// is reversed (WeChat suggests 30 to 45).
+    #[arg(long, env = "PAYMENT_CODE_WAIT_SECS", default_value_t = 30)]
+    pub payment_code_wait_secs: u64,
     /// Template id of "payment received" (sent to the buyer).
     #[arg(long, env = "TEMPLATE_PAID", default_value = "TPL_VENDING_PAID")]
     pub template_paid: String,

@@ -51,6 +51,7 @@ pub struct Metrics {
     vend_latency: Histogram,
     vend_commands: Counter,
     rejected_results: Family<ReasonLabel, Counter>,
+    scans: Family<StatusLabel, Counter>,
     certificate_downloads: Family<MerchantLabel, Gauge>,
     bill_items: Family<BillLabels, Gauge>,
     /// The WeChat Pay API v3 clients whose certificate downloads are reported.
@@ -97,6 +98,13 @@ impl Metrics {
             "Vend-out commands sent to machines",
             vend_commands.clone(),
         );
+        let scans = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "vending_scans",
+            "Payment codes machines scanned, by what became of them (paid, declined, reversed, \
+             pending, refused, rejected)",
+            scans.clone(),
+        );
         let rejected_results = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "vending_vend_results_rejected",
@@ -125,6 +133,7 @@ impl Metrics {
             vend_latency,
             vend_commands,
             rejected_results,
+            scans,
             certificate_downloads,
             v3_clients: Vec::new(),
         }
@@ -162,6 +171,24 @@ impl Metrics {
         self.rejected_results
             .get_or_create(&ReasonLabel {
                 reason: reason.to_owned(),
+            })
+            .get()
+    }
+
+    /// Counts a scan by what became of it.
+    pub fn scan(&self, status: &str) {
+        self.scans
+            .get_or_create(&StatusLabel {
+                status: status.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Scans that ended as `status` so far.
+    pub fn scans(&self, status: &str) -> u64 {
+        self.scans
+            .get_or_create(&StatusLabel {
+                status: status.to_owned(),
             })
             .get()
     }

@@ -24,7 +24,8 @@ use super::db::VendingDb;
 use super::delays::{Delays, DueHandler, DueJob, InProcessDelays, RabbitDelays, Waits};
 use super::events::PaymentEvents;
 use super::machines::{
-    MachineLink, MqttMachines, Received, SimBehaviour, SimulatedMachines, Topics,
+    Inbox, MachineLink, MqttMachines, Received, ReceivedScan, SimBehaviour, SimulatedMachines,
+    Topics,
 };
 use super::metrics::Metrics;
 use super::orders::{BuyerApps, OrderService, OrderSettings};
@@ -72,6 +73,7 @@ pub struct Wired {
     pub daily_bills: Option<(time::Time, Duration)>,
     delays: Option<DelayRunner>,
     vend_results: Option<mpsc::Receiver<Received>>,
+    scans: Option<mpsc::Receiver<ReceivedScan>>,
 }
 
 impl std::fmt::Debug for Wired {
@@ -122,7 +124,13 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
              Program's) or Alipay (its Mini Program's login)",
         ));
     }
-    let payments = Payments::new(channels.clone(), store.clone());
+    let payments = Payments::new(channels.clone(), store.clone())
+        .locks(locks.clone())
+        .code_wait(aggregate_pay::service::CodeWait {
+            poll_every: Duration::from_secs(5)
+                .min(Duration::from_secs(config.payment_code_wait_secs.max(1)) / 4),
+            give_up_after: Duration::from_secs(config.payment_code_wait_secs.max(1)),
+        });
     let processor = NotifyProcessor::new(channels.clone(), store.clone());
     let metrics = Arc::new(Metrics::new().watch_certificates(providers.v3_clients()));
 
@@ -152,7 +160,12 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
     .map_err(StartError::backend("rabbitmq"))?;
 
     let (results_tx, results_rx) = mpsc::channel(1024);
-    let machines = machines(config, simulate, results_tx, shutdown.clone(), &db).await?;
+    let (scans_tx, scans_rx) = mpsc::channel(256);
+    let inbox = Inbox {
+        results: results_tx,
+        scans: scans_tx,
+    };
+    let machines = machines(config, simulate, inbox, shutdown.clone(), &db).await?;
 
     let bills = BillReconciler::new(channels.clone(), store.clone(), bill_store, locks.clone());
     let short_poll = ShortPoll::new(payments.clone(), locks.clone());
@@ -211,6 +224,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
         )),
         delays: Some(runner),
         vend_results: Some(results_rx),
+        scans: Some(scans_rx),
     })
 }
 
@@ -354,27 +368,22 @@ async fn delays(
 async fn machines(
     config: &VendingConfig,
     simulate: bool,
-    results_tx: mpsc::Sender<Received>,
+    inbox: Inbox,
     shutdown: CancellationToken,
     db: &VendingDb,
 ) -> Result<Arc<dyn MachineLink>, StartError> {
     Ok(match &config.mqtt_url {
         Some(url) if !simulate => Arc::new(
-            MqttMachines::connect(
-                url,
-                Topics::new(&config.mqtt_topic_root),
-                results_tx,
-                shutdown,
-            )
-            .await
-            .map_err(StartError::backend("mqtt"))?,
+            MqttMachines::connect(url, Topics::new(&config.mqtt_topic_root), inbox, shutdown)
+                .await
+                .map_err(StartError::backend("mqtt"))?,
         ),
         _ => Arc::new(SimulatedMachines::new(
             SimBehaviour {
                 latency: Duration::from_millis(config.sim_latency_ms),
                 fail_rate: config.sim_fail_rate.clamp(0.0, 1.0),
             },
-            results_tx,
+            inbox.results,
             db.clone(),
         )),
     })
@@ -473,6 +482,21 @@ impl Wired {
                             tracing::error!(order = %result.result.order_no, error = %e, "vend result not applied; the sweep will time it out");
                         }
                     });
+                }
+            }));
+        }
+
+        if let Some(mut scans) = self.scans.take() {
+            let (orders, stop) = (orders.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let scan = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        s = scans.recv() => match s { Some(s) => s, None => return },
+                    };
+                    // Each scan waits for its buyer (up to half a minute): one task each.
+                    let orders = orders.clone();
+                    tokio::spawn(async move { orders.on_scan(&scan).await });
                 }
             }));
         }

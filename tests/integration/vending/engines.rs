@@ -244,7 +244,9 @@ async fn a_burst_of_vend_commands_over_mqtt_loses_none() {
     .await
     .unwrap();
     let (results, mut received) = tokio::sync::mpsc::channel(64);
-    let server = MqttMachines::connect(&mqtt, topics, results, stop.clone())
+    let (scans, _) = tokio::sync::mpsc::channel(1);
+    let inbox = examples::vending::machines::Inbox { results, scans };
+    let server = MqttMachines::connect(&mqtt, topics, inbox, stop.clone())
         .await
         .unwrap();
     // The server's subscription is in place before the first answer can come.

@@ -12,6 +12,7 @@ mod flows;
 mod in_process;
 mod limits;
 mod live;
+mod scans;
 mod short_poll;
 
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct Options {
     pub shared_prefix: Option<String>,
     /// `RECONCILE_AFTER_SECS` and `RECONCILE_INTERVAL_SECS` (the server's defaults if `None`).
     pub reconcile: Option<(u64, u64)>,
+    /// `PAYMENT_CODE_WAIT_SECS` (the server's default if `None`).
+    pub payment_code_wait_secs: Option<u64>,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             machine_secret: None,
             shared_prefix: None,
             reconcile: None,
+            payment_code_wait_secs: None,
         }
     }
 }
@@ -161,6 +165,9 @@ impl Vending {
         if let Some((after, every)) = options.reconcile {
             config.reconcile.reconcile_after_secs = after;
             config.reconcile.reconcile_interval_secs = every;
+        }
+        if let Some(wait) = options.payment_code_wait_secs {
+            config.payment_code_wait_secs = wait;
         }
         config.access.order_rate_per_min = options.order_rate_per_min;
         config.access.session_secret = options.session_secret.clone().map(Into::into);

@@ -9,7 +9,7 @@
 //!
 //! | file | endpoints |
 //! |---|---|
-//! | `transactions` | `POST /v3/pay/transactions/{jsapi,app,h5,native}`, query by either number, close; payment notifications |
+//! | `transactions` | `POST /v3/pay/transactions/{jsapi,app,h5,native}`, query by either number, close; payment notifications; `POST /v3/pay/transactions/codepay` (a buyer's payment code, [`crate::payment_codes`]) and `…/out-trade-no/{no}/reverse` |
 //! | `partner` | the same under `/v3/pay/partner/transactions/…` for a service provider's sub-merchants |
 //! | `profit_sharing` | `/v3/profitsharing/…`: receivers, sharing orders, unfreeze, returns, amounts left; the ledgers |
 //! | `refunds` | `POST /v3/refund/domestic/refunds`, query, `…/apply-abnormal-refund`; refund notifications |

@@ -7,7 +7,12 @@
 //!   answer again). [`serve_simulator`] is what the `machine-sim` binary runs: machines answering
 //!   like real ones.
 //! - `simulated` — [`SimulatedMachines`]: the same behaviour in process, no broker.
-//! - [`signing`] — a machine with a secret signs its results (and the server its commands).
+//! - Scans: a machine with a scanner publishes the buyer's payment code for a slot on
+//!   `{root}/{inner_code}/scan` ([`Scan`], signed like its results when it has a secret); the
+//!   server charges it (`orders/scan.rs`) and answers on `{root}/{inner_code}/scan/result`
+//!   ([`ScanAnswer`]); a paid scan's item comes out through the usual vend-out command.
+//! - [`signing`] — a machine with a secret signs its results and scans (and the server its
+//!   commands).
 //!
 //! Results reach the order service as [`Received`]: the result and the machine whose topic it
 //! came on. The service applies it only when that machine is the order's and, for a machine with
@@ -17,7 +22,7 @@ mod mqtt;
 pub mod signing;
 mod simulated;
 
-pub use mqtt::{MqttMachines, mqtt_options, serve_simulator};
+pub use mqtt::{Inbox, MqttMachines, mqtt_options, publish_scan, serve_simulator};
 pub use simulated::SimulatedMachines;
 
 use std::collections::{HashMap, VecDeque};
@@ -70,6 +75,62 @@ pub struct VendResult {
     pub sig: Option<String>,
 }
 
+/// A payment code the machine's scanner read, for an item of one of its slots: the server
+/// charges it and, once paid, sends the usual vend-out command. `scan_id` is unique per machine
+/// and scan, so that a scan delivered twice is charged once. `Debug` shows only the code's first
+/// digits.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scan {
+    /// The scan's id (unique per machine).
+    pub scan_id: String,
+    /// The slot the buyer chose.
+    pub slot_no: String,
+    /// The buyer's payment code, as read.
+    pub code: String,
+    /// When it was signed (Unix seconds), for a machine with a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Its signature (see [`signing`]), for a machine with a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
+}
+
+impl std::fmt::Debug for Scan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scan")
+            .field("scan_id", &self.scan_id)
+            .field("slot_no", &self.slot_no)
+            .field("code", &format!("{}…", self.code.get(..4).unwrap_or("")))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scan as it arrived: on which machine's topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedScan {
+    /// The machine of the topic.
+    pub machine: String,
+    /// What it read.
+    pub scan: Scan,
+}
+
+/// What became of a scan, told to the machine's display (`{root}/{inner_code}/scan/result`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanAnswer {
+    /// The scan.
+    pub scan_id: String,
+    /// The order it made, when it made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_no: Option<String>,
+    /// `paid` (the vend-out command follows), `declined`, `reversed` (the buyer did not confirm
+    /// in time), `pending` (no answer yet: the order ends on its own), or `refused` (not sold:
+    /// busy, sold out, not a payment code this machine takes).
+    pub status: String,
+    /// Why, for the display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// A result as it arrived: on which machine's topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -117,6 +178,12 @@ impl From<rumqttc::ConnectionError> for LinkError {
 pub trait MachineLink: Send + Sync + std::fmt::Debug {
     /// Sends the command; the result arrives on the results channel.
     async fn vend_out(&self, command: &VendCommand) -> Result<(), LinkError>;
+
+    /// Tells `machine` what became of its scan (machines without a display link ignore it).
+    async fn scan_answer(&self, machine: &str, answer: &ScanAnswer) -> Result<(), LinkError> {
+        let _ = (machine, answer);
+        Ok(())
+    }
 }
 
 /// The MQTT topics under a root (`vm` by default; a shared broker can give each deployment its
@@ -157,6 +224,30 @@ impl Topics {
             .strip_prefix('/')?
             .strip_suffix("/vendout/result")?;
         (!code.is_empty() && !code.contains('/')).then(|| code.to_owned())
+    }
+
+    /// The topic a machine publishes its scans on.
+    pub fn scan(&self, inner_code: &str) -> String {
+        format!("{}/{inner_code}/scan", self.root)
+    }
+
+    /// The topic a machine hears what became of its scans on.
+    pub fn scan_answer(&self, inner_code: &str) -> String {
+        format!("{}/{inner_code}/scan/result", self.root)
+    }
+
+    /// The machine of a scan topic (`None` for any other topic).
+    pub fn machine_of_scan(&self, topic: &str) -> Option<String> {
+        let code = topic
+            .strip_prefix(&self.root)?
+            .strip_prefix('/')?
+            .strip_suffix("/scan")?;
+        (!code.is_empty() && !code.contains('/')).then(|| code.to_owned())
+    }
+
+    /// Every machine's scans.
+    pub fn all_scans(&self) -> String {
+        self.scan("+")
     }
 
     /// Every machine's commands.

@@ -8,9 +8,10 @@ use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::signing::{sign_result, verify_command};
+use super::signing::{sign_result, sign_scan, verify_command};
 use super::{
-    Handled, LinkError, MachineLink, Received, Seen, SimBehaviour, Topics, VendCommand, VendResult,
+    Handled, LinkError, MachineLink, Received, ReceivedScan, Scan, ScanAnswer, Seen, SimBehaviour,
+    Topics, VendCommand, VendResult,
 };
 
 /// Commands and results travel at least once (QoS 1); both ends are idempotent by order number
@@ -50,20 +51,21 @@ pub fn mqtt_options(url: &str, client_prefix: &str) -> Result<MqttOptions, LinkE
 
 impl MqttMachines {
     /// Connects to the broker at `url` (`mqtt://host:port`), subscribes to every machine's
-    /// results and forwards them to `results` until `shutdown`.
+    /// results and scans and forwards them to `inbox` until `shutdown`.
     pub async fn connect(
         url: &str,
         topics: Topics,
-        results: mpsc::Sender<Received>,
+        inbox: Inbox,
         shutdown: CancellationToken,
     ) -> Result<Self, LinkError> {
         let (client, eventloop) = AsyncClient::new(mqtt_options(url, "vending-server")?, 256);
         client.subscribe(topics.all_results(), QOS).await?;
+        client.subscribe(topics.all_scans(), QOS).await?;
         tokio::spawn(pump(
             eventloop,
             client.clone(),
             topics.clone(),
-            results,
+            inbox,
             shutdown,
         ));
         Ok(MqttMachines { client, topics })
@@ -76,10 +78,9 @@ async fn pump(
     mut eventloop: EventLoop,
     client: AsyncClient,
     topics: Topics,
-    results: mpsc::Sender<Received>,
+    inbox: Inbox,
     shutdown: CancellationToken,
 ) {
-    let filter = topics.all_results();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -87,21 +88,28 @@ async fn pump(
         };
         match event {
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let Some(machine) = topics.machine_of_result(&p.topic) else {
-                    continue;
-                };
-                match serde_json::from_slice::<VendResult>(&p.payload) {
-                    Ok(result) => {
-                        let _ = results.send(Received { machine, result }).await;
+                if let Some(machine) = topics.machine_of_result(&p.topic) {
+                    match serde_json::from_slice::<VendResult>(&p.payload) {
+                        Ok(result) => {
+                            let _ = inbox.results.send(Received { machine, result }).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(topic = %p.topic, error = %e, "undecodable vend result")
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(topic = %p.topic, error = %e, "undecodable vend result")
+                } else if let Some(machine) = topics.machine_of_scan(&p.topic) {
+                    match serde_json::from_slice::<Scan>(&p.payload) {
+                        Ok(scan) => {
+                            let _ = inbox.scans.send(ReceivedScan { machine, scan }).await;
+                        }
+                        Err(e) => tracing::warn!(topic = %p.topic, error = %e, "undecodable scan"),
                     }
                 }
             }
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 // A fresh session after a reconnect: subscribe again.
-                let _ = client.try_subscribe(filter.clone(), QOS);
+                let _ = client.try_subscribe(topics.all_results(), QOS);
+                let _ = client.try_subscribe(topics.all_scans(), QOS);
             }
             Ok(_) => {}
             Err(e) => {
@@ -126,6 +134,69 @@ impl MachineLink for MqttMachines {
             )
             .await?;
         Ok(())
+    }
+
+    async fn scan_answer(&self, machine: &str, answer: &ScanAnswer) -> Result<(), LinkError> {
+        let payload = serde_json::to_vec(answer)?;
+        self.client
+            .publish(self.topics.scan_answer(machine), QOS, false, payload)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What the server hears from machines: vend results and scans.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    /// Vend results.
+    pub results: mpsc::Sender<Received>,
+    /// Scanned payment codes.
+    pub scans: mpsc::Sender<ReceivedScan>,
+}
+
+/// Publishes `scan` as machine `machine` would (signed with `secret` when given) and waits up
+/// to `wait` for the server's answer — what `machine-sim scan` does.
+pub async fn publish_scan(
+    url: &str,
+    topics: &Topics,
+    machine: &str,
+    mut scan: Scan,
+    secret: Option<&str>,
+    wait: Duration,
+) -> Result<Option<ScanAnswer>, LinkError> {
+    let (client, mut eventloop) = AsyncClient::new(mqtt_options(url, "machine-scan")?, 16);
+    client.subscribe(topics.scan_answer(machine), QOS).await?;
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = eventloop.poll().await? {
+            break;
+        }
+    }
+    if let Some(secret) = secret {
+        sign_scan(secret, &mut scan, machine, crate::clock::unix_now());
+    }
+    client
+        .publish(topics.scan(machine), QOS, false, serde_json::to_vec(&scan)?)
+        .await?;
+    let answer = tokio::time::timeout(wait, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if let Ok(a) = serde_json::from_slice::<ScanAnswer>(&p.payload) {
+                        if a.scan_id == scan.scan_id {
+                            return Ok(a);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(LinkError::from(e)),
+            }
+        }
+    })
+    .await;
+    let _ = client.disconnect().await;
+    match answer {
+        Ok(a) => a.map(Some),
+        Err(_) => Ok(None),
     }
 }
 

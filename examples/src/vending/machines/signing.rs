@@ -5,13 +5,14 @@
 //! ```text
 //! command: "vendout\n{order_no}\n{inner_code}\n{sku_id}\n{slot_no}\n{timeout_secs}\n{requested_at_ms}\n{ts}"
 //! result:  "result\n{order_no}\n{inner_code}\n{1|0}\n{error or empty}\n{ts}"
+//! scan:    "scan\n{scan_id}\n{inner_code}\n{slot_no}\n{code}\n{ts}"
 //! ```
 //!
 //! A result's `inner_code` is the machine of the topic it arrived on, so a result signed by one
 //! machine and replayed on another's topic does not verify. A message older (or newer) than
 //! [`MAX_SKEW_SECS`] is stale.
 
-use super::{VendCommand, VendResult};
+use super::{Scan, VendCommand, VendResult};
 
 /// How far a message's `ts` may be from now.
 pub const MAX_SKEW_SECS: i64 = 60;
@@ -58,6 +59,13 @@ fn result_text(r: &VendResult, machine: &str, ts: i64) -> String {
         r.order_no,
         u8::from(r.success),
         r.error.as_deref().unwrap_or_default()
+    )
+}
+
+fn scan_text(s: &Scan, machine: &str, ts: i64) -> String {
+    format!(
+        "scan\n{}\n{machine}\n{}\n{}\n{ts}",
+        s.scan_id, s.slot_no, s.code
     )
 }
 
@@ -124,6 +132,24 @@ pub fn verify_result(
         &result_text(result, machine, ts),
         result.ts,
         result.sig.as_deref(),
+        now,
+    )
+}
+
+/// Signs a scan of `machine` at `now` (what a machine does).
+pub fn sign_scan(secret: &str, scan: &mut Scan, machine: &str, now: i64) {
+    scan.sig = Some(tag(secret, &scan_text(scan, machine, now)));
+    scan.ts = Some(now);
+}
+
+/// Checks a scan that arrived on `machine`'s topic, at `now`.
+pub fn verify_scan(secret: &str, scan: &Scan, machine: &str, now: i64) -> Result<(), Rejected> {
+    let ts = scan.ts.unwrap_or_default();
+    check(
+        secret,
+        &scan_text(scan, machine, ts),
+        scan.ts,
+        scan.sig.as_deref(),
         now,
     )
 }

@@ -14,6 +14,8 @@
 //!
 //! - `create` — a new order (one open order per buyer; the machine's lock before the payment)
 //!   and cancelling one.
+//! - `scan` — a machine scanned a buyer's payment code: an order charged by the code, vended
+//!   once paid.
 //! - `seller` — a seller's refund of a completed order, all or part.
 //! - `steps` — paid, vend-out, the machine's answer or silence, refunds, the buyer's messages.
 //! - `sweep` — repairs after a restart or a lost message.
@@ -37,11 +39,13 @@ use super::metrics::Metrics;
 
 mod create;
 mod error;
+mod scan;
 mod seller;
 mod steps;
 mod sweep;
 
 pub use error::OrderError;
+pub use scan::scan_order_no;
 
 /// What the service needs to know.
 #[derive(Debug, Clone)]
