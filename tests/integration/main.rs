@@ -7,6 +7,7 @@
 
 mod bills;
 mod channel_contract;
+mod complaints;
 mod layout;
 mod mutual_tls;
 mod notifications;

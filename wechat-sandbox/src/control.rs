@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `POST /sandbox/pay` `{out_trade_no, result?, open_id?, channel?}` | pay (or fail) a WeChat order or an Alipay trade; sends the notification |
 //! | `POST /sandbox/payment-code` `{channel, behaviour?, open_id?}` → `{code}` | a buyer's payment code (`wechat`: 18 digits; `alipay`: 18 digits from `28`) whose buyer will `approve` (default), `hold` (the payment waits) or `decline` when a merchant charges it ([`crate::payment_codes`]) |
+//! | `POST /sandbox/complaints` `{out_trade_no, detail?, refund_amount?}` → `{complaint_id}` | the payer of a paid v3 order complains (消费者投诉 2.0); `COMPLAINT.CREATE` goes to the merchant's complaint URL |
+//! | `GET /sandbox/complaints` | every complaint with its negotiation (the merchant's answers, images, refund decision) |
 //! | `POST /sandbox/payment-code/decide` `{code, result?}` | the buyer of a held code approves (`SUCCESS`, default) or declines (`FAIL`) the payment it is waiting on |
 //! | `POST /sandbox/refund-complete` `{out_refund_no, status?}` | end a WeChat refund (`SUCCESS` by default; v3 also `ABNORMAL`, `CLOSED`); sends the encrypted refund notification |
 //! | `POST /sandbox/transfer-confirm` `{out_bill_no, result?}` | the payee confirms a v3 transfer (`SUCCESS` by default, or `FAIL`); sends its notification |
@@ -49,6 +51,10 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route("/sandbox/h5pay", get(page::h5pay))
         .route("/sandbox/pay", post(pay_route))
         .route("/sandbox/pay-form", post(pay_form))
+        .route(
+            "/sandbox/complaints",
+            post(file_complaint_route).get(complaints_route),
+        )
         .route("/sandbox/payment-code", post(payment_code_route))
         .route("/sandbox/payment-code/decide", post(decide_route))
         .route("/sandbox/payment-code-form", post(payment_code_form))
@@ -254,6 +260,50 @@ pub async fn pay(state: &SandboxState, req: &PayRequest) -> Result<Paid, Control
                 })
         }
     }
+}
+
+/// `POST /sandbox/complaints`: a payer complains about a paid v3 order.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ComplaintRequest {
+    /// The order.
+    pub out_trade_no: String,
+    /// What the payer writes.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The refund the payer asks for (fen).
+    #[serde(default)]
+    pub refund_amount: Option<u64>,
+}
+
+/// Files the complaint: its id.
+pub fn file_complaint(
+    state: &SandboxState,
+    req: &ComplaintRequest,
+) -> Result<String, ControlError> {
+    wxpay_v3::complaints::file_complaint(
+        state,
+        &req.out_trade_no,
+        req.detail.as_deref().unwrap_or("付了钱，没有出货"),
+        req.refund_amount,
+    )
+    .ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "ORDER_NOT_FOUND",
+            format!("no paid v3 order {}", req.out_trade_no),
+        )
+    })
+}
+
+async fn file_complaint_route(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<ComplaintRequest>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    file_complaint(&state, &req).map(|id| Json(json!({"complaint_id": id})))
+}
+
+async fn complaints_route(State(state): State<Arc<SandboxState>>) -> Json<serde_json::Value> {
+    Json(wxpay_v3::complaints::all(&state))
 }
 
 /// `POST /sandbox/payment-code`: a buyer's payment code.

@@ -16,8 +16,8 @@ use crate::config::{
     AlipayApp, Merchant, MerchantV3, MpApp, SandboxConfig, WechatPayIdentity, random_token,
 };
 use crate::control::{
-    self, Channel, CodeKind, CodeRequest, ControlError, MessageFilter, Paid, PayRequest,
-    PaymentCodeRequest, RefundCompleted,
+    self, Channel, CodeKind, CodeRequest, ComplaintRequest, ControlError, MessageFilter, Paid,
+    PayRequest, PaymentCodeRequest, RefundCompleted,
 };
 use crate::faults::FaultRequest;
 use crate::mp::events::{EventOutcome, EventRequest};
@@ -442,6 +442,29 @@ impl Sandbox {
                 open_id: None,
             },
         )
+    }
+
+    /// The payer of paid v3 order `out_trade_no` complains (`detail`); the merchant's
+    /// complaint URL gets `COMPLAINT.CREATE`. The complaint's id.
+    pub fn file_complaint(
+        &self,
+        out_trade_no: &str,
+        detail: &str,
+        refund_amount: Option<u64>,
+    ) -> Result<String, ControlError> {
+        control::file_complaint(
+            &self.state,
+            &ComplaintRequest {
+                out_trade_no: out_trade_no.to_owned(),
+                detail: Some(detail.to_owned()),
+                refund_amount,
+            },
+        )
+    }
+
+    /// Every complaint with its negotiation, as `GET /sandbox/complaints` shows them.
+    pub fn complaints(&self) -> serde_json::Value {
+        crate::wxpay_v3::complaints::all(&self.state)
     }
 
     /// The buyer of a held payment code approves (or declines) the payment waiting on it.

@@ -23,6 +23,11 @@ pub trait Request {
     const METHOD: &'static str;
     /// The path and query, encoded (e.g. `/v3/pay/transactions/out-trade-no/A1?mchid=1900000109`).
     fn path(&self, mch_id: &str) -> String;
+    /// The method of this request, when it is not always [`Request::METHOD`] (`POST` to set,
+    /// `PUT` to replace).
+    fn method(&self) -> &'static str {
+        Self::METHOD
+    }
     /// The JSON body (POST), given the client's merchant id.
     fn body(&self, mch_id: &str) -> Option<serde_json::Value> {
         let _ = mch_id;
@@ -344,14 +349,15 @@ impl Client {
             request.body(&i.mch_id)
         };
         let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let method_name = request.method();
         let authorization = RequestSignature::request(&i.key, &i.mch_id, &i.serial_no)
-            .method(R::METHOD)
+            .method(method_name)
             .path(&path)
             .body(&body)
             .sign_now()?
             .authorization();
-        let method = reqwest::Method::from_bytes(R::METHOD.as_bytes())
-            .map_err(|e| Error::Config(format!("method {}: {e}", R::METHOD)))?;
+        let method = reqwest::Method::from_bytes(method_name.as_bytes())
+            .map_err(|e| Error::Config(format!("method {method_name}: {e}")))?;
         let mut builder = i
             .http
             .request(method, format!("{}{path}", i.base_url))
@@ -360,7 +366,7 @@ impl Client {
         if let Some(serial) = serial {
             builder = builder.header(super::signing::headers::SERIAL, serial);
         }
-        if R::METHOD != "GET" {
+        if method_name != "GET" {
             builder = builder
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body);
@@ -380,6 +386,98 @@ impl Client {
             "wechat pay v3 request"
         );
         Ok(response)
+    }
+
+    /// Uploads an image for a complaint answer (`POST /v3/merchant-service/images/upload`, JPG,
+    /// BMP or PNG of at most 2 MiB): its `media_id`, for
+    /// [`RespondComplaint::image`](super::RespondComplaint::image).
+    pub async fn upload_complaint_image(
+        &self,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, Error> {
+        self.upload("/v3/merchant-service/images/upload", filename, bytes)
+            .await
+    }
+
+    /// Uploads an image for the merchant's materials (`POST /v3/merchant/media/upload`, JPG,
+    /// BMP or PNG of at most 2 MiB): its `media_id`.
+    pub async fn upload_media(&self, filename: &str, bytes: Vec<u8>) -> Result<String, Error> {
+        self.upload("/v3/merchant/media/upload", filename, bytes)
+            .await
+    }
+
+    /// The multipart upload WeChat Pay's media endpoints take: a `meta` part (`{filename,
+    /// sha256}`, which is what the request signature covers) and the `file` part. The answer
+    /// is verified like any other.
+    async fn upload(&self, path: &str, filename: &str, bytes: Vec<u8>) -> Result<String, Error> {
+        let upload = super::media::Upload::new(filename, bytes)?;
+        let i = &self.inner;
+        let authorization = RequestSignature::request(&i.key, &i.mch_id, &i.serial_no)
+            .method("POST")
+            .path(path)
+            .body(upload.meta())
+            .sign_now()?
+            .authorization();
+        let mut builder = i
+            .http
+            .post(format!("{}{path}", i.base_url))
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, upload.content_type());
+        if let Some(serial) = &i.public_key_id {
+            builder = builder.header(super::signing::headers::SERIAL, serial.as_str());
+        }
+        let response = builder
+            .body(upload.into_body())
+            .send()
+            .await
+            .map_err(|e| Error::from(e.without_url()))?;
+        let raw = Raw {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.map_err(Error::from)?,
+        };
+        if !raw.status.is_success() {
+            return Err(error_of(&raw));
+        }
+        let header = |name: &str| raw.headers.get(name).and_then(|v| v.to_str().ok());
+        self.verify(header, &raw.body).await?;
+        #[derive(serde::Deserialize)]
+        struct Uploaded {
+            media_id: String,
+        }
+        serde_json::from_slice::<Uploaded>(&raw.body)
+            .map(|u| u.media_id)
+            .map_err(|e| Error::decode("media_id", e.to_string()))
+    }
+
+    /// Downloads an image of a complaint (a `media_url` of its detail or negotiation) with a
+    /// signed request to this client's gateway, whatever host the URL names; at most
+    /// [`super::media::MAX_IMAGE_BYTES`] × 2.
+    pub async fn download_complaint_image(&self, media_url: &str) -> Result<Vec<u8>, Error> {
+        let url = reqwest::Url::parse(media_url)
+            .map_err(|e| Error::decode("media_url", e.to_string()))?;
+        if !url.path().starts_with("/v3/merchant-service/images/") {
+            return Err(Error::decode(
+                "media_url",
+                "not a complaint image of WeChat Pay's",
+            ));
+        }
+        let response = self.request(&FileDownload(url.path().to_owned())).await?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(Error::from)?;
+        if !status.is_success() {
+            return Err(error_of(&Raw {
+                status,
+                headers: reqwest::header::HeaderMap::new(),
+                body,
+            }));
+        }
+        if body.len() > 2 * super::media::MAX_IMAGE_BYTES {
+            return Err(Error::decode("image", "larger than any image WeChat keeps"));
+        }
+        Ok(body.to_vec())
     }
 
     /// Downloads the file of `link` with a signed request (from this client's gateway, whatever

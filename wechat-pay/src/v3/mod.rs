@@ -84,6 +84,7 @@ pub mod certificates;
 pub mod client;
 mod error;
 pub mod keys;
+pub mod media;
 pub mod notify;
 pub mod pay_params;
 pub mod signing;

@@ -93,6 +93,8 @@ pub enum Notification {
     Transfer(Box<super::api::TransferBill>),
     /// `PROFITSHARING.*` (a share succeeded or closed).
     ProfitSharing(Box<super::api::SharingNotification>),
+    /// `COMPLAINT.*` (a complaint made, or its state changed).
+    Complaint(Box<super::api::ComplaintNotification>),
     /// Another event type, its resource as JSON.
     Other {
         /// The event type.
@@ -199,6 +201,10 @@ pub fn decrypt_notification(
     } else if envelope.event_type.starts_with("PROFITSHARING.") {
         Notification::ProfitSharing(Box::new(
             serde_json::from_str(&plain).map_err(|e| decode("profit sharing", e))?,
+        ))
+    } else if envelope.event_type.starts_with("COMPLAINT.") {
+        Notification::Complaint(Box::new(
+            serde_json::from_str(&plain).map_err(|e| decode("complaint", e))?,
         ))
     } else {
         Notification::Other {

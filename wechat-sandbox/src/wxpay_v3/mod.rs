@@ -15,6 +15,7 @@
 //! | `refunds` | `POST /v3/refund/domestic/refunds`, query, `…/apply-abnormal-refund`; refund notifications |
 //! | `bills` | `GET /v3/bill/tradebill`, `GET /v3/bill/fundflowbill`, the file at `download_url` |
 //! | `transfers` | `/v3/fund-app/mch-transfer/transfer-bills` create, query, cancel; transfer notifications |
+//! | `complaints` | consumer complaints 2.0 under `/v3/merchant-service/…` (list, detail, negotiation, response, complete, refund progress, notification URL, images) and `/v3/merchant/media/upload`; complaint notifications |
 //! | `platform` | `GET /v3/certificates`, the signing keys |
 //!
 //! Orders share the v2 order book (`/sandbox/pay` pays either, `/sandbox/refund-complete` ends a
@@ -22,6 +23,7 @@
 //! its method: `{"api": "POST /v3/refund/domestic/refunds", "code": "NOT_ENOUGH"}`.
 
 mod bills;
+pub mod complaints;
 mod partner;
 mod platform;
 pub mod profit_sharing;
@@ -136,6 +138,40 @@ pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
             "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}/cancel",
             post(transfers::cancel),
         )
+        .route("/v3/merchant-service/complaints-v2", get(complaints::list))
+        .route(
+            "/v3/merchant-service/complaints-v2/{id}",
+            get(complaints::detail),
+        )
+        .route(
+            "/v3/merchant-service/complaints-v2/{id}/negotiation-historys",
+            get(complaints::history),
+        )
+        .route(
+            "/v3/merchant-service/complaints-v2/{id}/response",
+            post(complaints::respond),
+        )
+        .route(
+            "/v3/merchant-service/complaints-v2/{id}/complete",
+            post(complaints::complete),
+        )
+        .route(
+            "/v3/merchant-service/complaints-v2/{id}/update-refund-progress",
+            post(complaints::refund_progress),
+        )
+        .route(
+            "/v3/merchant-service/complaint-notifications",
+            get(complaints::notify_url)
+                .post(complaints::notify_url)
+                .put(complaints::notify_url)
+                .delete(complaints::notify_url),
+        )
+        .route(
+            "/v3/merchant-service/images/upload",
+            post(complaints::upload),
+        )
+        .route("/v3/merchant/media/upload", post(complaints::upload))
+        .route("/v3/merchant-service/images/{id}", get(complaints::image))
         .route("/v3/certificates", get(platform::certificates))
         .layer(middleware::from_fn_with_state(Arc::clone(state), faults))
 }

@@ -29,6 +29,7 @@ pub(crate) struct V3State {
     pub(crate) bill_files: HashMap<String, BillFile>,
     pub(crate) transfers: BTreeMap<String, Transfer>,
     pub(crate) sharing: super::profit_sharing::SharingBook,
+    pub(crate) complaints: super::complaints::ComplaintBook,
 }
 
 /// A bill file behind a `download_url` token.

@@ -46,7 +46,7 @@ pub struct BillLink {
     pub download_url: String,
 }
 
-fn date(d: Date) -> String {
+pub(super) fn date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 

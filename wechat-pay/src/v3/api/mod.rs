@@ -24,6 +24,10 @@
 //! | profit-sharing receivers | `POST /v3/profitsharing/receivers/{add,delete}` (name encrypted) | [`AddReceiver`], [`DeleteReceiver`] | [`ReceiverRecord`] |
 //! | share a paid order / query it / unfreeze the rest | `POST /v3/profitsharing/orders`, `GET …/orders/{out_order_no}`, `POST …/orders/unfreeze` | [`CreateSharing`], [`QuerySharing`], [`UnfreezeSharing`] | [`SharingOrder`] |
 //! | return a share / query it | `POST /v3/profitsharing/return-orders`, `GET …/return-orders/{out_return_no}` | [`CreateReturn`], [`QueryReturn`] | [`ReturnOrder`] |
+//! | complaints: list, detail, negotiation | `GET /v3/merchant-service/complaints-v2`, `…/{id}`, `…/{id}/negotiation-historys` | [`ListComplaints`], [`QueryComplaint`], [`NegotiationHistory`] | [`ComplaintPage`], [`Complaint`], [`NegotiationPage`] |
+//! | answer, refund decision, complete | `POST …/complaints-v2/{id}/response`, `…/update-refund-progress`, `…/complete` | [`RespondComplaint`], [`UpdateRefundProgress`], [`CompleteComplaint`] | 204 |
+//! | complaint notification URL | `POST`/`PUT`/`GET`/`DELETE /v3/merchant-service/complaint-notifications` | [`SetComplaintNotifyUrl`], [`QueryComplaintNotifyUrl`], [`DeleteComplaintNotifyUrl`] | [`ComplaintNotifyUrl`], 204 |
+//! | complaint images, merchant media | `POST /v3/merchant-service/images/upload`, `POST /v3/merchant/media/upload` (multipart, `meta` signed) | [`Client::upload_complaint_image`](crate::v3::Client::upload_complaint_image), [`Client::upload_media`](crate::v3::Client::upload_media) | `media_id` |
 //! | what is left to share | `GET /v3/profitsharing/transactions/{id}/amounts` | [`UnsplitAmount`] | [`UnsplitAmountAnswer`] |
 //!
 //! Adding an endpoint: a file with its request and response types, a `mod` and `pub use` line
@@ -31,6 +35,7 @@
 
 mod bills;
 mod codepay;
+mod complaints;
 mod profit_sharing;
 mod refunds;
 mod transactions;
@@ -40,6 +45,13 @@ pub use transfers::{CancelTransfer, CreateTransfer, QueryTransfer, TransferBill,
 
 pub use bills::{BillLink, FundFlowBill, TradeBill};
 pub use codepay::{CodePayOrder, ReverseTransaction, Reversed};
+pub use complaints::{
+    Complaint, ComplaintMedia, ComplaintNotification, ComplaintNotifyUrl, ComplaintOrder,
+    ComplaintPage, ComplaintState, CompleteComplaint, DeleteComplaintNotifyUrl, ListComplaints,
+    NegotiationHistory, NegotiationPage, NegotiationRecord, QueryComplaint,
+    QueryComplaintNotifyUrl, RefundDecision, RespondComplaint, SetComplaintNotifyUrl,
+    UpdateRefundProgress,
+};
 
 pub use profit_sharing::{
     AddReceiver, CreateReturn, CreateSharing, DeleteReceiver, NotifiedShare, QueryReturn,
