@@ -213,3 +213,51 @@ async fn a_complaint_is_heard_answered_with_an_image_and_completed() {
     );
     sandbox.shutdown().await;
 }
+
+/// A media upload is checked as WeChat checks it: the signature over its `meta`, and the file
+/// against the `sha256` the meta names.
+#[tokio::test]
+async fn a_media_upload_is_verified_by_its_signed_meta() {
+    use wechat_pay::v3::{MerchantKey, RequestSignature};
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let c = v3_client(&sandbox);
+    let id = c
+        .upload_media("storefront.jpg", b"\xff\xd8\xff jpeg".to_vec())
+        .await
+        .unwrap();
+    assert!(id.starts_with("sandbox-media-"));
+
+    // By hand: a meta signed by the merchant, but naming another file's hash; and a meta whose
+    // signature is of another meta.
+    let key = MerchantKey::from_pem(crate::support::V3_MERCHANT_KEY).unwrap();
+    let send = async |signed_meta: &str, sent_meta: &str| {
+        let auth = RequestSignature::request(&key, V3_MCH_ID, crate::support::V3_SERIAL)
+            .method("POST")
+            .path("/v3/merchant/media/upload")
+            .body(signed_meta)
+            .sign_now()
+            .unwrap()
+            .authorization();
+        let body = format!(
+            "--B\r\nContent-Disposition: form-data; name=\"meta\"\r\nContent-Type: application/json\r\n\r\n{sent_meta}\r\n\
+             --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nthe file\r\n--B--\r\n"
+        );
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v3/merchant/media/upload", sandbox.base_url()))
+            .header("Authorization", auth)
+            .header("Content-Type", "multipart/form-data; boundary=B")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    };
+    let wrong_hash = r#"{"filename":"a.jpg","sha256":"00"}"#;
+    let (status, body) = send(wrong_hash, wrong_hash).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("PARAM_ERROR"), "{body}");
+    let (status, body) = send(r#"{"filename":"b.jpg","sha256":"00"}"#, wrong_hash).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("SIGN_ERROR"), "{body}");
+    sandbox.shutdown().await;
+}

@@ -495,3 +495,79 @@ async fn a_partner_payment_shares_the_fee_returns_it_then_refunds_and_the_ledger
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_combined_payment_is_paid_notified_and_queried_as_one() {
+    use wechat_pay::v3::{CloseCombine, CombineOrder, QueryCombine, SubOrder};
+    let sandbox = sandbox().await;
+    let c = client(&sandbox, MERCHANT_KEY);
+    let (notify_url, received) = notify_endpoint().await;
+    let combined = unique("CMB");
+    let (s1, s2) = (unique("CS1"), unique("CS2"));
+    let order = CombineOrder::new(APP, &combined, &notify_url)
+        .sub_order(SubOrder::new(V3_MCH_ID, &s1, Fen::new(300), "Cola"))
+        .sub_order(SubOrder::new(V3_MCH_ID, &s2, Fen::new(200), "Chips"));
+    let created = c.execute(&order).await.unwrap();
+    assert!(created.code_url.unwrap().starts_with("weixin://"));
+    let q = c.execute(&QueryCombine(combined.clone())).await.unwrap();
+    assert_eq!(q.sub_orders.len(), 2);
+    assert!(!q.is_paid());
+
+    sandbox.pay_with(&PayRequest::new(&combined)).await.unwrap();
+    crate::support::eventually(10, "the combined notification", async || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    let (headers, body) = received.lock().unwrap()[0].clone();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (_, event) = c.notification(header, &body).await.unwrap();
+    let Notification::Combine(paid) = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(paid.combine_out_trade_no, combined);
+    assert!(paid.is_paid());
+    let amounts: Vec<_> = paid
+        .sub_orders
+        .iter()
+        .map(|o| o.amount.total_amount)
+        .collect();
+    assert_eq!(amounts, [Fen::new(300), Fen::new(200)]);
+    // Each order is an order of its own afterwards.
+    let one = c
+        .execute(&QueryTransaction(TransactionRef::OutTradeNo(s2.clone())))
+        .await
+        .unwrap();
+    assert_eq!(one.trade_state, TradeState::Success);
+    // Paid: it cannot be closed.
+    let close = CloseCombine {
+        combine_appid: APP.into(),
+        combine_out_trade_no: combined.clone(),
+        sub_orders: vec![(V3_MCH_ID.into(), s1), (V3_MCH_ID.into(), s2)],
+    };
+    assert!(c.execute(&close).await.is_err());
+
+    // Another, closed before it is paid: every order closed, none payable.
+    let other = unique("CMB");
+    let s3 = unique("CS3");
+    c.execute(
+        &CombineOrder::new(APP, &other, &notify_url).sub_order(SubOrder::new(
+            V3_MCH_ID,
+            &s3,
+            Fen::new(100),
+            "Gum",
+        )),
+    )
+    .await
+    .unwrap();
+    c.execute(&CloseCombine {
+        combine_appid: APP.into(),
+        combine_out_trade_no: other.clone(),
+        sub_orders: vec![(V3_MCH_ID.into(), s3)],
+    })
+    .await
+    .unwrap();
+    let q = c.execute(&QueryCombine(other.clone())).await.unwrap();
+    assert_eq!(q.sub_orders[0].trade_state, TradeState::Closed);
+    assert!(sandbox.pay_with(&PayRequest::new(&other)).await.is_err());
+    sandbox.shutdown().await;
+}

@@ -187,6 +187,9 @@ pub async fn pay(state: &SandboxState, req: &PayRequest) -> Result<Paid, Control
             ));
         }
     };
+    if let Some(orders) = wxpay_v3::combine::orders_of(state, &req.out_trade_no) {
+        return pay_combined(state, req, &orders, success).await;
+    }
     let in_wechat = lock(&state.wechat)
         .orders
         .values()
@@ -406,6 +409,33 @@ async fn payment_code_form(
     Form(req): Form<PaymentCodeRequest>,
 ) -> axum::response::Html<String> {
     page::payment_code(&req, &payment_code(&state, &req))
+}
+
+/// Pays (or fails) every order of combined payment `req.out_trade_no`, then sends its one
+/// notification.
+async fn pay_combined(
+    state: &SandboxState,
+    req: &PayRequest,
+    orders: &[String],
+    success: bool,
+) -> Result<Paid, ControlError> {
+    let mut last = None;
+    for no in orders {
+        let order = settlement::pay_order(state, no, success, req.open_id.as_deref())
+            .await
+            .map_err(|e| error(StatusCode::CONFLICT, "ORDER_NOT_PAYABLE", e.to_string()))?;
+        last = Some(order);
+    }
+    if success {
+        wxpay_v3::combine::notify_paid(state, &req.out_trade_no);
+    }
+    let last = last.ok_or_else(|| error(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", "no orders"))?;
+    Ok(Paid {
+        channel: Channel::Wechat,
+        out_trade_no: req.out_trade_no.clone(),
+        state: last.state,
+        transaction_id: last.transaction_id,
+    })
 }
 
 /// Sends the payment notification of `order` in its API version (v3's JSON for an order

@@ -93,6 +93,8 @@ pub enum Notification {
     Transfer(Box<super::api::TransferBill>),
     /// `PROFITSHARING.*` (a share succeeded or closed).
     ProfitSharing(Box<super::api::SharingNotification>),
+    /// `TRANSACTION.*` about a combined payment (its resource names `combine_out_trade_no`).
+    Combine(Box<super::api::CombineTransaction>),
     /// `COMPLAINT.*` (a complaint made, or its state changed).
     Complaint(Box<super::api::ComplaintNotification>),
     /// Another event type, its resource as JSON.
@@ -186,7 +188,14 @@ pub fn decrypt_notification(
         &r.associated_data,
     )?;
     let decode = |what: &str, e: serde_json::Error| Error::decode(what, e.to_string());
-    let event = if envelope.event_type.starts_with("TRANSACTION.") {
+    let combined = serde_json::from_str::<Value>(&plain)
+        .ok()
+        .is_some_and(|v| v.get("combine_out_trade_no").is_some());
+    let event = if envelope.event_type.starts_with("TRANSACTION.") && combined {
+        Notification::Combine(Box::new(
+            serde_json::from_str(&plain).map_err(|e| decode("combined payment", e))?,
+        ))
+    } else if envelope.event_type.starts_with("TRANSACTION.") {
         Notification::Transaction(Box::new(
             serde_json::from_str(&plain).map_err(|e| decode("transaction", e))?,
         ))

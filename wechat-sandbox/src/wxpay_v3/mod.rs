@@ -15,6 +15,7 @@
 //! | `refunds` | `POST /v3/refund/domestic/refunds`, query, `…/apply-abnormal-refund`; refund notifications |
 //! | `bills` | `GET /v3/bill/tradebill`, `GET /v3/bill/fundflowbill`, the file at `download_url` |
 //! | `transfers` | `/v3/fund-app/mch-transfer/transfer-bills` create, query, cancel; transfer notifications |
+//! | `combine` | combined payments: `POST /v3/combine-transactions/{jsapi,native,app,h5}`, query, close; one notification for all its orders |
 //! | `complaints` | consumer complaints 2.0 under `/v3/merchant-service/…` (list, detail, negotiation, response, complete, refund progress, notification URL, images) and `/v3/merchant/media/upload`; complaint notifications |
 //! | `platform` | `GET /v3/certificates`, the signing keys |
 //!
@@ -23,6 +24,7 @@
 //! its method: `{"api": "POST /v3/refund/domestic/refunds", "code": "NOT_ENOUGH"}`.
 
 mod bills;
+pub(crate) mod combine;
 pub mod complaints;
 mod partner;
 mod platform;
@@ -137,6 +139,15 @@ pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
         .route(
             "/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/{no}/cancel",
             post(transfers::cancel),
+        )
+        .route("/v3/combine-transactions/{kind}", post(combine::create))
+        .route(
+            "/v3/combine-transactions/out-trade-no/{no}",
+            get(combine::query),
+        )
+        .route(
+            "/v3/combine-transactions/out-trade-no/{no}/close",
+            post(combine::close),
         )
         .route("/v3/merchant-service/complaints-v2", get(complaints::list))
         .route(

@@ -30,6 +30,7 @@ pub(crate) struct V3State {
     pub(crate) transfers: BTreeMap<String, Transfer>,
     pub(crate) sharing: super::profit_sharing::SharingBook,
     pub(crate) complaints: super::complaints::ComplaintBook,
+    pub(crate) combines: super::combine::CombineBook,
 }
 
 /// A bill file behind a `download_url` token.

@@ -24,6 +24,8 @@
 //! | profit-sharing receivers | `POST /v3/profitsharing/receivers/{add,delete}` (name encrypted) | [`AddReceiver`], [`DeleteReceiver`] | [`ReceiverRecord`] |
 //! | share a paid order / query it / unfreeze the rest | `POST /v3/profitsharing/orders`, `GET …/orders/{out_order_no}`, `POST …/orders/unfreeze` | [`CreateSharing`], [`QuerySharing`], [`UnfreezeSharing`] | [`SharingOrder`] |
 //! | return a share / query it | `POST /v3/profitsharing/return-orders`, `GET …/return-orders/{out_return_no}` | [`CreateReturn`], [`QueryReturn`] | [`ReturnOrder`] |
+//! | combined payment (合单) | `POST /v3/combine-transactions/{jsapi,native,app,h5}` | [`CombineOrder`] | [`CombineCreated`] |
+//! | query / close a combined payment | `GET /v3/combine-transactions/out-trade-no/{no}`, `POST …/close` | [`QueryCombine`], [`CloseCombine`] | [`CombineTransaction`], 204 |
 //! | complaints: list, detail, negotiation | `GET /v3/merchant-service/complaints-v2`, `…/{id}`, `…/{id}/negotiation-historys` | [`ListComplaints`], [`QueryComplaint`], [`NegotiationHistory`] | [`ComplaintPage`], [`Complaint`], [`NegotiationPage`] |
 //! | answer, refund decision, complete | `POST …/complaints-v2/{id}/response`, `…/update-refund-progress`, `…/complete` | [`RespondComplaint`], [`UpdateRefundProgress`], [`CompleteComplaint`] | 204 |
 //! | complaint notification URL | `POST`/`PUT`/`GET`/`DELETE /v3/merchant-service/complaint-notifications` | [`SetComplaintNotifyUrl`], [`QueryComplaintNotifyUrl`], [`DeleteComplaintNotifyUrl`] | [`ComplaintNotifyUrl`], 204 |
@@ -35,6 +37,7 @@
 
 mod bills;
 mod codepay;
+mod combine;
 mod complaints;
 mod profit_sharing;
 mod refunds;
@@ -45,6 +48,10 @@ pub use transfers::{CancelTransfer, CreateTransfer, QueryTransfer, TransferBill,
 
 pub use bills::{BillLink, FundFlowBill, TradeBill};
 pub use codepay::{CodePayOrder, ReverseTransaction, Reversed};
+pub use combine::{
+    CloseCombine, CombineAmount, CombineCreated, CombineKind, CombineOrder, CombineSubOrder,
+    CombineTransaction, QueryCombine, SubOrder,
+};
 pub use complaints::{
     Complaint, ComplaintMedia, ComplaintNotification, ComplaintNotifyUrl, ComplaintOrder,
     ComplaintPage, ComplaintState, CompleteComplaint, DeleteComplaintNotifyUrl, ListComplaints,

@@ -318,7 +318,8 @@ pub enum TransactionRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryTransaction(pub TransactionRef);
 
-/// An order as WeChat Pay has it (a query's answer, a payment notification's resource).
+/// An order as WeChat Pay has it (a query's answer, a payment notification's resource): every
+/// field WeChat documents, and the ones it does not in [`Transaction::other`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct Transaction {
@@ -359,6 +360,18 @@ pub struct Transaction {
     /// `attach`.
     #[serde(default)]
     pub attach: Option<String>,
+    /// The payer's bank (`OTHERS`, `CMC`, `ICBC_DEBIT`…), once paid.
+    #[serde(default)]
+    pub bank_type: Option<String>,
+    /// The scene the order named (`device_id`…), as sent.
+    #[serde(default)]
+    pub scene_info: Option<Value>,
+    /// The discounts applied (coupons: `coupon_id`, `amount`, `type`, the goods…), as sent.
+    #[serde(default)]
+    pub promotion_detail: Vec<Value>,
+    /// Every other field WeChat sent (kept: WeChat adds fields without notice).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
 }
 
 impl Request for QueryTransaction {
@@ -448,5 +461,38 @@ impl Request for CloseTransaction {
     }
     fn body(&self, mch_id: &str) -> Option<Value> {
         Some(json!({"mchid": mch_id}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_keeps_every_field_documented_or_not() {
+        let t: Transaction = serde_json::from_value(json!({
+            "appid": "wxd678efh567hg6787", "mchid": "1230000109",
+            "out_trade_no": "1217752501201407033233368018",
+            "transaction_id": "1217752501201407033233368018",
+            "trade_type": "JSAPI", "trade_state": "SUCCESS", "trade_state_desc": "支付成功",
+            "bank_type": "CMC", "success_time": "2018-06-08T10:34:56+08:00",
+            "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
+            "amount": {"total": 100, "payer_total": 90, "currency": "CNY", "payer_currency": "CNY"},
+            "scene_info": {"device_id": "013467007045764"},
+            "promotion_detail": [{"coupon_id": "109519", "amount": 10, "type": "CASH"}],
+            "a_field_from_next_year": {"x": 1},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.bank_type.as_deref(), Some("CMC"));
+        assert_eq!(
+            t.scene_info.as_ref().map(|s| &s["device_id"]),
+            Some(&json!("013467007045764"))
+        );
+        assert_eq!(t.promotion_detail[0]["amount"], 10);
+        assert_eq!(
+            t.amount.as_ref().and_then(|a| a.payer_total),
+            Some(Fen::new(90))
+        );
+        assert_eq!(t.other["a_field_from_next_year"]["x"], 1);
     }
 }
