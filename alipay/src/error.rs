@@ -85,7 +85,11 @@ pub enum SignatureError {
     #[error("not signed")]
     Missing,
     /// The signature is not valid base64 or does not match the content.
-    #[error("the RSA2 signature does not match")]
+    #[error(
+        "the RSA2 signature does not match: verify with Alipay's public key (not the app's own \
+         public key, the usual mix-up; in certificate mode, the Alipay certificate's), over the \
+         answer's or notification's text exactly as received"
+    )]
     Mismatch,
     /// Certificate mode: the answer names an Alipay certificate (`alipay_cert_sn`) this client
     /// does not hold and could not download (or was not allowed to try again yet).
@@ -168,6 +172,13 @@ impl std::fmt::Display for SubCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mismatch_says_where_to_look() {
+        let text = SignatureError::Mismatch.to_string();
+        assert!(text.contains("Alipay's public key"), "{text}");
+        assert!(text.contains("exactly as received"), "{text}");
+    }
 
     #[test]
     fn sub_codes_round_trip_and_keep_unknown_ones() {

@@ -65,7 +65,12 @@ pub enum SignatureError {
     #[error("the message has no `sign` field")]
     Missing,
     /// The signature does not match the message and key.
-    #[error("the signature does not match")]
+    #[error(
+        "the signature does not match: check the key (API v2's 32-character API key from the \
+         merchant platform — not the API v3 key; WeChat's /sandboxnew gateway signs with its own \
+         sandbox key), the sign type (MD5 or HMAC-SHA256, as the order was made), and that the \
+         XML is verified exactly as received"
+    )]
     Mismatch,
     /// `sign_type` names an algorithm WeChat Pay v2 does not define.
     #[error("unsupported sign_type {0:?}")]
@@ -325,6 +330,14 @@ fn decode_hex<'o>(s: &str, out: &'o mut [u8; 32]) -> Option<&'o [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mismatch_says_where_to_look() {
+        let text = SignatureError::Mismatch.to_string();
+        for hint in ["not the API v3 key", "sandbox key", "HMAC-SHA256", "as received"] {
+            assert!(text.contains(hint), "{text}");
+        }
+    }
 
     const DOC_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
     const DOC_PARAMS: [(&str, &str); 5] = [

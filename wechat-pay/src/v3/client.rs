@@ -82,6 +82,8 @@ struct Inner {
     download_interval: Duration,
     base_url: String,
     http: reqwest::Client,
+    /// Seconds added to this machine's clock ([`ClientBuilder::clock_offset`]).
+    clock_offset: i64,
 }
 
 /// At most one certificate download on demand per this long, by default.
@@ -129,6 +131,7 @@ pub struct ClientBuilder {
     download_interval: Duration,
     base_url: String,
     timeout: Duration,
+    clock_offset: i64,
 }
 
 impl Client {
@@ -150,7 +153,14 @@ impl Client {
             download_interval: DEFAULT_DOWNLOAD_INTERVAL,
             base_url: DEFAULT_BASE_URL.to_owned(),
             timeout: Duration::from_secs(10),
+            clock_offset: 0,
         }
+    }
+
+    /// Now, by the client's clock: this machine's, plus [`ClientBuilder::clock_offset`] (Unix
+    /// seconds). Requests are signed and answers checked for freshness with it.
+    pub fn now(&self) -> i64 {
+        unix_now().saturating_add(self.inner.clock_offset)
     }
 
     /// The merchant id.
@@ -190,12 +200,23 @@ impl Client {
         body: &[u8],
     ) -> Result<(), Error> {
         let signature = WechatPaySignature::from_headers(header)?;
+        self.not_own_serial(&signature)?;
         if self.inner.certificates {
-            signature.check_form(unix_now())?;
+            signature.check_form(self.now())?;
             self.ensure_certificates(Some(&signature.serial)).await?;
         }
         let key = self.wechat_pay_key(&signature.serial);
-        Ok(signature.verify(body, unix_now(), |_| key.as_ref())?)
+        Ok(signature.verify(body, self.now(), |_| key.as_ref())?)
+    }
+
+    /// A message whose `Wechatpay-Serial` is the merchant's own certificate's serial was not
+    /// signed by WeChat Pay (which never signs with the merchant's key): said so, before any
+    /// download.
+    pub(crate) fn not_own_serial(&self, signature: &WechatPaySignature) -> Result<(), Error> {
+        if signature.serial.eq_ignore_ascii_case(&self.inner.serial_no) {
+            return Err(super::SignatureError::MerchantSerial(signature.serial.clone()).into());
+        }
+        Ok(())
     }
 
     /// Certificate mode: downloads the platform certificates if none were, if they are old, or
@@ -297,7 +318,7 @@ impl Client {
             .find(|k| k.id() == signature.serial)
             .cloned()
             .or_else(|| self.wechat_pay_key(&signature.serial));
-        signature.verify(&raw.body, unix_now(), |_| signer.as_ref())?;
+        signature.verify(&raw.body, self.now(), |_| signer.as_ref())?;
         let mut keys = self
             .inner
             .keys
@@ -354,7 +375,7 @@ impl Client {
             .method(method_name)
             .path(&path)
             .body(&body)
-            .sign_now()?
+            .sign_at(self.now(), &crate::client::nonce()?)
             .authorization();
         let method = reqwest::Method::from_bytes(method_name.as_bytes())
             .map_err(|e| Error::Config(format!("method {method_name}: {e}")))?;
@@ -417,7 +438,7 @@ impl Client {
             .method("POST")
             .path(path)
             .body(upload.meta())
-            .sign_now()?
+            .sign_at(self.now(), &crate::client::nonce()?)
             .authorization();
         let mut builder = i
             .http
@@ -663,6 +684,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Seconds to add to this machine's clock (negative: it runs ahead), for a machine whose
+    /// clock cannot be fixed: requests are signed, and WeChat Pay's timestamps checked (within
+    /// [`MAX_CLOCK_SKEW_SECS`](super::signing::MAX_CLOCK_SKEW_SECS)), by the corrected clock.
+    /// A stale-signature error says how far off the clock looked.
+    pub fn clock_offset(mut self, seconds: i64) -> Self {
+        self.clock_offset = seconds;
+        self
+    }
+
     /// The whole-request timeout (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -709,6 +739,7 @@ impl ClientBuilder {
                 download_interval: self.download_interval,
                 base_url: self.base_url.trim_end_matches('/').to_owned(),
                 http,
+                clock_offset: self.clock_offset,
             }),
         })
     }

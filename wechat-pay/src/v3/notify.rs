@@ -156,7 +156,7 @@ impl Client {
     /// assert!(matches!(event, Notification::Transaction(t) if t.out_trade_no == "A1"));
     /// // Its timestamp is stale at any later time: refused, saying so.
     /// let stale = client.notification_at(header, body.as_bytes(), received_at + 3600);
-    /// assert!(stale.unwrap_err().to_string().contains("timestamp"));
+    /// assert!(stale.unwrap_err().to_string().contains("3600 s behind this clock"));
     /// # Ok(()) }
     /// ```
     pub fn notification_at<'h>(
@@ -166,6 +166,7 @@ impl Client {
         at: i64,
     ) -> Result<(Envelope, Notification), Error> {
         let signature = super::WechatPaySignature::from_headers(header)?;
+        self.not_own_serial(&signature)?;
         let key = self.wechat_pay_key(&signature.serial);
         signature.verify(body, at, |_| key.as_ref())?;
         decrypt_notification(self.api_v3_key(), body)

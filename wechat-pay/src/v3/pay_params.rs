@@ -64,7 +64,7 @@ impl Client {
             self.merchant_key(),
             app_id,
             prepay_id,
-            super::client::unix_now(),
+            self.now(),
             &crate::client::nonce()?,
         ))
     }
@@ -76,7 +76,7 @@ impl Client {
             app_id,
             self.mch_id(),
             prepay_id,
-            super::client::unix_now(),
+            self.now(),
             &crate::client::nonce()?,
         ))
     }

@@ -54,7 +54,13 @@ pub enum SignatureError {
     MalformedTimestamp(String),
     /// The timestamp is more than [`MAX_CLOCK_SKEW_SECS`] from the clock (a replay, or a clock far
     /// off).
-    #[error("stale signature: timestamp {timestamp}, now {now}")]
+    #[error(
+        "stale signature: signed at {timestamp}, {} s {} this clock ({now}), more than {MAX_CLOCK_SKEW_SECS} s: \
+         a replayed message, or this machine's clock is off by about that much (fix the clock, or \
+         set ClientBuilder::clock_offset)",
+        timestamp.abs_diff(*now),
+        if timestamp > now { "ahead of" } else { "behind" }
+    )]
     Stale {
         /// The signed timestamp.
         timestamp: i64,
@@ -62,8 +68,16 @@ pub enum SignatureError {
         now: i64,
     },
     /// No known key has this id (after a refresh, when the client refreshes).
-    #[error("unknown Wechatpay-Serial {0:?}")]
+    #[error("unknown Wechatpay-Serial {serial:?}{hint}", serial = .0, hint = serial_hint(.0))]
     UnknownSerial(String),
+    /// `Wechatpay-Serial` is the merchant's own API certificate's serial: WeChat Pay never signs
+    /// with the merchant's key, so this was not signed by WeChat Pay (a request of the merchant's
+    /// own sent back, or a test signing with the wrong key).
+    #[error(
+        "Wechatpay-Serial {0:?} is your own merchant certificate's serial: WeChat Pay never signs \
+         with it, so this message was not signed by WeChat Pay"
+    )]
+    MerchantSerial(String),
     /// `Wechatpay-Signature` is not the base64 of an RSA-2048 signature (256 bytes).
     #[error("Wechatpay-Signature is not an RSA-2048 signature")]
     Malformed,
@@ -71,8 +85,27 @@ pub enum SignatureError {
     #[error("a signature probe (WECHATPAY/SIGNTEST/), refused")]
     Probe,
     /// The signature does not match the body and the key.
-    #[error("the signature does not match")]
+    #[error(
+        "the signature does not match the body: verify the body's raw bytes exactly as received \
+         — a body parsed and serialized again (whitespace, escaping, field order: a framework's \
+         JSON extractor, a proxy) no longer matches — with the headers of the same request"
+    )]
     Mismatch,
+}
+
+/// What an unknown `Wechatpay-Serial` most likely means.
+fn serial_hint(serial: &str) -> &'static str {
+    if serial.starts_with("PUB_KEY_ID_") {
+        ": signed with a WeChat Pay public key this client does not hold (download it from the \
+         merchant platform and configure it with ClientBuilder::wechat_pay_key; while WeChat \
+         moves the merchant from platform certificates to the public key, configure both)"
+    } else if serial.len() == 40 && serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        ": a platform certificate this client does not hold (certificate mode downloads them; \
+         with only a public key configured, turn certificates on, or check that this is not \
+         your own merchant certificate's serial — WeChat never signs with that)"
+    } else {
+        ""
+    }
 }
 
 /// A request to sign, field by field ([`RequestSignature::request`]): `GET /` with no body
@@ -475,5 +508,36 @@ mod tests {
             })),
             Err(SignatureError::MalformedTimestamp("soon".into()))
         );
+    }
+}
+
+#[cfg(test)]
+mod explained {
+    use super::*;
+
+    #[test]
+    fn each_failure_says_why_and_what_to_do() {
+        let stale = SignatureError::Stale {
+            timestamp: 1_000,
+            now: 1_000 + 900,
+        }
+        .to_string();
+        assert!(stale.contains("900 s behind"), "{stale}");
+        assert!(stale.contains("clock_offset"), "{stale}");
+        let ahead = SignatureError::Stale {
+            timestamp: 2_000,
+            now: 1_000,
+        }
+        .to_string();
+        assert!(ahead.contains("1000 s ahead of"), "{ahead}");
+        let public = SignatureError::UnknownSerial("PUB_KEY_ID_0114".into()).to_string();
+        assert!(public.contains("wechat_pay_key"), "{public}");
+        let cert = SignatureError::UnknownSerial("5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into())
+            .to_string();
+        assert!(cert.contains("platform certificate"), "{cert}");
+        let mismatch = SignatureError::Mismatch.to_string();
+        assert!(mismatch.contains("raw bytes"), "{mismatch}");
+        let own = SignatureError::MerchantSerial("1DDE".into()).to_string();
+        assert!(own.contains("never signs"), "{own}");
     }
 }

@@ -1361,3 +1361,49 @@ fn partner_answers_name_both_merchants_and_bills_one_sub_merchant() {
         "/v3/bill/tradebill?bill_date=2026-12-06&bill_type=ALL&sub_mchid=1900000109"
     );
 }
+
+/// A notification "signed" under the merchant's own certificate serial is said to be not
+/// WeChat's; a clock offset moves the clock requests are signed and answers checked with.
+#[tokio::test]
+async fn an_own_serial_and_an_off_clock_are_explained() {
+    let server = MockServer::start().await;
+    let c = client(&server);
+    let resource =
+        serde_json::json!({"mchid": MCH, "out_trade_no": "A1", "trade_state": "SUCCESS"});
+    let mimic = V3Wechat::new(WECHATPAY_PRIVATE, SERIAL, api_key()).unwrap();
+    let (body, headers) = mimic.notification("TRANSACTION.SUCCESS", "transaction", &resource);
+    let e = c
+        .notification(lookup(&headers), body.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::V3Signature(v3::SignatureError::MerchantSerial(_))),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("never signs"), "{e}");
+
+    // A client whose clock is set back ten minutes (`clock_offset(-600)`) sees a fresh
+    // notification as 600 s ahead of it, and says so; the client on the real clock verifies it.
+    let (body, headers) = wechat().notification("TRANSACTION.SUCCESS", "transaction", &resource);
+    let behind = Client::builder(
+        MCH,
+        SERIAL,
+        MerchantKey::from_pem(MERCHANT).unwrap(),
+        api_key(),
+    )
+    .wechat_pay_key(WechatPayKey::from_pem(KEY_ID, WECHATPAY_PUBLIC).unwrap())
+    .clock_offset(-600)
+    .build()
+    .unwrap();
+    assert_eq!(behind.now(), c.now() - 600);
+    let e = behind
+        .notification(lookup(&headers), body.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("600 s ahead of"), "{e}");
+    assert!(
+        c.notification(lookup(&headers), body.as_bytes())
+            .await
+            .is_ok()
+    );
+}
