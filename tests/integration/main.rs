@@ -8,6 +8,7 @@
 mod bills;
 mod channel_contract;
 mod complaints;
+mod key_switch;
 mod layout;
 mod mutual_tls;
 mod notifications;

@@ -334,7 +334,12 @@ mod tests {
     #[test]
     fn a_mismatch_says_where_to_look() {
         let text = SignatureError::Mismatch.to_string();
-        for hint in ["not the API v3 key", "sandbox key", "HMAC-SHA256", "as received"] {
+        for hint in [
+            "not the API v3 key",
+            "sandbox key",
+            "HMAC-SHA256",
+            "as received",
+        ] {
             assert!(text.contains(hint), "{text}");
         }
     }

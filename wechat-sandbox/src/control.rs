@@ -6,6 +6,8 @@
 //! | `POST /sandbox/payment-code` `{channel, behaviour?, open_id?}` → `{code}` | a buyer's payment code (`wechat`: 18 digits; `alipay`: 18 digits from `28`) whose buyer will `approve` (default), `hold` (the payment waits) or `decline` when a merchant charges it ([`crate::payment_codes`]) |
 //! | `POST /sandbox/complaints` `{out_trade_no, detail?, refund_amount?}` → `{complaint_id}` | the payer of a paid v3 order complains (消费者投诉 2.0); `COMPLAINT.CREATE` goes to the merchant's complaint URL |
 //! | `GET /sandbox/complaints` | every complaint with its negotiation (the merchant's answers, images, refund decision) |
+//! | `POST /sandbox/wechatpay-key-switch` `{mch_id}` | WeChat Pay moves a certificate-mode v3 merchant to the public key over seven days of the sandbox's time ([`crate::wxpay_v3::key_switch`]) |
+//! | `GET /sandbox/wechatpay-key-switch` | each switch: its day, the public key's share, the notifications each key signed |
 //! | `POST /sandbox/payment-code/decide` `{code, result?}` | the buyer of a held code approves (`SUCCESS`, default) or declines (`FAIL`) the payment it is waiting on |
 //! | `POST /sandbox/refund-complete` `{out_refund_no, status?}` | end a WeChat refund (`SUCCESS` by default; v3 also `ABNORMAL`, `CLOSED`); sends the encrypted refund notification |
 //! | `POST /sandbox/transfer-confirm` `{out_bill_no, result?}` | the payee confirms a v3 transfer (`SUCCESS` by default, or `FAIL`); sends its notification |
@@ -54,6 +56,10 @@ pub fn routes() -> Router<Arc<SandboxState>> {
         .route(
             "/sandbox/complaints",
             post(file_complaint_route).get(complaints_route),
+        )
+        .route(
+            "/sandbox/wechatpay-key-switch",
+            post(key_switch_route).get(key_switches_route),
         )
         .route("/sandbox/payment-code", post(payment_code_route))
         .route("/sandbox/payment-code/decide", post(decide_route))
@@ -307,6 +313,33 @@ async fn file_complaint_route(
 
 async fn complaints_route(State(state): State<Arc<SandboxState>>) -> Json<serde_json::Value> {
     Json(wxpay_v3::complaints::all(&state))
+}
+
+#[derive(Debug, Deserialize)]
+struct KeySwitchRequest {
+    mch_id: String,
+}
+
+async fn key_switch_route(
+    State(state): State<Arc<SandboxState>>,
+    Json(req): Json<KeySwitchRequest>,
+) -> Result<StatusCode, ControlError> {
+    if wxpay_v3::key_switch::start(&state, &req.mch_id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(error(
+            StatusCode::CONFLICT,
+            "NOT_SWITCHABLE",
+            format!(
+                "{} is not a certificate-mode v3 merchant, or switches already",
+                req.mch_id
+            ),
+        ))
+    }
+}
+
+async fn key_switches_route(State(state): State<Arc<SandboxState>>) -> Json<serde_json::Value> {
+    Json(json!(wxpay_v3::key_switch::all(&state)))
 }
 
 /// `POST /sandbox/payment-code`: a buyer's payment code.

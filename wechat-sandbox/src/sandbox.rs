@@ -467,6 +467,17 @@ impl Sandbox {
         crate::wxpay_v3::complaints::all(&self.state)
     }
 
+    /// WeChat Pay starts moving certificate-mode v3 merchant `mch_id` to the public key (over
+    /// seven days of the sandbox's time); `false` if it is not one or switches already.
+    pub fn start_key_switch(&self, mch_id: &str) -> bool {
+        crate::wxpay_v3::key_switch::start(&self.state, mch_id)
+    }
+
+    /// Each switch to the public key: its day, share and the notifications each key signed.
+    pub fn key_switches(&self) -> Vec<crate::wxpay_v3::key_switch::SwitchView> {
+        crate::wxpay_v3::key_switch::all(&self.state)
+    }
+
     /// The buyer of a held payment code approves (or declines) the payment waiting on it.
     pub async fn decide_payment_code(
         &self,

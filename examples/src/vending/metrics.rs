@@ -30,6 +30,12 @@ struct MerchantLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignerLabels {
+    mch_id: String,
+    key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BillLabels {
     channel: String,
     class: String,
@@ -53,6 +59,7 @@ pub struct Metrics {
     rejected_results: Family<ReasonLabel, Counter>,
     scans: Family<StatusLabel, Counter>,
     certificate_downloads: Family<MerchantLabel, Gauge>,
+    verified_by_key: Family<SignerLabels, Gauge>,
     bill_items: Family<BillLabels, Gauge>,
     /// The WeChat Pay API v3 clients whose certificate downloads are reported.
     v3_clients: Vec<wechat_pay::v3::Client>,
@@ -105,6 +112,13 @@ impl Metrics {
              pending, refused, rejected)",
             scans.clone(),
         );
+        let verified_by_key = Family::<SignerLabels, Gauge>::default();
+        registry.register(
+            "vending_wechatpay_verified",
+            "WeChat Pay API v3 answers and notifications verified, by the key that signed them \
+             (public_key, platform_certificate): during WeChat's switch to the public key, both",
+            verified_by_key.clone(),
+        );
         let rejected_results = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "vending_vend_results_rejected",
@@ -135,6 +149,7 @@ impl Metrics {
             rejected_results,
             scans,
             certificate_downloads,
+            verified_by_key,
             v3_clients: Vec::new(),
         }
     }
@@ -256,6 +271,18 @@ impl Metrics {
                     mch_id: client.mch_id().to_owned(),
                 })
                 .set(i64::try_from(client.certificate_downloads()).unwrap_or(i64::MAX));
+            let (public, certificate) = client.verified_by_key();
+            for (key, n) in [
+                ("public_key", public),
+                ("platform_certificate", certificate),
+            ] {
+                self.verified_by_key
+                    .get_or_create(&SignerLabels {
+                        mch_id: client.mch_id().to_owned(),
+                        key: key.to_owned(),
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

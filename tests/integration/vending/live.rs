@@ -140,8 +140,57 @@ async fn live_mode_on_api_v3_sells_with_the_public_key_or_platform_certificates(
         v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
             .await;
         v.wait_for(&no, "COMPLETED", 20).await;
+        // The metric says which key signed what the server verified.
+        let key = if certificates {
+            "platform_certificate"
+        } else {
+            "public_key"
+        };
+        let metrics = v.text("/metrics").await;
+        let verified = metrics
+            .lines()
+            .find(|l| l.starts_with("vending_wechatpay_verified{") && l.contains(key))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(verified > 0, "{metrics}");
         v.stop().await;
     }
+    gateway.shutdown().await;
+}
+
+/// While WeChat moves the merchant to the public key, the server holds both
+/// (`WECHAT_PAY_PLATFORM_CERTIFICATES=true` beside the public key): answers come signed with
+/// the public key its requests name, notifications still mostly with the certificate, and
+/// both verify; the metric shows both keys at work.
+#[tokio::test]
+async fn live_mode_accepts_both_keys_while_wechat_switches_the_merchant() {
+    let gateway = start_gateway().await;
+    let public = wechat_v3_credentials_with_login(&gateway, false);
+    let mut providers = wechat_v3_credentials_with_login(&gateway, true);
+    providers.wechat_pay.wechat_pay_public_key = public.wechat_pay.wechat_pay_public_key.clone();
+    providers.wechat_pay.wechat_pay_public_key_id =
+        public.wechat_pay.wechat_pay_public_key_id.clone();
+    providers.wechat_pay.wechat_pay_platform_certificates = true;
+    assert!(gateway.start_key_switch(crate::support::V3_CERT_MCH_ID));
+    let v = live_with(&gateway, providers).await;
+    let order = v.order_on("VM0001", 1, "wechat").await;
+    let no = order["order_no"].as_str().unwrap().to_owned();
+    v.emulator("/sandbox/pay", json!({"out_trade_no": no}))
+        .await;
+    v.wait_for(&no, "COMPLETED", 20).await;
+    let metrics = v.text("/metrics").await;
+    let verified = |key: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("vending_wechatpay_verified{") && l.contains(key))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(verified("\"public_key\"") > 0, "{metrics}");
+    assert!(verified("\"platform_certificate\"") > 0, "{metrics}");
+    v.stop().await;
     gateway.shutdown().await;
 }
 

@@ -84,6 +84,9 @@ struct Inner {
     http: reqwest::Client,
     /// Seconds added to this machine's clock ([`ClientBuilder::clock_offset`]).
     clock_offset: i64,
+    /// Messages verified with the public key, and with a platform certificate.
+    verified_public_key: AtomicU64,
+    verified_certificate: AtomicU64,
 }
 
 /// At most one certificate download on demand per this long, by default.
@@ -201,12 +204,36 @@ impl Client {
     ) -> Result<(), Error> {
         let signature = WechatPaySignature::from_headers(header)?;
         self.not_own_serial(&signature)?;
-        if self.inner.certificates {
+        // A message signed with the configured public key needs no certificate: none is
+        // downloaded for it (after WeChat's switch to the public key, none can be).
+        let public = self.inner.public_key_id.as_deref() == Some(signature.serial.as_str());
+        if self.inner.certificates && !public {
             signature.check_form(self.now())?;
             self.ensure_certificates(Some(&signature.serial)).await?;
         }
         let key = self.wechat_pay_key(&signature.serial);
-        Ok(signature.verify(body, self.now(), |_| key.as_ref())?)
+        signature.verify(body, self.now(), |_| key.as_ref())?;
+        self.count_verified(public);
+        Ok(())
+    }
+
+    fn count_verified(&self, public: bool) {
+        let counter = if public {
+            &self.inner.verified_public_key
+        } else {
+            &self.inner.verified_certificate
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many answers and notifications this client (and its clones) verified, by the key
+    /// that signed them: `(WeChat Pay public key, platform certificate)` — for a metric while
+    /// WeChat moves the merchant from certificates to the public key.
+    pub fn verified_by_key(&self) -> (u64, u64) {
+        (
+            self.inner.verified_public_key.load(Ordering::Relaxed),
+            self.inner.verified_certificate.load(Ordering::Relaxed),
+        )
     }
 
     /// A message whose `Wechatpay-Serial` is the merchant's own certificate's serial was not
@@ -740,6 +767,8 @@ impl ClientBuilder {
                 base_url: self.base_url.trim_end_matches('/').to_owned(),
                 http,
                 clock_offset: self.clock_offset,
+                verified_public_key: AtomicU64::new(0),
+                verified_certificate: AtomicU64::new(0),
             }),
         })
     }

@@ -70,6 +70,33 @@
 //! The runnable version, against a local stand-in for WeChat Pay:
 //! `cargo run -p wechat-pay --example v3_jsapi_payment`.
 //!
+//! # From platform certificates to the WeChat Pay public key
+//!
+//! WeChat Pay moves merchants from platform certificates to its public key gradually. Over
+//! seven days a growing share of notifications is signed with the public key: 0.1 %, 1 %, 5 %,
+//! 10 %, 20 %, 50 %, then all of them. After that, `/v3/certificates` is refused. Through the
+//! switch, configure both: certificate mode and the public key. Answers come signed with the key
+//! the request names in `Wechatpay-Serial`; the client always names the public key when it holds
+//! one, so it can verify every answer. Notifications are verified with whichever key signed them.
+//! A message signed with the public key never triggers a certificate download, so nothing fails
+//! once certificates are gone. [`Client::verified_by_key`] counts which key signed what was
+//! verified. When the platform-certificate count stays at zero, drop certificate mode.
+//!
+//! ```no_run
+//! # fn build(merchant_key: wechat_pay::v3::MerchantKey, api_v3_key: wechat_pay::v3::ApiV3Key, public_pem: &str) -> Result<(), wechat_pay::Error> {
+//! use wechat_pay::v3::{Client, WechatPayKey};
+//!
+//! let client = Client::builder("1900009191", "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C", merchant_key, api_v3_key)
+//!     .platform_certificates() // still signed with certificates, in part
+//!     .wechat_pay_key(WechatPayKey::from_pem("PUB_KEY_ID_0114232134912410000000000000", public_pem)?)
+//!     .build()?;
+//! let (by_public_key, by_certificate) = client.verified_by_key();
+//! # let _ = (by_public_key, by_certificate); Ok(()) }
+//! ```
+//!
+//! The emulator runs the same switch (`wechat_sandbox::wxpay_v3::key_switch`), compressed by its
+//! time scale.
+//!
 //! # Cryptography backend
 //!
 //! RSA (PKCS#1 v1.5 with SHA-256, OAEP with SHA-1) and AES-256-GCM come from

@@ -26,6 +26,7 @@
 mod bills;
 pub(crate) mod combine;
 pub mod complaints;
+pub mod key_switch;
 mod partner;
 mod platform;
 pub mod profit_sharing;
@@ -265,7 +266,10 @@ fn auth_field(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// `answer`, signed for the merchant the request names.
 pub(crate) fn reply(state: &SandboxState, request: &HeaderMap, answer: Answer) -> Response {
-    let signer = platform::signer(state, named_merchant(state, request));
+    let requested = request
+        .get(wechat_pay::v3::signing::headers::SERIAL)
+        .and_then(|v| v.to_str().ok());
+    let signer = platform::answer_signer(state, named_merchant(state, request), requested);
     let (status, body) = match answer {
         Ok(ok) => ok,
         Err(e) => (
@@ -470,7 +474,7 @@ pub(crate) fn notify(state: &SandboxState, mch_id: &str, n: V3Notification<'_>) 
         },
     })
     .to_string();
-    let signer = platform::signer(state, Some(merchant));
+    let signer = platform::notification_signer(state, merchant);
     if platform::probe_now(state.config.sign_probe_rate) {
         let probe = signer.clone();
         state.notifier.send(Delivery {

@@ -31,6 +31,7 @@ pub(crate) struct V3State {
     pub(crate) sharing: super::profit_sharing::SharingBook,
     pub(crate) complaints: super::complaints::ComplaintBook,
     pub(crate) combines: super::combine::CombineBook,
+    pub(crate) key_switches: BTreeMap<String, super::key_switch::KeySwitch>,
 }
 
 /// A bill file behind a `download_url` token.
@@ -154,13 +155,43 @@ pub fn rotate_platform_certificate(
 }
 
 /// The signer of answers and notifications to `merchant` (the public key when none).
-pub(crate) fn signer(state: &SandboxState, merchant: Option<&MerchantV3>) -> Signer {
+/// The signer of an answer to a request that named `requested` in `Wechatpay-Serial`: during
+/// a merchant's switch to the public key, the key the request names (WeChat's rule), the
+/// platform certificate when it names none; otherwise the merchant's mode.
+pub(crate) fn answer_signer(
+    state: &SandboxState,
+    merchant: Option<&MerchantV3>,
+    requested: Option<&str>,
+) -> Signer {
+    signer_as(state, merchant, Some(requested))
+}
+
+/// The signer of a notification of `merchant`: during its switch, the public key for its
+/// share of them.
+pub(crate) fn notification_signer(state: &SandboxState, merchant: &MerchantV3) -> Signer {
+    signer_as(state, Some(merchant), None)
+}
+
+fn signer_as(
+    state: &SandboxState,
+    merchant: Option<&MerchantV3>,
+    answering: Option<Option<&str>>,
+) -> Signer {
+    use super::key_switch::{Mode, draw, mode};
     let public_key = || Signer {
         key: Arc::clone(&state.config.wechatpay.key),
         serial: state.config.wechatpay.key_id.clone(),
     };
+    let with_certificate = match merchant.map(|m| (m, mode(state, m))) {
+        None | Some((_, Mode::PublicKey)) => false,
+        Some((_, Mode::Certificates)) => true,
+        Some((_, Mode::Switching(_))) if answering.is_some() => {
+            answering.flatten() != Some(state.config.wechatpay.key_id.as_str())
+        }
+        Some((m, Mode::Switching(ppm))) => !draw(state, &m.mch_id, ppm),
+    };
     match merchant {
-        Some(m) if m.certificates => match current(state) {
+        Some(_) if with_certificate => match current(state) {
             Ok(c) => Signer {
                 key: c.key,
                 serial: c.serial_no,
@@ -215,6 +246,15 @@ pub(super) async fn certificates(
         b"",
     )
     .and_then(|merchant| {
+        // A merchant signed with the public key only has no platform certificates (WeChat's
+        // answer after the switch).
+        if super::key_switch::mode(&state, &merchant) == super::key_switch::Mode::PublicKey {
+            return Err(super::v3_error(
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_EXISTS",
+                "商户已切换为微信支付公钥，无可用的平台证书",
+            ));
+        }
         current(&state).map_err(|e| {
             super::v3_error(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -28,7 +28,8 @@ fn certificate(
 }
 
 /// The API v3 client of a live merchant: its private key and the WeChat Pay public key read
-/// from their files, or platform certificates downloaded on first use and every 12 hours.
+/// from their files, or platform certificates downloaded on first use and every 12 hours — or
+/// both, during WeChat's switch to the public key.
 fn v3_client(
     mch_id: &str,
     base_url: &str,
@@ -44,7 +45,7 @@ fn v3_client(
         .map_err(|e| invalid("WECHAT_API_V3_KEY")(e.to_string()))?;
     let builder = wechat_pay::v3::Client::builder(mch_id, p.serial.clone(), key, api_v3_key)
         .base_url(base_url);
-    let builder = match &p.public_key {
+    let mut builder = match &p.public_key {
         Some((path, id)) => builder.wechat_pay_key(
             wechat_pay::v3::WechatPayKey::from_pem(
                 id.clone(),
@@ -52,12 +53,16 @@ fn v3_client(
             )
             .map_err(|e| invalid("WECHAT_PAY_PUBLIC_KEY")(e.to_string()))?,
         ),
-        None => builder.platform_certificates(),
+        None => builder,
     };
+    if p.certificates {
+        // Without a public key; or beside it while WeChat switches the merchant over.
+        builder = builder.platform_certificates();
+    }
     let client = builder
         .build()
         .map_err(|e| invalid("WeChat Pay")(e.to_string()))?;
-    if p.public_key.is_none() {
+    if p.certificates {
         client.spawn_certificate_refresh(std::time::Duration::from_secs(12 * 3600));
     }
     Ok(client)

@@ -45,6 +45,15 @@ pub struct WechatPayArgs {
     /// API v3: the id of `WECHAT_PAY_PUBLIC_KEY` (`PUB_KEY_ID_…`).
     #[arg(long, env = "WECHAT_PAY_PUBLIC_KEY_ID")]
     pub wechat_pay_public_key_id: Option<String>,
+    /// API v3, with `WECHAT_PAY_PUBLIC_KEY`: accept WeChat Pay's platform certificates too —
+    /// while WeChat moves the merchant from certificates to the public key, when it signs
+    /// with either. Unset it once the switch is over.
+    #[arg(
+        long,
+        env = "WECHAT_PAY_PLATFORM_CERTIFICATES",
+        default_value_t = false
+    )]
+    pub wechat_pay_platform_certificates: bool,
     /// Demo mode: the API the embedded WeChat Pay emulator and the demo merchant speak (`v2` or
     /// `v3`).
     #[arg(long, env = "DEMO_WECHAT_API", default_value = "v2")]
@@ -120,6 +129,9 @@ pub struct V3Plan {
     pub serial: String,
     /// The WeChat Pay public key (a path) and its id; `None`: platform certificates.
     pub public_key: Option<(String, String)>,
+    /// Platform certificates are accepted (without a public key, or beside it during WeChat's
+    /// switch to the public key).
+    pub certificates: bool,
 }
 
 /// Live WeChat Pay: one merchant, for one or both apps.
@@ -364,6 +376,7 @@ impl WechatPayArgs {
             api_v3_key,
             private_key: self.wechat_private_key.clone().unwrap_or_default(),
             serial: self.wechat_cert_serial.clone().unwrap_or_default(),
+            certificates: public_key.is_none() || self.wechat_pay_platform_certificates,
             public_key,
         })
     }
@@ -390,6 +403,9 @@ mod tests {
                 "WECHAT_CERT_SERIAL" => a.wechat_cert_serial = v,
                 "WECHAT_PAY_PUBLIC_KEY" => a.wechat_pay_public_key = v,
                 "WECHAT_PAY_PUBLIC_KEY_ID" => a.wechat_pay_public_key_id = v,
+                "WECHAT_PAY_PLATFORM_CERTIFICATES" => {
+                    a.wechat_pay_platform_certificates = v.as_deref() == Some("true")
+                }
                 "WECHAT_PAY_BASE_URL" => a.wechat_pay_base_url = v,
                 "WECHAT_CERT_P12" => a.wechat_cert_p12 = v,
                 "WECHAT_CERT_PASSWORD" => a.wechat_cert_password = v.map(Into::into),
