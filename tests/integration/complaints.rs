@@ -3,11 +3,6 @@
 //! uploaded image, decides the refund and completes it; the emulator shows every answer. A
 //! forged complaint notification is refused.
 
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use axum::routing::post;
 use wechat_pay::Fen;
 use wechat_pay::v3::{
     ComplaintState, CompleteComplaint, ListComplaints, NativeOrder, NegotiationHistory,
@@ -20,32 +15,11 @@ use crate::support::{
     APP_ID as APP, V3_MCH_ID, eventually, start_mp_callbacks, start_sandbox, unique, v3_client,
 };
 
-type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-async fn endpoint() -> (String, Received) {
-    let received: Received = Arc::default();
-    let kept = received.clone();
-    let app = axum::Router::new().route(
-        "/complaints",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let kept = kept.clone();
-            async move {
-                kept.lock().unwrap().push((headers, body));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/complaints", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
-
 #[tokio::test]
 async fn a_complaint_is_heard_answered_with_an_image_and_completed() {
     let sandbox = start_sandbox(&start_mp_callbacks().await).await;
     let c = v3_client(&sandbox);
-    let (url, received) = endpoint().await;
+    let (url, received) = crate::support::recording_endpoint().await;
     c.execute(&SetComplaintNotifyUrl {
         url: url.clone(),
         replace: false,

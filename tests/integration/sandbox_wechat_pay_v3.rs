@@ -2,11 +2,6 @@
 //! the sandbox with the merchant's key, answers and notifications signed with the sandbox's
 //! WeChat Pay key, notifications encrypted with the merchant's API v3 key.
 
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use axum::routing::post;
 use serde_json::Value;
 use wechat_pay::Fen;
 use wechat_pay::v3::{
@@ -41,33 +36,11 @@ fn client(sandbox: &Sandbox, merchant_key: &str) -> Client {
     .unwrap()
 }
 
-type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// A notify URL keeping each request's headers and body; answers 204.
-async fn notify_endpoint() -> (String, Received) {
-    let received: Received = Arc::default();
-    let kept = received.clone();
-    let app = axum::Router::new().route(
-        "/notify",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let kept = kept.clone();
-            async move {
-                kept.lock().unwrap().push((headers, body));
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/notify", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
-
 #[tokio::test]
 async fn a_v3_order_is_created_paid_notified_queried_and_not_closed_once_paid() {
     let sandbox = sandbox().await;
     let c = client(&sandbox, MERCHANT_KEY);
-    let (notify_url, received) = notify_endpoint().await;
+    let (notify_url, received) = crate::support::recording_endpoint().await;
     let no = unique("V3N");
     let created = c
         .execute(&NativeOrder(OrderRequest::new(
@@ -177,7 +150,7 @@ async fn a_partner_order_belongs_to_its_sub_merchant_only() {
     use crate::support::{V3_OTHER_SUB_MCH_ID, V3_SUB_MCH_ID};
     let sandbox = sandbox().await;
     let c = client(&sandbox, MERCHANT_KEY);
-    let (notify_url, received) = notify_endpoint().await;
+    let (notify_url, received) = crate::support::recording_endpoint().await;
     let no = unique("V3P");
     let order = |no: &str, sub: &str| {
         OrderRequest::new(APP, "Cola", no, Fen::new(350), &notify_url)
@@ -314,7 +287,7 @@ async fn a_partner_payment_shares_the_fee_returns_it_then_refunds_and_the_ledger
     use crate::support::{V3_OTHER_SUB_MCH_ID, V3_SUB_MCH_ID};
     let sandbox = sandbox().await;
     let c = client(&sandbox, MERCHANT_KEY);
-    let (notify_url, _) = notify_endpoint().await;
+    let (notify_url, _) = crate::support::recording_endpoint().await;
     let api = |e: &wechat_pay::Error| match e {
         wechat_pay::Error::V3Api { status, code, .. } => (*status, code.as_str().to_owned()),
         other => panic!("{other:?}"),
@@ -365,7 +338,7 @@ async fn a_partner_payment_shares_the_fee_returns_it_then_refunds_and_the_ledger
     )
     .await
     .unwrap();
-    let (sharing_url, sharing_events) = notify_endpoint().await;
+    let (sharing_url, sharing_events) = crate::support::recording_endpoint().await;
     sandbox.set_profit_sharing_notify_url(V3_MCH_ID, Some(&sharing_url));
     let shared = c.execute(&share("PS-1", 60)).await.unwrap();
     assert_eq!(shared.state, SharingState::Finished);
@@ -501,7 +474,7 @@ async fn a_combined_payment_is_paid_notified_and_queried_as_one() {
     use wechat_pay::v3::{CloseCombine, CombineOrder, QueryCombine, SubOrder};
     let sandbox = sandbox().await;
     let c = client(&sandbox, MERCHANT_KEY);
-    let (notify_url, received) = notify_endpoint().await;
+    let (notify_url, received) = crate::support::recording_endpoint().await;
     let combined = unique("CMB");
     let (s1, s2) = (unique("CS1"), unique("CS2"));
     let order = CombineOrder::new(APP, &combined, &notify_url)

@@ -500,3 +500,32 @@ pub fn engine_urls<const N: usize>(vars: [&str; N]) -> Option<[String; N]> {
     eprintln!("skipped: {missing:?} not set");
     None
 }
+
+/// What a [`recording_endpoint`] received: each request's headers and body.
+pub type Recorded =
+    std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+
+/// A URL that answers POSTs with 204 and keeps each request's headers and body (a merchant's
+/// notify URL in tests).
+pub async fn recording_endpoint() -> (String, Recorded) {
+    let received: Recorded = std::sync::Arc::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    if let Ok(mut k) = kept.lock() {
+                        k.push((headers, body));
+                    }
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}

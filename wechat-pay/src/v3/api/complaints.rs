@@ -139,13 +139,13 @@ impl Complaint {
     }
 }
 
-/// A page of complaints.
+/// A page of a list WeChat answers in pages (`data`, `limit`, `offset`, `total_count`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
-pub struct ComplaintPage {
-    /// The complaints.
-    #[serde(default)]
-    pub data: Vec<Complaint>,
+pub struct Page<T> {
+    /// The entries.
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
     /// The page size asked.
     #[serde(default)]
     pub limit: u32,
@@ -156,6 +156,9 @@ pub struct ComplaintPage {
     #[serde(default)]
     pub total_count: u32,
 }
+
+/// A page of complaints.
+pub type ComplaintPage = Page<Complaint>;
 
 /// `GET /v3/merchant-service/complaints-v2?limit=…&offset=…&begin_date=…&end_date=…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,23 +258,8 @@ pub struct NegotiationRecord {
     pub other: Map<String, Value>,
 }
 
-/// A page of a negotiation.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[non_exhaustive]
-pub struct NegotiationPage {
-    /// The steps, oldest first.
-    #[serde(default)]
-    pub data: Vec<NegotiationRecord>,
-    /// The page size asked.
-    #[serde(default)]
-    pub limit: u32,
-    /// Where the page starts.
-    #[serde(default)]
-    pub offset: u32,
-    /// How many there are in all.
-    #[serde(default)]
-    pub total_count: u32,
-}
+/// A page of a negotiation (its steps, oldest first).
+pub type NegotiationPage = Page<NegotiationRecord>;
 
 /// `GET /v3/merchant-service/complaints-v2/{complaint_id}/negotiation-historys?limit=…&offset=…`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,7 @@ pub use combine::{
 pub use complaints::{
     Complaint, ComplaintMedia, ComplaintNotification, ComplaintNotifyUrl, ComplaintOrder,
     ComplaintPage, ComplaintState, CompleteComplaint, DeleteComplaintNotifyUrl, ListComplaints,
-    NegotiationHistory, NegotiationPage, NegotiationRecord, QueryComplaint,
+    NegotiationHistory, NegotiationPage, NegotiationRecord, Page, QueryComplaint,
     QueryComplaintNotifyUrl, RefundDecision, RespondComplaint, SetComplaintNotifyUrl,
     UpdateRefundProgress,
 };
