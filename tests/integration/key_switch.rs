@@ -14,12 +14,49 @@ use wechat_pay::v3::{
     ApiV3Key, Client, MerchantKey, NativeOrder, Notification, OrderRequest, QueryTransaction,
     TransactionRef, WechatPayKey,
 };
+use wechat_sandbox::Sandbox;
 use wechat_sandbox::control::PayRequest;
 
 use crate::support::{
     APP_ID, V3_API_KEY, V3_CERT_MCH_ID, V3_MERCHANT_KEY, V3_SERIAL, eventually, sandbox_builder,
     start_mp_callbacks, unique,
 };
+
+/// The certificate-mode merchant's client, with the public key beside its certificates when
+/// given.
+fn certificate_client(sandbox: &Sandbox, public_key: Option<WechatPayKey>) -> Client {
+    let builder = Client::builder(
+        V3_CERT_MCH_ID,
+        V3_SERIAL,
+        MerchantKey::from_pem(V3_MERCHANT_KEY).unwrap(),
+        ApiV3Key::new(V3_API_KEY).unwrap(),
+    )
+    .platform_certificates()
+    .base_url(sandbox.base_url());
+    match public_key {
+        Some(key) => builder.wechat_pay_key(key),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+/// A Native order, made and paid: its number.
+async fn order_and_pay(client: &Client, sandbox: &Sandbox, notify_url: &str) -> String {
+    let no = unique("KS");
+    client
+        .execute(&NativeOrder(OrderRequest::new(
+            APP_ID,
+            "Cola",
+            &no,
+            Fen::new(100),
+            notify_url,
+        )))
+        .await
+        .unwrap();
+    sandbox.pay_with(&PayRequest::new(&no)).await.unwrap();
+    no
+}
 
 #[tokio::test]
 async fn a_merchant_walks_through_the_switch_without_a_failed_notification() {
@@ -31,17 +68,10 @@ async fn a_merchant_walks_through_the_switch_without_a_failed_notification() {
         .unwrap();
     let (key_id, pem) = sandbox.wechatpay_public_key();
     // The merchant configures the public key beside its certificates as WeChat starts.
-    let client = Client::builder(
-        V3_CERT_MCH_ID,
-        V3_SERIAL,
-        MerchantKey::from_pem(V3_MERCHANT_KEY).unwrap(),
-        ApiV3Key::new(V3_API_KEY).unwrap(),
-    )
-    .platform_certificates()
-    .wechat_pay_key(WechatPayKey::from_pem(key_id.clone(), &pem).unwrap())
-    .base_url(sandbox.base_url())
-    .build()
-    .unwrap();
+    let client = certificate_client(
+        &sandbox,
+        Some(WechatPayKey::from_pem(key_id.clone(), &pem).unwrap()),
+    );
 
     // The merchant's notify URL verifies each notification as a server would.
     let (verified, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -81,20 +111,9 @@ async fn a_merchant_walks_through_the_switch_without_a_failed_notification() {
             .into_iter()
             .find(|s| s.switch.mch_id == V3_CERT_MCH_ID)
             .unwrap();
-        let no = unique("KS");
         // Answers are signed with the key the request names (the public key's id): the client
         // verifies every one of them.
-        client
-            .execute(&NativeOrder(OrderRequest::new(
-                APP_ID,
-                "Cola",
-                &no,
-                Fen::new(100),
-                &notify_url,
-            )))
-            .await
-            .unwrap();
-        sandbox.pay_with(&PayRequest::new(&no)).await.unwrap();
+        let no = order_and_pay(&client, &sandbox, &notify_url).await;
         client
             .execute(&QueryTransaction(TransactionRef::OutTradeNo(no)))
             .await
@@ -127,16 +146,7 @@ async fn a_merchant_walks_through_the_switch_without_a_failed_notification() {
     );
 
     // Public-key-only now: no certificates to download, and nothing fails for lack of them.
-    let certificates_only = Client::builder(
-        V3_CERT_MCH_ID,
-        V3_SERIAL,
-        MerchantKey::from_pem(V3_MERCHANT_KEY).unwrap(),
-        ApiV3Key::new(V3_API_KEY).unwrap(),
-    )
-    .platform_certificates()
-    .base_url(sandbox.base_url())
-    .build()
-    .unwrap();
+    let certificates_only = certificate_client(&sandbox, None);
     let refused = certificates_only
         .ensure_certificates(None)
         .await
@@ -145,18 +155,7 @@ async fn a_merchant_walks_through_the_switch_without_a_failed_notification() {
         matches!(refused, wechat_pay::Error::V3Api { status: 404, .. }),
         "{refused:?}"
     );
-    let no = unique("KS");
-    client
-        .execute(&NativeOrder(OrderRequest::new(
-            APP_ID,
-            "Cola",
-            &no,
-            Fen::new(100),
-            &notify_url,
-        )))
-        .await
-        .unwrap();
-    sandbox.pay_with(&PayRequest::new(&no)).await.unwrap();
+    order_and_pay(&client, &sandbox, &notify_url).await;
     eventually(20, "the last notification verified", async || {
         verified.load(Ordering::SeqCst) == paid + 1
     })

@@ -381,6 +381,35 @@ impl Client {
         })
     }
 
+    /// A request to `path` signed over `signed_body` (the JSON body, or an upload's `meta`) by
+    /// the client's clock, naming `serial` in `Wechatpay-Serial` when given; its body not set.
+    fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        signed_body: &str,
+        serial: Option<&str>,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let i = &self.inner;
+        let authorization = RequestSignature::request(&i.key, &i.mch_id, &i.serial_no)
+            .method(method)
+            .path(path)
+            .body(signed_body)
+            .sign_at(self.now(), &crate::client::nonce()?)
+            .authorization();
+        let http_method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| Error::Config(format!("method {method}: {e}")))?;
+        let mut builder = i
+            .http
+            .request(http_method, format!("{}{path}", i.base_url))
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(serial) = serial {
+            builder = builder.header(super::signing::headers::SERIAL, serial);
+        }
+        Ok(builder)
+    }
+
     /// Signs and sends `request`; the response, its body not read yet.
     async fn request<R: Request>(&self, request: &R) -> Result<reqwest::Response, Error> {
         let i = &self.inner;
@@ -398,22 +427,7 @@ impl Client {
         };
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let method_name = request.method();
-        let authorization = RequestSignature::request(&i.key, &i.mch_id, &i.serial_no)
-            .method(method_name)
-            .path(&path)
-            .body(&body)
-            .sign_at(self.now(), &crate::client::nonce()?)
-            .authorization();
-        let method = reqwest::Method::from_bytes(method_name.as_bytes())
-            .map_err(|e| Error::Config(format!("method {method_name}: {e}")))?;
-        let mut builder = i
-            .http
-            .request(method, format!("{}{path}", i.base_url))
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(serial) = serial {
-            builder = builder.header(super::signing::headers::SERIAL, serial);
-        }
+        let mut builder = self.signed(method_name, &path, &body, serial.as_deref())?;
         if method_name != "GET" {
             builder = builder
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -460,23 +474,14 @@ impl Client {
     /// is verified like any other.
     async fn upload(&self, path: &str, filename: &str, bytes: Vec<u8>) -> Result<String, Error> {
         let upload = super::media::Upload::new(filename, bytes)?;
-        let i = &self.inner;
-        let authorization = RequestSignature::request(&i.key, &i.mch_id, &i.serial_no)
-            .method("POST")
-            .path(path)
-            .body(upload.meta())
-            .sign_at(self.now(), &crate::client::nonce()?)
-            .authorization();
-        let mut builder = i
-            .http
-            .post(format!("{}{path}", i.base_url))
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(reqwest::header::CONTENT_TYPE, upload.content_type());
-        if let Some(serial) = &i.public_key_id {
-            builder = builder.header(super::signing::headers::SERIAL, serial.as_str());
-        }
-        let response = builder
+        let response = self
+            .signed(
+                "POST",
+                path,
+                upload.meta(),
+                self.inner.public_key_id.as_deref(),
+            )?
+            .header(reqwest::header::CONTENT_TYPE, upload.content_type())
             .body(upload.into_body())
             .send()
             .await
