@@ -13,6 +13,8 @@
 //! - [`url_guard`] — same-origin return paths and the outbound-URL policy (no loopback / private
 //!   / metadata addresses in live mode). The servers serve with `wechat_sandbox::server` (the
 //!   accept loop and HTTP limits the emulator uses too).
+//! - [`complaints`] — WeChat Pay consumer complaints: the notification route, the
+//!   registration and the reads a server does.
 //! - [`notify`] — the channel notification routes both servers mount; [`workers`] — outbox
 //!   event delivery (in process or RabbitMQ), the reconciler and the daily bill run, for both
 //!   servers; [`bills_api`] — what their bill APIs share.
@@ -35,6 +37,7 @@ pub mod abnormal_refund;
 pub mod bills_api;
 pub mod client_addr;
 pub mod clock;
+pub mod complaints;
 pub mod error;
 pub mod html;
 pub mod mac;

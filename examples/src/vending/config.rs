@@ -75,6 +75,10 @@ pub struct VendingConfig {
     /// is reversed (WeChat suggests 30 to 45).
     #[arg(long, env = "PAYMENT_CODE_WAIT_SECS", default_value_t = 30)]
     pub payment_code_wait_secs: u64,
+    /// Seconds between reads of the merchant's WeChat Pay complaints (API v3 only), besides
+    /// the complaint notifications.
+    #[arg(long, env = "COMPLAINT_SYNC_SECS", default_value_t = 300)]
+    pub complaint_sync_secs: u64,
     /// Template id of "payment received" (sent to the buyer).
     #[arg(long, env = "TEMPLATE_PAID", default_value = "TPL_VENDING_PAID")]
     pub template_paid: String,

@@ -13,6 +13,8 @@
 //! - [`machines`] — vend-out over MQTT or simulated, results checked against their topic and
 //!   signature; [`delays`] — order and vend timeouts (RabbitMQ TTL + dead-letter, or in-process
 //!   timers).
+//! - [`complaints`] — payers' complaints (WeChat Pay API v3) beside their orders, for their
+//!   sellers.
 //! - [`db`] — machines, SKUs, slots, orders, sellers, the audit, shared settings (migrations and
 //!   demo data embedded); [`metrics`] — `/metrics`.
 //! - [`routes`] — `api` (the buyer's), `session` (buyer logins), `seller` (login, feed, actions,
@@ -23,6 +25,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod commands;
+pub mod complaints;
 pub mod config;
 pub mod db;
 pub mod delays;
@@ -102,6 +105,8 @@ pub struct VendingState {
     pub bills: aggregate_pay::BillReconciler,
     /// The short loop while a buyer's page waits for a payment.
     pub short_poll: aggregate_pay::ShortPoll,
+    /// Payers' complaints, when the merchant speaks WeChat Pay API v3.
+    pub complaints: Option<Arc<complaints::Complaints>>,
 }
 
 impl crate::notify::HasNotifyProcessor for VendingState {
@@ -123,7 +128,8 @@ pub fn app(state: Arc<VendingState>) -> Router {
         .merge(routes::seller::routes())
         .merge(routes::pages::routes())
         .merge(routes::ops())
-        .merge(crate::notify::routes());
+        .merge(crate::notify::routes())
+        .merge(crate::complaints::routes());
     if state.sandbox.is_some() {
         router = router
             .merge(routes::api::test_money_routes())
@@ -136,6 +142,11 @@ pub fn app(state: Arc<VendingState>) -> Router {
         .settings
         .http
         .apply(router, DEFAULT_MAX_BODY)
+        // Images a seller answers a complaint with: up to WeChat's 2 MiB, on this route only.
+        .merge(state.settings.http.apply(
+            routes::seller::upload_routes(),
+            routes::seller::MAX_IMAGE_BYTES,
+        ))
         .layer(CorsLayer::permissive())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -68,6 +68,8 @@ pub struct Wired {
     channels: Channels,
     store: Arc<dyn PaymentStore>,
     reconcile: Reconciliation,
+    /// How often the merchant's complaints are read.
+    complaint_sync: Duration,
     /// When the daily bill run starts, and how long it waits for a bill not ready (`None`: on
     /// demand only).
     pub daily_bills: Option<(time::Time, Duration)>,
@@ -186,6 +188,12 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
         metrics.clone(),
         feed,
     ));
+    let complaints = providers.v3_clients().into_iter().next().map(|client| {
+        Arc::new(super::complaints::Complaints::new(
+            crate::complaints::ComplaintDesk::new(client),
+            orders.db().clone(),
+        ))
+    });
     let emulator_url = providers.emulator.as_ref().map(|e| e.base_url().to_owned());
     let state = Arc::new(VendingState {
         settings: settings(config, mode, public_url, emulator_url),
@@ -206,6 +214,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
         )),
         bills,
         short_poll,
+        complaints,
     });
     Ok(Wired {
         mode,
@@ -218,6 +227,7 @@ pub async fn wire(config: &VendingConfig, public_url: &str) -> Result<Wired, Sta
         channels,
         store,
         reconcile: config.reconcile.clone(),
+        complaint_sync: Duration::from_secs(config.complaint_sync_secs.max(10)),
         daily_bills: config.bills.daily(mode).then_some((
             bill_at,
             Duration::from_secs(config.bills.bill_retry_minutes.max(1) * 60),
@@ -414,7 +424,8 @@ fn settings(
 
 impl Wired {
     /// Starts the background work — payment events, delayed jobs, machine results, the
-    /// reconciler and the sweep (once now, then every 15 s) — until [`Wired::shutdown`].
+    /// reconciler, the complaints' reads and the sweep (once now, then every 15 s) — until
+    /// [`Wired::shutdown`].
     pub async fn spawn_workers(&mut self) -> Result<Vec<JoinHandle<()>>, StartError> {
         let shutdown = self.shutdown.clone();
         let orders = self.state.orders.clone();
@@ -499,6 +510,15 @@ impl Wired {
                     tokio::spawn(async move { orders.on_scan(&scan).await });
                 }
             }));
+        }
+
+        if let Some(complaints) = self.state.complaints.clone() {
+            tasks.push(tokio::spawn(complaints.run(
+                self.state.settings.public_url.clone(),
+                self.mode,
+                self.complaint_sync,
+                shutdown.clone(),
+            )));
         }
 
         let stop = shutdown.clone();

@@ -228,7 +228,7 @@ async fn refunds_due_are_failed_vends_and_unfinished_refunds_only() {
 
 /// Demo mode on WeChat Pay API v3 (`DEMO_WECHAT_API=v3`): the embedded emulator and the demo
 /// merchant speak v3.
-fn on_v3(options: Options) -> Options {
+pub(super) fn on_v3(options: Options) -> Options {
     let mut providers = examples::vending::config::VendingConfig::embedded().providers;
     providers.wechat_pay.demo_wechat_api = "v3".into();
     Options {

@@ -23,11 +23,20 @@ pub(super) async fn live(gateway: &Sandbox) -> Vending {
 
 /// The same with `providers`.
 pub(super) async fn live_with(gateway: &Sandbox, providers: ProviderArgs) -> Vending {
+    live_with_options(gateway, providers, Options::default()).await
+}
+
+/// The same with `providers` and other `options`.
+pub(super) async fn live_with_options(
+    gateway: &Sandbox,
+    providers: ProviderArgs,
+    options: Options,
+) -> Vending {
     let v = Vending::start(Options {
         providers: Some(providers),
         gateway_url: Some(gateway.base_url().to_owned()),
         simulate_machines: Some(true),
-        ..Options::default()
+        ..options
     })
     .await;
     let db = v.state.orders.db();

@@ -7,6 +7,7 @@ mod access;
 mod alipay;
 mod attacks;
 mod bills;
+mod complaints;
 mod engines;
 mod flows;
 mod in_process;
@@ -66,6 +67,8 @@ pub struct Options {
     pub reconcile: Option<(u64, u64)>,
     /// `PAYMENT_CODE_WAIT_SECS` (the server's default if `None`).
     pub payment_code_wait_secs: Option<u64>,
+    /// `COMPLAINT_SYNC_SECS` (the server's default if `None`).
+    pub complaint_sync_secs: Option<u64>,
 }
 
 impl Default for Options {
@@ -92,6 +95,7 @@ impl Default for Options {
             shared_prefix: None,
             reconcile: None,
             payment_code_wait_secs: None,
+            complaint_sync_secs: None,
         }
     }
 }
@@ -168,6 +172,9 @@ impl Vending {
         }
         if let Some(wait) = options.payment_code_wait_secs {
             config.payment_code_wait_secs = wait;
+        }
+        if let Some(every) = options.complaint_sync_secs {
+            config.complaint_sync_secs = every;
         }
         config.access.order_rate_per_min = options.order_rate_per_min;
         config.access.session_secret = options.session_secret.clone().map(Into::into);

@@ -6,14 +6,17 @@
 //! - `machines` — machines, slots and SKUs: what buyers see, what sellers manage.
 //! - `orders` — orders and their compare-and-set steps.
 //! - `sellers` — seller accounts and the audit of their actions.
+//! - `complaints` — payers' complaints (WeChat Pay), each beside its order and seller.
 //! - `settings` — values every instance shares (the session secret).
 
+mod complaints;
 mod machines;
 mod orders;
 mod schema;
 mod sellers;
 mod settings;
 
+pub use complaints::StoredComplaint;
 pub use machines::{Machine, MachineStatus, NewMachine, Slot, SlotSku, valid_inner_code};
 pub use orders::{BuyerApp, Order, OrderStatus, Stamp};
 pub use sellers::{AuditEntry, Seller, valid_login};

@@ -135,6 +135,22 @@ ALTER TABLE vm_sellers ADD COLUMN operator BIGINT NOT NULL DEFAULT 0;
 UPDATE vm_sellers SET operator = 1 WHERE demo = 1;
 ";
 
+/// Consumer complaints (WeChat Pay API v3), each beside its order and that order's seller: what
+/// the payer wrote and asked, where WeChat has it, whether the seller must act.
+pub(super) const SCHEMA_V7: &str = "
+CREATE TABLE vm_complaints (
+    complaint_id VARCHAR(64) NOT NULL PRIMARY KEY,
+    order_no VARCHAR(32),
+    seller VARCHAR(64),
+    state VARCHAR(16) NOT NULL,
+    needs_action BIGINT NOT NULL,
+    summary TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX vm_complaints_by_seller ON vm_complaints (seller, received_at);
+";
+
 /// Every migration, in order.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "machines, skus, slots, orders", SCHEMA_V1),
@@ -151,4 +167,5 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         SCHEMA_V5,
     ),
     (6, "operators", SCHEMA_V6),
+    (7, "complaints", SCHEMA_V7),
 ];

@@ -10,7 +10,45 @@ use aggregate_pay::{Fen, PaymentId, Refund, RefundStatus};
 use super::super::db::{Order, OrderStatus};
 use super::{OrderError, OrderService};
 
+/// The reason a refund for complaint `id` carries (WeChat takes at most 80 characters): it
+/// names the complaint, so the complaint is refunded once whatever happens after.
+fn complaint_reason(id: &str, reason: &str) -> String {
+    format!("complaint {id}: {reason}")
+        .chars()
+        .take(80)
+        .collect()
+}
+
 impl OrderService {
+    /// Refunds `amount` of a completed order for the payer's complaint `complaint_id`: once —
+    /// asked again (the decision at WeChat failed after the refund, a second click), the refund
+    /// already made or on its way for this complaint is the answer.
+    pub async fn complaint_refund(
+        &self,
+        order: &Order,
+        complaint_id: &str,
+        amount: Fen,
+        reason: &str,
+    ) -> Result<Refund, OrderError> {
+        let tag = complaint_reason(complaint_id, "");
+        if let Some(payment_id) = order.payment_id.clone().map(PaymentId) {
+            let made = self
+                .payments
+                .refunds(&payment_id)
+                .await?
+                .into_iter()
+                .find(|r| {
+                    r.status != RefundStatus::Failed
+                        && r.reason.as_deref().is_some_and(|why| why.starts_with(&tag))
+                });
+            if let Some(refund) = made {
+                return Ok(refund);
+            }
+        }
+        self.seller_refund(order, amount, &complaint_reason(complaint_id, reason))
+            .await
+    }
+
     /// Refunds `amount` of a completed order for `reason`.
     pub async fn seller_refund(
         &self,

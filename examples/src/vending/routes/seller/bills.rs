@@ -32,22 +32,15 @@ pub fn routes() -> Router<Arc<VendingState>> {
         .route("/api/seller/bills/{day}/{channel}/csv", get(csv))
 }
 
-/// The session's seller, if an operator (asked of the database each time: a role taken away
-/// ends at once).
+/// The session's seller, if an operator.
 async fn operator(state: &VendingState, seller: &SellerSession) -> Result<(), AppError> {
-    let found = state
-        .orders
-        .db()
-        .seller(&seller.login)
-        .await
-        .map_err(AppError::internal)?;
-    match found {
-        Some(s) if s.operator && s.enabled => Ok(()),
-        _ => Err(AppError::forbidden(
-            "OPERATOR_ONLY",
-            "the bills cover the whole merchant account: operators only",
-        )),
+    if super::is_operator(state, seller).await? {
+        return Ok(());
     }
+    Err(AppError::forbidden(
+        "OPERATOR_ONLY",
+        "the bills cover the whole merchant account: operators only",
+    ))
 }
 
 async fn runs(

@@ -1,11 +1,13 @@
 //! The seller's side: the login page and session (`session`), the live feed (`feed`), actions on
-//! the seller's own orders (`orders`) and machines (`machines`), and the record of what the
-//! seller did (`audit`), and the operators' Bills page (`bills`: the reconciliation against the
-//! providers' daily bills). Every route here but the login needs a seller session (401 without;
-//! `/seller` itself redirects to the login page); another seller's order or machine is 404.
+//! the seller's own orders (`orders`) and machines (`machines`), the record of what the seller
+//! did (`audit`), the payers' complaints about the seller's orders (`complaints`), and the
+//! operators' Bills page (`bills`: the reconciliation against the providers' daily bills).
+//! Every route here but the login needs a seller session (401 without; `/seller` itself
+//! redirects to the login page); another seller's order, machine or complaint is 404.
 
 mod audit;
 mod bills;
+mod complaints;
 mod feed;
 mod machines;
 mod orders;
@@ -30,7 +32,10 @@ pub fn routes() -> Router<Arc<VendingState>> {
         .merge(machines::routes())
         .merge(audit::routes())
         .merge(bills::routes())
+        .merge(complaints::routes())
 }
+
+pub use complaints::{MAX_IMAGE_BYTES, upload_routes};
 
 /// The seller's machine; anyone else's is "not found".
 async fn own_machine(
@@ -62,6 +67,18 @@ async fn own_order(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the session's seller is an operator (asked of the database each time: a role taken
+/// away ends at once).
+async fn is_operator(state: &VendingState, seller: &SellerSession) -> Result<bool, AppError> {
+    let found = state
+        .orders
+        .db()
+        .seller(&seller.login)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(found.is_some_and(|s| s.operator && s.enabled))
 }
 
 /// Records what the seller did.

@@ -67,7 +67,7 @@ fn state_of(order: &Order) -> Value {
 }
 
 /// A reason the channels accept (WeChat: at most 80 characters).
-fn reason(text: &str) -> Result<String, AppError> {
+pub(super) fn reason(text: &str) -> Result<String, AppError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 80 {
         return Err(AppError::unprocessable(
