@@ -5,32 +5,19 @@
 //
 // usage: SELLER_LOGIN=demo SELLER_PASSWORD=… node buy.mjs http://127.0.0.1:PORT
 // (CHROMIUM overrides /usr/bin/chromium)
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { launch, pages, sellerLogin, shots } from "./browser.mjs";
 
 const base = process.argv[2];
 if (!base) {
   console.error("usage: node buy.mjs <vending-server URL>");
   process.exit(2);
 }
-const shots = process.env.SCREENSHOTS || "../../target/browser";
-mkdirSync(shots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--no-first-run", "--disable-quic", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 let failed = false;
 try {
   // Two people, two browsers' worth of cookies.
-  const seller = await (await browser.newContext()).newPage();
-  const buyer = await (await browser.newContext()).newPage();
-  for (const [name, page] of [["seller", seller], ["buyer", buyer]]) {
-    page.on("pageerror", e => { console.error(`${name} page error: ${e.message}`); failed = true; });
-  }
+  const [seller, buyer] = await pages(browser, ["seller", "buyer"], m => { console.error(m); failed = true; });
 
   // The dashboard first: without a session it sends the seller to the login page.
   await seller.goto(`${base}/seller`);
@@ -39,10 +26,7 @@ try {
   await seller.locator("#password").fill("not the password");
   await seller.locator("#submit").click();
   await seller.locator("#error", { hasText: "wrong login or password" }).waitFor({ timeout: 10_000 });
-  await seller.locator("#password").fill(process.env.SELLER_PASSWORD || "");
-  await seller.locator("#submit").click();
-  await seller.waitForURL(`${base}/seller`, { timeout: 10_000 });
-  await seller.locator("#conn", { hasText: "live" }).waitFor({ timeout: 10_000 });
+  await sellerLogin(seller, base, process.env.SELLER_PASSWORD || "");
   await seller.locator("#seller", { hasText: "demo" }).waitFor({ timeout: 10_000 });
   await seller.locator('div[data-machine="VM0001"]').waitFor({ timeout: 10_000 });
   console.log("seller: logged in, dashboard live");

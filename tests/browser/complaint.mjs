@@ -4,8 +4,7 @@
 // image, refunds and completes it; the emulator holds every answer, the audit every action.
 //
 // usage: SELLER_LOGIN=demo SELLER_PASSWORD=… EMULATOR_URL=… node complaint.mjs http://127.0.0.1:PORT
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { launch, pages, sellerLogin, shots } from "./browser.mjs";
 
 const base = process.argv[2];
 const emulator = process.env.EMULATOR_URL;
@@ -13,8 +12,6 @@ if (!base || !emulator) {
   console.error("usage: EMULATOR_URL=… node complaint.mjs <vending-server URL>");
   process.exit(2);
 }
-const shots = process.env.SCREENSHOTS || "../../target/browser";
-mkdirSync(shots, { recursive: true });
 
 async function control(path, body) {
   const r = await fetch(emulator + path, body === undefined ? {} : {
@@ -28,26 +25,12 @@ async function control(path, body) {
 const png = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==", "base64");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--no-first-run", "--disable-quic", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 let failed = false;
 try {
-  const seller = await (await browser.newContext()).newPage();
-  const buyer = await (await browser.newContext()).newPage();
-  for (const [name, page] of [["seller", seller], ["buyer", buyer]]) {
-    page.on("pageerror", e => { console.error(`${name} page error: ${e.message}`); failed = true; });
-  }
+  const [seller, buyer] = await pages(browser, ["seller", "buyer"], m => { console.error(m); failed = true; });
   await seller.goto(`${base}/seller/login`);
-  await seller.locator("#login").fill(process.env.SELLER_LOGIN || "demo");
-  await seller.locator("#password").fill(process.env.SELLER_PASSWORD || "");
-  await seller.locator("#submit").click();
-  await seller.waitForURL(`${base}/seller`, { timeout: 10_000 });
-  await seller.locator("#conn", { hasText: "live" }).waitFor({ timeout: 10_000 });
+  await sellerLogin(seller, base, process.env.SELLER_PASSWORD || "");
 
   // The buyer pays with WeChat (scan to pay); the emulator plays the buyer's phone.
   await buyer.goto(`${base}/?lat=39.9087&lng=116.3975`);

@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wechat_pay::v3::{CompleteComplaint, RefundDecision, RespondComplaint, UpdateRefundProgress};
 
+use super::orders::RefundRequest;
 use super::{is_operator, record};
 use crate::complaints::provider_error;
 use crate::error::{AppError, AppJson};
@@ -275,14 +276,6 @@ async fn respond(
         .map_err(|e| provider_error(&e))?;
     let what = json!({"text": text, "images": req.images.len()});
     done(&state, &seller, "complaint_response", &before, what).await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefundRequest {
-    /// Fen.
-    amount: u64,
-    reason: String,
 }
 
 async fn refund(

@@ -78,12 +78,13 @@ pub(super) fn reason(text: &str) -> Result<String, AppError> {
     Ok(text.to_owned())
 }
 
+/// A refund the seller asks for (of an order, or for a complaint).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RefundRequest {
+pub(super) struct RefundRequest {
     /// Fen.
-    amount: u64,
-    reason: String,
+    pub(super) amount: u64,
+    pub(super) reason: String,
 }
 
 async fn refund(
