@@ -5,29 +5,35 @@
 //! with its negotiation. What a server keeps and whom it shows them to is its own
 //! (vending-server: `vending::complaints`).
 //!
-//! A server's state says what it does with a complaint it heard ([`HearsComplaints`]); the
-//! route answers WeChat `204` once that is done, `401` to a notification whose signature fails
-//! (a forgery changes nothing), `5xx` when it could not be kept (WeChat sends it again; the
-//! periodic read finds it anyway).
+//! A server keeps complaints its own way ([`ComplaintKeeper`]); [`follow`] registers the
+//! notification URL and reads the last 30 days' complaints periodically, so none is missed
+//! while the server was down or when notifications go elsewhere. At start the URL is
+//! registered; live, an `http://` public URL is not (WeChat takes `https://` only), and a URL
+//! the merchant set for another system is never replaced: the periodic read alone brings
+//! complaints in, and the log says why. The route answers WeChat `204` once a complaint is
+//! kept, `401` to a notification whose signature fails (a forgery changes nothing), `5xx` when
+//! it could not be kept (WeChat sends it again).
 
 use std::future::Future;
 use std::sync::Arc;
 
+use aggregate_pay::StoreError;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
+use tokio_util::sync::CancellationToken;
 use wechat_pay::v3::{
-    Client, Complaint, ComplaintNotification, ListComplaints, NegotiationHistory,
-    NegotiationRecord, Notification, QueryComplaint, QueryComplaintNotifyUrl,
-    SetComplaintNotifyUrl, V3ErrorCode,
+    Client, Complaint, ListComplaints, NegotiationHistory, NegotiationRecord, Notification,
+    QueryComplaint, QueryComplaintNotifyUrl, SetComplaintNotifyUrl, V3ErrorCode,
 };
 
 use crate::error::AppError;
+use crate::providers::Mode;
 
 /// Where complaint notifications arrive.
 pub const NOTIFY_PATH: &str = "/notify/wechat/complaints";
@@ -100,7 +106,7 @@ impl ComplaintDesk {
         &self,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<Option<ComplaintNotification>, wechat_pay::Error> {
+    ) -> Result<Option<wechat_pay::v3::ComplaintNotification>, wechat_pay::Error> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         Ok(match self.client.notification(header, body).await? {
             (_, Notification::Complaint(c)) => Some(*c),
@@ -163,6 +169,115 @@ impl ComplaintDesk {
     }
 }
 
+/// How many days back the periodic read looks.
+const SYNC_DAYS: u32 = 30;
+
+/// Why a complaint could not be brought in.
+#[derive(Debug, thiserror::Error)]
+pub enum ComplaintError {
+    /// WeChat Pay could not be asked, or refused.
+    #[error("wechat pay: {0}")]
+    Provider(#[from] wechat_pay::Error),
+    /// The database.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<ComplaintError> for AppError {
+    fn from(e: ComplaintError) -> Self {
+        match e {
+            ComplaintError::Provider(e) => provider_error(&e),
+            ComplaintError::Store(e) => AppError::internal(e),
+        }
+    }
+}
+
+/// What the merchant needs to know of a complaint (the payer's phone is left out).
+pub fn summary(c: &Complaint) -> Value {
+    let order = c.complaint_order_info.first();
+    json!({
+        "detail": c.complaint_detail,
+        "complained_at": c.complaint_time,
+        "problem_type": c.problem_type,
+        "problem_description": c.problem_description,
+        "apply_refund_amount": c.apply_refund_amount,
+        "transaction_id": order.map(|o| o.transaction_id.clone()),
+        "amount": order.map(|o| o.amount),
+        "full_refunded": c.complaint_full_refunded,
+        "payer_wrote_again": c.incoming_user_response,
+        "times": c.user_complaint_times,
+        "images": c.complaint_media_list.iter().map(|m| m.media_url.len()).sum::<usize>(),
+    })
+}
+
+/// Where a server keeps complaints.
+pub trait ComplaintKeeper: Send + Sync + 'static {
+    /// The merchant's desk.
+    fn desk(&self) -> &ComplaintDesk;
+
+    /// Keeps what WeChat says of `c` now.
+    fn keep(&self, c: &Complaint) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Reads complaint `id` from WeChat and keeps it.
+pub async fn refresh(keeper: &impl ComplaintKeeper, id: &str) -> Result<(), ComplaintError> {
+    let complaint = keeper
+        .desk()
+        .client()
+        .execute(&QueryComplaint(id.to_owned()))
+        .await?;
+    Ok(keeper.keep(&complaint).await?)
+}
+
+/// Reads the last 30 days' complaints and keeps each: how many.
+pub async fn sync(keeper: &impl ComplaintKeeper) -> Result<usize, ComplaintError> {
+    let all = keeper.desk().recent(SYNC_DAYS).await?;
+    for c in &all {
+        keeper.keep(c).await?;
+    }
+    Ok(all.len())
+}
+
+/// Registers the notification URL under `public_url` (see the module), then reads the
+/// complaints every `every` until `stop`.
+pub async fn follow(
+    keeper: Arc<impl ComplaintKeeper>,
+    public_url: String,
+    mode: Mode,
+    every: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let url = notify_url(&public_url);
+    let secs = every.as_secs();
+    if mode.is_demo() || url.starts_with("https://") {
+        match keeper.desk().register(&url, mode.is_demo()).await {
+            Ok(Registration::Elsewhere(other)) => tracing::warn!(
+                ours = %url, theirs = %other,
+                "complaint notifications go to another URL the merchant set; complaints are read every {secs}s instead"
+            ),
+            Ok(_) => tracing::info!(url = %url, "complaint notifications registered"),
+            Err(e) => {
+                tracing::warn!(error = %e, "complaint notification URL not registered; complaints are read periodically")
+            }
+        }
+    } else {
+        tracing::warn!(
+            url = %url,
+            "complaint notifications need an https:// PUBLIC_URL; complaints are read every {secs}s instead"
+        );
+    }
+    loop {
+        match sync(keeper.as_ref()).await {
+            Ok(n) => tracing::debug!(complaints = n, "complaints read"),
+            Err(e) => tracing::warn!(error = %e, "complaints not read; trying again later"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// A WeChat Pay error as the seller's request answers it: WeChat refused (`502
 /// CHANNEL_REJECTED`, its message), or could not be reached or asked to retry (`503
 /// CHANNEL_UNAVAILABLE`).
@@ -182,15 +297,11 @@ pub fn provider_error(e: &wechat_pay::Error) -> AppError {
 
 /// A server state that hears complaints.
 pub trait HearsComplaints: Send + Sync + 'static {
-    /// The merchant's desk (`None`: no API v3 merchant, so no complaint notification is
-    /// believed).
-    fn complaint_desk(&self) -> Option<&ComplaintDesk>;
+    /// Where its complaints are kept.
+    type Keeper: ComplaintKeeper;
 
-    /// Keeps what a verified notification says (an error: WeChat is told to send it again).
-    fn complaint_heard(
-        &self,
-        notification: ComplaintNotification,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// The keeper (`None`: no API v3 merchant, so no complaint notification is believed).
+    fn complaint_keeper(&self) -> Option<&Self::Keeper>;
 }
 
 /// The complaint notification route.
@@ -211,10 +322,10 @@ async fn heard<T: HearsComplaints>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(desk) = state.complaint_desk() else {
+    let Some(keeper) = state.complaint_keeper() else {
         return wechat_answer(StatusCode::NOT_FOUND, "complaints are not handled here");
     };
-    let notification = match desk.heard(&headers, &body).await {
+    let notification = match keeper.desk().heard(&headers, &body).await {
         Ok(Some(n)) => n,
         Ok(None) => {
             return wechat_answer(StatusCode::BAD_REQUEST, "not a complaint notification");
@@ -224,8 +335,8 @@ async fn heard<T: HearsComplaints>(
             return wechat_answer(StatusCode::UNAUTHORIZED, "not verified");
         }
     };
-    let id = notification.complaint_id.clone();
-    match state.complaint_heard(notification).await {
+    let id = notification.complaint_id;
+    match refresh(keeper, &id).await {
         Ok(()) => {
             tracing::info!(complaint = %id, "complaint notification");
             StatusCode::NO_CONTENT.into_response()

@@ -174,6 +174,49 @@ pub struct RefundView {
     pub reason: Option<String>,
 }
 
+/// A payer's WeChat Pay complaint about one of your payments, as the platform reports it (in a
+/// `complaint.updated` callback's `data` too).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub struct ComplaintView {
+    /// WeChat's number of the complaint.
+    pub complaint_id: String,
+    /// Your order number.
+    pub out_trade_no: String,
+    /// `PENDING` (answer it in time: WeChat penalises merchants who do not), `PROCESSING`,
+    /// `PROCESSED`.
+    pub state: String,
+    /// Whether you must act (not handled, or the payer wrote again).
+    pub needs_action: bool,
+    /// What the payer wrote and asked (`detail`, `apply_refund_amount`, `problem_type`…).
+    pub summary: serde_json::Value,
+    /// Its changes so far (a callback's id names the version it tells).
+    pub version: i64,
+    /// The negotiation so far (`GET /v1/complaints/{id}` only).
+    #[serde(default)]
+    pub history: Vec<serde_json::Value>,
+}
+
+/// Your decision on the refund a complaint asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundProgress {
+    /// The refund is made (with [`Client::create_refund`]) within this many days (0 to 5).
+    Approve {
+        /// Days.
+        launch_refund_day: u32,
+    },
+    /// No refund, and why.
+    Reject {
+        /// Why not.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct Complaints {
+    complaints: Vec<ComplaintView>,
+}
+
 /// The open-API client of one merchant. Cheap to clone; `Debug` never shows the secret or salt.
 #[derive(Clone)]
 pub struct Client {
@@ -385,6 +428,72 @@ impl Client {
             "/v1/refunds",
             Some(&Self::json(refund)?),
             Some(&signing::nonce()),
+        )
+        .await
+    }
+
+    /// The payers' complaints about your payments, newest first (`GET /v1/complaints`).
+    pub async fn complaints(&self) -> Result<Vec<ComplaintView>, Error> {
+        let list: Complaints = self.request("GET", "/v1/complaints", None, None).await?;
+        Ok(list.complaints)
+    }
+
+    /// A complaint as WeChat has it now, with its negotiation (`GET /v1/complaints/{id}`).
+    pub async fn complaint(&self, complaint_id: &str) -> Result<ComplaintView, Error> {
+        self.request(
+            "GET",
+            &format!("/v1/complaints/{}", encode(complaint_id)),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// Answers the payer (`POST /v1/complaints/{id}/response`, 1 to 200 characters).
+    pub async fn respond_to_complaint(
+        &self,
+        complaint_id: &str,
+        text: &str,
+    ) -> Result<ComplaintView, Error> {
+        self.request(
+            "POST",
+            &format!("/v1/complaints/{}/response", encode(complaint_id)),
+            Some(&serde_json::json!({ "text": text })),
+            None,
+        )
+        .await
+    }
+
+    /// Tells WeChat your refund decision (`POST /v1/complaints/{id}/refund-progress`).
+    pub async fn complaint_refund_progress(
+        &self,
+        complaint_id: &str,
+        progress: &RefundProgress,
+    ) -> Result<ComplaintView, Error> {
+        let body = match progress {
+            RefundProgress::Approve { launch_refund_day } => {
+                serde_json::json!({"action": "approve", "launch_refund_day": launch_refund_day})
+            }
+            RefundProgress::Reject { reason } => {
+                serde_json::json!({"action": "reject", "reason": reason})
+            }
+        };
+        self.request(
+            "POST",
+            &format!("/v1/complaints/{}/refund-progress", encode(complaint_id)),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    /// Marks a complaint handled (`POST /v1/complaints/{id}/complete`).
+    pub async fn complete_complaint(&self, complaint_id: &str) -> Result<ComplaintView, Error> {
+        self.request(
+            "POST",
+            &format!("/v1/complaints/{}/complete", encode(complaint_id)),
+            None,
+            None,
         )
         .await
     }

@@ -8,7 +8,10 @@
 //! - [`signing`] — canonical strings, request and callback signatures, verification (the
 //!   platform uses the same code to check requests).
 //! - [`client`] — [`Client::builder`]`(app_id, secret, salt)`: create / get / close payments,
-//!   create / get refunds, with `Idempotency-Key`.
+//!   create / get refunds, with `Idempotency-Key`; read and answer payers' WeChat Pay
+//!   complaints ([`Client::complaints`], [`Client::respond_to_complaint`],
+//!   [`Client::complaint_refund_progress`], [`Client::complete_complaint`]; each change also
+//!   arrives as a `complaint.updated` callback).
 //! - [`callbacks`] — [`Callbacks::handle`]: verify a callback (several secrets during a
 //!   rotation), run your handler once per event, record it handled only when it succeeded.
 //! - [`replay`] — [`NonceStore`] (the platform's replayed-nonce check) with an in-memory store.
@@ -65,7 +68,10 @@ mod secret;
 pub mod signing;
 
 pub use callbacks::{Callbacks, Claim, Handled, HandledEvents, MemoryHandledEvents};
-pub use client::{Client, ClientBuilder, CreatePayment, CreateRefund, PaymentView, RefundView};
+pub use client::{
+    Client, ClientBuilder, ComplaintView, CreatePayment, CreateRefund, PaymentView, RefundProgress,
+    RefundView,
+};
 pub use error::{BoxError, Error, StoreError};
 /// Money: an integer count of fen (`pay-money`'s, the type every crate of the family uses).
 pub use pay_money::Fen;

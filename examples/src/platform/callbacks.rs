@@ -172,6 +172,30 @@ impl EventHandler for MerchantCallbacks {
             data: &data,
         })
         .map_err(HandlerError::retry)?;
+        self.post(&merchant, body).await
+    }
+}
+
+impl MerchantCallbacks {
+    /// Delivers a callback `body` (`{id, type, created_at, data}`) that is not a payment
+    /// event's — a complaint's — to merchant `merchant_id`, within its limit of callbacks in
+    /// flight; an error says why it did not get through (retry later).
+    pub async fn deliver(&self, merchant_id: &str, body: Vec<u8>) -> Result<(), String> {
+        let slots = self.slots_of(merchant_id);
+        let _turn = tokio::time::timeout(TURN_WAIT, slots.acquire())
+            .await
+            .map_err(|_| "the merchant's earlier callbacks are still in flight".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let merchant = self
+            .merchant(merchant_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no merchant {merchant_id}"))?;
+        self.post(&merchant, body).await.map_err(|e| e.to_string())
+    }
+
+    /// POSTs `body` to the merchant's notify URL, signed with its secret(s).
+    async fn post(&self, merchant: &Merchant, body: Vec<u8>) -> Result<(), HandlerError> {
         // During a rotation's grace period, signed with both secrets (the new one first): a
         // merchant still on the old secret keeps accepting callbacks until it ends.
         let now = crate::clock::unix_now();

@@ -65,6 +65,10 @@ pub struct PlatformConfig {
     /// Seconds one callback request may take (connect, send, answer) before it counts as failed.
     #[arg(long, env = "CALLBACK_TIMEOUT_SECS", default_value_t = 5)]
     pub callback_timeout_secs: u64,
+    /// Seconds between reads of the platform's WeChat Pay complaints (API v3 only), besides
+    /// the complaint notifications.
+    #[arg(long, env = "COMPLAINT_SYNC_SECS", default_value_t = 300)]
+    pub complaint_sync_secs: u64,
     /// Callbacks in flight to one merchant at a time (per instance): a slow merchant holds only
     /// its own.
     #[arg(long, env = "CALLBACK_MERCHANT_CONCURRENCY", default_value_t = 16)]

@@ -3,13 +3,14 @@
 //! - [`config`] — flags / environment; [`wiring`] — the one place that picks SQLite / PostgreSQL /
 //!   MySQL, memory / Redis, in-process / RabbitMQ, real channels / the embedded emulator.
 //! - [`routes`] — one module per resource: `admin` (onboarding, dead letters), `open_api`
-//!   (signed payments and refunds), `cashier`, `mp` (the
+//!   (signed payments and refunds), `complaints` (the merchant's WeChat Pay complaints), `cashier`, `mp` (the
 //!   Official Account callback), `bind` (the binding page).
 //! - [`auth`] — `SignedMerchant` and `Admin` extractors (errors are `crate::error::AppError`).
 //! - [`db`] — merchants, orders, refunds, idempotency keys, queued merchant messages;
 //!   [`callbacks`] — merchant callbacks, as the outbox's event handler ([`callback_data`]: what
 //!   they say, and the platform's tag on a payment); [`messages`] — the
-//!   merchant's "payment received" WeChat messages, their own outbox consumer.
+//!   merchant's "payment received" WeChat messages, their own outbox consumer;
+//!   [`complaints`] — payers' WeChat Pay complaints, forwarded to their merchants.
 //! - [`mp_callback`] — the Official Account callback (binding by QR scene, keyword replies, the
 //!   chatbot).
 //!
@@ -19,6 +20,7 @@
 pub mod auth;
 pub mod callback_data;
 pub mod callbacks;
+pub mod complaints;
 pub mod config;
 pub mod db;
 pub mod fee_sharing;
@@ -136,6 +138,8 @@ pub struct PlatformState {
     pub bills: aggregate_pay::BillReconciler,
     /// The short loop while a buyer's cashier page waits for a payment.
     pub short_poll: aggregate_pay::ShortPoll,
+    /// Payers' complaints, forwarded to merchants (a WeChat Pay API v3 platform).
+    pub complaints: Option<Arc<complaints::PlatformComplaints>>,
 }
 
 impl crate::notify::HasNotifyProcessor for PlatformState {
@@ -175,6 +179,8 @@ pub fn app(state: Arc<PlatformState>) -> Router {
         .merge(routes::open_api::routes())
         .merge(routes::cashier::routes())
         .merge(crate::notify::routes())
+        .merge(crate::complaints::routes())
+        .merge(routes::complaints::routes())
         .merge(routes::mp::routes())
         .merge(routes::bind::routes());
     if state.sandbox.is_some() {

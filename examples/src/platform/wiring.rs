@@ -215,6 +215,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
             },
         });
     }
+    let providers_v3 = providers.v3_clients().into_iter().next();
     let (mp, mp_token, mp_aes, emulator) = (
         providers.mp,
         providers.mp_token,
@@ -265,6 +266,14 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
             retries.max_attempts,
         )
     });
+    let complaints = providers_v3.map(|client| {
+        Arc::new(super::complaints::PlatformComplaints::new(
+            crate::complaints::ComplaintDesk::new(client),
+            db.clone(),
+            callbacks.clone(),
+            callback_policy(config),
+        ))
+    });
     let emulator_url = emulator.as_ref().map(|e| e.base_url().to_owned());
     let state = Arc::new(PlatformState {
         settings: settings(
@@ -290,6 +299,7 @@ pub async fn wire(config: &PlatformConfig, public_url: &str) -> Result<Wired, St
         dead_letters: delivery.clone(),
         bills,
         short_poll,
+        complaints,
     });
     Ok(Wired {
         daily_bills: config.bills.daily(mode).then_some((
@@ -479,6 +489,18 @@ impl Wired {
         if let Some(messages) = self.messages.clone() {
             tasks.push(tokio::spawn(
                 messages.run(Duration::from_secs(1), shutdown.clone()),
+            ));
+        }
+        if let Some(complaints) = self.state.complaints.clone() {
+            tasks.push(tokio::spawn(crate::complaints::follow(
+                complaints.clone(),
+                self.state.settings.public_url.clone(),
+                self.mode,
+                Duration::from_secs(self.config.complaint_sync_secs.max(10)),
+                shutdown.clone(),
+            )));
+            tasks.push(tokio::spawn(
+                complaints.run_callbacks(Duration::from_secs(1), shutdown.clone()),
             ));
         }
         tasks.push(spawn_idempotency_pruning(

@@ -513,7 +513,8 @@ impl Wired {
         }
 
         if let Some(complaints) = self.state.complaints.clone() {
-            tasks.push(tokio::spawn(complaints.run(
+            tasks.push(tokio::spawn(crate::complaints::follow(
+                complaints,
                 self.state.settings.public_url.clone(),
                 self.mode,
                 self.complaint_sync,

@@ -5,6 +5,7 @@
 mod bills;
 mod binding;
 mod callbacks;
+mod complaints;
 mod engines;
 mod live;
 mod open_api;

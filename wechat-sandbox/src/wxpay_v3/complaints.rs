@@ -3,8 +3,9 @@
 //! (`COMPLAINT.CREATE`, encrypted and signed like every v3 notification), and its negotiation
 //! held as WeChat holds it: the merchant's answers (images uploaded first, the upload's signature
 //! checked over its `meta` part and the file against the `sha256` it names), refund decision and
-//! completion, each notified (`COMPLAINT.STATE_CHANGE`). `GET /sandbox/complaints` shows them
-//! with every answer.
+//! completion, each notified (`COMPLAINT.STATE_CHANGE`). A sub-merchant's complaint is its
+//! service provider's to read, answer and hear (every sub-merchant's, or the one
+//! `complainted_mchid` names). `GET /sandbox/complaints` shows them with every answer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +33,9 @@ const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
 pub(crate) struct SandboxComplaint {
     complaint_id: String,
     mch_id: String,
+    /// The service provider of a sub-merchant's order: it reads, answers and hears the
+    /// complaint (WeChat sends a service provider every sub-merchant's complaints).
+    sp_mchid: Option<String>,
     created_at: i64,
     detail: String,
     state: &'static str,
@@ -92,6 +96,17 @@ impl SandboxComplaint {
         })
     }
 
+    /// Whether merchant `mch_id` may read and answer it: the merchant complained about, or its
+    /// service provider.
+    fn visible_to(&self, mch_id: &str) -> bool {
+        self.mch_id == mch_id || self.sp_mchid.as_deref() == Some(mch_id)
+    }
+
+    /// The merchant WeChat talks to about it: the service provider, if any.
+    fn handler(&self) -> &str {
+        self.sp_mchid.as_deref().unwrap_or(&self.mch_id)
+    }
+
     fn record(&mut self, operator: &str, operate_type: &str, details: &str, images: &[String]) {
         let log_id = format!("{}-{}", self.complaint_id, self.history.len() + 1);
         self.history.push(json!({
@@ -110,7 +125,7 @@ impl SandboxComplaint {
 
 /// Sends a complaint notification to the merchant's URL, if it set one.
 fn notify_complaint(state: &SandboxState, c: &SandboxComplaint, event: &'static str, action: &str) {
-    let Some(url) = lock(&state.v3).complaints.urls.get(&c.mch_id).cloned() else {
+    let Some(url) = lock(&state.v3).complaints.urls.get(c.handler()).cloned() else {
         return;
     };
     let summary = if event == "COMPLAINT.CREATE" {
@@ -120,7 +135,7 @@ fn notify_complaint(state: &SandboxState, c: &SandboxComplaint, event: &'static 
     };
     notify(
         state,
-        &c.mch_id,
+        c.handler(),
         V3Notification {
             kind: "wechat.complaint",
             reference: &c.complaint_id,
@@ -158,6 +173,7 @@ pub fn file_complaint(
             .partner
             .as_ref()
             .map_or_else(|| order.mch_id.clone(), |p| p.sub_mchid.clone()),
+        sp_mchid: order.partner.as_ref().map(|_| order.mch_id.clone()),
         created_at: at,
         detail: detail.to_owned(),
         state: "PENDING",
@@ -190,7 +206,8 @@ pub fn all(state: &SandboxState) -> Value {
     json!(book.complaints.values().collect::<Vec<_>>())
 }
 
-/// The complaint `id` of merchant `mch_id`, changed by `f`.
+/// The complaint `id`, as merchant `mch_id` may see it (its own, or a sub-merchant's), changed
+/// by `f`.
 fn with_complaint<T>(
     state: &SandboxState,
     mch_id: &str,
@@ -202,7 +219,7 @@ fn with_complaint<T>(
     let c = book
         .complaints
         .get_mut(id)
-        .filter(|c| c.mch_id == mch_id)
+        .filter(|c| c.visible_to(mch_id))
         .ok_or_else(not_found)?;
     f(c, &book.images)
 }
@@ -235,7 +252,12 @@ pub(super) async fn list(
             .complaints
             .complaints
             .values()
-            .filter(|c| c.mch_id == m.mch_id)
+            .filter(|c| c.visible_to(&m.mch_id))
+            // A service provider's list is every sub-merchant's, or the one it names.
+            .filter(|c| {
+                q.get("complainted_mchid")
+                    .is_none_or(|named| c.mch_id == *named)
+            })
             .filter(|c| {
                 time::OffsetDateTime::from_unix_timestamp(c.created_at)
                     .map(|t| t.to_offset(china).date())
@@ -311,12 +333,13 @@ async fn act(
 ) -> Answer {
     let m = authenticate(state, "POST", &path_and_query(uri), headers, body)?;
     let req: Value = serde_json::from_slice(body).map_err(|e| param(format!("body: {e}")))?;
-    if let Some(named) = req["complainted_mchid"].as_str() {
-        if named != m.mch_id {
+    let (changed, action_type) = with_complaint(state, &m.mch_id, id, |c, images| {
+        if req["complainted_mchid"]
+            .as_str()
+            .is_some_and(|named| named != c.mch_id)
+        {
             return Err(param("complainted_mchid 与投诉单不符"));
         }
-    }
-    let (changed, action_type) = with_complaint(state, &m.mch_id, id, |c, images| {
         let action_type = action(c, images, &req)?;
         Ok((c.clone(), action_type))
     })?;
@@ -351,10 +374,11 @@ pub(super) async fn respond(
         if ids.len() > 4 {
             return Err(param("response_images: at most 4"));
         }
-        if let Some(bad) = ids
-            .iter()
-            .find(|id| images.get(*id).is_none_or(|(owner, _)| *owner != c.mch_id))
-        {
+        if let Some(bad) = ids.iter().find(|id| {
+            images
+                .get(*id)
+                .is_none_or(|(owner, _)| !c.visible_to(owner))
+        }) {
             return Err(param(format!("response_images: unknown media_id {bad}")));
         }
         if c.state == "PENDING" {

@@ -5,6 +5,8 @@
 //! - `orders` — merchants' orders and refunds.
 //! - `idempotency` — idempotency keys of the open API (leased, then answered).
 //! - `messages` — the queue of merchants' "payment received" WeChat messages.
+//! - `complaints` — payers' complaints about merchants' payments, each its own callback
+//!   outbox.
 
 use aggregate_pay::store::SqlStore;
 use aggregate_pay::{Fen, StoreError};
@@ -106,11 +108,13 @@ fn inserted<T>(result: Result<T, sqlx::Error>) -> DbResult<bool> {
     }
 }
 
+mod complaints;
 mod idempotency;
 mod merchants;
 mod messages;
 mod orders;
 
+pub use complaints::MerchantComplaint;
 pub use idempotency::{Idempotent, KeyTimes};
 pub use merchants::{BindRefused, Merchant, MerchantStatus};
 pub use messages::{MessageStatus, QueuedMessage};
@@ -137,6 +141,7 @@ impl PlatformDb {
                         "partner mode: Alipay authorizations",
                         merchants::SCHEMA_V6,
                     ),
+                    (7, "payers' complaints", complaints::SCHEMA_V7),
                 ],
             )
             .await?;

@@ -7,6 +7,7 @@ pub mod alipay_auth;
 pub mod bills;
 pub mod bind;
 pub mod cashier;
+pub mod complaints;
 pub mod mp;
 pub mod open_api;
 

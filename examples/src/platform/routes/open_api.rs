@@ -138,7 +138,7 @@ fn respond((status, body): (StatusCode, Value), replayed: bool) -> Response {
     response
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AppError> {
+pub(super) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body)
         .map_err(|e| AppError::bad_request("INVALID_REQUEST", format!("invalid JSON body: {e}")))
 }

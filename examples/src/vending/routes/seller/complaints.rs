@@ -31,11 +31,12 @@ use wechat_pay::v3::{CompleteComplaint, RefundDecision, RespondComplaint, Update
 
 use super::orders::RefundRequest;
 use super::{is_operator, record};
+use crate::complaints::ComplaintKeeper;
 use crate::complaints::provider_error;
 use crate::error::{AppError, AppJson};
 use crate::vending::VendingState;
 use crate::vending::auth::SellerSession;
-use crate::vending::complaints::{ComplaintError, Complaints};
+use crate::vending::complaints::Complaints;
 use crate::vending::db::StoredComplaint;
 use crate::vending::orders::OrderService;
 
@@ -59,15 +60,6 @@ pub fn routes() -> Router<Arc<VendingState>> {
 /// The image upload, served under [`MAX_IMAGE_BYTES`] instead of the server's body limit.
 pub fn upload_routes() -> Router<Arc<VendingState>> {
     Router::new().route("/api/seller/complaints/{id}/images", post(upload))
-}
-
-impl From<ComplaintError> for AppError {
-    fn from(e: ComplaintError) -> Self {
-        match e {
-            ComplaintError::Provider(e) => provider_error(&e),
-            ComplaintError::Store(e) => AppError::internal(e),
-        }
-    }
 }
 
 fn complaints(state: &VendingState) -> Result<&Complaints, AppError> {
@@ -152,7 +144,7 @@ async fn detail(
         .case(&id)
         .await
         .map_err(|e| provider_error(&e))?;
-    let stored = desk.keep(&complaint).await.map_err(AppError::internal)?;
+    let stored = desk.store(&complaint).await.map_err(AppError::internal)?;
     let mut view = with_order(&state, &stored).await?;
     view["history"] = history
         .iter()
