@@ -210,6 +210,22 @@ pub fn summary(c: &Complaint) -> Value {
     })
 }
 
+/// A complaint's negotiation as a merchant reads it: who, when, what, the text, how many images.
+pub fn history_view(history: &[NegotiationRecord]) -> Value {
+    history
+        .iter()
+        .map(|h| {
+            json!({
+                "operator": h.operator,
+                "at": h.operate_time,
+                "type": h.operate_type,
+                "details": h.operate_details,
+                "images": h.image_list.len(),
+            })
+        })
+        .collect()
+}
+
 /// Where a server keeps complaints.
 pub trait ComplaintKeeper: Send + Sync + 'static {
     /// The merchant's desk.

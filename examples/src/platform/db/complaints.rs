@@ -188,35 +188,22 @@ impl PlatformDb {
         lease_secs: i64,
         limit: i64,
     ) -> DbResult<Vec<(MerchantComplaint, u32)>> {
-        let rows = sqlx::query(self.q(&format!(
-            "SELECT {COLUMNS}, attempts, locked_until FROM merchant_complaints \
-             WHERE callback_due = 1 AND next_attempt_at <= ? AND locked_until <= ? \
-             ORDER BY next_attempt_at LIMIT ?"
-        )))
-        .bind(now)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(e)?;
-        let mut claimed = Vec::new();
+        let rows = self
+            .claim_due(
+                "merchant_complaints",
+                "complaint_id",
+                "callback_due = 1",
+                &format!("{COLUMNS}, attempts"),
+                (now, lease_secs, limit),
+            )
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
-            let c = complaint(row)?;
-            let previous: i64 = row.try_get("locked_until").map_err(e)?;
             let attempts: i64 = row.try_get("attempts").map_err(e)?;
-            let won = sqlx::query(self.q(
-                "UPDATE merchant_complaints SET locked_until = ?, attempts = attempts + 1 \
-                 WHERE complaint_id = ? AND callback_due = 1 AND locked_until = ?",
-            ))
-            .bind(now.saturating_add(lease_secs))
-            .bind(c.complaint_id.clone())
-            .bind(previous)
-            .execute(self.store.pool())
-            .await
-            .map_err(e)?;
-            if won.rows_affected() == 1 {
-                claimed.push((c, u32::try_from(attempts + 1).unwrap_or(u32::MAX)));
-            }
+            claimed.push((
+                complaint(row)?,
+                u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+            ));
         }
         Ok(claimed)
     }

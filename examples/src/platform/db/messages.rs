@@ -124,35 +124,20 @@ impl PlatformDb {
         lease_secs: i64,
         limit: i64,
     ) -> DbResult<Vec<QueuedMessage>> {
-        let rows = sqlx::query(self.q(&format!(
-            "SELECT {COLUMNS}, locked_until FROM merchant_messages \
-             WHERE status = 0 AND next_attempt_at <= ? AND locked_until <= ? \
-             ORDER BY next_attempt_at LIMIT ?"
-        )))
-        .bind(now)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(e)?;
-        let mut claimed = Vec::new();
+        let rows = self
+            .claim_due(
+                "merchant_messages",
+                "event_id",
+                "status = 0",
+                COLUMNS,
+                (now, lease_secs, limit),
+            )
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut m = message_from(row)?;
-            let previous: i64 = row.try_get("locked_until").map_err(e)?;
-            let won = sqlx::query(self.q(
-                "UPDATE merchant_messages SET locked_until = ?, attempts = attempts + 1 \
-                 WHERE event_id = ? AND status = 0 AND locked_until = ?",
-            ))
-            .bind(now.saturating_add(lease_secs))
-            .bind(m.event_id.clone())
-            .bind(previous)
-            .execute(self.store.pool())
-            .await
-            .map_err(e)?;
-            if won.rows_affected() == 1 {
-                m.attempts += 1;
-                claimed.push(m);
-            }
+            m.attempts += 1;
+            claimed.push(m);
         }
         Ok(claimed)
     }

@@ -151,4 +151,49 @@ impl PlatformDb {
     fn q(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
         self.store.query_text(sql)
     }
+
+    /// The rows of outbox table `table` (keyed by the text column `key`) that are due at `now`
+    /// (`due`, and their time come, and no lease running), at most `limit`, each leased for
+    /// `lease_secs` by compare-and-set on `locked_until` and counted as an attempt: the rows
+    /// this caller won (as read, before the claim), so several instances share the work.
+    async fn claim_due(
+        &self,
+        table: &str,
+        key: &str,
+        due: &str,
+        columns: &str,
+        (now, lease_secs, limit): (i64, i64, i64),
+    ) -> DbResult<Vec<sqlx::any::AnyRow>> {
+        use sqlx::Row;
+        let rows = sqlx::query(self.q(&format!(
+            "SELECT {columns}, locked_until FROM {table} \
+             WHERE {due} AND next_attempt_at <= ? AND locked_until <= ? \
+             ORDER BY next_attempt_at LIMIT ?"
+        )))
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(e)?;
+        let mut won = Vec::new();
+        for row in rows {
+            let id: String = row.try_get(key).map_err(e)?;
+            let previous: i64 = row.try_get("locked_until").map_err(e)?;
+            let claimed = sqlx::query(self.q(&format!(
+                "UPDATE {table} SET locked_until = ?, attempts = attempts + 1 \
+                 WHERE {key} = ? AND {due} AND locked_until = ?"
+            )))
+            .bind(now.saturating_add(lease_secs))
+            .bind(id)
+            .bind(previous)
+            .execute(self.store.pool())
+            .await
+            .map_err(e)?;
+            if claimed.rows_affected() == 1 {
+                won.push(row);
+            }
+        }
+        Ok(won)
+    }
 }

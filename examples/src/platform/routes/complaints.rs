@@ -96,18 +96,7 @@ async fn detail(
         .map_err(AppError::internal)?
         .ok_or_else(|| AppError::not_found("COMPLAINT_NOT_FOUND", "no such complaint"))?;
     let mut answer = view(&kept);
-    answer["history"] = history
-        .iter()
-        .map(|h| {
-            json!({
-                "operator": h.operator,
-                "at": h.operate_time,
-                "type": h.operate_type,
-                "details": h.operate_details,
-                "images": h.image_list.len(),
-            })
-        })
-        .collect();
+    answer["history"] = crate::complaints::history_view(&history);
     Ok(Json(answer))
 }
 

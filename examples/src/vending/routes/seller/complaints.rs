@@ -146,18 +146,7 @@ async fn detail(
         .map_err(|e| provider_error(&e))?;
     let stored = desk.store(&complaint).await.map_err(AppError::internal)?;
     let mut view = with_order(&state, &stored).await?;
-    view["history"] = history
-        .iter()
-        .map(|h| {
-            json!({
-                "operator": h.operator,
-                "at": h.operate_time,
-                "type": h.operate_type,
-                "details": h.operate_details,
-                "images": h.image_list.len(),
-            })
-        })
-        .collect();
+    view["history"] = crate::complaints::history_view(&history);
     Ok(Json(view))
 }
 
