@@ -430,6 +430,18 @@ pub async fn inspect_at(base_url: &str, path: &str) -> serde_json::Value {
         .unwrap()
 }
 
+/// Complaint `id` as the emulator at `base_url` holds it (its negotiation, the refund decision).
+pub async fn held_complaint(base_url: &str, id: &str) -> serde_json::Value {
+    inspect_at(base_url, "/sandbox/complaints")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["complaint_id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("the emulator holds no complaint {id}"))
+}
+
 /// The messages the emulator at `base_url` recorded for `open_id`.
 pub async fn messages_to(base_url: &str, open_id: &str) -> Vec<serde_json::Value> {
     serde_json::from_value(

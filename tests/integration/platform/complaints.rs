@@ -136,13 +136,7 @@ async fn a_sub_merchants_complaint_reaches_its_merchant_who_answers_it_through_t
     );
 
     // WeChat holds the answers, made for the sub-merchant; the merchant was told of the end.
-    let all = crate::support::inspect_at(&p.emulator_url, "/sandbox/complaints").await;
-    let held = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["complaint_id"] == id.as_str())
-        .unwrap();
+    let held = &crate::support::held_complaint(&p.emulator_url, &id).await;
     assert_eq!(held["mch_id"], sub.as_str(), "{held}");
     assert_eq!(held["state"], "PROCESSED", "{held}");
     assert_eq!(held["refund_decision"]["action"], "APPROVE", "{held}");

@@ -207,13 +207,7 @@ async fn a_complaint_reaches_its_seller_who_answers_with_an_image_refunds_once_a
     );
 
     // WeChat (the emulator) has every answer.
-    let all = crate::support::inspect_at(&v.emulator_url, "/sandbox/complaints").await;
-    let held = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["complaint_id"] == id.as_str())
-        .unwrap();
+    let held = &crate::support::held_complaint(&v.emulator_url, &id).await;
     assert_eq!(held["state"], "PROCESSED", "{held}");
     let mut kinds: Vec<&str> = held["history"]
         .as_array()
