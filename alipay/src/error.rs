@@ -78,7 +78,7 @@ impl Error {
 }
 
 /// Why a signature was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureError {
     /// There is no `sign`.
@@ -91,6 +91,13 @@ pub enum SignatureError {
          answer's or notification's text exactly as received"
     )]
     Mismatch,
+    /// The notification says it is signed with another algorithm than RSA2 (`sign_type=RSA`:
+    /// SHA1withRSA, which this client does not verify).
+    #[error(
+        "the notification is signed with sign_type {0:?}; this client verifies RSA2 only: set \
+         the app's signing to RSA2 (SHA256withRSA) in Alipay's console"
+    )]
+    SignTypeNotConfigured(String),
     /// Certificate mode: the answer names an Alipay certificate (`alipay_cert_sn`) this client
     /// does not hold and could not download (or was not allowed to try again yet).
     #[error("signed with an Alipay certificate this client does not hold")]

@@ -71,7 +71,18 @@ pub fn verify_form(form: &BTreeMap<String, String>, key: &PublicKey) -> Result<(
         form.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         sign::NOTIFY_EXCLUDES,
     );
-    key.verify(&content, signature)
+    key.verify(&content, signature).map_err(|e| {
+        // Said why when the notification names another algorithm.
+        match form
+            .get("sign_type")
+            .filter(|t| !t.is_empty() && *t != "RSA2")
+        {
+            Some(other) if matches!(e, Error::Signature(SignatureError::Mismatch)) => {
+                Error::Signature(SignatureError::SignTypeNotConfigured(other.clone()))
+            }
+            _ => e,
+        }
+    })
 }
 
 impl Client {

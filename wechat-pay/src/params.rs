@@ -222,7 +222,21 @@ impl Params {
     /// Checks the `sign` field against every other field. A missing `sign` is an error.
     pub fn verify(&self, key: &ApiKey, sign_type: SignType) -> Result<(), SignatureError> {
         let signature = self.get("sign").ok_or(SignatureError::Missing)?;
-        sign::verify_sorted(self.iter(), key, sign_type, signature)
+        sign::verify_sorted(self.iter(), key, sign_type, signature).map_err(|e| {
+            // Said why when the message names another algorithm than the one used.
+            match self.optional("sign_type") {
+                Some(named)
+                    if e == SignatureError::Mismatch
+                        && named.parse::<SignType>().is_ok_and(|t| t != sign_type) =>
+                {
+                    SignatureError::SignTypeNotConfigured {
+                        received: named.to_owned(),
+                        configured: sign_type.as_str().to_owned(),
+                    }
+                }
+                _ => e,
+            }
+        })
     }
 
     // ---- typed access for the response decoders -------------------------------------------

@@ -72,6 +72,18 @@ pub enum SignatureError {
          XML is verified exactly as received"
     )]
     Mismatch,
+    /// The message says it is signed with another algorithm than the one it was verified
+    /// with (the client's configured sign type).
+    #[error(
+        "the message is signed with {received}, but was verified with {configured}: set the \
+         client's sign type (or the notification policy) to {received}, as the order was made"
+    )]
+    SignTypeNotConfigured {
+        /// The `sign_type` the message names.
+        received: String,
+        /// The sign type it was verified with.
+        configured: String,
+    },
     /// `sign_type` names an algorithm WeChat Pay v2 does not define.
     #[error("unsupported sign_type {0:?}")]
     UnsupportedSignType(String),

@@ -44,6 +44,27 @@ async fn a_signed_notification_for_this_app_and_seller_is_decoded() {
 }
 
 #[tokio::test]
+async fn a_notification_signed_with_another_algorithm_says_so() {
+    let server = MockServer::start().await;
+    let good = paid(APP_ID, SELLER_ID, "3.50");
+    // An app still on RSA (SHA1withRSA) sends sign_type=RSA: its signature (here: one over
+    // other content) does not verify as RSA2, and the error says which algorithm to switch to.
+    let rsa = good
+        .replace("sign_type=RSA2", "sign_type=RSA")
+        .replace("total_amount=3.50", "total_amount=3.51");
+    assert_ne!(rsa, good);
+    let e = client(&server).verify_notification(rsa.as_bytes());
+    assert_eq!(
+        e,
+        Err(Error::Signature(SignatureError::SignTypeNotConfigured(
+            "RSA".into()
+        )))
+    );
+    let text = e.unwrap_err().to_string();
+    assert!(text.contains("RSA2") && text.contains("\"RSA\""), "{text}");
+}
+
+#[tokio::test]
 async fn forged_or_foreign_notifications_are_refused() {
     let server = MockServer::start().await;
     let c = client(&server);

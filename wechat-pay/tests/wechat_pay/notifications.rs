@@ -119,11 +119,28 @@ async fn the_configured_sign_type_verifies_whatever_the_body_says() {
             .await,
         Err(Error::Signature(SignatureError::Mismatch))
     ));
-    // …and an MD5 client an HMAC-signed one, even one naming HMAC-SHA256 in its sign_type.
-    assert!(matches!(
-        verify(&hmac_body).await,
-        Err(Error::Signature(SignatureError::Mismatch))
-    ));
+    // …and an MD5 client an HMAC-signed one, even one naming HMAC-SHA256 in its sign_type —
+    // saying why: the message names one algorithm, the client verified with the other.
+    let hmac_refused = verify(&hmac_body).await;
+    let Err(Error::Signature(why @ SignatureError::SignTypeNotConfigured { .. })) = &hmac_refused
+    else {
+        panic!("{hmac_refused:?}")
+    };
+    let text = why.to_string();
+    assert!(
+        text.contains("signed with HMAC-SHA256") && text.contains("verified with MD5"),
+        "{text}"
+    );
+    // One naming MD5 to an HMAC-SHA256 client, likewise.
+    let mut p = signer().payment_notification_params("o1", Fen::new(1));
+    p.insert("sign_type", "MD5");
+    let named_md5 = hmac_client()
+        .verify_payment_notification(signer().sign(p).as_bytes())
+        .await;
+    assert!(
+        matches!(&named_md5, Err(Error::Signature(SignatureError::SignTypeNotConfigured { received, .. })) if received == "MD5"),
+        "{named_md5:?}"
+    );
     // The configured type needs no sign_type in the body.
     assert!(
         hmac_client()

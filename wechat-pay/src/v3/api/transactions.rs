@@ -318,6 +318,67 @@ pub enum TransactionRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryTransaction(pub TransactionRef);
 
+/// A discount applied to a payment (`promotion_detail[]`): a coupon, what it took off, and who
+/// paid for it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Promotion {
+    /// The coupon's id.
+    pub coupon_id: String,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `GLOBAL` (the whole order) or `SINGLE` (some goods).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// `CASH` (paid for by its funder) or `NOCASH` (a discount the merchant gives).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// What it took off.
+    pub amount: Fen,
+    /// The stock (batch) it came from.
+    #[serde(default)]
+    pub stock_id: Option<String>,
+    /// Paid for by WeChat Pay.
+    #[serde(default)]
+    pub wechatpay_contribute: Option<Fen>,
+    /// Paid for by the merchant.
+    #[serde(default)]
+    pub merchant_contribute: Option<Fen>,
+    /// Paid for by others.
+    #[serde(default)]
+    pub other_contribute: Option<Fen>,
+    /// `CNY`.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// The goods it covered (`SINGLE`).
+    #[serde(default)]
+    pub goods_detail: Vec<PromotionGoods>,
+    /// Every other field WeChat sent.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// Goods a coupon covered.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct PromotionGoods {
+    /// The goods' id.
+    pub goods_id: String,
+    /// How many.
+    #[serde(default)]
+    pub quantity: u32,
+    /// The unit price.
+    #[serde(default)]
+    pub unit_price: Fen,
+    /// What the coupon took off them.
+    #[serde(default)]
+    pub discount_amount: Fen,
+    /// The merchant's note.
+    #[serde(default)]
+    pub goods_remark: Option<String>,
+}
+
 /// An order as WeChat Pay has it (a query's answer, a payment notification's resource): every
 /// field WeChat documents, and the ones it does not in [`Transaction::other`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -366,9 +427,9 @@ pub struct Transaction {
     /// The scene the order named (`device_id`…), as sent.
     #[serde(default)]
     pub scene_info: Option<Value>,
-    /// The discounts applied (coupons: `coupon_id`, `amount`, `type`, the goods…), as sent.
+    /// The discounts applied (coupons, with who paid for them and the goods they covered).
     #[serde(default)]
-    pub promotion_detail: Vec<Value>,
+    pub promotion_detail: Vec<Promotion>,
     /// Every other field WeChat sent (kept: WeChat adds fields without notice).
     #[serde(flatten)]
     pub other: serde_json::Map<String, Value>,
@@ -479,7 +540,11 @@ mod tests {
             "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"},
             "amount": {"total": 100, "payer_total": 90, "currency": "CNY", "payer_currency": "CNY"},
             "scene_info": {"device_id": "013467007045764"},
-            "promotion_detail": [{"coupon_id": "109519", "amount": 10, "type": "CASH"}],
+            "promotion_detail": [{"coupon_id": "109519", "amount": 10, "type": "CASH",
+                "scope": "SINGLE", "wechatpay_contribute": 10, "merchant_contribute": 0,
+                "goods_detail": [{"goods_id": "cola", "quantity": 1, "unit_price": 100,
+                                  "discount_amount": 10}],
+                "a_coupon_field_from_next_year": true}],
             "a_field_from_next_year": {"x": 1},
         }))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -488,7 +553,18 @@ mod tests {
             t.scene_info.as_ref().map(|s| &s["device_id"]),
             Some(&json!("013467007045764"))
         );
-        assert_eq!(t.promotion_detail[0]["amount"], 10);
+        let coupon = &t.promotion_detail[0];
+        assert_eq!(
+            (
+                coupon.coupon_id.as_str(),
+                coupon.amount,
+                coupon.kind.as_deref()
+            ),
+            ("109519", Fen::new(10), Some("CASH"))
+        );
+        assert_eq!(coupon.wechatpay_contribute, Some(Fen::new(10)));
+        assert_eq!(coupon.goods_detail[0].discount_amount, Fen::new(10));
+        assert!(coupon.other.contains_key("a_coupon_field_from_next_year"));
         assert_eq!(
             t.amount.as_ref().and_then(|a| a.payer_total),
             Some(Fen::new(90))
