@@ -14,6 +14,7 @@ use aggregate_pay::{
 };
 use wechat_sandbox::Sandbox;
 use wechat_sandbox::control::Channel;
+use wechat_sandbox::faults::ApiFault;
 use wechat_sandbox::payment_codes::Behaviour;
 
 use crate::support::{
@@ -199,6 +200,59 @@ async fn a_buyer_who_never_confirms_is_reversed_and_never_charged() {
         assert_eq!(succeeded_events(&store, &no).await, 0, "{method}");
         let stored = store.payment_by_out_trade_no(&no).await.unwrap().unwrap();
         assert_eq!(stored.status, PaymentStatus::Closed, "{method}");
+    }
+    sandbox.shutdown().await;
+}
+
+/// A temporary error of the provider's is never a decline: charged meanwhile (the answer lost),
+/// the query finds it paid; not charged, the code is reversed at the end of the wait — never
+/// FAILED, never charged and reversed.
+#[tokio::test]
+async fn a_temporary_provider_error_is_asked_again_never_taken_for_a_decline() {
+    let sandbox = start_sandbox(&start_mp_callbacks().await).await;
+    let (payments, store) = payments(&sandbox, "v3");
+    for (method, api, code) in [
+        (
+            PayMethod::WechatPaymentCode,
+            "POST /v3/pay/transactions/codepay",
+            "SYSTEM_ERROR",
+        ),
+        (
+            PayMethod::AlipayPaymentCode,
+            "alipay.trade.pay",
+            "ACQ.SYSTEM_ERROR",
+        ),
+    ] {
+        // The provider charged the buyer, then its answer was an error.
+        sandbox.fault(ApiFault::new(api, code).after_processing());
+        let approving = sandbox.payment_code(provider(method), Behaviour::Approve);
+        let no = unique("PE");
+        let outcome = payments
+            .pay_by_code(scan(&no), &PaymentCode::parse(&approving).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, CodeOutcome::Paid(p) if p.status == PaymentStatus::Paid),
+            "{method}: {outcome:?}"
+        );
+        assert_eq!(succeeded_events(&store, &no).await, 1, "{method}");
+
+        // The provider did nothing and answered an error: asked again until the wait ends, then
+        // reversed — closed, not failed.
+        sandbox.fault(ApiFault::new(api, code));
+        let approving = sandbox.payment_code(provider(method), Behaviour::Approve);
+        let no = unique("PE");
+        let outcome = payments
+            .pay_by_code(scan(&no), &PaymentCode::parse(&approving).unwrap())
+            .await
+            .unwrap();
+        match &outcome {
+            CodeOutcome::Reversed(p) => assert_eq!(p.status, PaymentStatus::Closed, "{method}"),
+            other => panic!("{method}: {other:?}"),
+        }
+        let stored = store.payment_by_out_trade_no(&no).await.unwrap().unwrap();
+        assert_ne!(stored.status, PaymentStatus::Failed, "{method}");
+        assert_eq!(succeeded_events(&store, &no).await, 0, "{method}");
     }
     sandbox.shutdown().await;
 }
