@@ -15,8 +15,8 @@
 //! | a new event, your handler fails | `Err(Error::Handler)`, not recorded: the next delivery runs it again | 5xx |
 //!
 //! Which events were handled lives in a [`HandledEvents`] store: [`MemoryHandledEvents`] for
-//! one process; with several instances implement it on your database or Redis (`claim` =
-//! `SET key NX PX lease`, `handled` = `SET key done PX keep`, `release` = `DEL key`).
+//! one process; with several instances one they share ([`crate::handled`]: Redis, or the
+//! merchant's SQL database), or your own implementation.
 //!
 //! **Secret rotation.** During a rotation's grace period the platform signs each callback with
 //! both secrets (`t=…,v1=<new>,v1=<old>`); a verifier accepts a callback when any `v1` matches

@@ -14,6 +14,9 @@
 //!   arrives as a `complaint.updated` callback).
 //! - [`callbacks`] — [`Callbacks::handle`]: verify a callback (several secrets during a
 //!   rotation), run your handler once per event, record it handled only when it succeeded.
+//! - [`handled`] — which callback events were handled, shared by a merchant's instances:
+//!   `RedisHandledEvents` (feature `redis`), `SqlHandledEvents` (features `postgres`, `mysql`,
+//!   `sqlite`; it can record an event inside the transaction that handles it).
 //! - [`replay`] — [`NonceStore`] (the platform's replayed-nonce check) with an in-memory store.
 //! - [`Secret`], [`Error`] — credentials that never print (`secret`); the errors (`error`:
 //!   [`Error`] for calls, [`StoreError`] for the stores you plug in).
@@ -63,6 +66,7 @@
 pub mod callbacks;
 pub mod client;
 mod error;
+pub mod handled;
 pub mod replay;
 mod secret;
 pub mod signing;
@@ -73,6 +77,10 @@ pub use client::{
     RefundView,
 };
 pub use error::{BoxError, Error, StoreError};
+#[cfg(feature = "redis")]
+pub use handled::RedisHandledEvents;
+#[cfg(feature = "sql")]
+pub use handled::SqlHandledEvents;
 /// Money: an integer count of fen (`pay-money`'s, the type every crate of the family uses).
 pub use pay_money::Fen;
 pub use replay::{MemoryNonceStore, NonceStore};

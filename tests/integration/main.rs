@@ -10,6 +10,7 @@ mod channel_contract;
 mod complaints;
 mod key_switch;
 mod layout;
+mod merchant_events;
 mod mutual_tls;
 mod notifications;
 mod payment_codes;
