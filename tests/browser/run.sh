@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser tests: start `vending-server` as the README runs it (embedded defaults, a fresh
 # SQLite file), log the demo seller in (its password is in the banner), buy on the buyer page in
-# headless Chromium and check the seller dashboard (buy.mjs); then, on a server whose demo
+# headless Chromium and check the seller dashboard (buy.mjs), bind the seller's WeChat and log in
+# by scanning (wechat_login.mjs); then, on a server whose demo
 # merchant speaks WeChat Pay API v3, handle a payer's complaint from the dashboard
 # (complaint.mjs). Called by .ci/run, which installs Debian's chromium if it is missing.
 set -euo pipefail
@@ -51,6 +52,8 @@ check() {
 # As the README runs it: buy, watch the dashboard, refund.
 start browser
 check browser buy.mjs
+# The seller binds WeChat from the dashboard and logs in on another computer by scanning.
+check browser wechat_login.mjs
 # A merchant on WeChat Pay API v3: a payer's complaint answered, refunded and completed.
 start complaints DEMO_WECHAT_API=v3
 check complaints complaint.mjs

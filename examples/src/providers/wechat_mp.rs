@@ -272,6 +272,8 @@ pub(super) fn demo(
             emulator.base_url(),
             token_store,
         )
+        // The web login's page too: the emulator plays WeChat's authorization.
+        .open_base_url(emulator.base_url())
         .build()
         .map_err(|e| emulator_error(&e))
     };

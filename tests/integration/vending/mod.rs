@@ -14,6 +14,7 @@ mod in_process;
 mod limits;
 mod live;
 mod scans;
+mod seller_wechat;
 mod short_poll;
 
 use std::sync::Arc;

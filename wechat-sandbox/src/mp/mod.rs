@@ -3,6 +3,7 @@
 //! QR tickets, menus and followers — and user events POSTed to the app's callback URL.
 
 mod api;
+mod authorize;
 pub mod events;
 
 use std::sync::Arc;
@@ -24,6 +25,10 @@ const GRACE: i64 = 300;
 /// The routes.
 pub fn routes(state: &Arc<SandboxState>) -> Router<Arc<SandboxState>> {
     Router::new()
+        .route(
+            "/connect/oauth2/authorize",
+            get(authorize::page).post(authorize::allow),
+        )
         .route("/cgi-bin/token", get(api::token))
         .route("/cgi-bin/stable_token", post(api::stable_token))
         .route("/sns/oauth2/access_token", get(api::oauth_access_token))

@@ -7,18 +7,21 @@
 //! - `orders` — orders and their compare-and-set steps.
 //! - `sellers` — seller accounts and the audit of their actions.
 //! - `complaints` — payers' complaints (WeChat Pay), each beside its order and seller.
+//! - `seller_wechat` — sellers' bound WeChat and the QR scans that bind it or log in.
 //! - `settings` — values every instance shares (the session secret).
 
 mod complaints;
 mod machines;
 mod orders;
 mod schema;
+mod seller_wechat;
 mod sellers;
 mod settings;
 
 pub use complaints::StoredComplaint;
 pub use machines::{Machine, MachineStatus, NewMachine, Slot, SlotSku, valid_inner_code};
 pub use orders::{BuyerApp, Order, OrderStatus, Stamp};
+pub use seller_wechat::{ScanPurpose, ScanStatus, SellerScan};
 pub use sellers::{AuditEntry, Seller, valid_login};
 
 use aggregate_pay::store::SqlStore;

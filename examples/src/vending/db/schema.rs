@@ -151,6 +151,27 @@ CREATE TABLE vm_complaints (
 CREATE INDEX vm_complaints_by_seller ON vm_complaints (seller, received_at);
 ";
 
+/// Sellers' WeChat (one each, one seller each) and the QR scans that bind it or log in with it.
+pub(super) const SCHEMA_V8: &str = "
+CREATE TABLE vm_seller_wechat (
+    open_id VARCHAR(128) NOT NULL PRIMARY KEY,
+    seller VARCHAR(64) NOT NULL,
+    bound_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX vm_seller_wechat_by_seller ON vm_seller_wechat (seller);
+CREATE TABLE vm_seller_scans (
+    scan_id VARCHAR(64) NOT NULL PRIMARY KEY,
+    purpose VARCHAR(8) NOT NULL,
+    browser_hash VARCHAR(64) NOT NULL,
+    phone_hash VARCHAR(64),
+    seller VARCHAR(64),
+    open_id VARCHAR(128),
+    status VARCHAR(12) NOT NULL,
+    reason TEXT,
+    expires_at BIGINT NOT NULL
+);
+";
+
 /// Every migration, in order.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "machines, skus, slots, orders", SCHEMA_V1),
@@ -168,4 +189,5 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "operators", SCHEMA_V6),
     (7, "complaints", SCHEMA_V7),
+    (8, "sellers' WeChat and its scans", SCHEMA_V8),
 ];

@@ -1,6 +1,7 @@
 //! The seller's side: the login page and session (`session`), the live feed (`feed`), actions on
 //! the seller's own orders (`orders`) and machines (`machines`), the record of what the seller
-//! did (`audit`), the payers' complaints about the seller's orders (`complaints`), and the
+//! did (`audit`), logging in by scanning a QR code with WeChat (`wechat`), the payers'
+//! complaints about the seller's orders (`complaints`), and the
 //! operators' Bills page (`bills`: the reconciliation against the providers' daily bills).
 //! Every route here but the login needs a seller session (401 without; `/seller` itself
 //! redirects to the login page); another seller's order, machine or complaint is 404.
@@ -12,6 +13,7 @@ mod feed;
 mod machines;
 mod orders;
 mod session;
+mod wechat;
 
 use std::sync::Arc;
 
@@ -33,6 +35,7 @@ pub fn routes() -> Router<Arc<VendingState>> {
         .merge(audit::routes())
         .merge(bills::routes())
         .merge(complaints::routes())
+        .merge(wechat::routes())
 }
 
 pub use complaints::{MAX_IMAGE_BYTES, upload_routes};
@@ -90,12 +93,24 @@ async fn record(
     before: Option<Value>,
     after: Option<Value>,
 ) -> Result<(), AppError> {
+    record_as(state, &seller.login, action, target, before, after).await
+}
+
+/// Records what seller `login` did (before a session exists: a login).
+async fn record_as(
+    state: &VendingState,
+    login: &str,
+    action: &str,
+    target: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), AppError> {
     let at = crate::clock::unix_now();
     // Sortable by time to the nanosecond, unique by the random tail.
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     let entry = AuditEntry {
         id: format!("{nanos:020}{}", crate::random::token(6)?),
-        seller: seller.login.clone(),
+        seller: login.to_owned(),
         action: action.to_owned(),
         target: target.to_owned(),
         before,

@@ -1,4 +1,4 @@
-//! Seller login: `GET /seller/login` (the page), `POST /api/seller/login {login, password}` (a
+//! Seller login (by WeChat QR code: `wechat`): `GET /seller/login` (the page), `POST /api/seller/login {login, password}` (a
 //! session cookie: HttpOnly, SameSite=Strict), `POST /api/seller/logout` (ends every session of
 //! the seller, open dashboards included), `GET /api/seller/me`,
 //! and `GET /seller` — the dashboard with a session, the login page without.
@@ -120,6 +120,17 @@ async fn logout(
         .into_response())
 }
 
-async fn me(seller: SellerSession) -> Json<Value> {
-    Json(json!({"login": seller.login}))
+async fn me(
+    State(state): State<Arc<VendingState>>,
+    seller: SellerSession,
+) -> Result<Json<Value>, AppError> {
+    let wechat_bound = state
+        .orders
+        .db()
+        .has_wechat(&seller.login)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Json(
+        json!({"login": seller.login, "wechat_bound": wechat_bound}),
+    ))
 }
