@@ -285,39 +285,12 @@ impl Vending {
             .unwrap();
         assert!(start.status().is_redirection(), "{}", start.status());
         let nonce_cookie = set_cookie(&start, "vending_oauth").unwrap();
-        let location = start.headers()["location"].to_str().unwrap().to_owned();
-        let state = url::Url::parse(&location)
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == "state")
-            .unwrap()
-            .1
-            .into_owned();
-        let app_id = self
-            .state
-            .buyers
-            .official
-            .as_ref()
-            .unwrap()
-            .app_id()
-            .to_owned();
-        let code = self
-            .emulator(
-                "/sandbox/oauth-code",
-                json!({"app_id": app_id, "open_id": open_id}),
-            )
-            .await;
         let back = self
             .http
-            .get(format!(
-                "{}/api/oauth/callback?{}",
-                self.url,
-                serde_urlencoded::to_string([
-                    ("code", code["code"].as_str().unwrap()),
-                    ("state", &state),
-                ])
-                .unwrap()
-            ))
+            .get(
+                self.wechat_allows(&start, "/api/oauth/callback", open_id)
+                    .await,
+            )
             .header("cookie", format!("vending_oauth={nonce_cookie}"))
             .send()
             .await
@@ -328,6 +301,41 @@ impl Vending {
             open_id: open_id.to_owned(),
             token: set_cookie(&back, "vending_buyer").unwrap(),
         }
+    }
+
+    /// Where WeChat sends WeChat user `open_id` back after allowing the Official Account's web
+    /// login that `start` redirected to: `callback_path` with the code (minted by the
+    /// emulator) and the state.
+    pub async fn wechat_allows(
+        &self,
+        start: &reqwest::Response,
+        callback_path: &str,
+        open_id: &str,
+    ) -> String {
+        let location = start.headers()["location"].to_str().unwrap().to_owned();
+        let state = url::Url::parse(&location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let app_id = self.state.buyers.official.as_ref().unwrap().app_id();
+        let code = self
+            .emulator(
+                "/sandbox/oauth-code",
+                json!({"app_id": app_id, "open_id": open_id}),
+            )
+            .await;
+        format!(
+            "{}{callback_path}?{}",
+            self.url,
+            serde_urlencoded::to_string([
+                ("code", code["code"].as_str().unwrap()),
+                ("state", &state),
+            ])
+            .unwrap()
+        )
     }
 
     /// A seller session cookie for `login` / `password` (`POST /api/seller/login`).

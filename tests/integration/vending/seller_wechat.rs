@@ -4,7 +4,7 @@
 //! is refused; a binding needs the seller's confirmation on the dashboard.
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Vending, set_cookie};
 use crate::support::unique;
@@ -20,39 +20,12 @@ async fn phone_scans(
     if !start.status().is_redirection() {
         return (start.status(), start.text().await.unwrap(), None);
     }
-    let location = start.headers()["location"].to_str().unwrap().to_owned();
-    let state = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
-    let app_id = v
-        .state
-        .buyers
-        .official
-        .as_ref()
-        .unwrap()
-        .app_id()
-        .to_owned();
-    let code = v
-        .emulator(
-            "/sandbox/oauth-code",
-            json!({"app_id": app_id, "open_id": open_id}),
-        )
-        .await;
     let back = v
         .http
-        .get(format!(
-            "{}/seller/wechat/callback?{}",
-            v.url,
-            serde_urlencoded::to_string([
-                ("code", code["code"].as_str().unwrap()),
-                ("state", &state)
-            ])
-            .unwrap()
-        ))
+        .get(
+            v.wechat_allows(&start, "/seller/wechat/callback", open_id)
+                .await,
+        )
         .send()
         .await
         .unwrap();

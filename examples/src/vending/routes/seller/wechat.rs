@@ -77,6 +77,22 @@ fn not_found() -> AppError {
     AppError::not_found("SCAN_NOT_FOUND", "no such QR code, or it expired")
 }
 
+/// Moves the scan on from `from` to `to`'s state: "not found" when another request moved it
+/// first (or it never was `from`).
+async fn advance(state: &VendingState, from: ScanStatus, to: &SellerScan) -> Result<(), AppError> {
+    if state
+        .orders
+        .db()
+        .move_scan(from, to)
+        .await
+        .map_err(AppError::internal)?
+    {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
 /// A live scan (not expired).
 async fn live_scan(state: &VendingState, id: &str) -> Result<SellerScan, AppError> {
     state
@@ -164,13 +180,7 @@ async fn poll_login(
         status: ScanStatus::Used,
         ..scan.clone()
     };
-    if !db
-        .move_scan(ScanStatus::Confirmed, &used)
-        .await
-        .map_err(AppError::internal)?
-    {
-        return Err(not_found());
-    }
+    advance(&state, ScanStatus::Confirmed, &used).await?;
     record_as(
         &state,
         &seller.login,
@@ -364,13 +374,7 @@ async fn callback(
                 open_id: Some(open_id),
                 ..scan
             };
-            if !db
-                .move_scan(ScanStatus::Waiting, &scanned)
-                .await
-                .map_err(AppError::internal)?
-            {
-                return Err(not_found());
-            }
+            advance(&state, ScanStatus::Waiting, &scanned).await?;
             Ok(page(
                 "Scanned",
                 "<p>Now confirm the binding on your dashboard.</p>",
@@ -415,13 +419,7 @@ async fn callback(
                 phone_hash: Some(hash(&phone)),
                 ..scan
             };
-            if !db
-                .move_scan(ScanStatus::Waiting, &scanned)
-                .await
-                .map_err(AppError::internal)?
-            {
-                return Err(not_found());
-            }
+            advance(&state, ScanStatus::Waiting, &scanned).await?;
             let cookie = state
                 .sessions
                 .cookie(PHONE_COOKIE, &phone, SCAN_TTL_SECS, true);
@@ -461,15 +459,7 @@ async fn confirm_login(
         status: ScanStatus::Confirmed,
         ..scan
     };
-    if !state
-        .orders
-        .db()
-        .move_scan(ScanStatus::Scanned, &confirmed)
-        .await
-        .map_err(AppError::internal)?
-    {
-        return Err(not_found());
-    }
+    advance(&state, ScanStatus::Scanned, &confirmed).await?;
     Ok((
         [(
             header::SET_COOKIE,
