@@ -260,6 +260,16 @@ async fn a_scan_bound_to_another_seller_or_to_nobody_is_refused() {
     let (status, _, _) = phone_scans(&v, shown["scan_url"].as_str().unwrap(), &wechat).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(poll(&v, &id, Some(&browser)).await.1["status"], "refused");
+
+    // Old scans go (the sweep drops those expired an hour ago); live ones stay.
+    let far = examples::clock::unix_now() + 3600;
+    assert_eq!(
+        db.prune_scans(0).await.unwrap(),
+        0,
+        "none expired before 1970"
+    );
+    assert!(db.prune_scans(far).await.unwrap() >= 3, "this test's scans");
+    assert!(db.scan(&id).await.unwrap().is_none());
     v.stop().await;
 }
 

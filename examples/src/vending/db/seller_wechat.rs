@@ -164,6 +164,15 @@ impl VendingDb {
         Ok(moved.rows_affected() == 1)
     }
 
+    /// Deletes the scans that expired before `before`: how many.
+    pub async fn prune_scans(&self, before: i64) -> DbResult<u64> {
+        let gone = sqlx::query(self.q("DELETE FROM vm_seller_scans WHERE expires_at < ?"))
+            .bind(before)
+            .execute(self.pool())
+            .await?;
+        Ok(gone.rows_affected())
+    }
+
     /// The seller WeChat user `open_id` is bound to.
     pub async fn seller_of_wechat(&self, open_id: &str) -> DbResult<Option<String>> {
         let row = sqlx::query(self.q("SELECT seller FROM vm_seller_wechat WHERE open_id = ?"))

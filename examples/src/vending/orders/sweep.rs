@@ -5,7 +5,8 @@ use super::{OrderError, OrderService, internal, now};
 
 impl OrderService {
     /// Repairs what a restart or a lost message left behind: unpaid orders past their window,
-    /// paid orders never vended, vends nobody answered, refunds not completed.
+    /// paid orders never vended, vends nobody answered, refunds not completed; and drops old
+    /// QR-code scans of sellers.
     pub async fn sweep(&self) -> Result<(), OrderError> {
         let t = now();
         let order_timeout =
@@ -47,6 +48,8 @@ impl OrderService {
                 tracing::warn!(order = %o.order_no, error = %e, "sweep: refund not done");
             }
         }
+        // Sellers' QR-code scans live two minutes; their rows go an hour after.
+        self.db.prune_scans(t - 3600).await.map_err(internal)?;
         Ok(())
     }
 }
