@@ -30,12 +30,21 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// Handled callback events in a SQL table (`merchant_handled_events` unless named otherwise),
-/// shared by every instance on the same database.
-#[derive(Debug, Clone)]
+/// shared by every instance on the same database. `Debug` names the table only (never the
+/// pool's connection settings).
+#[derive(Clone)]
 pub struct SqlHandledEvents {
     pool: AnyPool,
     postgres: bool,
     table: String,
+}
+
+impl std::fmt::Debug for SqlHandledEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlHandledEvents")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqlHandledEvents {

@@ -19,10 +19,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wechat_pay::v3::{CompleteComplaint, RefundDecision, RespondComplaint, UpdateRefundProgress};
+use wechat_pay::v3::{
+    CompleteComplaint, QueryComplaint, RefundDecision, RespondComplaint, UpdateRefundProgress,
+};
 
 use super::open_api::parse;
-use crate::complaints::{ComplaintKeeper, provider_error, refresh};
+use crate::complaints::{ComplaintKeeper, provider_error};
 use crate::error::AppError;
 use crate::platform::PlatformState;
 use crate::platform::auth::SignedMerchant;
@@ -100,16 +102,16 @@ async fn detail(
     Ok(Json(answer))
 }
 
-/// After an action: the complaint as WeChat has it now.
-async fn after(
-    state: &PlatformState,
-    desk: &PlatformComplaints,
-    id: &str,
-) -> Result<Json<Value>, AppError> {
-    refresh(desk, id).await?;
-    let kept = state
-        .db
-        .complaint(id)
+/// After an action: the complaint as WeChat has it now, kept.
+async fn after(desk: &PlatformComplaints, id: &str) -> Result<Json<Value>, AppError> {
+    let complaint = desk
+        .desk()
+        .client()
+        .execute(&QueryComplaint(id.to_owned()))
+        .await
+        .map_err(|e| provider_error(&e))?;
+    let kept = desk
+        .store(&complaint)
         .await
         .map_err(AppError::internal)?
         .ok_or_else(|| AppError::not_found("COMPLAINT_NOT_FOUND", "no such complaint"))?;
@@ -142,7 +144,7 @@ async fn respond(
         .execute(&RespondComplaint::new(&id, &c.complainted_mchid, text))
         .await
         .map_err(|e| provider_error(&e))?;
-    after(&state, desk, &id).await
+    after(desk, &id).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,7 +190,7 @@ async fn refund_progress(
         })
         .await
         .map_err(|e| provider_error(&e))?;
-    after(&state, desk, &id).await
+    after(desk, &id).await
 }
 
 async fn complete(
@@ -203,5 +205,5 @@ async fn complete(
         .execute(&CompleteComplaint::new(&id, &c.complainted_mchid))
         .await
         .map_err(|e| provider_error(&e))?;
-    after(&state, desk, &id).await
+    after(desk, &id).await
 }
